@@ -1,0 +1,49 @@
+/* log.h — one line per event, JSON when the log stream is not a terminal,
+ * readable text when it is. Every line about a job carries its id: pass it
+ * explicitly, or set it for the calling thread with log_set_job().
+ *
+ * Never pass secrets (tokens, keys, webhook secrets, signed URLs) to the log;
+ * log_redact_url() strips credentials and query strings from a URL first.
+ */
+#ifndef SS_LOG_H
+#define SS_LOG_H
+
+#include <stdio.h>
+#include <stddef.h>
+
+typedef enum ss_log_level {
+    SS_LOG_DEBUG = 0,
+    SS_LOG_INFO,
+    SS_LOG_WARN,
+    SS_LOG_ERROR
+} ss_log_level;
+
+typedef enum ss_log_format {
+    SS_LOG_AUTO = 0,  /* JSON unless the stream is a terminal */
+    SS_LOG_JSON,
+    SS_LOG_TEXT
+} ss_log_format;
+
+/* prog: short program name on every line; out: stdout for daemons, stderr
+ * for the CLI. Safe to call again (e.g. on SIGHUP) to change the level. */
+void log_init(const char *prog, FILE *out, ss_log_level level, ss_log_format fmt);
+void log_set_level(ss_log_level level);
+int log_level_parse(const char *s, ss_log_level *out);   /* 0 ok, -1 bad */
+
+/* The job id lines from this thread carry when the call passes job == NULL.
+ * The string is copied; NULL clears it. */
+void log_set_job(const char *job);
+
+void ss_log(ss_log_level level, const char *job, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define log_debug(job, ...) ss_log(SS_LOG_DEBUG, (job), __VA_ARGS__)
+#define log_info(job, ...)  ss_log(SS_LOG_INFO, (job), __VA_ARGS__)
+#define log_warn(job, ...)  ss_log(SS_LOG_WARN, (job), __VA_ARGS__)
+#define log_error(job, ...) ss_log(SS_LOG_ERROR, (job), __VA_ARGS__)
+
+/* Copy url into out without userinfo, query or fragment:
+ * "https://u:p@h/p?X-Amz-Signature=..." -> "https://h/p?…". */
+void log_redact_url(const char *url, char *out, size_t outlen);
+
+#endif

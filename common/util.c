@@ -1,0 +1,268 @@
+/* util.c — see util.h. */
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t ss_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t ss_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+double ss_mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+size_t ss_strlcpy(char *dst, const char *src, size_t n)
+{
+    size_t len = strlen(src);
+    if (n) {
+        size_t c = len < n - 1 ? len : n - 1;
+        memcpy(dst, src, c);
+        dst[c] = '\0';
+    }
+    return len;
+}
+
+int ss_str_has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+int ss_str_has_suffix(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+int ss_mkdir_p(const char *path, ss_err *err)
+{
+    char buf[4096];
+    if (ss_strlcpy(buf, path, sizeof(buf)) >= sizeof(buf))
+        return ss_fail(err, SS_EINVAL, "path too long: %s", path);
+    for (char *p = buf + 1; ; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return ss_fail(err, SS_EIO, "mkdir %s: %s", buf, strerror(errno));
+            *p = c;
+            if (c == '\0')
+                break;
+        }
+    }
+    return 0;
+}
+
+int ss_rm_rf(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : -1;
+    if (!S_ISDIR(st.st_mode))
+        return unlink(path);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    struct dirent *de;
+    int rc = 0;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        char sub[4096];
+        if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name) >= sizeof(sub)) {
+            rc = -1;
+            continue;
+        }
+        if (ss_rm_rf(sub) != 0)
+            rc = -1;
+    }
+    closedir(d);
+    if (rmdir(path) != 0)
+        rc = -1;
+    return rc;
+}
+
+char *ss_read_file(const char *path, size_t max, size_t *len, ss_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        ss_fail(err, errno == ENOENT ? SS_ENOTFOUND : SS_EIO, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+    for (;;) {
+        if (!buf) {
+            ss_fail(err, SS_ENOMEM, "out of memory reading %s", path);
+            break;
+        }
+        if (n == cap) {
+            if (cap >= max) {
+                ss_fail(err, SS_ELIMIT, "%s is larger than %zu bytes", path, max);
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            cap = cap * 2 > max ? max : cap * 2;
+            char *nb = realloc(buf, cap + 1);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                continue;
+            }
+            buf = nb;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            ss_fail(err, SS_EIO, "read %s: %s", path, strerror(errno));
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        if (r == 0) {
+            buf[n] = '\0';
+            if (len)
+                *len = n;
+            break;
+        }
+        n += (size_t)r;
+    }
+    close(fd);
+    return buf;
+}
+
+int ss_write_file_atomic(const char *path, const void *data, size_t len, ss_err *err)
+{
+    char tmp[4096];
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= sizeof(tmp))
+        return ss_fail(err, SS_EINVAL, "path too long: %s", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return ss_fail(err, SS_EIO, "open %s: %s", tmp, strerror(errno));
+    const char *p = data;
+    size_t left = len;
+    while (left) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return ss_fail(err, SS_EIO, "write %s: %s", tmp, strerror(e));
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        unlink(tmp);
+        return ss_fail(err, SS_EIO, "fsync %s: %s", tmp, strerror(errno));
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return ss_fail(err, SS_EIO, "rename to %s: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+off_t ss_file_size(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return -1;
+    return st.st_size;
+}
+
+void ss_hex(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+void ss_sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+    ss_hex(md, 32, out);
+}
+
+void ss_hmac_sha256_hex(const void *key, size_t keylen, const void *msg, size_t msglen,
+                        char out[65])
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    HMAC(EVP_sha256(), key, (int)keylen, msg, msglen, md, &mdlen);
+    ss_hex(md, 32, out);
+}
+
+int ss_random_hex(char *out, size_t nbytes)
+{
+    unsigned char buf[64];
+    if (nbytes > sizeof(buf))
+        return -1;
+    if (getrandom(buf, nbytes, 0) != (ssize_t)nbytes)
+        return -1;
+    ss_hex(buf, nbytes, out);
+    return 0;
+}
+
+double ss_random_unit(void)
+{
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+        v = (uint64_t)ss_mono_ms() * 6364136223846793005ULL;
+    return (double)(v >> 11) / 9007199254740992.0;
+}
+
+int64_t ss_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms, double unit)
+{
+    if (attempt < 1)
+        attempt = 1;
+    double d = (double)base_ms;
+    for (int i = 1; i < attempt && d < (double)cap_ms; i++)
+        d *= 2;
+    if (d > (double)cap_ms)
+        d = (double)cap_ms;
+    if (unit < 0)
+        unit = 0;
+    if (unit >= 1)
+        unit = 0.999999;
+    return (int64_t)(d / 2 + unit * d / 2);
+}
+
+int ss_ncpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}

@@ -1,0 +1,56 @@
+/* util.h — small helpers every module needs: time, files, strings, hashes.
+ * Nothing here knows about jobs, Redis or media. */
+#ifndef SS_UTIL_H
+#define SS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ss_err.h"
+
+#define SS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+int64_t ss_now_ms(void);      /* wall clock, ms since the epoch */
+int64_t ss_mono_ms(void);     /* monotonic clock, ms */
+double ss_mono_s(void);       /* monotonic clock, seconds */
+
+/* Copy src into dst (size n), always terminated; returns strlen(src). */
+size_t ss_strlcpy(char *dst, const char *src, size_t n);
+int ss_str_has_prefix(const char *s, const char *prefix);
+int ss_str_has_suffix(const char *s, const char *suffix);
+
+/* Create dir and its parents (mode 0755). */
+int ss_mkdir_p(const char *path, ss_err *err);
+/* Remove a file or a whole tree; a missing path is not an error. */
+int ss_rm_rf(const char *path);
+/* Read a whole file into a new NUL-terminated buffer (caller frees), at most
+ * max bytes, else SS_ELIMIT. */
+char *ss_read_file(const char *path, size_t max, size_t *len, ss_err *err);
+/* Write data to path via path.tmp + fsync + rename, so readers see the old
+ * or the new content, never half. */
+int ss_write_file_atomic(const char *path, const void *data, size_t len, ss_err *err);
+/* Size of a regular file, -1 if it does not exist or is not one. */
+off_t ss_file_size(const char *path);
+
+/* Lower-case hex of n bytes into out (2n+1). */
+void ss_hex(const unsigned char *in, size_t n, char *out);
+/* SHA-256 of data as 64 hex chars + NUL. */
+void ss_sha256_hex(const void *data, size_t len, char out[65]);
+/* HMAC-SHA256(key, msg) as 64 hex chars + NUL. */
+void ss_hmac_sha256_hex(const void *key, size_t keylen, const void *msg, size_t msglen,
+                        char out[65]);
+/* n random bytes from the OS as 2n hex chars. */
+int ss_random_hex(char *out, size_t nbytes);
+/* Uniform random double in [0,1) from the OS (for jitter). */
+double ss_random_unit(void);
+
+/* Exponential backoff with full jitter: a delay in ms drawn from
+ * [base*2^(attempt-1)/2, base*2^(attempt-1)], capped at cap_ms.
+ * attempt starts at 1. unit in [0,1) is the random draw (testable). */
+int64_t ss_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms, double unit);
+
+/* Number of online CPUs (at least 1). */
+int ss_ncpus(void);
+
+#endif

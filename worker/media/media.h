@@ -1,0 +1,105 @@
+/* media.h — the worker's media pipeline, its whole public face.
+ *
+ * media_encode() takes a local source file and writes a complete CMAF ladder
+ * into a local output folder (the layout of DESIGN.md §3):
+ *
+ *   OUT/master.m3u8, OUT/manifest.mpd,
+ *   OUT/<rendition>/init.mp4, seg_00000.m4s..., playlist.m3u8, iframes.m3u8
+ *   OUT/audio/init.mp4, seg_*.m4s, playlist.m3u8
+ *   OUT/thumbs/poster.jpg, sprite.jpg, storyboard.vtt
+ *   OUT/subtitles/<lang>.vtt
+ *
+ * Everything runs in-process on libav* and libx264: probe, plan the ladder,
+ * decode once, one filter graph per rung, one encoder thread per rung, AAC
+ * once, fragments cut at the same instants in every rung, manifests written
+ * from the measured segment sizes. It never runs a subprocess.
+ *
+ * Threads: media_encode blocks its caller (the worker runs it on a job thread)
+ * and starts its own helper threads; the callbacks are called from those
+ * threads and must be quick and thread-safe.
+ *
+ * Ownership: the caller owns opts, ev and out dir; *result is a new jansson
+ * object the caller json_decref()s. On failure the output folder holds
+ * partial files the caller removes; nothing in it should be published.
+ */
+#ifndef SS_MEDIA_H
+#define SS_MEDIA_H
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "ss_err.h"
+
+#define MEDIA_MAX_RUNGS 8
+
+typedef enum media_ladder_mode {
+    MEDIA_LADDER_AUTO = 0,    /* fixed rule: 240p..source height (see plan) */
+    MEDIA_LADDER_PER_TITLE,   /* from the title's measured complexity */
+    MEDIA_LADDER_EXPLICIT     /* the rungs given in media_opts.rungs */
+} media_ladder_mode;
+
+typedef enum media_rc {
+    MEDIA_RC_CAPPED_CRF = 0,  /* CRF with a maxrate/bufsize cap per rung */
+    MEDIA_RC_TWO_PASS         /* libx264 two-pass ABR at each rung's bitrate */
+} media_rc;
+
+/* One requested rung. Zero fields mean "choose for me". */
+typedef struct media_rung_req {
+    int height;          /* output height in pixels (required) */
+    int width;           /* 0: from the display aspect ratio */
+    int bitrate_kbps;    /* two-pass target / capped-crf maxrate; 0: from the table */
+    int crf;             /* 0: media_opts.crf */
+} media_rung_req;
+
+typedef struct media_opts {
+    media_ladder_mode ladder;
+    media_rung_req rungs[MEDIA_MAX_RUNGS];   /* MEDIA_LADDER_EXPLICIT */
+    int nrungs;
+    media_rc rate_control;
+    const char *preset;        /* libx264 preset, default "veryfast" */
+    int crf;                   /* default 23 */
+    double segment_seconds;    /* default 4 */
+    int threads;               /* total CPU threads to use; 0 = all cores */
+    int audio_kbps;            /* AAC stereo bitrate, default 128 */
+    int hls, dash;             /* which manifests to write (default both) */
+    int thumbnails;            /* poster + sprite + storyboard (default on) */
+    double thumb_interval;     /* seconds between storyboard tiles, default 10 */
+    /* Limits; 0 = none. Exceeding one fails with SS_ELIMIT. */
+    double max_duration;       /* seconds */
+    int64_t max_pixels;        /* width*height of the source */
+    int64_t max_file_size;     /* bytes of the source file */
+    const char *scratch_dir;   /* for two-pass stats and temporary files */
+} media_opts;
+
+/* Fill opts with the documented defaults. */
+void media_opts_default(media_opts *opts);
+
+typedef struct media_events {
+    void *ud;
+    /* stage: "probing", "analysing", "encoding", "packaging";
+     * fraction 0..1 of that stage. Called often; throttle on your side. */
+    void (*progress)(void *ud, const char *stage, double fraction);
+    /* A finished data file (init segment, media segment, thumbnail,
+     * subtitle), path relative to the output folder. Called once per file,
+     * as soon as it is complete on disk and will not change again, so the
+     * caller can upload while the encode goes on. Playlists and manifests
+     * are NOT announced: they are written at the end, and the caller
+     * publishes them last. */
+    void (*file_ready)(void *ud, const char *relpath);
+    /* A warning worth recording in the job (e.g. "source tail is
+     * corrupt: encoded the first 9.6 s"). */
+    void (*warning)(void *ud, const char *msg);
+} media_events;
+
+/* Encode src into outdir (created if missing). cancel: when it becomes
+ * non-zero the encode stops within a fraction of a second and returns -1
+ * with SS_ECANCELLED. *result receives the job.json "output" object:
+ * source probe facts, renditions (name, width, height, codecs, bandwidth,
+ * average_bandwidth, bytes, frames, duration, playlist), audio, segments,
+ * thumbnails, subtitles, warnings, timings. */
+int media_encode(const char *src, const char *outdir, const media_opts *opts,
+                 const media_events *ev, const atomic_int *cancel, json_t **result,
+                 ss_err *err);
+
+#endif
