@@ -1,0 +1,335 @@
+"""Test harness for the integration tests: real servers on free loopback
+ports, readiness probes (never fixed sleeps), cleanup by pid.
+
+Every test file does:
+
+    from lib.harness import Harness
+    with Harness("name") as h:
+        rport = h.redis()
+        ...
+
+Everything the harness starts is killed by pid when the block ends, and its
+logs are kept under build/test-artifacts/<name>/ for a failed run.
+"""
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+BUILD = os.environ.get("SS_BUILD_DIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", "..", "..", "build"))
+SOURCE = os.environ.get("SS_SOURCE_DIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+BIN = os.path.join(BUILD, "bin")
+MEDIA_CACHE = os.environ.get("SS_MEDIA_CACHE") or os.path.join(SOURCE, "tests", "media", "cache")
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout=30.0, what="condition", interval=0.02):
+    """Poll pred() until it returns a truthy value; that value is returned.
+    This is a readiness probe: it returns as soon as the state is reached."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while time.monotonic() < deadline:
+        try:
+            v = pred()
+            if v:
+                return v
+        except Exception as e:  # the probe itself may fail until ready
+            last_exc = e
+        time.sleep(interval)
+    raise AssertionError("timed out after %.0fs waiting for %s%s" %
+                         (timeout, what, " (last error: %r)" % last_exc if last_exc else ""))
+
+
+def port_open(port, host="127.0.0.1"):
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class RedisClient:
+    """A minimal RESP client (stdlib only) for test assertions."""
+
+    def __init__(self, port, host="127.0.0.1"):
+        self.sock = socket.create_connection((host, port), timeout=10)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            d = self.sock.recv(65536)
+            if not d:
+                raise ConnectionError("redis closed the connection")
+            self.buf += d
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n):
+        while len(self.buf) < n + 2:
+            d = self.sock.recv(65536)
+            if not d:
+                raise ConnectionError("redis closed the connection")
+            self.buf += d
+        v, self.buf = self.buf[:n], self.buf[n + 2:]
+        return v
+
+    def _reply(self):
+        line = self._line()
+        t, rest = line[:1], line[1:]
+        if t == b"+":
+            return rest.decode()
+        if t == b"-":
+            raise RuntimeError(rest.decode())
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            return None if n < 0 else self._exact(n).decode("utf-8", "replace")
+        if t == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._reply() for _ in range(n)]
+        raise RuntimeError("bad RESP reply %r" % line)
+
+    def __call__(self, *args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            b = a if isinstance(a, bytes) else str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(b), b))
+        self.sock.sendall(b"".join(out))
+        return self._reply()
+
+    def hgetall(self, key):
+        r = self("HGETALL", key) or []
+        return dict(zip(r[0::2], r[1::2]))
+
+
+class Harness:
+    def __init__(self, name, keep=False):
+        self.name = name
+        self.procs = {}          # name -> Popen
+        self.logs = {}
+        self.tmp = tempfile.mkdtemp(prefix="ss-%s-" % name)
+        self.artifacts = os.path.join(BUILD, "test-artifacts", name)
+        shutil.rmtree(self.artifacts, ignore_errors=True)
+        os.makedirs(self.artifacts, exist_ok=True)
+        self.keep = keep
+        self.failed = False
+
+    # -- lifecycle -----------------------------------------------------
+    def __enter__(self):
+        return self
+
+    def __exit__(self, et, ev, tb):
+        self.failed = et is not None
+        self.stop_all()
+        for name, path in self.logs.items():
+            try:
+                shutil.copy(path, os.path.join(self.artifacts, name + ".log"))
+            except OSError:
+                pass
+        if et is not None:
+            sys.stderr.write("logs kept in %s\n" % self.artifacts)
+            for name in self.logs:
+                p = os.path.join(self.artifacts, name + ".log")
+                try:
+                    with open(p, errors="replace") as f:
+                        tail = f.read()[-3000:]
+                    sys.stderr.write("---- %s (tail) ----\n%s\n" % (name, tail))
+                except OSError:
+                    pass
+        if not self.keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return False
+
+    def path(self, *parts):
+        p = os.path.join(self.tmp, *parts)
+        return p
+
+    def start(self, name, argv, env=None, cwd=None):
+        """Start a process; stdout+stderr go to a log file kept as artifact."""
+        log = os.path.join(self.tmp, name + ".log")
+        self.logs[name] = log
+        e = dict(os.environ)
+        # Daemons under test never inherit the developer's settings.
+        for k in list(e):
+            if k.startswith("STREAMSCALE_") or k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+                del e[k]
+        e.update(env or {})
+        f = open(log, "ab")
+        p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, env=e, cwd=cwd,
+                             start_new_session=True)
+        f.close()
+        self.procs[name] = p
+        return p
+
+    def log_text(self, name):
+        with open(self.logs[name], errors="replace") as f:
+            return f.read()
+
+    def signal(self, name, sig):
+        p = self.procs[name]
+        if p.poll() is None:
+            os.kill(p.pid, sig)
+
+    def stop(self, name, sig=signal.SIGTERM, timeout=20):
+        p = self.procs.get(name)
+        if not p:
+            return None
+        if p.poll() is None:
+            try:
+                os.kill(p.pid, sig)
+                p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait()
+            except ProcessLookupError:
+                pass
+        return p.returncode
+
+    def stop_all(self):
+        for name in list(self.procs):
+            self.stop(name, signal.SIGTERM, timeout=10)
+
+    # -- servers -------------------------------------------------------
+    def redis(self, name="redis", port=None, appendonly=False):
+        port = port or free_port()
+        d = self.path(name + "-data")
+        os.makedirs(d, exist_ok=True)
+        argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "yes" if appendonly else "no", "--dir", d,
+                "--appendfsync", "always" if appendonly else "everysec"]
+        self.start(name, argv)
+        wait_until(lambda: self._redis_ping(port), 20, "redis-server on port %d" % port)
+        return port
+
+    @staticmethod
+    def _redis_ping(port):
+        try:
+            c = RedisClient(port)
+            ok = c("PING") == "PONG"
+            c.close()
+            return ok
+        except OSError:
+            return False
+
+    def coordinator(self, name="coordinator", redis_port=None, token="test-token", extra=None,
+                    port=None):
+        port = port or free_port()
+        env = {
+            "STREAMSCALE_LISTEN": "127.0.0.1:%d" % port,
+            "STREAMSCALE_REDIS": "redis://127.0.0.1:%d/0" % redis_port,
+            "STREAMSCALE_API_TOKEN": token,
+        }
+        env.update(extra or {})
+        self.start(name, [os.path.join(BIN, "streamscale-coordinator")], env=env)
+        url = "http://127.0.0.1:%d" % port
+        wait_until(lambda: http_json("GET", url + "/healthz")[0] == 200, 30,
+                   "coordinator /healthz on port %d" % port)
+        return url
+
+    def worker(self, name="worker", redis_port=None, storage=None, extra=None, wait_ready=True):
+        scratch = self.path(name + "-scratch")
+        os.makedirs(scratch, exist_ok=True)
+        storage = storage or "file://" + self.path("out") + "/"
+        env = {
+            "STREAMSCALE_REDIS": "redis://127.0.0.1:%d/0" % redis_port,
+            "STREAMSCALE_ID": name,
+            "STREAMSCALE_SCRATCH_DIR": scratch,
+            "STREAMSCALE_STORAGE": storage,
+            "STREAMSCALE_CPU_THRESHOLD": "1.0",
+            "STREAMSCALE_LOG_LEVEL": "debug",
+        }
+        env.update(extra or {})
+        p = self.start(name, [os.path.join(BIN, "streamscale-worker")], env=env)
+        if wait_ready:
+            wait_until(lambda: "worker ready" in self.log_text(name) or p.poll() is not None,
+                       30, "worker %s ready" % name)
+            if p.poll() is not None:
+                raise AssertionError("worker %s exited: %s" % (name, self.log_text(name)[-2000:]))
+        return p
+
+
+def http_json(method, url, body=None, token=None, timeout=30, raw=False):
+    """(status, parsed JSON or text). Never raises on HTTP error codes."""
+    data = None
+    headers = {}
+    if body is not None:
+        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        if isinstance(data, str):
+            data = data.encode()
+        headers["Content-Type"] = "application/json"
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            status, text = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        status, text = e.code, e.read()
+    if raw:
+        return status, text
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text.decode("utf-8", "replace")
+
+
+def media(name):
+    """Path of a fetched test file (tests/media/fetch.sh puts them there)."""
+    p = os.path.join(MEDIA_CACHE, name)
+    if not os.path.exists(p):
+        subprocess.check_call([os.path.join(SOURCE, "tests", "media", "fetch.sh"), MEDIA_CACHE])
+    return p
+
+
+def gen_clip(path, seconds=4, size="320x240", rate=25, audio=True, extra_in=None, extra_out=None,
+             video_src="testsrc2"):
+    """Generate a test clip with libavfilter sources (tests may use the
+    ffmpeg CLI; the product never does)."""
+    if os.path.exists(path):
+        return path
+    argv = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y",
+            "-f", "lavfi", "-i", "%s=size=%s:rate=%s:duration=%s" % (video_src, size, rate, seconds)]
+    if audio:
+        argv += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=%s" % seconds]
+    argv += extra_in or []
+    argv += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    if audio:
+        argv += ["-c:a", "aac", "-b:a", "96k"]
+    argv += extra_out or []
+    argv += [path]
+    subprocess.check_call(argv)
+    return path
+
+
+def main(fn):
+    """Run a test function, print PASS/FAIL, exit with a status ctest reads."""
+    t0 = time.monotonic()
+    try:
+        fn()
+    except Exception:
+        import traceback
+        traceback.print_exc()
+        print("FAIL %s (%.1fs)" % (fn.__name__, time.monotonic() - t0))
+        sys.exit(1)
+    print("PASS %s (%.1fs)" % (fn.__name__, time.monotonic() - t0))
+    sys.exit(0)
