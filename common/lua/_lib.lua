@@ -1,0 +1,85 @@
+-- _lib.lua: prepended to every script (see common/CMakeLists.txt).
+-- Every script gets ARGV[1] = the key prefix ("{ss}:"); all keys share its
+-- hash tag, so one script touches one Redis Cluster slot. KEYS[1] is the
+-- main key of the call (for routing); other keys are derived from P.
+local P = ARGV[1]
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Move a job between the per-state sets ({ss}:st:<state>, score = time of
+-- the transition) and record the state in its hash.
+local function set_state(id, from, to, ms)
+  if from then redis.call('ZREM', P .. 'st:' .. from, id) end
+  redis.call('ZADD', P .. 'st:' .. to, ms, id)
+  redis.call('HSET', P .. 'job:' .. id, 'state', to, 'updated_ms', ms)
+end
+
+local function stat(name, n)
+  redis.call('HINCRBY', P .. 'stats', name, n or 1)
+end
+
+-- Append an event to the job's stream with the next sequence number as its
+-- stream id (0-<seq>), and schedule webhook delivery when the job has one.
+local function emit(id, etype, data, ms)
+  local jk = P .. 'job:' .. id
+  local seq = redis.call('HINCRBY', jk, 'seq', 1)
+  redis.call('XADD', P .. 'events:' .. id, 'MAXLEN', '~', 1000, '0-' .. seq,
+             'type', etype, 'ts', ms, 'data', data)
+  if redis.call('HEXISTS', jk, 'hook_url') == 1 then
+    redis.call('ZADD', P .. 'hooks:due', 'NX', ms, id)
+  end
+  return seq
+end
+
+-- Put due retries back on their priority queue.
+local function promote_due(ms)
+  local due = redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', ms, 'LIMIT', 0, 100)
+  for _, id in ipairs(due) do
+    redis.call('ZREM', P .. 'delayed', id)
+    local jk = P .. 'job:' .. id
+    if redis.call('HGET', jk, 'state') == 'retrying' then
+      local prio = redis.call('HGET', jk, 'priority') or 'normal'
+      redis.call('HSET', jk, 'queued_ms', ms)
+      redis.call('LPUSH', P .. 'q:' .. prio, id)
+      set_state(id, 'retrying', 'queued', ms)
+      redis.call('PUBLISH', P .. 'notify', id)
+    end
+  end
+  return #due
+end
+
+-- A failed attempt: a permanent failure or the last attempt ends the job
+-- (failed, or dead with a place on the dead-letter list); otherwise it is
+-- scheduled again after delay_ms. err is a JSON object {code, message}.
+local function fail_or_retry(id, from, permanent, delay_ms, ms, err)
+  local jk = P .. 'job:' .. id
+  local attempts = tonumber(redis.call('HGET', jk, 'attempts') or '0')
+  local max = tonumber(redis.call('HGET', jk, 'max_attempts') or '3')
+  local e = cjson.decode(err)
+  redis.call('HSET', jk, 'error', err)
+  if permanent or attempts >= max then
+    local final = permanent and 'failed' or 'dead'
+    redis.call('HSET', jk, 'finished_ms', ms)
+    set_state(id, from, final, ms)
+    if final == 'dead' then
+      redis.call('LPUSH', P .. 'dead', id)
+      stat('dead')
+    end
+    stat('failed')
+    emit(id, 'job.failed', cjson.encode({error = e, attempt = attempts, will_retry = false,
+                                         dead = (final == 'dead')}), ms)
+    return final
+  end
+  local due = ms + delay_ms
+  redis.call('HSET', jk, 'retry_at_ms', due)
+  redis.call('ZADD', P .. 'delayed', due, id)
+  set_state(id, from, 'retrying', ms)
+  stat('retried')
+  emit(id, 'job.failed', cjson.encode({error = e, attempt = attempts, will_retry = true}), ms)
+  emit(id, 'job.retrying', cjson.encode({attempt = attempts + 1, retry_at_ms = due}), ms)
+  return 'retrying'
+end
+

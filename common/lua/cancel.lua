@@ -1,0 +1,29 @@
+-- cancel: stop a job. Queued or waiting to retry: cancelled at once.
+-- Running: state 'cancelling' and a message on {ss}:ctl:<id>; the worker
+-- stops and confirms with finish(cancelled) (or the reaper does, if the
+-- worker is gone).
+-- KEYS[1] = {ss}:job:<id>; ARGV: prefix, id, reason
+-- Returns {1, new_state}, or {0, state} when there is nothing to cancel.
+local id, jk = ARGV[2], KEYS[1]
+local h = redis.call('HMGET', jk, 'state', 'priority')
+local st = h[1]
+if not st then return {0, 'missing'} end
+local ms = now_ms()
+if st == 'queued' or st == 'retrying' then
+  if st == 'queued' then
+    redis.call('LREM', P .. 'q:' .. (h[2] or 'normal'), 0, id)
+  else
+    redis.call('ZREM', P .. 'delayed', id)
+  end
+  redis.call('HSET', jk, 'finished_ms', ms, 'stage', 'cancelled')
+  set_state(id, st, 'cancelled', ms)
+  stat('cancelled')
+  emit(id, 'job.cancelled', cjson.encode({reason = ARGV[3]}), ms)
+  return {1, 'cancelled'}
+end
+if st == 'running' or st == 'cancelling' then
+  if st == 'running' then set_state(id, 'running', 'cancelling', ms) end
+  redis.call('PUBLISH', P .. 'ctl:' .. id, 'cancel')
+  return {1, 'cancelling'}
+end
+return {0, st}

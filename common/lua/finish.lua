@@ -1,0 +1,45 @@
+-- finish: the worker's last word on a claim (fenced).
+-- KEYS[1] = {ss}:job:<id>
+-- ARGV: prefix, id, token, outcome, payload_json, permanent (0|1),
+--       retry_delay_ms, event_data_json
+-- outcome: completed (payload = result) | failed (payload = error object) |
+--          cancelled | release (drain: back to the front of its queue, the
+--          attempt not counted)
+-- Returns {1, new_state} or {-1, state} when the token is stale.
+local id, jk, outcome = ARGV[2], KEYS[1], ARGV[4]
+local h = redis.call('HMGET', jk, 'token', 'state', 'priority')
+if h[1] ~= ARGV[3] or (h[2] ~= 'running' and h[2] ~= 'cancelling') then
+  return {-1, h[2] or 'missing'}
+end
+local from = h[2]
+local ms = now_ms()
+redis.call('ZREM', P .. 'processing', id)
+redis.call('HSET', jk, 'token', '', 'lease_ms', 0)
+if outcome == 'failed' and from == 'cancelling' then outcome = 'cancelled' end
+if outcome == 'completed' then
+  redis.call('HSET', jk, 'result', ARGV[5], 'finished_ms', ms, 'progress', 100, 'stage', 'done')
+  redis.call('HDEL', jk, 'error')
+  set_state(id, from, 'completed', ms)
+  stat('completed')
+  emit(id, 'job.completed', ARGV[8], ms)
+  return {1, 'completed'}
+elseif outcome == 'cancelled' then
+  redis.call('HSET', jk, 'finished_ms', ms, 'stage', 'cancelled')
+  set_state(id, from, 'cancelled', ms)
+  stat('cancelled')
+  emit(id, 'job.cancelled', ARGV[8], ms)
+  return {1, 'cancelled'}
+elseif outcome == 'release' then
+  redis.call('HINCRBY', jk, 'attempts', -1)
+  redis.call('HSET', jk, 'stage', 'queued', 'progress', 0)
+  redis.call('RPUSH', P .. 'q:' .. (h[3] or 'normal'), id)
+  set_state(id, from, 'queued', ms)
+  stat('released')
+  emit(id, 'job.retrying', ARGV[8], ms)
+  redis.call('PUBLISH', P .. 'notify', id)
+  return {1, 'queued'}
+elseif outcome == 'failed' then
+  local st = fail_or_retry(id, from, ARGV[6] == '1', tonumber(ARGV[7]), ms, ARGV[5])
+  return {1, st}
+end
+return redis.error_reply('finish: unknown outcome ' .. tostring(outcome))

@@ -1,0 +1,19 @@
+-- heartbeat: renew a claim's lease and record progress (fenced).
+-- KEYS[1] = {ss}:job:<id>
+-- ARGV: prefix, id, token, lease_ms, progress (0..100), stage, emit (1 = also
+--       append a job.progress event)
+-- Returns {1, state} (state 'cancelling' tells the worker to stop), or
+-- {-1, state} when the token is not the job's current one (lease lost).
+local id, jk = ARGV[2], KEYS[1]
+local h = redis.call('HMGET', jk, 'token', 'state')
+if h[1] ~= ARGV[3] or (h[2] ~= 'running' and h[2] ~= 'cancelling') then
+  return {-1, h[2] or 'missing'}
+end
+local ms = now_ms()
+local deadline = ms + tonumber(ARGV[4])
+redis.call('ZADD', P .. 'processing', deadline, id)
+redis.call('HSET', jk, 'lease_ms', deadline, 'progress', ARGV[5], 'stage', ARGV[6])
+if ARGV[7] == '1' then
+  emit(id, 'job.progress', cjson.encode({percent = tonumber(ARGV[5]), stage = ARGV[6]}), ms)
+end
+return {1, h[2]}

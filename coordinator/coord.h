@@ -1,0 +1,65 @@
+/* coord.h — the coordinator's internal interface: its config and the state
+ * its modules share. The coordinator is one libevent loop (HTTP API,
+ * reaper timer) plus the webhook dispatcher thread; each thread has its
+ * own blocking Redis connection (rconn.h). */
+#ifndef SS_COORD_H
+#define SS_COORD_H
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "rconn.h"
+
+typedef struct coord_conf {
+    char *listen;              /* host:port */
+    char *redis;               /* redis://host:port/db */
+    char *api_token;           /* Bearer token for /v1 */
+    char *log_level;
+    char *log_format;
+    long long redis_timeout_ms;
+    long long reap_interval_ms;
+    long long retry_base_ms;   /* reaper backoff after a lost lease */
+    long long retry_cap_ms;
+    long long max_attempts;    /* default for specs that give none */
+    char *default_destination; /* shown in job links when a spec has none */
+    char *output_dir;          /* file:// root served read-only under /files/ */
+    char *public_base_url;     /* where viewers reach s3:// outputs */
+    char *web_dir;             /* dashboard files */
+    char *webhook_url;         /* default webhook for jobs without one */
+    char *webhook_secret;
+    long long webhook_timeout_ms;
+    long long webhook_max_age_s;   /* give up on an event after this long */
+    long long webhook_parallel;
+    int allow_private_networks;    /* webhooks to loopback/private hosts */
+    char *coordinator_id;
+} coord_conf;
+
+extern const cfg_opt coord_opts[];
+
+typedef struct coord {
+    coord_conf conf;
+    char id[64];
+    struct event_base *base;
+    struct evhttp *http;
+    rconn redis;               /* used by the loop thread only */
+    struct event *reap_timer;
+    struct event *sig_int, *sig_term;
+    long long started_ms;
+    void *hooks;               /* webhook dispatcher (coord_hooks.c) */
+    void *metrics;             /* local counters (coord_metrics.c) */
+} coord;
+
+/* coord_api.c */
+int api_start(coord *c, ss_err *err);
+
+/* coord_reaper.c */
+int reaper_start(coord *c, ss_err *err);
+void reaper_stop(coord *c);
+
+/* coord_store.c: job records as API JSON */
+json_t *store_job_json(rconn *r, const char *id, int full, ss_err *err);
+json_t *store_job_from_fields(const char *id, json_t *fields, int full);
+
+#endif

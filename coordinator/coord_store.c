@@ -1,0 +1,107 @@
+/* coord_store.c — reading job records from Redis and turning them into the
+ * API's job objects (proto/openapi.yaml, schema Job). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "coord.h"
+#include "events.h"
+#include "jobspec.h"
+#include "rkeys.h"
+#include "util.h"
+
+static long long num(json_t *fields, const char *k)
+{
+    const char *s = json_string_value(json_object_get(fields, k));
+    return s ? atoll(s) : 0;
+}
+
+static void set_time(json_t *o, const char *name, long long ms)
+{
+    if (ms > 0) {
+        char ts[40];
+        iso8601_ms(ms, ts, sizeof(ts));
+        json_object_set_new(o, name, json_string(ts));
+    } else {
+        json_object_set_new(o, name, json_null());
+    }
+}
+
+static json_t *parse_or_null(const char *s)
+{
+    json_t *j = s && *s ? json_loads(s, 0, NULL) : NULL;
+    return j ? j : json_null();
+}
+
+json_t *store_job_from_fields(const char *id, json_t *fields, int full)
+{
+    const char *state = json_string_value(json_object_get(fields, "state"));
+    const char *prog = json_string_value(json_object_get(fields, "progress"));
+    const char *stage = json_string_value(json_object_get(fields, "stage"));
+    const char *worker = json_string_value(json_object_get(fields, "worker"));
+    const char *prio = json_string_value(json_object_get(fields, "priority"));
+    json_t *spec = parse_or_null(json_string_value(json_object_get(fields, "spec")));
+    json_t *j = json_object();
+    json_object_set_new(j, "id", json_string(id));
+    json_object_set_new(j, "state", json_string(state ? state : "unknown"));
+    json_object_set_new(j, "priority", json_string(prio ? prio : "normal"));
+    json_object_set_new(j, "progress", json_real(prog ? atof(prog) : 0));
+    json_object_set_new(j, "stage", stage ? json_string(stage) : json_null());
+    json_object_set_new(j, "attempts", json_integer(num(fields, "attempts")));
+    json_object_set_new(j, "max_attempts", json_integer(num(fields, "max_attempts")));
+    json_object_set_new(j, "worker", worker && *worker ? json_string(worker) : json_null());
+    json_t *src = json_object_get(spec, "source");
+    json_object_set(j, "source", src ? src : json_null());
+    long long created = num(fields, "created_ms"), started = num(fields, "started_ms");
+    long long finished = num(fields, "finished_ms"), updated = num(fields, "updated_ms");
+    set_time(j, "created_at", created);
+    set_time(j, "started_at", started);
+    set_time(j, "finished_at", finished);
+    set_time(j, "updated_at", updated);
+    if (state && !strcmp(state, "retrying"))
+        set_time(j, "retry_at", num(fields, "retry_at_ms"));
+    json_t *timings = json_object();
+    if (started && started >= created)
+        json_object_set_new(timings, "queued_seconds", json_real((double)(started - created) / 1000));
+    if (finished && started && finished >= started)
+        json_object_set_new(timings, "run_seconds", json_real((double)(finished - started) / 1000));
+    json_object_set_new(j, "timings", timings);
+    json_object_set_new(j, "error", parse_or_null(json_string_value(json_object_get(fields, "error"))));
+    if (full) {
+        json_object_set_new(j, "result",
+                            parse_or_null(json_string_value(json_object_get(fields, "result"))));
+        json_object_set_new(j, "spec", json_is_object(spec) ? jobspec_redacted(spec) : json_null());
+        json_object_set_new(j, "events_seq", json_integer(num(fields, "seq")));
+        const char *hook = json_string_value(json_object_get(fields, "hook_url"));
+        if (hook) {
+            json_t *wh = json_object();
+            json_object_set_new(wh, "delivered_seq", json_integer(num(fields, "hook_seq")));
+            json_object_set_new(wh, "undeliverable", json_integer(num(fields, "hook_failed")));
+            const char *last = json_string_value(json_object_get(fields, "hook_last_error"));
+            json_object_set_new(wh, "last_error", last ? json_string(last) : json_null());
+            json_object_set_new(j, "webhook", wh);
+        }
+    }
+    json_decref(spec);
+    return j;
+}
+
+json_t *store_job_json(rconn *r, const char *id, int full, ss_err *err)
+{
+    char key[128];
+    RK_KEY(key, RK_JOB_FMT, id);
+    redisReply *rep = rconn_cmdf(r, err, "HGETALL %s", key);
+    if (!rep)
+        return NULL;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements == 0) {
+        freeReplyObject(rep);
+        ss_fail(err, SS_ENOTFOUND, "no job %s", id);
+        return NULL;
+    }
+    json_t *fields = json_object();
+    for (size_t i = 0; i + 1 < rep->elements; i += 2)
+        json_object_set_new(fields, rep->element[i]->str, json_string(rep->element[i + 1]->str));
+    freeReplyObject(rep);
+    json_t *j = store_job_from_fields(id, fields, full);
+    json_decref(fields);
+    return j;
+}
