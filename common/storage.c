@@ -9,6 +9,7 @@
 
 static const storage_ops *backends[] = {
     &storage_file_ops,
+    &storage_s3_ops,
     NULL
 };
 

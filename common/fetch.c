@@ -1,0 +1,533 @@
+/* fetch.c — source download over https/http and s3 with the SSRF guard,
+ * size cap, retries and Range resume (see fetch.h). */
+#include "fetch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "netguard.h"
+#include "s3_client.h"
+#include "util.h"
+
+typedef struct src {
+    int is_s3;
+    char *bucket, *key;      /* s3 */
+    s3_client c;             /* s3 */
+    int have_client;
+} src;
+
+typedef struct dl {
+    int fd;
+    int64_t have;            /* bytes in the file */
+    int64_t start;           /* offset this attempt asked for */
+    int64_t max;
+    int checked;             /* status looked at for this attempt */
+    int writing;             /* this attempt's body goes to the file */
+    int over_limit;
+    int io_error;
+    int range_mismatch;
+    int64_t got;             /* body bytes of this attempt */
+    s3_buf errbody;          /* body of an error answer */
+    char validator[256];     /* ETag or Last-Modified for If-Range */
+    char etag_hdr[256];
+    char lastmod_hdr[256];
+    int64_t total;           /* full size when known (Content-Range/-Length) */
+    int64_t retry_after_ms;
+    const atomic_int *cancel;
+    CURL *h;
+} dl;
+
+static void fill_conf(fetch_conf *o, const fetch_conf *c)
+{
+    memset(o, 0, sizeof(*o));
+    if (c)
+        *o = *c;
+    if (o->max_bytes <= 0)
+        o->max_bytes = FETCH_DEFAULT_MAX_BYTES;
+    if (o->max_redirects == 0)
+        o->max_redirects = FETCH_DEFAULT_REDIRECTS;
+    if (o->max_redirects < 0)
+        o->max_redirects = 0;
+    if (o->connect_timeout_s <= 0)
+        o->connect_timeout_s = FETCH_DEFAULT_CONNECT_TIMEOUT_S;
+    if (o->low_speed_s <= 0)
+        o->low_speed_s = FETCH_DEFAULT_LOW_SPEED_S;
+    if (o->max_retries == 0)
+        o->max_retries = FETCH_DEFAULT_RETRIES;
+    if (o->max_retries < 0)
+        o->max_retries = 0;
+}
+
+static int src_open(src *s, const char *url, const fetch_conf *c, ss_err *err)
+{
+    memset(s, 0, sizeof(*s));
+    if (!strncmp(url, "file://", 7))
+        return ss_fail(err, SS_EINVAL, "file:// sources are read in place by the worker, not fetched");
+    if (!strncmp(url, "s3://", 5)) {
+        s->is_s3 = 1;
+        if (s3_parse_url(url, &s->bucket, &s->key, err) != 0)
+            return -1;
+        if (!*s->key)
+            return ss_fail(err, SS_EINVAL, "s3 source '%s' names no object", url);
+        storage_conf sc = { 0 };
+        if (c->s3)
+            sc = *c->s3;
+        sc.allow_private = c->allow_private;
+        if (c->max_retries > 0)
+            sc.max_retries = c->max_retries;
+        sc.timeout_seconds = c->low_speed_s;
+        if (s3_client_init(&s->c, &sc, err) != 0)
+            return -1;
+        s->have_client = 1;
+        return 0;
+    }
+    if (strncasecmp(url, "https://", 8) && strncasecmp(url, "http://", 7))
+        return ss_fail(err, SS_EINVAL, "unsupported source URL scheme (https://, s3:// or file://)");
+    netguard g = { .allow_private = c->allow_private, .allow_http = c->allow_http };
+    return netguard_check_url(url, &g, err);
+}
+
+static void src_close(src *s)
+{
+    free(s->bucket);
+    free(s->key);
+    if (s->have_client)
+        s3_client_free(&s->c);
+}
+
+static int wait_backoff(int attempt, int64_t retry_after_ms, const atomic_int *cancel)
+{
+    int64_t until = ss_mono_ms() + s3_retry_delay_ms(attempt, retry_after_ms);
+    while (ss_mono_ms() < until) {
+        if (cancel && atomic_load(cancel))
+            return -1;
+        usleep(20000);
+    }
+    return 0;
+}
+
+/* Decide, at the first body bytes, where this attempt's body goes. */
+static void dl_check(dl *d)
+{
+    d->checked = 1;
+    long st = 0;
+    curl_easy_getinfo(d->h, CURLINFO_RESPONSE_CODE, &st);
+    if (st == 206) {
+        d->writing = 1;
+    } else if (st == 200) {
+        /* The server sent the whole object: start the file over. */
+        if (d->have > 0) {
+            if (ftruncate(d->fd, 0) != 0)
+                d->io_error = errno;
+            d->have = 0;
+        }
+        d->writing = 1;
+    } else {
+        d->writing = 0;
+    }
+}
+
+static size_t dl_write(char *p, size_t sz, size_t n, void *ud)
+{
+    dl *d = ud;
+    size_t len = sz * n;
+    if (!d->checked)
+        dl_check(d);
+    if (!d->writing) {
+        s3_buf_add(&d->errbody, p, len);   /* capped; the rest is dropped */
+        return len;
+    }
+    if (d->have + (int64_t)len > d->max) {
+        d->over_limit = 1;
+        return 0;
+    }
+    for (size_t off = 0; off < len;) {
+        ssize_t w = pwrite(d->fd, p + off, len - off, d->have + (int64_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            d->io_error = w < 0 ? errno : EIO;
+            return 0;
+        }
+        off += (size_t)w;
+    }
+    d->have += (int64_t)len;
+    d->got += (int64_t)len;
+    return len;
+}
+
+static void copy_hdr_value(char *dst, size_t dn, const char *v, size_t vl)
+{
+    while (vl && (*v == ' ' || *v == '\t')) {
+        v++;
+        vl--;
+    }
+    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+        vl--;
+    if (vl >= dn)
+        vl = 0;   /* too long to be useful: ignore */
+    memcpy(dst, v, vl);
+    dst[vl] = '\0';
+}
+
+static size_t dl_header(char *p, size_t sz, size_t n, void *ud)
+{
+    dl *d = ud;
+    size_t len = sz * n;
+    /* A new response (redirect hop, 100 Continue) starts with its status line. */
+    if (len > 5 && !strncmp(p, "HTTP/", 5)) {
+        d->etag_hdr[0] = d->lastmod_hdr[0] = '\0';
+        d->retry_after_ms = 0;
+    } else if (len > 5 && !strncasecmp(p, "ETag:", 5)) {
+        copy_hdr_value(d->etag_hdr, sizeof(d->etag_hdr), p + 5, len - 5);
+    } else if (len > 14 && !strncasecmp(p, "Last-Modified:", 14)) {
+        copy_hdr_value(d->lastmod_hdr, sizeof(d->lastmod_hdr), p + 14, len - 14);
+    } else if (len > 14 && !strncasecmp(p, "Content-Range:", 14)) {
+        /* "bytes START-END/TOTAL" */
+        long long a = -1, b = -1, t = -1;
+        const char *q = p + 14;
+        while (*q == ' ')
+            q++;
+        if (!strncasecmp(q, "bytes", 5) && sscanf(q + 5, " %lld-%lld/%lld", &a, &b, &t) >= 2) {
+            if (a != d->start)
+                d->range_mismatch = 1;
+            if (t > 0)
+                d->total = t;
+        }
+    } else if (len > 12 && !strncasecmp(p, "Retry-After:", 12)) {
+        long s = strtol(p + 12, NULL, 10);
+        if (s > 0)
+            d->retry_after_ms = (int64_t)s * 1000;
+    }
+    return len;
+}
+
+static int dl_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t e)
+{
+    dl *d = ud;
+    (void)a; (void)b; (void)c; (void)e;
+    return d->cancel && atomic_load(d->cancel) ? 1 : 0;
+}
+
+/* Set up h for one attempt (GET or HEAD) of url/s3 object from offset. */
+static int setup_attempt(src *s, const char *url, const fetch_conf *c, CURL *h, netguard *g,
+                         int64_t from, const char *validator, int head,
+                         struct curl_slist **hdrs, char **surl, ss_err *err)
+{
+    char range[64];
+    snprintf(range, sizeof(range), "bytes=%lld-", (long long)from);
+    curl_easy_reset(h);
+    *hdrs = NULL;
+    *surl = NULL;
+    if (s->is_s3) {
+        s3_kv hh[2];
+        size_t nh = 0;
+        if (from > 0) {
+            hh[nh++] = (s3_kv){ "range", range };
+            /* S3 has no If-Range: If-Match makes a changed object a 412. */
+            if (validator && *validator)
+                hh[nh++] = (s3_kv){ "if-match", validator };
+        }
+        s3_request r = { .method = head ? "HEAD" : "GET", .bucket = s->bucket, .key = s->key,
+                         .headers = hh, .nheaders = nh };
+        if (s3_sign_request(&s->c, &r, (long long)time(NULL), 0, surl, hdrs, err) != 0)
+            return -1;
+        s3_easy_defaults(&s->c, h, g);
+        curl_easy_setopt(h, CURLOPT_URL, *surl);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, *hdrs);
+    } else {
+        g->allow_private = c->allow_private;
+        g->allow_http = c->allow_http;
+        g->max_redirects = c->max_redirects;
+        netguard_apply(h, g);
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+        curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+        curl_easy_setopt(h, CURLOPT_USERAGENT, "streamscale/" SS_VERSION);
+        curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, NULL);
+        if (from > 0) {
+            curl_easy_setopt(h, CURLOPT_RANGE, range + 6);
+            if (validator && *validator) {
+                char line[300];
+                snprintf(line, sizeof(line), "If-Range: %s", validator);
+                *hdrs = curl_slist_append(NULL, line);
+                curl_easy_setopt(h, CURLOPT_HTTPHEADER, *hdrs);
+            }
+        }
+    }
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)c->connect_timeout_s);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)c->low_speed_s);
+    if (head)
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    return 0;
+}
+
+static void describe_http(ss_err *err, src *s, const char *shown, long st, const dl *d, ss_code code)
+{
+    char *s3code = NULL, *s3msg = NULL;
+    if (s->is_s3 && d->errbody.data) {
+        s3code = s3_xml_get(d->errbody.data, "Code", NULL);
+        s3msg = s3_xml_get(d->errbody.data, "Message", NULL);
+    }
+    if (s->is_s3) {
+        char what[1200];
+        snprintf(what, sizeof(what), "GET s3://%s/%s", s->bucket, s->key);
+        s3_describe_failure(err, code, what, 0, NULL, st, s3code, s3msg, s->bucket);
+    } else if (code == SS_ENOTFOUND) {
+        ss_fail(err, code, "source %s: not found (HTTP %ld)", shown, st);
+    } else if (code == SS_EAUTH) {
+        ss_fail(err, code, "source %s: access refused (HTTP %ld)", shown, st);
+    } else {
+        ss_fail(err, code, "source %s: HTTP %ld", shown, st);
+    }
+    free(s3code);
+    free(s3msg);
+}
+
+int fetch_source(const char *url, const char *dest_path, const fetch_conf *conf_in,
+                 const atomic_int *cancel, ss_err *err)
+{
+    fetch_conf c;
+    fill_conf(&c, conf_in);
+    char shown[1024];
+    log_redact_url(url, shown, sizeof(shown));
+    src s;
+    if (src_open(&s, url, &c, err) != 0) {
+        src_close(&s);
+        return -1;
+    }
+    char part[4200];
+    if ((size_t)snprintf(part, sizeof(part), "%s.part", dest_path) >= sizeof(part)) {
+        src_close(&s);
+        return ss_fail(err, SS_EINVAL, "destination path too long");
+    }
+    dl d;
+    memset(&d, 0, sizeof(d));
+    d.max = c.max_bytes;
+    d.total = -1;
+    d.cancel = cancel;
+    s3_buf_init(&d.errbody, 64 * 1024);
+    d.fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (d.fd < 0) {
+        src_close(&s);
+        s3_buf_free(&d.errbody);
+        return ss_fail(err, SS_EIO, "create %s: %s", part, strerror(errno));
+    }
+    CURL *h = curl_easy_init();
+    int rc = -1, fails = 0;
+    if (!h) {
+        ss_fail(err, SS_ENOMEM, "out of memory");
+        goto out;
+    }
+    d.h = h;
+    for (int attempt = 1; attempt <= 100; attempt++) {
+        netguard g = { 0 };
+        struct curl_slist *hdrs = NULL;
+        char *surl = NULL;
+        char ebuf[CURL_ERROR_SIZE] = "";
+        d.start = d.have;
+        d.checked = d.writing = 0;
+        d.got = 0;
+        d.range_mismatch = 0;
+        s3_buf_reset(&d.errbody);
+        if (setup_attempt(&s, url, &c, h, &g, d.have, d.validator, 0, &hdrs, &surl, err) != 0)
+            break;
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, dl_write);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &d);
+        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, dl_header);
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, &d);
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, dl_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, &d);
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(d.max - d.have));
+        CURLcode cc = curl_easy_perform(h);
+        curl_slist_free_all(hdrs);
+        free(surl);
+        long st = 0;
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
+        curl_off_t clen = -1;
+        curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen);
+        if (!d.checked && cc == CURLE_OK)
+            dl_check(&d);   /* an empty body */
+        /* Remember what identifies this version of the file. */
+        if (!d.validator[0] && (st == 200 || st == 206))
+            ss_strlcpy(d.validator, d.etag_hdr[0] ? d.etag_hdr : d.lastmod_hdr, sizeof(d.validator));
+        if (st == 200 && clen >= 0)
+            d.total = clen;
+
+        if (cancel && atomic_load(cancel)) {
+            ss_fail(err, SS_ECANCELLED, "download of %s cancelled", shown);
+            break;
+        }
+        if (netguard_explain(&g, shown, err))
+            break;
+        if (d.over_limit || cc == CURLE_FILESIZE_EXCEEDED) {
+            ss_fail(err, SS_ELIMIT, "source %s is larger than the limit of %lld bytes", shown,
+                    (long long)c.max_bytes);
+            break;
+        }
+        if (d.io_error) {
+            ss_fail(err, SS_EIO, "write %s: %s", part, strerror(d.io_error));
+            break;
+        }
+        if (d.range_mismatch) {
+            /* The server answered another range than asked: start over. */
+            if (ftruncate(d.fd, 0) != 0) {
+                ss_fail(err, SS_EIO, "truncate %s: %s", part, strerror(errno));
+                break;
+            }
+            d.have = 0;
+        }
+        if (st == 416 && d.start > 0 && d.total == d.start) {
+            rc = 0;   /* we already had every byte */
+            break;
+        }
+        ss_code code = SS_OK;
+        s3_verdict v = s3_classify(cc, st, NULL, &code);
+        if (v == S3_DONE && (st == 200 || st == 206)) {
+            if (d.total >= 0 && d.have != d.total) {
+                v = S3_RETRY;   /* short body: resume */
+                code = SS_ENET;
+            } else {
+                rc = 0;
+                break;
+            }
+        } else if (v == S3_DONE) {
+            v = S3_FAIL;   /* 204 or another 2xx without the object */
+            code = SS_ENET;
+        }
+        if (st == 410)
+            code = SS_ENOTFOUND;
+        if (st == 412 && d.start > 0) {
+            /* The object changed since the first attempt: start over. */
+            d.validator[0] = '\0';
+            if (ftruncate(d.fd, 0) == 0)
+                d.have = 0;
+            v = S3_RETRY;
+            code = SS_ENET;
+        }
+        if (st == 416) {
+            /* Range not satisfiable but not complete: start over once. */
+            d.validator[0] = '\0';
+            if (ftruncate(d.fd, 0) == 0)
+                d.have = 0;
+            v = S3_RETRY;
+            code = SS_ENET;
+        }
+        if (d.got > 0)
+            fails = 0;   /* progress: the retry budget counts attempts without any */
+        if (v == S3_RETRY && fails < c.max_retries) {
+            fails++;
+            log_debug(NULL, "fetch %s: retry %d after %s (have %lld bytes)", shown, fails,
+                      cc ? curl_easy_strerror(cc) : "HTTP error", (long long)d.have);
+            if (wait_backoff(fails, d.retry_after_ms, cancel) != 0) {
+                ss_fail(err, SS_ECANCELLED, "download of %s cancelled", shown);
+                break;
+            }
+            continue;
+        }
+        if (cc != CURLE_OK) {
+            ss_fail(err, code, "source %s: %s%s", shown, ebuf[0] ? ebuf : curl_easy_strerror(cc),
+                    fails ? " (retries spent)" : "");
+        } else {
+            describe_http(err, &s, shown, st, &d, code);
+        }
+        break;
+    }
+    if (rc == 0) {
+        if (fsync(d.fd) != 0 || close(d.fd) != 0) {
+            rc = ss_fail(err, SS_EIO, "write %s: %s", part, strerror(errno));
+            d.fd = -1;
+        } else {
+            d.fd = -1;
+            if (rename(part, dest_path) != 0)
+                rc = ss_fail(err, SS_EIO, "rename %s: %s", dest_path, strerror(errno));
+        }
+    } else if (err && !err->code) {
+        ss_fail(err, SS_ENET, "source %s: download failed", shown);
+    }
+out:
+    if (d.fd >= 0)
+        close(d.fd);
+    if (rc != 0)
+        unlink(part);
+    if (h)
+        curl_easy_cleanup(h);
+    s3_buf_free(&d.errbody);
+    src_close(&s);
+    return rc;
+}
+
+int fetch_head_size(const char *url, const fetch_conf *conf_in, int64_t *size, ss_err *err)
+{
+    fetch_conf c;
+    fill_conf(&c, conf_in);
+    *size = -1;
+    char shown[1024];
+    log_redact_url(url, shown, sizeof(shown));
+    src s;
+    if (src_open(&s, url, &c, err) != 0) {
+        src_close(&s);
+        return -1;
+    }
+    CURL *h = curl_easy_init();
+    int rc = -1;
+    dl d;
+    memset(&d, 0, sizeof(d));
+    d.total = -1;
+    s3_buf_init(&d.errbody, 1024);
+    for (int attempt = 1; h; attempt++) {
+        netguard g = { 0 };
+        struct curl_slist *hdrs = NULL;
+        char *surl = NULL;
+        char ebuf[CURL_ERROR_SIZE] = "";
+        if (setup_attempt(&s, url, &c, h, &g, 0, NULL, 1, &hdrs, &surl, err) != 0)
+            break;
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
+        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, dl_header);
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, &d);
+        CURLcode cc = curl_easy_perform(h);
+        curl_slist_free_all(hdrs);
+        free(surl);
+        long st = 0;
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
+        if (netguard_explain(&g, shown, err))
+            break;
+        ss_code code;
+        s3_verdict v = s3_classify(cc, st, NULL, &code);
+        if (v == S3_DONE) {
+            curl_off_t cl = -1;
+            curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+            *size = cl;
+            rc = 0;
+            break;
+        }
+        if (v == S3_RETRY && attempt <= c.max_retries) {
+            wait_backoff(attempt, d.retry_after_ms, NULL);
+            continue;
+        }
+        if (cc != CURLE_OK)
+            ss_fail(err, code, "source %s: %s", shown, ebuf[0] ? ebuf : curl_easy_strerror(cc));
+        else
+            describe_http(err, &s, shown, st, &d, code);
+        break;
+    }
+    if (!h)
+        ss_fail(err, SS_ENOMEM, "out of memory");
+    if (h)
+        curl_easy_cleanup(h);
+    s3_buf_free(&d.errbody);
+    src_close(&s);
+    return rc;
+}
