@@ -1,0 +1,97 @@
+/* source.c — see source.h. */
+#include "source.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fetch.h"
+#include "util.h"
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int source_file_path(const char *url, char *out, size_t outlen, ss_err *err)
+{
+    if (!ss_str_has_prefix(url, "file://"))
+        return ss_fail(err, SS_EINVAL, "not a file:// URL: %s", url);
+    const char *p = url + 7;
+    if (*p != '/')
+        return ss_fail(err, SS_EINVAL, "file URL must be absolute (file:///path): %s", url);
+    size_t n = 0;
+    for (; *p && *p != '?' && *p != '#'; p++) {
+        int c = (unsigned char)*p;
+        if (c == '%') {
+            int a = hexval(p[1]), b = a < 0 ? -1 : hexval(p[2]);
+            if (a < 0 || b < 0)
+                return ss_fail(err, SS_EINVAL, "bad %%-escape in %s", url);
+            c = a * 16 + b;
+            p += 2;
+        }
+        if (c == 0)
+            return ss_fail(err, SS_EINVAL, "NUL byte in %s", url);
+        if (n + 1 >= outlen)
+            return ss_fail(err, SS_EINVAL, "path too long");
+        out[n++] = (char)c;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+int source_resolve(const char *url, const char *scratch_dir, char *out, size_t outlen,
+                   const source_conf *conf, const atomic_int *cancel, ss_err *err)
+{
+    if (ss_str_has_prefix(url, "file://")) {
+        if (source_file_path(url, out, outlen, err) != 0)
+            return -1;
+        struct stat st;
+        if (stat(out, &st) != 0)
+            return ss_fail(err, errno == ENOENT ? SS_ENOTFOUND : SS_EIO,
+                           "source %s: %s", out, strerror(errno));
+        if (!S_ISREG(st.st_mode))
+            return ss_fail(err, SS_EINVAL, "source %s is not a regular file", out);
+        if (access(out, R_OK) != 0)
+            return ss_fail(err, SS_EDENIED, "source %s is not readable by the worker: %s", out,
+                           strerror(errno));
+        if (conf->max_bytes > 0 && st.st_size > conf->max_bytes)
+            return ss_fail(err, SS_ELIMIT, "source is %lld bytes, over the limit of %lld (max_file_size)",
+                           (long long)st.st_size, conf->max_bytes);
+        return 0;
+    }
+    /* Remote: download into the job's scratch folder, keeping the name's
+     * extension (some demuxers use it as a hint). */
+    const char *q = url + strcspn(url, "?#");
+    const char *dot = NULL;
+    for (const char *p = url; p < q; p++) {
+        if (*p == '/')
+            dot = NULL;
+        else if (*p == '.')
+            dot = p;
+    }
+    char ext[16] = "";
+    if (dot && q - dot < (long)sizeof(ext)) {
+        memcpy(ext, dot, (size_t)(q - dot));
+        ext[q - dot] = '\0';
+        for (char *e = ext + 1; *e; e++)
+            if (!isalnum((unsigned char)*e))
+                ext[0] = '\0';
+    }
+    if ((size_t)snprintf(out, outlen, "%s/source%s", scratch_dir, ext) >= outlen)
+        return ss_fail(err, SS_EINVAL, "scratch path too long");
+    fetch_conf fc;
+    memset(&fc, 0, sizeof(fc));
+    fc.s3 = &conf->storage;
+    fc.max_bytes = conf->max_bytes;
+    fc.allow_http = conf->allow_http;
+    fc.allow_private = conf->allow_private;
+    return fetch_source(url, out, &fc, cancel, err);
+}

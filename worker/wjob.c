@@ -1,0 +1,456 @@
+/* wjob.c — one claimed job, on its own thread: get the source, run the
+ * media pipeline into scratch, publish to storage while encoding, then the
+ * playlists, the top manifests and job.json last, so no reader ever sees a
+ * manifest that names a missing file, and job.json means "all there".
+ *
+ * The thread never talks to Redis. It records progress and its outcome in
+ * the wjob under j->mu and ends with event_active(done_ev); the loop thread
+ * joins it and reports (wqueue.c). Cancellation (user, lost lease, drain)
+ * arrives through the atomic j->cancel, which the pipeline polls per frame.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "events.h"
+#include "jobspec.h"
+#include "log.h"
+#include "media.h"
+#include "source.h"
+#include "util.h"
+#include "worker.h"
+
+typedef struct publish {
+    storage *st;
+    pthread_mutex_t mu;       /* storage handles are used from the media threads */
+    char outdir[4096];
+    char prefix[96];          /* "<job id>/" */
+    json_t *sent;             /* set of relpaths already handed to storage */
+    ss_err err;               /* first put_async failure */
+} publish;
+
+typedef struct job_ctx {
+    wjob *j;
+    publish *pub;
+} job_ctx;
+
+static void set_stage(wjob *j, const char *stage, double pct)
+{
+    pthread_mutex_lock(&j->mu);
+    ss_strlcpy(j->stage, stage, sizeof(j->stage));
+    if (pct >= 0)
+        j->progress = pct;
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* Overall progress: download 0-5%, analysis/encode/packaging 5-92%,
+ * upload of what is left 92-100%. */
+static void on_progress(void *ud, const char *stage, double fraction)
+{
+    wjob *j = ((job_ctx *)ud)->j;
+    if (fraction < 0)
+        fraction = 0;
+    if (fraction > 1)
+        fraction = 1;
+    double pct = 5 + fraction * 87;
+    if (!strcmp(stage, "probing"))
+        pct = 5;
+    pthread_mutex_lock(&j->mu);
+    ss_strlcpy(j->stage, stage, sizeof(j->stage));
+    if (pct > j->progress)
+        j->progress = pct;
+    pthread_mutex_unlock(&j->mu);
+}
+
+static void put_file(publish *p, const char *rel)
+{
+    char local[8192], key[8192];
+    snprintf(local, sizeof(local), "%s/%s", p->outdir, rel);
+    snprintf(key, sizeof(key), "%s%s", p->prefix, rel);
+    pthread_mutex_lock(&p->mu);
+    if (!json_object_get(p->sent, rel)) {
+        json_object_set_new(p->sent, rel, json_true());
+        ss_err e = { 0 };
+        if (storage_put_async(p->st, local, key, &e) != 0 && !p->err.code)
+            p->err = e;
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void on_file_ready(void *ud, const char *relpath)
+{
+    job_ctx *c = ud;
+    put_file(c->pub, relpath);
+}
+
+static void on_warning(void *ud, const char *msg)
+{
+    job_ctx *c = ud;
+    log_warn(c->j->id, "%s", msg);
+}
+
+/* Collect every file under dir (relative paths) into arr. */
+static void list_files(const char *root, const char *rel, json_t *arr)
+{
+    char path[8192];
+    snprintf(path, sizeof(path), "%s%s%s", root, *rel ? "/" : "", rel);
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char sub[4096], full[8192];
+        if ((size_t)snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", de->d_name) >= sizeof(sub) ||
+            (size_t)snprintf(full, sizeof(full), "%s/%s", root, sub) >= sizeof(full))
+            continue;
+        struct stat st;
+        if (stat(full, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode))
+            list_files(root, sub, arr);
+        else if (S_ISREG(st.st_mode))
+            json_array_append_new(arr, json_string(sub));
+    }
+    closedir(d);
+}
+
+static int is_top_manifest(const char *rel)
+{
+    return !strcmp(rel, "master.m3u8") || !strcmp(rel, "manifest.mpd") || !strcmp(rel, "job.json");
+}
+
+/* Phase 2..4 of publishing: everything not yet sent except playlists, then
+ * the media playlists, then master.m3u8 + manifest.mpd; a barrier after
+ * each. job.json is the caller's last step. */
+static int publish_rest(wjob *j, publish *p, ss_err *err)
+{
+    json_t *files = json_array();
+    list_files(p->outdir, "", files);
+    size_t i;
+    json_t *f;
+    for (int phase = 0; phase < 3; phase++) {
+        json_array_foreach(files, i, f) {
+            const char *rel = json_string_value(f);
+            int playlist = ss_str_has_suffix(rel, ".m3u8") || ss_str_has_suffix(rel, ".mpd");
+            int top = is_top_manifest(rel);
+            if (!strcmp(rel, "job.json"))
+                continue;
+            if ((phase == 0 && !playlist) || (phase == 1 && playlist && !top) || (phase == 2 && top))
+                put_file(p, rel);
+        }
+        if (storage_wait(p->st, err) != 0 || p->err.code) {
+            if (p->err.code && err && !err->code)
+                *err = p->err;
+            json_decref(files);
+            return -1;
+        }
+        if (atomic_load(&j->cancel)) {
+            json_decref(files);
+            return ss_fail(err, SS_ECANCELLED, "cancelled while uploading");
+        }
+        set_stage(j, "uploading", 92 + 2.5 * (phase + 1));
+    }
+    json_decref(files);
+    return 0;
+}
+
+static char *key_url(publish *p, const char *rel)
+{
+    char key[4096];
+    snprintf(key, sizeof(key), "%s%s", p->prefix, rel);
+    return storage_url(p->st, key);
+}
+
+static void add_url(json_t *urls, publish *p, const char *name, const char *rel)
+{
+    if (!rel)
+        return;
+    char *u = key_url(p, rel);
+    if (u)
+        json_object_set_new(urls, name, json_string(u));
+    free(u);
+}
+
+/* job.json: what the job produced and how it went. */
+static json_t *build_job_json(wjob *j, publish *p, json_t *output, const char *dest,
+                              double t_fetch, double t_encode, double t_upload)
+{
+    json_t *urls = json_object();
+    add_url(urls, p, "base", "");
+    if (json_object_get(output, "master"))
+        add_url(urls, p, "hls", json_string_value(json_object_get(output, "master")));
+    if (json_object_get(output, "dash"))
+        add_url(urls, p, "dash", json_string_value(json_object_get(output, "dash")));
+    json_t *th = json_object_get(output, "thumbnails");
+    if (json_is_object(th)) {
+        add_url(urls, p, "poster", json_string_value(json_object_get(th, "poster")));
+        add_url(urls, p, "sprite", json_string_value(json_object_get(th, "sprite")));
+        add_url(urls, p, "storyboard", json_string_value(json_object_get(th, "storyboard")));
+    }
+    add_url(urls, p, "job_json", "job.json");
+    json_t *renditions = json_array();
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(output, "renditions"), i, r) {
+        json_t *c = json_object();
+        const char *keys[] = { "name", "width", "height", "codecs", "bandwidth", "average_bandwidth",
+                               "bytes", "psnr", "ssim", "playlist" };
+        for (size_t k = 0; k < SS_ARRAY_LEN(keys); k++) {
+            json_t *v = json_object_get(r, keys[k]);
+            if (v)
+                json_object_set(c, keys[k], v);
+        }
+        json_array_append_new(renditions, c);
+    }
+    char now[40];
+    iso8601_ms(ss_now_ms(), now, sizeof(now));
+    json_t *spec = jobspec_redacted(j->spec);
+    json_t *doc = json_pack("{ss si ss ss ss so so so so}", "id", j->id, "attempt", j->attempt,
+                            "worker", j->w->id, "destination", dest, "completed_at", now, "urls", urls,
+                            "renditions", renditions, "spec", spec, "output", json_incref(output));
+    json_object_set_new(doc, "timings", json_pack("{sfsfsf}", "download_seconds", t_fetch,
+                                                  "encode_seconds", t_encode, "upload_seconds", t_upload));
+    return doc;
+}
+
+void wjob_set_outcome(wjob *j, wjob_outcome oc, const ss_err *err, json_t *result)
+{
+    pthread_mutex_lock(&j->mu);
+    j->outcome = oc;
+    if (err)
+        j->err = *err;
+    if (result) {
+        json_decref(j->result);
+        j->result = result;
+    }
+    if (oc == WJOB_COMPLETED)
+        j->progress = 100;
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* What a failed or stopped job ends as, from its error and cancel flag. */
+static wjob_outcome outcome_of(wjob *j, const ss_err *err)
+{
+    int c = atomic_load(&j->cancel);
+    if (c == WJOB_CANCEL_LOST)
+        return WJOB_LOST;
+    if (c == WJOB_CANCEL_DRAIN)
+        return WJOB_RELEASE;
+    if (c == WJOB_CANCEL_USER || err->code == SS_ECANCELLED)
+        return WJOB_CANCELLED;
+    return WJOB_FAILED;
+}
+
+/* The job itself. Fills j->outcome/j->err/j->result. */
+void wjob_run_media(wjob *j)
+{
+    worker *w = j->w;
+    ss_err err = { 0 };
+    char dir[4096], outdir[4096], src_local[4096];
+    json_t *output = NULL;
+    storage *st = NULL;
+    publish pub;
+    memset(&pub, 0, sizeof(pub));
+    pthread_mutex_init(&pub.mu, NULL);
+    pub.sent = json_object();
+
+    if ((size_t)snprintf(dir, sizeof(dir), "%s/%s.%s", w->conf.scratch_dir, j->id, j->token) >=
+            sizeof(dir) - 8) {
+        ss_fail(&err, SS_EINVAL, "scratch_dir path too long");
+        goto out;
+    }
+    snprintf(outdir, sizeof(outdir), "%.4000s/out", dir);
+    ss_rm_rf(dir);
+    if (ss_mkdir_p(outdir, &err) != 0)
+        goto out;
+
+    /* 1. the source */
+    set_stage(j, "downloading", 0);
+    double t0 = ss_mono_s();
+    const char *source = json_string_value(json_object_get(j->spec, "source"));
+    source_conf sc;
+    worker_source_conf(w, &sc);
+    if (source_resolve(source, dir, src_local, sizeof(src_local), &sc, &j->cancel, &err) != 0)
+        goto out;
+    double t_fetch = ss_mono_s() - t0;
+
+    /* 2. where it goes */
+    const char *dest = json_string_value(json_object_get(j->spec, "destination"));
+    if (!dest)
+        dest = w->conf.storage;
+    storage_conf stc;
+    worker_storage_conf(w, &stc);
+    st = storage_open(dest, &stc, &err);
+    if (!st)
+        goto out;
+    pub.st = st;
+    ss_strlcpy(pub.outdir, outdir, sizeof(pub.outdir));
+    snprintf(pub.prefix, sizeof(pub.prefix), "%s/", j->id);
+
+    /* 3. encode, publishing segments as they complete */
+    media_opts mo;
+    media_opts_default(&mo);
+    if (media_opts_from_spec(&mo, j->spec, &err) != 0)
+        goto out;
+    mo.threads = (int)w->conf.threads;
+    if (!mo.threads) {
+        mo.threads = w->ncpus / (int)(w->conf.slots > 0 ? w->conf.slots : 1);
+        if (mo.threads < 1)
+            mo.threads = 1;
+    }
+    mo.max_duration = w->conf.max_duration;
+    mo.max_pixels = w->conf.max_pixels;
+    mo.max_file_size = w->conf.max_file_size;
+    mo.scratch_dir = dir;
+    job_ctx ctx = { j, &pub };
+    media_events ev = { .ud = &ctx, .progress = on_progress, .file_ready = on_file_ready,
+                        .warning = on_warning };
+    double t1 = ss_mono_s();
+    if (media_encode(src_local, outdir, &mo, &ev, &j->cancel, &output, &err) != 0)
+        goto out;
+    if (pub.err.code) {
+        err = pub.err;
+        goto out;
+    }
+    double t_encode = ss_mono_s() - t1;
+
+    /* 4. the rest, manifests last, then job.json */
+    set_stage(j, "uploading", 92);
+    double t2 = ss_mono_s();
+    if (publish_rest(j, &pub, &err) != 0)
+        goto out;
+    json_t *doc = build_job_json(j, &pub, output, dest, t_fetch, t_encode, 0);
+    json_object_set_new(json_object_get(doc, "timings"), "upload_seconds",
+                        json_real(ss_mono_s() - t2));
+    char *s = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+    char jpath[8192];
+    snprintf(jpath, sizeof(jpath), "%s/job.json", outdir);
+    int wrc = s ? ss_write_file_atomic(jpath, s, strlen(s), &err) : ss_fail(&err, SS_ENOMEM, "out of memory");
+    free(s);
+    if (wrc != 0) {
+        json_decref(doc);
+        goto out;
+    }
+    char key[256];
+    snprintf(key, sizeof(key), "%sjob.json", pub.prefix);
+    if (storage_put(st, jpath, key, &err) != 0) {
+        json_decref(doc);
+        goto out;
+    }
+    storage_stats sst;
+    storage_get_stats(st, &sst);
+    json_object_set_new(doc, "upload", json_pack("{sIsIsI}", "objects", (json_int_t)sst.objects,
+                                                 "bytes", (json_int_t)sst.bytes, "retries",
+                                                 (json_int_t)sst.retries));
+    /* Redis keeps the result without the spec (it has its own copy). */
+    json_object_del(doc, "spec");
+    wjob_set_outcome(j, WJOB_COMPLETED, NULL, doc);
+
+out:
+    if (err.code) {
+        if (st)
+            storage_abort(st);
+        wjob_set_outcome(j, outcome_of(j, &err), &err, NULL);
+    }
+    if (st)
+        storage_close(st);
+    json_decref(output);
+    json_decref(pub.sent);
+    pthread_mutex_destroy(&pub.mu);
+    ss_rm_rf(dir);
+}
+
+static void *job_thread(void *arg)
+{
+    wjob *j = arg;
+    log_set_job(j->id);
+    j->started_mono_ms = ss_mono_ms();
+    if (j->w->runner)
+        j->w->runner(j);
+    else
+        wjob_run_media(j);
+    pthread_mutex_lock(&j->mu);
+    wjob_outcome oc = j->outcome;
+    pthread_mutex_unlock(&j->mu);
+    double secs = (double)(ss_mono_ms() - j->started_mono_ms) / 1000;
+    switch (oc) {
+    case WJOB_COMPLETED:
+        log_info(NULL, "completed in %.1fs", secs);
+        break;
+    case WJOB_CANCELLED:
+        log_info(NULL, "cancelled after %.1fs", secs);
+        break;
+    case WJOB_RELEASE:
+        log_info(NULL, "stopped after %.1fs to release it to the queue", secs);
+        break;
+    case WJOB_LOST:
+        log_warn(NULL, "stopped after %.1fs: lease lost", secs);
+        break;
+    default:
+        log_warn(NULL, "failed after %.1fs (%s): %s", secs, ss_code_name(j->err.code), j->err.msg);
+    }
+    log_set_job(NULL);
+    event_active(j->done_ev, EV_READ, 0);
+    return NULL;
+}
+
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+    wjob *j = arg;
+    wjob_reap_thread(j);
+}
+
+int wjob_start(worker *w, wjob *j, ss_err *err)
+{
+    j->done_ev = event_new(w->base, -1, 0, on_done, j);
+    if (!j->done_ev)
+        return ss_fail(err, SS_ENOMEM, "event_new failed");
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    /* libx264 and the decoders keep big frames on the heap, not the stack */
+    pthread_attr_setstacksize(&attr, 8 << 20);
+    int rc = pthread_create(&j->thread, &attr, job_thread, j);
+    pthread_attr_destroy(&attr);
+    if (rc != 0)
+        return ss_fail(err, SS_ENOMEM, "cannot start a job thread: %s", strerror(rc));
+    j->thread_started = 1;
+    return 0;
+}
+
+void wjob_reap_thread(wjob *j)
+{
+    if (j->thread_started) {
+        pthread_join(j->thread, NULL);
+        j->thread_started = 0;
+    }
+    j->thread_done = 1;
+    pthread_mutex_lock(&j->mu);
+    wjob_outcome oc = j->outcome;
+    pthread_mutex_unlock(&j->mu);
+    if (oc == WJOB_COMPLETED)
+        atomic_fetch_add(&j->w->jobs_completed, 1);
+    else if (oc == WJOB_CANCELLED)
+        atomic_fetch_add(&j->w->jobs_cancelled, 1);
+    else if (oc == WJOB_FAILED)
+        atomic_fetch_add(&j->w->jobs_failed, 1);
+    wq_finish(j->w, j);
+}
+
+void wjob_free(wjob *j)
+{
+    if (!j)
+        return;
+    if (j->thread_started)
+        pthread_join(j->thread, NULL);
+    if (j->done_ev)
+        event_free(j->done_ev);
+    json_decref(j->spec);
+    json_decref(j->result);
+    pthread_mutex_destroy(&j->mu);
+    free(j);
+}

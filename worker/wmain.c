@@ -1,0 +1,342 @@
+/* wmain.c — streamscale-worker: config, the event loop, signals, drain.
+ *
+ * SIGTERM/SIGINT: stop claiming, let running jobs finish for up to
+ * drain_timeout seconds, then release them to the queue (not counted as an
+ * attempt) and exit 0. A second signal releases at once. SIGHUP reloads
+ * the config file: cpu_threshold, slots, log_level and the timing keys take
+ * effect at once; the others need a restart.
+ */
+#include <signal.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/thread.h>
+
+#include "log.h"
+#include "util.h"
+#include "worker.h"
+
+#define OPT(k, t, d, f, lo, hi, h) { k, t, d, offsetof(worker_conf, f), lo, hi, h }
+
+const cfg_opt worker_opts[] = {
+    OPT("redis", CFG_STR, "redis://127.0.0.1:6379/0", redis, 0, 0,
+        "Redis URL redis://[:password@]host:port/db"),
+    OPT("id", CFG_STR, NULL, id, 0, 0, "worker id in the registry (default: host name-pid)"),
+    OPT("cpu_threshold", CFG_DOUBLE, "85", cpu_threshold, 1, 100,
+        "claim only while the machine's CPU load (last ~8 s, percent) is under this; 100 = slots only"),
+    OPT("slots", CFG_INT, "1", slots, 1, 64, "jobs this worker runs at once"),
+    OPT("threads", CFG_INT, "0", threads, 0, 256,
+        "encoder threads per job (0 = all cores divided by slots)"),
+    OPT("scratch_dir", CFG_STR, "/var/lib/streamscale/scratch", scratch_dir, 0, 0,
+        "working folder for downloads and output before upload"),
+    OPT("storage", CFG_STR, "file:///var/lib/streamscale/out/", storage, 0, 0,
+        "default destination (file:///dir/ or s3://bucket/prefix/) for jobs that name none"),
+    OPT("lease_seconds", CFG_INT, "30", lease_seconds, 3, 3600,
+        "a claim expires this long after the last renewal (renewed every heartbeat_ms)"),
+    OPT("heartbeat_ms", CFG_INT, "1000", heartbeat_ms, 100, 60000,
+        "lease renewal and progress update interval"),
+    OPT("poll_ms", CFG_INT, "2000", poll_ms, 100, 600000,
+        "look for work this often even without a notification"),
+    OPT("drain_timeout", CFG_INT, "1800", drain_timeout, 0, 86400,
+        "on SIGTERM, seconds to let running jobs finish before releasing them"),
+    OPT("claim_delay_ms", CFG_INT, "50", claim_delay_ms, 0, 10000,
+        "after a notification, wait up to this long scaled by load, so idle workers win"),
+    OPT("aging_seconds", CFG_INT, "300", aging_seconds, 0, 86400,
+        "a queued job gains one priority level per this many seconds waited (0 = strict)"),
+    OPT("registry_ttl", CFG_INT, "10", registry_ttl, 2, 3600,
+        "seconds a silent worker stays in the registry"),
+    OPT("progress_event_seconds", CFG_INT, "5", progress_event_seconds, 1, 3600,
+        "at most one job.progress event per this many seconds (and per 5%)"),
+    OPT("retry_base_ms", CFG_INT, "2000", retry_base_ms, 0, 3600000,
+        "retry delay after a failed attempt (doubles per attempt, with jitter)"),
+    OPT("retry_cap_ms", CFG_INT, "300000", retry_cap_ms, 0, 86400000, "longest retry delay"),
+    OPT("max_duration", CFG_DOUBLE, "21600", max_duration, 0, 1e9,
+        "longest source in seconds (0 = no limit)"),
+    OPT("max_pixels", CFG_INT, "35389440", max_pixels, 0, 1LL << 40,
+        "largest source frame, width*height (default 8192x4320; 0 = no limit)"),
+    OPT("max_file_size", CFG_INT, "21474836480", max_file_size, 0, 1LL << 50,
+        "largest source file in bytes (default 20 GiB; 0 = no limit)"),
+    OPT("log_level", CFG_STR, "info", log_level, 0, 0, "debug, info, warn or error"),
+    OPT("log_format", CFG_STR, "auto", log_format, 0, 0, "auto, json or text"),
+    OPT("metrics_listen", CFG_STR, NULL, metrics_listen, 0, 0,
+        "address:port for the worker's own /metrics (off when empty)"),
+    OPT("s3_endpoint", CFG_STR, NULL, s3_endpoint, 0, 0,
+        "S3 endpoint, e.g. https://ACCOUNT.r2.cloudflarestorage.com"),
+    OPT("s3_region", CFG_STR, "auto", s3_region, 0, 0, "signing region (auto for R2)"),
+    OPT("s3_access_key", CFG_SECRET, NULL, s3_access_key, 0, 0,
+        "access key id (else AWS_ACCESS_KEY_ID, else s3_credentials_file)"),
+    OPT("s3_secret_key", CFG_SECRET, NULL, s3_secret_key, 0, 0,
+        "secret key (else AWS_SECRET_ACCESS_KEY, else s3_credentials_file)"),
+    OPT("s3_credentials_file", CFG_STR, NULL, s3_credentials_file, 0, 0,
+        "file with access_key = / secret_key = lines, readable only by the service user"),
+    OPT("s3_path_style", CFG_BOOL, "true", s3_path_style, 0, 0,
+        "path-style URLs (endpoint/bucket/key); false = virtual-host (bucket.endpoint/key)"),
+    OPT("upload_parallel", CFG_INT, "16", upload_parallel, 1, 256, "uploads in flight at once"),
+    OPT("multipart_threshold", CFG_INT, "67108864", multipart_threshold, 5242880, 1LL << 40,
+        "files larger than this (bytes) use multipart upload"),
+    OPT("part_size", CFG_INT, "16777216", part_size, 5242880, 5368709120LL,
+        "multipart part size in bytes"),
+    OPT("upload_retries", CFG_INT, "5", upload_retries, 0, 100,
+        "retries per request on 5xx, 429, timeouts and resets"),
+    OPT("upload_verify", CFG_BOOL, "false", upload_verify, 0, 0,
+        "HEAD every object after upload and compare its size"),
+    OPT("public_base_url", CFG_STR, NULL, public_base_url, 0, 0,
+        "public URL of the destination (for the URLs in job.json and webhooks)"),
+    OPT("allow_private_networks", CFG_BOOL, "false", allow_private_networks, 0, 0,
+        "allow sources and endpoints on loopback/private addresses (SSRF guard off for them)"),
+    OPT("allow_http_sources", CFG_BOOL, "false", allow_http_sources, 0, 0,
+        "allow plain http:// sources (https:// always allowed)"),
+    OPT("download_timeout", CFG_INT, "3600", download_timeout, 5, 86400,
+        "longest source download in seconds"),
+    { 0 }
+};
+
+int worker_busy(const worker *w)
+{
+    return w->njobs;
+}
+
+static void stop_loop(worker *w)
+{
+    if (w->stopping)
+        return;
+    w->stopping = 1;
+    wq_registry_bye(w);
+    /* Give the goodbye a moment to be written, then leave the loop. */
+    struct timeval tv = { 0, 200000 };
+    event_base_loopexit(w->base, &tv);
+}
+
+static void maybe_exit_after_drain(worker *w)
+{
+    if (w->draining && w->njobs == 0)
+        stop_loop(w);
+}
+
+void worker_job_finished(worker *w, wjob *j)
+{
+    wjob **pp = &w->jobs;
+    while (*pp && *pp != j)
+        pp = &(*pp)->next;
+    if (*pp) {
+        *pp = j->next;
+        w->njobs--;
+    }
+    wjob_free(j);
+    maybe_exit_after_drain(w);
+    if (!w->draining)
+        wq_try_claim(w);
+}
+
+static void release_all(worker *w)
+{
+    for (wjob *j = w->jobs; j; j = j->next) {
+        int expected = 0;
+        atomic_compare_exchange_strong(&j->cancel, &expected, WJOB_CANCEL_DRAIN);
+    }
+}
+
+static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    worker *w = arg;
+    w->drain_expired = 1;
+    log_warn(NULL, "drain timeout: releasing %d running job(s) back to the queue", w->njobs);
+    release_all(w);
+}
+
+static void on_term(evutil_socket_t sig, short what, void *arg)
+{
+    worker *w = arg;
+    if (w->draining) {
+        log_warn(NULL, "second signal: releasing running jobs now");
+        release_all(w);
+        return;
+    }
+    w->draining = 1;
+    log_info(NULL, "signal %d: draining (%d job(s) running, up to %llds)", (int)sig, w->njobs,
+             w->conf.drain_timeout);
+    if (w->njobs == 0) {
+        stop_loop(w);
+        return;
+    }
+    struct timeval tv = { (time_t)w->conf.drain_timeout, 0 };
+    w->drain_ev = evtimer_new(w->base, on_drain_timeout, w);
+    evtimer_add(w->drain_ev, &tv);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    worker *w = arg;
+    worker_conf nc;
+    memset(&nc, 0, sizeof(nc));
+    ss_err err = { 0 };
+    if (cfg_load(worker_opts, &nc, w->argc, w->argv, NULL, NULL, NULL, &err) != 0) {
+        log_error(NULL, "SIGHUP: config not reloaded: %s", err.msg);
+        cfg_free(worker_opts, &nc);
+        return;
+    }
+    ss_log_level lvl;
+    if (log_level_parse(nc.log_level, &lvl) == 0)
+        log_set_level(lvl);
+    w->conf.cpu_threshold = nc.cpu_threshold;
+    w->conf.slots = nc.slots;
+    w->conf.poll_ms = nc.poll_ms;
+    w->conf.claim_delay_ms = nc.claim_delay_ms;
+    w->conf.progress_event_seconds = nc.progress_event_seconds;
+    w->conf.drain_timeout = nc.drain_timeout;
+    log_info(NULL, "SIGHUP: config reloaded (cpu_threshold %.0f%%, slots %lld)", nc.cpu_threshold,
+             nc.slots);
+    cfg_free(worker_opts, &nc);
+    wq_try_claim(w);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    worker *w = arg;
+    cpu_sample s;
+    int64_t now = ss_mono_ms();
+    if (now - w->last_sample_ms >= 1000 && gate_sample(&s) == 0) {
+        gate_push(&w->gate, &s);
+        w->last_sample_ms = now;
+    }
+    wq_tick(w);
+}
+
+static void on_poll(evutil_socket_t fd, short what, void *arg)
+{
+    worker *w = arg;
+    wq_try_claim(w);
+    struct timeval tv = { w->conf.poll_ms / 1000, (w->conf.poll_ms % 1000) * 1000 };
+    evtimer_add(w->poll_ev, &tv);
+}
+
+static void usage(void)
+{
+    printf("usage: streamscale-worker [-c FILE] [--key value ...]\n"
+           "       streamscale-worker encode SOURCE OUTDIR [options]   (see encode --help)\n\n"
+           "The streamscale worker daemon: claims jobs from Redis while its CPU gate is\n"
+           "open, encodes an H.264/AAC CMAF ladder, uploads it and reports the result.\n\n");
+    cfg_usage(stdout, worker_opts);
+}
+
+int worker_main(int argc, char **argv);
+int worker_main(int argc, char **argv)
+{
+    return worker_main_with(argc, argv, NULL);
+}
+
+int worker_main_with(int argc, char **argv, void (*runner)(wjob *j))
+{
+    static worker w;
+    ss_err err = { 0 };
+    int help = 0, argi = 0, rc = 1;
+
+    if (cfg_load(worker_opts, &w.conf, argc, argv, &argi, &help, NULL, &err) != 0) {
+        fprintf(stderr, "streamscale-worker: %s\n", err.msg);
+        return 2;
+    }
+    if (help) {
+        usage();
+        cfg_free(worker_opts, &w.conf);
+        return 0;
+    }
+    if (argi < argc) {
+        fprintf(stderr, "streamscale-worker: unexpected argument '%s' (try --help)\n", argv[argi]);
+        cfg_free(worker_opts, &w.conf);
+        return 2;
+    }
+    w.argc = argc;
+    w.argv = argv;
+    w.runner = runner;
+    ss_log_level lvl;
+    if (log_level_parse(w.conf.log_level, &lvl) != 0) {
+        fprintf(stderr, "streamscale-worker: log_level '%s' is not debug, info, warn or error\n",
+                w.conf.log_level);
+        cfg_free(worker_opts, &w.conf);
+        return 2;
+    }
+    ss_log_format lf = !strcmp(w.conf.log_format, "json") ? SS_LOG_JSON
+                     : !strcmp(w.conf.log_format, "text") ? SS_LOG_TEXT : SS_LOG_AUTO;
+    log_init("worker", stdout, lvl, lf);
+    if (redis_addr_parse(w.conf.redis, &w.raddr, &err) != 0) {
+        log_error(NULL, "config: key 'redis': %s", err.msg);
+        goto out;
+    }
+    gethostname(w.host, sizeof(w.host) - 1);
+    if (w.conf.id && *w.conf.id)
+        ss_strlcpy(w.id, w.conf.id, sizeof(w.id));
+    else
+        snprintf(w.id, sizeof(w.id), "%.100s-%d", w.host, (int)getpid());
+    w.ncpus = ss_ncpus();
+    if (ss_mkdir_p(w.conf.scratch_dir, &err) != 0) {
+        log_error(NULL, "config: key 'scratch_dir': %s", err.msg);
+        goto out;
+    }
+    /* Refuse a default destination we cannot open, before claiming work. */
+    {
+        storage_conf sc = { 0 };
+        sc.allow_private = 1;
+        if (ss_str_has_prefix(w.conf.storage, "file://")) {
+            storage *st = storage_open(w.conf.storage, &sc, &err);
+            if (!st) {
+                log_error(NULL, "config: key 'storage': %s", err.msg);
+                goto out;
+            }
+            storage_close(st);
+        }
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    evthread_use_pthreads();
+    w.base = event_base_new();
+    if (!w.base) {
+        log_error(NULL, "event_base_new failed");
+        goto out;
+    }
+    gate_init(&w.gate);
+    cpu_sample s;
+    if (gate_sample(&s) == 0)
+        gate_push(&w.gate, &s);
+    w.last_sample_ms = ss_mono_ms();
+
+    if (wq_start(&w, &err) != 0) {
+        log_error(NULL, "%s", err.msg);
+        goto out;
+    }
+    w.sig_term = evsignal_new(w.base, SIGTERM, on_term, &w);
+    w.sig_int = evsignal_new(w.base, SIGINT, on_term, &w);
+    w.sig_hup = evsignal_new(w.base, SIGHUP, on_hup, &w);
+    event_add(w.sig_term, NULL);
+    event_add(w.sig_int, NULL);
+    event_add(w.sig_hup, NULL);
+    w.tick_ev = event_new(w.base, -1, EV_PERSIST, on_tick, &w);
+    struct timeval tick = { 0, 250000 };
+    event_add(w.tick_ev, &tick);
+    w.poll_ev = evtimer_new(w.base, on_poll, &w);
+    struct timeval ptv = { w.conf.poll_ms / 1000, (w.conf.poll_ms % 1000) * 1000 };
+    evtimer_add(w.poll_ev, &ptv);
+
+    log_info(NULL, "worker ready: id %s, %d cores, %lld slot(s), cpu_threshold %.0f%%, redis %s:%d, "
+                   "storage %s", w.id, w.ncpus, w.conf.slots, w.conf.cpu_threshold, w.raddr.host,
+             w.raddr.port, w.conf.storage);
+    event_base_dispatch(w.base);
+    rc = 0;
+    log_info(NULL, "worker stopped (%lld completed, %lld failed, %lld cancelled)",
+             (long long)w.jobs_completed, (long long)w.jobs_failed, (long long)w.jobs_cancelled);
+
+out:
+    wq_stop(&w);
+    struct event **evs[] = { &w.sig_term, &w.sig_int, &w.sig_hup, &w.tick_ev, &w.poll_ev,
+                             &w.claim_ev, &w.drain_ev, &w.reconnect_ev };
+    for (size_t i = 0; i < SS_ARRAY_LEN(evs); i++) {
+        if (*evs[i])
+            event_free(*evs[i]);
+        *evs[i] = NULL;
+    }
+    if (w.base)
+        event_base_free(w.base);
+    cfg_free(worker_opts, &w.conf);
+    return rc;
+}

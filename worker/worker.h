@@ -1,0 +1,180 @@
+/* worker.h — streamscale-worker's internal interface.
+ *
+ * Threads: one libevent loop thread owns everything that talks to Redis
+ * (two hiredis async contexts: one SUBSCRIBEd to notifications and cancel
+ * messages, one for commands), the CPU gate, lease renewal and the
+ * registry heartbeat. Each claimed job runs on its own thread (wjob.c):
+ * download, media pipeline, upload. The job thread never touches Redis;
+ * it publishes progress into its wjob under a mutex and signals the loop
+ * with event_active() when it is done, so a CPU-bound encode can never
+ * starve lease renewal.
+ */
+#ifndef SS_WORKER_H
+#define SS_WORKER_H
+
+#include <event2/event.h>
+#include <hiredis/async.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "config.h"
+#include "gate.h"
+#include "rconn.h"
+#include "ss_err.h"
+#include "storage.h"
+
+typedef struct worker_conf {
+    char *redis;
+    char *id;
+    double cpu_threshold;          /* percent, 100 = no CPU check */
+    long long slots;
+    long long threads;             /* encoder threads per job, 0 = all cores */
+    char *scratch_dir;
+    char *storage;                 /* default destination URL */
+    long long lease_seconds;
+    long long heartbeat_ms;
+    long long poll_ms;
+    long long drain_timeout;       /* seconds */
+    long long claim_delay_ms;      /* max hold-back after a notification, scaled by load */
+    long long aging_seconds;       /* a waiting job gains one priority level per period */
+    long long registry_ttl;        /* seconds */
+    long long progress_event_seconds;
+    long long retry_base_ms;       /* backoff before the next attempt after a failure */
+    long long retry_cap_ms;
+    double max_duration;           /* seconds of source, 0 = no limit */
+    long long max_pixels;          /* source width*height */
+    long long max_file_size;       /* bytes */
+    char *log_level;
+    char *log_format;
+    char *metrics_listen;
+    /* storage (s3://) and sources */
+    char *s3_endpoint;
+    char *s3_region;
+    char *s3_access_key;
+    char *s3_secret_key;
+    char *s3_credentials_file;
+    int s3_path_style;
+    long long upload_parallel;
+    long long multipart_threshold;
+    long long part_size;
+    long long upload_retries;
+    int upload_verify;
+    char *public_base_url;
+    int allow_private_networks;
+    int allow_http_sources;
+    long long download_timeout;    /* seconds per source download */
+} worker_conf;
+
+extern const cfg_opt worker_opts[];
+
+typedef enum wjob_outcome {
+    WJOB_RUNNING = 0,
+    WJOB_COMPLETED,
+    WJOB_FAILED,
+    WJOB_CANCELLED,
+    WJOB_RELEASE,       /* drain: give it back without counting the attempt */
+    WJOB_LOST           /* the lease was lost: write nothing */
+} wjob_outcome;
+
+/* cancel flag values (wjob.cancel) */
+#define WJOB_CANCEL_USER 1
+#define WJOB_CANCEL_LOST 2
+#define WJOB_CANCEL_DRAIN 3
+
+typedef struct worker worker;
+
+typedef struct wjob {
+    worker *w;
+    struct wjob *next;
+    char id[64];
+    char token[32];
+    int attempt;
+    json_t *spec;               /* canonical spec (owned) */
+    pthread_t thread;
+    int thread_started;
+    atomic_int cancel;          /* read by the pipeline; WJOB_CANCEL_* */
+    struct event *done_ev;      /* activated by the job thread when it ends */
+
+    pthread_mutex_t mu;         /* guards the fields below */
+    double progress;            /* 0..100 */
+    char stage[24];
+    wjob_outcome outcome;
+    json_t *result;             /* job.json content on success (owned) */
+    ss_err err;
+    int64_t started_mono_ms;
+
+    /* loop-thread only */
+    int hb_inflight;
+    int finishing;              /* finish script in flight or pending */
+    int thread_done;
+    double last_event_pct;
+    int64_t last_event_ms;
+    char last_event_stage[24];
+    int64_t last_hb_ok_ms;
+} wjob;
+
+struct worker {
+    worker_conf conf;
+    char id[128];
+    char host[128];
+    int ncpus;
+    char **argv;                /* for SIGHUP reloads */
+    int argc;
+    struct event_base *base;
+    redisAsyncContext *cmd, *sub;
+    int cmd_connected, sub_connected;
+    int redis_failures;
+    struct event *reconnect_ev;
+    struct event *tick_ev, *poll_ev, *claim_ev, *drain_ev;
+    struct event *sig_term, *sig_int, *sig_hup;
+    redis_addr raddr;
+    cpu_gate gate;
+    int64_t last_sample_ms;
+    wjob *jobs;
+    int njobs;
+    int claim_inflight;
+    int draining;               /* SIGTERM seen: claim nothing more */
+    int drain_expired;
+    int stopping;               /* loop is about to exit */
+    int64_t last_beat_ms;
+    void *calls;                /* in-flight Redis calls (wqueue.c) */
+    atomic_llong jobs_completed, jobs_failed, jobs_cancelled;
+    /* What a claimed job runs on its thread: the media pipeline
+     * (wjob_run_media) in the product; benchmarks and queue tests plug in
+     * a no-op executor over the same queue code. */
+    void (*runner)(wjob *j);
+};
+
+/* wqueue.c: Redis side (loop thread only) */
+int wq_start(worker *w, ss_err *err);
+void wq_stop(worker *w);
+void wq_tick(worker *w);                 /* heartbeats, registry, timeouts */
+void wq_try_claim(worker *w);
+void wq_finish(worker *w, wjob *j);      /* report a finished job */
+void wq_registry_bye(worker *w);
+
+/* wjob.c: the job thread */
+int wjob_start(worker *w, wjob *j, ss_err *err);
+void wjob_free(wjob *j);
+/* loop thread: called when done_ev fires */
+void wjob_reap_thread(wjob *j);
+
+/* wconf.c: the config as module settings */
+struct source_conf;
+void worker_storage_conf(const worker *w, storage_conf *sc);
+void worker_source_conf(const worker *w, struct source_conf *c);
+
+/* The media job: source, pipeline, upload, job.json (wjob.c). */
+void wjob_run_media(wjob *j);
+/* Record a runner's outcome (thread-safe). err may be NULL on success;
+ * result (stolen) is the job.json document for WJOB_COMPLETED. */
+void wjob_set_outcome(wjob *j, wjob_outcome oc, const ss_err *err, json_t *result);
+
+/* wmain.c */
+void worker_job_finished(worker *w, wjob *j);   /* after the finish script */
+int worker_busy(const worker *w);
+/* The daemon; runner NULL = the media pipeline. */
+int worker_main_with(int argc, char **argv, void (*runner)(wjob *j));
+
+#endif

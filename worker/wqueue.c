@@ -1,0 +1,630 @@
+/* wqueue.c — the worker's side of the Redis contract (proto/redis.md), on
+ * the loop thread: two hiredis async contexts (commands; SUBSCRIBE to
+ * notifications and PSUBSCRIBE to cancel messages), reconnect with backoff,
+ * claim, lease renewal with progress, finish, and the worker registry.
+ *
+ * hiredis 0.14 has no command timeout for async contexts, so every call is
+ * kept on a list with its send time; a call older than the lease's third
+ * drops the connection (pending callbacks then get reply == NULL) and the
+ * reconnect path takes over. While Redis is down nothing spins: reconnects
+ * back off exponentially, running encodes go on, and their heartbeats and
+ * final reports resume when Redis is back.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/adapters/libevent.h>
+
+#include "log.h"
+#include "rkeys.h"
+#include "rscripts.h"
+#include "util.h"
+#include "worker.h"
+
+typedef void (*wq_cb)(worker *w, redisReply *r, void *ud);
+
+typedef struct wcall {
+    worker *w;
+    struct wcall *prev, *next;
+    wq_cb cb;
+    void *ud;
+    int argc;
+    char **argv;
+    size_t *lens;
+    int retried;           /* EVALSHA -> EVAL after NOSCRIPT */
+    int64_t sent_ms;
+} wcall;
+
+typedef struct wcalls {
+    wcall *head, *tail;
+} wcalls;
+
+static void schedule_reconnect(worker *w);
+
+/* ---- in-flight call list ---------------------------------------------- */
+
+static wcalls *calls(worker *w)
+{
+    if (!w->calls)
+        w->calls = calloc(1, sizeof(wcalls));
+    return w->calls;
+}
+
+static void call_unlink(wcall *c)
+{
+    wcalls *l = calls(c->w);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        l->tail = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static void call_free(wcall *c)
+{
+    for (int i = 0; i < c->argc; i++)
+        free(c->argv[i]);
+    free(c->argv);
+    free(c->lens);
+    free(c);
+}
+
+static void on_reply(redisAsyncContext *ac, void *r, void *priv);
+
+static int call_send(wcall *c)
+{
+    worker *w = c->w;
+    if (!w->cmd || !w->cmd_connected)
+        return -1;
+    c->sent_ms = ss_mono_ms();
+    wcalls *l = calls(w);
+    c->prev = l->tail;
+    c->next = NULL;
+    if (l->tail)
+        l->tail->next = c;
+    else
+        l->head = c;
+    l->tail = c;
+    if (redisAsyncCommandArgv(w->cmd, on_reply, c, c->argc, (const char **)c->argv, c->lens) != REDIS_OK) {
+        call_unlink(c);
+        return -1;
+    }
+    return 0;
+}
+
+static void on_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    wcall *c = priv;
+    redisReply *reply = r;
+    call_unlink(c);
+    if (reply && reply->type == REDIS_REPLY_ERROR && !c->retried &&
+        ss_str_has_prefix(reply->str, "NOSCRIPT")) {
+        /* Redis lost its script cache (restart, SCRIPT FLUSH): send the body. */
+        const char *name = c->argv[1];
+        const char *body = NULL;
+        for (const ss_lua_script *s = ss_lua_scripts; s->name; s++)
+            if (!strcmp(rscript_sha(s->name), name))
+                body = s->body;
+        if (body) {
+            c->retried = 1;
+            free(c->argv[0]);
+            free(c->argv[1]);
+            c->argv[0] = strdup("EVAL");
+            c->argv[1] = strdup(body);
+            c->lens[0] = 4;
+            c->lens[1] = strlen(body);
+            if (c->argv[0] && c->argv[1] && call_send(c) == 0)
+                return;
+        }
+    }
+    if (reply && reply->type == REDIS_REPLY_ERROR)
+        log_warn(NULL, "redis: %s", reply->str);
+    if (c->cb)
+        c->cb(c->w, reply, c->ud);
+    call_free(c);
+}
+
+/* EVALSHA a script: keys then args, the prefix inserted as ARGV[1]. */
+static int wq_script(worker *w, const char *name, int nkeys, const char **keys, int nargs,
+                     const char **args, wq_cb cb, void *ud)
+{
+    wcall *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -1;
+    c->w = w;
+    c->cb = cb;
+    c->ud = ud;
+    c->argc = 3 + nkeys + 1 + nargs;
+    c->argv = calloc((size_t)c->argc, sizeof(char *));
+    c->lens = calloc((size_t)c->argc, sizeof(size_t));
+    if (!c->argv || !c->lens) {
+        call_free(c);
+        return -1;
+    }
+    char nk[16];
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    int i = 0;
+    c->argv[i++] = strdup("EVALSHA");
+    c->argv[i++] = strdup(rscript_sha(name));
+    c->argv[i++] = strdup(nk);
+    for (int k = 0; k < nkeys; k++)
+        c->argv[i++] = strdup(keys[k]);
+    c->argv[i++] = strdup(RK_PREFIX);
+    for (int k = 0; k < nargs; k++)
+        c->argv[i++] = strdup(args[k]);
+    for (i = 0; i < c->argc; i++) {
+        if (!c->argv[i]) {
+            call_free(c);
+            return -1;
+        }
+        c->lens[i] = strlen(c->argv[i]);
+    }
+    if (call_send(c) != 0) {
+        call_free(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+static void on_sub_message(redisAsyncContext *ac, void *r, void *priv);
+
+static void on_cmd_connect(const redisAsyncContext *ac, int status)
+{
+    worker *w = ac->data;
+    if (status != REDIS_OK) {
+        log_warn(NULL, "redis %s:%d: connect failed: %s", w->raddr.host, w->raddr.port, ac->errstr);
+        w->cmd = NULL;   /* hiredis frees it */
+        schedule_reconnect(w);
+        return;
+    }
+    w->cmd_connected = 1;
+    w->redis_failures = 0;
+    log_info(NULL, "redis %s:%d connected", w->raddr.host, w->raddr.port);
+    wq_try_claim(w);
+}
+
+static void on_cmd_disconnect(const redisAsyncContext *ac, int status)
+{
+    worker *w = ac->data;
+    if (!w->stopping)
+        log_warn(NULL, "redis connection lost%s%s; running jobs go on, reconnecting",
+                 ac->errstr[0] ? ": " : "", ac->errstr);
+    w->cmd = NULL;
+    w->cmd_connected = 0;
+    w->claim_inflight = 0;
+    for (wjob *j = w->jobs; j; j = j->next)
+        j->hb_inflight = 0;
+    schedule_reconnect(w);
+}
+
+static void on_sub_connect(const redisAsyncContext *ac, int status)
+{
+    worker *w = ac->data;
+    if (status != REDIS_OK) {
+        w->sub = NULL;
+        schedule_reconnect(w);
+        return;
+    }
+    w->sub_connected = 1;
+}
+
+static void on_sub_disconnect(const redisAsyncContext *ac, int status)
+{
+    worker *w = ac->data;
+    w->sub = NULL;
+    w->sub_connected = 0;
+    schedule_reconnect(w);
+}
+
+static redisAsyncContext *open_ctx(worker *w, void (*conn)(const redisAsyncContext *, int),
+                                   void (*disc)(const redisAsyncContext *, int))
+{
+    redisAsyncContext *ac = redisAsyncConnect(w->raddr.host, w->raddr.port);
+    if (!ac)
+        return NULL;
+    if (ac->err) {
+        log_warn(NULL, "redis %s:%d: %s", w->raddr.host, w->raddr.port, ac->errstr);
+        redisAsyncFree(ac);
+        return NULL;
+    }
+    ac->data = w;
+    redisEnableKeepAlive(&ac->c);
+    redisLibeventAttach(ac, w->base);
+    redisAsyncSetConnectCallback(ac, conn);
+    redisAsyncSetDisconnectCallback(ac, disc);
+    /* AUTH and SELECT are queued before anything else on the socket. */
+    if (w->raddr.password[0])
+        redisAsyncCommand(ac, NULL, NULL, "AUTH %s", w->raddr.password);
+    if (w->raddr.db)
+        redisAsyncCommand(ac, NULL, NULL, "SELECT %d", w->raddr.db);
+    return ac;
+}
+
+static void connect_all(worker *w)
+{
+    if (w->stopping)
+        return;
+    if (!w->cmd) {
+        w->cmd = open_ctx(w, on_cmd_connect, on_cmd_disconnect);
+        if (!w->cmd) {
+            schedule_reconnect(w);
+            return;
+        }
+    }
+    if (!w->sub) {
+        w->sub = open_ctx(w, on_sub_connect, on_sub_disconnect);
+        if (!w->sub) {
+            schedule_reconnect(w);
+            return;
+        }
+        redisAsyncCommand(w->sub, on_sub_message, w, "SUBSCRIBE %s", RK_NOTIFY);
+        redisAsyncCommand(w->sub, on_sub_message, w, "PSUBSCRIBE %s", RK_CTL_PATTERN);
+    }
+}
+
+static void on_reconnect(evutil_socket_t fd, short what, void *arg)
+{
+    connect_all(arg);
+}
+
+static void schedule_reconnect(worker *w)
+{
+    if (w->stopping || !w->base)
+        return;
+    if (!w->reconnect_ev)
+        w->reconnect_ev = evtimer_new(w->base, on_reconnect, w);
+    if (evtimer_pending(w->reconnect_ev, NULL))
+        return;
+    w->redis_failures++;
+    int64_t ms = ss_backoff_ms(w->redis_failures, 200, 10000, ss_random_unit());
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+    evtimer_add(w->reconnect_ev, &tv);
+}
+
+int wq_start(worker *w, ss_err *err)
+{
+    connect_all(w);
+    (void)err;
+    return 0;
+}
+
+void wq_stop(worker *w)
+{
+    w->stopping = 1;
+    if (w->cmd)
+        redisAsyncFree(w->cmd);
+    if (w->sub)
+        redisAsyncFree(w->sub);
+    w->cmd = w->sub = NULL;
+    free(w->calls);
+    w->calls = NULL;
+}
+
+/* ---- notifications and cancel messages ----------------------------------- */
+
+static wjob *find_job(worker *w, const char *id)
+{
+    for (wjob *j = w->jobs; j; j = j->next)
+        if (!strcmp(j->id, id))
+            return j;
+    return NULL;
+}
+
+static void on_claim_timer(evutil_socket_t fd, short what, void *arg)
+{
+    wq_try_claim(arg);
+}
+
+static void on_sub_message(redisAsyncContext *ac, void *r, void *priv)
+{
+    worker *w = priv;
+    redisReply *reply = r;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3)
+        return;
+    const char *kind = reply->element[0]->str;
+    if (kind && !strcmp(kind, "message")) {
+        /* a new job: claim after a delay that grows with our load, so an
+         * idle worker tends to win the race on a busy fleet */
+        if (w->draining)
+            return;
+        int delay = gate_claim_delay_ms(w->gate.load, w->njobs, (int)w->conf.slots,
+                                        (int)w->conf.claim_delay_ms);
+        if (!w->claim_ev)
+            w->claim_ev = evtimer_new(w->base, on_claim_timer, w);
+        if (!evtimer_pending(w->claim_ev, NULL)) {
+            struct timeval tv = { 0, delay * 1000 };
+            evtimer_add(w->claim_ev, &tv);
+        }
+    } else if (kind && !strcmp(kind, "pmessage") && reply->elements >= 4) {
+        const char *chan = reply->element[2]->str;
+        const char *msg = reply->element[3]->str;
+        const char *pre = RK_PREFIX "ctl:";
+        if (!chan || !ss_str_has_prefix(chan, pre))
+            return;
+        wjob *j = find_job(w, chan + strlen(pre));
+        if (j && msg && !strcmp(msg, "cancel")) {
+            log_info(j->id, "cancel requested: stopping the encode");
+            int expected = 0;
+            atomic_compare_exchange_strong(&j->cancel, &expected, WJOB_CANCEL_USER);
+        }
+    }
+}
+
+/* ---- claim ------------------------------------------------------------------ */
+
+static void on_claim(worker *w, redisReply *r, void *ud)
+{
+    w->claim_inflight = 0;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4)
+        return;   /* nothing queued, or Redis trouble (logged) */
+    wjob *j = calloc(1, sizeof(*j));
+    if (!j)
+        return;
+    j->w = w;
+    ss_strlcpy(j->id, r->element[0]->str ? r->element[0]->str : "", sizeof(j->id));
+    ss_strlcpy(j->token, r->element[1]->str ? r->element[1]->str : "", sizeof(j->token));
+    j->attempt = (int)r->element[2]->integer;
+    j->spec = r->element[3]->str ? json_loads(r->element[3]->str, 0, NULL) : NULL;
+    pthread_mutex_init(&j->mu, NULL);
+    ss_strlcpy(j->stage, "starting", sizeof(j->stage));
+    j->last_hb_ok_ms = ss_mono_ms();
+    j->next = w->jobs;
+    w->jobs = j;
+    w->njobs++;
+    log_info(j->id, "claimed (attempt %d, token %s, %d/%lld slots busy, load %.0f%%)", j->attempt,
+             j->token, w->njobs, w->conf.slots, w->gate.load * 100);
+    ss_err err = { 0 };
+    if (!j->spec) {
+        ss_fail(&err, SS_EINVAL, "job spec in Redis is not valid JSON");
+    } else if (wjob_start(w, j, &err) == 0) {
+        wq_try_claim(w);   /* another free slot? */
+        return;
+    }
+    /* Could not even start: report it as this attempt's failure. */
+    pthread_mutex_lock(&j->mu);
+    j->outcome = WJOB_FAILED;
+    j->err = err;
+    pthread_mutex_unlock(&j->mu);
+    j->thread_done = 1;
+    wq_finish(w, j);
+}
+
+void wq_try_claim(worker *w)
+{
+    if (w->draining || w->stopping || !w->cmd_connected || w->claim_inflight)
+        return;
+    if (!gate_open(w->gate.load, w->conf.cpu_threshold / 100.0, w->njobs, (int)w->conf.slots))
+        return;
+    char lease[24], aging[24];
+    snprintf(lease, sizeof(lease), "%lld", w->conf.lease_seconds * 1000);
+    snprintf(aging, sizeof(aging), "%lld", w->conf.aging_seconds * 1000);
+    const char *keys[] = { RK_PROCESSING };
+    const char *args[] = { w->id, lease, aging };
+    if (wq_script(w, "claim", 1, keys, 3, args, on_claim, NULL) == 0)
+        w->claim_inflight = 1;
+}
+
+/* ---- heartbeat and progress ----------------------------------------------- */
+
+static void on_heartbeat(worker *w, redisReply *r, void *ud)
+{
+    /* ud is the job, still alive: jobs are freed only after their finish
+     * call, and that is sent after the heartbeat in flight (FIFO socket)
+     * returns; wq_finish waits for hb_inflight == 0. */
+    wjob *j = ud;
+    j->hb_inflight = 0;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+        return;
+    long long ok = r->element[0]->integer;
+    const char *state = r->element[1]->str ? r->element[1]->str : "";
+    if (ok == 1) {
+        j->last_hb_ok_ms = ss_mono_ms();
+        if (!strcmp(state, "cancelling")) {
+            int expected = 0;
+            if (atomic_compare_exchange_strong(&j->cancel, &expected, WJOB_CANCEL_USER))
+                log_info(j->id, "job is being cancelled: stopping the encode");
+        }
+    } else {
+        int prev = atomic_exchange(&j->cancel, WJOB_CANCEL_LOST);
+        if (prev != WJOB_CANCEL_LOST)
+            log_warn(j->id, "lease lost (job is now %s): stopping, our late writes are refused", state);
+    }
+    if (j->thread_done && !j->finishing)
+        wq_finish(w, j);
+}
+
+static void heartbeat(worker *w, wjob *j)
+{
+    if (j->hb_inflight || j->finishing || !w->cmd_connected)
+        return;
+    if (atomic_load(&j->cancel) == WJOB_CANCEL_LOST)
+        return;
+    double pct;
+    char stage[24];
+    pthread_mutex_lock(&j->mu);
+    pct = j->progress;
+    ss_strlcpy(stage, j->stage, sizeof(stage));
+    pthread_mutex_unlock(&j->mu);
+    int64_t now = ss_mono_ms();
+    /* job.progress events: at most one per progress_event_seconds, and only
+     * for a 5% step or a new stage. */
+    int emit = 0;
+    if (now - j->last_event_ms >= w->conf.progress_event_seconds * 1000 &&
+        (pct - j->last_event_pct >= 5 || strcmp(stage, j->last_event_stage) != 0)) {
+        emit = 1;
+        j->last_event_ms = now;
+        j->last_event_pct = pct;
+        ss_strlcpy(j->last_event_stage, stage, sizeof(j->last_event_stage));
+    }
+    char key[128], lease[24], prog[24];
+    RK_KEY(key, RK_JOB_FMT, j->id);
+    snprintf(lease, sizeof(lease), "%lld", w->conf.lease_seconds * 1000);
+    snprintf(prog, sizeof(prog), "%.1f", pct);
+    const char *keys[] = { key };
+    const char *args[] = { j->id, j->token, lease, prog, stage, emit ? "1" : "0" };
+    if (wq_script(w, "heartbeat", 1, keys, 6, args, on_heartbeat, j) == 0)
+        j->hb_inflight = 1;
+}
+
+/* ---- finish ---------------------------------------------------------------- */
+
+static void on_finish(worker *w, redisReply *r, void *ud)
+{
+    wjob *j = ud;
+    if (!r) {
+        /* Redis unreachable: keep the outcome and try again from the tick. */
+        j->finishing = 0;
+        return;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->integer == 1) {
+        log_info(j->id, "reported: job is now %s", r->element[1]->str ? r->element[1]->str : "?");
+    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+        log_warn(j->id, "report refused: our lease was lost (job is %s); result not recorded",
+                 r->element[1]->str ? r->element[1]->str : "?");
+    } else {
+        log_error(j->id, "report failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+    }
+    worker_job_finished(w, j);
+}
+
+void wq_finish(worker *w, wjob *j)
+{
+    if (j->finishing)
+        return;
+    if (j->hb_inflight)
+        return;   /* on_heartbeat calls us again */
+    pthread_mutex_lock(&j->mu);
+    wjob_outcome oc = j->outcome;
+    pthread_mutex_unlock(&j->mu);
+    if (oc == WJOB_LOST || atomic_load(&j->cancel) == WJOB_CANCEL_LOST) {
+        log_warn(j->id, "dropping the job: lease lost, another worker owns it now");
+        worker_job_finished(w, j);
+        return;
+    }
+    if (!w->cmd_connected)
+        return;   /* retried from the tick when Redis is back */
+    const char *outcome = "failed";
+    char *payload = NULL, *evdata = NULL;
+    char permanent[4] = "0", delay[24] = "0";
+    json_t *ev = NULL;
+    switch (oc) {
+    case WJOB_COMPLETED:
+        outcome = "completed";
+        payload = json_dumps(j->result, JSON_COMPACT);
+        ev = json_object();
+        json_object_set(ev, "output", json_object_get(j->result, "urls"));
+        json_object_set(ev, "renditions", json_object_get(j->result, "renditions"));
+        break;
+    case WJOB_CANCELLED:
+        outcome = "cancelled";
+        ev = json_pack("{ss}", "reason", "cancelled while running");
+        break;
+    case WJOB_RELEASE:
+        outcome = "release";
+        ev = json_pack("{sssi}", "reason", "released by a draining worker", "attempt", j->attempt);
+        break;
+    default: {
+        json_t *e = json_pack("{ssss}", "code", ss_code_name(j->err.code), "message",
+                              j->err.msg[0] ? j->err.msg : "unknown error");
+        payload = json_dumps(e, JSON_COMPACT);
+        json_decref(e);
+        permanent[0] = ss_err_permanent(j->err.code) ? '1' : '0';
+        snprintf(delay, sizeof(delay), "%lld",
+                 (long long)ss_backoff_ms(j->attempt, w->conf.retry_base_ms, w->conf.retry_cap_ms,
+                                          ss_random_unit()));
+        ev = json_object();
+    }
+    }
+    evdata = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    char key[128];
+    RK_KEY(key, RK_JOB_FMT, j->id);
+    const char *keys[] = { key };
+    const char *args[] = { j->id, j->token, outcome, payload ? payload : "{}", permanent, delay,
+                           evdata ? evdata : "{}" };
+    if (wq_script(w, "finish", 1, keys, 7, args, on_finish, j) == 0)
+        j->finishing = 1;
+    free(payload);
+    free(evdata);
+}
+
+/* ---- registry ----------------------------------------------------------------- */
+
+static void registry_beat(worker *w)
+{
+    json_t *jobs = json_array();
+    for (wjob *j = w->jobs; j; j = j->next) {
+        pthread_mutex_lock(&j->mu);
+        json_array_append_new(jobs, json_pack("{sssfss}", "id", j->id, "progress", j->progress,
+                                              "stage", j->stage));
+        pthread_mutex_unlock(&j->mu);
+    }
+    json_t *info = json_pack("{ss ss si sI si sf sf ss so sb}", "id", w->id, "host", w->host,
+                             "cores", w->ncpus, "slots", (json_int_t)w->conf.slots, "busy", w->njobs,
+                             "cpu_load", w->gate.load * 100, "cpu_threshold", w->conf.cpu_threshold,
+                             "version", SS_VERSION, "jobs", jobs, "draining", w->draining);
+    char *s = json_dumps(info, JSON_COMPACT);
+    json_decref(info);
+    char key[256], ttl[16];
+    RK_KEY(key, RK_WORKER_FMT, w->id);
+    snprintf(ttl, sizeof(ttl), "%lld", w->conf.registry_ttl);
+    const char *keys[] = { key };
+    const char *args[] = { w->id, ttl, s ? s : "{}" };
+    wq_script(w, "worker_beat", 1, keys, 3, args, NULL, NULL);
+    free(s);
+}
+
+void wq_registry_bye(worker *w)
+{
+    if (!w->cmd_connected)
+        return;
+    char key[256];
+    RK_KEY(key, RK_WORKER_FMT, w->id);
+    const char *keys[] = { key };
+    const char *args[] = { w->id };
+    wq_script(w, "worker_bye", 1, keys, 1, args, NULL, NULL);
+}
+
+/* ---- the tick ---------------------------------------------------------------- */
+
+void wq_tick(worker *w)
+{
+    int64_t now = ss_mono_ms();
+    /* A call outstanding for too long means a hung connection: drop it. */
+    wcalls *l = calls(w);
+    int64_t limit = w->conf.lease_seconds * 1000 / 3;
+    if (limit < 2000)
+        limit = 2000;
+    if (l->head && w->cmd && now - l->head->sent_ms > limit) {
+        log_warn(NULL, "redis did not answer for %lld ms: reconnecting", (long long)(now - l->head->sent_ms));
+        redisAsyncContext *ac = w->cmd;
+        redisAsyncFree(ac);   /* callbacks get NULL; on_cmd_disconnect clears w->cmd */
+        w->cmd = NULL;
+        w->cmd_connected = 0;
+        schedule_reconnect(w);
+    }
+    if (w->cmd_connected) {
+        static int64_t last_hb;
+        if (now - last_hb >= w->conf.heartbeat_ms) {
+            last_hb = now;
+            for (wjob *j = w->jobs; j; j = j->next)
+                heartbeat(w, j);
+        }
+        if (now - w->last_beat_ms >= 2000 && !w->stopping) {
+            w->last_beat_ms = now;
+            registry_beat(w);
+        }
+    }
+    /* Jobs whose report could not be sent yet (Redis was down). */
+    for (wjob *j = w->jobs, *next; j; j = next) {
+        next = j->next;
+        if (j->thread_done && !j->finishing)
+            wq_finish(w, j);
+    }
+}
