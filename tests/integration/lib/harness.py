@@ -185,7 +185,7 @@ class Harness:
         with open(self.logs[name], errors="replace") as f:
             return f.read()
 
-    def signal(self, name, sig):
+    def send_signal(self, name, sig):
         p = self.procs[name]
         if p.poll() is None:
             os.kill(p.pid, sig)
@@ -246,7 +246,8 @@ class Harness:
                    "coordinator /healthz on port %d" % port)
         return url
 
-    def worker(self, name="worker", redis_port=None, storage=None, extra=None, wait_ready=True):
+    def worker(self, name="worker", redis_port=None, storage=None, extra=None, wait_ready=True,
+               binary="streamscale-worker"):
         scratch = self.path(name + "-scratch")
         os.makedirs(scratch, exist_ok=True)
         storage = storage or "file://" + self.path("out") + "/"
@@ -255,17 +256,72 @@ class Harness:
             "STREAMSCALE_ID": name,
             "STREAMSCALE_SCRATCH_DIR": scratch,
             "STREAMSCALE_STORAGE": storage,
-            "STREAMSCALE_CPU_THRESHOLD": "1.0",
+            "STREAMSCALE_CPU_THRESHOLD": "100",
             "STREAMSCALE_LOG_LEVEL": "debug",
         }
         env.update(extra or {})
-        p = self.start(name, [os.path.join(BIN, "streamscale-worker")], env=env)
+        exe = os.path.join(BIN, binary) if binary == "streamscale-worker" else \
+            os.path.join(BUILD, "tests", binary)
+        p = self.start(name, [exe], env=env)
         if wait_ready:
             wait_until(lambda: "worker ready" in self.log_text(name) or p.poll() is not None,
                        30, "worker %s ready" % name)
             if p.poll() is not None:
                 raise AssertionError("worker %s exited: %s" % (name, self.log_text(name)[-2000:]))
         return p
+
+
+    def queue_worker(self, name="qworker", redis_port=None, extra=None, wait_ready=True):
+        """The real worker daemon with the no-op executor (tests/tools/ss_queue_worker)."""
+        return self.worker(name, redis_port, extra=extra, wait_ready=wait_ready,
+                           binary="ss_queue_worker")
+
+    def wait_ready_line(self, name, count=1, timeout=30):
+        """Wait until a (re)started worker logged its ready line `count` times."""
+        wait_until(lambda: self.log_text(name).count("worker ready") >= count, timeout,
+                   "worker %s ready" % name)
+
+
+class Api:
+    """A small client for the coordinator's API."""
+
+    def __init__(self, url, token="test-token"):
+        self.url = url
+        self.token = token
+
+    def submit(self, spec, expect=(200, 201)):
+        st, body = http_json("POST", self.url + "/v1/jobs", spec, token=self.token)
+        if expect and st not in expect:
+            raise AssertionError("submit -> %s %s" % (st, body))
+        return body
+
+    def job(self, jid):
+        st, body = http_json("GET", self.url + "/v1/jobs/" + jid, token=self.token)
+        assert st == 200, (st, body)
+        return body
+
+    def events(self, jid, after=0):
+        st, body = http_json("GET", "%s/v1/jobs/%s/events?after=%d&limit=1000" % (self.url, jid, after),
+                             token=self.token)
+        assert st == 200, (st, body)
+        return body["events"]
+
+    def cancel(self, jid):
+        return http_json("DELETE", self.url + "/v1/jobs/" + jid, token=self.token)
+
+    def retry(self, jid):
+        return http_json("POST", self.url + "/v1/jobs/%s/retry" % jid, {}, token=self.token)
+
+    def workers(self):
+        st, body = http_json("GET", self.url + "/v1/workers", token=self.token)
+        assert st == 200, (st, body)
+        return body["workers"]
+
+    def wait_state(self, jid, states, timeout=120):
+        if isinstance(states, str):
+            states = (states,)
+        return wait_until(lambda: (lambda j: j if j["state"] in states else None)(self.job(jid)),
+                          timeout, "job %s to be %s" % (jid, "/".join(states)), interval=0.05)
 
 
 def http_json(method, url, body=None, token=None, timeout=30, raw=False):

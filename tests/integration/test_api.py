@@ -1,0 +1,168 @@
+"""The HTTP API against a real redis-server and coordinator: validation,
+auth, idempotent submit, listing, cancel/retry of queued jobs, events, and
+Redis going away (503, never a hang)."""
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from lib.harness import (BIN, Api, Harness, free_port, http_json, main,  # noqa: E402
+                         wait_until)
+
+TOKEN = "test-token"
+
+
+def test_api():
+    with Harness("api") as h:
+        rport = h.redis()
+        url = h.coordinator(redis_port=rport, token=TOKEN)
+        api = Api(url, TOKEN)
+
+        # -- auth
+        st, body = http_json("GET", url + "/v1/jobs")
+        assert st == 401 and body["error"]["code"] == "unauthorized", (st, body)
+        st, body = http_json("GET", url + "/v1/jobs", token="wrong-token")
+        assert st == 401, (st, body)
+        st, body = http_json("GET", url + "/healthz")
+        assert st == 200 and body["redis"] == "ok", body
+
+        # -- validation: each bad spec names its field
+        bad = [
+            ('{"source": ', "(body)"),
+            ("[1,2]", "(body)"),
+            ({}, "source"),
+            ({"source": 42}, "source"),
+            ({"source": "ftp://x/y.mp4"}, "source"),
+            ({"source": "file://relative/x.mp4"}, "source"),
+            ({"source": "file:///x.mp4", "colour": "red"}, "colour"),
+            ({"source": "file:///x.mp4", "ladder": "best"}, "ladder"),
+            ({"source": "file:///x.mp4", "ladder": [{"height": 721}]}, "ladder[0].height"),
+            ({"source": "file:///x.mp4", "ladder": [{"height": 720, "fps": 30}]}, "ladder[0].fps"),
+            ({"source": "file:///x.mp4", "segment_seconds": 0}, "segment_seconds"),
+            ({"source": "file:///x.mp4", "packaging": ["hls", "smooth"]}, "packaging[1]"),
+            ({"source": "file:///x.mp4", "priority": "urgent"}, "priority"),
+            ({"source": "file:///x.mp4", "webhook": {"url": "gopher://x"}}, "webhook.url"),
+            ({"source": "file:///x.mp4", "webhook": {"url": "https://x", "secret": "short"}},
+             "webhook.secret"),
+            ({"source": "file:///x.mp4", "metadata": [1]}, "metadata"),
+            ({"source": "file:///x.mp4", "rate_control": "cbr"}, "rate_control"),
+            ({"source": "file:///x.mp4", "crf": "23"}, "crf"),
+            ({"source": "file:///x.mp4", "destination": "http://x/"}, "destination"),
+        ]
+        for spec, field in bad:
+            st, body = http_json("POST", url + "/v1/jobs", spec, token=TOKEN)
+            assert st == 400, (spec, st, body)
+            assert body["error"]["code"] == "invalid_request", body
+            assert body["error"].get("field") == field, (spec, body)
+            assert body["error"]["message"], body
+        # oversized body: JSON 413 naming the body
+        big = {"source": "file:///x.mp4", "metadata": {"pad": "x" * 70000}}
+        st, body = http_json("POST", url + "/v1/jobs", big, token=TOKEN)
+        assert st == 413 and body["error"]["field"] == "(body)", (st, body)
+        # far over evhttp's own cap: still refused, the server stays up
+        try:
+            st, _ = http_json("POST", url + "/v1/jobs", "x" * (2 << 20), token=TOKEN, raw=True)
+            assert 400 <= st < 500, st
+        except OSError:
+            pass  # evhttp may answer 413 and close while the client still sends
+        assert http_json("GET", url + "/healthz")[0] == 200
+
+        # -- submit, idempotency
+        spec = {"source": "file:///nonexistent/a.mp4", "metadata": {"k": "v"}}
+        st, j1 = http_json("POST", url + "/v1/jobs", spec, token=TOKEN)
+        assert st == 201 and j1["state"] == "queued", (st, j1)
+        assert len(j1["id"]) == 20
+        st, j2 = http_json("POST", url + "/v1/jobs", spec, token=TOKEN)
+        assert st == 200 and j2["id"] == j1["id"], (st, j2)
+        # key order and defaults do not change the identity
+        same = {"metadata": {"k": "v"}, "segment_seconds": 4, "source": "file:///nonexistent/a.mp4"}
+        assert api.submit(same)["id"] == j1["id"]
+        # an idempotency key names the job whatever the spec says
+        k1 = api.submit({"source": "file:///nonexistent/b.mp4", "idempotency_key": "order-17"})
+        k2 = api.submit({"source": "file:///nonexistent/c.mp4", "idempotency_key": "order-17"})
+        assert k1["id"] == k2["id"] and k2["source"] == "file:///nonexistent/b.mp4"
+        # a webhook secret is never shown back
+        w = api.submit({"source": "file:///nonexistent/d.mp4",
+                        "webhook": {"url": "https://example.com/hook", "secret": "s3cr3t-value"}})
+        assert "s3cr3t-value" not in str(api.job(w["id"])), "webhook secret leaked"
+
+        # -- get / 404
+        st, body = http_json("GET", url + "/v1/jobs/" + "0" * 20, token=TOKEN)
+        assert st == 404 and body["error"]["code"] == "not_found"
+        st, body = http_json("GET", url + "/v1/jobs/../../etc", token=TOKEN)
+        assert st == 404
+        st, body = http_json("PUT", url + "/v1/jobs", {}, token=TOKEN)
+        assert st == 405, st
+
+        # -- list and paging
+        for i in range(5):
+            api.submit({"source": "file:///nonexistent/p%d.mp4" % i})
+        st, page = http_json("GET", url + "/v1/jobs?limit=3", token=TOKEN)
+        assert st == 200 and len(page["jobs"]) == 3 and page["total"] == 8, page
+        assert page["next_offset"] == 3
+        st, page2 = http_json("GET", url + "/v1/jobs?limit=3&offset=3", token=TOKEN)
+        ids = {j["id"] for j in page["jobs"]} | {j["id"] for j in page2["jobs"]}
+        assert len(ids) == 6
+        st, body = http_json("GET", url + "/v1/jobs?limit=0", token=TOKEN)
+        assert st == 400 and body["error"]["field"] == "limit"
+        st, body = http_json("GET", url + "/v1/jobs?state=bogus", token=TOKEN)
+        assert st == 400 and body["error"]["field"] == "state"
+        st, q = http_json("GET", url + "/v1/jobs?state=queued", token=TOKEN)
+        assert q["total"] == 8
+
+        # -- cancel and retry of a queued job
+        st, c = api.cancel(j1["id"])
+        assert st == 200 and c["state"] == "cancelled", (st, c)
+        st, c = api.cancel(j1["id"])
+        assert st == 409 and c["error"]["code"] == "conflict", (st, c)
+        st, r = api.retry(j1["id"])
+        assert st == 200 and r["state"] == "queued", (st, r)
+        st, r = api.retry(j1["id"])
+        assert st == 409
+        st, body = http_json("DELETE", url + "/v1/jobs/" + "1" * 20, token=TOKEN)
+        assert st == 404
+
+        # -- events: ordered, with envelope and metadata
+        evs = api.events(j1["id"])
+        assert [e["type"] for e in evs] == ["job.queued", "job.cancelled", "job.queued"], evs
+        assert [e["seq"] for e in evs] == [1, 2, 3]
+        assert all(e["metadata"] == {"k": "v"} and e["job_id"] == j1["id"] for e in evs)
+        assert len({e["id"] for e in evs}) == 3
+        assert [e["seq"] for e in api.events(j1["id"], after=2)] == [3]
+
+        # -- queue stats and metrics
+        st, q = http_json("GET", url + "/v1/queue", token=TOKEN)
+        assert q["depth"]["normal"] == 8, q
+        st, m = http_json("GET", url + "/metrics", raw=True)
+        assert st == 200 and b'streamscale_queue_depth{priority="normal"} 8' in m, m[:400]
+
+        # -- Redis goes away: 503 with JSON, quickly; back when it returns
+        h.stop("redis")
+        t0 = time.monotonic()
+        st, body = http_json("GET", url + "/v1/jobs/" + j1["id"], token=TOKEN)
+        assert st == 503 and body["error"]["code"] == "unavailable", (st, body)
+        st, body = http_json("POST", url + "/v1/jobs", {"source": "file:///x.mp4"}, token=TOKEN)
+        assert st == 503, (st, body)
+        st, body = http_json("GET", url + "/healthz")
+        assert st == 503 and body["redis"] == "down", body
+        assert time.monotonic() - t0 < 10, "requests hung while Redis was down"
+        h.redis(port=rport)
+        wait_until(lambda: http_json("GET", url + "/healthz")[0] == 200, 30, "coordinator back")
+
+        # -- config errors are clear and fatal
+        env = dict(os.environ, STREAMSCALE_API_TOKEN="")
+        p = subprocess.run([os.path.join(BIN, "streamscale-coordinator"), "--listen",
+                            "127.0.0.1:%d" % free_port()], env=env, capture_output=True, text=True,
+                           timeout=20)
+        assert p.returncode != 0 and "api_token" in p.stdout + p.stderr, p
+        cfg = h.path("bad.conf")
+        with open(cfg, "w") as f:
+            f.write("listen = 127.0.0.1:1\n# comment\nreap_interval_ms = soon\n")
+        p = subprocess.run([os.path.join(BIN, "streamscale-coordinator"), "-c", cfg], env=env,
+                           capture_output=True, text=True, timeout=20)
+        assert p.returncode == 2 and "bad.conf:3" in p.stderr and "reap_interval_ms" in p.stderr, p
+
+
+if __name__ == "__main__":
+    main(test_api)
