@@ -70,10 +70,22 @@ typedef struct media_opts {
     int64_t max_pixels;        /* width*height of the source */
     int64_t max_file_size;     /* bytes of the source file */
     const char *scratch_dir;   /* for two-pass stats and temporary files */
+    /* Added after the first version (zeroed by media_opts_default): */
+    char preset_buf[24];       /* storage media_opts_from_spec points preset at */
 } media_opts;
 
 /* Fill opts with the documented defaults. */
 void media_opts_default(media_opts *opts);
+
+/* Defaults, then the fields of a canonical job spec (proto/job.schema.json,
+ * as common/jobspec.c returns it): ladder ("auto" | "per-title" | [{height,
+ * width?, bitrate_kbps?, crf?}]), rate_control, segment_seconds, packaging
+ * (["hls","dash"]), thumbnails ({enabled, interval_seconds} or a boolean),
+ * preset, crf. Unknown fields are ignored (the spec was validated already);
+ * a field of the wrong type or range fails with SS_EINVAL. o->preset points
+ * into o->preset_buf, so a copy of *o must re-point it. Limits and threads
+ * are left to the caller (they come from the worker's config). */
+int media_opts_from_spec(media_opts *o, const json_t *spec, ss_err *err);
 
 typedef struct media_events {
     void *ud;

@@ -1,0 +1,269 @@
+/* Unit tests for worker/media/manifest.c: HLS media, I-frame, subtitle and
+ * master playlists and the DASH MPD from fixed measured values, plus the
+ * trun parser that finds the end of a fragment's IDR sample. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "manifest.h"
+#include "mediai.h"
+
+/* 29.97 fps video at timescale 30000: segments of 120, 120, 119 frames
+ * (4.004, 4.004, 3.9706 s) and a short tail of 31 frames (1.0343 s). */
+static pkg_seg vsegs360[] = {
+    { 0, 120120, 400000, 30000 },
+    { 120120, 120120, 600000, 41000 },   /* peak: 600000*8/4.004 = 1198801.2 */
+    { 240240, 119119, 500000, 35000 },
+    { 359359, 31031, 100000, 20000 },
+};
+static pkg_seg vsegs720[] = {
+    { 0, 120120, 1000000, 90000 },
+    { 120120, 120120, 1500000, 95000 },
+    { 240240, 119119, 2100000, 99000 },  /* peak: 2100000*8/3.97063 = 4231063.1 */
+    { 359359, 31031, 200000, 60000 },
+};
+/* AAC at 48 kHz: 188, 188, 186, 49 frames of 1024 samples */
+static pkg_seg asegs[] = {
+    { 0, 192512, 64000, 0 },   /* 4.0107 s -> 127659.6 b/s */
+    { 192512, 192512, 65000, 0 },   /* peak: 129654.1 */
+    { 385024, 190464, 63000, 0 },
+    { 575488, 50176, 16000, 0 },
+};
+
+static pkg_track video[2], audio;
+static pkg_text text;
+static pkg_set set;
+
+static int setup(void **st)
+{
+    (void)st;
+    memset(video, 0, sizeof(video));
+    const struct { const char *n; int w, h; pkg_seg *s; const char *c; } v[] = {
+        { "360p", 640, 360, vsegs360, "avc1.64001e" }, { "720p", 1280, 720, vsegs720, "avc1.64001f" },
+    };
+    for (int i = 0; i < 2; i++) {
+        snprintf(video[i].name, sizeof(video[i].name), "%s", v[i].n);
+        video[i].width = v[i].w;
+        video[i].height = v[i].h;
+        video[i].fps_num = 30000;
+        video[i].fps_den = 1001;
+        video[i].timescale = 30000;
+        snprintf(video[i].codecs, sizeof(video[i].codecs), "%s", v[i].c);
+        video[i].segs = v[i].s;
+        video[i].nsegs = 4;
+    }
+    memset(&audio, 0, sizeof(audio));
+    snprintf(audio.name, sizeof(audio.name), "audio");
+    audio.is_audio = 1;
+    audio.channels = 2;
+    audio.sample_rate = 48000;
+    audio.timescale = 48000;
+    snprintf(audio.lang, sizeof(audio.lang), "en");
+    snprintf(audio.codecs, sizeof(audio.codecs), "mp4a.40.2");
+    audio.segs = asegs;
+    audio.nsegs = 4;
+    memset(&text, 0, sizeof(text));
+    snprintf(text.name, sizeof(text.name), "fr");
+    snprintf(text.lang, sizeof(text.lang), "fr");
+    snprintf(text.label, sizeof(text.label), "Fran\"cais");
+    set = (pkg_set){ video, 2, &audio, &text, 1, 4.0, 13.0130 };
+    return 0;
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+static void test_rates(void **st)
+{
+    (void)st;
+    assert_int_equal(pkg_peak_bps(&video[0]), 1198802);
+    assert_int_equal(pkg_peak_bps(&video[1]), 4231064);
+    assert_int_equal(pkg_peak_bps(&audio), 129655);
+    /* avg: 1600000 bytes over 13.013 s */
+    assert_int_equal(pkg_avg_bps(&video[0]), 983632);
+    assert_int_equal(pkg_iframe_peak_bps(&video[0]), 154685);   /* 20000*8/1.0343 */
+    assert_true(pkg_seg_seconds(&video[0], 2) > 3.9706 && pkg_seg_seconds(&video[0], 2) < 3.9707);
+}
+
+static void test_media_playlist(void **st)
+{
+    (void)st;
+    char *m = pkg_hls_media(&video[0]);
+    assert_non_null(m);
+    assert_true(!strncmp(m, "#EXTM3U\n#EXT-X-VERSION:7\n", 25));
+    /* longest EXTINF is 4.004: target duration rounds up to 5 */
+    assert_non_null(strstr(m, "#EXT-X-TARGETDURATION:5\n"));
+    assert_non_null(strstr(m, "#EXT-X-PLAYLIST-TYPE:VOD\n"));
+    assert_non_null(strstr(m, "#EXT-X-INDEPENDENT-SEGMENTS\n"));
+    assert_non_null(strstr(m, "#EXT-X-MAP:URI=\"init.mp4\"\n"));
+    assert_non_null(strstr(m, "#EXTINF:4.004,\nseg_00000.m4s\n"));
+    assert_non_null(strstr(m, "#EXTINF:3.971,\nseg_00002.m4s\n"));
+    assert_non_null(strstr(m, "#EXTINF:1.034,\nseg_00003.m4s\n#EXT-X-ENDLIST\n"));
+    assert_int_equal(count(m, "#EXTINF:"), 4);
+    assert_null(strstr(m, "I-FRAMES-ONLY"));
+    free(m);
+
+    /* exact 4.000 s segments: target duration 4, not 5 */
+    pkg_seg even[] = { { 0, 100, 10, 1 }, { 100, 100, 10, 1 } };
+    pkg_track t = video[0];
+    t.timescale = 25;
+    t.segs = even;
+    t.nsegs = 2;
+    assert_int_equal(pkg_target_duration(&t), 4);
+    /* audio 4.011 s: 5 */
+    assert_int_equal(pkg_target_duration(&audio), 5);
+}
+
+static void test_iframe_playlist(void **st)
+{
+    (void)st;
+    char *m = pkg_hls_iframes(&video[1]);
+    assert_non_null(m);
+    assert_non_null(strstr(m, "#EXT-X-I-FRAMES-ONLY\n"));
+    assert_non_null(strstr(m, "#EXT-X-MAP:URI=\"init.mp4\"\n"));
+    assert_non_null(strstr(m, "#EXTINF:4.004,\n#EXT-X-BYTERANGE:90000@0\nseg_00000.m4s\n"));
+    assert_non_null(strstr(m, "#EXT-X-BYTERANGE:60000@0\nseg_00003.m4s\n#EXT-X-ENDLIST"));
+    free(m);
+}
+
+static void test_master(void **st)
+{
+    (void)st;
+    char *m = pkg_hls_master(&set);
+    assert_non_null(m);
+    assert_non_null(strstr(m, "#EXT-X-INDEPENDENT-SEGMENTS\n"));
+    assert_non_null(strstr(m, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"en\",LANGUAGE=\"en\","
+                              "DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"audio/playlist.m3u8\"\n"));
+    /* quotes in a NAME are not allowed: replaced */
+    assert_non_null(strstr(m, "TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"Fran'cais\",LANGUAGE=\"fr\""));
+    assert_non_null(strstr(m, "URI=\"subtitles/fr.m3u8\""));
+    /* BANDWIDTH = peak video + peak audio; AVERAGE = average video + average audio */
+    char want[512];
+    snprintf(want, sizeof(want),
+             "#EXT-X-STREAM-INF:BANDWIDTH=%d,AVERAGE-BANDWIDTH=%lld,CODECS=\"avc1.64001f,mp4a.40.2\","
+             "RESOLUTION=1280x720,FRAME-RATE=29.970,AUDIO=\"audio\",SUBTITLES=\"subs\"\n720p/playlist.m3u8\n",
+             4231064 + 129655, (long long)(pkg_avg_bps(&video[1]) + pkg_avg_bps(&audio)));
+    assert_non_null(strstr(m, want));
+    assert_non_null(strstr(m, "RESOLUTION=640x360"));
+    assert_int_equal(count(m, "#EXT-X-STREAM-INF:"), 2);
+    assert_non_null(strstr(m, "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=154685,CODECS=\"avc1.64001e\","
+                              "RESOLUTION=640x360,URI=\"360p/iframes.m3u8\"\n"));
+    /* the smallest rung is listed first */
+    assert_true(strstr(m, "360p/playlist.m3u8") < strstr(m, "720p/playlist.m3u8"));
+    free(m);
+
+    /* no audio: no AUDIO group, CODECS video only */
+    pkg_set noa = { video, 2, NULL, NULL, 0, 4.0, 13.013 };
+    m = pkg_hls_master(&noa);
+    assert_null(strstr(m, "AUDIO"));
+    assert_non_null(strstr(m, "BANDWIDTH=4231064,"));
+    assert_non_null(strstr(m, "CODECS=\"avc1.64001f\",RESOLUTION"));
+    free(m);
+}
+
+static void test_text_playlist(void **st)
+{
+    (void)st;
+    char *m = pkg_hls_text(&text, 13.013);
+    assert_non_null(m);
+    assert_non_null(strstr(m, "#EXT-X-TARGETDURATION:14\n"));
+    assert_non_null(strstr(m, "#EXTINF:13.013,\nfr.vtt\n#EXT-X-ENDLIST\n"));
+    free(m);
+}
+
+static void test_mpd(void **st)
+{
+    (void)st;
+    char *m = pkg_dash_mpd(&set);
+    assert_non_null(m);
+    assert_non_null(strstr(m, "profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" type=\"static\""));
+    assert_non_null(strstr(m, "mediaPresentationDuration=\"PT13.013S\""));
+    assert_non_null(strstr(m, "minBufferTime=\"PT4S\""));
+    assert_non_null(strstr(m, "segmentAlignment=\"true\" startWithSAP=\"1\""));
+    assert_non_null(strstr(m, "<Representation id=\"720p\" bandwidth=\"4231064\" width=\"1280\" "
+                              "height=\"720\" frameRate=\"30000/1001\" sar=\"1:1\" codecs=\"avc1.64001f\">"));
+    assert_non_null(strstr(m, "media=\"$RepresentationID$/seg_$Number%05d$.m4s\" startNumber=\"0\""));
+    /* two equal segments folded with r, then the 119- and 31-frame ones */
+    assert_non_null(strstr(m, "<S t=\"0\" d=\"120120\" r=\"1\"/>\n"
+                              "            <S d=\"119119\"/>\n            <S d=\"31031\"/>\n"));
+    assert_int_equal(count(m, "<AdaptationSet"), 3);
+    assert_non_null(strstr(m, "contentType=\"audio\" mimeType=\"audio/mp4\" segmentAlignment=\"true\" "
+                              "startWithSAP=\"1\" lang=\"en\""));
+    assert_non_null(strstr(m, "audio_channel_configuration:2011\" value=\"2\""));
+    assert_non_null(strstr(m, "audioSamplingRate=\"48000\""));
+    assert_non_null(strstr(m, "<S t=\"0\" d=\"192512\" r=\"1\"/>"));
+    assert_non_null(strstr(m, "mimeType=\"text/vtt\" lang=\"fr\""));
+    assert_non_null(strstr(m, "<BaseURL>subtitles/fr.vtt</BaseURL>"));
+    assert_non_null(strstr(m, "</Period>\n</MPD>\n"));
+    free(m);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static void test_first_sample_end(void **st)
+{
+    (void)st;
+    /* moof(8) { mfhd(16) traf(8) { tfhd(16) trun(12+4+4+4+2*8) } } mdat */
+    uint8_t b[200];
+    memset(b, 0, sizeof(b));
+    size_t trun_len = 12 + 4 + 4 + 4 + 2 * 8;   /* flags 0x205 = data_offset, first flags, size */
+    size_t traf_len = 8 + 16 + trun_len, moof_len = 8 + 16 + traf_len;
+    size_t o = 0;
+    put32(b + o, (uint32_t)moof_len);
+    memcpy(b + o + 4, "moof", 4);
+    o += 8;
+    put32(b + o, 16);
+    memcpy(b + o + 4, "mfhd", 4);
+    o += 16;
+    put32(b + o, (uint32_t)traf_len);
+    memcpy(b + o + 4, "traf", 4);
+    o += 8;
+    put32(b + o, 16);
+    memcpy(b + o + 4, "tfhd", 4);
+    put32(b + o + 8, 0x020000);   /* default-base-is-moof */
+    o += 16;
+    put32(b + o, (uint32_t)trun_len);
+    memcpy(b + o + 4, "trun", 4);
+    put32(b + o + 8, 0x000205);   /* data offset, first sample flags, sample size */
+    put32(b + o + 12, 2);
+    put32(b + o + 16, (uint32_t)(moof_len + 8));
+    put32(b + o + 24, 1234);      /* first sample size */
+    put32(b + o + 28, 99);
+    o += trun_len;
+    put32(b + o, 8 + 1234 + 99);
+    memcpy(b + o + 4, "mdat", 4);
+    assert_int_equal(cmaf_first_sample_end(b, sizeof(b)), (int64_t)(moof_len + 8 + 1234));
+    /* garbage: not found */
+    assert_int_equal(cmaf_first_sample_end((const uint8_t *)"\0\0\0\x02junkjunk", 12), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_rates, setup),
+        cmocka_unit_test_setup(test_media_playlist, setup),
+        cmocka_unit_test_setup(test_iframe_playlist, setup),
+        cmocka_unit_test_setup(test_master, setup),
+        cmocka_unit_test_setup(test_text_playlist, setup),
+        cmocka_unit_test_setup(test_mpd, setup),
+        cmocka_unit_test(test_first_sample_end),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

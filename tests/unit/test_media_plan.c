@@ -1,0 +1,314 @@
+/* Unit tests for worker/media/plan.c: ladder sizes (even, display aspect
+ * incl. SAR and rotation, never upscaled), explicit ladders, caps, level,
+ * CFR rate rule, keyframe grid (incl. 29.97 fps), codec string from SPS,
+ * and media_opts_from_spec. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "media.h"
+#include "plan.h"
+
+static media_opts defaults(void)
+{
+    media_opts o;
+    media_opts_default(&o);
+    return o;
+}
+
+static void assert_even_positive(const plan_ladder *l)
+{
+    for (int i = 0; i < l->n; i++) {
+        assert_true(l->rungs[i].width > 0 && l->rungs[i].height > 0);
+        assert_int_equal(l->rungs[i].width % 2, 0);
+        assert_int_equal(l->rungs[i].height % 2, 0);
+        if (i)
+            assert_true(l->rungs[i].height > l->rungs[i - 1].height);
+    }
+}
+
+static void test_auto_1080p(void **st)
+{
+    (void)st;
+    media_opts o = defaults();
+    plan_src s = { 1920, 1080, 1, 1, 0, 30 };
+    plan_ladder l;
+    assert_int_equal(plan_ladder_make(&s, &o, &l), 3);
+    assert_int_equal(l.rungs[0].height, 360);
+    assert_int_equal(l.rungs[0].width, 640);
+    assert_int_equal(l.rungs[1].height, 720);
+    assert_int_equal(l.rungs[1].width, 1280);
+    assert_int_equal(l.rungs[2].height, 1080);
+    assert_int_equal(l.rungs[2].width, 1920);
+    assert_string_equal(l.rungs[2].name, "1080p");
+    assert_int_equal(l.rungs[2].crf, 23);
+    assert_int_equal(l.rungs[2].bufsize_kbits, 2 * l.rungs[2].maxrate_kbps);
+    assert_even_positive(&l);
+}
+
+static void test_auto_other_tops(void **st)
+{
+    (void)st;
+    media_opts o = defaults();
+    plan_ladder l;
+    plan_src s4k = { 3840, 2160, 1, 1, 0, 30 };
+    assert_int_equal(plan_ladder_make(&s4k, &o, &l), 4);
+    assert_int_equal(l.rungs[0].height, 360);
+    assert_int_equal(l.rungs[1].height, 720);
+    assert_int_equal(l.rungs[2].height, 1440);
+    assert_int_equal(l.rungs[3].height, 2160);
+    plan_src s720 = { 1280, 720, 1, 1, 0, 25 };
+    assert_int_equal(plan_ladder_make(&s720, &o, &l), 3);
+    assert_int_equal(l.rungs[0].height, 240);
+    assert_int_equal(l.rungs[0].width, 426);
+    assert_int_equal(l.rungs[1].height, 480);
+    assert_int_equal(l.rungs[1].width, 854);
+    /* non-standard top is kept as the top rung */
+    plan_src s540 = { 960, 540, 1, 1, 0, 25 };
+    assert_int_equal(plan_ladder_make(&s540, &o, &l), 2);
+    assert_int_equal(l.rungs[0].height, 360);
+    assert_int_equal(l.rungs[1].height, 540);
+    assert_int_equal(l.rungs[1].width, 960);
+    assert_even_positive(&l);
+}
+
+static void test_small_and_odd(void **st)
+{
+    (void)st;
+    media_opts o = defaults();
+    plan_ladder l;
+    plan_src tiny = { 176, 144, 1, 1, 0, 15 };
+    assert_int_equal(plan_ladder_make(&tiny, &o, &l), 1);
+    assert_int_equal(l.rungs[0].height, 144);
+    assert_int_equal(l.rungs[0].width, 176);
+    plan_src odd = { 321, 241, 1, 1, 0, 25 };
+    assert_int_equal(plan_ladder_make(&odd, &o, &l), 1);
+    assert_int_equal(l.rungs[0].height, 240);
+    assert_int_equal(l.rungs[0].width, 320);
+    assert_even_positive(&l);
+    plan_src bad = { 0, 0, 1, 1, 0, 25 };
+    assert_int_equal(plan_ladder_make(&bad, &o, &l), -1);
+}
+
+static void test_sar_and_rotation(void **st)
+{
+    (void)st;
+    media_opts o = defaults();
+    plan_ladder l;
+    /* PAL 4:3 stored as 720x576 with SAR 16:15 -> display 768x576 */
+    plan_src pal = { 720, 576, 16, 15, 0, 25 };
+    int dw, dh;
+    plan_display_size(&pal, &dw, &dh);
+    assert_int_equal(dw, 768);
+    assert_int_equal(dh, 576);
+    assert_int_equal(plan_ladder_make(&pal, &o, &l), 2);
+    assert_int_equal(l.rungs[1].height, 576);
+    assert_int_equal(l.rungs[1].width, 768);
+    assert_int_equal(l.rungs[0].height, 360);
+    assert_int_equal(l.rungs[0].width, 480);
+    /* anamorphic 16:9 DVD */
+    plan_src ana = { 720, 480, 32, 27, 0, 30 };
+    plan_ladder_make(&ana, &o, &l);
+    assert_int_equal(l.rungs[l.n - 1].width, 854);
+    /* phone video: 1920x1080 turned 90 degrees -> 1080x1920 portrait */
+    plan_src rot = { 1920, 1080, 1, 1, 90, 30 };
+    plan_display_size(&rot, &dw, &dh);
+    assert_int_equal(dw, 1080);
+    assert_int_equal(dh, 1920);
+    assert_int_equal(plan_ladder_make(&rot, &o, &l), 4);
+    assert_int_equal(l.rungs[3].height, 1920);
+    assert_int_equal(l.rungs[3].width, 1080);
+    assert_int_equal(l.rungs[2].height, 1080);
+    assert_int_equal(l.rungs[2].width, 608);
+    assert_int_equal(l.rungs[1].height, 480);
+    assert_int_equal(l.rungs[1].width, 270);
+    plan_src r180 = { 640, 360, 1, 1, 180, 30 };
+    plan_ladder_make(&r180, &o, &l);
+    assert_int_equal(l.rungs[l.n - 1].width, 640);
+    assert_int_equal(l.rungs[l.n - 1].height, 360);
+    assert_even_positive(&l);
+}
+
+static void test_explicit(void **st)
+{
+    (void)st;
+    media_opts o = defaults();
+    plan_ladder l;
+    o.ladder = MEDIA_LADDER_EXPLICIT;
+    o.nrungs = 4;
+    o.rungs[0] = (media_rung_req){ .height = 1080 };
+    o.rungs[1] = (media_rung_req){ .height = 360, .crf = 20 };
+    o.rungs[2] = (media_rung_req){ .height = 2160 };
+    o.rungs[3] = (media_rung_req){ .height = 720, .width = 1000, .bitrate_kbps = 1234 };
+    plan_src s = { 1920, 1080, 1, 1, 0, 30 };
+    assert_int_equal(plan_ladder_make(&s, &o, &l), 3);   /* 2160 dropped: no upscaling */
+    assert_int_equal(l.rungs[0].height, 360);
+    assert_int_equal(l.rungs[0].crf, 20);
+    assert_int_equal(l.rungs[1].height, 720);
+    assert_int_equal(l.rungs[1].width, 1000);
+    assert_int_equal(l.rungs[1].maxrate_kbps, 1234);
+    assert_int_equal(l.rungs[2].height, 1080);
+    assert_non_null(strstr(l.notes, "2160p dropped"));
+    /* every rung above the source: one rung at the source height */
+    o.nrungs = 1;
+    o.rungs[0] = (media_rung_req){ .height = 1080 };
+    plan_src small = { 640, 480, 1, 1, 0, 30 };
+    assert_int_equal(plan_ladder_make(&small, &o, &l), 1);
+    assert_int_equal(l.rungs[0].height, 480);
+    assert_int_equal(l.rungs[0].width, 640);
+}
+
+static void test_caps_and_level(void **st)
+{
+    (void)st;
+    assert_int_equal(plan_maxrate_kbps(1920, 1080, 30), 6000);
+    int c720 = plan_maxrate_kbps(1280, 720, 30), c360 = plan_maxrate_kbps(640, 360, 30);
+    assert_true(c720 > 2500 && c720 < 4000);
+    assert_true(c360 > 800 && c360 < 1500);
+    assert_true(plan_maxrate_kbps(1920, 1080, 60) > 6000);
+    assert_true(plan_maxrate_kbps(1920, 1080, 60) <= 9000);
+    assert_int_equal(plan_h264_level(640, 360, 30, 1150), 30);
+    assert_int_equal(plan_h264_level(1280, 720, 30, 3250), 31);
+    assert_int_equal(plan_h264_level(1280, 720, 60, 4900), 32);
+    assert_int_equal(plan_h264_level(1920, 1080, 30, 6000), 40);
+    assert_int_equal(plan_h264_level(1920, 1080, 60, 9000), 42);
+    assert_int_equal(plan_h264_level(3840, 2160, 30, 17000), 51);
+}
+
+static void test_fps_rule(void **st)
+{
+    (void)st;
+    int n, d;
+    plan_fps(29.97, 0, &n, &d);
+    assert_int_equal(n, 30000);
+    assert_int_equal(d, 1001);
+    plan_fps(30000.0 / 1001, 0, &n, &d);
+    assert_int_equal(n, 30000);
+    plan_fps(25.0, 25.0, &n, &d);
+    assert_int_equal(n, 25);
+    assert_int_equal(d, 1);
+    plan_fps(24.3, 0, &n, &d);       /* VFR around 24: within 2 % of 24 */
+    assert_int_equal(n, 24);
+    plan_fps(119.88, 0, &n, &d);     /* halved until <= 60 */
+    assert_int_equal(n, 60000);
+    assert_int_equal(d, 1001);
+    plan_fps(120, 0, &n, &d);
+    assert_int_equal(n, 60);
+    plan_fps(0, 50, &n, &d);         /* avg unknown: r_frame_rate */
+    assert_int_equal(n, 50);
+    plan_fps(0, 0, &n, &d);          /* nothing known: 25 */
+    assert_int_equal(n, 25);
+    plan_fps(17.2, 0, &n, &d);       /* no common rate near: integer */
+    assert_int_equal(n, 17);
+    assert_int_equal(d, 1);
+}
+
+static void test_gop_grid(void **st)
+{
+    (void)st;
+    int sn, sd;
+    plan_segment_q(4.0, &sn, &sd);
+    assert_int_equal(sn, 4);
+    assert_int_equal(sd, 1);
+    plan_segment_q(2.5, &sn, &sd);
+    assert_int_equal(sn, 5);
+    assert_int_equal(sd, 2);
+    /* 25 fps, 4 s: every 100 frames */
+    assert_int_equal(plan_boundary_frame(0, 25, 1, 4, 1), 0);
+    assert_int_equal(plan_boundary_frame(1, 25, 1, 4, 1), 100);
+    assert_int_equal(plan_boundary_frame(7, 25, 1, 4, 1), 700);
+    assert_int_equal(plan_keyint(25, 1, 4, 1), 100);
+    /* 29.97 fps, 4 s = 119.88 frames: first frame at or after each boundary */
+    assert_int_equal(plan_keyint(30000, 1001, 4, 1), 120);
+    assert_int_equal(plan_boundary_frame(1, 30000, 1001, 4, 1), 120);
+    assert_int_equal(plan_boundary_frame(5, 30000, 1001, 4, 1), 600);   /* 599.4 */
+    assert_int_equal(plan_boundary_frame(10, 30000, 1001, 4, 1), 1199); /* 1198.8 */
+    for (int k = 1; k < 1000; k++) {
+        int64_t b = plan_boundary_frame(k, 30000, 1001, 4, 1);
+        /* frame b is at or after k*4 s, frame b-1 is before it */
+        assert_true(b * 1001 * 1 >= (int64_t)k * 4 * 30000);
+        assert_true((b - 1) * 1001 < (int64_t)k * 4 * 30000);
+        /* GOPs never longer than keyint: forced IDRs come first */
+        assert_true(b - plan_boundary_frame(k - 1, 30000, 1001, 4, 1) <= 120);
+    }
+    /* audio at 48 kHz: sample index of each boundary */
+    assert_int_equal(plan_boundary_frame(3, 48000, 1, 4, 1), 576000);
+    /* 2.5 s at 24 fps = 60 frames */
+    assert_int_equal(plan_boundary_frame(2, 24, 1, 5, 2), 120);
+}
+
+static void test_codec_string(void **st)
+{
+    (void)st;
+    char out[32];
+    /* avcC: version 1, High (0x64), compat 0x00, level 3.1 (0x1f) */
+    const uint8_t avcc[] = { 0x01, 0x64, 0x00, 0x1f, 0xff, 0xe1, 0x00, 0x04, 0x67, 0x64, 0x00, 0x1f };
+    assert_int_equal(plan_avc_codec_string(avcc, sizeof(avcc), out, sizeof(out)), 0);
+    assert_string_equal(out, "avc1.64001f");
+    /* Annex B: SEI first, then SPS (nal type 7) Main 4.0 with constraint flags 0x40 */
+    const uint8_t annexb[] = { 0, 0, 0, 1, 0x06, 0x05, 0x01, 0x80, 0, 0, 0, 1, 0x67, 0x4d, 0x40,
+                               0x28, 0xac, 0xd9, 0, 0, 1, 0x68, 0xeb };
+    assert_int_equal(plan_avc_codec_string(annexb, sizeof(annexb), out, sizeof(out)), 0);
+    assert_string_equal(out, "avc1.4d4028");
+    const uint8_t none[] = { 0, 0, 0, 1, 0x68, 0xeb, 0xe3, 0xcb };
+    assert_int_equal(plan_avc_codec_string(none, sizeof(none), out, sizeof(out)), -1);
+}
+
+static void test_opts_from_spec(void **st)
+{
+    (void)st;
+    media_opts o;
+    ss_err err = { 0 };
+    json_t *spec = json_loads("{\"source\":\"file:///x.mp4\",\"ladder\":[{\"height\":720},"
+                              "{\"height\":360,\"crf\":26,\"bitrate_kbps\":900}],"
+                              "\"rate_control\":\"two-pass\",\"segment_seconds\":6,"
+                              "\"packaging\":[\"dash\"],\"thumbnails\":{\"enabled\":true,"
+                              "\"interval_seconds\":5},\"preset\":\"medium\",\"crf\":21}",
+                              0, NULL);
+    assert_non_null(spec);
+    assert_int_equal(media_opts_from_spec(&o, spec, &err), 0);
+    assert_int_equal(o.ladder, MEDIA_LADDER_EXPLICIT);
+    assert_int_equal(o.nrungs, 2);
+    assert_int_equal(o.rungs[0].height, 720);
+    assert_int_equal(o.rungs[1].crf, 26);
+    assert_int_equal(o.rungs[1].bitrate_kbps, 900);
+    assert_int_equal(o.rate_control, MEDIA_RC_TWO_PASS);
+    assert_true(o.segment_seconds == 6.0);
+    assert_int_equal(o.hls, 0);
+    assert_int_equal(o.dash, 1);
+    assert_int_equal(o.thumbnails, 1);
+    assert_true(o.thumb_interval == 5.0);
+    assert_string_equal(o.preset, "medium");
+    assert_int_equal(o.crf, 21);
+    json_decref(spec);
+
+    spec = json_loads("{\"ladder\":\"per-title\",\"thumbnails\":false}", 0, NULL);
+    assert_int_equal(media_opts_from_spec(&o, spec, &err), 0);
+    assert_int_equal(o.ladder, MEDIA_LADDER_PER_TITLE);
+    assert_int_equal(o.thumbnails, 0);
+    assert_int_equal(o.hls, 1);
+    assert_int_equal(o.crf, 23);
+    json_decref(spec);
+
+    spec = json_loads("{\"ladder\":[{\"height\":99999}]}", 0, NULL);
+    assert_int_equal(media_opts_from_spec(&o, spec, &err), -1);
+    assert_int_equal(err.code, SS_EINVAL);
+    assert_non_null(strstr(err.msg, "ladder[0].height"));
+    json_decref(spec);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_auto_1080p),     cmocka_unit_test(test_auto_other_tops),
+        cmocka_unit_test(test_small_and_odd),  cmocka_unit_test(test_sar_and_rotation),
+        cmocka_unit_test(test_explicit),       cmocka_unit_test(test_caps_and_level),
+        cmocka_unit_test(test_fps_rule),       cmocka_unit_test(test_gop_grid),
+        cmocka_unit_test(test_codec_string),   cmocka_unit_test(test_opts_from_spec),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

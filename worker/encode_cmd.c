@@ -1,0 +1,242 @@
+/* encode_cmd.c — the `encode` subcommand of streamscale-worker (see
+ * encode_cmd.h): parse the options, run media_encode() with a progress line
+ * on a terminal (plain lines otherwise), write OUTDIR/job.json. Ctrl-C
+ * cancels the encode cleanly. */
+#include "encode_cmd.h"
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <libavutil/log.h>
+
+#include "util.h"
+
+static atomic_int g_cancel;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&g_cancel, 1);
+}
+
+static const char usage[] =
+    "usage: streamscale-worker encode SOURCE OUTDIR [options]\n"
+    "  --ladder auto|per-title|H1,H2,...   rungs (default auto; explicit heights are\n"
+    "                                      never upscaled)\n"
+    "  --preset P            libx264 preset (default veryfast)\n"
+    "  --crf N               CRF 1..51 (default 23)\n"
+    "  --segment-seconds S   segment length 1..20 (default 4)\n"
+    "  --threads N           CPU threads to use, 0 = all cores (default 0)\n"
+    "  --rate-control capped-crf|two-pass   (default capped-crf)\n"
+    "  --no-thumbnails       skip poster, sprite and storyboard\n"
+    "  --thumb-interval S    seconds between storyboard tiles (default 10)\n"
+    "  --packaging hls,dash  manifests to write (default both)\n"
+    "  --max-duration S, --max-pixels N, --max-file-size BYTES   limits (default none)\n"
+    "  --json                print the result (job.json) on stdout\n";
+
+static int num(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int encode_cmd_parse(int argc, char **argv, media_opts *o, const char **src, const char **outdir,
+                     int *json, ss_err *err)
+{
+    media_opts_default(o);
+    *src = *outdir = NULL;
+    if (json)
+        *json = 0;
+    int npos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        double d;
+        if (a[0] != '-' || !a[1]) {
+            if (npos == 0)
+                *src = a;
+            else if (npos == 1)
+                *outdir = a;
+            else
+                return ss_fail(err, SS_EINVAL, "unexpected argument: %s", a);
+            npos++;
+            continue;
+        }
+        if (!strcmp(a, "--json")) {
+            if (json)
+                *json = 1;
+            continue;
+        }
+        if (!strcmp(a, "--no-thumbnails")) {
+            o->thumbnails = 0;
+            continue;
+        }
+        if (!v)
+            return ss_fail(err, SS_EINVAL, "%s needs a value", a);
+        i++;
+        if (!strcmp(a, "--ladder")) {
+            if (!strcmp(v, "auto")) {
+                o->ladder = MEDIA_LADDER_AUTO;
+            } else if (!strcmp(v, "per-title")) {
+                o->ladder = MEDIA_LADDER_PER_TITLE;
+            } else {
+                o->ladder = MEDIA_LADDER_EXPLICIT;
+                o->nrungs = 0;
+                char buf[256];
+                ss_strlcpy(buf, v, sizeof(buf));
+                for (char *save = NULL, *t = strtok_r(buf, ",", &save); t;
+                     t = strtok_r(NULL, ",", &save)) {
+                    size_t n = strlen(t);
+                    if (n && (t[n - 1] == 'p' || t[n - 1] == 'P'))
+                        t[n - 1] = '\0';
+                    if (num(t, 64, 4320, &d) || o->nrungs >= MEDIA_MAX_RUNGS)
+                        return ss_fail(err, SS_EINVAL,
+                                       "--ladder: give auto, per-title or up to %d heights "
+                                       "64..4320 like 360,720,1080", MEDIA_MAX_RUNGS);
+                    o->rungs[o->nrungs++].height = (int)d;
+                }
+                if (!o->nrungs)
+                    return ss_fail(err, SS_EINVAL, "--ladder: no heights given");
+            }
+        } else if (!strcmp(a, "--preset")) {
+            if (strlen(v) >= sizeof(o->preset_buf))
+                return ss_fail(err, SS_EINVAL, "--preset: unknown preset %s", v);
+            ss_strlcpy(o->preset_buf, v, sizeof(o->preset_buf));
+            o->preset = o->preset_buf;
+        } else if (!strcmp(a, "--crf")) {
+            if (num(v, 1, 51, &d))
+                return ss_fail(err, SS_EINVAL, "--crf must be 1..51");
+            o->crf = (int)d;
+        } else if (!strcmp(a, "--segment-seconds")) {
+            if (num(v, 1, 20, &d))
+                return ss_fail(err, SS_EINVAL, "--segment-seconds must be 1..20");
+            o->segment_seconds = d;
+        } else if (!strcmp(a, "--threads")) {
+            if (num(v, 0, 256, &d))
+                return ss_fail(err, SS_EINVAL, "--threads must be 0..256");
+            o->threads = (int)d;
+        } else if (!strcmp(a, "--rate-control")) {
+            if (!strcmp(v, "capped-crf"))
+                o->rate_control = MEDIA_RC_CAPPED_CRF;
+            else if (!strcmp(v, "two-pass"))
+                o->rate_control = MEDIA_RC_TWO_PASS;
+            else
+                return ss_fail(err, SS_EINVAL, "--rate-control must be capped-crf or two-pass");
+        } else if (!strcmp(a, "--thumb-interval")) {
+            if (num(v, 1, 600, &d))
+                return ss_fail(err, SS_EINVAL, "--thumb-interval must be 1..600");
+            o->thumb_interval = d;
+        } else if (!strcmp(a, "--packaging")) {
+            o->hls = strstr(v, "hls") != NULL;
+            o->dash = strstr(v, "dash") != NULL;
+            if (!o->hls && !o->dash)
+                return ss_fail(err, SS_EINVAL, "--packaging must name hls and/or dash");
+        } else if (!strcmp(a, "--max-duration")) {
+            if (num(v, 0, 1e7, &d))
+                return ss_fail(err, SS_EINVAL, "--max-duration must be seconds");
+            o->max_duration = d;
+        } else if (!strcmp(a, "--max-pixels")) {
+            if (num(v, 0, 1e12, &d))
+                return ss_fail(err, SS_EINVAL, "--max-pixels must be a number");
+            o->max_pixels = (int64_t)d;
+        } else if (!strcmp(a, "--max-file-size")) {
+            if (num(v, 0, 1e15, &d))
+                return ss_fail(err, SS_EINVAL, "--max-file-size must be bytes");
+            o->max_file_size = (int64_t)d;
+        } else {
+            return ss_fail(err, SS_EINVAL, "unknown option %s", a);
+        }
+    }
+    if (!*src || !*outdir)
+        return ss_fail(err, SS_EINVAL, "SOURCE and OUTDIR are required");
+    return 0;
+}
+
+typedef struct ui {
+    int tty;
+    char stage[32];
+    int last_pct;
+    double t0;
+} ui;
+
+static void ui_progress(void *ud, const char *stage, double f)
+{
+    ui *u = ud;
+    int pct = (int)(f * 100);
+    int changed = strcmp(stage, u->stage) != 0;
+    if (u->tty) {
+        if (changed || pct != u->last_pct) {
+            fprintf(stderr, "\r%-10s %3d%%  %6.1fs", stage, pct, ss_mono_s() - u->t0);
+            if (f >= 1)
+                fputc('\n', stderr);
+            fflush(stderr);
+        }
+    } else if (changed || pct / 10 != u->last_pct / 10) {
+        fprintf(stderr, "progress %s %d%% %.1fs\n", stage, pct, ss_mono_s() - u->t0);
+    }
+    if (changed)
+        ss_strlcpy(u->stage, stage, sizeof(u->stage));
+    u->last_pct = pct;
+}
+
+static void ui_warning(void *ud, const char *msg)
+{
+    ui *u = ud;
+    fprintf(stderr, "%swarning: %s\n", u->tty ? "\n" : "", msg);
+}
+
+int encode_cmd_main(int argc, char **argv)
+{
+    media_opts o;
+    const char *src, *outdir;
+    int json = 0;
+    ss_err err = { 0 };
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (encode_cmd_parse(argc, argv, &o, &src, &outdir, &json, &err)) {
+        fprintf(stderr, "encode: %s\n%s", err.msg, usage);
+        return 2;
+    }
+    av_log_set_level(getenv("SS_AV_LOGLEVEL") ? atoi(getenv("SS_AV_LOGLEVEL")) : AV_LOG_ERROR);
+    ui u = { .tty = isatty(2), .last_pct = -1, .t0 = ss_mono_s() };
+    media_events ev = { &u, ui_progress, NULL, ui_warning };
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    json_t *res = NULL;
+    int r = media_encode(src, outdir, &o, &ev, &g_cancel, &res, &err);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (r) {
+        fprintf(stderr, "%serror (%s): %s\n", u.tty ? "\n" : "", ss_code_name(err.code), err.msg);
+        return 1;
+    }
+    char *text = json_dumps(res, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/job.json", outdir);
+    int w = text ? ss_write_file_atomic(path, text, strlen(text), &err) : -1;
+    if (json && text)
+        printf("%s\n", text);
+    free(text);
+    json_decref(res);
+    if (w) {
+        fprintf(stderr, "error: cannot write %s: %s\n", path, err.msg);
+        return 1;
+    }
+    fprintf(stderr, "done: %s\n", path);
+    return 0;
+}

@@ -1,0 +1,1281 @@
+/* encode.c — media_encode(): decode once, filter, encode every rung, package.
+ *
+ * Threads:
+ *   the caller's thread   demux + decode (frame-threaded decoder) + the
+ *                         shared pre-filter (deinterlace, rotate, CFR fps,
+ *                         8-bit 4:2:0) + thumbnails + subtitles + audio
+ *                         (filter, AAC, its CMAF track: audio is cheap)
+ *   one thread per rung   scale (swscale) + libx264 + its CMAF track
+ * Between them one bounded queue per rung of refcounted AVFrames (a few
+ * frames each), so memory stays small and the slowest rung sets the pace.
+ *
+ * Keyframes: every rung forces an IDR at the first frame whose time is
+ * >= k * segment_seconds (plan_boundary_frame) and cuts a segment there, so
+ * GOPs are closed and aligned across rungs. Audio segments start at the
+ * first AAC frame at or after each boundary.
+ *
+ * Errors: the first error (any thread) is kept in job.err and raises
+ * job.abort; everything is joined and freed on every path. */
+#include "mediai.h"
+#include "plan.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libavfilter/buffersink.h>
+#include <libavfilter/buffersrc.h>
+#include <libavutil/channel_layout.h>
+#include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
+#include <libswscale/swscale.h>
+
+#include "util.h"
+
+#define QCAP 4
+
+typedef struct job job;
+
+/* Bounded frame queue (one producer, one consumer). */
+typedef struct fq {
+    AVFrame *f[QCAP];
+    int head, n, eof;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} fq;
+
+typedef struct rung {
+    job *j;
+    plan_rung p;
+    fq q;
+    pthread_t th;
+    int started;
+    AVCodecContext *enc;
+    struct SwsContext *sws;
+    int in_w, in_h;
+    cmaf_out *cm;
+    int64_t frames;       /* frames encoded */
+    int64_t kforce;       /* next boundary index to force */
+    int64_t kcut;         /* next boundary index to cut at */
+    int64_t last_pts;
+    char codecs[40];
+} rung;
+
+struct job {
+    const media_opts *o;
+    const media_events *ev;
+    const atomic_int *cancel;
+    atomic_int abort;
+    pthread_mutex_t mu;   /* err, warnings */
+    ss_err err;
+    json_t *warnings;
+    char outdir[4096];
+
+    AVFormatContext *ic;
+    probe_info pi;
+    AVCodecContext *vdec, *adec;
+    AVFilterGraph *vg;
+    AVFilterContext *vsrc, *vsink;
+    int vg_w, vg_h, vg_fmt;
+    struct SwsContext *fix;   /* mid-stream size/format changes -> first geometry */
+    AVFilterGraph *ag;
+    AVFilterContext *asrc, *asink;
+    AVCodecContext *aenc;
+    cmaf_out *acm;
+    int fps_num, fps_den, seg_num, seg_den;
+    plan_ladder lad;
+    rung rungs[MEDIA_MAX_RUNGS];
+    thumbs *th;
+    subs *sb;
+
+    int64_t t0;             /* video start, video stream time base */
+    double t0s;
+    int64_t next_vpts;      /* guess for frames without a timestamp */
+    int64_t first_out;      /* pts of the first pre-filtered frame */
+    int64_t vframes;        /* frames out of the pre-filter */
+    int64_t dec_errors;
+    int64_t apts_next;      /* guess for audio frames without a timestamp */
+    int64_t asamples;       /* samples given to the AAC encoder */
+    int64_t akcut;
+    AVPacket **hold;        /* AAC packets waiting for the video to pass them */
+    int nhold, holdsz;
+    double last_progress;
+    int aborted_by_cancel;
+};
+
+/* ------------------------------------------------------------------ */
+
+static int cancelled(job *j)
+{
+    if (j->cancel && atomic_load(j->cancel)) {
+        j->aborted_by_cancel = 1;
+        atomic_store(&j->abort, 1);
+    }
+    return atomic_load(&j->abort);
+}
+
+static int job_fail(job *j, ss_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int job_fail(job *j, ss_code code, const char *fmt, ...)
+{
+    pthread_mutex_lock(&j->mu);
+    if (j->err.code == SS_OK) {
+        va_list ap;
+        va_start(ap, fmt);
+        j->err.code = code;
+        vsnprintf(j->err.msg, sizeof(j->err.msg), fmt, ap);
+        va_end(ap);
+    }
+    pthread_mutex_unlock(&j->mu);
+    atomic_store(&j->abort, 1);
+    return -1;
+}
+
+static int job_fail_err(job *j, const ss_err *e)
+{
+    return job_fail(j, e->code ? e->code : SS_EINTERNAL, "%s", e->msg);
+}
+
+static void job_warn(void *ud, const char *msg)
+{
+    job *j = ud;
+    pthread_mutex_lock(&j->mu);
+    json_array_append_new(j->warnings, json_string(msg));
+    pthread_mutex_unlock(&j->mu);
+    if (j->ev && j->ev->warning)
+        j->ev->warning(j->ev->ud, msg);
+}
+
+static void progress(job *j, const char *stage, double f)
+{
+    if (f < 0)
+        f = 0;
+    if (f > 1)
+        f = 1;
+    if (j->ev && j->ev->progress)
+        j->ev->progress(j->ev->ud, stage, f);
+}
+
+/* ---- frame queue -------------------------------------------------- */
+
+static void fq_init(fq *q)
+{
+    memset(q, 0, sizeof(*q));
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+}
+
+static void fq_destroy(fq *q)
+{
+    for (int i = 0; i < q->n; i++)
+        av_frame_free(&q->f[(q->head + i) % QCAP]);
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+}
+
+static void deadline(struct timespec *ts, long ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_nsec += ms * 1000000L;
+    ts->tv_sec += ts->tv_nsec / 1000000000L;
+    ts->tv_nsec %= 1000000000L;
+}
+
+/* Takes ownership of f. -1 when the job is aborting (f is freed). */
+static int fq_put(job *j, fq *q, AVFrame *f)
+{
+    pthread_mutex_lock(&q->mu);
+    while (q->n == QCAP && !cancelled(j)) {
+        struct timespec ts;
+        deadline(&ts, 50);
+        pthread_cond_timedwait(&q->cv, &q->mu, &ts);
+    }
+    if (atomic_load(&j->abort)) {
+        pthread_mutex_unlock(&q->mu);
+        av_frame_free(&f);
+        return -1;
+    }
+    if (f)
+        q->f[(q->head + q->n++) % QCAP] = f;
+    else
+        q->eof = 1;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    return 0;
+}
+
+/* 1: *f is a frame; 0: end of stream; -1: aborting. */
+static int fq_get(job *j, fq *q, AVFrame **f)
+{
+    pthread_mutex_lock(&q->mu);
+    while (q->n == 0 && !q->eof && !cancelled(j)) {
+        struct timespec ts;
+        deadline(&ts, 50);
+        pthread_cond_timedwait(&q->cv, &q->mu, &ts);
+    }
+    int r;
+    if (atomic_load(&j->abort)) {
+        r = -1;
+    } else if (q->n) {
+        *f = q->f[q->head];
+        q->head = (q->head + 1) % QCAP;
+        q->n--;
+        r = 1;
+    } else {
+        r = 0;
+    }
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    return r;
+}
+
+/* ---- rungs ---------------------------------------------------------- */
+
+static int rung_open(job *j, rung *g, int threads, ss_err *err)
+{
+    const AVCodec *codec = avcodec_find_encoder_by_name("libx264");
+    if (!codec)
+        return ss_fail(err, SS_EINTERNAL, "libx264 encoder not available");
+    AVCodecContext *c = g->enc = avcodec_alloc_context3(codec);
+    if (!c)
+        return ss_fail(err, SS_ENOMEM, "out of memory");
+    c->width = g->p.width;
+    c->height = g->p.height;
+    c->pix_fmt = AV_PIX_FMT_YUV420P;
+    c->time_base = (AVRational){ j->fps_den, j->fps_num };
+    c->framerate = (AVRational){ j->fps_num, j->fps_den };
+    c->sample_aspect_ratio = (AVRational){ 1, 1 };
+    int keyint = plan_keyint(j->fps_num, j->fps_den, j->seg_num, j->seg_den);
+    c->gop_size = keyint;
+    c->keyint_min = keyint;
+    c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    c->rc_max_rate = (int64_t)g->p.maxrate_kbps * 1000;
+    c->rc_buffer_size = g->p.bufsize_kbits * 1000;
+    c->level = g->p.level;
+    c->thread_count = threads;
+    c->color_range = AVCOL_RANGE_MPEG;
+    if (j->vdec) {
+        c->color_primaries = j->vdec->color_primaries;
+        c->color_trc = j->vdec->color_trc;
+        c->colorspace = j->vdec->colorspace;
+    }
+    AVDictionary *d = NULL;
+    char crf[16];
+    snprintf(crf, sizeof(crf), "%d", g->p.crf);
+    av_dict_set(&d, "preset", j->o->preset ? j->o->preset : "veryfast", 0);
+    av_dict_set(&d, "profile", "high", 0);
+    av_dict_set(&d, "crf", crf, 0);
+    av_dict_set(&d, "forced-idr", "1", 0);
+    av_dict_set(&d, "x264-params", "scenecut=0:open-gop=0", 0);
+    int r = avcodec_open2(c, codec, &d);
+    av_dict_free(&d);
+    if (r < 0) {
+        char e[128];
+        media_averr(r, e, sizeof(e));
+        return ss_fail(err, SS_EINTERNAL, "libx264 for %s: %s", g->p.name, e);
+    }
+    if (plan_avc_codec_string(c->extradata, (size_t)c->extradata_size, g->codecs,
+                              sizeof(g->codecs)))
+        return ss_fail(err, SS_EINTERNAL, "libx264 for %s gave no SPS", g->p.name);
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/%s", j->outdir, g->p.name);
+    g->cm = cmaf_open(dir, g->p.name, c, j->ev, err);
+    return g->cm ? 0 : -1;
+}
+
+static int rung_drain(rung *g, ss_err *err)
+{
+    job *j = g->j;
+    AVPacket *pkt = av_packet_alloc();
+    if (!pkt)
+        return ss_fail(err, SS_ENOMEM, "out of memory");
+    int ret = 0;
+    for (;;) {
+        int r = avcodec_receive_packet(g->enc, pkt);
+        if (r == AVERROR(EAGAIN) || r == AVERROR_EOF)
+            break;
+        if (r < 0) {
+            char e[128];
+            media_averr(r, e, sizeof(e));
+            ret = ss_fail(err, SS_EINTERNAL, "libx264 for %s: %s", g->p.name, e);
+            break;
+        }
+        int cut = 0;
+        if ((pkt->flags & AV_PKT_FLAG_KEY) &&
+            pkt->pts >= plan_boundary_frame(g->kcut, j->fps_num, j->fps_den, j->seg_num, j->seg_den)) {
+            cut = g->kcut > 0;
+            while (plan_boundary_frame(g->kcut, j->fps_num, j->fps_den, j->seg_num, j->seg_den) <=
+                   pkt->pts)
+                g->kcut++;
+        }
+        r = cmaf_write(g->cm, pkt, cut, err);
+        av_packet_unref(pkt);
+        if (r) {
+            ret = -1;
+            break;
+        }
+    }
+    av_packet_free(&pkt);
+    return ret;
+}
+
+static int rung_encode(rung *g, AVFrame *in, ss_err *err)
+{
+    job *j = g->j;
+    AVFrame *f = in;
+    AVFrame *scaled = NULL;
+    if (in && (in->width != g->p.width || in->height != g->p.height)) {
+        if (!g->sws || g->in_w != in->width || g->in_h != in->height) {
+            sws_freeContext(g->sws);
+            g->sws = sws_getContext(in->width, in->height, in->format, g->p.width, g->p.height,
+                                    AV_PIX_FMT_YUV420P, SWS_BICUBIC, NULL, NULL, NULL);
+            g->in_w = in->width;
+            g->in_h = in->height;
+            if (!g->sws)
+                return ss_fail(err, SS_EINTERNAL, "swscale for %s", g->p.name);
+        }
+        scaled = av_frame_alloc();
+        if (!scaled)
+            return ss_fail(err, SS_ENOMEM, "out of memory");
+        scaled->width = g->p.width;
+        scaled->height = g->p.height;
+        scaled->format = AV_PIX_FMT_YUV420P;
+        if (av_frame_get_buffer(scaled, 0) < 0) {
+            av_frame_free(&scaled);
+            return ss_fail(err, SS_ENOMEM, "out of memory");
+        }
+        sws_scale(g->sws, (const uint8_t *const *)in->data, in->linesize, 0, in->height,
+                  scaled->data, scaled->linesize);
+        av_frame_copy_props(scaled, in);
+        f = scaled;
+    }
+    if (f) {
+        f->sample_aspect_ratio = (AVRational){ 1, 1 };
+        f->pict_type = AV_PICTURE_TYPE_NONE;
+        f->key_frame = 0;
+        if (f->pts >= plan_boundary_frame(g->kforce, j->fps_num, j->fps_den, j->seg_num,
+                                          j->seg_den)) {
+            f->pict_type = AV_PICTURE_TYPE_I;
+            while (plan_boundary_frame(g->kforce, j->fps_num, j->fps_den, j->seg_num, j->seg_den) <=
+                   f->pts)
+                g->kforce++;
+        }
+        g->last_pts = f->pts;
+        g->frames++;
+    }
+    int r = avcodec_send_frame(g->enc, f);
+    av_frame_free(&scaled);
+    if (r < 0) {
+        char e[128];
+        media_averr(r, e, sizeof(e));
+        return ss_fail(err, SS_EINTERNAL, "libx264 for %s: %s", g->p.name, e);
+    }
+    return rung_drain(g, err);
+}
+
+static void *rung_main(void *arg)
+{
+    rung *g = arg;
+    job *j = g->j;
+    ss_err err = { 0 };
+    AVFrame *f = NULL;
+    int r;
+    while ((r = fq_get(j, &g->q, &f)) > 0) {
+        int e = rung_encode(g, f, &err);
+        av_frame_free(&f);
+        if (e) {
+            job_fail_err(j, &err);
+            return NULL;
+        }
+    }
+    if (r < 0)
+        return NULL;
+    if (rung_encode(g, NULL, &err) || cmaf_finish(g->cm, g->frames ? g->last_pts + 1 : 0, &err))
+        job_fail_err(j, &err);
+    return NULL;
+}
+
+/* ---- video pre-filter ---------------------------------------------- */
+
+static int vfilter_open(job *j, const AVFrame *f, ss_err *err)
+{
+    AVStream *st = j->ic->streams[j->pi.vidx];
+    char args[512], chain[512];
+    AVRational sar = f->sample_aspect_ratio;
+    if (sar.num <= 0 || sar.den <= 0)
+        sar = (AVRational){ j->pi.sar_num, j->pi.sar_den };
+    AVRational fr = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
+    if (fr.num <= 0 || fr.den <= 0)
+        fr = (AVRational){ j->fps_num, j->fps_den };
+    snprintf(args, sizeof(args),
+             "video_size=%dx%d:pix_fmt=%d:time_base=%d/%d:pixel_aspect=%d/%d:frame_rate=%d/%d",
+             f->width, f->height, f->format, st->time_base.num, st->time_base.den, sar.num, sar.den,
+             fr.num, fr.den);
+    chain[0] = '\0';
+    size_t n = 0;
+    if (j->pi.interlaced)
+        n += (size_t)snprintf(chain + n, sizeof(chain) - n,
+                              "bwdif=mode=send_frame:parity=auto:deint=interlaced,");
+    if (j->pi.rotation == 90)
+        n += (size_t)snprintf(chain + n, sizeof(chain) - n, "transpose=clock,");
+    else if (j->pi.rotation == 180)
+        n += (size_t)snprintf(chain + n, sizeof(chain) - n, "hflip,vflip,");
+    else if (j->pi.rotation == 270)
+        n += (size_t)snprintf(chain + n, sizeof(chain) - n, "transpose=cclock,");
+    snprintf(chain + n, sizeof(chain) - n, "fps=fps=%d/%d:start_time=0:round=near,format=yuv420p", j->fps_num,
+             j->fps_den);
+
+    j->vg = avfilter_graph_alloc();
+    if (!j->vg)
+        return ss_fail(err, SS_ENOMEM, "out of memory");
+    AVFilterInOut *outs = NULL, *ins = NULL;
+    int r = avfilter_graph_create_filter(&j->vsrc, avfilter_get_by_name("buffer"), "in", args, NULL,
+                                         j->vg);
+    if (r >= 0)
+        r = avfilter_graph_create_filter(&j->vsink, avfilter_get_by_name("buffersink"), "out", NULL,
+                                         NULL, j->vg);
+    if (r >= 0) {
+        outs = avfilter_inout_alloc();
+        ins = avfilter_inout_alloc();
+        if (!outs || !ins) {
+            r = AVERROR(ENOMEM);
+        } else {
+            outs->name = av_strdup("in");
+            outs->filter_ctx = j->vsrc;
+            ins->name = av_strdup("out");
+            ins->filter_ctx = j->vsink;
+            r = avfilter_graph_parse_ptr(j->vg, chain, &ins, &outs, NULL);
+        }
+    }
+    if (r >= 0)
+        r = avfilter_graph_config(j->vg, NULL);
+    avfilter_inout_free(&ins);
+    avfilter_inout_free(&outs);
+    if (r < 0) {
+        char e[128];
+        media_averr(r, e, sizeof(e));
+        return ss_fail(err, SS_EINTERNAL, "video filter \"%s\": %s", chain, e);
+    }
+    j->vg_w = f->width;
+    j->vg_h = f->height;
+    j->vg_fmt = f->format;
+    return 0;
+}
+
+/* A frame out of the pre-filter: number it, sample it, hand it to every rung. */
+static int video_out(job *j, AVFrame *f, ss_err *err)
+{
+    if (j->vframes == 0)
+        j->first_out = f->pts;
+    f->pts -= j->first_out;
+    j->vframes++;
+    double t = (double)f->pts * j->fps_den / j->fps_num;
+    if (j->o->max_duration > 0 && t > j->o->max_duration + 1.0)
+        return ss_fail(err, SS_ELIMIT, "source is longer than the limit of %.0f s",
+                       j->o->max_duration);
+    if (j->th && thumbs_feed(j->th, f, t, err))
+        return -1;
+    for (int i = 0; i < j->lad.n; i++) {
+        AVFrame *c = av_frame_clone(f);
+        if (!c)
+            return ss_fail(err, SS_ENOMEM, "out of memory");
+        if (fq_put(j, &j->rungs[i].q, c))
+            return -1;
+    }
+    if (j->pi.duration > 0) {
+        double p = t / j->pi.duration;
+        if (p - j->last_progress >= 0.01 || p >= 1) {
+            j->last_progress = p;
+            progress(j, "encoding", p);
+        }
+    }
+    return 0;
+}
+
+static int vfilter_pull(job *j, ss_err *err)
+{
+    AVFrame *f = av_frame_alloc();
+    if (!f)
+        return ss_fail(err, SS_ENOMEM, "out of memory");
+    int ret = 0;
+    for (;;) {
+        int r = av_buffersink_get_frame(j->vsink, f);
+        if (r == AVERROR(EAGAIN) || r == AVERROR_EOF)
+            break;
+        if (r < 0) {
+            char e[128];
+            media_averr(r, e, sizeof(e));
+            ret = ss_fail(err, SS_EINTERNAL, "video filter: %s", e);
+            break;
+        }
+        ret = video_out(j, f, err);
+        av_frame_unref(f);
+        if (ret || cancelled(j))
+            break;
+    }
+    av_frame_free(&f);
+    return ret;
+}
+
+static int video_frame(job *j, AVFrame *f, ss_err *err)
+{
+    int64_t pts = f->best_effort_timestamp;
+    if (pts == AV_NOPTS_VALUE)
+        pts = j->next_vpts != AV_NOPTS_VALUE ? j->next_vpts : j->t0;
+    AVStream *st = j->ic->streams[j->pi.vidx];
+    int64_t dur = f->pkt_duration > 0 ? f->pkt_duration
+                                      : av_rescale_q(1, (AVRational){ j->fps_den, j->fps_num },
+                                                     st->time_base);
+    j->next_vpts = pts + (dur > 0 ? dur : 1);
+    f->pts = pts - j->t0;
+    if (!j->vg && vfilter_open(j, f, err))
+        return -1;
+    AVFrame *use = f, *fixed = NULL;
+    if (f->width != j->vg_w || f->height != j->vg_h || f->format != j->vg_fmt) {
+        j->fix = sws_getCachedContext(j->fix, f->width, f->height, f->format, j->vg_w, j->vg_h,
+                                      j->vg_fmt, SWS_BICUBIC, NULL, NULL, NULL);
+        fixed = av_frame_alloc();
+        if (!j->fix || !fixed) {
+            av_frame_free(&fixed);
+            return ss_fail(err, SS_EMEDIA, "cannot convert a changed picture size");
+        }
+        fixed->width = j->vg_w;
+        fixed->height = j->vg_h;
+        fixed->format = j->vg_fmt;
+        if (av_frame_get_buffer(fixed, 0) < 0) {
+            av_frame_free(&fixed);
+            return ss_fail(err, SS_ENOMEM, "out of memory");
+        }
+        sws_scale(j->fix, (const uint8_t *const *)f->data, f->linesize, 0, f->height, fixed->data,
+                  fixed->linesize);
+        av_frame_copy_props(fixed, f);
+        use = fixed;
+    }
+    int r = av_buffersrc_add_frame_flags(j->vsrc, use, AV_BUFFERSRC_FLAG_KEEP_REF);
+    av_frame_free(&fixed);
+    if (r < 0) {
+        char e[128];
+        media_averr(r, e, sizeof(e));
+        return ss_fail(err, SS_EINTERNAL, "video filter: %s", e);
+    }
+    return vfilter_pull(j, err);
+}
+
+/* Receive every decoded frame available from the video decoder. */
+static int video_receive(job *j, AVFrame *f, ss_err *err)
+{
+    for (;;) {
+        int r = avcodec_receive_frame(j->vdec, f);
+        if (r == AVERROR(EAGAIN) || r == AVERROR_EOF)
+            return 0;
+        if (r < 0) {
+            j->dec_errors++;
+            continue;
+        }
+        r = video_frame(j, f, err);
+        av_frame_unref(f);
+        if (r)
+            return -1;
+        if (cancelled(j))
+            return 0;
+    }
+}
+
+/* ---- audio ---------------------------------------------------------- */
+
+static int audio_open(job *j, ss_err *err)
+{
+    AVStream *st = j->ic->streams[j->pi.aidx];
+    const AVCodec *dc = avcodec_find_decoder(st->codecpar->codec_id);
+    j->adec = avcodec_alloc_context3(dc);
+    if (!j->adec)
+        return ss_fail(err, SS_ENOMEM, "out of memory");
+    if (avcodec_parameters_to_context(j->adec, st->codecpar) < 0 ||
+        avcodec_open2(j->adec, dc, NULL) < 0)
+        return ss_fail(err, SS_EMEDIA, "cannot open the %s audio decoder", j->pi.acodec);
+    const AVCodec *ec = avcodec_find_encoder_by_name("aac");
+    if (!ec)
+        return ss_fail(err, SS_EINTERNAL, "aac encoder not available");
+    AVCodecContext *c = j->aenc = avcodec_alloc_context3(ec);
+    if (!c)
+        return ss_fail(err, SS_ENOMEM, "out of memory");
+    c->sample_rate = 48000;
+    c->sample_fmt = AV_SAMPLE_FMT_FLTP;
+    av_channel_layout_default(&c->ch_layout, 2);
+    c->bit_rate = (int64_t)(j->o->audio_kbps > 0 ? j->o->audio_kbps : 128) * 1000;
+    c->time_base = (AVRational){ 1, 48000 };
+    c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    int r = avcodec_open2(c, ec, NULL);
+    if (r < 0) {
+        char e[128];
+        media_averr(r, e, sizeof(e));
+        return ss_fail(err, SS_EINTERNAL, "aac encoder: %s", e);
+    }
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/audio", j->outdir);
+    j->acm = cmaf_open(dir, "audio", c, j->ev, err);
+    return j->acm ? 0 : -1;
+}
+
+static int afilter_open(job *j, const AVFrame *f, ss_err *err)
+{
+    char layout[128], args[512];
+    AVChannelLayout l = { 0 };
+    if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC || f->ch_layout.nb_channels <= 0)
+        av_channel_layout_default(&l, f->ch_layout.nb_channels > 0 ? f->ch_layout.nb_channels : 2);
+    else
+        av_channel_layout_copy(&l, &f->ch_layout);
+    av_channel_layout_describe(&l, layout, sizeof(layout));
+    av_channel_layout_uninit(&l);
+    snprintf(args, sizeof(args), "time_base=1/%d:sample_rate=%d:sample_fmt=%s:channel_layout=%s",
+             f->sample_rate, f->sample_rate, av_get_sample_fmt_name(f->format), layout);
+    const char *chain = "aresample=48000:async=1:first_pts=0,"
+                        "aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo";
+    j->ag = avfilter_graph_alloc();
+    if (!j->ag)
+        return ss_fail(err, SS_ENOMEM, "out of memory");
+    j->ag->nb_threads = 1;
+    AVFilterInOut *outs = NULL, *ins = NULL;
+    int r = avfilter_graph_create_filter(&j->asrc, avfilter_get_by_name("abuffer"), "in", args,
+                                         NULL, j->ag);
+    if (r >= 0)
+        r = avfilter_graph_create_filter(&j->asink, avfilter_get_by_name("abuffersink"), "out", NULL,
+                                         NULL, j->ag);
+    if (r >= 0) {
+        outs = avfilter_inout_alloc();
+        ins = avfilter_inout_alloc();
+        if (!outs || !ins) {
+            r = AVERROR(ENOMEM);
+        } else {
+            outs->name = av_strdup("in");
+            outs->filter_ctx = j->asrc;
+            ins->name = av_strdup("out");
+            ins->filter_ctx = j->asink;
+            r = avfilter_graph_parse_ptr(j->ag, chain, &ins, &outs, NULL);
+        }
+    }
+    if (r >= 0)
+        r = avfilter_graph_config(j->ag, NULL);
+    avfilter_inout_free(&ins);
+    avfilter_inout_free(&outs);
+    if (r < 0) {
+        char e[128];
+        media_averr(r, e, sizeof(e));
+        return ss_fail(err, SS_EMEDIA, "audio filter (%s): %s", args, e);
+    }
+    av_buffersink_set_frame_size(j->asink, (unsigned)j->aenc->frame_size);
+    return 0;
+}
+
+/* Video time reached so far, in audio samples (48 kHz). */
+static int64_t video_samples(job *j)
+{
+    return av_rescale(j->vframes, 48000LL * j->fps_den, j->fps_num);
+}
+
+static int audio_mux(job *j, AVPacket *pkt, ss_err *err)
+{
+    int64_t b = plan_boundary_frame(j->akcut, 48000, 1, j->seg_num, j->seg_den);
+    int cut = 0;
+    if (pkt->pts >= b) {
+        cut = j->akcut > 0;
+        while (plan_boundary_frame(j->akcut, 48000, 1, j->seg_num, j->seg_den) <= pkt->pts)
+            j->akcut++;
+    }
+    return cmaf_write(j->acm, pkt, cut, err);
+}
+
+/* Mux held packets the video has passed (all up to end when end >= 0,
+ * dropping those at or after it). */
+static int audio_release(job *j, int64_t end, ss_err *err)
+{
+    int64_t lim = end >= 0 ? end : video_samples(j);
+    int k = 0;
+    while (k < j->nhold && j->hold[k]->pts < lim) {
+        if (audio_mux(j, j->hold[k], err))
+            return -1;
+        av_packet_free(&j->hold[k]);
+        k++;
+    }
+    if (end >= 0) {
+        for (int i = k; i < j->nhold; i++)
+            av_packet_free(&j->hold[i]);
+        j->nhold = 0;
+        return 0;
+    }
+    memmove(j->hold, j->hold + k, (size_t)(j->nhold - k) * sizeof(*j->hold));
+    j->nhold -= k;
+    return 0;
+}
+
+static int audio_encode(job *j, AVFrame *f, ss_err *err)
+{
+    if (f) {
+        f->pts = j->asamples;
+        j->asamples += f->nb_samples;
+    }
+    int r = avcodec_send_frame(j->aenc, f);
+    if (r < 0 && r != AVERROR_EOF) {
+        char e[128];
+        media_averr(r, e, sizeof(e));
+        return ss_fail(err, SS_EINTERNAL, "aac encoder: %s", e);
+    }
+    for (;;) {
+        AVPacket *p = av_packet_alloc();
+        if (!p)
+            return ss_fail(err, SS_ENOMEM, "out of memory");
+        r = avcodec_receive_packet(j->aenc, p);
+        if (r < 0) {
+            av_packet_free(&p);
+            if (r == AVERROR(EAGAIN) || r == AVERROR_EOF)
+                break;
+            return ss_fail(err, SS_EINTERNAL, "aac encoder failed");
+        }
+        if (j->nhold == j->holdsz) {
+            int n = j->holdsz ? j->holdsz * 2 : 256;
+            AVPacket **h = realloc(j->hold, (size_t)n * sizeof(*h));
+            if (!h) {
+                av_packet_free(&p);
+                return ss_fail(err, SS_ENOMEM, "out of memory");
+            }
+            j->hold = h;
+            j->holdsz = n;
+        }
+        j->hold[j->nhold++] = p;
+    }
+    return audio_release(j, -1, err);
+}
+
+static int afilter_pull(job *j, ss_err *err)
+{
+    AVFrame *f = av_frame_alloc();
+    if (!f)
+        return ss_fail(err, SS_ENOMEM, "out of memory");
+    int ret = 0;
+    for (;;) {
+        int r = av_buffersink_get_frame(j->asink, f);
+        if (r == AVERROR(EAGAIN) || r == AVERROR_EOF)
+            break;
+        if (r < 0) {
+            ret = ss_fail(err, SS_EINTERNAL, "audio filter failed");
+            break;
+        }
+        ret = audio_encode(j, f, err);
+        av_frame_unref(f);
+        if (ret)
+            break;
+    }
+    av_frame_free(&f);
+    return ret;
+}
+
+static int audio_frame(job *j, AVFrame *f, ss_err *err)
+{
+    AVStream *st = j->ic->streams[j->pi.aidx];
+    int64_t pts = f->best_effort_timestamp;
+    if (pts != AV_NOPTS_VALUE)
+        pts = av_rescale_q(pts, st->time_base, (AVRational){ 1, f->sample_rate }) -
+              (int64_t)llround(j->t0s * f->sample_rate);
+    else
+        pts = j->apts_next;
+    j->apts_next = pts + f->nb_samples;
+    f->pts = pts;
+    if (!j->ag && afilter_open(j, f, err))
+        return -1;
+    int r = av_buffersrc_add_frame_flags(j->asrc, f, AV_BUFFERSRC_FLAG_KEEP_REF);
+    if (r < 0) {
+        /* format changes mid-stream: skip those samples (async fills the gap) */
+        return 0;
+    }
+    return afilter_pull(j, err);
+}
+
+static int audio_receive(job *j, AVFrame *f, ss_err *err)
+{
+    for (;;) {
+        int r = avcodec_receive_frame(j->adec, f);
+        if (r == AVERROR(EAGAIN) || r == AVERROR_EOF)
+            return 0;
+        if (r < 0)
+            continue;
+        r = audio_frame(j, f, err);
+        av_frame_unref(f);
+        if (r)
+            return -1;
+    }
+}
+
+/* End of input: flush the audio, pad it with silence or cut it to the
+ * video's length, write its last segment. */
+static int audio_end(job *j, ss_err *err)
+{
+    AVFrame *f = av_frame_alloc();
+    if (!f)
+        return ss_fail(err, SS_ENOMEM, "out of memory");
+    int r = 0;
+    avcodec_send_packet(j->adec, NULL);
+    r = audio_receive(j, f, err);
+    if (!r && j->ag) {
+        r = av_buffersrc_add_frame(j->asrc, NULL) < 0 ? ss_fail(err, SS_EINTERNAL, "audio filter would not flush")
+                                                      : afilter_pull(j, err);
+    }
+    int64_t vend = video_samples(j);
+    while (!r && j->asamples < vend) {
+        av_frame_unref(f);
+        f->nb_samples = j->aenc->frame_size;
+        f->format = AV_SAMPLE_FMT_FLTP;
+        f->sample_rate = 48000;
+        av_channel_layout_default(&f->ch_layout, 2);
+        if (av_frame_get_buffer(f, 0) < 0) {
+            r = ss_fail(err, SS_ENOMEM, "out of memory");
+            break;
+        }
+        av_samples_set_silence(f->extended_data, 0, f->nb_samples, 2, AV_SAMPLE_FMT_FLTP);
+        r = audio_encode(j, f, err);
+    }
+    av_frame_free(&f);
+    if (!r)
+        r = audio_encode(j, NULL, err);
+    if (!r)
+        r = audio_release(j, vend, err);
+    if (!r)
+        r = cmaf_finish(j->acm, vend, err);
+    return r;
+}
+
+/* ---- the decode loop ----------------------------------------------- */
+
+static int video_open(job *j, ss_err *err)
+{
+    AVStream *st = j->ic->streams[j->pi.vidx];
+    const AVCodec *dc = avcodec_find_decoder(st->codecpar->codec_id);
+    j->vdec = avcodec_alloc_context3(dc);
+    if (!j->vdec)
+        return ss_fail(err, SS_ENOMEM, "out of memory");
+    if (avcodec_parameters_to_context(j->vdec, st->codecpar) < 0)
+        return ss_fail(err, SS_ENOMEM, "out of memory");
+    j->vdec->thread_count = 0;
+    j->vdec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+    j->vdec->pkt_timebase = st->time_base;
+    /* Everything is timed from the video stream's start: video and audio
+     * both start at 0 there (the fps filter and aresample pad or trim). */
+    if (st->start_time != AV_NOPTS_VALUE)
+        j->t0 = st->start_time;
+    else if (j->ic->start_time != AV_NOPTS_VALUE)
+        j->t0 = av_rescale_q(j->ic->start_time, AV_TIME_BASE_Q, st->time_base);
+    j->t0s = j->t0 * av_q2d(st->time_base);
+    j->next_vpts = AV_NOPTS_VALUE;
+    int r = avcodec_open2(j->vdec, dc, NULL);
+    if (r < 0) {
+        char e[128];
+        media_averr(r, e, sizeof(e));
+        return ss_fail(err, SS_EMEDIA, "cannot open the %s video decoder: %s", j->pi.vcodec, e);
+    }
+    return 0;
+}
+
+static int decode_all(job *j, ss_err *err)
+{
+    AVPacket *pkt = av_packet_alloc();
+    AVFrame *f = av_frame_alloc();
+    int ret = 0;
+    int warned = 0;
+    if (!pkt || !f) {
+        ret = ss_fail(err, SS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (;;) {
+        if (cancelled(j))
+            goto out;
+        int r = av_read_frame(j->ic, pkt);
+        if (r == AVERROR_EOF)
+            break;
+        if (r < 0) {
+            char e[128], m[256];
+            media_averr(r, e, sizeof(e));
+            snprintf(m, sizeof(m), "source is damaged after %.1f s (%s): encoded what decoded",
+                     (double)j->vframes * j->fps_den / j->fps_num, e);
+            job_warn(j, m);
+            break;
+        }
+        if (pkt->stream_index == j->pi.vidx) {
+            r = avcodec_send_packet(j->vdec, pkt);
+            if (r < 0 && r != AVERROR(EAGAIN)) {
+                j->dec_errors++;
+                if (!warned && r != AVERROR_EOF) {
+                    char e[128], m[256];
+                    media_averr(r, e, sizeof(e));
+                    snprintf(m, sizeof(m), "video decoding error at %.1f s (%s): damaged frames skipped",
+                             (double)j->vframes * j->fps_den / j->fps_num, e);
+                    job_warn(j, m);
+                    warned = 1;
+                }
+            }
+            ret = video_receive(j, f, err);
+        } else if (j->adec && pkt->stream_index == j->pi.aidx) {
+            if (avcodec_send_packet(j->adec, pkt) >= 0)
+                ret = audio_receive(j, f, err);
+        } else if (j->sb) {
+            subs_feed(j->sb, pkt);
+        }
+        av_packet_unref(pkt);
+        if (ret)
+            goto out;
+    }
+    /* flush the decoder and the pre-filter */
+    avcodec_send_packet(j->vdec, NULL);
+    if ((ret = video_receive(j, f, err)))
+        goto out;
+    if (cancelled(j))
+        goto out;
+    if (j->vg) {
+        if (av_buffersrc_close(j->vsrc, j->next_vpts - j->t0, AV_BUFFERSRC_FLAG_PUSH) < 0) {
+            ret = ss_fail(err, SS_EINTERNAL, "video filter would not flush");
+            goto out;
+        }
+        if ((ret = vfilter_pull(j, err)))
+            goto out;
+    }
+    if (j->vframes == 0) {
+        ret = ss_fail(err, SS_EMEDIA, "no decodable video frames in the source");
+        goto out;
+    }
+    if (j->adec && (ret = audio_end(j, err)))
+        goto out;
+out:
+    av_packet_free(&pkt);
+    av_frame_free(&f);
+    return ret;
+}
+
+/* ---- result --------------------------------------------------------- */
+
+static int write_text(job *j, const char *rel, char *text, ss_err *err)
+{
+    if (!text)
+        return ss_fail(err, SS_ENOMEM, "out of memory");
+    char path[4400];
+    snprintf(path, sizeof(path), "%s/%s", j->outdir, rel);
+    int r = ss_write_file_atomic(path, text, strlen(text), err);
+    free(text);
+    return r;
+}
+
+static double seconds_since(double t)
+{
+    return round((ss_mono_s() - t) * 1000.0) / 1000.0;
+}
+
+static int package(job *j, json_t *res, ss_err *err)
+{
+    pkg_track vt[MEDIA_MAX_RUNGS], at;
+    pkg_text texts[PROBE_MAX_SUBS];
+    memset(vt, 0, sizeof(vt));
+    memset(&at, 0, sizeof(at));
+    int nseg = -1;
+    for (int i = 0; i < j->lad.n; i++) {
+        rung *g = &j->rungs[i];
+        cmaf_track(g->cm, &vt[i]);
+        vt[i].width = g->p.width;
+        vt[i].height = g->p.height;
+        vt[i].fps_num = j->fps_num;
+        vt[i].fps_den = j->fps_den;
+        snprintf(vt[i].codecs, sizeof(vt[i].codecs), "%s", g->codecs);
+        if (nseg < 0)
+            nseg = vt[i].nsegs;
+        else if (nseg != vt[i].nsegs)
+            return ss_fail(err, SS_EINTERNAL, "rungs were cut into different segment counts");
+    }
+    if (j->acm) {
+        cmaf_track(j->acm, &at);
+        at.is_audio = 1;
+        at.channels = 2;
+        at.sample_rate = 48000;
+        snprintf(at.lang, sizeof(at.lang), "%s", j->pi.alang);
+        snprintf(at.codecs, sizeof(at.codecs), "mp4a.40.2");
+    }
+    json_t *subarr = json_array();
+    int ntexts = 0;
+    if (j->sb) {
+        ntexts = subs_finish(j->sb, j->outdir, j->ev, texts, PROBE_MAX_SUBS, subarr, err);
+        if (ntexts < 0) {
+            json_decref(subarr);
+            return -1;
+        }
+    }
+    double duration = (double)j->vframes * j->fps_den / j->fps_num;
+    pkg_set set = { vt, j->lad.n, j->acm ? &at : NULL, texts, ntexts,
+                    (double)j->seg_num / j->seg_den, duration };
+
+    if (j->o->hls) {
+        for (int i = 0; i < j->lad.n; i++) {
+            char rel[128];
+            snprintf(rel, sizeof(rel), "%.31s/playlist.m3u8", vt[i].name);
+            if (write_text(j, rel, pkg_hls_media(&vt[i]), err))
+                goto fail;
+            snprintf(rel, sizeof(rel), "%.31s/iframes.m3u8", vt[i].name);
+            if (write_text(j, rel, pkg_hls_iframes(&vt[i]), err))
+                goto fail;
+        }
+        if (j->acm && write_text(j, "audio/playlist.m3u8", pkg_hls_media(&at), err))
+            goto fail;
+        for (int i = 0; i < ntexts; i++) {
+            char rel[128];
+            snprintf(rel, sizeof(rel), "subtitles/%.31s.m3u8", texts[i].name);
+            if (write_text(j, rel, pkg_hls_text(&texts[i], duration), err))
+                goto fail;
+        }
+        if (write_text(j, "master.m3u8", pkg_hls_master(&set), err))
+            goto fail;
+    }
+    if (j->o->dash && write_text(j, "manifest.mpd", pkg_dash_mpd(&set), err))
+        goto fail;
+
+    int64_t apeak = j->acm ? pkg_peak_bps(&at) : 0, aavg = j->acm ? pkg_avg_bps(&at) : 0;
+    json_t *rs = json_array();
+    for (int i = 0; i < j->lad.n; i++) {
+        rung *g = &j->rungs[i];
+        char pl[128], ipl[128];
+        snprintf(pl, sizeof(pl), "%.31s/playlist.m3u8", vt[i].name);
+        snprintf(ipl, sizeof(ipl), "%.31s/iframes.m3u8", vt[i].name);
+        json_t *r = json_object();
+        json_object_set_new(r, "name", json_string(vt[i].name));
+        json_object_set_new(r, "width", json_integer(vt[i].width));
+        json_object_set_new(r, "height", json_integer(vt[i].height));
+        char codecs[96];
+        snprintf(codecs, sizeof(codecs), "%s%s%s", vt[i].codecs, j->acm ? "," : "",
+                 j->acm ? at.codecs : "");
+        json_object_set_new(r, "codecs", json_string(codecs));
+        json_object_set_new(r, "bandwidth", json_integer(pkg_peak_bps(&vt[i]) + apeak));
+        json_object_set_new(r, "average_bandwidth", json_integer(pkg_avg_bps(&vt[i]) + aavg));
+        json_object_set_new(r, "video_bitrate_avg", json_integer(pkg_avg_bps(&vt[i])));
+        json_object_set_new(r, "video_bitrate_peak", json_integer(pkg_peak_bps(&vt[i])));
+        json_object_set_new(r, "maxrate_kbps", json_integer(g->p.maxrate_kbps));
+        json_object_set_new(r, "crf", json_integer(g->p.crf));
+        json_object_set_new(r, "level", json_integer(g->p.level));
+        json_object_set_new(r, "bytes", json_integer(cmaf_bytes(g->cm) + vt[i].init_bytes));
+        json_object_set_new(r, "frames", json_integer(g->frames));
+        json_object_set_new(r, "duration", json_real(duration));
+        json_object_set_new(r, "playlist", j->o->hls ? json_string(pl) : json_null());
+        json_object_set_new(r, "iframe_playlist", j->o->hls ? json_string(ipl) : json_null());
+        json_array_append_new(rs, r);
+    }
+    json_object_set_new(res, "renditions", rs);
+    if (j->acm) {
+        json_object_set_new(res, "audio",
+                            json_pack("{s:s, s:i, s:i, s:I, s:I, s:I, s:o}", "codecs", at.codecs,
+                                      "channels", 2, "sample_rate", 48000, "bitrate",
+                                      (json_int_t)aavg, "bitrate_peak", (json_int_t)apeak, "bytes",
+                                      (json_int_t)(cmaf_bytes(j->acm) + at.init_bytes), "playlist",
+                                      j->o->hls ? json_string("audio/playlist.m3u8") : json_null()));
+    } else {
+        json_object_set_new(res, "audio", json_null());
+    }
+    json_object_set_new(res, "duration", json_real(round(duration * 1000) / 1000));
+    json_object_set_new(res, "frame_rate", json_real(round((double)j->fps_num / j->fps_den * 1000) / 1000));
+    json_object_set_new(res, "segment_seconds", json_real((double)j->seg_num / j->seg_den));
+    json_object_set_new(res, "segment_count", json_integer(nseg));
+    json_object_set_new(res, "master", j->o->hls ? json_string("master.m3u8") : json_null());
+    json_object_set_new(res, "dash", j->o->dash ? json_string("manifest.mpd") : json_null());
+    json_object_set_new(res, "subtitles", subarr);
+    return 0;
+fail:
+    json_decref(subarr);
+    return -1;
+}
+
+/* ---- media_encode ---------------------------------------------------- */
+
+static void job_free(job *j)
+{
+    for (int i = 0; i < j->lad.n; i++) {
+        rung *g = &j->rungs[i];
+        fq_destroy(&g->q);
+        avcodec_free_context(&g->enc);
+        sws_freeContext(g->sws);
+        cmaf_free(&g->cm);
+    }
+    for (int i = 0; i < j->nhold; i++)
+        av_packet_free(&j->hold[i]);
+    free(j->hold);
+    avfilter_graph_free(&j->vg);
+    avfilter_graph_free(&j->ag);
+    sws_freeContext(j->fix);
+    avcodec_free_context(&j->vdec);
+    avcodec_free_context(&j->adec);
+    avcodec_free_context(&j->aenc);
+    cmaf_free(&j->acm);
+    thumbs_free(&j->th);
+    subs_free(&j->sb);
+    avformat_close_input(&j->ic);
+    json_decref(j->warnings);
+    pthread_mutex_destroy(&j->mu);
+}
+
+/* x264 threads per rung: the budget split by pixel share, at least 1. */
+static void thread_split(const plan_ladder *l, int total, int *out)
+{
+    double px = 0;
+    for (int i = 0; i < l->n; i++)
+        px += (double)l->rungs[i].width * l->rungs[i].height;
+    for (int i = 0; i < l->n; i++) {
+        double share = (double)l->rungs[i].width * l->rungs[i].height / px;
+        int t = (int)ceil(total * share);
+        out[i] = t < 1 ? 1 : t;
+    }
+}
+
+int media_encode(const char *src, const char *outdir, const media_opts *opts,
+                 const media_events *ev, const atomic_int *cancel, json_t **result, ss_err *err)
+{
+    static const atomic_int never = 0;
+    media_opts defaults;
+    if (!opts) {
+        media_opts_default(&defaults);
+        opts = &defaults;
+    }
+    *result = NULL;
+    job J;
+    job *j = &J;
+    memset(j, 0, sizeof(*j));
+    j->o = opts;
+    j->ev = ev;
+    j->cancel = cancel ? cancel : &never;
+    pthread_mutex_init(&j->mu, NULL);
+    j->warnings = json_array();
+    snprintf(j->outdir, sizeof(j->outdir), "%s", outdir);
+    double t_start = ss_mono_s(), t_probe = 0, t_encode = 0;
+    json_t *res = json_object();
+    ss_err e = { 0 };
+    int ret = -1;
+    int nstarted = 0;
+
+    progress(j, "probing", 0);
+    if (probe_open(src, opts, &j->ic, &j->pi, &e))
+        goto out;
+    if (ss_mkdir_p(outdir, &e))
+        goto out;
+    json_object_set_new(res, "source", probe_json(&j->pi));
+    if (j->pi.nbitmap_subs) {
+        char m[128];
+        snprintf(m, sizeof(m), "%d bitmap subtitle stream(s) skipped: only text subtitles are converted",
+                 j->pi.nbitmap_subs);
+        job_warn(j, m);
+    }
+    if (j->pi.naudio > 1) {
+        char m[160];
+        snprintf(m, sizeof(m), "source has %d audio streams: encoded stream #%d only",
+                 j->pi.naudio, j->pi.aidx);
+        job_warn(j, m);
+    }
+    plan_fps(j->pi.fps_avg, j->pi.fps_r, &j->fps_num, &j->fps_den);
+    plan_segment_q(opts->segment_seconds > 0 ? opts->segment_seconds : 4.0, &j->seg_num, &j->seg_den);
+    plan_src ps = { j->pi.width, j->pi.height, j->pi.sar_num, j->pi.sar_den, j->pi.rotation,
+                    (double)j->fps_num / j->fps_den };
+    if (plan_ladder_make(&ps, opts, &j->lad) < 1) {
+        ss_fail(&e, SS_EMEDIA, "source picture size %dx%d is unusable", j->pi.width, j->pi.height);
+        goto out;
+    }
+    if (j->lad.notes[0])
+        job_warn(j, j->lad.notes);
+    if (opts->ladder == MEDIA_LADDER_PER_TITLE)
+        job_warn(j, "per-title ladder not available yet: used the auto ladder");
+    if (opts->rate_control == MEDIA_RC_TWO_PASS)
+        job_warn(j, "two-pass rate control not available yet: used capped CRF");
+    t_probe = seconds_since(t_start);
+    progress(j, "probing", 1);
+
+    if (video_open(j, &e))
+        goto out;
+    if (j->pi.aidx >= 0 && audio_open(j, &e))
+        goto out;
+    int total = opts->threads > 0 ? opts->threads : ss_ncpus();
+    int th[MEDIA_MAX_RUNGS];
+    thread_split(&j->lad, total, th);
+    for (int i = 0; i < j->lad.n; i++) {
+        rung *g = &j->rungs[i];
+        g->j = j;
+        g->p = j->lad.rungs[i];
+        fq_init(&g->q);
+    }
+    for (int i = 0; i < j->lad.n; i++)
+        if (rung_open(j, &j->rungs[i], th[i], &e))
+            goto out;
+    if (opts->thumbnails)
+        j->th = thumbs_new(j->pi.dw, j->pi.dh, j->pi.duration,
+                           opts->thumb_interval > 0 ? opts->thumb_interval : 10.0);
+    if (j->pi.nsubs)
+        j->sb = subs_new(j->ic, &j->pi, j->t0s, job_warn, j);
+
+    for (int i = 0; i < j->lad.n; i++) {
+        if (pthread_create(&j->rungs[i].th, NULL, rung_main, &j->rungs[i])) {
+            ss_fail(&e, SS_EINTERNAL, "cannot start a thread");
+            atomic_store(&j->abort, 1);
+            break;
+        }
+        j->rungs[i].started = 1;
+        nstarted++;
+    }
+    progress(j, "encoding", 0);
+    int dr = 0;
+    if (nstarted == j->lad.n) {
+        dr = decode_all(j, &e);
+        if (dr)
+            atomic_store(&j->abort, 1);
+        for (int i = 0; i < j->lad.n; i++)
+            fq_put(j, &j->rungs[i].q, NULL);
+    }
+    for (int i = 0; i < j->lad.n; i++)
+        if (j->rungs[i].started)
+            pthread_join(j->rungs[i].th, NULL);
+    if (j->cancel && atomic_load(j->cancel)) {
+        ss_err_clear(&e);
+        ss_fail(&e, SS_ECANCELLED, "cancelled");
+        goto out;
+    }
+    if (j->err.code && e.code == SS_OK)
+        e = j->err;
+    if (dr || e.code)
+        goto out;
+    if (j->pi.duration > 1.0 && j->vframes * (double)j->fps_den / j->fps_num < 0.9 * j->pi.duration) {
+        char m[200];
+        snprintf(m, sizeof(m), "source ended early: encoded %.1f s of the %.1f s it announces",
+                 j->vframes * (double)j->fps_den / j->fps_num, j->pi.duration);
+        job_warn(j, m);
+    }
+    t_encode = seconds_since(t_start) - t_probe;
+    progress(j, "encoding", 1);
+    progress(j, "packaging", 0);
+    double t_pack0 = ss_mono_s();
+    if (j->th) {
+        json_t *ti = NULL;
+        if (thumbs_finish(j->th, outdir, ev, &ti, &e))
+            goto out;
+        json_object_set_new(res, "thumbnails", ti ? ti : json_null());
+    } else {
+        json_object_set_new(res, "thumbnails", json_null());
+    }
+    if (package(j, res, &e))
+        goto out;
+    progress(j, "packaging", 1);
+    json_object_set(res, "warnings", j->warnings);
+    json_object_set_new(res, "timings",
+                        json_pack("{s:f, s:f, s:f}", "probe", t_probe, "encode", t_encode,
+                                  "package", seconds_since(t_pack0)));
+    *result = res;
+    res = NULL;
+    ret = 0;
+out:
+    if (ret && err) {
+        if (e.code == SS_OK)
+            ss_fail(&e, SS_EINTERNAL, "encode failed");
+        ss_fail(err, e.code, "%s", e.msg);
+    }
+    json_decref(res);
+    job_free(j);
+    return ret;
+}

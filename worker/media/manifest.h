@@ -1,0 +1,70 @@
+/* manifest.h — HLS and DASH manifests as pure functions over measured
+ * values (pkg_set). The pipeline fills a pkg_set from what it actually
+ * wrote (segment byte sizes, durations, the offset of each IDR sample, the
+ * codec string from the encoder's SPS) and calls these at the very end;
+ * tests/unit/test_media_manifest.c calls them with fixed numbers.
+ *
+ * Every writer returns a new NUL-terminated string the caller free()s, or
+ * NULL when out of memory. Paths in the manifests are relative to the
+ * output folder (master.m3u8 and manifest.mpd sit at its top).
+ */
+#ifndef SS_MEDIA_MANIFEST_H
+#define SS_MEDIA_MANIFEST_H
+
+#include <stdint.h>
+
+typedef struct pkg_seg {
+    int64_t start;        /* presentation time of the first sample (timescale units) */
+    int64_t duration;     /* timescale units */
+    int64_t bytes;        /* size of seg_NNNNN.m4s */
+    int64_t iframe_end;   /* bytes from the file start to the end of its IDR sample (video) */
+} pkg_seg;
+
+typedef struct pkg_track {
+    char name[32];        /* folder and representation id: "720p", "audio" */
+    int is_audio;
+    int width, height;            /* video */
+    int fps_num, fps_den;         /* video */
+    int channels, sample_rate;    /* audio */
+    char lang[16];                /* audio: ISO 639 code or "" */
+    char codecs[40];      /* RFC 6381: "avc1.64001f", "mp4a.40.2" */
+    int timescale;        /* of start/duration */
+    int64_t init_bytes;
+    pkg_seg *segs;
+    int nsegs;
+} pkg_track;
+
+typedef struct pkg_text {
+    char name[32];        /* subtitles/<name>.vtt and subtitles/<name>.m3u8 */
+    char lang[16];        /* "" when unknown */
+    char label[64];       /* NAME= in HLS */
+} pkg_text;
+
+typedef struct pkg_set {
+    const pkg_track *video;   /* rungs, smallest first */
+    int nvideo;
+    const pkg_track *audio;   /* NULL: no audio */
+    const pkg_text *texts;
+    int ntexts;
+    double segment_seconds;
+    double duration;          /* presentation length in seconds */
+} pkg_set;
+
+/* Segment i's length in seconds. */
+double pkg_seg_seconds(const pkg_track *t, int i);
+/* Peak segment bitrate (bits/s, rounded up) over all segments. */
+int64_t pkg_peak_bps(const pkg_track *t);
+/* Average bitrate: all segment bytes over the whole length (bits/s). */
+int64_t pkg_avg_bps(const pkg_track *t);
+/* Peak bitrate of the I-frame byte ranges. */
+int64_t pkg_iframe_peak_bps(const pkg_track *t);
+/* EXT-X-TARGETDURATION: the longest EXTINF (as printed) rounded up. */
+int pkg_target_duration(const pkg_track *t);
+
+char *pkg_hls_media(const pkg_track *t);        /* <name>/playlist.m3u8 */
+char *pkg_hls_iframes(const pkg_track *t);      /* <name>/iframes.m3u8 */
+char *pkg_hls_text(const pkg_text *x, double duration);  /* subtitles/<name>.m3u8 */
+char *pkg_hls_master(const pkg_set *s);         /* master.m3u8 */
+char *pkg_dash_mpd(const pkg_set *s);           /* manifest.mpd */
+
+#endif

@@ -1,0 +1,115 @@
+/* mediai.h — internal interfaces between the media pipeline's files (not
+ * for use outside worker/media/):
+ *
+ *   probe.c    open the source, pick its streams, collect facts, limits
+ *   cmaf.c     one CMAF track: mp4 muxer on an in-memory AVIOContext, cut
+ *              into init.mp4 + seg_NNNNN.m4s, measured per segment
+ *   thumbs.c   poster, sprite and storyboard from the decoded frames
+ *   subs.c     text subtitle streams to WebVTT
+ *   encode.c   media_encode(): threads, filters, encoders (uses all of these)
+ */
+#ifndef SS_MEDIA_MEDIAI_H
+#define SS_MEDIA_MEDIAI_H
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <jansson.h>
+
+#include "manifest.h"
+#include "media.h"
+#include "ss_err.h"
+
+#define PROBE_MAX_SUBS 16
+
+/* ---- probe.c ---- */
+typedef struct probe_info {
+    char container[64];
+    int64_t file_size;
+    double duration;          /* seconds; <= 0 unknown */
+    int vidx, aidx;           /* chosen streams; aidx -1: no audio */
+    int naudio;               /* audio streams in the file */
+    int sub_idx[PROBE_MAX_SUBS], nsubs;   /* text subtitle streams */
+    int nbitmap_subs;         /* bitmap subtitle streams (skipped) */
+    int width, height;        /* coded picture size */
+    int sar_num, sar_den;
+    int rotation;             /* clockwise degrees for display: 0/90/180/270 */
+    int dw, dh;               /* display size */
+    double fps_avg, fps_r;
+    char pix_fmt[32];
+    int bit_depth;
+    int interlaced;
+    char field_order[16];     /* "progressive", "tt", "bb", "tb", "bt", "unknown" */
+    char vcodec[32];
+    char acodec[32];
+    int channels, sample_rate;
+    char alang[16];
+} probe_info;
+
+/* Open src, find its stream info and check the limits of o. On success
+ * *ic is an open input the caller closes with avformat_close_input(). */
+int probe_open(const char *src, const media_opts *o, AVFormatContext **ic, probe_info *pi,
+               ss_err *err);
+/* result["source"] */
+json_t *probe_json(const probe_info *pi);
+/* "Invalid data found ..." -> "invalid data found ..." */
+void media_averr(int averr, char *buf, size_t n);
+
+/* ---- cmaf.c ---- */
+typedef struct cmaf_out cmaf_out;
+
+/* A CMAF track for the stream that enc encodes, written into dir (created),
+ * announced as rel/<file> through ev->file_ready. enc must be open (its
+ * extradata is the sample description). Caller frees with cmaf_free(). */
+cmaf_out *cmaf_open(const char *dir, const char *rel, const AVCodecContext *enc,
+                    const media_events *ev, ss_err *err);
+/* Mux one packet (timestamps in enc's time base). cut: the packet starts a
+ * new segment (it must be a keyframe); the segment before it is written. */
+int cmaf_write(cmaf_out *c, AVPacket *pkt, int cut, ss_err *err);
+/* Write the last segment. end: the presentation end of the track in enc's
+ * time base (AV_NOPTS_VALUE: from the last packet's pts + duration). */
+int cmaf_finish(cmaf_out *c, int64_t end, ss_err *err);
+/* Measured track (segments owned by c; valid until cmaf_free). */
+void cmaf_track(const cmaf_out *c, pkg_track *t);
+int64_t cmaf_bytes(const cmaf_out *c);
+int64_t cmaf_packets(const cmaf_out *c);
+void cmaf_free(cmaf_out **c);
+
+/* Split a fragment's bytes: the offset of the end of its first sample,
+ * from the moof/trun (default-base-is-moof). -1 when not found. */
+int64_t cmaf_first_sample_end(const uint8_t *p, size_t n);
+
+/* ---- thumbs.c ---- */
+typedef struct thumbs thumbs;
+
+/* dw x dh: display size (frames fed are yuv420p at their own size and SAR,
+ * already turned upright); duration: expected length (<= 0 unknown). */
+thumbs *thumbs_new(int dw, int dh, double duration, double interval);
+/* Look at a decoded frame at time t seconds (cheap for most frames). */
+int thumbs_feed(thumbs *th, const AVFrame *f, double t, ss_err *err);
+/* Write thumbs/poster.jpg, sprite.jpg, storyboard.vtt; *info gets the
+ * result["thumbnails"] object. */
+int thumbs_finish(thumbs *th, const char *outdir, const media_events *ev, json_t **info,
+                  ss_err *err);
+void thumbs_free(thumbs **th);
+
+/* ---- subs.c ---- */
+typedef struct subs subs;
+
+/* Decoders for the text subtitle streams of pi; t0: the video start in
+ * seconds (cue times are made relative to it). warn(ud, msg) receives
+ * warnings (bitmap subtitles skipped, undecodable packets). */
+subs *subs_new(AVFormatContext *ic, const probe_info *pi, double t0,
+               void (*warn)(void *ud, const char *msg), void *ud);
+/* Feed a packet of any stream (others are ignored). */
+void subs_feed(subs *s, const AVPacket *pkt);
+/* Write subtitles/<name>.vtt for each track with cues; fills texts (up to
+ * max) and returns how many, appends the result["subtitles"] entries. */
+int subs_finish(subs *s, const char *outdir, const media_events *ev, pkg_text *texts, int max,
+                json_t *arr, ss_err *err);
+void subs_free(subs **s);
+
+/* Write data to dir/name, then announce rel/name. */
+int media_write_file(const char *dir, const char *rel, const char *name, const void *data,
+                     size_t len, const media_events *ev, ss_err *err);
+
+#endif

@@ -1,0 +1,261 @@
+/* plan.c — ladder, caps, CFR rate, keyframe grid, level and codec string
+ * (see plan.h; the rules in words are in docs/MEDIA.md). Pure functions. */
+#include "plan.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const int std_heights[] = { 240, 360, 480, 720, 1080, 1440, 2160 };
+
+int plan_even(double x)
+{
+    long v = lround(x / 2.0) * 2;
+    return v < 2 ? 2 : (int)v;
+}
+
+void plan_display_size(const plan_src *s, int *dw, int *dh)
+{
+    double w = s->width;
+    if (s->sar_num > 0 && s->sar_den > 0)
+        w = w * s->sar_num / s->sar_den;
+    int iw = (int)lround(w), ih = s->height;
+    if (s->rotation == 90 || s->rotation == 270) {
+        *dw = ih;
+        *dh = iw;
+    } else {
+        *dw = iw;
+        *dh = ih;
+    }
+}
+
+int plan_maxrate_kbps(int w, int h, double fps)
+{
+    /* 6000 kbps for 1080p at 30 fps, scaled by pixels^0.75 and sqrt(fps/30)
+     * (clamped to 0.5..1.5), rounded to 50 kbps, at least 200. */
+    double px = (double)w * h;
+    double f = fps > 0 ? sqrt(fps / 30.0) : 1.0;
+    if (f < 0.5)
+        f = 0.5;
+    if (f > 1.5)
+        f = 1.5;
+    double k = 6000.0 * pow(px / (1920.0 * 1080.0), 0.75) * f;
+    long r = lround(k / 50.0) * 50;
+    return r < 200 ? 200 : (int)r;
+}
+
+static const struct {
+    int idc;
+    long max_mbps, max_fs, max_br; /* MB/s, MBs per frame, kbit/s (base) */
+} levels[] = {
+    { 30, 40500, 1620, 10000 },   { 31, 108000, 3600, 14000 },  { 32, 216000, 5120, 20000 },
+    { 40, 245760, 8192, 20000 },  { 41, 245760, 8192, 50000 },  { 42, 522240, 8704, 50000 },
+    { 50, 589824, 22080, 135000 }, { 51, 983040, 36864, 240000 }, { 52, 2073600, 36864, 240000 },
+};
+
+int plan_h264_level(int w, int h, double fps, int maxrate_kbps)
+{
+    long mbw = (w + 15) / 16, mbh = (h + 15) / 16, fs = mbw * mbh;
+    double mbps = fs * (fps > 0 ? fps : 30.0);
+    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+        double side = sqrt(levels[i].max_fs * 8.0);
+        if (fs <= levels[i].max_fs && mbw <= side && mbh <= side && mbps <= levels[i].max_mbps &&
+            maxrate_kbps <= levels[i].max_br * 5 / 4)
+            return levels[i].idc;
+    }
+    return 52;
+}
+
+void plan_fps(double avg, double r, int *num, int *den)
+{
+    static const struct { int n, d; } common[] = {
+        { 6, 1 }, { 15, 2 }, { 8, 1 }, { 10, 1 }, { 12, 1 }, { 25, 2 }, { 15, 1 }, { 20, 1 },
+        { 24000, 1001 }, { 24, 1 }, { 25, 1 }, { 30000, 1001 }, { 30, 1 }, { 48, 1 },
+        { 50, 1 }, { 60000, 1001 }, { 60, 1 },
+    };
+    double f = avg > 0 && isfinite(avg) ? avg : r;
+    if (!(f > 0) || !isfinite(f) || f > 1000)
+        f = 25.0;
+    while (f > 60.0 * 1.02)
+        f /= 2.0;
+    double best = 1e9;
+    int bn = 0, bd = 1;
+    for (size_t i = 0; i < sizeof(common) / sizeof(common[0]); i++) {
+        double c = (double)common[i].n / common[i].d;
+        double rel = fabs(c - f) / c;
+        if (rel < best) {
+            best = rel;
+            bn = common[i].n;
+            bd = common[i].d;
+        }
+    }
+    if (best <= 0.02) {
+        *num = bn;
+        *den = bd;
+        return;
+    }
+    long n = lround(f);
+    *num = n < 1 ? 1 : (int)n;
+    *den = 1;
+}
+
+void plan_segment_q(double seconds, int *num, int *den)
+{
+    long ms = lround(seconds * 1000.0);
+    if (ms < 1)
+        ms = 1;
+    long a = ms, b = 1000;
+    while (b) {
+        long t = a % b;
+        a = b;
+        b = t;
+    }
+    *num = (int)(ms / a);
+    *den = (int)(1000 / a);
+}
+
+int64_t plan_boundary_frame(int64_t k, int fps_num, int fps_den, int seg_num, int seg_den)
+{
+    /* smallest n with n * fps_den / fps_num >= k * seg_num / seg_den
+     *   <=> n >= k * seg_num * fps_num / (seg_den * fps_den) */
+    int64_t p = k * (int64_t)seg_num * fps_num, q = (int64_t)seg_den * fps_den;
+    if (p <= 0)
+        return 0;
+    return (p + q - 1) / q;
+}
+
+int plan_keyint(int fps_num, int fps_den, int seg_num, int seg_den)
+{
+    int64_t v = plan_boundary_frame(1, fps_num, fps_den, seg_num, seg_den);
+    return v < 1 ? 1 : (int)v;
+}
+
+static void rung_fill(plan_rung *r, int w, int h, double fps, const media_rung_req *req,
+                      const media_opts *o)
+{
+    memset(r, 0, sizeof(*r));
+    r->width = w;
+    r->height = h;
+    snprintf(r->name, sizeof(r->name), "%dp", h);
+    r->maxrate_kbps = req && req->bitrate_kbps > 0 ? req->bitrate_kbps : plan_maxrate_kbps(w, h, fps);
+    r->bufsize_kbits = 2 * r->maxrate_kbps;
+    r->crf = req && req->crf > 0 ? req->crf : o->crf;
+    r->level = plan_h264_level(w, h, fps, r->maxrate_kbps);
+}
+
+static int width_for(int h, int dw, int dh)
+{
+    return plan_even((double)h * dw / dh);
+}
+
+static void sort_rungs(plan_ladder *l)
+{
+    for (int i = 1; i < l->n; i++)
+        for (int j = i; j > 0 && l->rungs[j].height < l->rungs[j - 1].height; j--) {
+            plan_rung t = l->rungs[j];
+            l->rungs[j] = l->rungs[j - 1];
+            l->rungs[j - 1] = t;
+        }
+}
+
+static void note(plan_ladder *l, const char *msg)
+{
+    size_t used = strlen(l->notes);
+    snprintf(l->notes + used, sizeof(l->notes) - used, "%s%s", used ? "; " : "", msg);
+}
+
+int plan_ladder_make(const plan_src *s, const media_opts *o, plan_ladder *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (s->width <= 0 || s->height <= 0)
+        return -1;
+    int dw, dh;
+    plan_display_size(s, &dw, &dh);
+    if (dw <= 0 || dh <= 0)
+        return -1;
+    int top = dh & ~1;
+    if (top < 2)
+        top = 2;
+
+    if (o->ladder == MEDIA_LADDER_EXPLICIT && o->nrungs > 0) {
+        for (int i = 0; i < o->nrungs && i < MEDIA_MAX_RUNGS; i++) {
+            const media_rung_req *q = &o->rungs[i];
+            if (q->height <= 0)
+                continue;
+            int h = q->height & ~1;
+            if (h > top) {
+                char m[96];
+                snprintf(m, sizeof(m), "rung %dp dropped: above the source height %d", q->height, dh);
+                note(out, m);
+                continue;
+            }
+            int w = q->width > 0 ? (q->width & ~1) : width_for(h, dw, dh);
+            int dup = 0;
+            for (int j = 0; j < out->n; j++)
+                if (out->rungs[j].height == h)
+                    dup = 1;
+            if (dup) {
+                char m[64];
+                snprintf(m, sizeof(m), "rung %dp dropped: given twice", h);
+                note(out, m);
+                continue;
+            }
+            rung_fill(&out->rungs[out->n++], w, h, s->fps, q, o);
+        }
+        if (out->n == 0) {
+            char m[80];
+            snprintf(m, sizeof(m), "no rung fits: one rung at the source height %dp", top);
+            note(out, m);
+            rung_fill(&out->rungs[out->n++], width_for(top, dw, dh), top, s->fps, NULL, o);
+        }
+        sort_rungs(out);
+        return out->n;
+    }
+
+    /* auto (and per-title until it is planned from measurements): the top
+     * rung is the source's display height; below it the largest standard
+     * height <= top/1.4 (about half the pixels), then the largest standard
+     * height <= that/1.9 (about a quarter of those), and from 1440p up a
+     * fourth the same way; nothing below 240 except a single rung for a
+     * source that is itself below 240. */
+    int hs[4], n = 0;
+    hs[n++] = top;
+    int maxn = top >= 1440 ? 4 : 3;
+    double lim = top / 1.4;
+    while (n < maxn) {
+        int pick = 0;
+        for (size_t i = 0; i < sizeof(std_heights) / sizeof(std_heights[0]); i++)
+            if (std_heights[i] <= lim && std_heights[i] < hs[n - 1])
+                pick = std_heights[i];
+        if (!pick)
+            break;
+        hs[n++] = pick;
+        lim = pick / 1.9;
+    }
+    for (int i = n - 1; i >= 0; i--)
+        rung_fill(&out->rungs[out->n++], width_for(hs[i], dw, dh), hs[i], s->fps, NULL, o);
+    return out->n;
+}
+
+int plan_avc_codec_string(const uint8_t *x, size_t len, char *out, size_t outlen)
+{
+    const uint8_t *sps = NULL;
+    if (len >= 4 && x[0] == 1) {
+        /* avcC: version, profile, compat, level, ... */
+        sps = x + 1;
+    } else {
+        for (size_t i = 0; i + 4 < len; i++) {
+            if (x[i] == 0 && x[i + 1] == 0 && x[i + 2] == 1) {
+                if ((x[i + 3] & 0x1f) == 7 && i + 6 < len) {
+                    sps = x + i + 4;
+                    break;
+                }
+                i += 2;
+            }
+        }
+    }
+    if (!sps)
+        return -1;
+    snprintf(out, outlen, "avc1.%02x%02x%02x", sps[0], sps[1], sps[2]);
+    return 0;
+}

@@ -1,0 +1,83 @@
+/* plan.h — the pure planning functions of the media pipeline: the ladder
+ * (rung sizes from the display aspect ratio, never upscaled), the bitrate
+ * caps, the output frame rate (CFR rule), the segment/keyframe grid, the
+ * H.264 level, and the RFC 6381 codec string from SPS bytes.
+ *
+ * Nothing here touches libav* state or files, so every rule is unit tested
+ * (tests/unit/test_media_plan.c). docs/MEDIA.md states the rules in words.
+ */
+#ifndef SS_MEDIA_PLAN_H
+#define SS_MEDIA_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "media.h"
+
+/* What the planner needs to know about the source's picture. */
+typedef struct plan_src {
+    int width, height;        /* coded picture size (storage pixels) */
+    int sar_num, sar_den;     /* sample aspect ratio; 0/0 or 0/1 = square */
+    int rotation;             /* clockwise degrees to turn for display: 0/90/180/270 */
+    double fps;               /* output frame rate (after plan_fps) */
+} plan_src;
+
+typedef struct plan_rung {
+    char name[16];            /* "720p" */
+    int width, height;        /* even, output SAR 1:1 */
+    int maxrate_kbps;         /* capped-CRF cap / two-pass target */
+    int bufsize_kbits;        /* VBV buffer */
+    int crf;
+    int level;                /* H.264 level_idc, e.g. 31 */
+} plan_rung;
+
+typedef struct plan_ladder {
+    plan_rung rungs[MEDIA_MAX_RUNGS];
+    int n;                    /* ordered from the smallest to the largest */
+    char notes[512];          /* what was dropped or clamped, for a warning */
+} plan_ladder;
+
+/* Display size of the source: SAR applied to the width, then turned by the
+ * rotation (90/270 swap width and height). */
+void plan_display_size(const plan_src *s, int *dw, int *dh);
+
+/* Nearest even integer to x (at least 2). */
+int plan_even(double x);
+
+/* The ladder for opts (auto, or explicit rungs; per-title is planned as
+ * auto here). Returns the number of rungs (>= 1), or -1 when the source
+ * size is unusable (0 or negative). */
+int plan_ladder_make(const plan_src *s, const media_opts *o, plan_ladder *out);
+
+/* Cap for a rung of w x h at fps (kbps), from the documented table. */
+int plan_maxrate_kbps(int w, int h, double fps);
+
+/* Smallest H.264 level (level_idc: 30 = 3.0, 31 = 3.1, ...; at least 30)
+ * whose frame size, macroblock rate and (High profile) bitrate limits hold
+ * w x h at fps with maxrate_kbps. */
+int plan_h264_level(int w, int h, double fps, int maxrate_kbps);
+
+/* CFR rule: the output rate for a stream whose average rate is avg (its
+ * r_frame_rate r is the fallback when avg is unknown). The result is a
+ * common rate within 2 % of avg (23.976, 24, 25, 29.97, 30, 50, 59.94, 60,
+ * ...), else avg rounded to an integer; never above 60 (higher rates are
+ * halved until they fit). Written as a fraction num/den. */
+void plan_fps(double avg, double r, int *num, int *den);
+
+/* Keyframe grid. The frame index (at fps_num/fps_den) of the first frame
+ * whose time is >= k * segment seconds (seg_num/seg_den): every rung forces
+ * an IDR there, so segments line up across rungs. */
+int64_t plan_boundary_frame(int64_t k, int fps_num, int fps_den, int seg_num, int seg_den);
+
+/* x264 keyint: ceil(fps * segment seconds). */
+int plan_keyint(int fps_num, int fps_den, int seg_num, int seg_den);
+
+/* Segment length as a fraction (milliseconds precision). */
+void plan_segment_q(double seconds, int *num, int *den);
+
+/* RFC 6381 "avc1.PPCCLL" from H.264 extradata, which may be an avcC box
+ * body (first byte 1) or Annex B (start codes; the SPS NAL is found).
+ * Returns 0, or -1 when no SPS is there. out needs 16 bytes. */
+int plan_avc_codec_string(const uint8_t *extradata, size_t len, char *out, size_t outlen);
+
+#endif

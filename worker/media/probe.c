@@ -1,0 +1,237 @@
+/* probe.c — open the source, choose its streams, collect the facts that go
+ * into result["source"], and enforce the configured limits (mediai.h).
+ *
+ * Stream choice: video = the first decodable video stream with the default
+ * disposition, else the first decodable one (cover art is never chosen);
+ * audio = likewise among decodable audio streams; subtitles = every text
+ * subtitle stream (subrip, ass/ssa, mov_text, webvtt, text). */
+#include "mediai.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <libavutil/display.h>
+#include <libavutil/pixdesc.h>
+
+#include "util.h"
+
+void media_averr(int averr, char *buf, size_t n)
+{
+    av_strerror(averr, buf, n);
+    if (buf[0])
+        buf[0] = (char)tolower((unsigned char)buf[0]);
+}
+
+static int is_text_sub(enum AVCodecID id)
+{
+    return id == AV_CODEC_ID_SUBRIP || id == AV_CODEC_ID_SRT || id == AV_CODEC_ID_ASS ||
+           id == AV_CODEC_ID_SSA || id == AV_CODEC_ID_MOV_TEXT || id == AV_CODEC_ID_WEBVTT ||
+           id == AV_CODEC_ID_TEXT;
+}
+
+static int stream_rotation(const AVStream *st)
+{
+    const uint8_t *m = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, NULL);
+    if (!m)
+        return 0;
+    double r = av_display_rotation_get((const int32_t *)m);
+    if (isnan(r))
+        return 0;
+    /* av_display_rotation_get is counter-clockwise; turning back for display
+     * is clockwise by the same amount. */
+    long theta = lround(-r);
+    theta %= 360;
+    if (theta < 0)
+        theta += 360;
+    theta = ((theta + 45) / 90 * 90) % 360;
+    return (int)theta;
+}
+
+static const char *field_name(enum AVFieldOrder f)
+{
+    switch (f) {
+    case AV_FIELD_PROGRESSIVE: return "progressive";
+    case AV_FIELD_TT: return "tt";
+    case AV_FIELD_BB: return "bb";
+    case AV_FIELD_TB: return "tb";
+    case AV_FIELD_BT: return "bt";
+    default: return "unknown";
+    }
+}
+
+static void mb(char *out, size_t n, int64_t bytes)
+{
+    snprintf(out, n, "%.1f MB", bytes / 1e6);
+}
+
+int probe_open(const char *src, const media_opts *o, AVFormatContext **icp, probe_info *pi,
+               ss_err *err)
+{
+    memset(pi, 0, sizeof(*pi));
+    pi->vidx = pi->aidx = -1;
+    *icp = NULL;
+    struct stat sb;
+    if (stat(src, &sb) != 0)
+        return ss_fail(err, SS_ENOTFOUND, "source file not found: %s", src);
+    if (!S_ISREG(sb.st_mode))
+        return ss_fail(err, SS_EMEDIA, "source is not a regular file");
+    pi->file_size = sb.st_size;
+    if (sb.st_size == 0)
+        return ss_fail(err, SS_EMEDIA, "invalid data found when processing input (0-byte file)");
+    if (o->max_file_size > 0 && sb.st_size > o->max_file_size) {
+        char a[32], b[32];
+        mb(a, sizeof(a), sb.st_size);
+        mb(b, sizeof(b), o->max_file_size);
+        return ss_fail(err, SS_ELIMIT, "source file is %s, over the limit of %s", a, b);
+    }
+
+    AVFormatContext *ic = NULL;
+    char e[128];
+    int r = avformat_open_input(&ic, src, NULL, NULL);
+    if (r < 0) {
+        media_averr(r, e, sizeof(e));
+        return ss_fail(err, SS_EMEDIA, "cannot open the source: %s", e);
+    }
+    r = avformat_find_stream_info(ic, NULL);
+    if (r < 0) {
+        media_averr(r, e, sizeof(e));
+        avformat_close_input(&ic);
+        return ss_fail(err, SS_EMEDIA, "cannot read the source's streams: %s", e);
+    }
+
+    int vfirst = -1, vdef = -1, afirst = -1, adef = -1;
+    for (unsigned i = 0; i < ic->nb_streams; i++) {
+        AVStream *st = ic->streams[i];
+        AVCodecParameters *cp = st->codecpar;
+        int dec = avcodec_find_decoder(cp->codec_id) != NULL;
+        if (cp->codec_type == AVMEDIA_TYPE_VIDEO && dec && cp->width > 0 && cp->height > 0 &&
+            !(st->disposition & AV_DISPOSITION_ATTACHED_PIC)) {
+            if (vfirst < 0)
+                vfirst = (int)i;
+            if (vdef < 0 && (st->disposition & AV_DISPOSITION_DEFAULT))
+                vdef = (int)i;
+        } else if (cp->codec_type == AVMEDIA_TYPE_AUDIO && dec && cp->ch_layout.nb_channels > 0 &&
+                   cp->sample_rate > 0) {
+            pi->naudio++;
+            if (afirst < 0)
+                afirst = (int)i;
+            if (adef < 0 && (st->disposition & AV_DISPOSITION_DEFAULT))
+                adef = (int)i;
+        } else if (cp->codec_type == AVMEDIA_TYPE_SUBTITLE) {
+            if (is_text_sub(cp->codec_id) && dec && pi->nsubs < PROBE_MAX_SUBS)
+                pi->sub_idx[pi->nsubs++] = (int)i;
+            else
+                pi->nbitmap_subs++;
+        }
+    }
+    pi->vidx = vdef >= 0 ? vdef : vfirst;
+    pi->aidx = adef >= 0 ? adef : afirst;
+    snprintf(pi->container, sizeof(pi->container), "%s", ic->iformat->name);
+    if (ic->duration > 0)
+        pi->duration = ic->duration / (double)AV_TIME_BASE;
+    if (pi->vidx < 0) {
+        avformat_close_input(&ic);
+        return ss_fail(err, SS_EMEDIA, "no decodable video stream");
+    }
+
+    AVStream *vs = ic->streams[pi->vidx];
+    AVCodecParameters *vp = vs->codecpar;
+    pi->width = vp->width;
+    pi->height = vp->height;
+    AVRational sar = av_guess_sample_aspect_ratio(ic, vs, NULL);
+    if (sar.num > 0 && sar.den > 0) {
+        av_reduce(&pi->sar_num, &pi->sar_den, sar.num, sar.den, 1 << 16);
+    } else {
+        pi->sar_num = pi->sar_den = 1;
+    }
+    pi->rotation = stream_rotation(vs);
+    double dw = pi->width * (double)pi->sar_num / pi->sar_den;
+    pi->dw = (int)lround(dw);
+    pi->dh = pi->height;
+    if (pi->rotation == 90 || pi->rotation == 270) {
+        int t = pi->dw;
+        pi->dw = pi->dh;
+        pi->dh = t;
+    }
+    pi->fps_avg = vs->avg_frame_rate.den > 0 ? av_q2d(vs->avg_frame_rate) : 0;
+    pi->fps_r = vs->r_frame_rate.den > 0 ? av_q2d(vs->r_frame_rate) : 0;
+    const AVPixFmtDescriptor *pd = av_pix_fmt_desc_get((enum AVPixelFormat)vp->format);
+    snprintf(pi->pix_fmt, sizeof(pi->pix_fmt), "%s", pd ? pd->name : "unknown");
+    pi->bit_depth = pd ? pd->comp[0].depth : 0;
+    snprintf(pi->field_order, sizeof(pi->field_order), "%s", field_name(vp->field_order));
+    pi->interlaced = vp->field_order != AV_FIELD_PROGRESSIVE && vp->field_order != AV_FIELD_UNKNOWN;
+    snprintf(pi->vcodec, sizeof(pi->vcodec), "%s", avcodec_get_name(vp->codec_id));
+    if (pi->duration <= 0 && vs->duration > 0)
+        pi->duration = vs->duration * av_q2d(vs->time_base);
+
+    if (pi->aidx >= 0) {
+        AVStream *as = ic->streams[pi->aidx];
+        snprintf(pi->acodec, sizeof(pi->acodec), "%s", avcodec_get_name(as->codecpar->codec_id));
+        pi->channels = as->codecpar->ch_layout.nb_channels;
+        pi->sample_rate = as->codecpar->sample_rate;
+        AVDictionaryEntry *l = av_dict_get(as->metadata, "language", NULL, 0);
+        if (l && strcmp(l->value, "und") && strlen(l->value) < sizeof(pi->alang))
+            snprintf(pi->alang, sizeof(pi->alang), "%s", l->value);
+    }
+
+    if (o->max_pixels > 0 && (int64_t)pi->width * pi->height > o->max_pixels) {
+        avformat_close_input(&ic);
+        return ss_fail(err, SS_ELIMIT,
+                       "source picture %dx%d (%lld pixels) is over the limit of %lld pixels",
+                       pi->width, pi->height, (long long)pi->width * pi->height,
+                       (long long)o->max_pixels);
+    }
+    if (o->max_duration > 0 && pi->duration > o->max_duration) {
+        avformat_close_input(&ic);
+        return ss_fail(err, SS_ELIMIT, "source is %.1f s long, over the limit of %.0f s",
+                       pi->duration, o->max_duration);
+    }
+    *icp = ic;
+    return 0;
+}
+
+json_t *probe_json(const probe_info *pi)
+{
+    json_t *s = json_object();
+    json_object_set_new(s, "container", json_string(pi->container));
+    json_object_set_new(s, "file_size", json_integer(pi->file_size));
+    json_object_set_new(s, "duration", pi->duration > 0 ? json_real(pi->duration) : json_null());
+    json_object_set_new(s, "width", json_integer(pi->width));
+    json_object_set_new(s, "height", json_integer(pi->height));
+    json_object_set_new(s, "display_width", json_integer(pi->dw));
+    json_object_set_new(s, "display_height", json_integer(pi->dh));
+    int g = pi->dw, b = pi->dh;
+    while (b) {
+        int t = g % b;
+        g = b;
+        b = t;
+    }
+    char dar[32];
+    snprintf(dar, sizeof(dar), "%d:%d", g ? pi->dw / g : 0, g ? pi->dh / g : 0);
+    json_object_set_new(s, "display_aspect", json_string(dar));
+    char sar[32];
+    snprintf(sar, sizeof(sar), "%d:%d", pi->sar_num, pi->sar_den);
+    json_object_set_new(s, "sample_aspect", json_string(sar));
+    json_object_set_new(s, "rotation", json_integer(pi->rotation));
+    json_object_set_new(s, "fps_avg", json_real(round(pi->fps_avg * 1000) / 1000));
+    json_object_set_new(s, "fps_r", json_real(round(pi->fps_r * 1000) / 1000));
+    json_object_set_new(s, "pix_fmt", json_string(pi->pix_fmt));
+    json_object_set_new(s, "bit_depth", json_integer(pi->bit_depth));
+    json_object_set_new(s, "interlaced", json_boolean(pi->interlaced));
+    json_object_set_new(s, "field_order", json_string(pi->field_order));
+    json_object_set_new(s, "video_codec", json_string(pi->vcodec));
+    if (pi->aidx >= 0) {
+        json_object_set_new(s, "audio_codec", json_string(pi->acodec));
+        json_object_set_new(s, "audio_channels", json_integer(pi->channels));
+        json_object_set_new(s, "audio_sample_rate", json_integer(pi->sample_rate));
+        if (pi->alang[0])
+            json_object_set_new(s, "audio_language", json_string(pi->alang));
+    } else {
+        json_object_set_new(s, "audio_codec", json_null());
+    }
+    json_object_set_new(s, "audio_streams", json_integer(pi->naudio));
+    json_object_set_new(s, "subtitle_streams", json_integer(pi->nsubs));
+    return s;
+}
