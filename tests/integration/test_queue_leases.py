@@ -1,0 +1,88 @@
+"""Leases and fencing with real processes: a worker killed with SIGKILL loses
+no job (requeued after its lease, done once by another worker, attempts 2),
+and a worker paused past its lease (SIGSTOP) has its late writes refused."""
+import os
+import signal
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from lib.harness import Api, Harness, main, wait_until  # noqa: E402
+
+TOKEN = "test-token"
+COORD = {"STREAMSCALE_REAP_INTERVAL_MS": "200", "STREAMSCALE_RETRY_BASE_MS": "100"}
+WORKER = {"STREAMSCALE_LEASE_SECONDS": "3", "STREAMSCALE_HEARTBEAT_MS": "300",
+          "STREAMSCALE_POLL_MS": "200"}
+
+
+def types(api, jid):
+    return [e["type"] for e in api.events(jid)]
+
+
+def completions(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [line.split() for line in f if line.strip()]
+
+
+def test_queue_leases():
+    with Harness("queue-leases") as h:
+        rport = h.redis()
+        url = h.coordinator(redis_port=rport, token=TOKEN, extra=COORD)
+        api = Api(url, TOKEN)
+        log = h.path("completions.log")
+        env = dict(WORKER, SS_QUEUE_LOG=log)
+
+        # ---- SIGKILL in the middle of a job
+        h.queue_worker("a", rport, extra=env)
+        job = api.submit({"source": "file:///kill/test.mp4", "metadata": {"sleep_ms": 2500}})
+        jid = job["id"]
+        j = api.wait_state(jid, "running", 30)
+        assert j["worker"] == "a", j
+        h.stop("a", signal.SIGKILL)
+        h.queue_worker("b", rport, extra=env)
+        j = api.wait_state(jid, ("completed", "failed", "dead"), 60)
+        assert j["state"] == "completed", j
+        assert j["attempts"] == 2, j
+        assert j["result"]["worker"] == "b", j
+        t = types(api, jid)
+        assert t.count("job.completed") == 1, t
+        assert t.count("job.started") == 2, t
+        assert "job.retrying" in t, t
+        failed = [e for e in api.events(jid) if e["type"] == "job.failed"]
+        assert failed and failed[0]["data"]["error"]["code"] == "lease_expired", failed
+        assert failed[0]["data"]["will_retry"] is True
+        assert completions(log) == [[jid, "b"]], completions(log)
+
+        # ---- SIGSTOP past the lease: the stale worker's writes are refused
+        h.stop("b")
+        os.unlink(log)
+        h.queue_worker("c", rport, extra=env)
+        job = api.submit({"source": "file:///stop/test.mp4", "metadata": {"sleep_ms": 4000}})
+        jid = job["id"]
+        j = api.wait_state(jid, "running", 30)
+        assert j["worker"] == "c"
+        h.send_signal("c", signal.SIGSTOP)
+        # lease (3 s) expires, the reaper requeues, d takes it and finishes
+        h.queue_worker("d", rport, extra=env)
+        j = api.wait_state(jid, "completed", 60)
+        assert j["result"]["worker"] == "d" and j["attempts"] == 2, j
+        seq_before = len(api.events(jid))
+        h.send_signal("c", signal.SIGCONT)
+        # c wakes up, learns it lost the lease (heartbeat refused) or has its
+        # report refused; either way nothing it writes lands
+        wait_until(lambda: "lease lost" in h.log_text("c") or "report refused" in h.log_text("c"),
+                   20, "worker c to notice it lost the lease")
+        j = api.job(jid)
+        assert j["state"] == "completed" and j["result"]["worker"] == "d", j
+        assert len(api.events(jid)) == seq_before, api.events(jid)
+        assert types(api, jid).count("job.completed") == 1
+        # and c keeps working: it takes the next job normally
+        h.stop("d")
+        nxt = api.submit({"source": "file:///stop/next.mp4", "metadata": {"sleep_ms": 10}})
+        j = api.wait_state(nxt["id"], "completed", 30)
+        assert j["result"]["worker"] == "c", j
+
+
+if __name__ == "__main__":
+    main(test_queue_leases)
