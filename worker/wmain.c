@@ -14,6 +14,7 @@
 
 #include <event2/thread.h>
 
+#include "avlog.h"
 #include "log.h"
 #include "util.h"
 #include "worker.h"
@@ -260,6 +261,7 @@ int worker_main_with(int argc, char **argv, void (*runner)(wjob *j))
     ss_log_format lf = !strcmp(w.conf.log_format, "json") ? SS_LOG_JSON
                      : !strcmp(w.conf.log_format, "text") ? SS_LOG_TEXT : SS_LOG_AUTO;
     log_init("worker", stdout, lvl, lf);
+    avlog_install(lvl == SS_LOG_DEBUG);
     if (redis_addr_parse(w.conf.redis, &w.raddr, &err) != 0) {
         log_error(NULL, "config: key 'redis': %s", err.msg);
         goto out;
