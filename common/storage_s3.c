@@ -244,6 +244,10 @@ static void upload_fail(s3_priv *p, upload *u, const ss_err *e, xfer *except)
         nx = x->unext;
         if (x == except)
             continue;
+        /* A running CreateMultipartUpload may already have made the upload
+         * on the server: let it finish, then abort what it made. */
+        if (x->kind == X_CREATE && x->running)
+            continue;
         ready_remove(p, x);
         xfer_free(p, x);
     }
@@ -569,6 +573,8 @@ static void count_retry(s3_priv *p)
     pthread_mutex_unlock(&p->mu);
 }
 
+static void fail_all(s3_priv *p, const ss_err *e);
+
 static void xfer_done(s3_priv *p, xfer *x, CURLcode cc)
 {
     upload *u = x->u;
@@ -588,6 +594,14 @@ static void xfer_done(s3_priv *p, xfer *x, CURLcode cc)
     ss_code code;
     s3_verdict v = s3_classify(cc, status, s3code, &code);
     ss_err e = { 0 };
+    int force_verify = 0;
+    if (x->kind == X_COMPLETE && x->attempt > 1 && status == 404 && s3code &&
+        !strcmp(s3code, "NoSuchUpload")) {
+        /* An earlier try completed the upload but its answer was lost:
+         * the HEAD below tells whether the object is there, whole. */
+        v = S3_DONE;
+        force_verify = 1;
+    }
     char what[1400];
     if (x->kind == X_PART)
         snprintf(what, sizeof(what), "%s %d/%d of s3://%s/%s", xkind_name[x->kind], x->part,
@@ -637,7 +651,8 @@ static void xfer_done(s3_priv *p, xfer *x, CURLcode cc)
         }
     }
 
-    if (v == S3_RETRY && x->attempt <= x->max_retries && !netguard_explain(&x->g, what, &e)) {
+    if (v == S3_RETRY && x->attempt <= x->max_retries && !u->failed &&
+        !netguard_explain(&x->g, what, &e)) {
         count_retry(p);
         int64_t d = s3_retry_delay_ms(x->attempt, x->retry_after_ms);
         x->attempt++;
@@ -662,6 +677,8 @@ static void xfer_done(s3_priv *p, xfer *x, CURLcode cc)
     free(s3msg);
 
     if (x->kind == X_ABORT || u->failed) {
+        if (x->kind == X_CREATE && u->failed && u->upload_id)
+            queue_abort_mpu(p, u);
         xfer_free(p, x);
         maybe_finish(p, u);
         return;
@@ -670,6 +687,8 @@ static void xfer_done(s3_priv *p, xfer *x, CURLcode cc)
         upload_fail(p, u, &e, x);
         xfer_free(p, x);
         maybe_finish(p, u);
+        if (e.code == SS_EAUTH || (e.code == SS_ENOTFOUND && strstr(e.msg, "NoSuchBucket")))
+            fail_all(p, &e);   /* every other object would get the same answer */
         return;
     }
     /* Success of one step: queue the next. */
@@ -677,7 +696,7 @@ static void xfer_done(s3_priv *p, xfer *x, CURLcode cc)
     switch (x->kind) {
     case X_PUT:
     case X_COMPLETE:
-        next_verify = p->verify;
+        next_verify = p->verify || force_verify;
         break;
     case X_CREATE:
         make_parts(p, u, &e);
@@ -701,6 +720,18 @@ static void xfer_done(s3_priv *p, xfer *x, CURLcode cc)
         upload_fail(p, u, &e, x);
     xfer_free(p, x);
     maybe_finish(p, u);
+}
+
+/* Fail every active upload with e (refused credentials, missing bucket:
+ * no point sending the rest, and no request storm against the server). */
+static void fail_all(s3_priv *p, const ss_err *e)
+{
+    for (upload *u = p->active; u; u = u->next)
+        upload_fail(p, u, e, NULL);
+    for (upload *u = p->active, *nu; u; u = nu) {
+        nu = u->next;
+        maybe_finish(p, u);
+    }
 }
 
 static void start_ready(s3_priv *p)
@@ -740,14 +771,7 @@ static void abort_all(s3_priv *p)
 {
     ss_err e = { 0 };
     ss_fail(&e, SS_ECANCELLED, "upload cancelled");
-    for (upload *u = p->active, *nu; u; u = nu) {
-        nu = u->next;
-        upload_fail(p, u, &e, NULL);
-    }
-    for (upload *u = p->active, *nu; u; u = nu) {
-        nu = u->next;
-        maybe_finish(p, u);
-    }
+    fail_all(p, &e);
 }
 
 static void *s3_thread(void *arg)
