@@ -52,7 +52,8 @@ static int key_ok(const char *key)
 static int copy_file(const char *from, const char *to, int64_t *bytes, ss_err *err)
 {
     char tmp[8192];
-    snprintf(tmp, sizeof(tmp), "%s.part.%d", to, (int)getpid());
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.part.%d", to, (int)getpid()) >= sizeof(tmp))
+        return ss_fail(err, SS_EINVAL, "path too long: %s", to);
     int in = open(from, O_RDONLY | O_CLOEXEC);
     if (in < 0)
         return ss_fail(err, SS_EIO, "open %s: %s", from, strerror(errno));

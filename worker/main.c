@@ -1,8 +1,10 @@
 /* main.c — streamscale-worker: the daemon (wmain.c), or `encode` to run the
- * media pipeline once in the foreground (encode_cmd.c). */
+ * media pipeline once in the foreground (encode_cmd.c), or `testclip` to
+ * write a generated clip (testclip.c). */
 #include <string.h>
 
 #include "encode_cmd.h"
+#include "testclip.h"
 
 int worker_main(int argc, char **argv);
 
@@ -10,5 +12,7 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "encode"))
         return encode_cmd_main(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "testclip"))
+        return testclip_main(argc - 1, argv + 1);
     return worker_main(argc, argv);
 }

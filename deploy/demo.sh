@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# streamscale demo: install what is missing, build, start a private
+# redis-server, the coordinator and one worker on free loopback ports,
+# encode a video (yours, or a generated clip) to local storage, and print
+# where to watch it. Everything it starts is stopped by pid on exit.
+#
+#   deploy/demo.sh [VIDEO] [--once]
+#
+#   VIDEO    a local video file (default: a generated 20 s 1080p test clip)
+#   --once   exit after the encode instead of serving the result until Ctrl-C
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+video=""
+once=0
+for a in "$@"; do
+    case "$a" in
+        --once) once=1 ;;
+        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -*) echo "demo: unknown option $a" >&2; exit 2 ;;
+        *) video=$a ;;
+    esac
+done
+if [ -n "$video" ] && [ ! -r "$video" ]; then
+    echo "demo: cannot read $video" >&2
+    exit 1
+fi
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+say "installing missing packages"
+"$root/deploy/deps.sh" build run
+
+say "building (build/)"
+cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$root/build" -j"$(nproc)" >/dev/null
+bin="$root/build/bin"
+
+work="$root/.demo"
+mkdir -p "$work"
+run=$(mktemp -d "$work/run.XXXXXX")
+out="$work/out"
+mkdir -p "$out" "$run/scratch"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$run/scratch"
+}
+trap cleanup EXIT INT TERM
+
+# A free loopback port: bash's /dev/tcp fails to connect to a closed port.
+free_port() {
+    local p
+    for _ in $(seq 100); do
+        p=$(( (RANDOM % 30000) + 20000 ))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+    done
+    echo "demo: no free port found" >&2
+    return 1
+}
+# Poll until a command succeeds (a readiness probe, not a fixed sleep).
+wait_for() {
+    local what=$1; shift
+    for _ in $(seq 300); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    echo "demo: $what did not come up; logs in $run" >&2
+    exit 1
+}
+
+rport=$(free_port)
+say "starting redis-server on 127.0.0.1:$rport"
+redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$run" \
+    >"$run/redis.log" 2>&1 &
+pids+=($!)
+wait_for redis redis-cli -p "$rport" ping
+
+token=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+cport=$(free_port)
+export STREAMSCALE_REDIS="redis://127.0.0.1:$rport/0"
+export STREAMSCALE_API_TOKEN="$token"
+export STREAMSCALE_API="http://127.0.0.1:$cport"
+say "starting the coordinator on $STREAMSCALE_API"
+STREAMSCALE_LISTEN="127.0.0.1:$cport" STREAMSCALE_OUTPUT_DIR="$out" \
+    STREAMSCALE_DEFAULT_DESTINATION="file://$out/" \
+    "$bin/streamscale-coordinator" >"$run/coordinator.log" 2>&1 &
+pids+=($!)
+wait_for coordinator curl -sf "$STREAMSCALE_API/healthz"
+
+say "starting a worker (storage file://$out/)"
+STREAMSCALE_ID=demo-worker STREAMSCALE_SCRATCH_DIR="$run/scratch" STREAMSCALE_STORAGE="file://$out/" \
+    STREAMSCALE_CPU_THRESHOLD=100 "$bin/streamscale-worker" >"$run/worker.log" 2>&1 &
+pids+=($!)
+wait_for worker grep -q "worker ready" "$run/worker.log"
+
+if [ -z "$video" ]; then
+    video="$work/testclip-1080p.mp4"
+    if [ ! -s "$video" ]; then
+        say "generating a 20 s 1080p test clip with a tone ($video)"
+        "$bin/streamscale-worker" testclip "$video" --seconds 20 --size 1920x1080 --rate 30
+    fi
+fi
+
+say "submitting $video"
+set +e
+"$bin/streamscale" submit "$video" --wait | tee "$run/result.txt"
+rc=${PIPESTATUS[0]}
+set -e
+if [ "$rc" != 0 ]; then
+    echo "demo: the job did not complete (exit $rc); logs in $run" >&2
+    exit "$rc"
+fi
+id=$(sed -n 's/^id: *//p' "$run/result.txt")
+echo
+say "done: job $id"
+echo "  output folder : $out/$id/"
+echo "  HLS           : $out/$id/master.m3u8"
+echo "  DASH          : $out/$id/manifest.mpd"
+echo "  result        : $out/$id/job.json"
+echo "  watch it      : $STREAMSCALE_API/#/jobs/$id   (the dashboard plays it with hls.js)"
+echo "  or            : ffplay $out/$id/master.m3u8 / mpv $out/$id/manifest.mpd"
+echo "  API token     : $token   (the dashboard asks for it once)"
+echo "  logs          : $run/"
+if [ "$once" = 1 ]; then
+    exit 0
+fi
+say "serving until Ctrl-C"
+wait "${pids[1]}"
