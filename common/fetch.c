@@ -330,6 +330,7 @@ int fetch_source(const char *url, const char *dest_path, const fetch_conf *conf_
         goto out;
     }
     d.h = h;
+    int64_t deadline = c.timeout_s > 0 ? ss_mono_ms() + (int64_t)c.timeout_s * 1000 : 0;
     for (int attempt = 1; attempt <= 100; attempt++) {
         netguard g = { 0 };
         struct curl_slist *hdrs = NULL;
@@ -351,6 +352,10 @@ int fetch_source(const char *url, const char *dest_path, const fetch_conf *conf_
         curl_easy_setopt(h, CURLOPT_XFERINFODATA, &d);
         curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(d.max - d.have));
+        if (deadline) {
+            int64_t left = deadline - ss_mono_ms();
+            curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(left > 1 ? left : 1));
+        }
         CURLcode cc = curl_easy_perform(h);
         curl_slist_free_all(hdrs);
         free(surl);
@@ -427,6 +432,10 @@ int fetch_source(const char *url, const char *dest_path, const fetch_conf *conf_
         }
         if (d.got > 0)
             fails = 0;   /* progress: the retry budget counts attempts without any */
+        if (v == S3_RETRY && deadline && ss_mono_ms() >= deadline) {
+            ss_fail(err, SS_ENET, "source %s: download took longer than %d s", shown, c.timeout_s);
+            break;
+        }
         if (v == S3_RETRY && fails < c.max_retries) {
             fails++;
             log_debug(NULL, "fetch %s: retry %d after %s (have %lld bytes)", shown, fails,

@@ -42,6 +42,7 @@ typedef struct fetch_conf {
     int connect_timeout_s;
     int low_speed_s;          /* abort (and retry) when < 1 KB/s for this long */
     int max_retries;          /* -1: no retry */
+    int timeout_s;            /* whole download, retries included; 0: no limit */
 } fetch_conf;
 
 /* Download url to dest_path. cancel (may be NULL) is polled; when it
