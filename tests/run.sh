@@ -22,6 +22,9 @@ done
 deploy/deps.sh $sets
 
 # npm packages for the browser tests (playwright-core, players), if any.
+if [ -f tests/browser/package.json ] && ! command -v npm >/dev/null; then
+    deploy/deps.sh nodejs
+fi
 if [ -f tests/browser/package.json ]; then
     (cd tests/browser && if [ ! -d node_modules ] || [ package.json -nt node_modules ]; then
         npm install --no-audit --no-fund --loglevel=error; touch node_modules; fi)
