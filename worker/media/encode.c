@@ -707,7 +707,8 @@ static int audio_release(job *j, int64_t end, ss_err *err)
         j->nhold = 0;
         return 0;
     }
-    memmove(j->hold, j->hold + k, (size_t)(j->nhold - k) * sizeof(*j->hold));
+    if (k > 0 && j->nhold > k)
+        memmove(j->hold, j->hold + k, (size_t)(j->nhold - k) * sizeof(*j->hold));
     j->nhold -= k;
     return 0;
 }
@@ -1241,10 +1242,11 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
         e = j->err;
     if (dr || e.code)
         goto out;
-    if (j->pi.duration > 1.0 && j->vframes * (double)j->fps_den / j->fps_num < 0.9 * j->pi.duration) {
+    double want = j->pi.vduration > 0 ? j->pi.vduration : j->pi.duration;
+    if (want > 1.0 && j->vframes * (double)j->fps_den / j->fps_num < 0.9 * want) {
         char m[200];
-        snprintf(m, sizeof(m), "source ended early: encoded %.1f s of the %.1f s it announces",
-                 j->vframes * (double)j->fps_den / j->fps_num, j->pi.duration);
+        snprintf(m, sizeof(m), "source ended early (damaged or cut tail): encoded the first %.1f s "
+                 "of the %.1f s it announces", j->vframes * (double)j->fps_den / j->fps_num, want);
         job_warn(j, m);
     }
     t_encode = seconds_since(t_start) - t_probe;

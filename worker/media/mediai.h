@@ -26,6 +26,7 @@ typedef struct probe_info {
     char container[64];
     int64_t file_size;
     double duration;          /* seconds; <= 0 unknown */
+    double vduration;         /* the video stream's own, <= 0 unknown */
     int vidx, aidx;           /* chosen streams; aidx -1: no audio */
     int naudio;               /* audio streams in the file */
     int sub_idx[PROBE_MAX_SUBS], nsubs;   /* text subtitle streams */

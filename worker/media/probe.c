@@ -84,7 +84,8 @@ int probe_open(const char *src, const media_opts *o, AVFormatContext **icp, prob
         char a[32], b[32];
         mb(a, sizeof(a), sb.st_size);
         mb(b, sizeof(b), o->max_file_size);
-        return ss_fail(err, SS_ELIMIT, "source file is %s, over the limit of %s", a, b);
+        return ss_fail(err, SS_ELIMIT, "source file is %s (%lld bytes), over the limit of %s (%lld bytes)",
+                       a, (long long)sb.st_size, b, (long long)o->max_file_size);
     }
 
     AVFormatContext *ic = NULL;
@@ -163,8 +164,10 @@ int probe_open(const char *src, const media_opts *o, AVFormatContext **icp, prob
     snprintf(pi->field_order, sizeof(pi->field_order), "%s", field_name(vp->field_order));
     pi->interlaced = vp->field_order != AV_FIELD_PROGRESSIVE && vp->field_order != AV_FIELD_UNKNOWN;
     snprintf(pi->vcodec, sizeof(pi->vcodec), "%s", avcodec_get_name(vp->codec_id));
-    if (pi->duration <= 0 && vs->duration > 0)
-        pi->duration = vs->duration * av_q2d(vs->time_base);
+    if (vs->duration > 0 && vs->duration != AV_NOPTS_VALUE)
+        pi->vduration = vs->duration * av_q2d(vs->time_base);
+    if (pi->duration <= 0)
+        pi->duration = pi->vduration;
 
     if (pi->aidx >= 0) {
         AVStream *as = ic->streams[pi->aidx];

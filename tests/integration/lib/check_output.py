@@ -1,0 +1,749 @@
+#!/usr/bin/env python3
+"""An independent checker for a streamscale output folder (DESIGN.md §3-§5).
+
+Reads only what a player or a packager's validator would read: the HLS
+master, media and I-frame playlists, the DASH MPD, the fMP4 files (its own
+small box parser) and ffprobe/ffmpeg (Debian's ffmpeg package) as the
+decoder. It shares no code with the product.
+
+Library:  problems = check(outdir, source=None, expect_audio=None)
+          (an empty list means the output is good)
+CLI:      check_output.py OUTDIR [--source FILE] [--no-duration]
+          exits 0 when good, 1 with one line per problem otherwise.
+
+What is checked
+- master.m3u8: version 7, INDEPENDENT-SEGMENTS, each STREAM-INF has
+  BANDWIDTH >= measured peak segment bitrate of the video + the audio's
+  (file sizes / EXTINF), AVERAGE-BANDWIDTH ~ measured average, CODECS avc1
+  matching the SPS bytes in init.mp4's avcC (+ mp4a.40.2 with audio),
+  RESOLUTION = the decoded size, FRAME-RATE with 3 decimals = the decoded
+  rate, AUDIO group present; I-FRAME-STREAM-INF for every rendition.
+- media playlists: VOD, ENDLIST, EXT-X-MAP init.mp4, EXTINF with 3+
+  decimals, TARGETDURATION >= every rounded EXTINF; every named file exists.
+- every segment starts with a keyframe (ffprobe packets of init + all
+  segments, located by byte position), segment boundaries (times of those
+  keyframes) line up across renditions, EXTINF = measured segment length.
+- I-frame playlists: BYTERANGE from 0 to the end of the first sample of its
+  segment (moof/trun), and that range (after init.mp4) decodes to a
+  keyframe.
+- every rendition decodes without errors (ffmpeg -xerror); SAR 1:1, yuv420p,
+  High profile or lower.
+- manifest.mpd: static isoff-live, one video AdaptationSet with
+  segmentAlignment/startWithSAP, a Representation per rendition with the
+  same codecs/size, bandwidth >= measured peak, SegmentTimeline matching the
+  files (count and durations); audio AdaptationSet with
+  AudioChannelConfiguration; text AdaptationSets point at existing .vtt.
+- total length vs the source's video stream within one frame (with source).
+- thumbs/ (poster decodes, <= 1280 wide; storyboard cues inside the sprite)
+  and subtitles/*.vtt (WEBVTT, cues ordered) when present.
+"""
+import json
+import math
+import os
+import re
+import struct
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+
+FFPROBE = os.environ.get("FFPROBE", "ffprobe")
+FFMPEG = os.environ.get("FFMPEG", "ffmpeg")
+MPD_NS = "{urn:mpeg:dash:schema:mpd:2011}"
+
+
+class Problems(list):
+    def add(self, fmt, *args):
+        self.append(fmt % args if args else fmt)
+
+
+# ---------------------------------------------------------------- HLS parsing
+
+def parse_attrs(s):
+    """EXT-X attribute list -> dict (quoted strings unquoted)."""
+    out = {}
+    for m in re.finditer(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)', s):
+        v = m.group(2)
+        out[m.group(1)] = v[1:-1] if v.startswith('"') else v
+    return out
+
+
+def parse_master(text):
+    m = {"version": None, "independent": False, "media": [], "variants": [], "iframes": []}
+    lines = [l.strip() for l in text.splitlines()]
+    if not lines or lines[0] != "#EXTM3U":
+        raise ValueError("master.m3u8 does not start with #EXTM3U")
+    i = 0
+    while i < len(lines):
+        l = lines[i]
+        if l.startswith("#EXT-X-VERSION:"):
+            m["version"] = int(l.split(":", 1)[1])
+        elif l == "#EXT-X-INDEPENDENT-SEGMENTS":
+            m["independent"] = True
+        elif l.startswith("#EXT-X-MEDIA:"):
+            m["media"].append(parse_attrs(l.split(":", 1)[1]))
+        elif l.startswith("#EXT-X-STREAM-INF:"):
+            a = parse_attrs(l.split(":", 1)[1])
+            i += 1
+            while i < len(lines) and (not lines[i] or lines[i].startswith("#")):
+                i += 1
+            a["URI"] = lines[i] if i < len(lines) else None
+            m["variants"].append(a)
+        elif l.startswith("#EXT-X-I-FRAME-STREAM-INF:"):
+            m["iframes"].append(parse_attrs(l.split(":", 1)[1]))
+        i += 1
+    return m
+
+
+def parse_media(text):
+    p = {"version": None, "target": None, "type": None, "endlist": False, "map": None,
+         "independent": False, "iframes_only": False, "segments": [], "extinf_raw": []}
+    lines = [l.strip() for l in text.splitlines()]
+    if not lines or lines[0] != "#EXTM3U":
+        raise ValueError("playlist does not start with #EXTM3U")
+    dur = None
+    rng = None
+    for l in lines[1:]:
+        if not l:
+            continue
+        if l.startswith("#EXT-X-VERSION:"):
+            p["version"] = int(l.split(":", 1)[1])
+        elif l.startswith("#EXT-X-TARGETDURATION:"):
+            p["target"] = int(l.split(":", 1)[1])
+        elif l.startswith("#EXT-X-PLAYLIST-TYPE:"):
+            p["type"] = l.split(":", 1)[1]
+        elif l == "#EXT-X-ENDLIST":
+            p["endlist"] = True
+        elif l == "#EXT-X-INDEPENDENT-SEGMENTS":
+            p["independent"] = True
+        elif l == "#EXT-X-I-FRAMES-ONLY":
+            p["iframes_only"] = True
+        elif l.startswith("#EXT-X-MAP:"):
+            p["map"] = parse_attrs(l.split(":", 1)[1]).get("URI")
+        elif l.startswith("#EXTINF:"):
+            raw = l.split(":", 1)[1].split(",", 1)[0]
+            p["extinf_raw"].append(raw)
+            dur = float(raw)
+        elif l.startswith("#EXT-X-BYTERANGE:"):
+            v = l.split(":", 1)[1]
+            n, _, o = v.partition("@")
+            rng = (int(n), int(o or 0))
+        elif not l.startswith("#"):
+            p["segments"].append({"uri": l, "duration": dur, "range": rng})
+            dur = None
+            rng = None
+    return p
+
+
+# ---------------------------------------------------------------- MP4 parsing
+
+def boxes(b, start=0, end=None):
+    end = len(b) if end is None else end
+    off = start
+    while off + 8 <= end:
+        size, typ = struct.unpack(">I4s", b[off:off + 8])
+        hdr = 8
+        if size == 1:
+            size = struct.unpack(">Q", b[off + 8:off + 16])[0]
+            hdr = 16
+        elif size == 0:
+            size = end - off
+        if size < hdr or off + size > end:
+            return
+        yield typ.decode("latin-1"), off, size, hdr
+        off += size
+
+
+def child(b, start, end, path):
+    """Offset/size of the box at path (list of types) below [start, end)."""
+    for t, off, size, hdr in boxes(b, start, end):
+        if t == path[0]:
+            if len(path) == 1:
+                return off, size, hdr
+            return child(b, off + hdr, off + size, path[1:])
+    return None
+
+
+def avcc_codec(init_bytes):
+    """'avc1.PPCCLL' from the avcC box of an init segment, or None."""
+    stsd = child(init_bytes, 0, len(init_bytes), ["moov", "trak", "mdia", "minf", "stbl", "stsd"])
+    if not stsd:
+        return None
+    off, size, hdr = stsd
+    # stsd: full box header (4) + entry count (4), then the sample entry
+    entry = off + hdr + 8
+    etype = init_bytes[entry + 4:entry + 8].decode("latin-1")
+    if etype not in ("avc1", "avc3"):
+        return None
+    esize = struct.unpack(">I", init_bytes[entry:entry + 4])[0]
+    # VisualSampleEntry is 8 (box) + 78 bytes before its child boxes
+    r = child(init_bytes, entry + 86, entry + esize, ["avcC"])
+    if not r:
+        return None
+    a = r[0] + r[2]
+    return "avc1.%02x%02x%02x" % (init_bytes[a + 1], init_bytes[a + 2], init_bytes[a + 3])
+
+
+def first_sample_end(seg):
+    """End offset of the first sample of a fragment (moof/traf/trun, base = moof)."""
+    for t, off, size, hdr in boxes(seg):
+        if t != "moof":
+            continue
+        traf = child(seg, off + hdr, off + size, ["traf"])
+        if not traf:
+            return None
+        tf = child(seg, traf[0] + traf[2], traf[0] + traf[1], ["tfhd"])
+        tr = child(seg, traf[0] + traf[2], traf[0] + traf[1], ["trun"])
+        if not tf or not tr:
+            return None
+        hflags = struct.unpack(">I", seg[tf[0] + 8:tf[0] + 12])[0] & 0xffffff
+        p = tf[0] + 16
+        default_size = None
+        for bit, n in ((0x1, 8), (0x2, 4), (0x8, 4)):
+            if hflags & bit:
+                p += n
+        if hflags & 0x10:
+            default_size = struct.unpack(">I", seg[p:p + 4])[0]
+        flags = struct.unpack(">I", seg[tr[0] + 8:tr[0] + 12])[0] & 0xffffff
+        q = tr[0] + 16
+        data_off = 0
+        if flags & 0x1:
+            data_off = struct.unpack(">i", seg[q:q + 4])[0]
+            q += 4
+        if flags & 0x4:
+            q += 4
+        if flags & 0x100:
+            q += 4
+        size0 = default_size
+        if flags & 0x200:
+            size0 = struct.unpack(">I", seg[q:q + 4])[0]
+        if size0 is None:
+            return None
+        return off + data_off + size0
+    return None
+
+
+# ---------------------------------------------------------------- ffprobe
+
+def ffprobe_json(args):
+    out = subprocess.run([FFPROBE, "-v", "error", "-of", "json"] + args, capture_output=True,
+                         timeout=300)
+    if out.returncode != 0:
+        raise RuntimeError("ffprobe %s: %s" % (" ".join(args), out.stderr.decode(errors="replace")))
+    return json.loads(out.stdout or b"{}")
+
+
+def source_video_duration(path):
+    j = ffprobe_json(["-select_streams", "v:0", "-show_entries",
+                      "stream=duration,avg_frame_rate:format=duration", path])
+    st = (j.get("streams") or [{}])[0]
+    d = st.get("duration")
+    if d not in (None, "N/A"):
+        return float(d)
+    # containers without a stream duration: count what decodes
+    j = ffprobe_json(["-select_streams", "v:0", "-show_entries", "frame=pts_time,duration_time",
+                      path])
+    fr = [f for f in j.get("frames", []) if f.get("pts_time") not in (None, "N/A")]
+    if not fr:
+        return float(j.get("format", {}).get("duration", 0) or 0)
+    last = fr[-1]
+    return float(last["pts_time"]) - float(fr[0]["pts_time"]) + float(last.get("duration_time") or 0)
+
+
+# ---------------------------------------------------------------- checks
+
+def _read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _peak(track_dir, pl):
+    peak, tot_b, tot_d = 0.0, 0, 0.0
+    for s in pl["segments"]:
+        f = os.path.join(track_dir, s["uri"])
+        size = os.path.getsize(f) if os.path.isfile(f) else 0
+        if s["duration"] and s["duration"] > 0:
+            peak = max(peak, size * 8 / s["duration"])
+        tot_b += size
+        tot_d += s["duration"] or 0
+    return peak, (tot_b * 8 / tot_d if tot_d else 0)
+
+
+def check_media_playlist(P, outdir, rel, iframes=False):
+    path = os.path.join(outdir, rel)
+    if not os.path.isfile(path):
+        P.add("%s: missing", rel)
+        return None
+    try:
+        pl = parse_media(open(path, encoding="utf-8").read())
+    except ValueError as e:
+        P.add("%s: %s", rel, e)
+        return None
+    d = os.path.dirname(path)
+    if pl["version"] is None or pl["version"] < 6:
+        P.add("%s: EXT-X-VERSION %s (want 7)", rel, pl["version"])
+    if pl["type"] != "VOD":
+        P.add("%s: EXT-X-PLAYLIST-TYPE is %s, want VOD", rel, pl["type"])
+    if not pl["endlist"]:
+        P.add("%s: no EXT-X-ENDLIST", rel)
+    if not pl["independent"]:
+        P.add("%s: no EXT-X-INDEPENDENT-SEGMENTS", rel)
+    if iframes and not pl["iframes_only"]:
+        P.add("%s: no EXT-X-I-FRAMES-ONLY", rel)
+    if pl["map"] != "init.mp4":
+        P.add("%s: EXT-X-MAP is %r, want init.mp4", rel, pl["map"])
+    elif not os.path.isfile(os.path.join(d, pl["map"])):
+        P.add("%s: %s missing", rel, pl["map"])
+    if not pl["segments"]:
+        P.add("%s: no segments", rel)
+    for raw in pl["extinf_raw"]:
+        if "." not in raw or len(raw.split(".")[1]) < 3:
+            P.add("%s: EXTINF %s has fewer than 3 decimals", rel, raw)
+            break
+    for s in pl["segments"]:
+        if s["duration"] is None:
+            P.add("%s: %s has no EXTINF", rel, s["uri"])
+            continue
+        if pl["target"] is None or round(s["duration"]) > pl["target"]:
+            P.add("%s: EXTINF %.3f rounds above TARGETDURATION %s", rel, s["duration"], pl["target"])
+        f = os.path.join(d, s["uri"])
+        if not os.path.isfile(f):
+            P.add("%s: segment %s missing", rel, s["uri"])
+        elif s["range"]:
+            n, o = s["range"]
+            if o + n > os.path.getsize(f):
+                P.add("%s: BYTERANGE %d@%d past the end of %s", rel, n, o, s["uri"])
+    return pl
+
+
+def probe_track(P, track_dir, pl, name, is_video, work):
+    """Concatenate init + segments, return dict with facts; add problems."""
+    if any(not os.path.isfile(os.path.join(track_dir, f))
+           for f in ["init.mp4"] + [s["uri"] for s in pl["segments"]]):
+        return None   # already reported by check_media_playlist
+    init = _read(os.path.join(track_dir, "init.mp4"))
+    cat = os.path.join(work, name.replace("/", "_") + ".mp4")
+    seg_offsets = []
+    with open(cat, "wb") as f:
+        f.write(init)
+        pos = len(init)
+        for s in pl["segments"]:
+            b = _read(os.path.join(track_dir, s["uri"]))
+            seg_offsets.append(pos)
+            f.write(b)
+            pos += len(b)
+    info = {"init": init, "file": cat, "offsets": seg_offsets}
+    sel = "v:0" if is_video else "a:0"
+    j = ffprobe_json(["-select_streams", sel, "-show_entries",
+                      "stream=codec_name,profile,width,height,pix_fmt,sample_aspect_ratio,"
+                      "r_frame_rate,avg_frame_rate,channels,sample_rate:packet=pts_time,dts_time,"
+                      "pos,flags,duration_time", cat])
+    st = (j.get("streams") or [None])[0]
+    if not st:
+        P.add("%s: no %s stream in init + segments", name, "video" if is_video else "audio")
+        return None
+    info["stream"] = st
+    pk = [p for p in j.get("packets", []) if p.get("pos") not in (None, "N/A")]
+    pk.sort(key=lambda p: int(p["pos"]))
+    info["packets"] = pk
+    starts = []
+    for k, off in enumerate(seg_offsets):
+        first = next((p for p in pk if int(p["pos"]) >= off), None)
+        if first is None:
+            P.add("%s: segment %d has no packets", name, k)
+            starts.append(None)
+            continue
+        if is_video and "K" not in first.get("flags", ""):
+            P.add("%s: segment %d does not start with a keyframe", name, k)
+        starts.append(float(first["pts_time"]) if first.get("pts_time") not in (None, "N/A") else None)
+    info["starts"] = starts
+    # measured segment lengths from packet times (video: pts of the next segment's first frame)
+    pts = sorted(float(p["pts_time"]) for p in pk if p.get("pts_time") not in (None, "N/A"))
+    if pts:
+        last = max(float(p["pts_time"]) + float(p.get("duration_time") or 0) for p in pk
+                   if p.get("pts_time") not in (None, "N/A"))
+        info["end"] = last
+        info["first"] = pts[0]
+    if is_video:
+        r = subprocess.run([FFMPEG, "-nostdin", "-v", "error", "-xerror", "-i", cat, "-map", "0:v",
+                            "-f", "null", "-"], capture_output=True, timeout=600)
+        if r.returncode != 0 or r.stderr.strip():
+            P.add("%s: does not decode cleanly: %s", name,
+                  r.stderr.decode(errors="replace").strip()[:300])
+    return info
+
+
+def check_iframes(P, outdir, rel, track_dir, init, work):
+    pl = check_media_playlist(P, outdir, rel, iframes=True)
+    if not pl:
+        return None
+    decoded = 0
+    for k, s in enumerate(pl["segments"]):
+        if not s["range"]:
+            P.add("%s: %s has no EXT-X-BYTERANGE", rel, s["uri"])
+            continue
+        f = os.path.join(track_dir, s["uri"])
+        if not os.path.isfile(f):
+            continue
+        seg = _read(f)
+        n, o = s["range"]
+        want = first_sample_end(seg)
+        if o != 0 or want is None or n != want:
+            P.add("%s: %s BYTERANGE %d@%d, want %s@0 (end of the IDR sample)", rel, s["uri"], n, o,
+                  want)
+            continue
+        # decode the first, the middle and the last range
+        if k in (0, len(pl["segments"]) // 2, len(pl["segments"]) - 1):
+            part = os.path.join(work, "iframe.mp4")
+            with open(part, "wb") as fo:
+                fo.write(init)
+                fo.write(seg[:n])
+            j = ffprobe_json(["-select_streams", "v:0", "-show_entries", "frame=key_frame,pict_type",
+                              part])
+            fr = j.get("frames", [])
+            if not fr or int(fr[0].get("key_frame", 0)) != 1:
+                P.add("%s: byte range of %s does not decode to a keyframe", rel, s["uri"])
+            decoded += 1
+    return pl
+
+
+def parse_dur(s):
+    m = re.fullmatch(r"PT(?:(\d+)H)?(?:(\d+)M)?(?:([\d.]+)S)?", s or "")
+    if not m:
+        return None
+    h, mi, se = m.groups()
+    return int(h or 0) * 3600 + int(mi or 0) * 60 + float(se or 0)
+
+
+def check_mpd(P, outdir, hls_tracks, measured):
+    path = os.path.join(outdir, "manifest.mpd")
+    try:
+        root = ET.parse(path).getroot()
+    except (ET.ParseError, OSError) as e:
+        P.add("manifest.mpd: %s", e)
+        return
+    if root.get("type") != "static":
+        P.add("manifest.mpd: type is %s, want static", root.get("type"))
+    if "urn:mpeg:dash:profile:isoff-live:2011" not in (root.get("profiles") or ""):
+        P.add("manifest.mpd: profiles %s", root.get("profiles"))
+    mpd_dur = parse_dur(root.get("mediaPresentationDuration"))
+    if mpd_dur is None:
+        P.add("manifest.mpd: bad mediaPresentationDuration %s", root.get("mediaPresentationDuration"))
+    if not root.get("minBufferTime"):
+        P.add("manifest.mpd: no minBufferTime")
+    sets = root.findall(MPD_NS + "Period/" + MPD_NS + "AdaptationSet")
+    video_sets = [a for a in sets if a.get("contentType") == "video" or
+                  (a.get("mimeType") or "").startswith("video/")]
+    if len(video_sets) != 1:
+        P.add("manifest.mpd: %d video AdaptationSets, want 1", len(video_sets))
+        return
+    vs = video_sets[0]
+    if vs.get("segmentAlignment") != "true" or vs.get("startWithSAP") != "1":
+        P.add("manifest.mpd: video AdaptationSet lacks segmentAlignment=true startWithSAP=1")
+    reps = {r.get("id"): r for r in vs.findall(MPD_NS + "Representation")}
+    for name, t in hls_tracks.items():
+        if t.get("audio"):
+            continue
+        r = reps.get(name)
+        if r is None:
+            P.add("manifest.mpd: no Representation %s", name)
+            continue
+        if r.get("codecs", "").lower() != (t.get("codec") or "").lower():
+            P.add("manifest.mpd: %s codecs %s, init.mp4 says %s", name, r.get("codecs"), t.get("codec"))
+        if (int(r.get("width", 0)), int(r.get("height", 0))) != (t.get("width"), t.get("height")):
+            P.add("manifest.mpd: %s size %sx%s, decoded %sx%s", name, r.get("width"), r.get("height"),
+                  t.get("width"), t.get("height"))
+        if r.get("sar") not in ("1:1", None):
+            P.add("manifest.mpd: %s sar %s", name, r.get("sar"))
+        if int(r.get("bandwidth", 0)) < measured[name]["peak"] * 0.999:
+            P.add("manifest.mpd: %s bandwidth %s < measured peak %.0f", name, r.get("bandwidth"),
+                  measured[name]["peak"])
+        check_timeline(P, outdir, name, r, vs, t)
+    if len(reps) != len([1 for t in hls_tracks.values() if not t.get("audio")]):
+        P.add("manifest.mpd: %d video Representations, %d renditions", len(reps),
+              len([1 for t in hls_tracks.values() if not t.get("audio")]))
+    audio_sets = [a for a in sets if a.get("contentType") == "audio" or
+                  (a.get("mimeType") or "").startswith("audio/")]
+    has_audio = any(t.get("audio") for t in hls_tracks.values())
+    if has_audio != bool(audio_sets):
+        P.add("manifest.mpd: %d audio AdaptationSets, audio in HLS: %s", len(audio_sets), has_audio)
+    for a in audio_sets:
+        if a.find(MPD_NS + "AudioChannelConfiguration") is None:
+            P.add("manifest.mpd: audio AdaptationSet without AudioChannelConfiguration")
+        for r in a.findall(MPD_NS + "Representation"):
+            t = hls_tracks.get(r.get("id"))
+            if t is None:
+                P.add("manifest.mpd: audio Representation %s has no folder", r.get("id"))
+                continue
+            check_timeline(P, outdir, r.get("id"), r, a, t)
+    for a in sets:
+        if a.get("mimeType") == "text/vtt":
+            for bu in a.iter(MPD_NS + "BaseURL"):
+                if not os.path.isfile(os.path.join(outdir, bu.text or "")):
+                    P.add("manifest.mpd: text track %s missing", bu.text)
+    if mpd_dur is not None and measured.get("_total") and abs(mpd_dur - measured["_total"]) > 0.05:
+        P.add("manifest.mpd: mediaPresentationDuration %.3f, segments add up to %.3f", mpd_dur,
+              measured["_total"])
+
+
+def check_timeline(P, outdir, name, rep, aset, track):
+    st = rep.find(MPD_NS + "SegmentTemplate")
+    if st is None:
+        st = aset.find(MPD_NS + "SegmentTemplate")
+    if st is None:
+        P.add("manifest.mpd: %s has no SegmentTemplate", name)
+        return
+    ts = int(st.get("timescale", 1))
+    start_no = int(st.get("startNumber", 1))
+    media = st.get("media", "")
+    init = st.get("initialization", "").replace("$RepresentationID$", name)
+    if not os.path.isfile(os.path.join(outdir, init)):
+        P.add("manifest.mpd: %s initialization %s missing", name, init)
+    durs = []
+    tl = st.find(MPD_NS + "SegmentTimeline")
+    if tl is None:
+        P.add("manifest.mpd: %s has no SegmentTimeline", name)
+        return
+    for s in tl.findall(MPD_NS + "S"):
+        for _ in range(int(s.get("r", 0)) + 1):
+            durs.append(int(s.get("d")) / ts)
+    if len(durs) != len(track["extinf"]):
+        P.add("manifest.mpd: %s has %d segments, HLS %d", name, len(durs), len(track["extinf"]))
+        return
+    for k, (d, e) in enumerate(zip(durs, track["extinf"])):
+        if abs(d - e) > 0.0015:
+            P.add("manifest.mpd: %s segment %d lasts %.4f, EXTINF %.3f", name, k, d, e)
+            break
+        uri = re.sub(r"\$Number%0(\d+)d\$", lambda m: "%0*d" % (int(m.group(1)), k + start_no), media)
+        uri = uri.replace("$RepresentationID$", name)
+        if not os.path.isfile(os.path.join(outdir, uri)):
+            P.add("manifest.mpd: %s segment %s missing", name, uri)
+            break
+
+
+def check_thumbs(P, outdir):
+    d = os.path.join(outdir, "thumbs")
+    for f in ("poster.jpg", "sprite.jpg", "storyboard.vtt"):
+        if not os.path.isfile(os.path.join(d, f)):
+            P.add("thumbs/%s missing", f)
+            return
+    try:
+        pj = ffprobe_json(["-show_entries", "stream=codec_name,width,height", os.path.join(d, "poster.jpg")])
+        sj = ffprobe_json(["-show_entries", "stream=codec_name,width,height", os.path.join(d, "sprite.jpg")])
+    except RuntimeError as e:
+        P.add("thumbs: %s", e)
+        return
+    ps, ss = pj["streams"][0], sj["streams"][0]
+    if ps["codec_name"] != "mjpeg" or ps["width"] > 1280:
+        P.add("thumbs/poster.jpg: %s %dx%d", ps["codec_name"], ps["width"], ps["height"])
+    vtt = open(os.path.join(d, "storyboard.vtt"), encoding="utf-8").read()
+    if not vtt.startswith("WEBVTT"):
+        P.add("thumbs/storyboard.vtt: no WEBVTT header")
+    cues = re.findall(r"sprite\.jpg#xywh=(\d+),(\d+),(\d+),(\d+)", vtt)
+    if not cues:
+        P.add("thumbs/storyboard.vtt: no cues")
+    for x, y, w, h in cues:
+        if int(x) + int(w) > ss["width"] or int(y) + int(h) > ss["height"]:
+            P.add("thumbs/storyboard.vtt: tile %s,%s,%s,%s outside the %dx%d sprite", x, y, w, h,
+                  ss["width"], ss["height"])
+            break
+
+
+def vtt_times(text):
+    out = []
+    for a, b in re.findall(r"(\d+:\d\d:\d\d\.\d\d\d) --> (\d+:\d\d:\d\d\.\d\d\d)", text):
+        def sec(t):
+            h, m, s = t.split(":")
+            return int(h) * 3600 + int(m) * 60 + float(s)
+        out.append((sec(a), sec(b)))
+    return out
+
+
+def check(outdir, source=None, expect_audio=None, check_duration=True):
+    """Return a list of problems (empty: the output passes)."""
+    P = Problems()
+    master_path = os.path.join(outdir, "master.m3u8")
+    if not os.path.isfile(master_path):
+        P.add("master.m3u8 missing")
+        return P
+    try:
+        m = parse_master(open(master_path, encoding="utf-8").read())
+    except ValueError as e:
+        P.add(str(e))
+        return P
+    if m["version"] != 7:
+        P.add("master.m3u8: EXT-X-VERSION %s, want 7", m["version"])
+    if not m["independent"]:
+        P.add("master.m3u8: no EXT-X-INDEPENDENT-SEGMENTS")
+    if not m["variants"]:
+        P.add("master.m3u8: no EXT-X-STREAM-INF")
+        return P
+    audio_media = [x for x in m["media"] if x.get("TYPE") == "AUDIO"]
+    if expect_audio is not None and bool(audio_media) != expect_audio:
+        P.add("master.m3u8: audio rendition %s, expected %s", bool(audio_media), expect_audio)
+    work = tempfile.mkdtemp(prefix="ss-check-")
+    tracks, measured = {}, {}
+    try:
+        audio = None
+        if audio_media:
+            a = audio_media[0]
+            for k in ("GROUP-ID", "NAME", "DEFAULT", "AUTOSELECT", "URI"):
+                if k not in a:
+                    P.add("master.m3u8: audio EXT-X-MEDIA lacks %s", k)
+            rel = a.get("URI", "")
+            pl = check_media_playlist(P, outdir, rel)
+            if pl:
+                tdir = os.path.dirname(os.path.join(outdir, rel))
+                info = probe_track(P, tdir, pl, os.path.dirname(rel), False, work)
+                peak, avg = _peak(tdir, pl)
+                audio = {"pl": pl, "info": info, "peak": peak, "avg": avg, "group": a.get("GROUP-ID")}
+                name = os.path.dirname(rel)
+                tracks[name] = {"audio": True, "extinf": [s["duration"] for s in pl["segments"]]}
+                measured[name] = {"peak": peak}
+                if info and info["stream"].get("codec_name") != "aac":
+                    P.add("%s: audio codec %s, want aac", rel, info["stream"].get("codec_name"))
+        for x in m["media"]:
+            if x.get("TYPE") == "SUBTITLES":
+                rel = x.get("URI", "")
+                path = os.path.join(outdir, rel)
+                if not os.path.isfile(path):
+                    P.add("master.m3u8: subtitle playlist %s missing", rel)
+                    continue
+                pl = parse_media(open(path, encoding="utf-8").read())
+                for s in pl["segments"]:
+                    vtt = os.path.join(os.path.dirname(path), s["uri"])
+                    if not os.path.isfile(vtt):
+                        P.add("%s: %s missing", rel, s["uri"])
+                        continue
+                    text = open(vtt, encoding="utf-8").read()
+                    if not text.startswith("WEBVTT"):
+                        P.add("%s: no WEBVTT header", s["uri"])
+                    ts = vtt_times(text)
+                    if not ts or any(b < a for a, b in ts) or ts != sorted(ts):
+                        P.add("%s: cues missing or out of order", s["uri"])
+        starts_ref, ref_name = None, None
+        total = None
+        for v in m["variants"]:
+            uri = v.get("URI")
+            if not uri:
+                P.add("master.m3u8: STREAM-INF without URI")
+                continue
+            name = os.path.dirname(uri)
+            pl = check_media_playlist(P, outdir, uri)
+            if not pl:
+                continue
+            tdir = os.path.join(outdir, name)
+            info = probe_track(P, tdir, pl, name, True, work)
+            peak, avg = _peak(tdir, pl)
+            measured[name] = {"peak": peak}
+            codec = avcc_codec(info["init"]) if info else None
+            st = info["stream"] if info else {}
+            tracks[name] = {"audio": False, "codec": codec, "width": st.get("width"),
+                            "height": st.get("height"), "extinf": [s["duration"] for s in pl["segments"]]}
+            want_bw = peak + (audio["peak"] if audio else 0)
+            bw = int(v.get("BANDWIDTH", 0))
+            if bw < want_bw * 0.999:
+                P.add("%s: BANDWIDTH %d < measured peak %.0f (video + audio)", uri, bw, want_bw)
+            if bw > want_bw * 1.10 + 1000:
+                P.add("%s: BANDWIDTH %d far above the measured peak %.0f", uri, bw, want_bw)
+            if "AVERAGE-BANDWIDTH" not in v:
+                P.add("%s: no AVERAGE-BANDWIDTH", uri)
+            else:
+                want_avg = avg + (audio["avg"] if audio else 0)
+                if abs(int(v["AVERAGE-BANDWIDTH"]) - want_avg) > want_avg * 0.02 + 1000:
+                    P.add("%s: AVERAGE-BANDWIDTH %s, measured %.0f", uri, v["AVERAGE-BANDWIDTH"], want_avg)
+            codecs = [c.strip() for c in v.get("CODECS", "").split(",")]
+            if codec is None:
+                P.add("%s: no avcC in init.mp4", name)
+            elif not codecs or codecs[0].lower() != codec:
+                P.add("%s: CODECS %s but init.mp4's SPS says %s", uri, v.get("CODECS"), codec)
+            if audio and "mp4a.40.2" not in codecs:
+                P.add("%s: CODECS %s lacks mp4a.40.2", uri, v.get("CODECS"))
+            if audio and v.get("AUDIO") != audio["group"]:
+                P.add("%s: AUDIO=%s, want %s", uri, v.get("AUDIO"), audio["group"])
+            if st:
+                if v.get("RESOLUTION") != "%dx%d" % (st.get("width", 0), st.get("height", 0)):
+                    P.add("%s: RESOLUTION %s, decoded %sx%s", uri, v.get("RESOLUTION"), st.get("width"),
+                          st.get("height"))
+                if st.get("width", 1) % 2 or st.get("height", 1) % 2:
+                    P.add("%s: odd size %sx%s", name, st.get("width"), st.get("height"))
+                if st.get("sample_aspect_ratio") not in ("1:1", None):
+                    P.add("%s: SAR %s, want 1:1", name, st.get("sample_aspect_ratio"))
+                if st.get("pix_fmt") != "yuv420p":
+                    P.add("%s: pix_fmt %s, want yuv420p", name, st.get("pix_fmt"))
+                if st.get("profile") not in ("High", "Main", "Constrained Baseline", "Baseline"):
+                    P.add("%s: H.264 profile %s", name, st.get("profile"))
+                fr = v.get("FRAME-RATE", "")
+                if not re.fullmatch(r"\d+\.\d{3}", fr):
+                    P.add("%s: FRAME-RATE %r not with 3 decimals", uri, fr)
+                else:
+                    n, d = (st.get("r_frame_rate") or "0/1").split("/")
+                    if abs(float(fr) - int(n) / max(int(d), 1)) > 0.0015:
+                        P.add("%s: FRAME-RATE %s, decoded %s", uri, fr, st.get("r_frame_rate"))
+            # segment lengths and alignment
+            if info:
+                starts = info["starts"]
+                t = 0.0
+                for k, s in enumerate(pl["segments"]):
+                    if starts[k] is not None and abs(starts[k] - t) > 0.0015 + 1e-9 * k:
+                        P.add("%s: segment %d starts at %.4f, EXTINFs add up to %.4f", name, k,
+                              starts[k], t)
+                        break
+                    t += s["duration"]
+                if starts_ref is None:
+                    starts_ref, ref_name = starts, name
+                elif [round(x or -1, 3) for x in starts] != [round(x or -1, 3) for x in starts_ref]:
+                    P.add("segment boundaries of %s and %s differ", name, ref_name)
+                total = t
+                if "end" in info and abs(info["end"] - t) > 0.0015:
+                    P.add("%s: frames end at %.4f, EXTINFs add up to %.4f", name, info["end"], t)
+            found = [x for x in m["iframes"] if x.get("URI") == name + "/iframes.m3u8"]
+            if not found:
+                P.add("master.m3u8: no EXT-X-I-FRAME-STREAM-INF for %s", name)
+            elif info:
+                check_iframes(P, outdir, name + "/iframes.m3u8", tdir, info["init"], work)
+                if found[0].get("CODECS", "").lower() != (codec or ""):
+                    P.add("%s: I-frame CODECS %s", name, found[0].get("CODECS"))
+        measured["_total"] = total
+        if audio and audio["info"] and total is not None:
+            a_total = sum(s["duration"] for s in audio["pl"]["segments"])
+            if abs(a_total - total) > 0.05:
+                P.add("audio lasts %.3f s, video %.3f s", a_total, total)
+        if source and total is not None and check_duration:
+            src = source_video_duration(source)
+            fps = None
+            v0 = m["variants"][0]
+            try:
+                fps = float(v0.get("FRAME-RATE"))
+            except (TypeError, ValueError):
+                pass
+            tol = (1.0 / fps if fps else 0.05) + 0.002
+            if abs(src - total) > tol:
+                P.add("total length %.3f s, source video %.3f s (more than one frame apart)", total, src)
+        if os.path.isfile(os.path.join(outdir, "manifest.mpd")):
+            check_mpd(P, outdir, tracks, measured)
+        if os.path.isdir(os.path.join(outdir, "thumbs")):
+            check_thumbs(P, outdir)
+    finally:
+        for f in os.listdir(work):
+            os.unlink(os.path.join(work, f))
+        os.rmdir(work)
+    return P
+
+
+def main(argv):
+    import argparse
+    ap = argparse.ArgumentParser(description="check a streamscale output folder")
+    ap.add_argument("outdir")
+    ap.add_argument("--source")
+    ap.add_argument("--no-duration", action="store_true", help="skip the length check against the source")
+    a = ap.parse_args(argv)
+    problems = check(a.outdir, a.source, check_duration=not a.no_duration)
+    for p in problems:
+        print("PROBLEM:", p)
+    print("%s: %s" % (a.outdir, "OK" if not problems else "%d problem(s)" % len(problems)))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""`streamscale-worker encode` over the media corpus (tests/media/make_corpus.sh
+and the fetched real files): every file either packages and passes the
+independent checker (lib/check_output.py) plus the facts specific to it, or
+fails with exit code 1 and the expected readable reason. The process never
+dies from a signal and never hangs (each run has a timeout). Also: Ctrl-C
+cancels within a second, packaging options are honoured, and the checker
+itself catches broken outputs."""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import check_output  # noqa: E402
+from lib.harness import BIN, MEDIA_CACHE, SOURCE, Harness, gen_clip, main, media  # noqa: E402
+
+WORKER = os.path.join(BIN, "streamscale-worker")
+CORPUS = os.path.join(MEDIA_CACHE, "corpus")
+TIMEOUT = 120
+
+
+def encode(src, out, *opts):
+    t0 = time.monotonic()
+    try:
+        r = subprocess.run([WORKER, "encode", src, out] + list(opts), capture_output=True,
+                           timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("encode of %s hung (> %d s)" % (src, TIMEOUT))
+    err = r.stderr.decode(errors="replace")
+    if r.returncode < 0:
+        raise AssertionError("encode of %s died from signal %d:\n%s" % (src, -r.returncode, err[-2000:]))
+    return r.returncode, err, time.monotonic() - t0
+
+
+def job(out):
+    with open(os.path.join(out, "job.json")) as f:
+        return json.load(f)
+
+
+def rendition(j, name=None):
+    rs = j["renditions"]
+    return rs[-1] if name is None else next(r for r in rs if r["name"] == name)
+
+
+def expect_ok(h, name, src, facts=None, opts=(), check_duration=True, expect_audio=None):
+    out = h.path("out-" + name)
+    rc, err, secs = encode(src, out, *opts)
+    if rc != 0:
+        raise AssertionError("%s: exit %d:\n%s" % (name, rc, err[-2000:]))
+    problems = check_output.check(out, src, expect_audio=expect_audio, check_duration=check_duration)
+    if problems:
+        raise AssertionError("%s: checker found:\n  %s" % (name, "\n  ".join(problems)))
+    j = job(out)
+    if facts:
+        facts(j, out, err)
+    print("ok   %-28s %5.2fs  %s" % (name, secs, " ".join(
+        "%s:%dx%d" % (r["name"], r["width"], r["height"]) for r in j["renditions"])))
+    return j, out
+
+
+def expect_fail(h, name, src, reason, opts=()):
+    out = h.path("out-" + name)
+    rc, err, secs = encode(src, out, *opts)
+    if rc != 1:
+        raise AssertionError("%s: exit %d, want 1:\n%s" % (name, rc, err[-2000:]))
+    if not re.search(reason, err):
+        raise AssertionError("%s: error does not match %r:\n%s" % (name, reason, err[-2000:]))
+    if os.path.exists(os.path.join(out, "master.m3u8")):
+        raise AssertionError("%s: failed but wrote master.m3u8" % name)
+    print("fail %-28s %5.2fs  %s" % (name, secs, err.strip().splitlines()[-1]))
+
+
+def eq(a, b, what):
+    if a != b:
+        raise AssertionError("%s: %r != %r" % (what, a, b))
+
+
+def test_media_corpus():
+    subprocess.check_call([os.path.join(SOURCE, "tests", "media", "make_corpus.sh"), CORPUS],
+                          stdout=subprocess.DEVNULL)
+    c = lambda f: os.path.join(CORPUS, f)  # noqa: E731
+    with Harness("media_corpus") as h:
+        # ---- sources that must package ---------------------------------
+        def basic(j, out, err):
+            eq([r["height"] for r in j["renditions"]], [240, 360], "basic ladder")
+            eq(rendition(j)["width"], 640, "basic width")
+            eq(j["segment_count"], 2, "basic segments (3 s at 2 s)")
+            eq(j["audio"]["channels"], 2, "basic audio channels")
+            for k in ("poster", "sprite", "storyboard"):
+                assert os.path.isfile(os.path.join(out, j["thumbnails"][k])), k
+            for r in j["renditions"]:
+                assert r["bandwidth"] >= r["video_bitrate_peak"] + j["audio"]["bitrate_peak"], r
+                assert r["frames"] == 75, r
+        expect_ok(h, "basic", c("basic.mp4"), basic, ("--segment-seconds", "2"), expect_audio=True)
+
+        def rotated(j, out, err):
+            eq(j["source"]["rotation"], 90, "rotation")
+            top = rendition(j)
+            eq((top["width"], top["height"]), (270, 480), "rotated top rung is portrait")
+        expect_ok(h, "rotated", c("rotated.mp4"), rotated)
+
+        expect_ok(h, "vfr", c("vfr.mp4"),
+                  lambda j, o, e: eq(j["frame_rate"], 20.0, "VFR ~20.3 fps -> CFR 20"),
+                  check_duration=False)
+        expect_ok(h, "noaudio", c("noaudio.mp4"),
+                  lambda j, o, e: eq(j["audio"], None, "no audio"), expect_audio=False)
+        for f in ("yuv420p10.mp4", "yuv422p.mp4", "yuv444p.mp4"):
+            expect_ok(h, f, c(f))
+
+        def interlaced(j, out, err):
+            eq(j["source"]["interlaced"], True, "interlaced flag")
+            p = check_output.ffprobe_json(["-select_streams", "v:0", "-show_entries",
+                                           "stream=field_order", os.path.join(out, "576p", "init.mp4")])
+            fo = p["streams"][0].get("field_order", "progressive")
+            assert fo in ("progressive", "unknown"), fo
+        expect_ok(h, "interlaced", c("interlaced.mp4"), interlaced)
+
+        for f in ("surround.mp4", "mono.mp4"):
+            def stereo(j, out, err, f=f):
+                eq((j["audio"]["channels"], j["audio"]["sample_rate"]), (2, 48000), f)
+                p = check_output.ffprobe_json(["-show_entries", "stream=channels,sample_rate",
+                                               os.path.join(out, "audio", "init.mp4")])
+                eq((p["streams"][0]["channels"], p["streams"][0]["sample_rate"]), (2, "48000"), f)
+            expect_ok(h, f, c(f), stereo, expect_audio=True)
+
+        expect_ok(h, "odd", c("odd.mp4"),
+                  lambda j, o, e: eq((rendition(j)["width"], rendition(j)["height"]), (320, 240), "odd"))
+        expect_ok(h, "sar", c("sar.mp4"),
+                  lambda j, o, e: eq((rendition(j)["width"], rendition(j)["height"]), (768, 576),
+                                     "SAR 16:15 top rung"))
+
+        def multiaudio(j, out, err):
+            eq(j["source"]["audio_language"], "spa", "the default-flagged audio stream is chosen")
+            assert any("2 audio streams" in w for w in j["warnings"]), j["warnings"]
+        expect_ok(h, "multiaudio", c("multiaudio.mp4"), multiaudio)
+
+        def ntsc(j, out, err):
+            eq(j["frame_rate"], 29.97, "29.97")
+            eq(j["segment_count"], 3, "5 s at 2 s")
+            pl = open(os.path.join(out, "240p", "playlist.m3u8")).read()
+            assert "#EXTINF:2.002," in pl, pl
+        expect_ok(h, "ntsc", c("ntsc.mp4"), ntsc, ("--segment-seconds", "2"))
+        for f in ("audiolong.mp4", "audioshort.mp4"):
+            expect_ok(h, f, c(f), lambda j, o, e: eq(j["duration"], 2.0 if "long" in o else 3.0, "length"),
+                      expect_audio=True)
+        expect_ok(h, "mpeg2.ts", c("mpeg2.ts"))
+
+        def subs(j, out, err):
+            names = sorted(s["name"] for s in j["subtitles"])
+            eq(names, ["eng", "fre"], "subtitle tracks")
+            eng = open(os.path.join(out, "subtitles", "eng.vtt")).read()
+            fre = open(os.path.join(out, "subtitles", "fre.vtt")).read()
+            assert eng.startswith("WEBVTT") and "Hello" in eng and "&amp;" in eng, eng
+            assert "00:00:00.500 --> 00:00:01.500" in eng, eng
+            assert "Bonjour le monde\nligne deux" in fre and "{" not in fre, fre
+            master = open(os.path.join(out, "master.m3u8")).read()
+            assert 'TYPE=SUBTITLES' in master and 'SUBTITLES="subs"' in master, master
+            assert 'text/vtt' in open(os.path.join(out, "manifest.mpd")).read()
+        expect_ok(h, "subs.mkv", c("subs.mkv"), subs)
+        expect_ok(h, "movtext.mp4", c("movtext.mp4"),
+                  lambda j, o, e: eq([s["name"] for s in j["subtitles"]], ["ger"], "mov_text"))
+
+        def truncated(j, out, err):
+            assert any("ended early" in w for w in j["warnings"]), j["warnings"]
+            assert 1.5 < j["duration"] < 3.5, j["duration"]
+        expect_ok(h, "truncated", c("truncated.mp4"), truncated, check_duration=False)
+
+        # ---- packaging options -------------------------------------------
+        def hls_only(j, out, err):
+            assert not os.path.exists(os.path.join(out, "manifest.mpd"))
+            assert not os.path.exists(os.path.join(out, "thumbs"))
+            eq(j["dash"], None, "dash")
+            eq([r["height"] for r in j["renditions"]], [240, 360], "explicit ladder without 720")
+            assert any("720p dropped" in w for w in j["warnings"]), j["warnings"]
+        expect_ok(h, "options", c("basic.mp4"), hls_only,
+                  ("--packaging", "hls", "--no-thumbnails", "--ladder", "240,360,720", "--preset",
+                   "ultrafast"))
+        out = h.path("out-dash-only")
+        rc, err, _ = encode(c("basic.mp4"), out, "--packaging", "dash", "--no-thumbnails")
+        eq(rc, 0, "dash only: " + err)
+        assert os.path.isfile(os.path.join(out, "manifest.mpd"))
+        assert not os.path.exists(os.path.join(out, "master.m3u8"))
+        assert not os.path.exists(os.path.join(out, "360p", "playlist.m3u8"))
+
+        # ---- sources that must fail with a readable reason ---------------
+        expect_fail(h, "big4k", c("big4k.mp4"), r"error \(limit\): source picture 3840x2160 .* over the "
+                    r"limit of 2073600 pixels", ("--max-pixels", "2073600"))
+        expect_fail(h, "too long", c("basic.mp4"), r"error \(limit\): source is 3\.0 s long, over the "
+                    r"limit of 2 s", ("--max-duration", "2"))
+        expect_fail(h, "too big", c("basic.mp4"), r"error \(limit\): source file is .* over the limit",
+                    ("--max-file-size", "1000"))
+        expect_fail(h, "empty", c("empty.mp4"),
+                    r"error \(media\): invalid data found when processing input \(0-byte file\)")
+        expect_fail(h, "text.mp4", c("text.mp4"), r"error \(media\): cannot open the source: invalid "
+                    r"data found when processing input")
+        expect_fail(h, "nomoov", c("nomoov.mp4"), r"error \(media\): cannot open the source: invalid "
+                    r"data found")
+        expect_fail(h, "missing", c("no-such-file.mp4"), r"source file not found")
+        audio_only = h.path("audio-only.m4a")
+        subprocess.check_call(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+                               "sine=duration=1", "-c:a", "aac", audio_only])
+        expect_fail(h, "audio only", audio_only, r"error \(media\): no decodable video stream")
+
+        # ---- real files ---------------------------------------------------
+        for f in ("cockatoo.mp4", "realshort.mp4", "balle-jbart.mp4", "balle1-vp9.avi",
+                  "Effet_force_magnetique.ogv", "Force_constante.avi", "g1.avi", "retroMars2018.avi"):
+            expect_ok(h, f, media(f))
+
+        # ---- cancel: Ctrl-C stops the encode within a second -----------------
+        longclip = gen_clip(h.path("long.mp4"), seconds=30, size="640x360")
+        out = h.path("out-cancel")
+        p = subprocess.Popen([WORKER, "encode", longclip, out], stderr=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL)
+        buf = b""
+        while b"progress encoding 10%" not in buf:
+            line = p.stderr.readline()
+            if not line:
+                raise AssertionError("encode ended before cancel: " + buf.decode(errors="replace"))
+            buf += line
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        rest = p.stderr.read()
+        rc = p.wait(timeout=30)
+        took = time.monotonic() - t0
+        eq(rc, 1, "exit code after cancel")
+        assert b"cancelled" in rest, rest
+        assert took < 1.5, "cancel took %.2f s" % took
+        assert not os.path.exists(os.path.join(out, "master.m3u8"))
+        print("ok   cancel in %.2fs" % took)
+
+        # ---- the checker catches broken outputs -----------------------------
+        _, good = expect_ok(h, "checker-base", c("basic.mp4"), None, ("--segment-seconds", "2"))
+        def broken(mutate, want):
+            d = h.path("broken")
+            shutil.rmtree(d, ignore_errors=True)
+            shutil.copytree(good, d)
+            mutate(d)
+            problems = check_output.check(d, c("basic.mp4"))
+            if not any(re.search(want, p) for p in problems):
+                raise AssertionError("checker missed %r: %s" % (want, problems))
+
+        def sub(path, a, b):
+            def f(d):
+                p = os.path.join(d, path)
+                s = open(p).read()
+                assert re.search(a, s), (path, a)
+                open(p, "w").write(re.sub(a, b, s, count=1))
+            return f
+        broken(sub("master.m3u8", r"BANDWIDTH=\d+", "BANDWIDTH=1000"), r"BANDWIDTH 1000 < measured")
+        broken(sub("master.m3u8", r'CODECS="avc1\.[0-9a-f]+', 'CODECS="avc1.42e00a'), r"SPS says")
+        broken(sub("360p/playlist.m3u8", r"TARGETDURATION:\d+", "TARGETDURATION:1"), r"TARGETDURATION")
+        broken(lambda d: os.unlink(os.path.join(d, "240p", "seg_00001.m4s")), r"missing")
+        broken(sub("360p/iframes.m3u8", r"BYTERANGE:\d+", "BYTERANGE:100"), r"end of the IDR")
+        broken(sub("manifest.mpd", r'<S t="0" d="\d+"', '<S t="0" d="1"'), r"manifest.mpd: .* (lasts|segments)")
+
+        def swap_segments(d):
+            a, b = os.path.join(d, "240p", "seg_00000.m4s"), os.path.join(d, "240p", "seg_00001.m4s")
+            os.rename(a, a + ".t")
+            os.rename(b, a)
+            os.rename(a + ".t", b)
+        broken(swap_segments, r"starts at|differ|decode")
+        print("ok   checker catches broken outputs")
+
+
+if __name__ == "__main__":
+    main(test_media_corpus)
