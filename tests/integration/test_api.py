@@ -17,7 +17,7 @@ def test_api():
     with Harness("api") as h:
         rport = h.redis()
         url = h.coordinator(redis_port=rport, token=TOKEN)
-        api = Api(url, TOKEN)
+        api = Api(url, TOKEN, harness=h)
 
         # -- auth
         st, body = http_json("GET", url + "/v1/jobs")

@@ -41,7 +41,7 @@ def test_e2e_faults():
         h.redis(port=rport)
         wait_until(lambda: "connected" in h.log_text("w1"), 30, "worker to connect")
         url = h.coordinator(redis_port=rport, token=TOKEN, extra=COORD)
-        api = Api(url, TOKEN)
+        api = Api(url, TOKEN, harness=h)
 
         # ---- bad sources: failed, readable reason, not retried
         empty = h.path("empty.mp4")

@@ -29,7 +29,7 @@ def test_queue_leases():
     with Harness("queue-leases") as h:
         rport = h.redis()
         url = h.coordinator(redis_port=rport, token=TOKEN, extra=COORD)
-        api = Api(url, TOKEN)
+        api = Api(url, TOKEN, harness=h)
         log = h.path("completions.log")
         env = dict(WORKER, SS_QUEUE_LOG=log)
 

@@ -26,7 +26,7 @@ def test_queue_ops():
     with Harness("queue-ops") as h:
         rport = h.redis()
         url = h.coordinator(redis_port=rport, token=TOKEN, extra=COORD)
-        api = Api(url, TOKEN)
+        api = Api(url, TOKEN, harness=h)
         r = RedisClient(rport)
         log = h.path("order.log")
 

@@ -25,7 +25,7 @@ def test_queue_sharing():
     with Harness("queue-sharing") as h:
         rport = h.redis(appendonly=True)
         url = h.coordinator(redis_port=rport, token=TOKEN, extra=COORD)
-        api = Api(url, TOKEN)
+        api = Api(url, TOKEN, harness=h)
 
         # ---- a bigger worker (3 slots) takes proportionally more
         log = h.path("share.log")

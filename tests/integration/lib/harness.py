@@ -39,9 +39,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_until(pred, timeout=30.0, what="condition", interval=0.02):
+def wait_until(pred, timeout=30.0, what="condition", interval=0.02, fatal=None):
     """Poll pred() until it returns a truthy value; that value is returned.
-    This is a readiness probe: it returns as soon as the state is reached."""
+    This is a readiness probe: it returns as soon as the state is reached.
+    Exceptions of type `fatal` raised by pred end the wait at once."""
     deadline = time.monotonic() + timeout
     last_exc = None
     while time.monotonic() < deadline:
@@ -50,6 +51,8 @@ def wait_until(pred, timeout=30.0, what="condition", interval=0.02):
             if v:
                 return v
         except Exception as e:  # the probe itself may fail until ready
+            if fatal and isinstance(e, fatal):
+                raise
             last_exc = e
         time.sleep(interval)
     raise AssertionError("timed out after %.0fs waiting for %s%s" %
@@ -62,6 +65,10 @@ def port_open(port, host="127.0.0.1"):
             return True
     except OSError:
         return False
+
+
+class DaemonDied(AssertionError):
+    """A process the test did not stop has exited."""
 
 
 class RedisClient:
@@ -133,6 +140,7 @@ class Harness:
         os.makedirs(self.artifacts, exist_ok=True)
         self.keep = keep
         self.failed = False
+        self.stopped = set()     # processes the test ended on purpose
 
     # -- lifecycle -----------------------------------------------------
     def __enter__(self):
@@ -179,6 +187,7 @@ class Harness:
                              start_new_session=True)
         f.close()
         self.procs[name] = p
+        self.stopped.discard(name)
         return p
 
     def log_text(self, name):
@@ -186,14 +195,26 @@ class Harness:
             return f.read()
 
     def send_signal(self, name, sig):
+        """Send sig; a terminating signal marks the exit as expected."""
         p = self.procs[name]
+        if sig in (signal.SIGTERM, signal.SIGKILL, signal.SIGINT):
+            self.stopped.add(name)
         if p.poll() is None:
             os.kill(p.pid, sig)
+
+    def assert_alive(self):
+        """Fail fast when a daemon the test did not stop has died (a crash,
+        a sanitizer report) instead of waiting for a timeout."""
+        for name, p in self.procs.items():
+            if name not in self.stopped and p.poll() is not None:
+                raise DaemonDied("%s exited unexpectedly with %s:\n%s" %
+                                     (name, p.returncode, self.log_text(name)[-3000:]))
 
     def stop(self, name, sig=signal.SIGTERM, timeout=20):
         p = self.procs.get(name)
         if not p:
             return None
+        self.stopped.add(name)
         if p.poll() is None:
             try:
                 os.kill(p.pid, sig)
@@ -285,9 +306,10 @@ class Harness:
 class Api:
     """A small client for the coordinator's API."""
 
-    def __init__(self, url, token="test-token"):
+    def __init__(self, url, token="test-token", harness=None):
         self.url = url
         self.token = token
+        self.harness = harness   # when set, waits fail fast if a daemon died
 
     def submit(self, spec, expect=(200, 201)):
         st, body = http_json("POST", self.url + "/v1/jobs", spec, token=self.token)
@@ -320,8 +342,14 @@ class Api:
     def wait_state(self, jid, states, timeout=120):
         if isinstance(states, str):
             states = (states,)
-        return wait_until(lambda: (lambda j: j if j["state"] in states else None)(self.job(jid)),
-                          timeout, "job %s to be %s" % (jid, "/".join(states)), interval=0.05)
+
+        def probe():
+            if self.harness:
+                self.harness.assert_alive()
+            j = self.job(jid)
+            return j if j["state"] in states else None
+        return wait_until(probe, timeout, "job %s to be %s" % (jid, "/".join(states)), interval=0.05,
+                          fatal=DaemonDied)
 
 
 def http_json(method, url, body=None, token=None, timeout=30, raw=False):
