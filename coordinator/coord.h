@@ -32,6 +32,9 @@ typedef struct coord_conf {
     long long webhook_timeout_ms;
     long long webhook_max_age_s;   /* give up on an event after this long */
     long long webhook_parallel;
+    long long webhook_retry_base_ms;   /* first retry delay (doubles, with jitter) */
+    long long webhook_retry_cap_ms;    /* longest delay between attempts */
+    long long webhook_poll_ms;         /* how often the schedule is read */
     int allow_private_networks;    /* webhooks to loopback/private hosts */
     char *coordinator_id;
 } coord_conf;

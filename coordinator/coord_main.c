@@ -10,6 +10,7 @@
 #include <event2/thread.h>
 
 #include "coord.h"
+#include "coord_hooks.h"
 #include "log.h"
 #include "util.h"
 
@@ -52,6 +53,12 @@ const cfg_opt coord_opts[] = {
         "an event not delivered after this long is marked undeliverable"),
     OPT("webhook_parallel", CFG_INT, "8", webhook_parallel, 1, 256,
         "deliveries in flight at once (one per job at a time, in order)"),
+    OPT("webhook_retry_base_ms", CFG_INT, "5000", webhook_retry_base_ms, 10, 3600000,
+        "delay before the first retry of a failed delivery (doubles each attempt, with jitter)"),
+    OPT("webhook_retry_cap_ms", CFG_INT, "1800000", webhook_retry_cap_ms, 10, 86400000,
+        "longest delay between two delivery attempts of one event"),
+    OPT("webhook_poll_ms", CFG_INT, "250", webhook_poll_ms, 10, 60000,
+        "how often the dispatcher looks for due deliveries (new events wait at most this long)"),
     OPT("allow_private_networks", CFG_BOOL, "false", allow_private_networks, 0, 0,
         "allow webhooks to loopback/private addresses (tests, trusted networks)"),
     OPT("coordinator_id", CFG_STR, NULL, coordinator_id, 0, 0,
@@ -139,6 +146,10 @@ int coord_main(int argc, char **argv)
         log_error(NULL, "%s", err.msg);
         goto out;
     }
+    if (hooks_start(&c, &err) != 0) {
+        log_error(NULL, "%s", err.msg);
+        goto out;
+    }
     ss_err rerr = { 0 };
     if (rconn_ensure(&c.redis, &rerr) != 0)
         log_warn(NULL, "%s; serving 503 until it is reachable", rerr.msg);
@@ -152,6 +163,7 @@ int coord_main(int argc, char **argv)
 
 out:
     reaper_stop(&c);
+    hooks_stop(&c);
     if (c.sig_int)
         event_free(c.sig_int);
     if (c.sig_term)

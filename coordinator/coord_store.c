@@ -32,6 +32,34 @@ static json_t *parse_or_null(const char *s)
     return j ? j : json_null();
 }
 
+/* Webhook delivery status (docs/WEBHOOKS.md; hash fields hook_*). */
+static json_t *webhook_status(const char *id, json_t *fields)
+{
+    long long done = num(fields, "hook_seq"), pending = num(fields, "seq") - done;
+    json_t *wh = json_object();
+    json_object_set_new(wh, "delivered_seq", json_integer(done));
+    json_object_set_new(wh, "pending", json_integer(pending > 0 ? pending : 0));
+    json_object_set_new(wh, "attempts", json_integer(num(fields, "hook_attempts")));
+    set_time(wh, "next_attempt_at", pending > 0 ? num(fields, "hook_next_ms") : 0);
+    set_time(wh, "last_delivered_at", num(fields, "hook_delivered_ms"));
+    json_object_set_new(wh, "undeliverable", json_integer(num(fields, "hook_failed")));
+    json_t *ids = json_array();
+    json_t *dead = parse_or_null(json_string_value(json_object_get(fields, "hook_dead")));
+    size_t i;
+    json_t *v;
+    json_array_foreach(dead, i, v) {
+        char eid[96];
+        snprintf(eid, sizeof(eid), "evt_%s_%lld", id, (long long)json_number_value(v));
+        json_array_append_new(ids, json_string(eid));
+    }
+    json_decref(dead);
+    json_object_set_new(wh, "undeliverable_events", ids);
+    const char *last = json_string_value(json_object_get(fields, "hook_last_error"));
+    json_object_set_new(wh, "last_error", last ? json_string(last) : json_null());
+    set_time(wh, "last_error_at", num(fields, "hook_last_error_ms"));
+    return wh;
+}
+
 json_t *store_job_from_fields(const char *id, json_t *fields, int full)
 {
     const char *state = json_string_value(json_object_get(fields, "state"));
@@ -72,14 +100,8 @@ json_t *store_job_from_fields(const char *id, json_t *fields, int full)
         json_object_set_new(j, "spec", json_is_object(spec) ? jobspec_redacted(spec) : json_null());
         json_object_set_new(j, "events_seq", json_integer(num(fields, "seq")));
         const char *hook = json_string_value(json_object_get(fields, "hook_url"));
-        if (hook) {
-            json_t *wh = json_object();
-            json_object_set_new(wh, "delivered_seq", json_integer(num(fields, "hook_seq")));
-            json_object_set_new(wh, "undeliverable", json_integer(num(fields, "hook_failed")));
-            const char *last = json_string_value(json_object_get(fields, "hook_last_error"));
-            json_object_set_new(wh, "last_error", last ? json_string(last) : json_null());
-            json_object_set_new(j, "webhook", wh);
-        }
+        if (hook)
+            json_object_set_new(j, "webhook", webhook_status(id, fields));
     }
     json_decref(spec);
     return j;
