@@ -280,6 +280,8 @@ static void describe_http(ss_err *err, src *s, const char *shown, long st, const
         s3msg = s3_xml_get(d->errbody.data, "Message", NULL);
     }
     if (s->is_s3) {
+        if (s3code)
+            s3_classify(0, st, s3code, &code);
         char what[1200];
         snprintf(what, sizeof(what), "GET s3://%s/%s", s->bucket, s->key);
         s3_describe_failure(err, code, what, 0, NULL, st, s3code, s3msg, s->bucket);
@@ -399,7 +401,10 @@ int fetch_source(const char *url, const char *dest_path, const fetch_conf *conf_
             break;
         }
         ss_code code = SS_OK;
-        s3_verdict v = s3_classify(cc, st, NULL, &code);
+        char *s3code = s.is_s3 && st >= 300 && d.errbody.data
+                           ? s3_xml_get(d.errbody.data, "Code", NULL) : NULL;
+        s3_verdict v = s3_classify(cc, st, s3code, &code);
+        free(s3code);
         if (v == S3_DONE && (st == 200 || st == 206)) {
             if (d.total >= 0 && d.have != d.total) {
                 v = S3_RETRY;   /* short body: resume */
