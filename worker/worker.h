@@ -133,7 +133,8 @@ struct worker {
     int64_t last_sample_ms;
     wjob *jobs;
     int njobs;
-    int claim_inflight;
+    int claim_inflight;         /* claim scripts sent, not answered */
+    int queue_empty;            /* the last claim found nothing */
     int draining;               /* SIGTERM seen: claim nothing more */
     int drain_expired;
     int stopping;               /* loop is about to exit */

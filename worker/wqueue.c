@@ -333,6 +333,7 @@ static void on_sub_message(redisAsyncContext *ac, void *r, void *priv)
          * idle worker tends to win the race on a busy fleet */
         if (w->draining)
             return;
+        w->queue_empty = 0;
         int delay = gate_claim_delay_ms(w->gate.load, w->njobs, (int)w->conf.slots,
                                         (int)w->conf.claim_delay_ms);
         if (!w->claim_ev)
@@ -360,9 +361,13 @@ static void on_sub_message(redisAsyncContext *ac, void *r, void *priv)
 
 static void on_claim(worker *w, redisReply *r, void *ud)
 {
-    w->claim_inflight = 0;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4)
-        return;   /* nothing queued, or Redis trouble (logged) */
+    if (w->claim_inflight > 0)
+        w->claim_inflight--;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
+        w->queue_empty = 1;   /* nothing queued, or Redis trouble (logged) */
+        return;
+    }
+    w->queue_empty = 0;
     wjob *j = calloc(1, sizeof(*j));
     if (!j)
         return;
@@ -395,19 +400,26 @@ static void on_claim(worker *w, redisReply *r, void *ud)
     wq_finish(w, j);
 }
 
+/* Claims in flight at once: enough to fill many slots quickly without
+ * flooding Redis; once a claim comes back empty, only one probes at a time
+ * until a notification says there is work again. */
+#define MAX_CLAIMS_IN_FLIGHT 8
+
 void wq_try_claim(worker *w)
 {
-    if (w->draining || w->stopping || !w->cmd_connected || w->claim_inflight)
-        return;
-    if (!gate_open(w->gate.load, w->conf.cpu_threshold / 100.0, w->njobs, (int)w->conf.slots))
-        return;
     char lease[24], aging[24];
     snprintf(lease, sizeof(lease), "%lld", w->conf.lease_seconds * 1000);
     snprintf(aging, sizeof(aging), "%lld", w->conf.aging_seconds * 1000);
     const char *keys[] = { RK_PROCESSING };
     const char *args[] = { w->id, lease, aging };
-    if (wq_script(w, "claim", 1, keys, 3, args, on_claim, NULL) == 0)
-        w->claim_inflight = 1;
+    while (!w->draining && !w->stopping && w->cmd_connected &&
+           w->claim_inflight < (w->queue_empty ? 1 : MAX_CLAIMS_IN_FLIGHT) &&
+           gate_open(w->gate.load, w->conf.cpu_threshold / 100.0, w->njobs + w->claim_inflight,
+                     (int)w->conf.slots)) {
+        if (wq_script(w, "claim", 1, keys, 3, args, on_claim, NULL) != 0)
+            break;
+        w->claim_inflight++;
+    }
 }
 
 /* ---- heartbeat and progress ----------------------------------------------- */
