@@ -20,32 +20,10 @@ Harness block ends.
 import getpass
 import os
 import subprocess
-import sys
 import time
-import types
 
-
-def _load_harness():
-    """lib.harness, or, while its committed version cannot be imported (a
-    method named `signal` shadows the module in its class body), a copy
-    with that default argument spelled as a number. Drop this shim once
-    harness.py imports cleanly."""
-    try:
-        from . import harness as hm
-        return hm
-    except AttributeError:
-        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness.py")
-        with open(path) as f:
-            src = f.read().replace("sig=signal.SIGTERM", "sig=15")
-        hm = types.ModuleType(__package__ + ".harness")
-        hm.__file__ = path
-        exec(compile(src, path, "exec"), hm.__dict__)
-        sys.modules[hm.__name__] = hm
-        return hm
-
-
-harness = _load_harness()
-free_port, wait_until = harness.free_port, harness.wait_until
+from . import harness
+from .harness import free_port, wait_until
 
 ACCESS_KEY = "test:tester"   # tempauth user "tester" in account "test"
 SECRET_KEY = "testing"
