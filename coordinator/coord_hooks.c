@@ -148,10 +148,10 @@ static void slot_failed(hooks *hk, hslot *s, const char *why)
     } else {
         ss_strlcpy(s->outcome, "giveup", sizeof(s->outcome));
         snprintf(s->error, sizeof(s->error),
-                 "event %lld undeliverable after %d attempts over %llds: %s", s->seq, attempt,
-                 hk->pol.max_age_ms / 1000, why);
-        log_error(s->job, "webhook: event %lld (%s) given up after %d attempts: %s", s->seq,
-                  s->type, attempt, why);
+                 "event %lld undeliverable after %d attempt%s in %llds: %s", s->seq, attempt,
+                 attempt == 1 ? "" : "s", hk->pol.max_age_ms / 1000, why);
+        log_error(s->job, "webhook: event %lld (%s) given up after %d attempt%s: %s", s->seq,
+                  s->type, attempt, attempt == 1 ? "" : "s", why);
     }
     s->state = SLOT_REPORT;
 }

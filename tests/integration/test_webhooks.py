@@ -34,7 +34,7 @@ ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 def all_delivered(api, rcv, jid, unique=True):
     """Wait until the job is final and the receiver has every event; return
     the receiver's events (deduplicated by id when unique)."""
-    job = api.wait_state(jid, ("completed", "failed", "dead", "cancelled"), 60)
+    job = api.wait_state(jid, ("completed", "failed", "dead", "cancelled"), 120)
     n = job["events_seq"]
     wait_until(lambda: len(rcv.unique()) >= n and api.job(jid)["webhook"]["pending"] == 0, 60,
                "all %d events of %s at %s" % (n, jid, rcv.name), interval=0.05)
