@@ -18,6 +18,7 @@
 
 #include "coord.h"
 #include "coord_http.h"
+#include "coord_metrics.h"
 #include "events.h"
 #include "jobspec.h"
 #include "log.h"
@@ -483,6 +484,7 @@ static void route(struct evhttp_request *req, void *arg)
     struct evkeyvalq q = { 0 };
     TAILQ_INIT(&q);
     const char *query = u ? evhttp_uri_get_query(u) : NULL;
+    metrics_request_begin(c, req, path);
     if (!u || !path || (query && evhttp_parse_query_str(query, &q) != 0)) {
         http_reply_error(req, 400, "invalid_request", "malformed request URI", NULL);
         goto out;

@@ -21,6 +21,7 @@
 #include "media.h"
 #include "source.h"
 #include "util.h"
+#include "wmetrics.h"
 #include "worker.h"
 
 typedef struct publish {
@@ -357,8 +358,12 @@ out:
             storage_abort(st);
         wjob_set_outcome(j, outcome_of(j, &err), &err, NULL);
     }
-    if (st)
+    if (st) {
+        storage_stats ust;
+        storage_get_stats(st, &ust);
+        wmetrics_uploaded(w, &ust);
         storage_close(st);
+    }
     json_decref(output);
     json_decref(pub.sent);
     pthread_mutex_destroy(&pub.mu);
@@ -438,6 +443,7 @@ void wjob_reap_thread(wjob *j)
         atomic_fetch_add(&j->w->jobs_cancelled, 1);
     else if (oc == WJOB_FAILED)
         atomic_fetch_add(&j->w->jobs_failed, 1);
+    wmetrics_job_ended(j->w, j, oc);
     wq_finish(j->w, j);
 }
 

@@ -17,6 +17,7 @@
 #include "avlog.h"
 #include "log.h"
 #include "util.h"
+#include "wmetrics.h"
 #include "worker.h"
 
 #define OPT(k, t, d, f, lo, hi, h) { k, t, d, offsetof(worker_conf, f), lo, hi, h }
@@ -303,6 +304,10 @@ int worker_main_with(int argc, char **argv, void (*runner)(wjob *j))
         gate_push(&w.gate, &s);
     w.last_sample_ms = ss_mono_ms();
 
+    if (wmetrics_start(&w, &err) != 0) {
+        log_error(NULL, "%s", err.msg);
+        goto out;
+    }
     if (wq_start(&w, &err) != 0) {
         log_error(NULL, "%s", err.msg);
         goto out;
@@ -337,6 +342,7 @@ out:
             event_free(*evs[i]);
         *evs[i] = NULL;
     }
+    wmetrics_stop(&w);
     if (w.base)
         event_base_free(w.base);
     cfg_free(worker_opts, &w.conf);

@@ -83,3 +83,59 @@ local function fail_or_retry(id, from, permanent, delay_ms, ms, err)
   return 'retrying'
 end
 
+
+-- Histograms for the coordinator's /metrics (coordinator/coord_metrics.c
+-- keeps the same bounds and checks them against this table in a unit test):
+-- {ss}:stats fields hist:<name>:<le> count observations per bucket (not
+-- cumulative; le = the bucket's upper bound, or +Inf), and
+-- hist:<name>:sum_milli adds up the observed values times 1000.
+local HIST_BOUNDS = {
+  job_duration_seconds = {1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 43200},
+  job_queue_wait_seconds = {0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600, 14400},
+  job_encode_speed_ratio = {0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64},
+  job_encode_frames_per_second = {5, 10, 25, 50, 100, 200, 400, 800, 1600, 3200},
+}
+
+local function observe(name, v)
+  if type(v) ~= 'number' or v ~= v or v < 0 or v == math.huge then return end
+  local le = '+Inf'
+  for _, b in ipairs(HIST_BOUNDS[name]) do
+    if v <= b then le = tostring(b); break end
+  end
+  redis.call('HINCRBY', P .. 'stats', 'hist:' .. name .. ':' .. le, 1)
+  redis.call('HINCRBY', P .. 'stats', 'hist:' .. name .. ':sum_milli',
+             string.format('%d', math.floor(v * 1000 + 0.5)))
+end
+
+-- Count what a completed job's result says it did (uploads, encode speed).
+-- result_json is the worker's job.json without the spec; anything missing
+-- or malformed is skipped, never an error.
+local function count_result(jk, ms, result_json)
+  local started = tonumber(redis.call('HGET', jk, 'started_ms') or '')
+  if started and started > 0 and ms >= started then
+    observe('job_duration_seconds', (ms - started) / 1000)
+  end
+  local ok, res = pcall(cjson.decode, result_json)
+  if not ok or type(res) ~= 'table' then return end
+  local up = res.upload
+  if type(up) == 'table' then
+    for _, k in ipairs({'bytes', 'objects', 'retries'}) do
+      local n = tonumber(up[k])
+      if n and n > 0 then stat('upload_' .. k, string.format('%d', math.floor(n))) end
+    end
+  end
+  local out = res.output
+  if type(out) ~= 'table' or type(out.timings) ~= 'table' then return end
+  local enc = tonumber(out.timings.encode)
+  if not enc or enc <= 0 then return end
+  local dur = tonumber(out.duration)
+  if dur and dur > 0 then observe('job_encode_speed_ratio', dur / enc) end
+  local frames = 0
+  if type(out.renditions) == 'table' then
+    for _, r in ipairs(out.renditions) do
+      local f = type(r) == 'table' and tonumber(r.frames) or nil
+      if f and f > frames then frames = f end
+    end
+  end
+  if frames > 0 then observe('job_encode_frames_per_second', frames / enc) end
+end

@@ -31,6 +31,8 @@ for _ = 1, 16 do
     local token = redis.call('INCR', P .. 'fence')
     local attempt = redis.call('HINCRBY', jk, 'attempts', 1)
     local deadline = ms + lease
+    local qms = tonumber(redis.call('HGET', jk, 'queued_ms') or '')
+    if qms and ms >= qms then observe('job_queue_wait_seconds', (ms - qms) / 1000) end
     redis.call('HSET', jk, 'worker', worker, 'token', token, 'lease_ms', deadline,
                'started_ms', ms, 'progress', 0, 'stage', 'starting')
     redis.call('ZADD', KEYS[1], deadline, id)

@@ -21,6 +21,7 @@ if outcome == 'completed' then
   redis.call('HDEL', jk, 'error')
   set_state(id, from, 'completed', ms)
   stat('completed')
+  count_result(jk, ms, ARGV[5])
   emit(id, 'job.completed', ARGV[8], ms)
   return {1, 'completed'}
 elseif outcome == 'cancelled' then
