@@ -93,5 +93,7 @@ int source_resolve(const char *url, const char *scratch_dir, char *out, size_t o
     fc.max_bytes = conf->max_bytes;
     fc.allow_http = conf->allow_http;
     fc.allow_private = conf->allow_private;
+    fc.timeout_s = conf->timeout_seconds > 0 && conf->timeout_seconds < (1 << 30) ?
+                   (int)conf->timeout_seconds : 0;
     return fetch_source(url, out, &fc, cancel, err);
 }

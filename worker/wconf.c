@@ -17,7 +17,8 @@ void worker_storage_conf(const worker *w, storage_conf *sc)
     sc->max_parallel = (int)w->conf.upload_parallel;
     sc->multipart_threshold = w->conf.multipart_threshold;
     sc->part_size = w->conf.part_size;
-    sc->max_retries = (int)w->conf.upload_retries;
+    /* storage_conf: 0 means "the backend's default", -1 means none */
+    sc->max_retries = w->conf.upload_retries > 0 ? (int)w->conf.upload_retries : -1;
     sc->verify = w->conf.upload_verify;
     sc->timeout_seconds = 120;
     sc->public_base_url = w->conf.public_base_url;

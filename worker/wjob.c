@@ -328,6 +328,12 @@ void wjob_run_media(wjob *j)
     json_t *doc = build_job_json(j, &pub, output, dest, t_fetch, t_encode, 0);
     json_object_set_new(json_object_get(doc, "timings"), "upload_seconds",
                         json_real(ss_mono_s() - t2));
+    /* what was stored before job.json itself */
+    storage_stats sst;
+    storage_get_stats(st, &sst);
+    json_object_set_new(doc, "upload", json_pack("{sIsIsI}", "objects", (json_int_t)sst.objects,
+                                                 "bytes", (json_int_t)sst.bytes, "retries",
+                                                 (json_int_t)sst.retries));
     char *s = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
     char jpath[8192];
     snprintf(jpath, sizeof(jpath), "%s/job.json", outdir);
@@ -343,11 +349,6 @@ void wjob_run_media(wjob *j)
         json_decref(doc);
         goto out;
     }
-    storage_stats sst;
-    storage_get_stats(st, &sst);
-    json_object_set_new(doc, "upload", json_pack("{sIsIsI}", "objects", (json_int_t)sst.objects,
-                                                 "bytes", (json_int_t)sst.bytes, "retries",
-                                                 (json_int_t)sst.retries));
     /* Redis keeps the result without the spec (it has its own copy). */
     json_object_del(doc, "spec");
     wjob_set_outcome(j, WJOB_COMPLETED, NULL, doc);
