@@ -27,7 +27,7 @@ def completions(path):
 
 def test_queue_leases():
     with Harness("queue-leases") as h:
-        rport = h.redis()
+        rport = h.redis(appendonly=True)
         url = h.coordinator(redis_port=rport, token=TOKEN, extra=COORD)
         api = Api(url, TOKEN, harness=h)
         log = h.path("completions.log")
@@ -81,6 +81,19 @@ def test_queue_leases():
         h.stop("d")
         nxt = api.submit({"source": "file:///stop/next.mp4", "metadata": {"sleep_ms": 10}})
         j = api.wait_state(nxt["id"], "completed", 30)
+        assert j["result"]["worker"] == "c", j
+
+        # ---- Redis goes away while a job runs (shorter than the lease): the job
+        # goes on, the worker reconnects with backoff and reports when Redis is back
+        job = api.submit({"source": "file:///redis/down.mp4", "metadata": {"sleep_ms": 2500}})
+        api.wait_state(job["id"], "running", 30)
+        before = h.log_text("c").count("connect failed")
+        h.stop("redis")
+        wait_until(lambda: h.log_text("c").count("connect failed") >= before + 2, 20,
+                   "the worker to retry its Redis connection")
+        h.redis(port=rport, appendonly=True)
+        j = api.wait_state(job["id"], ("completed", "failed", "dead"), 60)
+        assert j["state"] == "completed" and j["attempts"] == 1, j
         assert j["result"]["worker"] == "c", j
 
 
