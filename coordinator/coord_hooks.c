@@ -226,6 +226,10 @@ static void slot_start(hooks *hk, hslot *s, const char *url, const char *data, c
     curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, s);
+#if LIBCURL_VERSION_NUM >= 0x075700
+    /* at shutdown, do not wait for a slow DNS lookup to finish */
+    curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);
+#endif
     netguard_apply(e, &s->guard);   /* after our options: it sets redirects and protocols */
     s->start_mono = ss_mono_ms();
     if (curl_multi_add_handle(hk->multi, e) != CURLM_OK) {
