@@ -1,0 +1,173 @@
+/* Job spec validation, canonical form and job id (common/jobspec.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "jobspec.h"
+
+static json_t *ok(const char *body)
+{
+    char field[128];
+    ss_err err = { 0 };
+    json_t *c = jobspec_parse(body, strlen(body), field, sizeof(field), &err);
+    if (!c)
+        fail_msg("rejected %s: %s", body, err.msg);
+    return c;
+}
+
+static void bad(const char *body, const char *want_field, const char *want_msg)
+{
+    char field[128];
+    ss_err err = { 0 };
+    json_t *c = jobspec_parse(body, strlen(body), field, sizeof(field), &err);
+    if (c)
+        fail_msg("accepted %s", body);
+    assert_string_equal(field, want_field);
+    if (want_msg && !strstr(err.msg, want_msg))
+        fail_msg("error '%s' lacks '%s'", err.msg, want_msg);
+}
+
+static void test_defaults_filled(void **state)
+{
+    (void)state;
+    json_t *c = ok("{\"source\":\"https://example.com/a.mp4\"}");
+    assert_string_equal(json_string_value(json_object_get(c, "ladder")), "auto");
+    assert_string_equal(json_string_value(json_object_get(c, "rate_control")), "capped-crf");
+    assert_int_equal(json_integer_value(json_object_get(c, "segment_seconds")), 4);
+    assert_int_equal(json_array_size(json_object_get(c, "packaging")), 2);
+    assert_string_equal(json_string_value(json_object_get(c, "priority")), "normal");
+    assert_string_equal(json_string_value(json_object_get(c, "preset")), "veryfast");
+    assert_int_equal(json_integer_value(json_object_get(c, "crf")), 23);
+    assert_int_equal(json_integer_value(json_object_get(c, "max_attempts")), 3);
+    assert_true(json_is_true(json_object_get(json_object_get(c, "thumbnails"), "enabled")));
+    assert_null(json_object_get(c, "destination"));
+    json_decref(c);
+}
+
+static void test_rejections_name_the_field(void **state)
+{
+    (void)state;
+    bad("", "(body)", "malformed JSON");
+    bad("{\"source\": ", "(body)", "malformed JSON");
+    bad("[]", "(body)", "JSON object");
+    bad("{\"source\":\"file:///a\",\"source\":\"file:///b\"}", "(body)", NULL);
+    bad("{}", "source", "required");
+    bad("{\"source\":1}", "source", "string");
+    bad("{\"source\":\"ftp://x/a\"}", "source", NULL);
+    bad("{\"source\":\"file://rel/a\"}", "source", "absolute");
+    bad("{\"source\":\"s3://ab\"}", "source", "bucket");
+    bad("{\"source\":\"https://x/a b\"}", "source", "spaces");
+    bad("{\"source\":\"file:///a\",\"extra\":1}", "extra", "unknown field");
+    bad("{\"source\":\"file:///a\",\"ladder\":[]}", "ladder", NULL);
+    bad("{\"source\":\"file:///a\",\"ladder\":[{\"height\":720},{\"height\":63}]}", "ladder[1].height", NULL);
+    bad("{\"source\":\"file:///a\",\"ladder\":[{\"height\":720,\"width\":1281}]}", "ladder[0].width", "even");
+    bad("{\"source\":\"file:///a\",\"ladder\":[{\"width\":1280}]}", "ladder[0].height", "required");
+    bad("{\"source\":\"file:///a\",\"ladder\":[{\"height\":720,\"x\":1}]}", "ladder[0].x", "unknown");
+    bad("{\"source\":\"file:///a\",\"segment_seconds\":21}", "segment_seconds", NULL);
+    bad("{\"source\":\"file:///a\",\"segment_seconds\":\"4\"}", "segment_seconds", NULL);
+    bad("{\"source\":\"file:///a\",\"packaging\":[\"hls\",\"hls\"]}", "packaging[1]", NULL);
+    bad("{\"source\":\"file:///a\",\"thumbnails\":{\"interval_seconds\":0}}", "thumbnails.interval_seconds", NULL);
+    bad("{\"source\":\"file:///a\",\"webhook\":{\"secret\":\"abcdefgh\"}}", "webhook.url", "required");
+    bad("{\"source\":\"file:///a\",\"webhook\":{\"url\":\"https://h/\",\"secret\":\"x\"}}", "webhook.secret", NULL);
+    bad("{\"source\":\"file:///a\",\"priority\":5}", "priority", NULL);
+    bad("{\"source\":\"file:///a\",\"metadata\":\"x\"}", "metadata", "object");
+    bad("{\"source\":\"file:///a\",\"idempotency_key\":\"\"}", "idempotency_key", NULL);
+    bad("{\"source\":\"file:///a\",\"preset\":\"turbo\"}", "preset", NULL);
+    bad("{\"source\":\"file:///a\",\"crf\":52}", "crf", NULL);
+    bad("{\"source\":\"file:///a\",\"max_attempts\":0}", "max_attempts", NULL);
+    bad("{\"source\":\"file:///a\",\"destination\":\"https://x/\"}", "destination", NULL);
+}
+
+static void test_limits(void **state)
+{
+    (void)state;
+    /* nesting deeper than 16 */
+    char deep[256] = "{\"source\":\"file:///a\",\"metadata\":";
+    for (int i = 0; i < 20; i++)
+        strcat(deep, "{\"a\":");
+    strcat(deep, "1");
+    for (int i = 0; i < 21; i++)
+        strcat(deep, "}");
+    bad(deep, "(body)", "deeper");
+    /* oversized body */
+    size_t n = JOBSPEC_MAX_BODY + 10;
+    char *big = malloc(n + 1);
+    memset(big, ' ', n);
+    big[n] = '\0';
+    char field[64];
+    ss_err err = { 0 };
+    assert_null(jobspec_parse(big, n, field, sizeof(field), &err));
+    assert_int_equal(err.code, SS_ELIMIT);
+    free(big);
+    /* metadata over 8 KiB */
+    char *meta = malloc(10000);
+    strcpy(meta, "{\"source\":\"file:///a\",\"metadata\":{\"k\":\"");
+    size_t l = strlen(meta);
+    memset(meta + l, 'x', 9000);
+    strcpy(meta + l + 9000, "\"}}");
+    bad(meta, "metadata", "8 KiB");
+    free(meta);
+}
+
+static void test_identity(void **state)
+{
+    (void)state;
+    json_t *a = ok("{\"source\":\"file:///a.mp4\",\"metadata\":{\"x\":1,\"y\":2}}");
+    json_t *b = ok("{\"metadata\":{\"y\":2,\"x\":1},\"segment_seconds\":4,\"source\":\"file:///a.mp4\"}");
+    json_t *c = ok("{\"source\":\"file:///a.mp4\",\"metadata\":{\"x\":1,\"y\":3}}");
+    char ia[JOBSPEC_ID_LEN + 1], ib[JOBSPEC_ID_LEN + 1], ic[JOBSPEC_ID_LEN + 1];
+    jobspec_id(a, ia);
+    jobspec_id(b, ib);
+    jobspec_id(c, ic);
+    assert_string_equal(ia, ib);   /* key order and defaults do not matter */
+    assert_string_not_equal(ia, ic);
+    assert_true(jobspec_id_valid(ia));
+    assert_false(jobspec_id_valid("ABCDEF0123456789abcd"));
+    assert_false(jobspec_id_valid("abc"));
+    assert_false(jobspec_id_valid("../../../../etc/pass"));
+    json_t *k1 = ok("{\"source\":\"file:///a.mp4\",\"idempotency_key\":\"order-1\"}");
+    json_t *k2 = ok("{\"source\":\"file:///b.mp4\",\"idempotency_key\":\"order-1\"}");
+    char i1[JOBSPEC_ID_LEN + 1], i2[JOBSPEC_ID_LEN + 1];
+    jobspec_id(k1, i1);
+    jobspec_id(k2, i2);
+    assert_string_equal(i1, i2);
+    assert_string_not_equal(i1, ia);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+    json_decref(k1);
+    json_decref(k2);
+}
+
+static void test_redaction_and_priority(void **state)
+{
+    (void)state;
+    json_t *c = ok("{\"source\":\"file:///a\",\"priority\":\"high\","
+                   "\"webhook\":{\"url\":\"https://h/x\",\"secret\":\"topsecret\"}}");
+    assert_int_equal(jobspec_priority_of(c), JOB_PRIO_HIGH);
+    json_t *r = jobspec_redacted(c);
+    char *s = json_dumps(r, 0);
+    assert_null(strstr(s, "topsecret"));
+    free(s);
+    /* the original keeps it (the dispatcher signs with it) */
+    assert_string_equal(json_string_value(json_object_get(json_object_get(c, "webhook"), "secret")),
+                        "topsecret");
+    json_decref(r);
+    json_decref(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_filled),
+        cmocka_unit_test(test_rejections_name_the_field),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_identity),
+        cmocka_unit_test(test_redaction_and_priority),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,120 @@
+/* Small pure helpers: backoff with jitter, Redis URLs, URL redaction for
+ * logs, file:// paths, job states. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+#include "rconn.h"
+#include "rkeys.h"
+#include "source.h"
+#include "util.h"
+
+static void test_backoff(void **state)
+{
+    (void)state;
+    /* full range: attempt n draws from [d/2, d], d = base * 2^(n-1), capped */
+    assert_int_equal(ss_backoff_ms(1, 1000, 60000, 0.0), 500);
+    assert_int_equal(ss_backoff_ms(1, 1000, 60000, 0.999999), 999);
+    assert_int_equal(ss_backoff_ms(2, 1000, 60000, 0.0), 1000);
+    assert_int_equal(ss_backoff_ms(3, 1000, 60000, 0.0), 2000);
+    assert_int_equal(ss_backoff_ms(4, 1000, 60000, 0.5), 6000);
+    assert_int_equal(ss_backoff_ms(30, 1000, 60000, 0.0), 30000);   /* capped */
+    assert_true(ss_backoff_ms(30, 1000, 60000, 0.999) <= 60000);
+    assert_int_equal(ss_backoff_ms(0, 1000, 60000, 0.0), 500);      /* attempt < 1 */
+    /* the draw is always within bounds */
+    for (int i = 0; i < 1000; i++) {
+        int64_t d = ss_backoff_ms(5, 100, 100000, ss_random_unit());
+        assert_true(d >= 800 && d <= 1600);
+    }
+}
+
+static void test_redis_url(void **state)
+{
+    (void)state;
+    redis_addr a;
+    ss_err err = { 0 };
+    assert_int_equal(redis_addr_parse("redis://10.0.0.5:6380/2", &a, &err), 0);
+    assert_string_equal(a.host, "10.0.0.5");
+    assert_int_equal(a.port, 6380);
+    assert_int_equal(a.db, 2);
+    assert_string_equal(a.password, "");
+    assert_int_equal(redis_addr_parse("redis://:s3cret@h", &a, &err), 0);
+    assert_string_equal(a.password, "s3cret");
+    assert_string_equal(a.host, "h");
+    assert_int_equal(a.port, 6379);
+    assert_int_equal(a.db, 0);
+    assert_int_equal(redis_addr_parse("http://h:1", &a, &err), -1);
+    assert_int_equal(redis_addr_parse("redis://h:0", &a, &err), -1);
+    assert_int_equal(redis_addr_parse("redis://h:1/x", &a, &err), -1);
+    assert_int_equal(redis_addr_parse("redis://:6379", &a, &err), -1);
+}
+
+static void test_redact(void **state)
+{
+    (void)state;
+    char out[256];
+    log_redact_url("https://user:pass@bucket.r2.example.com/key.mp4?X-Amz-Signature=abc", out, sizeof(out));
+    assert_null(strstr(out, "pass"));
+    assert_null(strstr(out, "abc"));
+    assert_non_null(strstr(out, "bucket.r2.example.com/key.mp4"));
+    log_redact_url("s3://bucket/key", out, sizeof(out));
+    assert_string_equal(out, "s3://bucket/key");
+}
+
+static void test_file_url(void **state)
+{
+    (void)state;
+    char p[256];
+    ss_err err = { 0 };
+    assert_int_equal(source_file_path("file:///srv/in/my%20clip.mp4", p, sizeof(p), &err), 0);
+    assert_string_equal(p, "/srv/in/my clip.mp4");
+    assert_int_equal(source_file_path("file://relative.mp4", p, sizeof(p), &err), -1);
+    ss_err_clear(&err);
+    assert_int_equal(source_file_path("file:///a%2", p, sizeof(p), &err), -1);
+    ss_err_clear(&err);
+    assert_int_equal(source_file_path("file:///a%00b", p, sizeof(p), &err), -1);
+}
+
+static void test_states(void **state)
+{
+    (void)state;
+    assert_true(rk_state_valid("queued"));
+    assert_true(rk_state_valid("dead"));
+    assert_false(rk_state_valid("done"));
+    assert_true(rk_state_final("completed"));
+    assert_true(rk_state_final("cancelled"));
+    assert_false(rk_state_final("retrying"));
+    assert_false(rk_state_final("cancelling"));
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    ss_err e = { 0 };
+    assert_int_equal(ss_fail(&e, SS_EMEDIA, "first %d", 1), -1);
+    ss_fail(&e, SS_ENET, "second");
+    assert_int_equal(e.code, SS_EMEDIA);      /* the first error is kept */
+    assert_string_equal(e.msg, "first 1");
+    assert_true(ss_err_permanent(SS_EMEDIA));
+    assert_true(ss_err_permanent(SS_EAUTH));
+    assert_false(ss_err_permanent(SS_ENET));
+    assert_false(ss_err_permanent(SS_EREDIS));
+    assert_string_equal(ss_code_name(SS_ELIMIT), "limit");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_redis_url),
+        cmocka_unit_test(test_redact),
+        cmocka_unit_test(test_file_url),
+        cmocka_unit_test(test_states),
+        cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
