@@ -87,15 +87,31 @@ static int check_url(vctx *v, const char *field, json_t *val, const char *const 
     return 0;
 }
 
-/* A positive integer within [lo, hi]. */
+/* JSON has one number type: 23 and 23.0 (and 2.3e1) are the same integer
+ * to a client, and Python or JavaScript may send either. */
+static int is_integral(json_t *val)
+{
+    if (json_is_integer(val))
+        return 1;
+    double d = json_real_value(val);
+    return json_is_real(val) && d == floor(d) && fabs(d) < 9e15;
+}
+
+static long long int_value(json_t *val)
+{
+    return json_is_integer(val) ? (long long)json_integer_value(val)
+                                : (long long)json_real_value(val);
+}
+
+/* An integer within [lo, hi]. */
 static int check_int(vctx *v, const char *field, json_t *val, long long lo, long long hi)
 {
-    if (!json_is_integer(val)) {
+    if (!is_integral(val)) {
         char d[64];
         snprintf(d, sizeof(d), "%lld and %lld", lo, hi);
         return bad(v, field, "must be an integer between %s", d);
     }
-    long long x = json_integer_value(val);
+    long long x = int_value(val);
     if (x < lo || x > hi) {
         char d[64];
         snprintf(d, sizeof(d), "%lld and %lld", lo, hi);
@@ -166,7 +182,7 @@ static int check_ladder(vctx *v, json_t *val, json_t *out)
                 json_decref(rungs);
                 return -1;
             }
-            long long n = json_integer_value(x);
+            long long n = int_value(x);
             if ((!strcmp(fields[j].k, "height") || !strcmp(fields[j].k, "width")) && (n & 1)) {
                 json_decref(rungs);
                 return bad(v, f, "must be even");
@@ -295,7 +311,7 @@ json_t *jobspec_validate(const json_t *spec, char *field, size_t fieldlen, ss_er
             json_object_set_new(out, "thumbnails",
                                 json_pack("{sbsI}", "enabled", en ? json_is_true(en) : 1,
                                           "interval_seconds",
-                                          (json_int_t)(iv ? json_integer_value(iv) : 10)));
+                                          (json_int_t)(iv ? int_value(iv) : 10)));
         } else {
             bad(&v, "thumbnails", "must be true, false or {\"interval_seconds\": N}");
             goto fail;
@@ -377,12 +393,12 @@ json_t *jobspec_validate(const json_t *spec, char *field, size_t fieldlen, ss_er
     x = json_object_get(s, "crf");
     if (x && check_int(&v, "crf", x, 1, 51))
         goto fail;
-    json_object_set_new(out, "crf", json_integer(x ? json_integer_value(x) : 23));
+    json_object_set_new(out, "crf", json_integer(x ? int_value(x) : 23));
 
     x = json_object_get(s, "max_attempts");
     if (x && check_int(&v, "max_attempts", x, 1, 20))
         goto fail;
-    json_object_set_new(out, "max_attempts", json_integer(x ? json_integer_value(x) : 3));
+    json_object_set_new(out, "max_attempts", json_integer(x ? int_value(x) : 3));
     return out;
 
 fail:

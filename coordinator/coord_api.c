@@ -155,15 +155,16 @@ static void h_submit(coord *c, struct evhttp_request *req)
         http_reply_error(req, err.code == SS_ELIMIT ? 413 : 400, "invalid_request", err.msg, field);
         return;
     }
-    /* The spec's max_attempts defaults to 3 inside jobspec; the server-wide
-     * default applies when the client gave none. */
+    /* The id comes from the spec as the client wrote it (with jobspec's
+     * fixed defaults), so coordinators with different settings agree on
+     * it. Then the server-wide max_attempts applies when the client gave
+     * none. */
+    char id[JOBSPEC_ID_LEN + 1];
+    jobspec_id(spec, id);
     json_t *raw = json_loadb(body, len, 0, NULL);
     if (raw && !json_object_get(raw, "max_attempts"))
         json_object_set_new(spec, "max_attempts", json_integer(c->conf.max_attempts));
     json_decref(raw);
-
-    char id[JOBSPEC_ID_LEN + 1];
-    jobspec_id(spec, id);
     char *spec_s = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
     const char *hook = json_string_value(json_object_get(json_object_get(spec, "webhook"), "url"));
     if (!hook && c->conf.webhook_url && *c->conf.webhook_url)
@@ -475,6 +476,8 @@ static void route(struct evhttp_request *req, void *arg)
 {
     coord *c = arg;
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
+    if (m == EVHTTP_REQ_HEAD)
+        m = EVHTTP_REQ_GET;   /* evhttp sends no body for HEAD */
     const char *uri = evhttp_request_get_uri(req);
     struct evhttp_uri *u = evhttp_uri_parse_with_flags(uri, 0);
     char *path = NULL;
@@ -600,9 +603,12 @@ int api_start(coord *c, ss_err *err)
     c->http = evhttp_new(c->base);
     if (!c->http)
         return ss_fail(err, SS_ENOMEM, "evhttp_new failed");
+    /* Every method reaches the router, so an unsupported one gets a JSON 405
+     * rather than libevent's HTML 501. */
     evhttp_set_allowed_methods(c->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
                                             EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH |
-                                            EVHTTP_REQ_OPTIONS);
+                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                                            EVHTTP_REQ_CONNECT);
     /* evhttp itself refuses bodies over 1 MiB; h_submit answers JSON 413
      * above the spec's own 64 KiB cap. */
     evhttp_set_max_body_size(c->http, 1 << 20);

@@ -15,7 +15,11 @@ local from = h[2]
 local ms = now_ms()
 redis.call('ZREM', P .. 'processing', id)
 redis.call('HSET', jk, 'token', '', 'lease_ms', 0)
-if outcome == 'failed' and from == 'cancelling' then outcome = 'cancelled' end
+-- A job the user cancelled ends cancelled, whatever the worker reports
+-- short of success: a failure or a drain release must not revive it.
+if (outcome == 'failed' or outcome == 'release') and from == 'cancelling' then
+  outcome = 'cancelled'
+end
 if outcome == 'completed' then
   redis.call('HSET', jk, 'result', ARGV[5], 'finished_ms', ms, 'progress', 100, 'stage', 'done')
   redis.call('HDEL', jk, 'error')

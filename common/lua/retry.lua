@@ -10,7 +10,7 @@ if st ~= 'failed' and st ~= 'dead' and st ~= 'cancelled' then return {0, st} end
 local ms = now_ms()
 redis.call('LREM', P .. 'dead', 0, id)
 redis.call('HSET', jk, 'attempts', 0, 'queued_ms', ms, 'progress', 0, 'stage', 'queued')
-redis.call('HDEL', jk, 'finished_ms', 'retry_at_ms', 'result')
+redis.call('HDEL', jk, 'finished_ms', 'retry_at_ms', 'result', 'error', 'worker', 'started_ms')
 set_state(id, st, 'queued', ms)
 redis.call('LPUSH', P .. 'q:' .. (h[2] or 'normal'), id)
 stat('redriven')

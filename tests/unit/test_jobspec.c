@@ -113,6 +113,23 @@ static void test_limits(void **state)
     free(meta);
 }
 
+static void test_integral_reals(void **state)
+{
+    (void)state;
+    /* 23.0 and 2.3e1 are the integer 23 to JSON; the canonical form keeps
+     * an integer so the job id does not depend on how it was written */
+    json_t *a = ok("{\"source\":\"file:///a\",\"crf\":23.0,\"ladder\":[{\"height\":7.2e2}]}");
+    json_t *b = ok("{\"source\":\"file:///a\",\"crf\":23,\"ladder\":[{\"height\":720}]}");
+    assert_true(json_is_integer(json_object_get(a, "crf")));
+    char ia[JOBSPEC_ID_LEN + 1], ib[JOBSPEC_ID_LEN + 1];
+    jobspec_id(a, ia);
+    jobspec_id(b, ib);
+    assert_string_equal(ia, ib);
+    bad("{\"source\":\"file:///a\",\"crf\":23.5}", "crf", "integer");
+    json_decref(a);
+    json_decref(b);
+}
+
 static void test_identity(void **state)
 {
     (void)state;
@@ -166,6 +183,7 @@ int main(void)
         cmocka_unit_test(test_defaults_filled),
         cmocka_unit_test(test_rejections_name_the_field),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_integral_reals),
         cmocka_unit_test(test_identity),
         cmocka_unit_test(test_redaction_and_priority),
     };
