@@ -63,6 +63,7 @@ typedef struct hslot {
     char outcome[8];
     long long next_ms;
     char error[400];
+    int report_warned;
 } hslot;
 
 typedef struct hooks {
@@ -296,8 +297,9 @@ static void redis_trouble(hooks *hk, const char *what, const ss_err *err)
     }
 }
 
-/* Report a slot's outcome; the slot is free again once Redis took it. */
-static void slot_report(hooks *hk, hslot *s)
+/* Report a slot's outcome; the slot is free again once Redis took it.
+ * Returns -1 when Redis did not answer (the slot keeps the outcome). */
+static int slot_report(hooks *hk, hslot *s)
 {
     char key[128], seq[24], next[24];
     RK_KEY(key, RK_JOB_FMT, s->job);
@@ -308,8 +310,11 @@ static void slot_report(hooks *hk, hslot *s)
     ss_err err = { 0 };
     redisReply *rep = rconn_script(&hk->redis, &err, "hook_report", 1, keys, 6, args);
     if (!rep) {
-        redis_trouble(hk, "cannot record a delivery outcome (will retry)", &err);
-        return;
+        if (!s->report_warned)
+            log_warn(s->job, "webhook: cannot record the outcome (%s) of event %lld yet, will "
+                             "retry: %s", s->outcome, s->seq, err.msg);
+        s->report_warned = 1;
+        return -1;
     }
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[0]->integer < 0)
         log_warn(s->job, "webhook: outcome of event %lld not recorded: the delivery lease was "
@@ -318,6 +323,7 @@ static void slot_report(hooks *hk, hslot *s)
         hk->kick = 1;   /* the job's next event may be due at once */
     freeReplyObject(rep);
     slot_clear(hk, s);
+    return 0;
 }
 
 /* Lease up to `room` due jobs into idle slots. Returns how many. */
@@ -375,10 +381,11 @@ static void *hooks_main(void *arg)
     hooks *hk = arg;
     const coord_conf *cf = &hk->c->conf;
     while (!atomic_load(&hk->stop)) {
-        /* outcomes Redis has not taken yet */
+        /* outcomes to record (or that Redis has not taken yet) */
+        int stuck = 0;
         for (int i = 0; i < hk->nslots; i++)
-            if (hk->slots[i].state == SLOT_REPORT)
-                slot_report(hk, &hk->slots[i]);
+            if (hk->slots[i].state == SLOT_REPORT && slot_report(hk, &hk->slots[i]) != 0)
+                stuck = 1;
         int idle = 0;
         for (int i = 0; i < hk->nslots; i++)
             idle += hk->slots[i].state == SLOT_IDLE;
@@ -408,7 +415,11 @@ static void *hooks_main(void *arg)
             }
         }
         int wait = 0;
-        if (!hk->kick) {
+        if (stuck) {
+            /* Redis is away: no hurry, and no spinning on the reports */
+            hk->kick = 0;
+            wait = (int)(cf->webhook_poll_ms > 1000 ? 1000 : cf->webhook_poll_ms);
+        } else if (!hk->kick) {
             int64_t t = hk->next_take - ss_mono_ms();
             wait = t < 0 ? 0 : t > 1000 ? 1000 : (int)t;
         }

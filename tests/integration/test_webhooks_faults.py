@@ -8,13 +8,17 @@ coordinator, the no-op worker daemon, lib/receiver.py receivers):
      error; a 302 is not followed;
   6. the coordinator is SIGKILLed while a receiver holds a delivery: the
      delivery lease runs out, a new coordinator sends the event again (the
-     duplicate the docs promise: same event id), then the rest, in order.
+     duplicate the docs promise: same event id), then the rest, in order;
+  7. Redis (with AOF) goes down while a delivery is in flight and comes
+     back: the outcome is recorded once Redis is back, every event arrives,
+     in order, and the dispatcher does not spin while Redis is away.
 Each scenario has its own redis and coordinator (their settings differ and
 two dispatchers on one redis would share the work).
 """
 import os
 import signal
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from lib.harness import Api, Harness, RedisClient, main, wait_until  # noqa: E402
@@ -125,11 +129,53 @@ def killed_mid_delivery(h):
     assert all(q["sig"] == "ok" for q in rcv.requests())
 
 
+def cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])   # utime + stime
+
+
+def redis_restart_mid_delivery(h):
+    rport = h.redis("redis-aof", appendonly=True)
+    url = h.coordinator("coord-aof", redis_port=rport, token=TOKEN, extra=HOOKS)
+    api = Api(url, TOKEN)
+    release = h.path("release-aof")
+    rcv = Receiver(h, "rcv-aof", secret=SECRET, hold_first=1, hold_file=release).start()
+    h.queue_worker("w-aof", rport, extra=WORKER)
+    j = api.submit({"source": "file:///faults/aof.mp4", "metadata": {"sleep_ms": 300},
+                    "webhook": {"url": rcv.url, "secret": SECRET}})
+    jid = j["id"]
+    wait_until(lambda: len(rcv.requests()) == 1, 20, "the held delivery")
+    h.stop("redis-aof")
+    open(release, "w").close()      # answered 200 now; the outcome cannot be recorded
+    wait_until(lambda: "cannot record the outcome (ok) of event 1" in h.log_text("coord-aof"), 20,
+               "the failed report")
+    # While Redis is away the dispatcher waits instead of spinning on the
+    # report. A CPU measurement needs a window: one second, not a wait for
+    # a state (nothing is synchronised on it).
+    pid = h.procs["coord-aof"].pid
+    hz = os.sysconf("SC_CLK_TCK")
+    t0, c0 = time.monotonic(), cpu_ticks(pid)
+    time.sleep(1.0)
+    used, spent = (cpu_ticks(pid) - c0) / hz, time.monotonic() - t0
+    assert used < 0.2 * spent, "dispatcher spun: %.2fs CPU in %.2fs" % (used, spent)
+    h.redis("redis-aof", port=rport, appendonly=True)
+    api.wait_state(jid, "completed", 120)
+    n = api.job(jid)["events_seq"]
+    wait_until(lambda: len(rcv.unique()) == n and api.job(jid)["webhook"]["pending"] == 0, 40,
+               "every event after Redis came back")
+    assert seqs(rcv.unique()) == list(range(1, n + 1)), seqs(rcv.unique())
+    acc = seqs(rcv.accepted())
+    assert acc == sorted(acc), acc     # a redelivery (lease ran out) may repeat one, in order
+    assert api.job(jid)["webhook"]["undeliverable"] == 0
+
+
 def test_webhooks_faults():
     with Harness("webhooks-faults") as h:
         max_age(h)
         ssrf(h)
         killed_mid_delivery(h)
+        redis_restart_mid_delivery(h)
 
 
 if __name__ == "__main__":
