@@ -7,7 +7,8 @@ their own HMAC code.
      with the envelope fields and the job's metadata; the job's own secret,
      the config's default webhook and secret, and an unsigned webhook;
   2. a receiver that answers 500 to its first requests still gets every
-     event, in order;
+     event, in order; so do six jobs at once with two coordinators sharing
+     the deliveries (each job's events in order, none twice);
   3. a receiver that is down gets every event once it is back, with the
      coordinator restarted in between.
 Every event received is also checked against proto/events.schema.json
@@ -165,6 +166,30 @@ def test_webhooks():
         stats = r.hgetall("{ss}:stats")
         assert int(stats.get("hook_retried", 0)) >= 6, stats
         assert int(stats.get("hook_delivered", 0)) >= job["events_seq"] + job2["events_seq"], stats
+
+        # ---- two coordinators share the delivery work: six jobs at once to one
+        # receiver that fails its first 4 requests; each job's events arrive in
+        # order and none twice (the delivery lease: one sender per job)
+        url2 = h.coordinator("coordinator2", redis_port=rport, token=TOKEN, extra=coord_env)
+        m = Receiver(h, "rcv-many", secret="whsec-job-secret-m", fail_first=4).start()
+        many = [api.submit({"source": "file:///hooks/many%d.mp4" % i, "metadata": {"sleep_ms": 100},
+                            "webhook": {"url": m.url, "secret": "whsec-job-secret-m"}})["id"]
+                for i in range(6)]
+        api2 = Api(url2, TOKEN)
+        for jid in many:
+            api2.wait_state(jid, "completed", 120)
+        wait_until(lambda: all(api.job(x)["webhook"]["pending"] == 0 for x in many), 60,
+                   "every event of six jobs")
+        got = {}
+        for e in m.accepted():
+            got.setdefault(e["job_id"], []).append(e)
+        for jid in many:
+            job_m = api.job(jid)
+            assert [e["seq"] for e in got[jid]] == list(range(1, job_m["events_seq"] + 1)), got[jid]
+            check_order(job_m, got[jid])
+        assert all(q["sig"] == "ok" for q in m.requests())
+        h.stop("coordinator2")
+        assert "webhook" in h.log_text("coordinator2")
 
         # ---- 3. receiver down; coordinator restarted meanwhile; receiver up
         c = Receiver(h, "rcv-c", secret="whsec-job-secret-3")   # not started: down
