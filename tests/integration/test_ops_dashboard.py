@@ -1,0 +1,77 @@
+"""The dashboard, end to end in Debian's chromium (playwright-core from
+tests/browser/node_modules): redis-server, the coordinator serving web/ and
+the workers' file:// outputs (output_dir), one real streamscale-worker
+encode of a generated 3 s clip, then the no-op queue worker for the live
+part. tests/browser/dashboard.test.mjs drives the browser: token asked once,
+a job seen queued -> running (progress bar moving) -> completed, cancel and
+retry buttons, the real job's page with its events, renditions, poster and
+the hls.js preview playing, no console errors. Screenshots (dashboard.png,
+job.png) are kept in build/test-artifacts/ops-dashboard/."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from lib.harness import BIN, SOURCE, Api, Harness, main  # noqa: E402
+
+TOKEN = "dashboard-test-token"
+BROWSER_DIR = os.path.join(SOURCE, "tests", "browser")
+
+
+def test_ops_dashboard():
+    if not os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "playwright-core")):
+        raise AssertionError("playwright-core is missing: tests/run.sh installs it "
+                             "(cd tests/browser && npm install)")
+    if not os.path.exists("/usr/bin/chromium"):
+        raise AssertionError("chromium is missing: deploy/deps.sh test-browser")
+    node = shutil.which("node")
+    assert node, "node is missing: deploy/deps.sh nodejs"
+    with Harness("ops-dashboard") as h:
+        rport = h.redis()
+        out = h.path("out")
+        os.makedirs(out)
+        url = h.coordinator(redis_port=rport, token=TOKEN,
+                            extra={"STREAMSCALE_OUTPUT_DIR": out,
+                                   "STREAMSCALE_DEFAULT_DESTINATION": "file://%s/" % out})
+        api = Api(url, TOKEN)
+
+        # one real encode, on a short generated clip
+        clip = h.path("clip.mp4")
+        subprocess.check_call([os.path.join(BIN, "streamscale-worker"), "testclip", clip,
+                               "--seconds", "3", "--size", "320x240"], stdout=subprocess.DEVNULL)
+        h.worker("real", rport, storage="file://%s/" % out,
+                 extra={"STREAMSCALE_LOG_LEVEL": "info"})
+        real = api.submit({"source": "file://" + clip, "thumbnails": {"interval_seconds": 1}})["id"]
+        job = api.wait_state(real, ("completed", "failed", "dead"), 180)
+        assert job["state"] == "completed", job
+        assert h.stop("real") == 0
+
+        # the no-op worker for the live part (one slot, progress every 200 ms)
+        h.queue_worker("dash-worker", rport, extra={
+            "STREAMSCALE_HEARTBEAT_MS": "200", "STREAMSCALE_POLL_MS": "200",
+            "STREAMSCALE_LEASE_SECONDS": "10", "STREAMSCALE_LOG_LEVEL": "info"})
+
+        profile = h.path("chromium-profile")
+        os.makedirs(profile)
+        env = dict(os.environ, SS_URL=url, SS_TOKEN=TOKEN, SS_REAL_JOB=real,
+                   SS_ARTIFACTS=h.artifacts, SS_PROFILE=profile)
+        r = subprocess.run([node, os.path.join(BROWSER_DIR, "dashboard.test.mjs")], cwd=BROWSER_DIR,
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=300)
+        sys.stdout.write(r.stdout)
+        assert r.returncode == 0, "the browser test failed (see above; screenshots in %s)" % h.artifacts
+        summary = json.loads([ln for ln in r.stdout.splitlines() if ln.startswith("SUMMARY ")][-1][8:])
+        print("playback: %s" % summary.get("playback"))
+        for name in ("dashboard.png", "job.png"):
+            p = os.path.join(h.artifacts, name)
+            with open(p, "rb") as f:
+                assert f.read(8) == b"\x89PNG\r\n\x1a\n", p
+        # the coordinator counted the dashboard's own traffic
+        st, text = subprocess.getstatusoutput("curl -s %s/metrics" % url)
+        assert 'route="dashboard",code="200"' in text and 'route="files",code="200"' in text, text[-2000:]
+
+
+if __name__ == "__main__":
+    main(test_ops_dashboard)
