@@ -33,7 +33,7 @@ void http_reply_json(struct evhttp_request *req, int status, json_t *body)
     evhttp_add_header(h, "Content-Type", "application/json");
     evhttp_add_header(h, "Cache-Control", "no-store");
     struct evbuffer *b = evbuffer_new();
-    char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    char *s = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     if (s) {
         evbuffer_add(b, s, strlen(s));
         evbuffer_add(b, "\n", 1);

@@ -75,6 +75,9 @@ int gate_open(double load, double threshold, int busy_slots, int slots)
 {
     if (busy_slots >= slots)
         return 0;
+    /* threshold 100%: only the slots decide */
+    if (threshold >= 1.0)
+        return 1;
     /* The worker's own running encodes push the load up; with a free slot
      * and the machine under the threshold, take more. */
     return load < threshold;

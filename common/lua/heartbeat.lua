@@ -14,6 +14,8 @@ local deadline = ms + tonumber(ARGV[4])
 redis.call('ZADD', P .. 'processing', deadline, id)
 redis.call('HSET', jk, 'lease_ms', deadline, 'progress', ARGV[5], 'stage', ARGV[6])
 if ARGV[7] == '1' then
-  emit(id, 'job.progress', cjson.encode({percent = tonumber(ARGV[5]), stage = ARGV[6]}), ms)
+  -- whole percents: events come at most every 5 %, and cjson would print
+  -- 35.4 as 35.399999999999999
+  emit(id, 'job.progress', cjson.encode({percent = math.floor(tonumber(ARGV[5])), stage = ARGV[6]}), ms)
 end
 return {1, h[2]}

@@ -75,6 +75,8 @@ static void test_decision(void **state)
     assert_true(gate_open(0.50, 0.85, 2, 4));
     assert_false(gate_open(0.85, 0.85, 0, 4));     /* at the threshold: closed */
     assert_true(gate_open(0.99, 1.00, 0, 1));      /* threshold 100%: slots only */
+    assert_true(gate_open(1.00, 1.00, 0, 1));
+    assert_false(gate_open(1.00, 1.00, 1, 1));
 }
 
 static void test_claim_delay(void **state)
