@@ -40,6 +40,27 @@ void log_set_level(ss_log_level level)
     pthread_mutex_unlock(&log_lock);
 }
 
+int log_setup(const char *prog, FILE *out, const char *level, const char *format,
+              ss_log_level *level_out, ss_err *err)
+{
+    ss_log_level lvl;
+    ss_log_format fmt;
+    if (log_level_parse(level, &lvl) != 0)
+        return ss_fail(err, SS_EINVAL, "key 'log_level': '%s' is not debug, info, warn or error", level);
+    if (!strcmp(format, "auto"))
+        fmt = SS_LOG_AUTO;
+    else if (!strcmp(format, "json"))
+        fmt = SS_LOG_JSON;
+    else if (!strcmp(format, "text"))
+        fmt = SS_LOG_TEXT;
+    else
+        return ss_fail(err, SS_EINVAL, "key 'log_format': '%s' is not auto, json or text", format);
+    log_init(prog, out, lvl, fmt);
+    if (level_out)
+        *level_out = lvl;
+    return 0;
+}
+
 int log_level_parse(const char *s, ss_log_level *out)
 {
     for (int i = 0; i < 4; i++) {
@@ -83,15 +104,138 @@ static size_t json_escape(char *buf, size_t cap, size_t n, const char *s)
     return n;
 }
 
+/* ---- redaction ------------------------------------------------------------
+ * A last line of defence: callers already keep secrets out of what they log
+ * (log_redact_url, jobspec_redacted), but a message can still carry one from
+ * a library's error text or a URL in an error. Every message is scanned for
+ *   - userinfo in URLs:           scheme://user:pass@host  -> scheme://[redacted]@host
+ *   - credential query parameters (X-Amz-Signature, X-Amz-Credential,
+ *     X-Amz-Security-Token, Signature, sig, token, key, secret, ...)
+ *                                  ?X-Amz-Signature=abc    -> ?X-Amz-Signature=[redacted]
+ *   - bearer tokens:              Bearer abc              -> Bearer [redacted]
+ *   - secret settings as key = value or "key": "value" (api_token,
+ *     webhook_secret, s3_secret_key, secret_key, password, secret, ...).
+ */
+static const char *const redact_params[] = {
+    "x-amz-signature", "x-amz-credential", "x-amz-security-token", "x-goog-signature",
+    "x-goog-credential", "signature", "sig", "token", "access_token", "id_token", "auth",
+    "authorization", "key", "api_key", "apikey", "secret", "password", "pass", "pwd",
+    "awsaccesskeyid", NULL
+};
+static const char *const redact_keys[] = {
+    "api_token", "webhook_secret", "s3_secret_key", "secret_key", "secret_access_key",
+    "aws_secret_access_key", "aws_session_token", "session_token", "requirepass", "masterauth",
+    "password", "secret", NULL
+};
+#define REDACTED "[redacted]"
+
+static int is_word(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+}
+
+/* Length of the name in list that s starts with (case-insensitive, a whole
+ * word), or 0. */
+static size_t starts_with_name(const char *s, const char *const *list)
+{
+    for (size_t i = 0; list[i]; i++) {
+        size_t n = strlen(list[i]);
+        if (strncasecmp(s, list[i], n) == 0 && !is_word(s[n]) && s[n] != '.')
+            return n;
+    }
+    return 0;
+}
+
+/* Copy in to out (cap bytes, NUL-terminated) with secrets replaced. */
+static void redact(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+#define PUT(c) do { if (o + 1 < cap) out[o++] = (c); } while (0)
+#define PUTS(str) do { for (const char *q_ = (str); *q_; q_++) PUT(*q_); } while (0)
+    const char *p = in;
+    while (*p) {
+        /* scheme://user:pass@host */
+        if (p[0] == ':' && p[1] == '/' && p[2] == '/') {
+            PUTS("://");
+            p += 3;
+            size_t span = strcspn(p, "/?#@ \t\"'<>");
+            if (p[span] == '@') {
+                PUTS(REDACTED "@");
+                p += span + 1;
+            }
+            continue;
+        }
+        /* ?name=value / &name=value */
+        if ((p[0] == '?' || p[0] == '&' || p[0] == ';') && p[1]) {
+            size_t n = starts_with_name(p + 1, redact_params);
+            if (n && p[1 + n] == '=') {
+                for (size_t i = 0; i < n + 2; i++)
+                    PUT(p[i]);
+                PUTS(REDACTED);
+                p += n + 2;
+                p += strcspn(p, "&#; \t\"'<>),]}");
+                continue;
+            }
+        }
+        /* Bearer <token> */
+        if ((p == in || !is_word(p[-1])) && strncasecmp(p, "bearer ", 7) == 0 && p[7] && p[7] != ' ') {
+            for (size_t i = 0; i < 7; i++)
+                PUT(p[i]);
+            PUTS(REDACTED);
+            p += 7;
+            p += strcspn(p, " \t\"',;");
+            continue;
+        }
+        /* key = value, key: value, "key": "value" */
+        if ((p == in || (!is_word(p[-1]) && p[-1] != '.'))) {
+            size_t n = starts_with_name(p, redact_keys);
+            /* JSON style "key": needs the quotes; bare words need '=' so
+             * prose such as "without webhook_secret: deliveries..." stays */
+            int json = p > in && p[-1] == '"';
+            if (n && (!json || p[n] == '"')) {
+                const char *q = p + n + (json ? 1 : 0);
+                while (*q == ' ')
+                    q++;
+                if (json ? *q == ':' : *q == '=') {
+                    q++;
+                    while (*q == ' ')
+                        q++;
+                    int quoted = *q == '"';
+                    if (quoted)
+                        q++;
+                    for (const char *c = p; c < q; c++)
+                        PUT(*c);
+                    PUTS(REDACTED);
+                    if (quoted) {
+                        while (*q && *q != '"')
+                            q += q[0] == '\\' && q[1] ? 2 : 1;
+                    } else {
+                        q += strcspn(q, " \t,;}'\"");
+                    }
+                    p = q;
+                    continue;
+                }
+            }
+        }
+        PUT(*p);
+        p++;
+    }
+    out[o < cap ? o : cap - 1] = '\0';
+#undef PUT
+#undef PUTS
+}
+
 void ss_log(ss_log_level level, const char *job, const char *fmt, ...)
 {
     if (level < log_min)
         return;
-    char msg[2048];
+    char raw[2048], msg[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    redact(raw, msg, sizeof(msg));
     size_t ml = strlen(msg);
     while (ml && (msg[ml - 1] == '\n' || msg[ml - 1] == '\r'))
         msg[--ml] = '\0';

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stddef.h>
 
+#include "ss_err.h"
+
 typedef enum ss_log_level {
     SS_LOG_DEBUG = 0,
     SS_LOG_INFO,
@@ -28,6 +30,10 @@ typedef enum ss_log_format {
  * for the CLI. Safe to call again (e.g. on SIGHUP) to change the level. */
 void log_init(const char *prog, FILE *out, ss_log_level level, ss_log_format fmt);
 void log_set_level(ss_log_level level);
+/* log_init from the config's text values (log_level, log_format); -1 with
+ * err naming the bad key. *level_out (may be NULL) gets the level. */
+int log_setup(const char *prog, FILE *out, const char *level, const char *format,
+              ss_log_level *level_out, ss_err *err);
 int log_level_parse(const char *s, ss_log_level *out);   /* 0 ok, -1 bad */
 
 /* The job id lines from this thread carry when the call passes job == NULL.

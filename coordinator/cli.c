@@ -124,6 +124,19 @@ static int api_error(long status, json_t *body)
     return EXIT_FAILED;
 }
 
+/* GET path expecting 200: the body, or NULL with the error printed and the
+ * exit status in *rc. */
+static json_t *api_get(cli *c, const char *path, int *rc)
+{
+    json_t *j;
+    long st = api_call(c, "GET", path, NULL, &j);
+    if (st == 200)
+        return j;
+    *rc = api_error(st, j);
+    json_decref(j);
+    return NULL;
+}
+
 static void print_json(json_t *j)
 {
     char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -496,13 +509,10 @@ static int cmd_status(cli *c, args *a)
         return EXIT_USAGE;
     char path[128];
     snprintf(path, sizeof(path), "/v1/jobs/%s", pos[0]);
-    json_t *j;
-    long st = api_call(c, "GET", path, NULL, &j);
-    if (st != 200) {
-        int rc = api_error(st, j);
-        json_decref(j);
+    int rc = 0;
+    json_t *j = api_get(c, path, &rc);
+    if (!j)
         return rc;
-    }
     if (c->json)
         print_json(j);
     else
@@ -521,13 +531,10 @@ static int cmd_list(cli *c, args *a)
     char path[512];
     snprintf(path, sizeof(path), "/v1/jobs?limit=%s&offset=%s%s%s", limit ? limit : "50",
              offset ? offset : "0", state ? "&state=" : "", state ? state : "");
-    json_t *j;
-    long st = api_call(c, "GET", path, NULL, &j);
-    if (st != 200) {
-        int rc = api_error(st, j);
-        json_decref(j);
+    int rc = 0;
+    json_t *j = api_get(c, path, &rc);
+    if (!j)
         return rc;
-    }
     if (c->json) {
         print_json(j);
     } else {
@@ -584,13 +591,10 @@ static int cmd_workers(cli *c, args *a)
     const char *pos[1];
     if (positionals(a, pos, 0) != 0)
         return EXIT_USAGE;
-    json_t *j;
-    long st = api_call(c, "GET", "/v1/workers", NULL, &j);
-    if (st != 200) {
-        int rc = api_error(st, j);
-        json_decref(j);
+    int rc = 0;
+    json_t *j = api_get(c, "/v1/workers", &rc);
+    if (!j)
         return rc;
-    }
     if (c->json) {
         print_json(j);
     } else {
@@ -622,13 +626,10 @@ static int cmd_queue(cli *c, args *a)
     const char *pos[1];
     if (positionals(a, pos, 0) != 0)
         return EXIT_USAGE;
-    json_t *j;
-    long st = api_call(c, "GET", "/v1/queue", NULL, &j);
-    if (st != 200) {
-        int rc = api_error(st, j);
-        json_decref(j);
+    int rc = 0;
+    json_t *j = api_get(c, "/v1/queue", &rc);
+    if (!j)
         return rc;
-    }
     if (c->json) {
         print_json(j);
     } else {
@@ -664,13 +665,10 @@ static int cmd_events(cli *c, args *a)
     for (;;) {
         char path[192];
         snprintf(path, sizeof(path), "/v1/jobs/%s/events?after=%lld&limit=500", pos[0], after);
-        json_t *j;
-        long st = api_call(c, "GET", path, NULL, &j);
-        if (st != 200) {
-            int rc = api_error(st, j);
-            json_decref(j);
+        int rc = 0;
+        json_t *j = api_get(c, path, &rc);
+        if (!j)
             return rc;
-        }
         size_t i;
         json_t *e;
         json_array_foreach(json_object_get(j, "events"), i, e) {

@@ -102,15 +102,10 @@ int coord_main(int argc, char **argv)
         fprintf(stderr, "streamscale-coordinator: unexpected argument '%s' (try --help)\n", argv[argi]);
         return 2;
     }
-    ss_log_level lvl;
-    if (log_level_parse(c.conf.log_level, &lvl) != 0) {
-        fprintf(stderr, "streamscale-coordinator: log_level '%s' is not debug, info, warn or error\n",
-                c.conf.log_level);
+    if (log_setup("coordinator", stdout, c.conf.log_level, c.conf.log_format, NULL, &err) != 0) {
+        fprintf(stderr, "streamscale-coordinator: %s\n", err.msg);
         return 2;
     }
-    ss_log_format lf = !strcmp(c.conf.log_format, "json") ? SS_LOG_JSON
-                     : !strcmp(c.conf.log_format, "text") ? SS_LOG_TEXT : SS_LOG_AUTO;
-    log_init("coordinator", stdout, lvl, lf);
     if (!c.conf.api_token || strlen(c.conf.api_token) < 8) {
         log_error(NULL, "api_token is required (at least 8 characters): set it in the config "
                         "file, STREAMSCALE_API_TOKEN or --api_token");

@@ -253,15 +253,11 @@ int worker_main_with(int argc, char **argv, void (*runner)(wjob *j))
     w.argv = argv;
     w.runner = runner;
     ss_log_level lvl;
-    if (log_level_parse(w.conf.log_level, &lvl) != 0) {
-        fprintf(stderr, "streamscale-worker: log_level '%s' is not debug, info, warn or error\n",
-                w.conf.log_level);
+    if (log_setup("worker", stdout, w.conf.log_level, w.conf.log_format, &lvl, &err) != 0) {
+        fprintf(stderr, "streamscale-worker: %s\n", err.msg);
         cfg_free(worker_opts, &w.conf);
         return 2;
     }
-    ss_log_format lf = !strcmp(w.conf.log_format, "json") ? SS_LOG_JSON
-                     : !strcmp(w.conf.log_format, "text") ? SS_LOG_TEXT : SS_LOG_AUTO;
-    log_init("worker", stdout, lvl, lf);
     avlog_install(lvl == SS_LOG_DEBUG);
     if (redis_addr_parse(w.conf.redis, &w.raddr, &err) != 0) {
         log_error(NULL, "config: key 'redis': %s", err.msg);
