@@ -452,20 +452,6 @@ static void h_queue(coord *c, struct evhttp_request *req)
 
 /* ---- routing -------------------------------------------------------------- */
 
-static const char *method_name(enum evhttp_cmd_type m)
-{
-    switch (m) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    case EVHTTP_REQ_PATCH: return "PATCH";
-    default: return "OTHER";
-    }
-}
-
 static void method_not_allowed(struct evhttp_request *req, const char *allow)
 {
     evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
@@ -492,7 +478,6 @@ static void route(struct evhttp_request *req, void *arg)
         http_reply_error(req, 400, "invalid_request", "malformed request URI", NULL);
         goto out;
     }
-    log_debug(NULL, "%s %s", method_name(m), path);
 
     if (!strcmp(path, "/healthz")) {
         if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD)

@@ -32,6 +32,8 @@
 
 #include "coord_http.h"
 #include "coord_metrics.h"
+#include "jobspec.h"
+#include "log.h"
 #include "promtext.h"
 #include "rkeys.h"
 #include "util.h"
@@ -129,21 +131,58 @@ static void metrics_init(void)
     M.init = 1;
 }
 
+static const char *method_name(enum evhttp_cmd_type m)
+{
+    switch (m) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    default: return "OTHER";
+    }
+}
+
+/* The job a request is about (/v1/jobs/<id>..., /files/<id>/...), so its
+ * access-log line carries the id like every other line about a job. */
+static void path_job(const char *path, char *out, size_t n)
+{
+    out[0] = '\0';
+    const char *p = ss_str_has_prefix(path, "/v1/jobs/") ? path + 9
+                  : ss_str_has_prefix(path, "/files/") ? path + 7 : NULL;
+    if (!p || strspn(p, "0123456789abcdef") != JOBSPEC_ID_LEN || (p[JOBSPEC_ID_LEN] &&
+                                                                  p[JOBSPEC_ID_LEN] != '/'))
+        return;
+    snprintf(out, n, "%.*s", JOBSPEC_ID_LEN, p);
+}
+
 /* The start time and route ride in the callback's argument (route in the
  * low 4 bits, monotonic microseconds above), so nothing is allocated per
- * request and nothing leaks when a client goes away mid-request. */
+ * request and nothing leaks when a client goes away mid-request. Also the
+ * debug-level access log: one line per answered request. */
 static void on_request_done(struct evhttp_request *req, void *arg)
 {
     uint64_t packed = (uint64_t)(uintptr_t)arg;
     int route = (int)(packed & 15u);
     uint64_t t0 = packed >> 4;
     int code = evhttp_request_get_response_code(req);
+    double secs = (double)(mono_us() - t0) / 1e6;
     if (route >= NROUTES)
         route = NROUTES - 1;
     if (code < 0 || code >= MAX_CODE)
         code = 0;
     M.codes[route][code]++;
-    prom_hist_observe(&M.dur[route], (double)(mono_us() - t0) / 1e6);
+    prom_hist_observe(&M.dur[route], secs);
+    const char *uri = evhttp_request_get_uri(req);
+    if (uri) {
+        char path[512], job[JOBSPEC_ID_LEN + 1];
+        snprintf(path, sizeof(path), "%.*s", (int)strcspn(uri, "?#"), uri);
+        path_job(path, job, sizeof(job));
+        log_debug(job[0] ? job : NULL, "%s %s -> %d (%.1f ms)",
+                  method_name(evhttp_request_get_command(req)), path, code, secs * 1000);
+    }
 }
 
 void metrics_request_begin(coord *c, struct evhttp_request *req, const char *path)
