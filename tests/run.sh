@@ -26,8 +26,8 @@ if [ -f tests/browser/package.json ] && ! command -v npm >/dev/null; then
     deploy/deps.sh nodejs
 fi
 if [ -f tests/browser/package.json ]; then
-    (cd tests/browser && if [ ! -d node_modules ] || [ package.json -nt node_modules ]; then
-        npm install --no-audit --no-fund --loglevel=error; touch node_modules; fi)
+    (cd tests/browser && if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+        npm ci --no-audit --no-fund --loglevel=error; touch node_modules; fi)
 fi
 
 tests/media/fetch.sh >/dev/null
