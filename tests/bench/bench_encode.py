@@ -103,17 +103,17 @@ def concat(d, segs, dst):
 
 
 def quality(enc, src, r, fps):
-    """(PSNR average, SSIM all) of enc vs src brought to the rung."""
-    ref = "[1:v]fps=%s,scale=%d:%d:flags=bicubic,format=yuv420p,setsar=1[r]" % (fps, r["width"], r["height"])
-    out = {}
-    for flt, pat in (("psnr", r"PSNR .*average:([\d.inf]+)"), ("ssim", r"SSIM .*All:([\d.]+)")):
-        p = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-i", enc, "-i", src, "-lavfi",
-                            "%s;[0:v]setpts=PTS-STARTPTS,format=yuv420p[d];[r]setpts=PTS-STARTPTS[rr];"
-                            "[d][rr]%s" % (ref, flt), "-f", "null", "-"],
-                           capture_output=True, text=True)
-        m = re.search(pat, p.stderr)
-        out[flt] = float(m.group(1)) if m else float("nan")
-    return out["psnr"], out["ssim"]
+    """(PSNR average, SSIM all) of enc vs src brought to the rung, one pass."""
+    ref = "[1:v]fps=%s,scale=%d:%d:flags=bicubic,format=yuv420p,setsar=1,setpts=PTS-STARTPTS," \
+          "split[r1][r2]" % (fps, r["width"], r["height"])
+    dec = "[0:v]setpts=PTS-STARTPTS,format=yuv420p,split[d1][d2]"
+    p = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-i", enc, "-i", src, "-filter_complex",
+                        "%s;%s;[d1][r1]psnr[o1];[d2][r2]ssim[o2]" % (ref, dec),
+                        "-map", "[o1]", "-f", "null", "-", "-map", "[o2]", "-f", "null", "-"],
+                       capture_output=True, text=True)
+    pm = re.search(r"PSNR .*average:([\d.inf]+)", p.stderr)
+    sm = re.search(r"SSIM .*All:([\d.]+)", p.stderr)
+    return (float(pm.group(1)) if pm else float("nan"), float(sm.group(1)) if sm else float("nan"))
 
 
 def bench(name, src, outroot, worker, runs, preset, crf, seg, threads):

@@ -6,8 +6,8 @@
  *                         8-bit 4:2:0) + thumbnails + subtitles + audio
  *                         (filter, AAC, its CMAF track: audio is cheap)
  *   one thread per rung   scale (swscale) + libx264 + its CMAF track
- * Between them one bounded queue per rung of refcounted AVFrames (a few
- * frames each), so memory stays small and the slowest rung sets the pace.
+ * Between them one bounded queue per rung of refcounted AVFrames (8
+ * frames each, sharing the decoder's buffers), so memory stays small and the slowest rung sets the pace.
  *
  * Keyframes: every rung forces an IDR at the first frame whose time is
  * >= k * segment_seconds (plan_boundary_frame) and cuts a segment there, so
@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 
 #include <libavfilter/buffersink.h>
 #include <libavfilter/buffersrc.h>
@@ -36,7 +37,7 @@
 
 #include "util.h"
 
-#define QCAP 4
+#define QCAP 8
 
 typedef struct job job;
 
@@ -63,6 +64,7 @@ typedef struct rung {
     int64_t kcut;         /* next boundary index to cut at */
     int64_t last_pts;
     char codecs[40];
+    double cpu;           /* CPU seconds of this rung's thread (scale + x264 + mux) */
 } rung;
 
 struct job {
@@ -377,6 +379,14 @@ static int rung_encode(rung *g, AVFrame *in, ss_err *err)
     return rung_drain(g, err);
 }
 
+static double thread_cpu(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_THREAD, &ru))
+        return 0;
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static void *rung_main(void *arg)
 {
     rung *g = arg;
@@ -389,13 +399,14 @@ static void *rung_main(void *arg)
         av_frame_free(&f);
         if (e) {
             job_fail_err(j, &err);
+            g->cpu = thread_cpu();
             return NULL;
         }
     }
-    if (r < 0)
-        return NULL;
-    if (rung_encode(g, NULL, &err) || cmaf_finish(g->cm, g->frames ? g->last_pts + 1 : 0, &err))
+    if (r == 0 && (rung_encode(g, NULL, &err) ||
+                   cmaf_finish(g->cm, g->frames ? g->last_pts + 1 : 0, &err)))
         job_fail_err(j, &err);
+    g->cpu = thread_cpu();
     return NULL;
 }
 
@@ -1117,9 +1128,18 @@ static void job_free(job *j)
     pthread_mutex_destroy(&j->mu);
 }
 
-/* x264 threads per rung: the budget split by pixel share, at least 1. */
+/* x264 threads per rung. When the rungs alone keep the cores busy (no
+ * more cores than rungs + 1), every encoder runs single-threaded: x264's
+ * frame threads cost CPU (and a little compression) that buys nothing when
+ * the rungs already run in parallel. With more cores the budget is split by
+ * pixel share, at least 1 each. */
 static void thread_split(const plan_ladder *l, int total, int *out)
 {
+    if (total <= l->n + 1) {
+        for (int i = 0; i < l->n; i++)
+            out[i] = 1;
+        return;
+    }
     double px = 0;
     for (int i = 0; i < l->n; i++)
         px += (double)l->rungs[i].width * l->rungs[i].height;
@@ -1230,6 +1250,7 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
         for (int i = 0; i < j->lad.n; i++)
             fq_put(j, &j->rungs[i].q, NULL);
     }
+    double cpu_main = thread_cpu();
     for (int i = 0; i < j->lad.n; i++)
         if (j->rungs[i].started)
             pthread_join(j->rungs[i].th, NULL);
@@ -1265,9 +1286,17 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
         goto out;
     progress(j, "packaging", 1);
     json_object_set(res, "warnings", j->warnings);
+    json_t *cpu = json_object();
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        json_object_set_new(cpu, "process", json_real(round((ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+                                                            (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6) * 100) / 100));
+    json_object_set_new(cpu, "demux_filter_audio", json_real(round(cpu_main * 100) / 100));
+    for (int i = 0; i < j->lad.n; i++)
+        json_object_set_new(cpu, j->rungs[i].p.name, json_real(round(j->rungs[i].cpu * 100) / 100));
     json_object_set_new(res, "timings",
-                        json_pack("{s:f, s:f, s:f}", "probe", t_probe, "encode", t_encode,
-                                  "package", seconds_since(t_pack0)));
+                        json_pack("{s:f, s:f, s:f, s:o}", "probe", t_probe, "encode", t_encode,
+                                  "package", seconds_since(t_pack0), "cpu_seconds", cpu));
     *result = res;
     res = NULL;
     ret = 0;
