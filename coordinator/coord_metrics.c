@@ -248,9 +248,10 @@ static const struct {
     { "hook_undeliverable", "streamscale_webhook_undeliverable_total",
       "Webhook events given up on (older than webhook_max_age_s, or trimmed before delivery)." },
     { "upload_bytes", "streamscale_upload_bytes_total",
-      "Bytes stored by completed jobs (from each job's result; the workers' own /metrics also "
-      "count failed jobs' uploads)." },
-    { "upload_objects", "streamscale_upload_objects_total", "Objects (files) stored by completed jobs." },
+      "Bytes stored by completed jobs, as job.json's upload figure reports them (all but job.json "
+      "itself; the workers' own /metrics count every object, also of failed jobs)." },
+    { "upload_objects", "streamscale_upload_objects_total",
+      "Objects (files) stored by completed jobs (all but job.json)." },
     { "upload_retries", "streamscale_upload_retries_total",
       "Storage requests retried (5xx, 429, timeouts, resets) by completed jobs." },
 };

@@ -351,9 +351,13 @@ def test_ops_metrics():
         assert dd("streamscale_job_encode_speed_ratio_sum") > 0
         rw = scrape(r_url)
         assert val(rw, "streamscale_worker_jobs_total", outcome="completed") == 1
-        # the worker counts every object of the job: the same as job.json's "upload"
-        assert val(rw, "streamscale_worker_upload_bytes_total") == up_bytes, (
-            val(rw, "streamscale_worker_upload_bytes_total"), up_bytes)
+        # the fleet figure is job.json's "upload" (everything stored before
+        # job.json itself); the worker counts every object it stored
+        jj = os.path.getsize(h.path("out", jid, "job.json"))
+        assert val(rw, "streamscale_worker_upload_bytes_total") == up_bytes + jj, (
+            val(rw, "streamscale_worker_upload_bytes_total"), up_bytes, jj)
+        assert val(rw, "streamscale_worker_upload_objects_total") == \
+            dd("streamscale_upload_objects_total") + 1
         assert val(rw, "streamscale_worker_encode_speed_ratio_count") == 1
         assert val(rw, "streamscale_worker_encode_frames_per_second_sum") > 0
 
