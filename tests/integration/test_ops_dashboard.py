@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lib.harness import BIN, SOURCE, Api, Harness, main  # noqa: E402
+from lib.harness import BIN, SOURCE, Api, Harness, http_json, main  # noqa: E402
 
 TOKEN = "dashboard-test-token"
 BROWSER_DIR = os.path.join(SOURCE, "tests", "browser")
@@ -69,7 +69,7 @@ def test_ops_dashboard():
             with open(p, "rb") as f:
                 assert f.read(8) == b"\x89PNG\r\n\x1a\n", p
         # the coordinator counted the dashboard's own traffic
-        st, text = subprocess.getstatusoutput("curl -s %s/metrics" % url)
+        st, text = http_json("GET", url + "/metrics")
         assert 'route="dashboard",code="200"' in text and 'route="files",code="200"' in text, text[-2000:]
 
 
