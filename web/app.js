@@ -142,6 +142,8 @@
   function schedule(fn, ms) {
     const g = gen;
     clearTimeout(timer);
+    // a background tab polls slowly; it catches up when shown again
+    if (document.hidden) ms = Math.max(ms, 10000);
     timer = setTimeout(() => { if (g === gen) fn(g); }, ms);
   }
 
@@ -595,6 +597,7 @@
     $('prev').addEventListener('click', () => { jobsOffset = Math.max(0, jobsOffset - PAGE); route(); });
     $('next').addEventListener('click', () => { jobsOffset += PAGE; route(); });
     window.addEventListener('hashchange', route);
+    document.addEventListener('visibilitychange', () => { if (!document.hidden && token()) route(); });
     loadConfig().then(route);
   }
 

@@ -4,14 +4,16 @@
 // clip with streamscale-worker (SS_REAL_JOB), then leaves the no-op queue
 // worker (tests/tools/ss_queue_worker, slots 1) running for this script.
 //
-// Env: SS_URL, SS_TOKEN, SS_REAL_JOB, SS_ARTIFACTS (screenshots go there),
+// Env: SS_URL, SS_TOKEN, SS_REAL_JOB, SS_S3_JOB (a real encode whose result
+//      names s3:// URLs), SS_ARTIFACTS (screenshots go there),
 //      SS_PROFILE (a fresh chromium user-data-dir).
 // Checks: token asked once (wrong token refused, kept across a reload, not
 // shared with a new session); a job seen queued, then running with its
 // progress bar moving, then completed; the workers table; cancel and retry
 // from the job page; the real job's page (demo.sh's #/jobs/ID URL): events
 // timeline, renditions with bitrates, poster thumbnail, and the hls.js
-// preview playing; no console errors. Prints one JSON summary line.
+// preview playing; an s3:// job's preview from public_base_url; no console
+// errors. Prints one JSON summary line.
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,6 +21,7 @@ import path from 'node:path';
 const URL_ = process.env.SS_URL;
 const TOKEN = process.env.SS_TOKEN;
 const REAL = process.env.SS_REAL_JOB;
+const S3JOB = process.env.SS_S3_JOB;
 const ART = process.env.SS_ARTIFACTS;
 const PROFILE = process.env.SS_PROFILE;
 const summary = {};
@@ -184,6 +187,20 @@ try {
     log(summary.playback);
   }
   await page.screenshot({ path: path.join(ART, 'job.png'), fullPage: true });
+
+  // ---- an s3:// output: previewed from public_base_url (dashboard.json)
+  const pub = (await (await fetch(URL_ + '/dashboard.json')).json()).public_base_url;
+  assert(pub, 'public_base_url in dashboard.json');
+  await page.goto(URL_ + '/#/jobs/' + S3JOB);
+  await page.waitForSelector('#job-state[data-state=completed]', { timeout: 15000 });
+  await waitFor('the s3 preview loading', async () => {
+    const st = await page.getAttribute('#player', 'data-state');
+    if (st === 'error') throw new Error('player error: ' + await page.getAttribute('#player', 'data-error'));
+    return st === 'ready' && Number(await page.getAttribute('#player', 'data-frags')) >= 1;
+  }, 20000);
+  const hlsHref = await page.getAttribute('#outputs a[data-output=hls]', 'href');
+  assert(hlsHref === pub + S3JOB + '/master.m3u8', 'preview URL under public_base_url: ' + hlsHref);
+  summary.s3_preview = hlsHref;
 
   // ---- the overview again, for the record
   await page.goto(URL_ + '/#/');

@@ -5,7 +5,8 @@ encode of a generated 3 s clip, then the no-op queue worker for the live
 part. tests/browser/dashboard.test.mjs drives the browser: token asked once,
 a job seen queued -> running (progress bar moving) -> completed, cancel and
 retry buttons, the real job's page with its events, renditions, poster and
-the hls.js preview playing, no console errors. Screenshots (dashboard.png,
+the hls.js preview playing, an s3:// job previewed through public_base_url,
+no console errors. Screenshots (dashboard.png,
 job.png) are kept in build/test-artifacts/ops-dashboard/."""
 import json
 import os
@@ -14,7 +15,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lib.harness import BIN, SOURCE, Api, Harness, http_json, main  # noqa: E402
+from lib.harness import BIN, SOURCE, Api, Harness, RedisClient, free_port, http_json, main  # noqa: E402
 
 TOKEN = "dashboard-test-token"
 BROWSER_DIR = os.path.join(SOURCE, "tests", "browser")
@@ -32,8 +33,13 @@ def test_ops_dashboard():
         rport = h.redis()
         out = h.path("out")
         os.makedirs(out)
-        url = h.coordinator(redis_port=rport, token=TOKEN,
+        # public_base_url: where viewers reach s3:// outputs; here the
+        # coordinator's own /files/, so an "s3" job below can really play
+        port = free_port()
+        public = "http://127.0.0.1:%d/files/" % port
+        url = h.coordinator(redis_port=rport, token=TOKEN, port=port,
                             extra={"STREAMSCALE_OUTPUT_DIR": out,
+                                   "STREAMSCALE_PUBLIC_BASE_URL": public,
                                    "STREAMSCALE_DEFAULT_DESTINATION": "file://%s/" % out})
         api = Api(url, TOKEN)
 
@@ -46,7 +52,18 @@ def test_ops_dashboard():
         real = api.submit({"source": "file://" + clip, "thumbnails": {"interval_seconds": 1}})["id"]
         job = api.wait_state(real, ("completed", "failed", "dead"), 180)
         assert job["state"] == "completed", job
+        # a second encode, presented as if it had gone to s3://media/videos/:
+        # the dashboard must find it under public_base_url
+        s3job = api.submit({"source": "file://" + clip, "idempotency_key": "dashboard-s3-view"})["id"]
+        job2 = api.wait_state(s3job, ("completed", "failed", "dead"), 180)
+        assert job2["state"] == "completed", job2
         assert h.stop("real") == 0
+        r = RedisClient(rport)
+        res = r("HGET", "{ss}:job:" + s3job, "result")
+        res = res.replace("file://%s/" % out, "s3://media/videos/")
+        assert "file://" not in json.dumps(json.loads(res)["urls"]), res
+        r("HSET", "{ss}:job:" + s3job, "result", res)
+        r.close()
 
         # the no-op worker for the live part (one slot, progress every 200 ms)
         h.queue_worker("dash-worker", rport, extra={
@@ -55,7 +72,7 @@ def test_ops_dashboard():
 
         profile = h.path("chromium-profile")
         os.makedirs(profile)
-        env = dict(os.environ, SS_URL=url, SS_TOKEN=TOKEN, SS_REAL_JOB=real,
+        env = dict(os.environ, SS_URL=url, SS_TOKEN=TOKEN, SS_REAL_JOB=real, SS_S3_JOB=s3job,
                    SS_ARTIFACTS=h.artifacts, SS_PROFILE=profile)
         r = subprocess.run([node, os.path.join(BROWSER_DIR, "dashboard.test.mjs")], cwd=BROWSER_DIR,
                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
