@@ -170,6 +170,13 @@ def test_media_corpus():
             assert 1.5 < j["duration"] < 3.5, j["duration"]
         expect_ok(h, "truncated", c("truncated.mp4"), truncated, check_duration=False)
 
+        def two_pass(j, out, err):
+            eq(j["rate_control"], "two-pass", "rate control")
+            for r in j["renditions"]:
+                want = r["target_kbps"] * 1000
+                assert 0.7 * want < r["video_bitrate_avg"] < 1.3 * want, r
+        expect_ok(h, "two-pass", c("ntsc.mp4"), two_pass, ("--rate-control", "two-pass"))
+
         # ---- packaging options -------------------------------------------
         def hls_only(j, out, err):
             assert not os.path.exists(os.path.join(out, "manifest.mpd"))

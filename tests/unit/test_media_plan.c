@@ -151,6 +151,8 @@ static void test_explicit(void **st)
     assert_int_equal(l.rungs[1].height, 720);
     assert_int_equal(l.rungs[1].width, 1000);
     assert_int_equal(l.rungs[1].maxrate_kbps, 1234);
+    assert_int_equal(l.rungs[1].target_kbps, 1234);   /* two-pass: the given rate */
+    assert_int_equal(l.rungs[2].target_kbps, 4200);   /* 0.7 x the 6000 kbps cap */
     assert_int_equal(l.rungs[2].height, 1080);
     assert_non_null(strstr(l.notes, "2160p dropped"));
     /* every rung above the source: one rung at the source height */

@@ -107,6 +107,8 @@ struct job {
     int nhold, holdsz;
     double last_progress;
     int aborted_by_cancel;
+    int pass;               /* 0: single pass; 1, 2: two-pass rate control */
+    char stats_dir[4096];   /* x264 first-pass statistics */
 };
 
 /* ------------------------------------------------------------------ */
@@ -257,6 +259,10 @@ static int rung_open(job *j, rung *g, int threads, ss_err *err)
     c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
     c->rc_max_rate = (int64_t)g->p.maxrate_kbps * 1000;
     c->rc_buffer_size = g->p.bufsize_kbits * 1000;
+    if (j->pass) {
+        c->bit_rate = (int64_t)g->p.target_kbps * 1000;
+        c->flags |= j->pass == 1 ? AV_CODEC_FLAG_PASS1 : AV_CODEC_FLAG_PASS2;
+    }
     c->level = g->p.level;
     c->thread_count = threads;
     c->color_range = AVCOL_RANGE_MPEG;
@@ -270,7 +276,13 @@ static int rung_open(job *j, rung *g, int threads, ss_err *err)
     snprintf(crf, sizeof(crf), "%d", g->p.crf);
     av_dict_set(&d, "preset", j->o->preset ? j->o->preset : "veryfast", 0);
     av_dict_set(&d, "profile", "high", 0);
-    av_dict_set(&d, "crf", crf, 0);
+    if (j->pass) {
+        char stats[4200];
+        snprintf(stats, sizeof(stats), "%s/%s.log", j->stats_dir, g->p.name);
+        av_dict_set(&d, "stats", stats, 0);
+    } else {
+        av_dict_set(&d, "crf", crf, 0);
+    }
     av_dict_set(&d, "forced-idr", "1", 0);
     av_dict_set(&d, "x264-params", "scenecut=0:open-gop=0", 0);
     int r = avcodec_open2(c, codec, &d);
@@ -283,6 +295,8 @@ static int rung_open(job *j, rung *g, int threads, ss_err *err)
     if (plan_avc_codec_string(c->extradata, (size_t)c->extradata_size, g->codecs,
                               sizeof(g->codecs)))
         return ss_fail(err, SS_EINTERNAL, "libx264 for %s gave no SPS", g->p.name);
+    if (j->pass == 1)
+        return 0;   /* first pass: statistics only, packets are dropped */
     char dir[4200];
     snprintf(dir, sizeof(dir), "%s/%s", j->outdir, g->p.name);
     g->cm = cmaf_open(dir, g->p.name, c, j->ev, err);
@@ -314,7 +328,7 @@ static int rung_drain(rung *g, ss_err *err)
                    pkt->pts)
                 g->kcut++;
         }
-        r = cmaf_write(g->cm, pkt, cut, err);
+        r = g->cm ? cmaf_write(g->cm, pkt, cut, err) : 0;
         av_packet_unref(pkt);
         if (r) {
             ret = -1;
@@ -404,7 +418,7 @@ static void *rung_main(void *arg)
         }
     }
     if (r == 0 && (rung_encode(g, NULL, &err) ||
-                   cmaf_finish(g->cm, g->frames ? g->last_pts + 1 : 0, &err)))
+                   (g->cm && cmaf_finish(g->cm, g->frames ? g->last_pts + 1 : 0, &err))))
         job_fail_err(j, &err);
     g->cpu = thread_cpu();
     return NULL;
@@ -501,7 +515,7 @@ static int video_out(job *j, AVFrame *f, ss_err *err)
         double p = t / j->pi.duration;
         if (p - j->last_progress >= 0.01 || p >= 1) {
             j->last_progress = p;
-            progress(j, "encoding", p);
+            progress(j, j->pass == 1 ? "analysing" : "encoding", p);
         }
     }
     return 0;
@@ -1067,7 +1081,10 @@ static int package(job *j, json_t *res, ss_err *err)
         json_object_set_new(r, "video_bitrate_avg", json_integer(pkg_avg_bps(&vt[i])));
         json_object_set_new(r, "video_bitrate_peak", json_integer(pkg_peak_bps(&vt[i])));
         json_object_set_new(r, "maxrate_kbps", json_integer(g->p.maxrate_kbps));
-        json_object_set_new(r, "crf", json_integer(g->p.crf));
+        if (j->pass)
+            json_object_set_new(r, "target_kbps", json_integer(g->p.target_kbps));
+        else
+            json_object_set_new(r, "crf", json_integer(g->p.crf));
         json_object_set_new(r, "level", json_integer(g->p.level));
         json_object_set_new(r, "bytes", json_integer(cmaf_bytes(g->cm) + vt[i].init_bytes));
         json_object_set_new(r, "frames", json_integer(g->frames));
@@ -1089,6 +1106,7 @@ static int package(job *j, json_t *res, ss_err *err)
     }
     json_object_set_new(res, "duration", json_real(round(duration * 1000) / 1000));
     json_object_set_new(res, "frame_rate", json_real(round((double)j->fps_num / j->fps_den * 1000) / 1000));
+    json_object_set_new(res, "rate_control", json_string(j->pass ? "two-pass" : "capped-crf"));
     json_object_set_new(res, "segment_seconds", json_real((double)j->seg_num / j->seg_den));
     json_object_set_new(res, "segment_count", json_integer(nseg));
     json_object_set_new(res, "master", j->o->hls ? json_string("master.m3u8") : json_null());
@@ -1101,6 +1119,38 @@ fail:
 }
 
 /* ---- media_encode ---------------------------------------------------- */
+
+/* Free what one pass opened and reset its counters; the plan, the probe
+ * facts, warnings and errors stay. */
+static void pass_free(job *j)
+{
+    for (int i = 0; i < j->lad.n; i++) {
+        rung *g = &j->rungs[i];
+        fq_destroy(&g->q);
+        avcodec_free_context(&g->enc);
+        sws_freeContext(g->sws);
+        cmaf_free(&g->cm);
+    }
+    memset(j->rungs, 0, sizeof(j->rungs));
+    for (int i = 0; i < j->nhold; i++)
+        av_packet_free(&j->hold[i]);
+    j->nhold = 0;
+    avfilter_graph_free(&j->vg);
+    avfilter_graph_free(&j->ag);
+    sws_freeContext(j->fix);
+    j->fix = NULL;
+    avcodec_free_context(&j->vdec);
+    avcodec_free_context(&j->adec);
+    avcodec_free_context(&j->aenc);
+    cmaf_free(&j->acm);
+    thumbs_free(&j->th);
+    subs_free(&j->sb);
+    avformat_close_input(&j->ic);
+    j->vsrc = j->vsink = j->asrc = j->asink = NULL;
+    j->vframes = j->first_out = j->dec_errors = j->apts_next = j->asamples = j->akcut = 0;
+    j->last_progress = 0;
+    atomic_store(&j->abort, 0);
+}
 
 static void job_free(job *j)
 {
@@ -1150,6 +1200,70 @@ static void thread_split(const plan_ladder *l, int total, int *out)
     }
 }
 
+/* One pass over the source: open the decoders and encoders, run the rung
+ * threads, decode everything, join. The first pass of two-pass rate
+ * control only writes x264 statistics (no audio, thumbnails, subtitles or
+ * segments). */
+static int run_pass(job *j, ss_err *e, double *cpu_main)
+{
+    const media_opts *opts = j->o;
+    int nstarted = 0;
+    if (video_open(j, e))
+        return -1;
+    if (j->pass != 1 && j->pi.aidx >= 0 && audio_open(j, e))
+        return -1;
+    int total = opts->threads > 0 ? opts->threads : ss_ncpus();
+    int th[MEDIA_MAX_RUNGS];
+    thread_split(&j->lad, total, th);
+    for (int i = 0; i < j->lad.n; i++) {
+        rung *g = &j->rungs[i];
+        g->j = j;
+        g->p = j->lad.rungs[i];
+        fq_init(&g->q);
+    }
+    for (int i = 0; i < j->lad.n; i++)
+        if (rung_open(j, &j->rungs[i], th[i], e))
+            return -1;
+    if (opts->thumbnails && j->pass != 1)
+        j->th = thumbs_new(j->pi.dw, j->pi.dh, j->pi.duration,
+                           opts->thumb_interval > 0 ? opts->thumb_interval : 10.0);
+    if (j->pi.nsubs && j->pass != 1)
+        j->sb = subs_new(j->ic, &j->pi, j->t0s, job_warn, j);
+
+    for (int i = 0; i < j->lad.n; i++) {
+        if (pthread_create(&j->rungs[i].th, NULL, rung_main, &j->rungs[i])) {
+            ss_fail(e, SS_EINTERNAL, "cannot start a thread");
+            atomic_store(&j->abort, 1);
+            break;
+        }
+        j->rungs[i].started = 1;
+        nstarted++;
+    }
+    progress(j, j->pass == 1 ? "analysing" : "encoding", 0);
+    int dr = 0;
+    if (nstarted == j->lad.n) {
+        dr = decode_all(j, e);
+        if (dr)
+            atomic_store(&j->abort, 1);
+        for (int i = 0; i < j->lad.n; i++)
+            fq_put(j, &j->rungs[i].q, NULL);
+    }
+    *cpu_main = thread_cpu();
+    for (int i = 0; i < j->lad.n; i++)
+        if (j->rungs[i].started)
+            pthread_join(j->rungs[i].th, NULL);
+    if (j->cancel && atomic_load(j->cancel)) {
+        ss_err_clear(e);
+        ss_fail(e, SS_ECANCELLED, "cancelled");
+        return -1;
+    }
+    if (j->err.code && e->code == SS_OK)
+        *e = j->err;
+    if (dr || e->code)
+        return -1;
+    return 0;
+}
+
 int media_encode(const char *src, const char *outdir, const media_opts *opts,
                  const media_events *ev, const atomic_int *cancel, json_t **result, ss_err *err)
 {
@@ -1173,7 +1287,7 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
     json_t *res = json_object();
     ss_err e = { 0 };
     int ret = -1;
-    int nstarted = 0;
+    double cpu_main = 0;
 
     progress(j, "probing", 0);
     if (probe_open(src, opts, &j->ic, &j->pi, &e))
@@ -1205,63 +1319,27 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
         job_warn(j, j->lad.notes);
     if (opts->ladder == MEDIA_LADDER_PER_TITLE)
         job_warn(j, "per-title ladder not available yet: used the auto ladder");
-    if (opts->rate_control == MEDIA_RC_TWO_PASS)
-        job_warn(j, "two-pass rate control not available yet: used capped CRF");
     t_probe = seconds_since(t_start);
     progress(j, "probing", 1);
 
-    if (video_open(j, &e))
-        goto out;
-    if (j->pi.aidx >= 0 && audio_open(j, &e))
-        goto out;
-    int total = opts->threads > 0 ? opts->threads : ss_ncpus();
-    int th[MEDIA_MAX_RUNGS];
-    thread_split(&j->lad, total, th);
-    for (int i = 0; i < j->lad.n; i++) {
-        rung *g = &j->rungs[i];
-        g->j = j;
-        g->p = j->lad.rungs[i];
-        fq_init(&g->q);
-    }
-    for (int i = 0; i < j->lad.n; i++)
-        if (rung_open(j, &j->rungs[i], th[i], &e))
+    if (opts->rate_control == MEDIA_RC_TWO_PASS) {
+        snprintf(j->stats_dir, sizeof(j->stats_dir), "%s/ss-2pass-XXXXXX",
+                 opts->scratch_dir && opts->scratch_dir[0] ? opts->scratch_dir : "/tmp");
+        if (!mkdtemp(j->stats_dir)) {
+            j->stats_dir[0] = '\0';
+            ss_fail(&e, SS_EIO, "cannot make a folder for two-pass statistics in %s: %s",
+                    opts->scratch_dir ? opts->scratch_dir : "/tmp", strerror(errno));
             goto out;
-    if (opts->thumbnails)
-        j->th = thumbs_new(j->pi.dw, j->pi.dh, j->pi.duration,
-                           opts->thumb_interval > 0 ? opts->thumb_interval : 10.0);
-    if (j->pi.nsubs)
-        j->sb = subs_new(j->ic, &j->pi, j->t0s, job_warn, j);
-
-    for (int i = 0; i < j->lad.n; i++) {
-        if (pthread_create(&j->rungs[i].th, NULL, rung_main, &j->rungs[i])) {
-            ss_fail(&e, SS_EINTERNAL, "cannot start a thread");
-            atomic_store(&j->abort, 1);
-            break;
         }
-        j->rungs[i].started = 1;
-        nstarted++;
+        j->pass = 1;
+        if (run_pass(j, &e, &cpu_main))
+            goto out;
+        pass_free(j);
+        if (probe_open(src, opts, &j->ic, &j->pi, &e))
+            goto out;
+        j->pass = 2;
     }
-    progress(j, "encoding", 0);
-    int dr = 0;
-    if (nstarted == j->lad.n) {
-        dr = decode_all(j, &e);
-        if (dr)
-            atomic_store(&j->abort, 1);
-        for (int i = 0; i < j->lad.n; i++)
-            fq_put(j, &j->rungs[i].q, NULL);
-    }
-    double cpu_main = thread_cpu();
-    for (int i = 0; i < j->lad.n; i++)
-        if (j->rungs[i].started)
-            pthread_join(j->rungs[i].th, NULL);
-    if (j->cancel && atomic_load(j->cancel)) {
-        ss_err_clear(&e);
-        ss_fail(&e, SS_ECANCELLED, "cancelled");
-        goto out;
-    }
-    if (j->err.code && e.code == SS_OK)
-        e = j->err;
-    if (dr || e.code)
+    if (run_pass(j, &e, &cpu_main))
         goto out;
     double want = j->pi.vduration > 0 ? j->pi.vduration : j->pi.duration;
     if (want > 1.0 && j->vframes * (double)j->fps_den / j->fps_num < 0.9 * want) {
@@ -1307,6 +1385,8 @@ out:
         ss_fail(err, e.code, "%s", e.msg);
     }
     json_decref(res);
+    if (j->stats_dir[0])
+        ss_rm_rf(j->stats_dir);
     job_free(j);
     return ret;
 }

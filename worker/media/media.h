@@ -41,7 +41,8 @@ typedef enum media_ladder_mode {
 
 typedef enum media_rc {
     MEDIA_RC_CAPPED_CRF = 0,  /* CRF with a maxrate/bufsize cap per rung */
-    MEDIA_RC_TWO_PASS         /* libx264 two-pass ABR at each rung's bitrate */
+    MEDIA_RC_TWO_PASS         /* libx264 two-pass ABR at each rung's bitrate (the source
+                                 is decoded twice; first-pass statistics go to scratch_dir) */
 } media_rc;
 
 /* One requested rung. Zero fields mean "choose for me". */

@@ -139,6 +139,8 @@ static void rung_fill(plan_rung *r, int w, int h, double fps, const media_rung_r
     snprintf(r->name, sizeof(r->name), "%dp", h);
     r->maxrate_kbps = req && req->bitrate_kbps > 0 ? req->bitrate_kbps : plan_maxrate_kbps(w, h, fps);
     r->bufsize_kbits = 2 * r->maxrate_kbps;
+    r->target_kbps = req && req->bitrate_kbps > 0 ? req->bitrate_kbps
+                                                 : (int)lround(r->maxrate_kbps * 0.7 / 50.0) * 50;
     r->crf = req && req->crf > 0 ? req->crf : o->crf;
     r->level = plan_h264_level(w, h, fps, r->maxrate_kbps);
 }

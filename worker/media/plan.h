@@ -25,7 +25,8 @@ typedef struct plan_src {
 typedef struct plan_rung {
     char name[16];            /* "720p" */
     int width, height;        /* even, output SAR 1:1 */
-    int maxrate_kbps;         /* capped-CRF cap / two-pass target */
+    int maxrate_kbps;         /* VBV cap (capped CRF and two-pass) */
+    int target_kbps;          /* two-pass average: bitrate_kbps if given, else 0.7 x cap */
     int bufsize_kbits;        /* VBV buffer */
     int crf;
     int level;                /* H.264 level_idc, e.g. 31 */
