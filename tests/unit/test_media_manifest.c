@@ -64,13 +64,13 @@ static int setup(void **st)
     audio.channels = 2;
     audio.sample_rate = 48000;
     audio.timescale = 48000;
-    snprintf(audio.lang, sizeof(audio.lang), "en");
+    snprintf(audio.lang, sizeof(audio.lang), "eng");
     snprintf(audio.codecs, sizeof(audio.codecs), "mp4a.40.2");
     audio.segs = asegs;
     audio.nsegs = 4;
     memset(&text, 0, sizeof(text));
     snprintf(text.name, sizeof(text.name), "fr");
-    snprintf(text.lang, sizeof(text.lang), "fr");
+    snprintf(text.lang, sizeof(text.lang), "fre");
     snprintf(text.label, sizeof(text.label), "Fran\"cais");
     set = (pkg_set){ video, 2, &audio, &text, 1, 4.0, 13.0130 };
     return 0;
@@ -143,7 +143,7 @@ static void test_master(void **st)
     char *m = pkg_hls_master(&set);
     assert_non_null(m);
     assert_non_null(strstr(m, "#EXT-X-INDEPENDENT-SEGMENTS\n"));
-    assert_non_null(strstr(m, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"en\",LANGUAGE=\"en\","
+    assert_non_null(strstr(m, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"eng\",LANGUAGE=\"en\","
                               "DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"audio/playlist.m3u8\"\n"));
     /* quotes in a NAME are not allowed: replaced */
     assert_non_null(strstr(m, "TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"Fran'cais\",LANGUAGE=\"fr\""));
@@ -217,6 +217,22 @@ static void put32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
+static void test_lang_tag(void **st)
+{
+    (void)st;
+    char t[16];
+    pkg_lang_tag("eng", t, sizeof(t));
+    assert_string_equal(t, "en");
+    pkg_lang_tag("GER", t, sizeof(t));
+    assert_string_equal(t, "de");
+    pkg_lang_tag("fra", t, sizeof(t));
+    assert_string_equal(t, "fr");
+    pkg_lang_tag("haw", t, sizeof(t));   /* no two-letter code: kept */
+    assert_string_equal(t, "haw");
+    pkg_lang_tag("pt-br", t, sizeof(t));
+    assert_string_equal(t, "pt-br");
+}
+
 static void test_first_sample_end(void **st)
 {
     (void)st;
@@ -263,6 +279,7 @@ int main(void)
         cmocka_unit_test_setup(test_master, setup),
         cmocka_unit_test_setup(test_text_playlist, setup),
         cmocka_unit_test_setup(test_mpd, setup),
+        cmocka_unit_test(test_lang_tag),
         cmocka_unit_test(test_first_sample_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

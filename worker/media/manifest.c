@@ -77,6 +77,32 @@ static void sb_quoted(sbuf *b, const char *s, int xml)
     }
 }
 
+void pkg_lang_tag(const char *iso, char *out, size_t outlen)
+{
+    static const char *const map[][2] = {
+        { "eng", "en" }, { "fre", "fr" }, { "fra", "fr" }, { "ger", "de" }, { "deu", "de" },
+        { "spa", "es" }, { "ita", "it" }, { "por", "pt" }, { "rus", "ru" }, { "jpn", "ja" },
+        { "chi", "zh" }, { "zho", "zh" }, { "kor", "ko" }, { "ara", "ar" }, { "hin", "hi" },
+        { "dut", "nl" }, { "nld", "nl" }, { "swe", "sv" }, { "pol", "pl" }, { "tur", "tr" },
+        { "dan", "da" }, { "nor", "no" }, { "fin", "fi" }, { "cze", "cs" }, { "ces", "cs" },
+        { "gre", "el" }, { "ell", "el" }, { "heb", "he" }, { "hun", "hu" }, { "ukr", "uk" },
+        { "vie", "vi" }, { "tha", "th" }, { "ind", "id" }, { "rum", "ro" }, { "ron", "ro" },
+        { "cat", "ca" }, { "bul", "bg" }, { "hrv", "hr" }, { "srp", "sr" }, { "slo", "sk" },
+        { "slk", "sk" }, { "per", "fa" }, { "fas", "fa" }, { "may", "ms" }, { "msa", "ms" },
+    };
+    char low[16];
+    size_t n = 0;
+    for (; iso[n] && n + 1 < sizeof(low); n++)
+        low[n] = (char)(iso[n] >= 'A' && iso[n] <= 'Z' ? iso[n] + 32 : iso[n]);
+    low[n] = '\0';
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (!strcmp(low, map[i][0])) {
+            snprintf(out, outlen, "%s", map[i][1]);
+            return;
+        }
+    snprintf(out, outlen, "%s", low);
+}
+
 double pkg_seg_seconds(const pkg_track *t, int i)
 {
     return t->timescale > 0 ? (double)t->segs[i].duration / t->timescale : 0.0;
@@ -186,8 +212,10 @@ char *pkg_hls_master(const pkg_set *s)
         sb_quoted(&b, a->lang[0] ? a->lang : "audio", 0);
         sb_printf(&b, "\",");
         if (a->lang[0]) {
+            char tag[16];
+            pkg_lang_tag(a->lang, tag, sizeof(tag));
             sb_printf(&b, "LANGUAGE=\"");
-            sb_quoted(&b, a->lang, 0);
+            sb_quoted(&b, tag, 0);
             sb_printf(&b, "\",");
         }
         sb_printf(&b, "DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"%d\",URI=\"%s/playlist.m3u8\"\n",
@@ -199,8 +227,10 @@ char *pkg_hls_master(const pkg_set *s)
         sb_quoted(&b, x->label[0] ? x->label : x->name, 0);
         sb_printf(&b, "\",");
         if (x->lang[0]) {
+            char tag[16];
+            pkg_lang_tag(x->lang, tag, sizeof(tag));
             sb_printf(&b, "LANGUAGE=\"");
-            sb_quoted(&b, x->lang, 0);
+            sb_quoted(&b, tag, 0);
             sb_printf(&b, "\",");
         }
         sb_printf(&b, "DEFAULT=NO,AUTOSELECT=YES,FORCED=NO,URI=\"subtitles/%s.m3u8\"\n", x->name);
@@ -294,8 +324,10 @@ char *pkg_dash_mpd(const pkg_set *s)
         sb_printf(&b, "    <AdaptationSet id=\"1\" contentType=\"audio\" mimeType=\"audio/mp4\" "
                   "segmentAlignment=\"true\" startWithSAP=\"1\"");
         if (a->lang[0]) {
+            char tag[16];
+            pkg_lang_tag(a->lang, tag, sizeof(tag));
             sb_printf(&b, " lang=\"");
-            sb_quoted(&b, a->lang, 1);
+            sb_quoted(&b, tag, 1);
             sb_printf(&b, "\"");
         }
         sb_printf(&b, ">\n      <AudioChannelConfiguration "
@@ -312,8 +344,10 @@ char *pkg_dash_mpd(const pkg_set *s)
         sb_printf(&b, "    <AdaptationSet id=\"%d\" contentType=\"text\" mimeType=\"text/vtt\"",
                   2 + i);
         if (x->lang[0]) {
+            char tag[16];
+            pkg_lang_tag(x->lang, tag, sizeof(tag));
             sb_printf(&b, " lang=\"");
-            sb_quoted(&b, x->lang, 1);
+            sb_quoted(&b, tag, 1);
             sb_printf(&b, "\"");
         }
         sb_printf(&b, ">\n      <Representation id=\"sub-%s\" bandwidth=\"256\">\n"

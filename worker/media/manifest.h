@@ -11,6 +11,7 @@
 #ifndef SS_MEDIA_MANIFEST_H
 #define SS_MEDIA_MANIFEST_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct pkg_seg {
@@ -60,6 +61,11 @@ int64_t pkg_avg_bps(const pkg_track *t);
 int64_t pkg_iframe_peak_bps(const pkg_track *t);
 /* EXT-X-TARGETDURATION: the longest EXTINF (as printed) rounded up. */
 int pkg_target_duration(const pkg_track *t);
+
+/* RFC 5646 language tag for an ISO 639-2 code from a container ("eng" ->
+ * "en", "fre"/"fra" -> "fr", ...; codes without a two-letter form and
+ * anything else are copied lower-cased). out needs 16 bytes. */
+void pkg_lang_tag(const char *iso, char *out, size_t outlen);
 
 char *pkg_hls_media(const pkg_track *t);        /* <name>/playlist.m3u8 */
 char *pkg_hls_iframes(const pkg_track *t);      /* <name>/iframes.m3u8 */
