@@ -1,8 +1,9 @@
 /* wmetrics.c — the worker's GET /metrics and /healthz on metrics_listen
  * (see wmetrics.h). Everything here is about this one worker process; the
  * coordinator's /metrics has the fleet view. Names start with
- * streamscale_worker_ so both can live in one Prometheus without clashes;
- * no label carries a job id.
+ * streamscale_worker_, and every series carries worker="<id>", so the
+ * gauges the coordinator also exports per worker (slots, busy slots, CPU
+ * load, ...) line up under `max by (worker)`. No label carries a job id.
  *
  * Sources: the loop thread's own state (slots, busy, CPU gate, Redis
  * connection, draining) read at scrape time on the loop thread; job
@@ -62,36 +63,36 @@ static void write_metrics(worker *w, wmetrics *m, struct evbuffer *b)
                    (double)w->ncpus, w->cmd_connected ? 1 : 0, w->draining ? 1 : 0 };
     for (size_t i = 0; i < SS_ARRAY_LEN(g); i++) {
         prom_head(b, g[i].name, "gauge", g[i].help);
-        prom_sample(b, g[i].name, v[i], (char *)NULL);
+        prom_sample(b, g[i].name, v[i], "worker", wid, (char *)NULL);
     }
     pthread_mutex_lock(&m->mu);
     prom_head(b, "streamscale_worker_jobs_total", "counter",
               "Jobs this worker ran to an end, by outcome (released = handed back by a drain; "
               "lease_lost = another worker owns it now).");
     for (int i = 0; i < OC_N; i++)
-        prom_sample(b, "streamscale_worker_jobs_total", (double)m->jobs[i], "outcome", oc_names[i],
-                    (char *)NULL);
+        prom_sample(b, "streamscale_worker_jobs_total", (double)m->jobs[i], "worker", wid, "outcome",
+                    oc_names[i], (char *)NULL);
     prom_head(b, "streamscale_worker_upload_bytes_total", "counter",
               "Bytes this worker stored (all jobs, also failed and cancelled ones).");
-    prom_sample(b, "streamscale_worker_upload_bytes_total", (double)m->up_bytes, (char *)NULL);
+    prom_sample(b, "streamscale_worker_upload_bytes_total", (double)m->up_bytes, "worker", wid, (char *)NULL);
     prom_head(b, "streamscale_worker_upload_objects_total", "counter", "Objects (files) this worker stored.");
-    prom_sample(b, "streamscale_worker_upload_objects_total", (double)m->up_objects, (char *)NULL);
+    prom_sample(b, "streamscale_worker_upload_objects_total", (double)m->up_objects, "worker", wid, (char *)NULL);
     prom_head(b, "streamscale_worker_upload_retries_total", "counter",
               "Storage requests this worker retried (5xx, 429, timeouts, resets).");
-    prom_sample(b, "streamscale_worker_upload_retries_total", (double)m->up_retries, (char *)NULL);
+    prom_sample(b, "streamscale_worker_upload_retries_total", (double)m->up_retries, "worker", wid, (char *)NULL);
     prom_head(b, "streamscale_worker_job_duration_seconds", "histogram",
               "Run time of the jobs this worker completed (its thread's start to end).");
-    prom_hist_write(b, "streamscale_worker_job_duration_seconds", &m->duration, NULL, NULL);
+    prom_hist_write(b, "streamscale_worker_job_duration_seconds", &m->duration, "worker", wid);
     prom_head(b, "streamscale_worker_encode_speed_ratio", "histogram",
               "Encode speed of completed jobs as a multiple of real time.");
-    prom_hist_write(b, "streamscale_worker_encode_speed_ratio", &m->speed, NULL, NULL);
+    prom_hist_write(b, "streamscale_worker_encode_speed_ratio", &m->speed, "worker", wid);
     prom_head(b, "streamscale_worker_encode_frames_per_second", "histogram",
               "Encode speed of completed jobs in source frames per second.");
-    prom_hist_write(b, "streamscale_worker_encode_frames_per_second", &m->fps, NULL, NULL);
+    prom_hist_write(b, "streamscale_worker_encode_frames_per_second", &m->fps, "worker", wid);
     pthread_mutex_unlock(&m->mu);
     prom_head(b, "streamscale_worker_uptime_seconds", "gauge", "Seconds since this worker started.");
     prom_sample(b, "streamscale_worker_uptime_seconds", (double)ss_now_ms() / 1000 - m->start_s,
-                (char *)NULL);
+                "worker", wid, (char *)NULL);
     prom_process_metrics(b, m->start_s);
 }
 

@@ -320,7 +320,11 @@ def test_ops_metrics():
         assert val(wf, "streamscale_worker_jobs_total", outcome="cancelled") == 1
         assert val(wf, "streamscale_worker_job_duration_seconds_count") == 3
         assert val(wf, "streamscale_worker_redis_connected") == 1
-        assert val(wf, "streamscale_worker_slots") == 1
+        assert val(wf, "streamscale_worker_slots", worker="qw") == 1
+        # every series names the worker, like the coordinator's per-worker gauges
+        for fam, f in wf.items():
+            if fam.startswith("streamscale_worker_"):
+                assert all(lab.get("worker") == "qw" for _, lab, _ in f["samples"]), fam
         assert val(wf, "streamscale_worker_info", worker="qw") == 1
         st, body = http_json("GET", wurl + "/healthz")
         assert st == 200 and body["redis"] == "ok", (st, body)
