@@ -361,6 +361,13 @@ void web_handle(coord *c, struct evhttp_request *req, const char *path)
     struct stat st;
     int fd = open_under(c->conf.web_dir, rel, &st);
     if (fd < 0) {
+        static int warned;
+        struct stat ds;
+        if (!warned && (!c->conf.web_dir || stat(c->conf.web_dir, &ds) != 0 || !S_ISDIR(ds.st_mode))) {
+            warned = 1;   /* once: a wrong web_dir, not a wrong URL */
+            log_warn(NULL, "web_dir '%s' is not a folder: the dashboard cannot be served",
+                     c->conf.web_dir ? c->conf.web_dir : "");
+        }
         not_found(req, "no such resource");
         return;
     }
