@@ -128,6 +128,10 @@ static redisReply *check(rconn *r, redisReply *rep, ss_err *err)
     }
     if (rep->type == REDIS_REPLY_ERROR) {
         ss_fail(err, SS_EREDIS, "redis error: %s", rep->str);
+        /* A replica answers READONLY after a failover moved the master
+         * behind our address: reconnect to reach the new master. */
+        if (ss_str_has_prefix(rep->str, "READONLY"))
+            drop(r);
         freeReplyObject(rep);
         return NULL;
     }

@@ -23,6 +23,7 @@ typedef struct coord_conf {
     long long retry_base_ms;   /* reaper backoff after a lost lease */
     long long retry_cap_ms;
     long long max_attempts;    /* default for specs that give none */
+    double retention_days;     /* forget ended jobs after this long, 0 = never */
     char *default_destination; /* shown in job links when a spec has none */
     char *output_dir;          /* file:// root served read-only under /files/ */
     char *public_base_url;     /* where viewers reach s3:// outputs */
@@ -48,6 +49,7 @@ typedef struct coord {
     struct evhttp *http;
     rconn redis;               /* used by the loop thread only */
     struct event *reap_timer;
+    long long last_expire_ms;  /* monotonic: last retention sweep */
     struct event *sig_int, *sig_term;
     long long started_ms;
     void *hooks;               /* webhook dispatcher (coord_hooks.c) */

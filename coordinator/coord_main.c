@@ -36,6 +36,9 @@ const cfg_opt coord_opts[] = {
         "longest retry delay"),
     OPT("max_attempts", CFG_INT, "3", max_attempts, 1, 20,
         "attempts per job before it is dead-lettered (a spec may set its own)"),
+    OPT("retention_days", CFG_DOUBLE, "30", retention_days, 0, 36500,
+        "ended jobs (and their events) are removed from Redis this many days after they ended; "
+        "0 keeps them forever; outputs in storage are never touched"),
     OPT("default_destination", CFG_STR, NULL, default_destination, 0, 0,
         "destination shown for jobs whose spec has none (the workers' storage)"),
     OPT("output_dir", CFG_STR, NULL, output_dir, 0, 0,

@@ -38,6 +38,27 @@ static void reap_tick(evutil_socket_t fd, short what, void *arg)
         log_warn(NULL, "reaper: %lld job(s) lost their worker's lease and were requeued or dead-lettered",
                  rep->integer);
     freeReplyObject(rep);
+
+    /* Retention, every 60 reaper ticks (a minute by default): ended jobs
+     * older than retention_days leave Redis (their outputs stay). */
+    int64_t now = ss_mono_ms();
+    if (c->conf.retention_days > 0 && now - c->last_expire_ms >= c->conf.reap_interval_ms * 60) {
+        c->last_expire_ms = now;
+        char cutoff[32];
+        snprintf(cutoff, sizeof(cutoff), "%lld",
+                 (long long)(ss_now_ms() - (int64_t)(c->conf.retention_days * 86400000.0)));
+        const char *ekeys[] = { RK_JOBS };
+        const char *eargs[] = { cutoff, "1000" };
+        rep = rconn_script(&c->redis, &err, "expire", 1, ekeys, 2, eargs);
+        if (!rep) {
+            log_warn(NULL, "retention: %s", err.msg);
+            return;
+        }
+        if (rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
+            log_info(NULL, "retention: forgot %lld job(s) that ended over %g days ago",
+                     rep->integer, c->conf.retention_days);
+        freeReplyObject(rep);
+    }
 }
 
 int reaper_start(coord *c, ss_err *err)

@@ -121,8 +121,13 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
                 return;
         }
     }
-    if (reply && reply->type == REDIS_REPLY_ERROR)
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
         log_warn(NULL, "redis: %s", reply->str);
+        /* After a failover our address may lead to a replica: reconnect
+         * (allowed from a callback: it closes once replies are in). */
+        if (ss_str_has_prefix(reply->str, "READONLY") && c->w->cmd)
+            redisAsyncDisconnect(c->w->cmd);
+    }
     if (c->cb)
         c->cb(c->w, reply, c->ud);
     call_free(c);

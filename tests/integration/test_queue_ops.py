@@ -7,7 +7,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lib.harness import Api, Harness, RedisClient, main, wait_until  # noqa: E402
+from lib.harness import Api, Harness, RedisClient, http_json, main, wait_until  # noqa: E402
 
 TOKEN = "test-token"
 COORD = {"STREAMSCALE_REAP_INTERVAL_MS": "200", "STREAMSCALE_RETRY_BASE_MS": "100",
@@ -147,6 +147,28 @@ def test_queue_ops():
         t0 = time.monotonic()
         wait_until(lambda: "w4" not in [w["id"] for w in api.workers()], 10, "w4 gone")
         assert time.monotonic() - t0 <= 4.5
+
+    # ---- retention: ended jobs leave Redis after retention_days
+    with Harness("queue-retention") as h:
+        rport = h.redis()
+        url = h.coordinator(redis_port=rport, token=TOKEN,
+                            extra=dict(COORD, STREAMSCALE_RETENTION_DAYS="0.00002",
+                                       STREAMSCALE_REAP_INTERVAL_MS="50"))
+        api = Api(url, TOKEN, harness=h)
+        h.queue_worker("w5", rport, extra=WORKER)
+        old = api.submit({"source": "file:///keep/old.mp4", "metadata": {"sleep_ms": 1}})
+        api.wait_state(old["id"], "completed", 30)
+        queued = api.submit({"source": "file:///keep/queued.mp4", "priority": "low",
+                             "metadata": {"sleep_ms": 60000}})
+        api.wait_state(queued["id"], "running", 30)
+        r = RedisClient(rport)
+        wait_until(lambda: r("EXISTS", "{ss}:job:" + old["id"]) == 0, 30, "the old job to expire")
+        assert r("EXISTS", "{ss}:events:" + old["id"]) == 0
+        assert r("ZSCORE", "{ss}:jobs", old["id"]) is None
+        st, _ = http_json("GET", url + "/v1/jobs/" + old["id"], token=TOKEN)
+        assert st == 404
+        # a running job is never expired, whatever its age
+        assert api.job(queued["id"])["state"] == "running"
 
 
 if __name__ == "__main__":
