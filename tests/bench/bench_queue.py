@@ -99,7 +99,7 @@ def parse_args():
     ap.add_argument("--no-bullmq", action="store_true", help="streamscale only")
     ap.add_argument("--variant", action="append", default=[], metavar="LABEL=PATH",
                     help="also measure this ss_queue_worker binary (e.g. a build with a proposed "
-                         "change) in the throughput runs, as its own column; repeatable")
+                         "change) in the throughput and latency runs, as its own column; repeatable")
     ap.add_argument("--worker-env", default="",
                     help="extra worker settings for every streamscale run, KEY=V,KEY=V "
                          "(STREAMSCALE_ prefix added when missing)")
@@ -456,15 +456,18 @@ def main():
         if "latency" in only:
             delays = [(("ss_default" if d == "default" else "ss_delay" + d), None if d == "default" else d)
                       for d in ARGS.claim_delays.split(",")]
-            lat = {key: [] for key, _ in delays}
+            variants = [(label, None, path) for label, path in
+                        (v.split("=", 1) for v in ARGS.variant)]
+            delays = [(key, d, None) for key, d in delays] + variants
+            lat = {key: [] for key, _, _ in delays}
             lat["bull"] = []
             for run in range(ARGS.runs):
-                for key, delay in delays:
+                for key, delay, binary in delays:
                     r("FLUSHALL")
                     env = worker_env({"STREAMSCALE_SLOTS": "1"})
                     if delay is not None:
                         env["STREAMSCALE_CLAIM_DELAY_MS"] = delay
-                    start_ss_worker(h, "lat", rport, env)
+                    start_ss_worker(h, "lat", rport, env, binary)
                     wait_until(lambda: int(r("PUBSUB", "NUMSUB", "{ss}:notify")[1]) >= 1, 30,
                                "the worker's subscription")
                     wait_until(lambda: r("ZCARD", "{ss}:workers") >= 1, 30, "the worker's registry beat")
@@ -490,7 +493,8 @@ def main():
                     k: "%d/%d" % (v[-1]["p50_us"], v[-1]["p99_us"]) for k, v in lat.items() if v}))
             res["latency"] = lat
             rows = []
-            labels = [(key, "streamscale, claim_delay_ms " + (d or "default (50)")) for key, d in delays]
+            labels = [(key, ("streamscale, claim_delay_ms " + (d or "default (50)")) if not b
+                       else "%s, claim_delay_ms default" % key) for key, d, b in delays]
             for key, label in labels + [("bull", "BullMQ 1 Worker")]:
                 v = lat.get(key)
                 if not v:
