@@ -188,14 +188,17 @@ static void h_submit(coord *c, struct evhttp_request *req)
         reply_err(req, &err);
         return;
     }
-    int created = rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 &&
+    int created = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
                   rep->element[0]->integer == 1;
-    freeReplyObject(rep);
-    json_t *job = store_job_json(&c->redis, id, 1, &err);
-    if (!job) {
-        reply_err(req, &err);
-        return;
+    json_t *fields = json_object();
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
+        redisReply *f = rep->element[1];
+        for (size_t i = 0; i + 1 < f->elements; i += 2)
+            json_object_set_new(fields, f->element[i]->str, json_string(f->element[i + 1]->str));
     }
+    freeReplyObject(rep);
+    json_t *job = store_job_from_fields(id, fields, 1);
+    json_decref(fields);
     char loc[160];
     snprintf(loc, sizeof(loc), "/v1/jobs/%s", id);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Location", loc);

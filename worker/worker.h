@@ -107,6 +107,7 @@ typedef struct wjob {
     /* loop-thread only */
     int hb_inflight;
     int finishing;              /* finish script in flight or pending */
+    int claims_next;            /* that finish also claims the next job */
     int thread_done;
     double last_event_pct;
     int64_t last_event_ms;

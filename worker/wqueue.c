@@ -335,12 +335,13 @@ static void on_sub_message(redisAsyncContext *ac, void *r, void *priv)
     const char *kind = reply->element[0]->str;
     if (kind && !strcmp(kind, "message")) {
         /* a new job: claim after a delay that grows with our load, so an
-         * idle worker tends to win the race on a busy fleet */
+         * idle worker tends to win the race on a busy fleet; a worker with
+         * nothing running claims at once */
         if (w->draining)
             return;
         w->queue_empty = 0;
-        int delay = gate_claim_delay_ms(w->gate.load, w->njobs, (int)w->conf.slots,
-                                        (int)w->conf.claim_delay_ms);
+        int delay = w->njobs == 0 ? 0 : gate_claim_delay_ms(w->gate.load, w->njobs, (int)w->conf.slots,
+                                                            (int)w->conf.claim_delay_ms);
         if (!w->claim_ev)
             w->claim_ev = evtimer_new(w->base, on_claim_timer, w);
         if (!evtimer_pending(w->claim_ev, NULL)) {
@@ -364,23 +365,17 @@ static void on_sub_message(redisAsyncContext *ac, void *r, void *priv)
 
 /* ---- claim ------------------------------------------------------------------ */
 
-static void on_claim(worker *w, redisReply *r, void *ud)
+/* Start a job from the four claim fields {id, token, attempt, spec}. */
+static void start_claimed(worker *w, redisReply **f)
 {
-    if (w->claim_inflight > 0)
-        w->claim_inflight--;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
-        w->queue_empty = 1;   /* nothing queued, or Redis trouble (logged) */
-        return;
-    }
-    w->queue_empty = 0;
     wjob *j = calloc(1, sizeof(*j));
     if (!j)
-        return;
+        return;   /* the lease runs out and the reaper requeues it */
     j->w = w;
-    ss_strlcpy(j->id, r->element[0]->str ? r->element[0]->str : "", sizeof(j->id));
-    ss_strlcpy(j->token, r->element[1]->str ? r->element[1]->str : "", sizeof(j->token));
-    j->attempt = (int)r->element[2]->integer;
-    j->spec = r->element[3]->str ? json_loads(r->element[3]->str, 0, NULL) : NULL;
+    ss_strlcpy(j->id, f[0]->str ? f[0]->str : "", sizeof(j->id));
+    ss_strlcpy(j->token, f[1]->str ? f[1]->str : "", sizeof(j->token));
+    j->attempt = (int)f[2]->integer;
+    j->spec = f[3]->str ? json_loads(f[3]->str, 0, NULL) : NULL;
     pthread_mutex_init(&j->mu, NULL);
     ss_strlcpy(j->stage, "starting", sizeof(j->stage));
     j->last_hb_ok_ms = ss_mono_ms();
@@ -390,12 +385,10 @@ static void on_claim(worker *w, redisReply *r, void *ud)
     log_info(j->id, "claimed (attempt %d, token %s, %d/%lld slots busy, load %.0f%%)", j->attempt,
              j->token, w->njobs, w->conf.slots, w->gate.load * 100);
     ss_err err = { 0 };
-    if (!j->spec) {
+    if (!j->spec)
         ss_fail(&err, SS_EINVAL, "job spec in Redis is not valid JSON");
-    } else if (wjob_start(w, j, &err) == 0) {
-        wq_try_claim(w);   /* another free slot? */
+    else if (wjob_start(w, j, &err) == 0)
         return;
-    }
     /* Could not even start: report it as this attempt's failure. */
     pthread_mutex_lock(&j->mu);
     j->outcome = WJOB_FAILED;
@@ -403,6 +396,19 @@ static void on_claim(worker *w, redisReply *r, void *ud)
     pthread_mutex_unlock(&j->mu);
     j->thread_done = 1;
     wq_finish(w, j);
+}
+
+static void on_claim(worker *w, redisReply *r, void *ud)
+{
+    if (w->claim_inflight > 0)
+        w->claim_inflight--;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
+        w->queue_empty = 1;   /* nothing queued, or Redis trouble (logged) */
+        return;
+    }
+    w->queue_empty = 0;
+    start_claimed(w, r->element);
+    wq_try_claim(w);   /* another free slot? */
 }
 
 /* Claims in flight at once: enough to fill many slots quickly without
@@ -494,13 +500,29 @@ static void heartbeat(worker *w, wjob *j)
 static void on_finish(worker *w, redisReply *r, void *ud)
 {
     wjob *j = ud;
+    if (j->claims_next) {
+        j->claims_next = 0;
+        if (w->claim_inflight > 0)
+            w->claim_inflight--;
+    }
     if (!r) {
         /* Redis unreachable: keep the outcome and try again from the tick. */
         j->finishing = 0;
         return;
     }
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->integer == 1) {
-        log_info(j->id, "reported: job is now %s", r->element[1]->str ? r->element[1]->str : "?");
+    int ok = r->type == REDIS_REPLY_ARRAY && (r->elements == 2 || r->elements == 6) &&
+             r->element[0]->integer == 1;
+    if (ok) {
+        log_debug(j->id, "reported: job is now %s", r->element[1]->str ? r->element[1]->str : "?");
+        if (r->elements == 6) {
+            /* the next job came back with the report */
+            /* start it before the old job's slot is given up, so the
+             * claim wq_try_claim may send next sees the right count */
+            w->queue_empty = 0;
+            start_claimed(w, r->element + 2);
+            worker_job_finished(w, j);
+            return;
+        }
     } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
         log_warn(j->id, "report refused: our lease was lost (job is %s); result not recorded",
                  r->element[1]->str ? r->element[1]->str : "?");
@@ -560,13 +582,25 @@ void wq_finish(worker *w, wjob *j)
     }
     evdata = json_dumps(ev, JSON_COMPACT);
     json_decref(ev);
-    char key[128];
+    char key[128], lease[24], aging[24];
     RK_KEY(key, RK_JOB_FMT, j->id);
+    snprintf(lease, sizeof(lease), "%lld", w->conf.lease_seconds * 1000);
+    snprintf(aging, sizeof(aging), "%lld", w->conf.aging_seconds * 1000);
     const char *keys[] = { key };
     const char *args[] = { j->id, j->token, outcome, payload ? payload : "{}", permanent, delay,
-                           evdata ? evdata : "{}" };
-    if (wq_script(w, "finish", 1, keys, 7, args, on_finish, j) == 0)
+                           evdata ? evdata : "{}", w->id, lease, aging };
+    /* Ask for the next job in the same call when this job's slot will be
+     * free and the gate is open: one round trip per job. */
+    int claim = !w->draining && !w->stopping && !w->queue_empty &&
+                gate_open(w->gate.load, w->conf.cpu_threshold / 100.0,
+                          w->njobs - 1 + w->claim_inflight, (int)w->conf.slots);
+    if (wq_script(w, "finish", 1, keys, claim ? 10 : 7, args, on_finish, j) == 0) {
         j->finishing = 1;
+        if (claim) {
+            j->claims_next = 1;
+            w->claim_inflight++;
+        }
+    }
     free(payload);
     free(evdata);
 }

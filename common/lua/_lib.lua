@@ -139,3 +139,50 @@ local function count_result(jk, ms, result_json)
   end
   if frames > 0 then observe('job_encode_frames_per_second', frames / enc) end
 end
+
+-- Take the next job for a worker (claim.lua, and finish.lua when the worker
+-- asks for its next job in the same call). Picks the queue whose oldest job
+-- has the highest effective priority: base level (high 2, normal 1, low 0)
+-- + one level per aging ms waited; ties go to the higher base level. FIFO
+-- within a queue. Returns {id, token, attempt, spec} or nil.
+local LEVELS = {{'high', 2}, {'normal', 1}, {'low', 0}}
+
+local function claim_next(worker, lease, aging, ms)
+  for _ = 1, 16 do
+    local cands = {}
+    for _, lv in ipairs(LEVELS) do
+      local oldest = redis.call('LINDEX', P .. 'q:' .. lv[1], -1)
+      if oldest then cands[#cands + 1] = {lv[1], lv[2], oldest} end
+    end
+    if #cands == 0 then return nil end
+    local best = cands[1]
+    if #cands > 1 and aging > 0 then
+      -- only when queues compete does waiting time matter
+      local best_eff = -1
+      for _, c in ipairs(cands) do
+        local qms = tonumber(redis.call('HGET', P .. 'job:' .. c[3], 'queued_ms') or ms)
+        local eff = c[2] + math.floor((ms - qms) / aging)
+        if eff > best_eff then best, best_eff = c, eff end
+      end
+    end
+    local id = redis.call('RPOP', P .. 'q:' .. best[1])
+    local jk = P .. 'job:' .. id
+    local h = redis.call('HMGET', jk, 'state', 'queued_ms')
+    if h[1] == 'queued' then
+      local token = redis.call('INCR', P .. 'fence')
+      local attempt = redis.call('HINCRBY', jk, 'attempts', 1)
+      local deadline = ms + lease
+      local qms = tonumber(h[2] or '')
+      if qms and ms >= qms then observe('job_queue_wait_seconds', (ms - qms) / 1000) end
+      redis.call('HSET', jk, 'worker', worker, 'token', token, 'lease_ms', deadline,
+                 'started_ms', ms, 'progress', 0, 'stage', 'starting')
+      redis.call('ZADD', P .. 'processing', deadline, id)
+      set_state(id, 'queued', 'running', ms)
+      stat('started')
+      emit(id, 'job.started', cjson.encode({worker = worker, attempt = attempt}), ms)
+      return {id, tostring(token), attempt, redis.call('HGET', jk, 'spec')}
+    end
+    -- a stale id (job gone or no longer queued): drop it and look again
+  end
+  return nil
+end

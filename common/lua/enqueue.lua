@@ -2,10 +2,12 @@
 -- KEYS[1] = {ss}:job:<id>
 -- ARGV: prefix, id, spec_json, priority (high|normal|low), max_attempts,
 --       hook_url ('' = no webhook), event_data_json
--- Returns {1, 'queued'} for a new job, {0, state} when the id exists.
+-- Returns {1, fields} for a new job, {0, fields} when the id exists, where
+-- fields is the job hash as HGETALL gives it (so the API answers in one
+-- round trip).
 local id, jk = ARGV[2], KEYS[1]
 local st = redis.call('HGET', jk, 'state')
-if st then return {0, st} end
+if st then return {0, redis.call('HGETALL', jk)} end
 local ms = now_ms()
 redis.call('HSET', jk, 'id', id, 'spec', ARGV[3], 'priority', ARGV[4],
            'max_attempts', ARGV[5], 'attempts', 0, 'created_ms', ms, 'queued_ms', ms,
@@ -17,4 +19,4 @@ redis.call('LPUSH', P .. 'q:' .. ARGV[4], id)
 emit(id, 'job.queued', ARGV[7], ms)
 stat('enqueued')
 redis.call('PUBLISH', P .. 'notify', id)
-return {1, 'queued'}
+return {1, redis.call('HGETALL', jk)}

@@ -2,10 +2,13 @@
 -- KEYS[1] = {ss}:job:<id>
 -- ARGV: prefix, id, token, outcome, payload_json, permanent (0|1),
 --       retry_delay_ms, event_data_json
+--       [, worker_id, lease_ms, aging_ms: also claim this worker's next job]
 -- outcome: completed (payload = result) | failed (payload = error object) |
 --          cancelled | release (drain: back to the front of its queue, the
 --          attempt not counted)
--- Returns {1, new_state} or {-1, state} when the token is stale.
+-- Returns {1, new_state} or {1, new_state, id, token, attempt, spec} with the
+-- next job when asked for and one is queued, or {-1, state} when the token
+-- is stale (then nothing is claimed either).
 local id, jk, outcome = ARGV[2], KEYS[1], ARGV[4]
 local h = redis.call('HMGET', jk, 'token', 'state', 'priority')
 if h[1] ~= ARGV[3] or (h[2] ~= 'running' and h[2] ~= 'cancelling') then
@@ -20,6 +23,7 @@ redis.call('HSET', jk, 'token', '', 'lease_ms', 0)
 if (outcome == 'failed' or outcome == 'release') and from == 'cancelling' then
   outcome = 'cancelled'
 end
+local st
 if outcome == 'completed' then
   redis.call('HSET', jk, 'result', ARGV[5], 'finished_ms', ms, 'progress', 100, 'stage', 'done')
   redis.call('HDEL', jk, 'error')
@@ -27,13 +31,13 @@ if outcome == 'completed' then
   stat('completed')
   count_result(jk, ms, ARGV[5])
   emit(id, 'job.completed', ARGV[8], ms)
-  return {1, 'completed'}
+  st = 'completed'
 elseif outcome == 'cancelled' then
   redis.call('HSET', jk, 'finished_ms', ms, 'stage', 'cancelled')
   set_state(id, from, 'cancelled', ms)
   stat('cancelled')
   emit(id, 'job.cancelled', ARGV[8], ms)
-  return {1, 'cancelled'}
+  st = 'cancelled'
 elseif outcome == 'release' then
   redis.call('HINCRBY', jk, 'attempts', -1)
   redis.call('HSET', jk, 'stage', 'queued', 'progress', 0)
@@ -42,9 +46,17 @@ elseif outcome == 'release' then
   stat('released')
   emit(id, 'job.retrying', ARGV[8], ms)
   redis.call('PUBLISH', P .. 'notify', id)
-  return {1, 'queued'}
+  st = 'queued'
 elseif outcome == 'failed' then
-  local st = fail_or_retry(id, from, ARGV[6] == '1', tonumber(ARGV[7]), ms, ARGV[5])
-  return {1, st}
+  st = fail_or_retry(id, from, ARGV[6] == '1', tonumber(ARGV[7]), ms, ARGV[5])
+else
+  return redis.error_reply('finish: unknown outcome ' .. tostring(outcome))
 end
-return redis.error_reply('finish: unknown outcome ' .. tostring(outcome))
+-- The worker's next job in the same call (one round trip per job). A
+-- draining worker never asks.
+if ARGV[9] and ARGV[9] ~= '' then
+  promote_due(ms)
+  local nxt = claim_next(ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11]), ms)
+  if nxt then return {1, st, nxt[1], nxt[2], nxt[3], nxt[4]} end
+end
+return {1, st}
