@@ -208,7 +208,10 @@ int encode_cmd_main(int argc, char **argv)
         fprintf(stderr, "encode: %s\n%s", err.msg, usage);
         return 2;
     }
-    av_log_set_level(getenv("SS_AV_LOGLEVEL") ? atoi(getenv("SS_AV_LOGLEVEL")) : AV_LOG_ERROR);
+    /* libav's own messages ("error while decoding MB ...") would bury the
+     * progress lines; what matters comes back as warnings and errors.
+     * SS_AV_LOGLEVEL=32 (info) or 48 (debug) shows them. */
+    av_log_set_level(getenv("SS_AV_LOGLEVEL") ? atoi(getenv("SS_AV_LOGLEVEL")) : AV_LOG_FATAL);
     ui u = { .tty = isatty(2), .last_pct = -1, .t0 = ss_mono_s() };
     media_events ev = { &u, ui_progress, NULL, ui_warning };
     struct sigaction sa, old_int, old_term;

@@ -8,6 +8,7 @@ cancels within a second, packaging options are honoured, and the checker
 itself catches broken outputs."""
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -212,6 +213,30 @@ def test_media_corpus():
         subprocess.check_call(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
                                "sine=duration=1", "-c:a", "aac", audio_only])
         expect_fail(h, "audio only", audio_only, r"error \(media\): no decodable video stream")
+
+        # ---- damaged copies: best effort or a readable error, never a crash --
+        rnd = random.Random(7)
+        for name, how in (("basic.mp4", "flip"), ("interlaced.mp4", "flip"), ("mpeg2.ts", "flip"),
+                          ("mpeg2.ts", "cut"), ("subs.mkv", "cut"), ("vfr.mp4", "cut")):
+            data = bytearray(open(c(name), "rb").read())
+            if how == "flip":
+                for _ in range(40):
+                    i = rnd.randrange(4096, len(data))
+                    data[i] = rnd.randrange(256)
+            else:
+                data = data[:len(data) // 2]
+            dpath = h.path("damaged-%s-%s" % (how, name))
+            with open(dpath, "wb") as f:
+                f.write(data)
+            out = h.path("out-damaged-%s-%s" % (how, name))
+            rc, err, secs = encode(dpath, out, "--no-thumbnails")
+            if rc == 0:
+                problems = check_output.check(out, None)
+                if problems:
+                    raise AssertionError("damaged %s %s: %s" % (how, name, problems))
+            elif rc != 1 or not re.search(r"error \((media|limit)\): ", err):
+                raise AssertionError("damaged %s %s: exit %d:\n%s" % (how, name, rc, err[-1500:]))
+            print("%-4s damaged %-5s %-14s %5.2fs" % ("ok" if rc == 0 else "fail", how, name, secs))
 
         # ---- real files ---------------------------------------------------
         for f in ("cockatoo.mp4", "realshort.mp4", "balle-jbart.mp4", "balle1-vp9.avi",
