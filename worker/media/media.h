@@ -10,13 +10,15 @@
  *   OUT/subtitles/<lang>.vtt
  *
  * Everything runs in-process on libav* and libx264: probe, plan the ladder,
- * decode once, one filter graph per rung, one encoder thread per rung, AAC
+ * decode once, one shared pre-filter, one scale + encoder thread per rung, AAC
  * once, fragments cut at the same instants in every rung, manifests written
  * from the measured segment sizes. It never runs a subprocess.
  *
  * Threads: media_encode blocks its caller (the worker runs it on a job thread)
  * and starts its own helper threads; the callbacks are called from those
- * threads and must be quick and thread-safe.
+ * threads and must be quick and thread-safe. It leaves libav's global log
+ * settings alone: a daemon sets av_log_set_level()/av_log_set_callback()
+ * once (the encode command sets AV_LOG_FATAL).
  *
  * Ownership: the caller owns opts, ev and out dir; *result is a new jansson
  * object the caller json_decref()s. On failure the output folder holds
