@@ -226,6 +226,11 @@ static void redact(const char *in, char *out, size_t cap)
 #undef PUTS
 }
 
+const char *log_get_job(void)
+{
+    return log_job;
+}
+
 void ss_log(ss_log_level level, const char *job, const char *fmt, ...)
 {
     if (level < log_min)

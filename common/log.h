@@ -39,6 +39,8 @@ int log_level_parse(const char *s, ss_log_level *out);   /* 0 ok, -1 bad */
 /* The job id lines from this thread carry when the call passes job == NULL.
  * The string is copied; NULL clears it. */
 void log_set_job(const char *job);
+/* The calling thread's job id ("" when none), to hand to threads it starts. */
+const char *log_get_job(void);
 
 void ss_log(ss_log_level level, const char *job, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -35,6 +35,7 @@
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 
+#include "log.h"
 #include "util.h"
 
 #define QCAP 8
@@ -76,6 +77,7 @@ struct job {
     ss_err err;
     json_t *warnings;
     char outdir[4096];
+    char log_job[80];     /* the caller's job id, for lines from our threads */
 
     AVFormatContext *ic;
     probe_info pi;
@@ -405,6 +407,7 @@ static void *rung_main(void *arg)
 {
     rung *g = arg;
     job *j = g->j;
+    log_set_job(j->log_job[0] ? j->log_job : NULL);
     ss_err err = { 0 };
     AVFrame *f = NULL;
     int r;
@@ -1279,6 +1282,7 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
     pthread_mutex_init(&j->mu, NULL);
     j->warnings = json_array();
     snprintf(j->outdir, sizeof(j->outdir), "%s", outdir);
+    snprintf(j->log_job, sizeof(j->log_job), "%s", log_get_job());
     double t_start = ss_mono_s(), t_probe = 0, t_encode = 0;
     json_t *res = json_object();
     ss_err e = { 0 };
