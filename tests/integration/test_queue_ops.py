@@ -139,10 +139,36 @@ def test_queue_ops():
         assert lj["state"] == "queued" and lj["attempts"] == 0, lj
         assert "job.retrying" in [e["type"] for e in api.events(long_job["id"])]
 
+        st, _ = api.cancel(long_job["id"])
+        assert st == 200
+
+        # ---- SIGHUP reloads the config file: slots and threshold change live
+        cfg = h.path("w4.conf")
+        with open(cfg, "w") as f:
+            f.write("slots = 1\ncpu_threshold = 100\n")
+        h.queue_worker("w4", rport, extra=WORKER, args=["-c", cfg])
+        wait_until(lambda: [w["slots"] for w in api.workers() if w["id"] == "w4"] == [1], 10,
+                   "w4 registered with 1 slot")
+        with open(cfg, "w") as f:
+            f.write("slots = 3\ncpu_threshold = 100\n")
+        h.send_signal("w4", signal.SIGHUP)
+        wait_until(lambda: [w["slots"] for w in api.workers() if w["id"] == "w4"] == [3], 10,
+                   "w4 to report 3 slots after SIGHUP")
+        both = [api.submit({"source": "file:///hup/%d.mp4" % i, "metadata": {"sleep_ms": 3000}})["id"]
+                for i in range(3)]
+        wait_until(lambda: all(api.job(i)["state"] == "running" for i in both), 20,
+                   "three jobs running at once on the reloaded worker")
+        # a bad edit is refused and the old config kept
+        with open(cfg, "w") as f:
+            f.write("slots = lots\n")
+        h.send_signal("w4", signal.SIGHUP)
+        wait_until(lambda: "config not reloaded" in h.log_text("w4"), 10, "the refusal")
+        assert h.procs["w4"].poll() is None
+        for i in both:
+            api.cancel(i)
+
         # ---- a worker that vanishes leaves the registry within its TTL
-        h.queue_worker("w4", rport, extra=WORKER)
         wait_until(lambda: "w4" in [w["id"] for w in api.workers()], 10, "w4 registered")
-        api.cancel(long_job["id"])
         h.stop("w4", signal.SIGKILL)
         t0 = time.monotonic()
         wait_until(lambda: "w4" not in [w["id"] for w in api.workers()], 10, "w4 gone")

@@ -268,7 +268,7 @@ class Harness:
         return url
 
     def worker(self, name="worker", redis_port=None, storage=None, extra=None, wait_ready=True,
-               binary="streamscale-worker"):
+               binary="streamscale-worker", args=None):
         scratch = self.path(name + "-scratch")
         os.makedirs(scratch, exist_ok=True)
         storage = storage or "file://" + self.path("out") + "/"
@@ -283,7 +283,7 @@ class Harness:
         env.update(extra or {})
         exe = os.path.join(BIN, binary) if binary == "streamscale-worker" else \
             os.path.join(BUILD, "tests", binary)
-        p = self.start(name, [exe], env=env)
+        p = self.start(name, [exe] + list(args or []), env=env)
         if wait_ready:
             wait_until(lambda: "worker ready" in self.log_text(name) or p.poll() is not None,
                        30, "worker %s ready" % name)
@@ -292,10 +292,10 @@ class Harness:
         return p
 
 
-    def queue_worker(self, name="qworker", redis_port=None, extra=None, wait_ready=True):
+    def queue_worker(self, name="qworker", redis_port=None, extra=None, wait_ready=True, args=None):
         """The real worker daemon with the no-op executor (tests/tools/ss_queue_worker)."""
         return self.worker(name, redis_port, extra=extra, wait_ready=wait_ready,
-                           binary="ss_queue_worker")
+                           binary="ss_queue_worker", args=args)
 
     def wait_ready_line(self, name, count=1, timeout=30):
         """Wait until a (re)started worker logged its ready line `count` times."""
