@@ -1,0 +1,87 @@
+/* ptplan.h — the per-title ladder from probe measurements, as pure
+ * functions (no libav, no files): each probe point is one resolution at one
+ * CRF with its predicted bitrate and quality at the display size; from them
+ * the rate-quality curve of every resolution, the convex hull across
+ * resolutions, and the rungs under the documented constraints. Unit tested
+ * on fixed data (tests/unit/test_pertitle.c); docs/MEDIA.md states the
+ * rules in words.
+ *
+ * Curves. For one resolution, log2(bitrate), PSNR and SSIM are piecewise
+ * linear in CRF through its probe points, extended linearly past the first
+ * and last point by at most lim->extrap CRF steps (and never outside
+ * lim->crf_min..crf_max). A resolution can make the rates between those two
+ * ends; a rate outside them is not offered at that resolution.
+ *
+ * Hull. The upper convex hull of all points in (log2 bitrate, PSNR),
+ * cut after its best-quality vertex: points under it are dominated (another
+ * resolution, or a mix, gives more quality for the bits).
+ *
+ * Rungs (ptplan_choose), from the top down:
+ *  1. top rate: the lowest rate at which the best curve reaches
+ *     lim->top_psnr ("good enough: stop spending"), or lim->max_kbps when
+ *     no curve reaches the target under it (never above; never above what
+ *     the best curve can make);
+ *  2. next rate = this rate / lim->step; when that is under lim->floor_kbps,
+ *     one rung at the floor if it is at least lim->min_step below, then
+ *     stop; below min_rungs rungs the floor does not apply (a ladder gets
+ *     min_rungs rungs whenever the curves can make them); at most
+ *     lim->max_rungs rungs; adjacent rungs are always >= lim->min_step apart;
+ *  3. each rung takes the resolution whose curve gives the most PSNR at its
+ *     rate among those no larger than the rung above (resolution never
+ *     grows as the rate falls), at the CRF that curve needs for the rate.
+ */
+#ifndef SS_MEDIA_PTPLAN_H
+#define SS_MEDIA_PTPLAN_H
+
+#define PT_MAX_POINTS 32
+
+typedef struct pt_point {
+    int width, height;      /* probe resolution (the key of its curve: height) */
+    double crf;
+    double kbps;            /* predicted average video bitrate of a full encode */
+    double psnr;            /* predicted luma PSNR at the display size, dB */
+    double ssim;            /* predicted luma SSIM at the display size */
+} pt_point;
+
+typedef struct pt_limits {
+    int min_rungs, max_rungs;   /* 2, 6 */
+    double step;                /* nominal rate ratio between adjacent rungs: 2.0 */
+    double min_step;            /* never closer than this ratio: 1.5 */
+    double top_psnr;            /* quality target of the top rung: 44 dB */
+    double max_kbps;            /* the top rung's average rate at most this (the caller's cap) */
+    double floor_kbps;          /* rungs below this only to reach min_rungs: 150 */
+    double crf_min, crf_max;    /* CRFs the curves may use: 14 .. 44 */
+    double extrap;              /* CRF steps a curve may extend past its probes: 6 */
+} pt_limits;
+
+typedef struct pt_rung {
+    int width, height;
+    double kbps;            /* target (predicted) average rate */
+    double crf;             /* the CRF the curve needs for kbps */
+    double psnr, ssim;      /* predicted */
+    char why[240];          /* one sentence: why this rate and this resolution */
+} pt_rung;
+
+void ptplan_limits_default(pt_limits *l);
+
+/* Upper convex hull of the points (kbps > 0) in (log2 kbps, psnr), cut
+ * after its best-quality vertex. idx receives indices into p in increasing
+ * rate (n entries at most); returns their count. */
+int ptplan_hull(const pt_point *p, int n, int *idx);
+
+/* The curve of resolution `height` at rate kbps: 0 and out filled (width,
+ * height, kbps, crf, psnr, ssim) when the curve can make that rate, -1
+ * when not. */
+int ptplan_curve_at(const pt_point *p, int n, int height, const pt_limits *lim, double kbps,
+                    pt_rung *out);
+
+/* The range of rates the curve of `height` can make; -1 when it has no
+ * points. */
+int ptplan_curve_range(const pt_point *p, int n, int height, const pt_limits *lim, double *lo,
+                       double *hi);
+
+/* The rungs, smallest first, into out (max entries, max >= 1). Returns
+ * the count (>= 1), or -1 when there are no usable points. */
+int ptplan_choose(const pt_point *p, int n, const pt_limits *lim, pt_rung *out, int max);
+
+#endif
