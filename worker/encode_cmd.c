@@ -34,6 +34,7 @@ static const char usage[] =
     "  --threads N           CPU threads to use, 0 = all cores (default 0)\n"
     "  --rate-control capped-crf|two-pass   (default capped-crf)\n"
     "  --no-thumbnails       skip poster, sprite and storyboard\n"
+    "  --no-quality          skip measuring PSNR/SSIM of each rendition\n"
     "  --thumb-interval S    seconds between storyboard tiles (default 10)\n"
     "  --packaging hls,dash  manifests to write (default both)\n"
     "  --max-duration S, --max-pixels N, --max-file-size BYTES   limits (default none)\n"
@@ -78,6 +79,10 @@ int encode_cmd_parse(int argc, char **argv, media_opts *o, const char **src, con
         }
         if (!strcmp(a, "--no-thumbnails")) {
             o->thumbnails = 0;
+            continue;
+        }
+        if (!strcmp(a, "--no-quality")) {
+            o->no_quality = 1;
             continue;
         }
         if (!v)

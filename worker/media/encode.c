@@ -18,6 +18,7 @@
  * job.abort; everything is joined and freed on every path. */
 #include "mediai.h"
 #include "plan.h"
+#include "quality.h"
 
 #include <errno.h>
 #include <math.h>
@@ -38,22 +39,14 @@
 #include "log.h"
 #include "util.h"
 
-#define QCAP 8
-
 typedef struct job job;
 
-/* Bounded frame queue (one producer, one consumer). */
-typedef struct fq {
-    AVFrame *f[QCAP];
-    int head, n, eof;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-} fq;
+#define Q_SEGMENTS 6   /* measured segments at most (quality_sampling) */
 
 typedef struct rung {
     job *j;
     plan_rung p;
-    fq q;
+    frameq q;
     pthread_t th;
     int started;
     AVCodecContext *enc;
@@ -66,6 +59,8 @@ typedef struct rung {
     int64_t last_pts;
     char codecs[40];
     double cpu;           /* CPU seconds of this rung's thread (scale + x264 + mux) */
+    qmeter *qm;           /* PSNR/SSIM of the real output (NULL: not measured) */
+    int64_t es_bytes;     /* encoded video bytes (elementary stream, no CMAF boxes) */
 } rung;
 
 struct job {
@@ -110,6 +105,10 @@ struct job {
     double last_progress;
     int aborted_by_cancel;
     int pass;               /* 0: single pass; 1, 2: two-pass rate control */
+    int qref_w, qref_h;     /* quality is measured at this (display) size */
+    int64_t q_segs[Q_SEGMENTS];  /* ... in these segments */
+    int q_nsegs;            /* (0: quality is not measured) */
+    int q_fstep;            /* ... on every q_fstep-th frame from q_fstep/2 */
     char stats_dir[4096];   /* x264 first-pass statistics */
 };
 
@@ -166,77 +165,19 @@ static void progress(job *j, const char *stage, double f)
         j->ev->progress(j->ev->ud, stage, f);
 }
 
-/* ---- frame queue -------------------------------------------------- */
-
-static void fq_init(fq *q)
+/* Is segment seg one whose quality is measured? */
+static int q_measured(const job *j, int64_t seg)
 {
-    memset(q, 0, sizeof(*q));
-    pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->cv, NULL);
-}
-
-static void fq_destroy(fq *q)
-{
-    for (int i = 0; i < q->n; i++)
-        av_frame_free(&q->f[(q->head + i) % QCAP]);
-    pthread_mutex_destroy(&q->mu);
-    pthread_cond_destroy(&q->cv);
-}
-
-static void deadline(struct timespec *ts, long ms)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_nsec += ms * 1000000L;
-    ts->tv_sec += ts->tv_nsec / 1000000000L;
-    ts->tv_nsec %= 1000000000L;
-}
-
-/* Takes ownership of f. -1 when the job is aborting (f is freed). */
-static int fq_put(job *j, fq *q, AVFrame *f)
-{
-    pthread_mutex_lock(&q->mu);
-    while (q->n == QCAP && !cancelled(j)) {
-        struct timespec ts;
-        deadline(&ts, 50);
-        pthread_cond_timedwait(&q->cv, &q->mu, &ts);
-    }
-    if (atomic_load(&j->abort)) {
-        pthread_mutex_unlock(&q->mu);
-        av_frame_free(&f);
-        return -1;
-    }
-    if (f)
-        q->f[(q->head + q->n++) % QCAP] = f;
-    else
-        q->eof = 1;
-    pthread_cond_broadcast(&q->cv);
-    pthread_mutex_unlock(&q->mu);
+    for (int i = 0; i < j->q_nsegs; i++)
+        if (j->q_segs[i] == seg)
+            return 1;
     return 0;
 }
 
-/* 1: *f is a frame; 0: end of stream; -1: aborting. */
-static int fq_get(job *j, fq *q, AVFrame **f)
+/* frameq stop callback: the job is aborting (or cancelled). */
+static int stop_cb(void *ud)
 {
-    pthread_mutex_lock(&q->mu);
-    while (q->n == 0 && !q->eof && !cancelled(j)) {
-        struct timespec ts;
-        deadline(&ts, 50);
-        pthread_cond_timedwait(&q->cv, &q->mu, &ts);
-    }
-    int r;
-    if (atomic_load(&j->abort)) {
-        r = -1;
-    } else if (q->n) {
-        *f = q->f[q->head];
-        q->head = (q->head + 1) % QCAP;
-        q->n--;
-        r = 1;
-    } else {
-        r = 0;
-    }
-    pthread_cond_broadcast(&q->cv);
-    pthread_mutex_unlock(&q->mu);
-    return r;
+    return cancelled(ud);
 }
 
 /* ---- rungs ---------------------------------------------------------- */
@@ -299,6 +240,8 @@ static int rung_open(job *j, rung *g, int threads, ss_err *err)
         return ss_fail(err, SS_EINTERNAL, "libx264 for %s gave no SPS", g->p.name);
     if (j->pass == 1)
         return 0;   /* first pass: statistics only, packets are dropped */
+    if (j->q_nsegs > 0 && !(g->qm = qmeter_new(c, j->qref_w, j->qref_h, err)))
+        return -1;
     char dir[4200];
     snprintf(dir, sizeof(dir), "%s/%s", j->outdir, g->p.name);
     g->cm = cmaf_open(dir, g->p.name, c, j->ev, err);
@@ -330,7 +273,12 @@ static int rung_drain(rung *g, ss_err *err)
                    pkt->pts)
                 g->kcut++;
         }
-        r = g->cm ? cmaf_write(g->cm, pkt, cut, err) : 0;
+        g->es_bytes += pkt->size;
+        /* the meter decodes the measured segments (before cmaf_write
+         * rescales the timestamps) */
+        r = g->qm && q_measured(j, g->kcut - 1) ? qmeter_packet(g->qm, pkt, err) : 0;
+        if (!r)
+            r = g->cm ? cmaf_write(g->cm, pkt, cut, err) : 0;
         av_packet_unref(pkt);
         if (r) {
             ret = -1;
@@ -384,6 +332,16 @@ static int rung_encode(rung *g, AVFrame *in, ss_err *err)
         }
         g->last_pts = f->pts;
         g->frames++;
+        if (g->qm) {
+            int64_t seg = g->kforce - 1;
+            int64_t off = f->pts - plan_boundary_frame(seg, j->fps_num, j->fps_den, j->seg_num,
+                                                       j->seg_den);
+            if (q_measured(j, seg) && off % j->q_fstep == j->q_fstep / 2 &&
+                qmeter_ref(g->qm, in, err)) {
+                av_frame_free(&scaled);
+                return -1;
+            }
+        }
     }
     int r = avcodec_send_frame(g->enc, f);
     av_frame_free(&scaled);
@@ -411,7 +369,7 @@ static void *rung_main(void *arg)
     ss_err err = { 0 };
     AVFrame *f = NULL;
     int r;
-    while ((r = fq_get(j, &g->q, &f)) > 0) {
+    while ((r = frameq_get(&g->q, &f, stop_cb, j)) > 0) {
         int e = rung_encode(g, f, &err);
         av_frame_free(&f);
         if (e) {
@@ -420,7 +378,7 @@ static void *rung_main(void *arg)
             return NULL;
         }
     }
-    if (r == 0 && (rung_encode(g, NULL, &err) ||
+    if (r == 0 && (rung_encode(g, NULL, &err) || (g->qm && qmeter_packet(g->qm, NULL, &err)) ||
                    (g->cm && cmaf_finish(g->cm, g->frames ? g->last_pts + 1 : 0, &err))))
         job_fail_err(j, &err);
     g->cpu = thread_cpu();
@@ -511,7 +469,7 @@ static int video_out(job *j, AVFrame *f, ss_err *err)
         AVFrame *c = av_frame_clone(f);
         if (!c)
             return ss_fail(err, SS_ENOMEM, "out of memory");
-        if (fq_put(j, &j->rungs[i].q, c))
+        if (frameq_put(&j->rungs[i].q, c, stop_cb, j))
             return -1;
     }
     if (j->pi.duration > 0) {
@@ -1089,6 +1047,17 @@ static int package(job *j, json_t *res, ss_err *err)
         else
             json_object_set_new(r, "crf", json_integer(g->p.crf));
         json_object_set_new(r, "level", json_integer(g->p.level));
+        json_object_set_new(r, "video_bitrate_es",
+                            json_integer(duration > 0 ? (json_int_t)llround(g->es_bytes * 8 / duration) : 0));
+        if (g->qm) {
+            double psnr, ssim;
+            int nq;
+            qmeter_mean(g->qm, &psnr, &ssim);
+            qmeter_samples(g->qm, &nq);
+            json_object_set_new(r, "psnr", nq ? json_real(round(psnr * 1000) / 1000) : json_null());
+            json_object_set_new(r, "ssim", nq ? json_real(round(ssim * 100000) / 100000) : json_null());
+            json_object_set_new(r, "quality_frames", json_integer(nq));
+        }
         json_object_set_new(r, "bytes", json_integer(cmaf_bytes(g->cm) + vt[i].init_bytes));
         json_object_set_new(r, "frames", json_integer(g->frames));
         json_object_set_new(r, "duration", json_real(duration));
@@ -1115,6 +1084,21 @@ static int package(job *j, json_t *res, ss_err *err)
     json_object_set_new(res, "master", j->o->hls ? json_string("master.m3u8") : json_null());
     json_object_set_new(res, "dash", j->o->dash ? json_string("manifest.mpd") : json_null());
     json_object_set_new(res, "subtitles", subarr);
+    if (j->q_nsegs > 0) {
+        json_t *segs = json_array();
+        for (int i = 0; i < j->q_nsegs; i++)
+            json_array_append_new(segs, json_integer(j->q_segs[i]));
+        json_object_set_new(res, "quality",
+                            json_pack("{s:i, s:i, s:o, s:i, s:s}", "width", j->qref_w, "height",
+                                      j->qref_h, "segments", segs, "frame_step", j->q_fstep,
+                                      "method",
+                                      "luma PSNR (of the mean MSE) and SSIM (8x8 windows) of the "
+                                      "decoded output scaled (bicubic) to the display size, "
+                                      "against the pre-filtered source at that size; frames "
+                                      "frame_step/2, +frame_step, ... of the listed segments"));
+    }
+    else
+        json_object_set_new(res, "quality", json_null());
     return 0;
 fail:
     json_decref(subarr);
@@ -1123,16 +1107,47 @@ fail:
 
 /* ---- media_encode ---------------------------------------------------- */
 
+/* Which output frames are measured: Q_SHARE of the segments (at least
+ * one, at most Q_SEGMENTS), spread evenly over the title, and in each of
+ * them every q_fstep-th frame starting half a step in (so the IDR, which
+ * has its own quality, is not over-weighted): about Q_FRAMES frames per
+ * rung in all. Only the measured segments are decoded, so measuring costs
+ * about a quarter of a decode of each rung plus Q_FRAMES comparisons at
+ * the display size. */
+#define Q_SHARE 0.25
+#define Q_FRAMES 48
+
+static void quality_sampling(job *j)
+{
+    int keyint = plan_keyint(j->fps_num, j->fps_den, j->seg_num, j->seg_den);
+    double d = j->pi.vduration > 0 ? j->pi.vduration : j->pi.duration;
+    int64_t nseg = d > 0 ? (int64_t)ceil(d * j->fps_num / j->fps_den / keyint - 1e-6) : 1;
+    if (nseg < 1)
+        nseg = 1;
+    int m = (int)lround(nseg * Q_SHARE);
+    if (m < 1)
+        m = 1;
+    if (m > Q_SEGMENTS)
+        m = Q_SEGMENTS;
+    j->q_nsegs = m;
+    for (int i = 0; i < m; i++)
+        j->q_segs[i] = (int64_t)((i + 0.5) * (double)nseg / m);
+    int per_seg = (Q_FRAMES + m - 1) / m;
+    j->q_fstep = (keyint + per_seg - 1) / per_seg;
+}
+
+
 /* Free what one pass opened and reset its counters; the plan, the probe
  * facts, warnings and errors stay. */
 static void pass_free(job *j)
 {
     for (int i = 0; i < j->lad.n; i++) {
         rung *g = &j->rungs[i];
-        fq_destroy(&g->q);
+        frameq_destroy(&g->q);
         avcodec_free_context(&g->enc);
         sws_freeContext(g->sws);
         cmaf_free(&g->cm);
+        qmeter_free(&g->qm);
     }
     memset(j->rungs, 0, sizeof(j->rungs));
     for (int i = 0; i < j->nhold; i++)
@@ -1159,10 +1174,11 @@ static void job_free(job *j)
 {
     for (int i = 0; i < j->lad.n; i++) {
         rung *g = &j->rungs[i];
-        fq_destroy(&g->q);
+        frameq_destroy(&g->q);
         avcodec_free_context(&g->enc);
         sws_freeContext(g->sws);
         cmaf_free(&g->cm);
+        qmeter_free(&g->qm);
     }
     for (int i = 0; i < j->nhold; i++)
         av_packet_free(&j->hold[i]);
@@ -1218,7 +1234,7 @@ static int run_pass(job *j, ss_err *e, double *cpu_main)
         rung *g = &j->rungs[i];
         g->j = j;
         g->p = j->lad.rungs[i];
-        fq_init(&g->q);
+        frameq_init(&g->q);
     }
     for (int i = 0; i < j->lad.n; i++)
         if (rung_open(j, &j->rungs[i], th[i], e))
@@ -1245,7 +1261,7 @@ static int run_pass(job *j, ss_err *e, double *cpu_main)
         if (dr)
             atomic_store(&j->abort, 1);
         for (int i = 0; i < j->lad.n; i++)
-            fq_put(j, &j->rungs[i].q, NULL);
+            frameq_put(&j->rungs[i].q, NULL, stop_cb, j);
     }
     *cpu_main = thread_cpu();
     for (int i = 0; i < j->lad.n; i++)
@@ -1317,6 +1333,10 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
     }
     if (j->lad.notes[0])
         job_warn(j, j->lad.notes);
+    if (!opts->no_quality) {
+        plan_top_size(&ps, &j->qref_w, &j->qref_h);
+        quality_sampling(j);
+    }
     if (opts->ladder == MEDIA_LADDER_PER_TITLE)
         job_warn(j, "per-title ladder not available yet: used the auto ladder");
     t_probe = seconds_since(t_start);

@@ -75,6 +75,7 @@ typedef struct media_opts {
     const char *scratch_dir;   /* for two-pass stats and temporary files */
     /* Added after the first version (zeroed by media_opts_default): */
     char preset_buf[24];       /* storage media_opts_from_spec points preset at */
+    int no_quality;            /* skip the PSNR/SSIM measurement of the output */
 } media_opts;
 
 /* Fill opts with the documented defaults. */

@@ -6,6 +6,10 @@
  *              into init.mp4 + seg_NNNNN.m4s, measured per segment
  *   thumbs.c   poster, sprite and storyboard from the decoded frames
  *   subs.c     text subtitle streams to WebVTT
+ *   frameq.c   the bounded frame queue between the decoding thread and the
+ *              encoder threads
+ *   pertitle.c the per-title pass: sampled windows analysed (SI/TI, scene
+ *              cuts) and probe-encoded, the ladder chosen (ptplan.c)
  *   encode.c   media_encode(): threads, filters, encoders (uses all of these)
  */
 #ifndef SS_MEDIA_MEDIAI_H
@@ -14,6 +18,8 @@
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include "manifest.h"
 #include "media.h"
@@ -108,6 +114,27 @@ void subs_feed(subs *s, const AVPacket *pkt);
 int subs_finish(subs *s, const char *outdir, const media_events *ev, pkg_text *texts, int max,
                 json_t *arr, ss_err *err);
 void subs_free(subs **s);
+
+/* ---- frameq.c ---- */
+#define FRAMEQ_CAP 8
+
+/* Bounded queue of refcounted frames, one producer and one consumer. */
+typedef struct frameq {
+    AVFrame *f[FRAMEQ_CAP];
+    int head, n, eof;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} frameq;
+
+void frameq_init(frameq *q);
+/* Frees the frames still queued. */
+void frameq_destroy(frameq *q);
+/* Queue f (taking ownership; NULL marks the end), waiting while the queue
+ * is full. stop(ud) is polled at least every 50 ms; when it returns
+ * non-zero the call gives up: -1, f freed. */
+int frameq_put(frameq *q, AVFrame *f, int (*stop)(void *), void *ud);
+/* 1: *f is the next frame (the caller owns it); 0: end; -1: stop(ud). */
+int frameq_get(frameq *q, AVFrame **f, int (*stop)(void *), void *ud);
 
 /* Write data to dir/name, then announce rel/name. */
 int media_write_file(const char *dir, const char *rel, const char *name, const void *data,

@@ -150,6 +150,21 @@ static int width_for(int h, int dw, int dh)
     return plan_even((double)h * dw / dh);
 }
 
+void plan_top_size(const plan_src *s, int *w, int *h)
+{
+    int dw, dh;
+    plan_display_size(s, &dw, &dh);
+    if (dw <= 0 || dh <= 0) {
+        *w = *h = 2;
+        return;
+    }
+    int top = dh & ~1;
+    if (top < 2)
+        top = 2;
+    *h = top;
+    *w = width_for(top, dw, dh);
+}
+
 static void sort_rungs(plan_ladder *l)
 {
     for (int i = 1; i < l->n; i++)

@@ -42,6 +42,11 @@ typedef struct plan_ladder {
  * rotation (90/270 swap width and height). */
 void plan_display_size(const plan_src *s, int *dw, int *dh);
 
+/* The auto ladder's top rung size: the display height rounded down to
+ * even, the width from the display aspect ratio. Quality is measured at
+ * this size in every ladder mode (the "display size"). */
+void plan_top_size(const plan_src *s, int *w, int *h);
+
 /* Nearest even integer to x (at least 2). */
 int plan_even(double x);
 

@@ -105,6 +105,21 @@ double q_ssim(const uint8_t *a, ptrdiff_t as, const uint8_t *b, ptrdiff_t bs, in
 
 /* ---- the meter ------------------------------------------------------ */
 
+/* A bicubic scaler of the luma of fmt (w x h) to GRAY8 (ow x oh) that
+ * keeps the sample values' range: swscale takes gray as full range and
+ * would otherwise stretch limited-range luma (16..235) to 0..255. */
+struct SwsContext *q_luma_scaler(struct SwsContext *c, int w, int h, int fmt, int ow, int oh)
+{
+    struct SwsContext *n = sws_getCachedContext(c, w, h, fmt, ow, oh, AV_PIX_FMT_GRAY8, SWS_BICUBIC,
+                                                NULL, NULL, NULL);
+    if (n) {
+        int *inv, *tab, sr, dr, b, ct, sat;
+        if (sws_getColorspaceDetails(n, &inv, &sr, &tab, &dr, &b, &ct, &sat) >= 0 && (sr || dr))
+            sws_setColorspaceDetails(n, inv, 0, tab, 0, b, ct, sat);
+    }
+    return n;
+}
+
 struct qmeter {
     AVCodecContext *dec;
     AVFrame *frame;
@@ -179,8 +194,8 @@ int qmeter_ref(qmeter *m, const AVFrame *src, ss_err *err)
             return ss_fail(err, SS_ENOMEM, "out of memory");
         }
     } else {
-        m->sws_ref = sws_getCachedContext(m->sws_ref, src->width, src->height, src->format, m->ref_w,
-                                          m->ref_h, AV_PIX_FMT_GRAY8, SWS_BICUBIC, NULL, NULL, NULL);
+        m->sws_ref = q_luma_scaler(m->sws_ref, src->width, src->height, src->format, m->ref_w,
+                                   m->ref_h);
         r->format = AV_PIX_FMT_GRAY8;
         r->width = m->ref_w;
         r->height = m->ref_h;
@@ -214,8 +229,7 @@ static int measure(qmeter *m, const AVFrame *f, int64_t pts, ss_err *err)
     const uint8_t *y = f->data[0];
     int ys = f->linesize[0];
     if (f->width != m->ref_w || f->height != m->ref_h) {
-        m->sws_dec = sws_getCachedContext(m->sws_dec, f->width, f->height, f->format, m->ref_w,
-                                          m->ref_h, AV_PIX_FMT_GRAY8, SWS_BICUBIC, NULL, NULL, NULL);
+        m->sws_dec = q_luma_scaler(m->sws_dec, f->width, f->height, f->format, m->ref_w, m->ref_h);
         if (!m->sws_dec || av_frame_make_writable(m->scaled) < 0)
             return ss_fail(err, SS_ENOMEM, "cannot scale a decoded frame to measure it");
         sws_scale(m->sws_dec, (const uint8_t *const *)f->data, f->linesize, 0, f->height,

@@ -36,6 +36,12 @@ double q_mse(const uint8_t *a, ptrdiff_t as, const uint8_t *b, ptrdiff_t bs, int
 double q_psnr(double mse);
 double q_ssim(const uint8_t *a, ptrdiff_t as, const uint8_t *b, ptrdiff_t bs, int w, int h);
 
+struct SwsContext;
+/* sws_getCachedContext() for the luma of a w x h frame of format fmt to a
+ * GRAY8 ow x oh picture (bicubic), sample values kept as they are (no
+ * limited-to-full range stretch). */
+struct SwsContext *q_luma_scaler(struct SwsContext *c, int w, int h, int fmt, int ow, int oh);
+
 typedef struct q_sample {
     int64_t pts;       /* in the encoder's time base */
     double mse, ssim;  /* luma, at the reference size */
