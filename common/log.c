@@ -260,18 +260,36 @@ void ss_log(ss_log_level level, const char *job, const char *fmt, ...)
     if (log_json) {
         n += (size_t)snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\",\"prog\":\"%s\"",
                               ts, level_names[level], log_prog);
+        /* escapes stop early enough that the closing "} always fits:
+         * a long message is cut, the line stays valid JSON */
         if (job && *job) {
             n += (size_t)snprintf(line + n, sizeof(line) - n, ",\"job\":\"");
-            n = json_escape(line, sizeof(line), n, job);
+            n = json_escape(line, sizeof(line) / 2, n, job);
             line[n++] = '"';
         }
         n += (size_t)snprintf(line + n, sizeof(line) - n, ",\"msg\":\"");
-        n = json_escape(line, sizeof(line), n, msg);
+        n = json_escape(line, sizeof(line) - 8, n, msg);
         n += (size_t)snprintf(line + n, sizeof(line) - n, "\"}\n");
     } else {
+        /* one event, one line: control characters (a newline from a
+         * remote error text) are shown escaped, never as a line break */
+        char safe[2048];
+        size_t k = 0;
+        for (const char *p = msg; *p && k + 4 < sizeof(safe); p++) {
+            unsigned char ch = (unsigned char)*p;
+            if (ch == '\n') {
+                safe[k++] = '\\';
+                safe[k++] = 'n';
+            } else if (ch < 0x20 || ch == 0x7f) {
+                safe[k++] = '?';
+            } else {
+                safe[k++] = (char)ch;
+            }
+        }
+        safe[k] = '\0';
         n = (size_t)snprintf(line, sizeof(line), "%s %-5s %s%s%s%s\n", ts + 11,
                              level_names[level], job && *job ? "[" : "",
-                             job && *job ? job : "", job && *job ? "] " : "", msg);
+                             job && *job ? job : "", job && *job ? "] " : "", safe);
     }
     if (n >= sizeof(line)) {
         n = sizeof(line) - 1;

@@ -18,7 +18,12 @@ int redis_addr_parse(const char *url, redis_addr *out, ss_err *err)
         p += 8;
     else if (strstr(p, "://"))
         return ss_fail(err, SS_EINVAL, "redis URL '%s' must start with redis://", url);
-    const char *at = strchr(p, '@');
+    /* userinfo ends at the LAST '@' of the authority: a password may hold '@' */
+    const char *auth_end = p + strcspn(p, "/");
+    const char *at = NULL;
+    for (const char *q = p; q < auth_end; q++)
+        if (*q == '@')
+            at = q;
     if (at) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
         const char *pw = colon ? colon + 1 : p;

@@ -60,6 +60,8 @@ int ss_str_has_suffix(const char *s, const char *suffix)
 int ss_mkdir_p(const char *path, ss_err *err)
 {
     char buf[4096];
+    if (!*path)
+        return ss_fail(err, SS_EINVAL, "empty path");
     if (ss_strlcpy(buf, path, sizeof(buf)) >= sizeof(buf))
         return ss_fail(err, SS_EINVAL, "path too long: %s", path);
     for (char *p = buf + 1; ; p++) {

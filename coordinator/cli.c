@@ -245,7 +245,7 @@ static int wait_job(cli *c, const char *id)
             continue;
         }
         unreachable = 0;
-        if (st != 200) {
+        if (st != 200 || !json_is_object(j)) {
             int rc = api_error(st, j);
             json_decref(j);
             return rc;
@@ -408,6 +408,10 @@ static int cmd_submit(cli *c, args *a)
     if ((v = opt(a, "--dest")))
         json_object_set_new(spec, "destination", json_string(v));
     const char *hook = opt(a, "--webhook"), *secret = opt(a, "--webhook-secret");
+    if (secret && !hook) {
+        fprintf(stderr, "streamscale: --webhook-secret needs --webhook URL\n");
+        goto out;
+    }
     if (hook) {
         json_t *w = json_pack("{ss}", "url", hook);
         if (secret)

@@ -125,8 +125,10 @@ static void h_healthz(coord *c, struct evhttp_request *req)
     int64_t t0 = ss_mono_ms();
     redisReply *rep = rconn_cmdf(&c->redis, &err, "PING");
     if (!rep) {
+        /* unauthenticated: the detail (host, port, error) goes to the log */
+        log_warn(NULL, "healthz: %s", err.msg);
         http_reply_json(req, 503, json_pack("{ss ss ss}", "status", "unavailable", "redis", "down",
-                                            "error", err.msg));
+                                            "error", "the job store (Redis) is unreachable"));
         return;
     }
     freeReplyObject(rep);

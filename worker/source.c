@@ -4,6 +4,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -47,11 +49,35 @@ int source_file_path(const char *url, char *out, size_t outlen, ss_err *err)
     return 0;
 }
 
+int source_path_allowed(const char *path, const char *roots, const char *what, ss_err *err)
+{
+    if (!roots || !*roots)
+        return 0;
+    char real[PATH_MAX];
+    const char *p = realpath(path, real) ? real : path;
+    if (strstr(p, "/../") || ss_str_has_suffix(p, "/.."))
+        return ss_fail(err, SS_EDENIED, "%s %s is outside file_roots", what, path);
+    const char *r = roots;
+    while (*r) {
+        size_t n = strcspn(r, ":");
+        while (n > 1 && r[n - 1] == '/')
+            n--;
+        if (n && !strncmp(p, r, n) && (p[n] == '/' || p[n] == '\0'))
+            return 0;
+        r += strcspn(r, ":");
+        if (*r == ':')
+            r++;
+    }
+    return ss_fail(err, SS_EDENIED, "%s %s is outside the worker's file_roots", what, path);
+}
+
 int source_resolve(const char *url, const char *scratch_dir, char *out, size_t outlen,
                    const source_conf *conf, const atomic_int *cancel, ss_err *err)
 {
     if (ss_str_has_prefix(url, "file://")) {
         if (source_file_path(url, out, outlen, err) != 0)
+            return -1;
+        if (source_path_allowed(out, conf->file_roots, "source", err) != 0)
             return -1;
         struct stat st;
         if (stat(out, &st) != 0)

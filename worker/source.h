@@ -16,6 +16,7 @@ typedef struct source_conf {
     int allow_http;
     long long max_bytes;        /* download cap, 0 = none */
     long long timeout_seconds;
+    const char *file_roots;     /* ':'-separated folders file:// may use; NULL/"" = any */
 } source_conf;
 
 /* Resolve url to a local path in out (scratch_dir is the job's folder for
@@ -23,6 +24,10 @@ typedef struct source_conf {
  * SS_ELIMIT, SS_ENET, SS_EAUTH, SS_ECANCELLED. */
 int source_resolve(const char *url, const char *scratch_dir, char *out, size_t outlen,
                    const source_conf *conf, const atomic_int *cancel, ss_err *err);
+
+/* 0 when path (resolved through symlinks when it exists) lies inside one
+ * of the ':'-separated roots (or roots is empty), else -1 with SS_EDENIED. */
+int source_path_allowed(const char *path, const char *roots, const char *what, ss_err *err);
 
 /* Decode %XX escapes of a file:// URL's path into out. */
 int source_file_path(const char *url, char *out, size_t outlen, ss_err *err);

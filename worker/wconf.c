@@ -33,4 +33,5 @@ void worker_source_conf(const worker *w, source_conf *c)
     c->allow_http = w->conf.allow_http_sources;
     c->max_bytes = w->conf.max_file_size;
     c->timeout_seconds = w->conf.download_timeout;
+    c->file_roots = w->conf.file_roots;
 }

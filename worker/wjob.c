@@ -284,6 +284,12 @@ void wjob_run_media(wjob *j)
     const char *dest = json_string_value(json_object_get(j->spec, "destination"));
     if (!dest)
         dest = w->conf.storage;
+    if (ss_str_has_prefix(dest, "file://")) {
+        char dpath[4096];
+        if (source_file_path(dest, dpath, sizeof(dpath), &err) != 0 ||
+            source_path_allowed(dpath, w->conf.file_roots, "destination", &err) != 0)
+            goto out;
+    }
     storage_conf stc;
     worker_storage_conf(w, &stc);
     st = storage_open(dest, &stc, &err);

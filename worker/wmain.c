@@ -3,8 +3,10 @@
  * SIGTERM/SIGINT: stop claiming, let running jobs finish for up to
  * drain_timeout seconds, then release them to the queue (not counted as an
  * attempt) and exit 0. A second signal releases at once. SIGHUP reloads
- * the config file: cpu_threshold, slots, log_level and the timing keys take
- * effect at once; the others need a restart.
+ * the config file: admission (cpu_threshold, slots, threads), timing
+ * (lease, heartbeat, poll, aging, retry backoff, registry TTL, progress
+ * events, drain_timeout for the next drain), limits and log_level take
+ * effect at once; connections, storage, ids and paths need a restart.
  */
 #include <signal.h>
 #include <stddef.h>
@@ -90,6 +92,9 @@ const cfg_opt worker_opts[] = {
         "allow sources and endpoints on loopback/private addresses (SSRF guard off for them)"),
     OPT("allow_http_sources", CFG_BOOL, "false", allow_http_sources, 0, 0,
         "allow plain http:// sources (https:// always allowed)"),
+    OPT("file_roots", CFG_STR, NULL, file_roots, 0, 0,
+        "':'-separated folders that file:// sources and destinations must lie in "
+        "(empty: any path the worker user can reach; set it when API clients are not fully trusted)"),
     OPT("download_timeout", CFG_INT, "3600", download_timeout, 5, 86400,
         "longest source download in seconds"),
     { 0 }
@@ -111,9 +116,11 @@ static void stop_loop(worker *w)
     event_base_loopexit(w->base, &tv);
 }
 
-static void maybe_exit_after_drain(worker *w)
+/* A draining worker leaves once nothing is running and no claim is on
+ * the wire (its answer could be a job nobody would then release). */
+void worker_check_drain(worker *w)
 {
-    if (w->draining && w->njobs == 0)
+    if (w->draining && w->njobs == 0 && w->claim_inflight == 0)
         stop_loop(w);
 }
 
@@ -127,7 +134,7 @@ void worker_job_finished(worker *w, wjob *j)
         w->njobs--;
     }
     wjob_free(j);
-    maybe_exit_after_drain(w);
+    worker_check_drain(w);
     if (!w->draining)
         wq_try_claim(w);
 }
@@ -159,7 +166,7 @@ static void on_term(evutil_socket_t sig, short what, void *arg)
     w->draining = 1;
     log_info(NULL, "signal %d: draining (%d job(s) running, up to %llds)", (int)sig, w->njobs,
              w->conf.drain_timeout);
-    if (w->njobs == 0) {
+    if (w->njobs == 0 && w->claim_inflight == 0) {
         stop_loop(w);
         return;
     }
@@ -182,12 +189,26 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     ss_log_level lvl;
     if (log_level_parse(nc.log_level, &lvl) == 0)
         log_set_level(lvl);
+    /* The numbers that steer admission and timing take effect at once
+     * (lease_seconds with the next renewal; a drain already under way
+     * keeps its timer). Connections, storage, ids and paths need a
+     * restart. */
     w->conf.cpu_threshold = nc.cpu_threshold;
     w->conf.slots = nc.slots;
+    w->conf.threads = nc.threads;
     w->conf.poll_ms = nc.poll_ms;
     w->conf.claim_delay_ms = nc.claim_delay_ms;
+    w->conf.aging_seconds = nc.aging_seconds;
+    w->conf.lease_seconds = nc.lease_seconds;
+    w->conf.heartbeat_ms = nc.heartbeat_ms;
+    w->conf.registry_ttl = nc.registry_ttl;
     w->conf.progress_event_seconds = nc.progress_event_seconds;
+    w->conf.retry_base_ms = nc.retry_base_ms;
+    w->conf.retry_cap_ms = nc.retry_cap_ms;
     w->conf.drain_timeout = nc.drain_timeout;
+    w->conf.max_duration = nc.max_duration;
+    w->conf.max_pixels = nc.max_pixels;
+    w->conf.max_file_size = nc.max_file_size;
     log_info(NULL, "SIGHUP: config reloaded (cpu_threshold %.0f%%, slots %lld)", nc.cpu_threshold,
              nc.slots);
     cfg_free(worker_opts, &nc);

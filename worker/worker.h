@@ -64,6 +64,7 @@ typedef struct worker_conf {
     int allow_private_networks;
     int allow_http_sources;
     long long download_timeout;    /* seconds per source download */
+    char *file_roots;              /* folders file:// sources/destinations may use */
 } worker_conf;
 
 extern const cfg_opt worker_opts[];
@@ -108,6 +109,8 @@ typedef struct wjob {
     int hb_inflight;
     int finishing;              /* finish script in flight or pending */
     int claims_next;            /* that finish also claims the next job */
+    int finish_failures;        /* reports Redis did not accept yet */
+    int64_t next_finish_ms;     /* monotonic: no report before this */
     int thread_done;
     double last_event_pct;
     int64_t last_event_ms;
@@ -177,6 +180,8 @@ void wjob_set_outcome(wjob *j, wjob_outcome oc, const ss_err *err, json_t *resul
 /* wmain.c */
 void worker_job_finished(worker *w, wjob *j);   /* after the finish script */
 int worker_busy(const worker *w);
+/* A draining worker exits once nothing runs and no claim is in flight. */
+void worker_check_drain(worker *w);
 /* The daemon; runner NULL = the media pipeline. */
 int worker_main_with(int argc, char **argv, void (*runner)(wjob *j));
 

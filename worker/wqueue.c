@@ -121,6 +121,8 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
                 return;
         }
     }
+    if (reply && reply->type != REDIS_REPLY_ERROR)
+        c->w->redis_failures = 0;   /* a working server, not just a TCP accept */
     if (reply && reply->type == REDIS_REPLY_ERROR) {
         log_warn(NULL, "redis: %s", reply->str);
         /* After a failover our address may lead to a replica: reconnect
@@ -189,7 +191,6 @@ static void on_cmd_connect(const redisAsyncContext *ac, int status)
         return;
     }
     w->cmd_connected = 1;
-    w->redis_failures = 0;
     log_info(NULL, "redis %s:%d connected", w->raddr.host, w->raddr.port);
     wq_try_claim(w);
 }
@@ -206,6 +207,7 @@ static void on_cmd_disconnect(const redisAsyncContext *ac, int status)
     for (wjob *j = w->jobs; j; j = j->next)
         j->hb_inflight = 0;
     schedule_reconnect(w);
+    worker_check_drain(w);
 }
 
 static void on_sub_connect(const redisAsyncContext *ac, int status)
@@ -227,6 +229,15 @@ static void on_sub_disconnect(const redisAsyncContext *ac, int status)
     schedule_reconnect(w);
 }
 
+static void on_setup_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    redisReply *reply = r;
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        log_error(NULL, "redis %s failed: %s", (const char *)priv, reply->str);
+        redisAsyncDisconnect(ac);
+    }
+}
+
 static redisAsyncContext *open_ctx(worker *w, void (*conn)(const redisAsyncContext *, int),
                                    void (*disc)(const redisAsyncContext *, int))
 {
@@ -243,11 +254,13 @@ static redisAsyncContext *open_ctx(worker *w, void (*conn)(const redisAsyncConte
     redisLibeventAttach(ac, w->base);
     redisAsyncSetConnectCallback(ac, conn);
     redisAsyncSetDisconnectCallback(ac, disc);
-    /* AUTH and SELECT are queued before anything else on the socket. */
+    /* AUTH and SELECT are queued before anything else on the socket; a
+     * refusal drops the connection (and is retried with backoff) instead
+     * of leaving a context that silently never works. */
     if (w->raddr.password[0])
-        redisAsyncCommand(ac, NULL, NULL, "AUTH %s", w->raddr.password);
+        redisAsyncCommand(ac, on_setup_reply, (void *)"AUTH", "AUTH %s", w->raddr.password);
     if (w->raddr.db)
-        redisAsyncCommand(ac, NULL, NULL, "SELECT %d", w->raddr.db);
+        redisAsyncCommand(ac, on_setup_reply, (void *)"SELECT", "SELECT %d", w->raddr.db);
     return ac;
 }
 
@@ -345,7 +358,7 @@ static void on_sub_message(redisAsyncContext *ac, void *r, void *priv)
         if (!w->claim_ev)
             w->claim_ev = evtimer_new(w->base, on_claim_timer, w);
         if (!evtimer_pending(w->claim_ev, NULL)) {
-            struct timeval tv = { 0, delay * 1000 };
+            struct timeval tv = { delay / 1000, (delay % 1000) * 1000 };
             evtimer_add(w->claim_ev, &tv);
         }
     } else if (kind && !strcmp(kind, "pmessage") && reply->elements >= 4) {
@@ -382,6 +395,15 @@ static void start_claimed(worker *w, redisReply **f)
     j->next = w->jobs;
     w->jobs = j;
     w->njobs++;
+    if (w->draining) {
+        /* a claim answered after SIGTERM: hand it straight back, not
+         * counted as an attempt */
+        log_info(j->id, "claimed while draining: releasing it to the queue");
+        j->outcome = WJOB_RELEASE;
+        j->thread_done = 1;
+        wq_finish(w, j);
+        return;
+    }
     log_info(j->id, "claimed (attempt %d, token %s, %d/%lld slots busy, load %.0f%%)", j->attempt,
              j->token, w->njobs, w->conf.slots, w->gate.load * 100);
     ss_err err = { 0 };
@@ -404,6 +426,7 @@ static void on_claim(worker *w, redisReply *r, void *ud)
         w->claim_inflight--;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
         w->queue_empty = 1;   /* nothing queued, or Redis trouble (logged) */
+        worker_check_drain(w);
         return;
     }
     w->queue_empty = 0;
@@ -505,13 +528,23 @@ static void on_finish(worker *w, redisReply *r, void *ud)
         if (w->claim_inflight > 0)
             w->claim_inflight--;
     }
-    if (!r) {
-        /* Redis unreachable: keep the outcome and try again from the tick. */
+    int refused = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                  r->element[0]->integer == -1;
+    int ok = r && r->type == REDIS_REPLY_ARRAY && (r->elements == 2 || r->elements == 6) &&
+             r->element[0]->integer == 1;
+    if (!ok && !refused) {
+        /* Redis unreachable or answering with an error (LOADING after a
+         * restart, READONLY during a failover, BUSY): keep the outcome,
+         * keep renewing the lease, and report again with backoff. Only
+         * a refusal of our token ends the job without a record. */
+        if (r)
+            log_warn(j->id, "report not accepted yet (%s); will retry",
+                     r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
         j->finishing = 0;
+        j->finish_failures++;
+        j->next_finish_ms = ss_mono_ms() + ss_backoff_ms(j->finish_failures, 500, 5000, ss_random_unit());
         return;
     }
-    int ok = r->type == REDIS_REPLY_ARRAY && (r->elements == 2 || r->elements == 6) &&
-             r->element[0]->integer == 1;
     if (ok) {
         log_debug(j->id, "reported: job is now %s", r->element[1]->str ? r->element[1]->str : "?");
         if (r->elements == 6) {
@@ -523,11 +556,9 @@ static void on_finish(worker *w, redisReply *r, void *ud)
             worker_job_finished(w, j);
             return;
         }
-    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+    } else {
         log_warn(j->id, "report refused: our lease was lost (job is %s); result not recorded",
                  r->element[1]->str ? r->element[1]->str : "?");
-    } else {
-        log_error(j->id, "report failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
     }
     worker_job_finished(w, j);
 }
@@ -675,7 +706,7 @@ void wq_tick(worker *w)
     /* Jobs whose report could not be sent yet (Redis was down). */
     for (wjob *j = w->jobs, *next; j; j = next) {
         next = j->next;
-        if (j->thread_done && !j->finishing)
+        if (j->thread_done && !j->finishing && now >= j->next_finish_ms)
             wq_finish(w, j);
     }
 }

@@ -14,6 +14,25 @@ local h = redis.call('HMGET', jk, 'token', 'state', 'priority')
 if h[1] ~= ARGV[3] or (h[2] ~= 'running' and h[2] ~= 'cancelling') then
   return {-1, h[2] or 'missing'}
 end
+-- Check every argument before the first write: Redis does not roll back a
+-- script that fails half way, and a job must never be left out of every
+-- index.
+local valid = {completed = true, failed = true, cancelled = true, release = true}
+if not valid[outcome] then
+  return redis.error_reply('finish: unknown outcome ' .. tostring(outcome))
+end
+if outcome == 'failed' then
+  local ok, e = pcall(cjson.decode, ARGV[5])
+  if not ok or type(e) ~= 'table' then
+    return redis.error_reply('finish: the error payload is not a JSON object')
+  end
+  if not tonumber(ARGV[7]) then
+    return redis.error_reply('finish: bad retry delay')
+  end
+end
+if ARGV[9] and ARGV[9] ~= '' and not (tonumber(ARGV[10]) and tonumber(ARGV[11])) then
+  return redis.error_reply('finish: bad claim arguments')
+end
 local from = h[2]
 local ms = now_ms()
 redis.call('ZREM', P .. 'processing', id)
@@ -47,10 +66,8 @@ elseif outcome == 'release' then
   emit(id, 'job.retrying', ARGV[8], ms)
   redis.call('PUBLISH', P .. 'notify', id)
   st = 'queued'
-elseif outcome == 'failed' then
+else -- failed (checked above)
   st = fail_or_retry(id, from, ARGV[6] == '1', tonumber(ARGV[7]), ms, ARGV[5])
-else
-  return redis.error_reply('finish: unknown outcome ' .. tostring(outcome))
 end
 -- The worker's next job in the same call (one round trip per job). A
 -- draining worker never asks.

@@ -9,13 +9,17 @@ local h = redis.call('HMGET', jk, 'token', 'state')
 if h[1] ~= ARGV[3] or (h[2] ~= 'running' and h[2] ~= 'cancelling') then
   return {-1, h[2] or 'missing'}
 end
+local lease, progress = tonumber(ARGV[4]), tonumber(ARGV[5])
+if not lease or not progress then
+  return redis.error_reply('heartbeat: lease and progress must be numbers')
+end
 local ms = now_ms()
-local deadline = ms + tonumber(ARGV[4])
+local deadline = ms + lease
 redis.call('ZADD', P .. 'processing', deadline, id)
 redis.call('HSET', jk, 'lease_ms', deadline, 'progress', ARGV[5], 'stage', ARGV[6])
 if ARGV[7] == '1' then
   -- whole percents: events come at most every 5 %, and cjson would print
   -- 35.4 as 35.399999999999999
-  emit(id, 'job.progress', cjson.encode({percent = math.floor(tonumber(ARGV[5])), stage = ARGV[6]}), ms)
+  emit(id, 'job.progress', cjson.encode({percent = math.floor(progress), stage = ARGV[6]}), ms)
 end
 return {1, h[2]}

@@ -92,6 +92,22 @@ def test_e2e_faults():
         assert os.path.exists(os.path.join(out, "master.m3u8"))
         assert os.path.exists(os.path.join(out, "job.json"))
 
+        # ---- file_roots: file:// sources and destinations outside are refused
+        h.stop("w2")
+        allowed = h.path("allowed")
+        os.makedirs(allowed, exist_ok=True)
+        inside = gen_clip(os.path.join(allowed, "in.mp4"), seconds=1, size="320x240")
+        h.worker("w3", rport, extra=dict(WORKER, STREAMSCALE_FILE_ROOTS="%s:%s" % (allowed, h.path("out"))))
+        for spec, word in (({"source": "file://" + good}, "source"),
+                           ({"source": "file://" + inside, "destination": "file:///tmp/elsewhere/"},
+                            "destination")):
+            j = api.submit(spec)
+            f = api.wait_state(j["id"], ("completed", "failed", "dead"), 120)
+            assert f["state"] == "failed" and f["attempts"] == 1, f
+            assert f["error"]["code"] == "denied" and word in f["error"]["message"], f["error"]
+        j = api.submit({"source": "file://" + inside, "thumbnails": False})
+        assert api.wait_state(j["id"], ("completed", "failed", "dead"), 120)["state"] == "completed"
+
 
 if __name__ == "__main__":
     main(test_e2e_faults)

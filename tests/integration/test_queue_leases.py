@@ -6,7 +6,7 @@ import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lib.harness import Api, Harness, main, wait_until  # noqa: E402
+from lib.harness import SOURCE, Api, Harness, RedisClient, main, wait_until  # noqa: E402
 
 TOKEN = "test-token"
 COORD = {"STREAMSCALE_REAP_INTERVAL_MS": "200", "STREAMSCALE_RETRY_BASE_MS": "100"}
@@ -95,6 +95,48 @@ def test_queue_leases():
         j = api.wait_state(job["id"], ("completed", "failed", "dead"), 60)
         assert j["state"] == "completed" and j["attempts"] == 1, j
         assert j["result"]["worker"] == "c", j
+
+        # ---- Redis answers the report with an error (READONLY while it is a
+        # replica for a moment): the outcome is kept and reported again, the
+        # job is not run twice
+        r = RedisClient(rport)
+        job = api.submit({"source": "file:///redis/readonly.mp4", "metadata": {"sleep_ms": 800}})
+        api.wait_state(job["id"], "running", 30)
+        r("REPLICAOF", "127.0.0.1", "1")       # a master that never answers: data is kept
+        wait_until(lambda: "report not accepted yet" in h.log_text("c"), 20, "the refused report")
+        r("REPLICAOF", "NO", "ONE")
+        j = api.wait_state(job["id"], ("completed", "failed", "dead"), 60)
+        assert j["state"] == "completed" and j["attempts"] == 1, j
+        assert [e["type"] for e in api.events(job["id"])].count("job.started") == 1
+
+        # ---- a long claim delay (over 1 s) must not stall the worker's loop
+        h.stop("c")
+        h.queue_worker("e", rport, extra=dict(env, STREAMSCALE_SLOTS="2",
+                                              STREAMSCALE_CLAIM_DELAY_MS="3000"))
+        first = api.submit({"source": "file:///delay/first.mp4", "metadata": {"sleep_ms": 5000}})
+        api.wait_state(first["id"], "running", 30)
+        second = api.submit({"source": "file:///delay/second.mp4", "metadata": {"sleep_ms": 10}})
+        j = api.wait_state(first["id"], ("completed", "failed", "dead"), 60)
+        assert j["state"] == "completed" and j["attempts"] == 1, j   # its lease kept being renewed
+        assert api.wait_state(second["id"], "completed", 60)["attempts"] == 1
+
+        # ---- scripts check their arguments before writing anything
+        lua = os.path.join(SOURCE, "common", "lua")
+        lib = open(os.path.join(lua, "_lib.lua")).read()
+        finish = lib + open(os.path.join(lua, "finish.lua")).read()
+        job = api.submit({"source": "file:///lua/args.mp4", "metadata": {"sleep_ms": 4000}})
+        api.wait_state(job["id"], "running", 30)
+        key = "{ss}:job:" + job["id"]
+        token = r("HGET", key, "token")
+        for outcome, payload in (("complete", "{}"), ("failed", "oops: not json")):
+            try:
+                r("EVAL", finish, 1, key, "{ss}:", job["id"], token, outcome, payload, "0", "10", "{}")
+                raise AssertionError("finish accepted %r" % outcome)
+            except RuntimeError:
+                pass
+            assert r("ZSCORE", "{ss}:processing", job["id"]) is not None
+            assert r("HGET", key, "token") == token and r("HGET", key, "state") == "running"
+        assert api.wait_state(job["id"], ("completed", "failed", "dead"), 60)["attempts"] == 1
 
 
 if __name__ == "__main__":

@@ -79,6 +79,23 @@ static void test_file_url(void **state)
     assert_int_equal(source_file_path("file:///a%00b", p, sizeof(p), &err), -1);
 }
 
+static void test_file_roots(void **state)
+{
+    (void)state;
+    ss_err err = { 0 };
+    assert_int_equal(source_path_allowed("/anything/at/all", NULL, "source", &err), 0);
+    assert_int_equal(source_path_allowed("/anything/at/all", "", "source", &err), 0);
+    assert_int_equal(source_path_allowed("/srv/media/a.mp4", "/data:/srv/media/", "source", &err), 0);
+    assert_int_equal(source_path_allowed("/srv/media", "/srv/media", "source", &err), 0);
+    assert_int_equal(source_path_allowed("/srv/mediaX/a.mp4", "/srv/media", "source", &err), -1);
+    assert_int_equal(err.code, SS_EDENIED);
+    ss_err_clear(&err);
+    assert_int_equal(source_path_allowed("/srv/media/../etc/x", "/srv/media", "source", &err), -1);
+    ss_err_clear(&err);
+    assert_int_equal(source_path_allowed("/etc/passwd", "/srv/media", "destination", &err), -1);
+    assert_non_null(strstr(err.msg, "destination"));
+}
+
 static void test_states(void **state)
 {
     (void)state;
@@ -113,6 +130,7 @@ int main(void)
         cmocka_unit_test(test_redis_url),
         cmocka_unit_test(test_redact),
         cmocka_unit_test(test_file_url),
+        cmocka_unit_test(test_file_roots),
         cmocka_unit_test(test_states),
         cmocka_unit_test(test_errors),
     };
