@@ -27,7 +27,9 @@
 const cfg_opt worker_opts[] = {
     OPT("redis", CFG_STR, "redis://127.0.0.1:6379/0", redis, 0, 0,
         "Redis URL redis://[:password@]host:port/db"),
-    OPT("id", CFG_STR, NULL, id, 0, 0, "worker id in the registry (default: host name-pid)"),
+    OPT("id", CFG_STR, NULL, id, 0, 0,
+        "worker id in the registry, unique in the fleet (default: host name-pid); with a fixed id "
+        "a restart after a crash hands its old claims to the reaper at once"),
     OPT("cpu_threshold", CFG_DOUBLE, "85", cpu_threshold, 1, 100,
         "claim only while the machine's CPU load (last ~8 s, percent) is under this; 100 = slots only"),
     OPT("slots", CFG_INT, "1", slots, 1, 64, "jobs this worker runs at once"),

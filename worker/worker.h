@@ -139,6 +139,7 @@ struct worker {
     int njobs;
     int claim_inflight;         /* claim scripts sent, not answered */
     int queue_empty;            /* the last claim found nothing */
+    int connected_once;         /* Redis answered us before (orphan check mode) */
     int draining;               /* SIGTERM seen: claim nothing more */
     int drain_expired;
     int stopping;               /* loop is about to exit */

@@ -181,6 +181,42 @@ static int wq_script(worker *w, const char *name, int nkeys, const char **keys, 
 
 static void on_sub_message(redisAsyncContext *ac, void *r, void *priv);
 
+static void on_orphans(worker *w, redisReply *r, void *ud)
+{
+    if (w->claim_inflight > 0)
+        w->claim_inflight--;
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+        log_warn(NULL, "%lld claim(s) held for this worker were unknown to it: %s", r->integer,
+                 ud ? "their leases end now (the reaper counts the attempt)"
+                    : "released to the queue unstarted");
+    wq_try_claim(w);
+}
+
+/* Claims Redis holds for our id that we do not run: after a restart under
+ * the same id (a crash), end their leases; after a reconnect, a claim whose
+ * answer was lost is released unstarted. */
+static void check_orphans(worker *w)
+{
+    int first = !w->connected_once;
+    w->connected_once = 1;
+    int n = 0;
+    for (wjob *j = w->jobs; j; j = j->next)
+        n++;
+    const char **args = calloc((size_t)n + 2, sizeof(*args));
+    if (!args)
+        return;
+    args[0] = w->id;
+    args[1] = first ? "expire" : "release";
+    int k = 2;
+    for (wjob *j = w->jobs; j; j = j->next)
+        args[k++] = j->token;
+    const char *keys[] = { RK_PROCESSING };
+    /* no claim goes out before this answer: it must not see its own claim */
+    if (wq_script(w, "orphans", 1, keys, k, args, on_orphans, first ? (void *)1 : NULL) == 0)
+        w->claim_inflight++;
+    free(args);
+}
+
 static void on_cmd_connect(const redisAsyncContext *ac, int status)
 {
     worker *w = ac->data;
@@ -192,7 +228,7 @@ static void on_cmd_connect(const redisAsyncContext *ac, int status)
     }
     w->cmd_connected = 1;
     log_info(NULL, "redis %s:%d connected", w->raddr.host, w->raddr.port);
-    wq_try_claim(w);
+    check_orphans(w);
 }
 
 static void on_cmd_disconnect(const redisAsyncContext *ac, int status)

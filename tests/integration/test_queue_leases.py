@@ -4,6 +4,7 @@ and a worker paused past its lease (SIGSTOP) has its late writes refused."""
 import os
 import signal
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from lib.harness import SOURCE, Api, Harness, RedisClient, main, wait_until  # noqa: E402
@@ -119,6 +120,44 @@ def test_queue_leases():
         j = api.wait_state(first["id"], ("completed", "failed", "dead"), 60)
         assert j["state"] == "completed" and j["attempts"] == 1, j   # its lease kept being renewed
         assert api.wait_state(second["id"], "completed", 60)["attempts"] == 1
+
+        # ---- a worker restarted under the same id after a crash ends its old
+        # claims' leases at once instead of leaving them for lease_seconds
+        h.stop("e")
+        long_lease = dict(env, STREAMSCALE_LEASE_SECONDS="60")
+        h.queue_worker("z", rport, extra=long_lease)
+        job = api.submit({"source": "file:///orphan/crash.mp4", "metadata": {"sleep_ms": 1500}})
+        api.wait_state(job["id"], "running", 30)
+        h.stop("z", signal.SIGKILL)
+        t0 = time.monotonic()
+        h.queue_worker("z", rport, extra=long_lease)
+        j = api.wait_state(job["id"], ("completed", "failed", "dead"), 50)
+        assert j["state"] == "completed" and j["attempts"] == 2, j
+        assert time.monotonic() - t0 < 30, "waited for the 60 s lease"
+        failed = [e["data"] for e in api.events(job["id"]) if e["type"] == "job.failed"]
+        assert failed and failed[0]["error"]["code"] == "lease_expired", failed
+        # a claim Redis ran but whose answer the worker never saw (lost in a
+        # dropped connection): on reconnect it is released unstarted, the
+        # attempt not counted, and then done normally
+        h.stop("z")
+        lua = os.path.join(SOURCE, "common", "lua")
+        lib = open(os.path.join(lua, "_lib.lua")).read()
+        claim = lib + open(os.path.join(lua, "claim.lua")).read()
+        h.queue_worker("z", rport, extra=long_lease)
+        wait_until(lambda: "z" in [w["id"] for w in api.workers()], 10, "z registered")
+        r = RedisClient(rport)
+        h.send_signal("z", signal.SIGSTOP)        # so it cannot take the job itself
+        lost = api.submit({"source": "file:///orphan/lost.mp4", "metadata": {"sleep_ms": 10}})
+        got = r("EVAL", claim, 1, "{ss}:processing", "{ss}:", "z", "60000", "300000")
+        assert got and got[0] == lost["id"], got
+        r("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")   # drop z's connections
+        h.send_signal("z", signal.SIGCONT)
+        j = api.wait_state(lost["id"], ("completed", "failed", "dead"), 30)
+        assert j["state"] == "completed" and j["attempts"] == 1, j
+        assert "released to the queue unstarted" in h.log_text("z")
+        h.stop("z")
+        h.queue_worker("e", rport, extra=dict(env, STREAMSCALE_SLOTS="2",
+                                              STREAMSCALE_CLAIM_DELAY_MS="3000"))
 
         # ---- scripts check their arguments before writing anything
         lua = os.path.join(SOURCE, "common", "lua")

@@ -1,0 +1,47 @@
+-- orphans: claims the Redis side holds for a worker that the worker itself
+-- does not know about.
+-- KEYS[1] = {ss}:processing
+-- ARGV: prefix, worker_id, mode, token1, token2, ... (the tokens it runs)
+-- mode 'release': the worker lost a claim's answer (the connection dropped
+--   after Redis ran the claim); it never started the job, so the job goes
+--   back to the head of its queue, the attempt not counted.
+-- mode 'expire': the worker restarted under the same id after a crash; its
+--   old claims may have crashed it, so their leases end now and the reaper
+--   counts the attempt (lease_expired) as for any dead worker.
+-- Returns the number of claims handled.
+local wid, mode = ARGV[2], ARGV[3]
+if mode ~= 'release' and mode ~= 'expire' then
+  return redis.error_reply('orphans: mode must be release or expire')
+end
+local known = {}
+for i = 4, #ARGV do known[ARGV[i]] = true end
+local ms = now_ms()
+local n = 0
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, id in ipairs(ids) do
+  local jk = P .. 'job:' .. id
+  local h = redis.call('HMGET', jk, 'worker', 'token', 'state', 'priority')
+  if h[1] == wid and h[2] and h[2] ~= '' and not known[h[2]] and
+     (h[3] == 'running' or h[3] == 'cancelling') then
+    n = n + 1
+    if mode == 'expire' then
+      redis.call('ZADD', KEYS[1], ms, id)
+    elseif h[3] == 'cancelling' then
+      redis.call('ZREM', KEYS[1], id)
+      redis.call('HSET', jk, 'token', '', 'lease_ms', 0, 'finished_ms', ms, 'stage', 'cancelled')
+      set_state(id, 'cancelling', 'cancelled', ms)
+      stat('cancelled')
+      emit(id, 'job.cancelled', cjson.encode({reason = 'cancelled before its worker started it'}), ms)
+    else
+      redis.call('ZREM', KEYS[1], id)
+      redis.call('HSET', jk, 'token', '', 'lease_ms', 0, 'stage', 'queued', 'progress', 0)
+      redis.call('HINCRBY', jk, 'attempts', -1)
+      redis.call('RPUSH', P .. 'q:' .. (h[4] or 'normal'), id)
+      set_state(id, 'running', 'queued', ms)
+      stat('released')
+      emit(id, 'job.retrying', cjson.encode({reason = 'the claim answer was lost; released unstarted'}), ms)
+      redis.call('PUBLISH', P .. 'notify', id)
+    end
+  end
+end
+return n
