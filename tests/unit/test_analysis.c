@@ -2,7 +2,8 @@
  * answers: SI of flat frames and step edges (the Sobel magnitude is 4 x the
  * step on the two columns or rows next to the edge), TI of identical,
  * offset and half-changed frames, the histogram distance, scene cuts in TI
- * series with and without a spike, the summary and the class rule. */
+ * series with and without a spike, the summary and the class rule (with
+ * the coding cost the probes measured). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -168,19 +169,17 @@ static void test_summary_and_class(void **st)
     assert_true(s.si_mean == 0 && s.ti_max == 0);
 
     an_summary c = { 0 };
-    c.si_mean = 30;
-    c.ti_mean = 1;
-    assert_string_equal(an_class(&c), "low");
-    c.si_mean = 90;            /* detailed but static: medium */
-    assert_string_equal(an_class(&c), "medium");
-    c.si_mean = 40;
-    c.ti_mean = 10;
-    assert_string_equal(an_class(&c), "medium");
-    c.ti_mean = AN_HIGH_TI;
-    assert_string_equal(an_class(&c), "high");
-    c.si_mean = 100;
-    c.ti_mean = 16;            /* SI x TI = 1600 */
-    assert_string_equal(an_class(&c), "high");
+    c.si_mean = 100;           /* sharp but still, cheap to code: low */
+    c.ti_mean = 0.5;
+    assert_string_equal(an_class(&c, 0.0005), "low");
+    assert_string_equal(an_class(&c, -1), "low");     /* cost unknown: from TI */
+    assert_string_equal(an_class(&c, 0.03), "medium"); /* a detailed still costs bits */
+    c.ti_mean = 12;            /* moving */
+    assert_string_equal(an_class(&c, 0.005), "medium");
+    assert_string_equal(an_class(&c, 0.03), "medium");
+    assert_string_equal(an_class(&c, AN_HIGH_BPP), "high"); /* noise: the encoder pays */
+    c.ti_mean = AN_HIGH_TI;    /* fast motion */
+    assert_string_equal(an_class(&c, 0.02), "high");
 }
 
 int main(void)

@@ -129,11 +129,12 @@ static void check_ladder(const pt_point *p, int n, const pt_limits *lim, const p
         assert_true(r[i].why[0] != '\0');
         if (i) {
             assert_true(r[i].kbps / r[i - 1].kbps >= lim->min_step - 1e-9);
+            assert_true(r[i].kbps / r[i - 1].kbps <= lim->max_step + 1e-9);
             assert_true(r[i].height >= r[i - 1].height);
             assert_true(r[i].psnr >= r[i - 1].psnr);
         }
-        /* the floor binds every rung but the top min_rungs ones */
-        if (nr - i > lim->min_rungs)
+        /* nothing under the floor, but a top that is itself under it */
+        if (nr > 1)
             assert_true(r[i].kbps >= lim->floor_kbps - 1e-9);
         /* the best curve among those allowed (no taller than the rung above) */
         int maxh = i + 1 < nr ? r[i + 1].height : 1 << 30;
@@ -171,12 +172,16 @@ static void test_choose_medium(void **st)
     assert_true(r[0].kbps >= lim.floor_kbps - 1e-9 && r[0].kbps < 2 * lim.floor_kbps);
     /* at low rates a smaller picture wins */
     assert_true(r[0].height < top->height);
-    /* with fewer allowed rungs the top stays the same */
+    /* evenly spaced: one ratio between all rungs */
+    for (int i = 2; i < nr; i++)
+        assert_float_equal(r[i].kbps / r[i - 1].kbps, r[1].kbps / r[0].kbps, 1e-6);
+    /* with fewer allowed rungs the top stays the same, the bottom stays
+     * max_step below it (above the floor) */
     lim.max_rungs = 2;
     pt_rung r2[8];
-    assert_int_equal(ptplan_choose(p, n, &lim, r2, 8), 2);
+    check_ladder(p, n, &lim, r2, ptplan_choose(p, n, &lim, r2, 8));
     assert_float_equal(r2[1].kbps, top->kbps, 1e-6);
-    assert_float_equal(r2[0].kbps, top->kbps / 2, 1e-6);
+    assert_float_equal(r2[0].kbps, top->kbps / lim.max_step, 1e-6);
     /* the output array's size also bounds the count */
     lim.max_rungs = 6;
     assert_int_equal(ptplan_choose(p, n, &lim, r2, 1), 1);
@@ -196,12 +201,16 @@ static void test_choose_easy_and_hard(void **st)
     int nrh = ptplan_choose(hard, nh, &lim, rh, 8);
     check_ladder(easy, ne, &lim, re, nre);
     check_ladder(hard, nh, &lim, rh, nrh);
-    /* easy: fewer rungs, far fewer bits, the target reached */
-    assert_true(nre <= 3);
+    /* easy: the target reached with a top under min_step x floor: one rung */
     assert_true(re[nre - 1].psnr >= lim.top_psnr - 1e-6);
-    assert_true(re[nre - 1].kbps < 500);
-    /* min_rungs holds even under the floor */
+    assert_true(re[nre - 1].kbps < lim.floor_kbps * lim.min_step);
+    assert_int_equal(nre, 1);
+    /* a little harder: two rungs at least (min_rungs), the bottom at the floor */
+    ne = model(1500, 50, 40, H5, 5, easy);
+    nre = ptplan_choose(easy, ne, &lim, re, 8);
+    check_ladder(easy, ne, &lim, re, nre);
     assert_true(nre >= lim.min_rungs);
+    assert_float_equal(re[0].kbps, lim.floor_kbps, 1e-6);
     /* hard: the cap binds, and the ladder spans down to the floor */
     assert_float_equal(rh[nrh - 1].kbps, 4200, 1e-6);
     assert_true(rh[nrh - 1].psnr < lim.top_psnr);

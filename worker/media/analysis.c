@@ -133,11 +133,11 @@ void an_summarise(const double *si, int n, const double *ti, int nti, an_summary
     stats(ti, nti, &out->ti_mean, &out->ti_max, &out->ti_p90);
 }
 
-const char *an_class(const an_summary *s)
+const char *an_class(const an_summary *s, double bpp30)
 {
-    if (s->ti_mean >= AN_HIGH_TI || s->si_mean * s->ti_mean >= AN_HIGH_SITI)
+    if (s->ti_mean >= AN_HIGH_TI || bpp30 >= AN_HIGH_BPP)
         return "high";
-    if (s->ti_mean < AN_LOW_TI && s->si_mean < AN_LOW_SI)
+    if (s->ti_mean < AN_LOW_TI && bpp30 < AN_LOW_BPP)
         return "low";
     return "medium";
 }

@@ -32,15 +32,17 @@
 #define AN_CUT_SPAN 5
 #define AN_CUT_HIST 0.5
 
-/* Complexity classes from the summary (an_class): a title is "low" when
- * its mean TI is under AN_LOW_TI and its mean SI under AN_LOW_SI (slides,
- * a talking head on a still background), "high" when its mean TI is at
- * least AN_HIGH_TI or SI * TI (means) is at least AN_HIGH_SITI (sports,
- * grain, noise), "medium" otherwise. */
-#define AN_LOW_TI 4.0
-#define AN_LOW_SI 60.0
+/* Complexity class (an_class), from the summary and the coding cost the
+ * per-title probes measured: bpp30, bits per pixel of the top resolution
+ * at CRF 30 (SI/TI at AN_WIDTH miss grain and noise, which a downscale
+ * averages away; the encoder does not). "high" when bpp30 >= AN_HIGH_BPP or
+ * the mean TI >= AN_HIGH_TI (fast motion, grain, noise); "low" when bpp30 <
+ * AN_LOW_BPP and the mean TI < AN_LOW_TI (slides, a still scene); "medium"
+ * otherwise. */
+#define AN_LOW_BPP 0.012
+#define AN_LOW_TI 6.0
+#define AN_HIGH_BPP 0.10
 #define AN_HIGH_TI 25.0
-#define AN_HIGH_SITI 1500.0
 
 /* SI of a w x h plane (row stride in bytes). 0 when w or h < 3. */
 double an_si(const uint8_t *y, ptrdiff_t stride, int w, int h);
@@ -74,7 +76,8 @@ typedef struct an_summary {
 /* Summarise per-frame values (si: n values; ti: nti values). */
 void an_summarise(const double *si, int n, const double *ti, int nti, an_summary *out);
 
-/* "low", "medium" or "high" (see AN_LOW_* / AN_HIGH_*). */
-const char *an_class(const an_summary *s);
+/* "low", "medium" or "high" (see AN_LOW_* / AN_HIGH_*); bpp30 < 0:
+ * unknown (from TI alone). */
+const char *an_class(const an_summary *s, double bpp30);
 
 #endif

@@ -105,6 +105,14 @@ struct job {
     double last_progress;
     int aborted_by_cancel;
     int pass;               /* 0: single pass; 1, 2: two-pass rate control */
+    pt_ctx *pt;             /* the per-title pass, while it runs */
+    json_t *pt_report;      /* its result["per_title"] */
+    double t_analysis;      /* its wall time */
+    double fps_start;       /* the fps filter's grid start, seconds from the video start */
+    int64_t win_start_ts;   /* per-title window: its first source pts (from t0) */
+    int win_left;           /* ... and the frames it still wants */
+    int win_pending;        /* its first frame has not come yet */
+    int win_snap;           /* it starts at a source keyframe: at its first frame */
     int qref_w, qref_h;     /* quality is measured at this (display) size */
     int64_t q_segs[Q_SEGMENTS];  /* ... in these segments */
     int q_nsegs;            /* (0: quality is not measured) */
@@ -174,6 +182,17 @@ static int q_measured(const job *j, int64_t seg)
     return 0;
 }
 
+/* x264 options beyond the preset. Segments are cut only at the forced
+ * IDRs, so x264's own keyframes at scene cuts (scenecut) cannot break the
+ * alignment of the rungs; the fixed ladders keep them off (the same
+ * bitstream as the ffmpeg command line they are compared with), per-title
+ * turns them on: a cut gets an I-frame, or an IDR when it is more than
+ * half a segment after the last one (x264 clamps min-keyint to keyint/2+1). */
+static const char *x264_params(const job *j)
+{
+    return j->o->ladder == MEDIA_LADDER_PER_TITLE ? "open-gop=0" : "scenecut=0:open-gop=0";
+}
+
 /* frameq stop callback: the job is aborting (or cancelled). */
 static int stop_cb(void *ud)
 {
@@ -216,7 +235,10 @@ static int rung_open(job *j, rung *g, int threads, ss_err *err)
     }
     AVDictionary *d = NULL;
     char crf[16];
-    snprintf(crf, sizeof(crf), "%d", g->p.crf);
+    if (g->p.crf_exact > 0)
+        snprintf(crf, sizeof(crf), "%.1f", g->p.crf_exact);
+    else
+        snprintf(crf, sizeof(crf), "%d", g->p.crf);
     av_dict_set(&d, "preset", j->o->preset ? j->o->preset : "veryfast", 0);
     av_dict_set(&d, "profile", "high", 0);
     if (j->pass) {
@@ -227,7 +249,7 @@ static int rung_open(job *j, rung *g, int threads, ss_err *err)
         av_dict_set(&d, "crf", crf, 0);
     }
     av_dict_set(&d, "forced-idr", "1", 0);
-    av_dict_set(&d, "x264-params", "scenecut=0:open-gop=0", 0);
+    av_dict_set(&d, "x264-params", x264_params(j), 0);
     int r = avcodec_open2(c, codec, &d);
     av_dict_free(&d);
     if (r < 0) {
@@ -412,8 +434,9 @@ static int vfilter_open(job *j, const AVFrame *f, ss_err *err)
         n += (size_t)snprintf(chain + n, sizeof(chain) - n, "hflip,vflip,");
     else if (j->pi.rotation == 270)
         n += (size_t)snprintf(chain + n, sizeof(chain) - n, "transpose=cclock,");
-    snprintf(chain + n, sizeof(chain) - n, "fps=fps=%d/%d:start_time=0:round=near,format=yuv420p", j->fps_num,
-             j->fps_den);
+    snprintf(chain + n, sizeof(chain) - n,
+             "fps=fps=%d/%d:start_time=%.6f:round=near,format=yuv420p", j->fps_num, j->fps_den,
+             j->fps_start);
 
     j->vg = avfilter_graph_alloc();
     if (!j->vg)
@@ -455,6 +478,12 @@ static int vfilter_open(job *j, const AVFrame *f, ss_err *err)
 /* A frame out of the pre-filter: number it, sample it, hand it to every rung. */
 static int video_out(job *j, AVFrame *f, ss_err *err)
 {
+    if (j->pt) {   /* a per-title window */
+        if (j->win_left <= 0)
+            return 0;
+        j->win_left--;
+        return pt_feed(j->pt, f, err);
+    }
     if (j->vframes == 0)
         j->first_out = f->pts;
     f->pts -= j->first_out;
@@ -518,6 +547,19 @@ static int video_frame(job *j, AVFrame *f, ss_err *err)
                                                      st->time_base);
     j->next_vpts = pts + (dur > 0 ? dur : 1);
     f->pts = pts - j->t0;
+    if (j->pt && (j->win_left <= 0 || f->pts < j->win_start_ts))
+        return 0;   /* before (or after) the per-title window */
+    if (j->pt && j->win_pending) {
+        /* a window that starts at a keyframe starts at its first frame (the
+         * index may give the keyframe's decoding time, a little earlier) */
+        if (j->win_snap) {
+            j->win_start_ts = f->pts;
+            j->fps_start = f->pts * av_q2d(st->time_base);
+        }
+        j->win_pending = 0;
+        if (pt_window(j->pt, j->fps_start, err))
+            return -1;
+    }
     if (!j->vg && vfilter_open(j, f, err))
         return -1;
     AVFrame *use = f, *fixed = NULL;
@@ -939,6 +981,164 @@ out:
     return ret;
 }
 
+/* ---- per-title -------------------------------------------------------- */
+
+/* Seek only when the next window starts this far (seconds) past where the
+ * decoder is; closer, decoding on is cheaper than decoding from a keyframe. */
+#define PT_SEEK_GAP 2.0
+/* A window moves to a source keyframe at most this far (seconds; and a
+ * quarter of the spacing of the windows) from its planned start. */
+#define PT_SNAP_S 1.0
+
+/* Decode the per-title windows (each through a fresh pre-filter whose
+ * grid starts at the window) and feed them to j->pt. The end of the
+ * source ends the last window early. */
+static int decode_windows(job *j, const double *starts, int nwin, int frames, ss_err *err)
+{
+    AVStream *st = j->ic->streams[j->pi.vidx];
+    AVPacket *pkt = av_packet_alloc();
+    AVFrame *f = av_frame_alloc();
+    int ret = 0, eof = 0;
+    if (!pkt || !f) {
+        ret = ss_fail(err, SS_ENOMEM, "out of memory");
+        goto out;
+    }
+    double prev_end = 0;
+    double dur = j->pi.vduration > 0 ? j->pi.vduration : j->pi.duration;
+    double tol = fmin(PT_SNAP_S, dur > 0 ? dur / nwin / 4 : PT_SNAP_S);
+    for (int w = 0; w < nwin && !eof; w++) {
+        double t = starts[w], tb = av_q2d(st->time_base);
+        double at = j->next_vpts != AV_NOPTS_VALUE ? (j->next_vpts - j->t0) * tb : 0;
+        /* A window starts at a source keyframe within tol of its planned
+         * time when there is one past the last window (nothing decoded in
+         * vain), else at the planned time: decoding on from where we are,
+         * or from the keyframe before it when that is further on. Without
+         * an index, seek when the window is far ahead. */
+        int seek = 0;
+        int64_t seek_to = 0;
+        int64_t ts = j->t0 + (int64_t)floor(t / tb);
+        int kb = av_index_search_timestamp(st, ts, AVSEEK_FLAG_BACKWARD);
+        int ka = av_index_search_timestamp(st, ts, 0);
+        const AVIndexEntry *eb = kb >= 0 ? avformat_index_get_entry(st, kb) : NULL;
+        const AVIndexEntry *ea = ka >= 0 ? avformat_index_get_entry(st, ka) : NULL;
+        double tb_s = eb ? fmax(0, (eb->timestamp - j->t0) * tb) : -1;
+        double ta_s = ea ? fmax(0, (ea->timestamp - j->t0) * tb) : -1;
+        if (ea && ta_s >= prev_end - 1e-6 && ta_s - t <= tol && (!eb || ta_s - t <= t - tb_s)) {
+            t = ta_s;
+            seek_to = ea->timestamp;
+            seek = ta_s > at + 1e-6 || ta_s < at - 1e-6 || w == 0;
+        } else if (eb && tb_s >= prev_end - 1e-6 && t - tb_s <= tol) {
+            t = tb_s;
+            seek_to = eb->timestamp;
+            seek = tb_s > at + 1e-6 || tb_s < at - 1e-6 || w == 0;
+        } else if (eb) {
+            seek_to = eb->timestamp;
+            seek = tb_s > at + 1e-6;
+        } else if (t > at + PT_SEEK_GAP) {
+            seek_to = ts;
+            seek = 1;
+        }
+        if (w == 0 && seek && at == 0 && seek_to <= j->t0)
+            seek = 0;   /* already there */
+        j->win_left = frames;
+        j->win_start_ts = (int64_t)floor(t / tb + 1e-6);
+        j->fps_start = t;
+        j->win_pending = 1;
+        j->win_snap = seek_to == (int64_t)j->t0 + j->win_start_ts || (seek && t != starts[w]);
+        avfilter_graph_free(&j->vg);
+        j->vsrc = j->vsink = NULL;
+        if (seek && av_seek_frame(j->ic, j->pi.vidx, seek_to, AVSEEK_FLAG_BACKWARD) >= 0) {
+            avcodec_flush_buffers(j->vdec);
+            j->next_vpts = AV_NOPTS_VALUE;
+        }
+        prev_end = t + frames * (double)j->fps_den / j->fps_num;
+        while (j->win_left > 0) {
+            if (cancelled(j))
+                goto out;
+            int r = av_read_frame(j->ic, pkt);
+            if (r < 0) {
+                eof = 1;
+                break;
+            }
+            if (pkt->stream_index == j->pi.vidx) {
+                if (avcodec_send_packet(j->vdec, pkt) < 0)
+                    j->dec_errors++;
+                ret = video_receive(j, f, err);
+            }
+            av_packet_unref(pkt);
+            if (ret)
+                goto out;
+        }
+        if (eof) {
+            avcodec_send_packet(j->vdec, NULL);
+            if ((ret = video_receive(j, f, err)))
+                goto out;
+            if (j->vg && av_buffersrc_close(j->vsrc, j->next_vpts - j->t0, AV_BUFFERSRC_FLAG_PUSH) >= 0 &&
+                (ret = vfilter_pull(j, err)))
+                goto out;
+        }
+        progress(j, "analysing", (w + 1.0) / nwin);
+    }
+out:
+    av_packet_free(&pkt);
+    av_frame_free(&f);
+    avfilter_graph_free(&j->vg);
+    j->vsrc = j->vsink = NULL;
+    j->fps_start = 0;
+    return ret;
+}
+
+/* The per-title pass: windows analysed and probe-encoded, the ladder in
+ * j->lad, the report in j->pt_report. */
+static double process_cpu(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru))
+        return 0;
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static int per_title_pass(job *j, ss_err *e)
+{
+    double t0 = ss_mono_s(), c0 = process_cpu();
+    double fps = (double)j->fps_num / j->fps_den;
+    double dur = j->pi.vduration > 0 ? j->pi.vduration : j->pi.duration;
+    double starts[32];
+    int frames;
+    int nwin = pt_windows(dur, fps, starts, 32, &frames);
+    pt_setup s;
+    memset(&s, 0, sizeof(s));
+    plan_src ps = { j->pi.width, j->pi.height, j->pi.sar_num, j->pi.sar_den, j->pi.rotation, fps };
+    plan_top_size(&ps, &s.top_w, &s.top_h);
+    s.fps_num = j->fps_num;
+    s.fps_den = j->fps_den;
+    s.keyint = plan_keyint(j->fps_num, j->fps_den, j->seg_num, j->seg_den);
+    s.cap_kbps = plan_maxrate_kbps(s.top_w, s.top_h, fps);
+    s.threads = j->o->threads > 0 ? j->o->threads : ss_ncpus();
+    s.preset = j->o->preset ? j->o->preset : "veryfast";
+    snprintf(s.x264_params, sizeof(s.x264_params), "%s", x264_params(j));
+    progress(j, "analysing", 0);
+    if (video_open(j, e))
+        return -1;
+    j->pt = pt_new(&s, nwin, frames, j->cancel, e);
+    if (!j->pt)
+        return -1;
+    int r = decode_windows(j, starts, nwin, frames, e);
+    if (r && j->cancel && atomic_load(j->cancel)) {
+        ss_err_clear(e);
+        ss_fail(e, SS_ECANCELLED, "cancelled");
+    }
+    if (!r)
+        r = pt_finish(j->pt, &j->lad, &j->pt_report, e);
+    pt_free(&j->pt);
+    j->t_analysis = ss_mono_s() - t0;
+    if (!r && j->pt_report) {
+        json_object_set_new(j->pt_report, "seconds", json_real(round(j->t_analysis * 1000) / 1000));
+        json_object_set_new(j->pt_report, "cpu_seconds", json_real(round((process_cpu() - c0) * 100) / 100));
+    }
+    return r;
+}
+
 /* ---- result --------------------------------------------------------- */
 
 static int write_text(job *j, const char *rel, char *text, ss_err *err)
@@ -1044,8 +1244,23 @@ static int package(job *j, json_t *res, ss_err *err)
         json_object_set_new(r, "maxrate_kbps", json_integer(g->p.maxrate_kbps));
         if (j->pass)
             json_object_set_new(r, "target_kbps", json_integer(g->p.target_kbps));
+        else if (g->p.crf_exact > 0)
+            json_object_set_new(r, "crf", json_real(g->p.crf_exact));
         else
             json_object_set_new(r, "crf", json_integer(g->p.crf));
+        if (j->pt_report) {
+            size_t k;
+            json_t *x;
+            json_array_foreach(json_object_get(j->pt_report, "rungs"), k, x) {
+                if (strcmp(json_string_value(json_object_get(x, "name")), g->p.name))
+                    continue;
+                if (j->pass)
+                    json_object_set(r, "crf_per_title", json_object_get(x, "crf"));
+                json_object_set(r, "predicted_psnr", json_object_get(x, "predicted_psnr"));
+                json_object_set(r, "predicted_ssim", json_object_get(x, "predicted_ssim"));
+                json_object_set(r, "why", json_object_get(x, "why"));
+            }
+        }
         json_object_set_new(r, "level", json_integer(g->p.level));
         json_object_set_new(r, "video_bitrate_es",
                             json_integer(duration > 0 ? (json_int_t)llround(g->es_bytes * 8 / duration) : 0));
@@ -1079,6 +1294,11 @@ static int package(job *j, json_t *res, ss_err *err)
     json_object_set_new(res, "duration", json_real(round(duration * 1000) / 1000));
     json_object_set_new(res, "frame_rate", json_real(round((double)j->fps_num / j->fps_den * 1000) / 1000));
     json_object_set_new(res, "rate_control", json_string(j->pass ? "two-pass" : "capped-crf"));
+    json_object_set_new(res, "ladder", json_string(j->o->ladder == MEDIA_LADDER_PER_TITLE ? "per-title"
+                                                   : j->o->ladder == MEDIA_LADDER_EXPLICIT ? "explicit"
+                                                                                           : "auto"));
+    if (j->pt_report)
+        json_object_set(res, "per_title", j->pt_report);
     json_object_set_new(res, "segment_seconds", json_real((double)j->seg_num / j->seg_den));
     json_object_set_new(res, "segment_count", json_integer(nseg));
     json_object_set_new(res, "master", j->o->hls ? json_string("master.m3u8") : json_null());
@@ -1194,6 +1414,8 @@ static void job_free(job *j)
     subs_free(&j->sb);
     avformat_close_input(&j->ic);
     json_decref(j->warnings);
+    json_decref(j->pt_report);
+    pt_free(&j->pt);
     pthread_mutex_destroy(&j->mu);
 }
 
@@ -1337,10 +1559,16 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
         plan_top_size(&ps, &j->qref_w, &j->qref_h);
         quality_sampling(j);
     }
-    if (opts->ladder == MEDIA_LADDER_PER_TITLE)
-        job_warn(j, "per-title ladder not available yet: used the auto ladder");
     t_probe = seconds_since(t_start);
     progress(j, "probing", 1);
+
+    if (opts->ladder == MEDIA_LADDER_PER_TITLE) {
+        if (per_title_pass(j, &e))
+            goto out;
+        pass_free(j);
+        if (probe_open(src, opts, &j->ic, &j->pi, &e))
+            goto out;
+    }
 
     if (opts->rate_control == MEDIA_RC_TWO_PASS) {
         snprintf(j->stats_dir, sizeof(j->stats_dir), "%s/ss-2pass-XXXXXX",
@@ -1368,7 +1596,7 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
                  "of the %.1f s it announces", j->vframes * (double)j->fps_den / j->fps_num, want);
         job_warn(j, m);
     }
-    t_encode = seconds_since(t_start) - t_probe;
+    t_encode = seconds_since(t_start) - t_probe - round(j->t_analysis * 1000) / 1000;
     progress(j, "encoding", 1);
     progress(j, "packaging", 0);
     double t_pack0 = ss_mono_s();
@@ -1393,8 +1621,9 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
     for (int i = 0; i < j->lad.n; i++)
         json_object_set_new(cpu, j->rungs[i].p.name, json_real(round(j->rungs[i].cpu * 100) / 100));
     json_object_set_new(res, "timings",
-                        json_pack("{s:f, s:f, s:f, s:o}", "probe", t_probe, "encode", t_encode,
-                                  "package", seconds_since(t_pack0), "cpu_seconds", cpu));
+                        json_pack("{s:f, s:f, s:f, s:f, s:o}", "probe", t_probe, "analysis",
+                                  round(j->t_analysis * 1000) / 1000, "encode", t_encode, "package",
+                                  seconds_since(t_pack0), "cpu_seconds", cpu));
     *result = res;
     res = NULL;
     ret = 0;

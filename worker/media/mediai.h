@@ -23,6 +23,7 @@
 
 #include "manifest.h"
 #include "media.h"
+#include "plan.h"
 #include "ss_err.h"
 
 #define PROBE_MAX_SUBS 16
@@ -135,6 +136,35 @@ void frameq_destroy(frameq *q);
 int frameq_put(frameq *q, AVFrame *f, int (*stop)(void *), void *ud);
 /* 1: *f is the next frame (the caller owns it); 0: end; -1: stop(ud). */
 int frameq_get(frameq *q, AVFrame **f, int (*stop)(void *), void *ud);
+
+/* ---- pertitle.c ---- */
+typedef struct pt_ctx pt_ctx;
+
+typedef struct pt_setup {
+    int top_w, top_h;          /* display size: the top candidate and the quality reference */
+    int fps_num, fps_den;      /* output frame rate */
+    int keyint;                /* frames per segment of the real encode */
+    int cap_kbps;              /* the top rung's VBV cap (the table's, at the display size) */
+    int threads;               /* CPU threads the probes may use */
+    const char *preset;        /* libx264 preset */
+    char x264_params[64];      /* as the real encode's */
+} pt_setup;
+
+/* The sampled windows for a title of duration seconds (<= 0: unknown) at
+ * fps: start times (seconds from the video start) into starts (max
+ * entries) and the frames of each window into *frames; returns the count. */
+int pt_windows(double duration, double fps, double *starts, int max, int *frames);
+/* Start the probe threads for nwin windows of win_frames frames. Free with
+ * pt_free(). */
+pt_ctx *pt_new(const pt_setup *s, int nwin, int win_frames, const atomic_int *cancel, ss_err *err);
+/* The next frame fed starts a window at source time t (seconds). */
+int pt_window(pt_ctx *pt, double t, ss_err *err);
+/* A pre-filtered frame of the current window (referenced, not kept). */
+int pt_feed(pt_ctx *pt, const AVFrame *f, ss_err *err);
+/* Finish the probes, choose the ladder into *lad, *report: the
+ * "per_title" object of job.json (caller owns it). */
+int pt_finish(pt_ctx *pt, plan_ladder *lad, json_t **report, ss_err *err);
+void pt_free(pt_ctx **pt);
 
 /* Write data to dir/name, then announce rel/name. */
 int media_write_file(const char *dir, const char *rel, const char *name, const void *data,

@@ -145,6 +145,21 @@ static void rung_fill(plan_rung *r, int w, int h, double fps, const media_rung_r
     r->level = plan_h264_level(w, h, fps, r->maxrate_kbps);
 }
 
+void plan_rung_make(plan_rung *r, const char *name, int w, int h, double fps, int maxrate_kbps,
+                    int target_kbps, double crf_exact)
+{
+    memset(r, 0, sizeof(*r));
+    snprintf(r->name, sizeof(r->name), "%s", name);
+    r->width = w;
+    r->height = h;
+    r->maxrate_kbps = maxrate_kbps;
+    r->bufsize_kbits = 2 * maxrate_kbps;
+    r->target_kbps = target_kbps;
+    r->crf_exact = round(crf_exact * 10) / 10;
+    r->crf = (int)lround(crf_exact);
+    r->level = plan_h264_level(w, h, fps, maxrate_kbps);
+}
+
 static int width_for(int h, int dw, int dh)
 {
     return plan_even((double)h * dw / dh);

@@ -30,6 +30,7 @@ typedef struct plan_rung {
     int bufsize_kbits;        /* VBV buffer */
     int crf;
     int level;                /* H.264 level_idc, e.g. 31 */
+    double crf_exact;         /* per-title: the CRF to 0.1 (0: crf) */
 } plan_rung;
 
 typedef struct plan_ladder {
@@ -51,9 +52,14 @@ void plan_top_size(const plan_src *s, int *w, int *h);
 int plan_even(double x);
 
 /* The ladder for opts (auto, or explicit rungs; per-title is planned as
- * auto here). Returns the number of rungs (>= 1), or -1 when the source
+ * auto here, and pertitle.c replaces it). Returns the number of rungs (>= 1), or -1 when the source
  * size is unusable (0 or negative). */
 int plan_ladder_make(const plan_src *s, const media_opts *o, plan_ladder *out);
+
+/* A rung with the given size, rates and CRF (per-title): bufsize 2 x
+ * maxrate, the level from plan_h264_level, crf = crf_exact rounded. */
+void plan_rung_make(plan_rung *r, const char *name, int w, int h, double fps, int maxrate_kbps,
+                    int target_kbps, double crf_exact);
 
 /* Cap for a rung of w x h at fps (kbps), from the documented table. */
 int plan_maxrate_kbps(int w, int h, double fps);

@@ -11,8 +11,8 @@ void ptplan_limits_default(pt_limits *l)
 {
     memset(l, 0, sizeof(*l));
     l->min_rungs = 2;
-    l->max_rungs = 6;
-    l->step = 2.0;
+    l->max_rungs = 5;
+    l->max_step = 2.5;
     l->min_step = 1.5;
     l->top_psnr = 44.0;
     l->max_kbps = 0;   /* the caller sets its cap; 0: none */
@@ -347,24 +347,34 @@ int ptplan_choose(const pt_point *p, int n, const pt_limits *lim, pt_rung *out, 
     why_res(&rungs[0], &second, cs->n);
     nr = 1;
 
-    /* 2. downwards */
-    while (nr < maxr) {
+    /* 2. downwards: how many rungs, how far apart */
+    int want = 1;
+    double ratio = lim->max_step;
+    if (rtop >= lim->floor_kbps * lim->min_step) {
+        double span = rtop / lim->floor_kbps;
+        want = 1 + (int)ceil(log(span) / log(lim->max_step) - 1e-9);
+        if (want < lim->min_rungs)
+            want = lim->min_rungs;
+        if (want > maxr)
+            want = maxr;
+        while (want > 1 && pow(span, 1.0 / (want - 1)) < lim->min_step - 1e-9)
+            want--;
+        if (want > 1)
+            ratio = fmin(pow(span, 1.0 / (want - 1)), lim->max_step);
+    }
+    while (nr < want) {
         const pt_rung *prev = &rungs[nr - 1];
-        double r = prev->kbps / lim->step;
-        int at_floor = 0;
+        double r = prev->kbps / ratio;
+        if (r < lim->floor_kbps)
+            r = lim->floor_kbps;   /* rounding */
         char w[240];
-        snprintf(w, sizeof(w), "%.1fx below the rung above", lim->step);
-        if (r < lim->floor_kbps && nr >= lim->min_rungs) {
-            if (prev->kbps / lim->floor_kbps < lim->min_step)
-                break;
-            r = lim->floor_kbps;
-            at_floor = 1;
-            snprintf(w, sizeof(w), "bottom: at the %.0f kbps floor (%.2fx below the rung above)",
-                     lim->floor_kbps, prev->kbps / r);
-        } else if (r < lim->floor_kbps) {
-            snprintf(w, sizeof(w), "%.1fx below the rung above, under the %.0f kbps floor to make "
-                     "%d rungs", lim->step, lim->floor_kbps, lim->min_rungs);
-        }
+        if (nr + 1 == want && fabs(r - lim->floor_kbps) < 1e-6 * r)
+            snprintf(w, sizeof(w), "bottom: the %.0f kbps floor, %d rungs evenly spaced (%.2fx) below "
+                     "the top", lim->floor_kbps, want, ratio);
+        else
+            snprintf(w, sizeof(w), "%.2fx below the rung above (%d rungs evenly spaced from the top "
+                     "to the %.0f kbps floor, at most %.1fx apart)", ratio, want, lim->floor_kbps,
+                     lim->max_step);
         pt_rung cand;
         if (best_at(cs, r, prev->height, &cand, &second)) {
             /* under every allowed curve: the lowest rate they make, if far enough below */
@@ -372,13 +382,11 @@ int ptplan_choose(const pt_point *p, int n, const pt_limits *lim, pt_rung *out, 
             for (int i = 0; i < cs->n; i++)
                 if (cs->c[i].height <= prev->height)
                     lo = fmin(lo, curve_lo(&cs->c[i]));
-            if (lo > r * (1 + 1e-9) && prev->kbps / lo >= lim->min_step &&
-                (lo >= lim->floor_kbps || nr < lim->min_rungs) &&
+            if (lo > r && prev->kbps / lo >= lim->min_step - 1e-9 &&
                 best_at(cs, lo, prev->height, &cand, &second) == 0) {
-                r = lo;
-                snprintf(w, sizeof(w), "bottom: the lowest rate the curves make (CRF %.0f), %.2fx "
-                         "below the rung above", lim->crf_max, prev->kbps / lo);
-                at_floor = 1;
+                snprintf(w, sizeof(w), "bottom: the lowest rate the curves make (CRF %.1f), %.2fx "
+                         "below the rung above", cand.crf, prev->kbps / lo);
+                want = nr + 1;
             } else {
                 break;
             }
@@ -389,8 +397,6 @@ int ptplan_choose(const pt_point *p, int n, const pt_limits *lim, pt_rung *out, 
         snprintf(cand.why, sizeof(cand.why), "%s", w);
         why_res(&cand, &second, allowed);
         rungs[nr++] = cand;
-        if (at_floor)
-            break;
     }
     for (int i = 0; i < nr; i++)
         out[i] = rungs[nr - 1 - i];

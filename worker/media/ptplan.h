@@ -21,11 +21,15 @@
  *     lim->top_psnr ("good enough: stop spending"), or lim->max_kbps when
  *     no curve reaches the target under it (never above; never above what
  *     the best curve can make);
- *  2. next rate = this rate / lim->step; when that is under lim->floor_kbps,
- *     one rung at the floor if it is at least lim->min_step below, then
- *     stop; below min_rungs rungs the floor does not apply (a ladder gets
- *     min_rungs rungs whenever the curves can make them); at most
- *     lim->max_rungs rungs; adjacent rungs are always >= lim->min_step apart;
+ *  2. the other rates evenly spaced in log(rate) from the top down to
+ *     lim->floor_kbps: as few rungs as keep adjacent rates at most
+ *     lim->max_step apart, but at least lim->min_rungs and at most
+ *     lim->max_rungs (the bottom then stays above the floor, max_step
+ *     apart), and never closer than lim->min_step (fewer rungs instead; a
+ *     top under min_step x floor is the only rung); nothing below the
+ *     floor; a rate under every allowed curve moves up to the lowest rate
+ *     they make if that is still min_step below the rung above, else the
+ *     ladder ends there;
  *  3. each rung takes the resolution whose curve gives the most PSNR at its
  *     rate among those no larger than the rung above (resolution never
  *     grows as the rate falls), at the CRF that curve needs for the rate.
@@ -44,12 +48,12 @@ typedef struct pt_point {
 } pt_point;
 
 typedef struct pt_limits {
-    int min_rungs, max_rungs;   /* 2, 6 */
-    double step;                /* nominal rate ratio between adjacent rungs: 2.0 */
-    double min_step;            /* never closer than this ratio: 1.5 */
+    int min_rungs, max_rungs;   /* 2, 5 */
+    double max_step;            /* adjacent rungs at most this rate ratio apart: 2.5 */
+    double min_step;            /* ... and at least this: 1.5 */
     double top_psnr;            /* quality target of the top rung: 44 dB */
     double max_kbps;            /* the top rung's average rate at most this (the caller's cap) */
-    double floor_kbps;          /* rungs below this only to reach min_rungs: 150 */
+    double floor_kbps;          /* no rung below this: 150 */
     double crf_min, crf_max;    /* CRFs the curves may use: 14 .. 44 */
     double extrap;              /* CRF steps a curve may extend past its probes: 6 */
 } pt_limits;
