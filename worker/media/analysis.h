@@ -41,7 +41,7 @@
  * otherwise. */
 #define AN_LOW_BPP 0.012
 #define AN_LOW_TI 6.0
-#define AN_HIGH_BPP 0.10
+#define AN_HIGH_BPP 0.08
 #define AN_HIGH_TI 25.0
 
 /* SI of a w x h plane (row stride in bytes). 0 when w or h < 3. */

@@ -310,31 +310,50 @@ int ptplan_choose(const pt_point *p, int n, const pt_limits *lim, pt_rung *out, 
         out[0] = rungs[0];
         return 1;
     }
-    /* 1. the top rate */
+    /* 1. the top rate. The envelope need not rise with the rate (the
+     * curves cover different ranges; a still picture's rate hardly moves
+     * with the CRF), so scan it on a log grid: the first rate where it
+     * reaches the target (refined by bisection), else the lowest rate of
+     * its best quality under the cap. */
     double rtop;
     int why_top;
-    if (envelope(cs, rhi) < lim->top_psnr) {
-        rtop = rhi;
-        why_top = lim->max_kbps <= 0 || rhi < lim->max_kbps ? 0 : 1;
-    } else if (envelope(cs, lo_all) >= lim->top_psnr) {
-        rtop = lo_all;
-        why_top = 2;
-    } else {
-        double a = log2(lo_all), b = log2(rhi);
-        for (int it = 0; it < 50; it++) {
-            double m = (a + b) / 2;
-            if (envelope(cs, exp2(m)) >= lim->top_psnr)
-                b = m;
-            else
-                a = m;
+    enum { GRID = 400 };
+    double a = log2(lo_all), b = log2(rhi), xprev = a;
+    double best_q = -1e9, best_r = rhi;
+    int hit = 0;
+    for (int k = 0; k <= GRID && !hit; k++) {
+        double x = a + (b - a) * k / GRID;
+        double q = envelope(cs, exp2(x));
+        if (q >= lim->top_psnr) {
+            hit = 1;
+            if (k > 0) {
+                double lo = xprev, hi = x;
+                for (int it = 0; it < 40; it++) {
+                    double m = (lo + hi) / 2;
+                    if (envelope(cs, exp2(m)) >= lim->top_psnr)
+                        hi = m;
+                    else
+                        lo = m;
+                }
+                x = hi;
+            }
+            best_r = exp2(x);
+        } else if (q > best_q + 1e-3) {
+            best_q = q;
+            best_r = exp2(x);
         }
-        rtop = exp2(b);
-        why_top = 3;
+        xprev = x;
     }
+    rtop = best_r;
+    if (hit)
+        why_top = rtop <= lo_all * (1 + 1e-9) ? 2 : 3;
+    else
+        why_top = lim->max_kbps <= 0 || rhi < lim->max_kbps || rtop < rhi * (1 - 1e-6) ? 0 : 1;
     best_at(cs, rtop, 1 << 30, &rungs[0], &second);
     if (why_top == 0)
-        snprintf(rungs[0].why, sizeof(rungs[0].why), "top: the most the curves make (%.0f kbps, "
-                 "CRF %.1f) stays under the %.1f dB target", rtop, rungs[0].crf, lim->top_psnr);
+        snprintf(rungs[0].why, sizeof(rungs[0].why), "top: the best quality the curves make%s "
+                 "(%.0f kbps) stays under the %.1f dB target", lim->max_kbps > 0 ? " under the cap" : "",
+                 rtop, lim->top_psnr);
     else if (why_top == 1)
         snprintf(rungs[0].why, sizeof(rungs[0].why), "top: the %.1f dB target is not reached under "
                  "the %.0f kbps cap, so the cap", lim->top_psnr, cap);
