@@ -136,12 +136,14 @@ static void check_ladder(const pt_point *p, int n, const pt_limits *lim, const p
         /* nothing under the floor, but a top that is itself under it */
         if (nr > 1)
             assert_true(r[i].kbps >= lim->floor_kbps - 1e-9);
-        /* the best curve among those allowed (no taller than the rung above) */
+        /* the best curve among those allowed (no taller than the rung above;
+         * a smaller one only when it wins by more than the margin) */
         int maxh = i + 1 < nr ? r[i + 1].height : 1 << 30;
         for (int k = 0; k < n; k++) {
             pt_rung o;
             if (p[k].height <= maxh && ptplan_curve_at(p, n, p[k].height, lim, r[i].kbps, &o) == 0)
-                assert_true(o.psnr <= r[i].psnr + 1e-9);
+                assert_true(o.psnr <= r[i].psnr + 1e-9 +
+                            (p[k].height < r[i].height ? lim->res_margin : 0));
         }
         assert_true(r[i].crf >= lim->crf_min - 1e-9 && r[i].crf <= lim->crf_max + 1e-9);
     }
@@ -230,6 +232,26 @@ static void test_choose_easy_and_hard(void **st)
     assert_true(rh[nrh - 1].kbps > 4200);
 }
 
+static void test_res_margin(void **st)
+{
+    (void)st;
+    /* two curves 0.1 dB apart: the larger picture wins with the margin, the
+     * smaller one without */
+    pt_point p[] = { { 1280, 720, 24, 800, 40.0, 0.98 }, { 1280, 720, 34, 250, 35.0, 0.96 },
+                     { 640, 360, 24, 800, 40.1, 0.98 },  { 640, 360, 34, 250, 35.1, 0.96 } };
+    pt_limits lim;
+    ptplan_limits_default(&lim);
+    lim.top_psnr = 38;
+    pt_rung r[8];
+    int n = ptplan_choose(p, 4, &lim, r, 8);
+    check_ladder(p, 4, &lim, r, n);
+    assert_int_equal(r[n - 1].height, 720);
+    lim.res_margin = 0;
+    n = ptplan_choose(p, 4, &lim, r, 8);
+    check_ladder(p, 4, &lim, r, n);
+    assert_int_equal(r[n - 1].height, 360);
+}
+
 static void test_choose_edges(void **st)
 {
     (void)st;
@@ -255,7 +277,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hull_known),     cmocka_unit_test(test_curve),
         cmocka_unit_test(test_choose_medium),  cmocka_unit_test(test_choose_easy_and_hard),
-        cmocka_unit_test(test_choose_edges),
+        cmocka_unit_test(test_res_margin),     cmocka_unit_test(test_choose_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -986,9 +986,9 @@ out:
 /* Seek only when the next window starts this far (seconds) past where the
  * decoder is; closer, decoding on is cheaper than decoding from a keyframe. */
 #define PT_SEEK_GAP 2.0
-/* A window moves to a source keyframe at most this far (seconds; and a
- * quarter of the spacing of the windows) from its planned start. */
-#define PT_SNAP_S 1.0
+/* A window moves to a source keyframe at most this far (seconds; and half
+ * the spacing of the windows, so they stay spread) from its planned start. */
+#define PT_SNAP_S 2.0
 
 /* Decode the per-title windows (each through a fresh pre-filter whose
  * grid starts at the window) and feed them to j->pt. The end of the
@@ -1005,7 +1005,7 @@ static int decode_windows(job *j, const double *starts, int nwin, int frames, ss
     }
     double prev_end = 0;
     double dur = j->pi.vduration > 0 ? j->pi.vduration : j->pi.duration;
-    double tol = fmin(PT_SNAP_S, dur > 0 ? dur / nwin / 4 : PT_SNAP_S);
+    double tol = fmin(PT_SNAP_S, dur > 0 ? dur / nwin / 2 : PT_SNAP_S);
     for (int w = 0; w < nwin && !eof; w++) {
         double t = starts[w], tb = av_q2d(st->time_base);
         double at = j->next_vpts != AV_NOPTS_VALUE ? (j->next_vpts - j->t0) * tb : 0;

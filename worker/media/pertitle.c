@@ -58,9 +58,9 @@ static const int std_heights[] = { 2160, 1440, 1080, 720, 540, 360, 240 };
  * PT_MAX_S seconds, in at least PT_MIN_WINDOWS windows of PT_WIN_MIN_S ..
  * PT_WIN_MAX_S seconds. */
 #define PT_SHARE 0.04
-#define PT_MIN_S 0.8
+#define PT_MIN_S 0.65
 #define PT_MAX_S 20.0
-#define PT_WIN_MIN_S 0.3
+#define PT_WIN_MIN_S 0.25
 #define PT_WIN_MAX_S 1.0
 
 enum { F_START = 1, F_MEASURE = 2 };

@@ -32,7 +32,9 @@
  *     ladder ends there;
  *  3. each rung takes the resolution whose curve gives the most PSNR at its
  *     rate among those no larger than the rung above (resolution never
- *     grows as the rate falls), at the CRF that curve needs for the rate.
+ *     grows as the rate falls), at the CRF that curve needs for the rate; a
+ *     smaller resolution must win by more than lim->res_margin dB (it is
+ *     scaled up on screen, and PSNR under-rates blur).
  */
 #ifndef SS_MEDIA_PTPLAN_H
 #define SS_MEDIA_PTPLAN_H
@@ -56,6 +58,7 @@ typedef struct pt_limits {
     double floor_kbps;          /* no rung below this: 150 */
     double crf_min, crf_max;    /* CRFs the curves may use: 14 .. 44 */
     double extrap;              /* CRF steps a curve may extend past its probes: 6 */
+    double res_margin;          /* a smaller resolution must beat a larger one by this: 0.2 dB */
 } pt_limits;
 
 typedef struct pt_rung {
