@@ -26,22 +26,23 @@ command -v /usr/bin/time >/dev/null || { echo "bench_pertitle: install the 'time
 "$root/tests/media/fetch.sh" "$root/tests/media/cache" >/dev/null
 cache=$root/tests/media/cache
 ff() { ffmpeg -nostdin -hide_banner -loglevel error -y "$@"; }
-make() { # name, ffmpeg input args...
+make() { # name, video filter, ffmpeg input args...
     f=$here/out/pt_$1.mp4
-    shift
+    vf=$2
+    shift 2
     if [ ! -s "$f" ]; then
         echo "bench_pertitle: making $f (once)"
-        ff "$@" -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=20" -t 20 \
+        ff "$@" -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=20" -t 20 -vf "$vf" \
             -c:v libx264 -preset veryfast -crf 16 -pix_fmt yuv420p -c:a aac -b:a 128k "$f.tmp.mp4"
         mv "$f.tmp.mp4" "$f"
     fi
 }
 if [ ! -s "$here/out/pt_still.png" ]; then
-    ff -ss 5 -i "$cache/cockatoo.mp4" -frames:v 1 -vf "scale=2400:1350:flags=bicubic" "$here/out/pt_still.png"
+    ff -i "$cache/cockatoo.mp4" -ss 5 -frames:v 1 -vf "scale=2400:1350:flags=bicubic" "$here/out/pt_still.png"
 fi
-make low -loop 1 -framerate 30 -i "$here/out/pt_still.png" -vf "crop=1920:1080:x='8*t':y=100,format=yuv420p"
-make medium -f lavfi -i "testsrc2=size=1920x1080:rate=30:duration=20,noise=alls=2:allf=t"
-make high -f lavfi -i "testsrc2=size=1920x1080:rate=30:duration=20,noise=alls=12:allf=t+u"
+make low "crop=1920:1080:x='8*t':y=100,format=yuv420p" -loop 1 -framerate 30 -i "$here/out/pt_still.png"
+make medium "noise=alls=2:allf=t" -f lavfi -i "testsrc2=size=1920x1080:rate=30:duration=20"
+make high "noise=alls=12:allf=t+u" -f lavfi -i "testsrc2=size=1920x1080:rate=30:duration=20"
 exec /usr/bin/python3 "$here/bench_pertitle.py" --worker "$build/bin/streamscale-worker" --out "$out" \
     --preset "${PRESET:-veryfast}" \
     low="$here/out/pt_low.mp4" medium="$here/out/pt_medium.mp4" high="$here/out/pt_high.mp4" \

@@ -138,10 +138,16 @@ static void check_ladder(const pt_point *p, int n, const pt_limits *lim, const p
             assert_true(r[i].kbps >= lim->floor_kbps - 1e-9);
         /* the best curve among those allowed (no taller than the rung above;
          * a smaller one only when it wins by more than the margin) */
-        int maxh = i + 1 < nr ? r[i + 1].height : 1 << 30;
+        int maxh = i + 1 < nr ? r[i + 1].height : 1 << 30, tallest = 0;
+        for (int k = 0; k < n; k++)
+            tallest = p[k].height > tallest ? p[k].height : tallest;
+        int minh = i + 1 == nr && tallest >= lim->top_min_height ? lim->top_min_height : 0;
+        if (i + 1 == nr)
+            assert_true(r[i].height >= minh);
         for (int k = 0; k < n; k++) {
             pt_rung o;
-            if (p[k].height <= maxh && ptplan_curve_at(p, n, p[k].height, lim, r[i].kbps, &o) == 0)
+            if (p[k].height <= maxh && p[k].height >= minh &&
+                ptplan_curve_at(p, n, p[k].height, lim, r[i].kbps, &o) == 0)
                 assert_true(o.psnr <= r[i].psnr + 1e-9 +
                             (p[k].height < r[i].height ? lim->res_margin : 0));
         }
@@ -252,6 +258,33 @@ static void test_res_margin(void **st)
     assert_int_equal(r[n - 1].height, 360);
 }
 
+static void test_top_min_height(void **st)
+{
+    (void)st;
+    /* a soft picture: 360p reaches the target cheapest, but the top rung
+     * must be at least 540 lines (half of 1080) */
+    pt_point p[32];
+    int n = model(150, 50, 5, H5, 5, p);
+    pt_limits lim;
+    ptplan_limits_default(&lim);
+    lim.max_kbps = 4200;
+    pt_rung r[8];
+    int nr = ptplan_choose(p, n, &lim, r, 8);
+    check_ladder(p, n, &lim, r, nr);
+    assert_true(r[nr - 1].height < 540);
+    lim.top_min_height = 540;
+    nr = ptplan_choose(p, n, &lim, r, 8);
+    check_ladder(p, n, &lim, r, nr);
+    assert_true(r[nr - 1].height >= 540);
+    assert_true(r[nr - 1].psnr >= lim.top_psnr - 1e-6);
+    /* no curve that tall: the rule does not apply */
+    static const int small[] = { 360, 240 };
+    n = model(150, 50, 5, small, 2, p);
+    nr = ptplan_choose(p, n, &lim, r, 8);
+    check_ladder(p, n, &lim, r, nr);
+    assert_true(nr >= 1 && r[nr - 1].height <= 360);
+}
+
 static void test_choose_edges(void **st)
 {
     (void)st;
@@ -277,7 +310,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hull_known),     cmocka_unit_test(test_curve),
         cmocka_unit_test(test_choose_medium),  cmocka_unit_test(test_choose_easy_and_hard),
-        cmocka_unit_test(test_res_margin),     cmocka_unit_test(test_choose_edges),
+        cmocka_unit_test(test_res_margin),     cmocka_unit_test(test_top_min_height),
+        cmocka_unit_test(test_choose_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

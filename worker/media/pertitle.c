@@ -584,6 +584,7 @@ int pt_finish(pt_ctx *pt, plan_ladder *lad, json_t **report, ss_err *err)
     ptplan_limits_default(&lim);
     int cap = pt->s.cap_kbps;
     lim.max_kbps = 0.7 * cap;
+    lim.top_min_height = pt->s.top_h / 2;   /* the top rung at most one halving below the source */
     pt_rung rungs[MEDIA_MAX_RUNGS];
     int nr = ptplan_choose(pts, npts, &lim, rungs, MEDIA_MAX_RUNGS);
     if (nr < 1) {

@@ -14,13 +14,14 @@ void ptplan_limits_default(pt_limits *l)
     l->max_rungs = 5;
     l->max_step = 2.5;
     l->min_step = 1.5;
-    l->top_psnr = 44.0;
+    l->top_psnr = 45.0;
     l->max_kbps = 0;   /* the caller sets its cap; 0: none */
     l->floor_kbps = 150;
     l->crf_min = 14;
     l->crf_max = 44;
     l->extrap = 6;
     l->res_margin = 0.2;
+    l->top_min_height = 0;
 }
 
 static void appendf(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -242,14 +243,14 @@ static double curve_hi(const curve *c)
 
 /* Best resolution no taller than maxh at kbps; *second: the runner-up
  * (height 0 when none). -1 when no curve makes the rate. */
-static int best_at(const curves *cs, double kbps, int maxh, double margin, pt_rung *best,
+static int best_at(const curves *cs, double kbps, int minh, int maxh, double margin, pt_rung *best,
                    pt_rung *second)
 {
     int found = 0;
     memset(second, 0, sizeof(*second));
     for (int i = 0; i < cs->n; i++) {
         pt_rung r;
-        if (cs->c[i].height > maxh || curve_at(&cs->c[i], kbps, &r))
+        if (cs->c[i].height > maxh || cs->c[i].height < minh || curve_at(&cs->c[i], kbps, &r))
             continue;
         /* curves come largest first: a smaller picture must win by more
          * than the margin */
@@ -265,10 +266,10 @@ static int best_at(const curves *cs, double kbps, int maxh, double margin, pt_ru
     return found ? 0 : -1;
 }
 
-static double envelope(const curves *cs, double kbps, double margin)
+static double envelope(const curves *cs, double kbps, int minh, double margin)
 {
     pt_rung b, s;
-    return best_at(cs, kbps, 1 << 30, margin, &b, &s) ? -1e9 : b.psnr;
+    return best_at(cs, kbps, minh, 1 << 30, margin, &b, &s) ? -1e9 : b.psnr;
 }
 
 static void why_res(pt_rung *r, const pt_rung *second, int ncand)
@@ -290,8 +291,13 @@ int ptplan_choose(const pt_point *p, int n, const pt_limits *lim, pt_rung *out, 
     curves_make(p, n, lim, cs);
     if (!cs->n || max < 1)
         return -1;
+    /* the top rung's resolution: at least lim->top_min_height when a curve
+     * is that tall */
+    int minh = cs->c[0].height >= lim->top_min_height ? lim->top_min_height : 0;
     double lo_all = 1e300, hi_all = 0;
     for (int i = 0; i < cs->n; i++) {
+        if (cs->c[i].height < minh)
+            continue;
         lo_all = fmin(lo_all, curve_lo(&cs->c[i]));
         hi_all = fmax(hi_all, curve_hi(&cs->c[i]));
     }
@@ -306,7 +312,7 @@ int ptplan_choose(const pt_point *p, int n, const pt_limits *lim, pt_rung *out, 
 
     if (rhi < lo_all) {
         /* even the cheapest point is over the cap: one rung there */
-        best_at(cs, lo_all, 1 << 30, lim->res_margin, &rungs[0], &second);
+        best_at(cs, lo_all, minh, 1 << 30, lim->res_margin, &rungs[0], &second);
         snprintf(rungs[0].why, sizeof(rungs[0].why), "only rung: every resolution needs more than "
                  "the %.0f kbps cap even at CRF %.0f, so the cheapest point", cap, lim->crf_max);
         why_res(&rungs[0], &second, cs->n);
@@ -326,14 +332,14 @@ int ptplan_choose(const pt_point *p, int n, const pt_limits *lim, pt_rung *out, 
     int hit = 0;
     for (int k = 0; k <= GRID && !hit; k++) {
         double x = a + (b - a) * k / GRID;
-        double q = envelope(cs, exp2(x), lim->res_margin);
+        double q = envelope(cs, exp2(x), minh, lim->res_margin);
         if (q >= lim->top_psnr) {
             hit = 1;
             if (k > 0) {
                 double lo = xprev, hi = x;
                 for (int it = 0; it < 40; it++) {
                     double m = (lo + hi) / 2;
-                    if (envelope(cs, exp2(m), lim->res_margin) >= lim->top_psnr)
+                    if (envelope(cs, exp2(m), minh, lim->res_margin) >= lim->top_psnr)
                         hi = m;
                     else
                         lo = m;
@@ -352,7 +358,7 @@ int ptplan_choose(const pt_point *p, int n, const pt_limits *lim, pt_rung *out, 
         why_top = rtop <= lo_all * (1 + 1e-9) ? 2 : 3;
     else
         why_top = lim->max_kbps <= 0 || rhi < lim->max_kbps || rtop < rhi * (1 - 1e-6) ? 0 : 1;
-    best_at(cs, rtop, 1 << 30, lim->res_margin, &rungs[0], &second);
+    best_at(cs, rtop, minh, 1 << 30, lim->res_margin, &rungs[0], &second);
     if (why_top == 0)
         snprintf(rungs[0].why, sizeof(rungs[0].why), "top: the best quality the curves make%s "
                  "(%.0f kbps) stays under the %.1f dB target", lim->max_kbps > 0 ? " under the cap" : "",
@@ -398,14 +404,14 @@ int ptplan_choose(const pt_point *p, int n, const pt_limits *lim, pt_rung *out, 
                      "to the %.0f kbps floor, at most %.1fx apart)", ratio, want, lim->floor_kbps,
                      lim->max_step);
         pt_rung cand;
-        if (best_at(cs, r, prev->height, lim->res_margin, &cand, &second)) {
+        if (best_at(cs, r, 0, prev->height, lim->res_margin, &cand, &second)) {
             /* under every allowed curve: the lowest rate they make, if far enough below */
             double lo = 1e300;
             for (int i = 0; i < cs->n; i++)
                 if (cs->c[i].height <= prev->height)
                     lo = fmin(lo, curve_lo(&cs->c[i]));
             if (lo > r && prev->kbps / lo >= lim->min_step - 1e-9 &&
-                best_at(cs, lo, prev->height, lim->res_margin, &cand, &second) == 0) {
+                best_at(cs, lo, 0, prev->height, lim->res_margin, &cand, &second) == 0) {
                 snprintf(w, sizeof(w), "bottom: the lowest rate the curves make (CRF %.1f), %.2fx "
                          "below the rung above", cand.crf, prev->kbps / lo);
                 want = nr + 1;

@@ -20,7 +20,8 @@
  *  1. top rate: the lowest rate at which the best curve reaches
  *     lim->top_psnr ("good enough: stop spending"), or lim->max_kbps when
  *     no curve reaches the target under it (never above; never above what
- *     the best curve can make);
+ *     the best curve can make); only curves at least lim->top_min_height
+ *     tall count for the top (the picture a big screen shows);
  *  2. the other rates evenly spaced in log(rate) from the top down to
  *     lim->floor_kbps: as few rungs as keep adjacent rates at most
  *     lim->max_step apart, but at least lim->min_rungs and at most
@@ -59,6 +60,7 @@ typedef struct pt_limits {
     double crf_min, crf_max;    /* CRFs the curves may use: 14 .. 44 */
     double extrap;              /* CRF steps a curve may extend past its probes: 6 */
     double res_margin;          /* a smaller resolution must beat a larger one by this: 0.2 dB */
+    int top_min_height;         /* the top rung at least this tall (when a curve is): 0 */
 } pt_limits;
 
 typedef struct pt_rung {
