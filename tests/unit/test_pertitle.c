@@ -94,11 +94,12 @@ static void test_curve(void **st)
     assert_int_equal(ptplan_curve_at(p, n, 720, &lim, sqrt(p[3].kbps * p[4].kbps), &r), 0);
     assert_true(r.crf > 20 && r.crf < 27);
     assert_true(r.psnr < p[3].psnr && r.psnr > p[4].psnr);
-    /* the range ends at the extrapolation limit: CRF 14 and 40 */
+    /* the range ends at the extrapolation limits: 3 CRF below the first
+     * probe (17), 6 above the last (40) */
     double lo, hi;
     assert_int_equal(ptplan_curve_range(p, n, 720, &lim, &lo, &hi), 0);
     double a = 720.0 * 720 / (1080.0 * 1080);
-    assert_float_equal(hi, 3000 * pow(a, 0.8) * pow(2, -(14 - 23) / 6.0), 1e-6 * hi);
+    assert_float_equal(hi, 3000 * pow(a, 0.8) * pow(2, -(17 - 23) / 6.0), 1e-6 * hi);
     assert_float_equal(lo, 3000 * pow(a, 0.8) * pow(2, -(40 - 23) / 6.0), 1e-6 * lo);
     assert_int_equal(ptplan_curve_at(p, n, 720, &lim, hi * 1.01, &r), -1);
     assert_int_equal(ptplan_curve_at(p, n, 720, &lim, lo * 0.99, &r), -1);
@@ -159,7 +160,7 @@ static void test_choose_medium(void **st)
 {
     (void)st;
     pt_point p[32];
-    int n = model(3000, 42, 20, H5, 5, p);
+    int n = model(3000, 44, 20, H5, 5, p);
     pt_limits lim;
     ptplan_limits_default(&lim);
     lim.max_kbps = 4200;

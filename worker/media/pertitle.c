@@ -44,7 +44,7 @@
 #define PT_MIN_WINDOWS 3
 
 /* The probe CRFs: a spread that brackets what the rungs use (the curves
- * extend them by pt_limits.extrap steps). */
+ * extend them by pt_limits.extrap_lo steps down, extrap up). */
 #define PT_NCRF 3
 static const double probe_crfs[PT_NCRF] = { 24, 30, 36 };
 
@@ -674,11 +674,11 @@ int pt_finish(pt_ctx *pt, plan_ladder *lad, json_t **report, ss_err *err)
                                (json_int_t)pt->nfed, "quality_frames_per_probe",
                                pt->nres ? qframes / pt->nres : 0, "keyint", pt->s.keyint,
                                "points", jpoints);
-    json_t *lims = json_pack("{s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "min_rungs",
+    json_t *lims = json_pack("{s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "min_rungs",
                              lim.min_rungs, "max_rungs", lim.max_rungs, "max_step", lim.max_step, "min_step",
                              lim.min_step, "top_psnr", lim.top_psnr, "max_kbps", lim.max_kbps,
                              "floor_kbps", lim.floor_kbps, "crf_min", lim.crf_min, "crf_max",
-                             lim.crf_max, "extrap", lim.extrap);
+                             lim.crf_max, "extrap", lim.extrap, "extrap_lo", lim.extrap_lo);
     *report = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "analysis", an, "probes", probes,
                         "limits", lims, "rungs", jr, "seconds",
                         round_real(ss_mono_s() - pt->t_start, 1000), "cpu_seconds_probe_threads",

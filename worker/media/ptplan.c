@@ -20,6 +20,7 @@ void ptplan_limits_default(pt_limits *l)
     l->crf_min = 14;
     l->crf_max = 44;
     l->extrap = 6;
+    l->extrap_lo = 3;
     l->res_margin = 0.2;
     l->top_min_height = 0;
 }
@@ -127,7 +128,7 @@ static int curve_make(const pt_point *p, int n, int height, const pt_limits *lim
         if (c->s[i] > c->s[i - 1])
             c->s[i] = c->s[i - 1];
     }
-    c->lo_crf = fmax(lim->crf_min, c->crf[0] - lim->extrap);
+    c->lo_crf = fmax(lim->crf_min, c->crf[0] - lim->extrap_lo);
     c->hi_crf = fmin(lim->crf_max, c->crf[c->k - 1] + lim->extrap);
     if (c->hi_crf < c->lo_crf)
         c->lo_crf = c->hi_crf = fmin(fmax(c->crf[0], lim->crf_min), lim->crf_max);

@@ -7,9 +7,11 @@
  * rules in words.
  *
  * Curves. For one resolution, log2(bitrate), PSNR and SSIM are piecewise
- * linear in CRF through its probe points, extended linearly past the first
- * and last point by at most lim->extrap CRF steps (and never outside
- * lim->crf_min..crf_max). A resolution can make the rates between those two
+ * linear in CRF through its probe points, extended linearly below the first
+ * point by at most lim->extrap_lo CRF steps and past the last by at most
+ * lim->extrap (never outside lim->crf_min..crf_max). The low side is kept
+ * short: under the probed range x264's rate rises faster than the
+ * extension (grain turns into bits), so a rung planned there overshoots. A resolution can make the rates between those two
  * ends; a rate outside them is not offered at that resolution.
  *
  * Hull. The upper convex hull of all points in (log2 bitrate, PSNR),
@@ -58,7 +60,8 @@ typedef struct pt_limits {
     double max_kbps;            /* the top rung's average rate at most this (the caller's cap) */
     double floor_kbps;          /* no rung below this: 150 */
     double crf_min, crf_max;    /* CRFs the curves may use: 14 .. 44 */
-    double extrap;              /* CRF steps a curve may extend past its probes: 6 */
+    double extrap;              /* CRF steps a curve may extend above its last probe: 6 */
+    double extrap_lo;           /* ... and below its first probe: 3 (rates grow faster there) */
     double res_margin;          /* a smaller resolution must beat a larger one by this: 0.2 dB */
     int top_min_height;         /* the top rung at least this tall (when a curve is): 0 */
 } pt_limits;
