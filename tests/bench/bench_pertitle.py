@@ -237,7 +237,7 @@ def main():
     cpu = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     model = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t")
     md = ["Machine: %s cores (`nproc`), %s; one run per mode.\n" % (cpu, model)]
-    summary = ["| input | class | auto bits | per-title bits | Δ bits | BD-rate PSNR | BD-rate SSIM | "
+    summary = ["| input | class | auto ladder bytes | per-title bytes | Δ size | BD-rate PSNR | BD-rate SSIM | "
                "two-pass max error | analysis s | auto encode s | per-title encode s | analysis / auto | "
                "analysis CPU / auto CPU |",
                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
