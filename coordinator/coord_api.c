@@ -7,6 +7,7 @@
  * unreachable the API answers 503 instead of hanging.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <sys/queue.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <openssl/crypto.h>
 
 #include "coord.h"
@@ -584,6 +586,34 @@ out:
         evhttp_uri_free(u);
 }
 
+/* accept() failing for want of file descriptors (EMFILE, ENFILE) or memory
+ * leaves the listening socket readable, and a listener without an error
+ * callback tries again at once, forever: one core spinning and a line on
+ * stderr per try for as long as some client holds its connections open.
+ * Stop accepting for a moment instead (the kernel keeps new connections in
+ * the backlog meanwhile) and say so at most every 10 s. */
+#define ACCEPT_PAUSE_MS 200
+
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    evconnlistener_enable(arg);
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    static long long warned_ms;
+    int e = EVUTIL_SOCKET_ERROR();
+    struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
+    evconnlistener_disable(l);
+    if (event_base_once(evconnlistener_get_base(l), -1, EV_TIMEOUT, on_accept_resume, l, &tv) != 0)
+        evconnlistener_enable(l);   /* cannot pause: keep accepting as before */
+    long long now = ss_mono_ms();
+    if (!warned_ms || now - warned_ms >= 10000) {
+        warned_ms = now;
+        log_warn(NULL, "cannot accept connections: %s; pausing %d ms", strerror(e), ACCEPT_PAUSE_MS);
+    }
+}
+
 int api_start(coord *c, ss_err *err)
 {
     char host[256];
@@ -605,7 +635,9 @@ int api_start(coord *c, ss_err *err)
     evhttp_set_max_headers_size(c->http, 32 * 1024);
     evhttp_set_timeout(c->http, 30);
     evhttp_set_gencb(c->http, route, c);
-    if (!evhttp_bind_socket_with_handle(c->http, host, (ev_uint16_t)port))
+    struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(c->http, host, (ev_uint16_t)port);
+    if (!bound)
         return ss_fail(err, SS_EIO, "cannot listen on %s:%d (in use, or not a local address)", host, port);
+    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(bound), on_accept_error);
     return 0;
 }

@@ -2,6 +2,7 @@
 auth, idempotent submit, listing, cancel/retry of queued jobs, events, and
 Redis going away (503, never a hang)."""
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -136,6 +137,43 @@ def test_api():
         assert q["depth"]["normal"] == 8, q
         st, m = http_json("GET", url + "/metrics", raw=True)
         assert st == 200 and b'streamscale_queue_depth{priority="normal"} 8' in m, m[:400]
+
+        # -- out of file descriptors: accept() fails; the coordinator pauses
+        # accepting instead of retrying at once forever (a core spinning and
+        # a log line per try), and serves again once the connections close
+        fport = free_port()
+        furl = "http://127.0.0.1:%d" % fport
+        p = h.start("coordinator-fds", ["sh", "-c", 'ulimit -n 64 && exec "$0"',
+                                        os.path.join(BIN, "streamscale-coordinator")],
+                    env={"STREAMSCALE_LISTEN": "127.0.0.1:%d" % fport,
+                         "STREAMSCALE_REDIS": "redis://127.0.0.1:%d/0" % rport,
+                         "STREAMSCALE_API_TOKEN": TOKEN})
+        wait_until(lambda: http_json("GET", furl + "/healthz")[0] == 200, 30,
+                   "coordinator with 64 descriptors")
+
+        def cpu_seconds():
+            with open("/proc/%d/stat" % p.pid) as f:
+                st = f.read().rsplit(")", 1)[1].split()
+            return (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
+        held = []
+        try:
+            for _ in range(100):
+                held.append(socket.create_connection(("127.0.0.1", fport), timeout=5))
+            time.sleep(0.3)
+            c0 = cpu_seconds()
+            time.sleep(1.5)
+            spun = cpu_seconds() - c0
+            h.assert_alive()
+            assert spun < 0.5, "coordinator used %.2f s of CPU in 1.5 s at its fd limit" % spun
+        finally:
+            for s in held:
+                s.close()
+        wait_until(lambda: http_json("GET", furl + "/healthz", timeout=2)[0] == 200, 30,
+                   "coordinator accepting again")
+        log = h.log_text("coordinator-fds")
+        assert "Error from accept" not in log and log.count("cannot accept connections") <= 2, \
+            log[-2000:]
+        h.stop("coordinator-fds")
 
         # -- Redis goes away: 503 with JSON, quickly; back when it returns
         h.stop("redis")
