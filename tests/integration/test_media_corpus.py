@@ -76,6 +76,23 @@ def expect_fail(h, name, src, reason, opts=()):
     print("fail %-28s %5.2fs  %s" % (name, secs, err.strip().splitlines()[-1]))
 
 
+def ts_pts_jump(data):
+    """MPEG-TS bytes with the PTS of the middle video PES (stream id 0xE0)
+    moved on by 7 * 2^30 ticks of 90 kHz (about 23 hours)."""
+    b = bytearray(data)
+    starts = []
+    for off in range(0, len(b) - 187, 188):
+        if b[off] != 0x47 or not b[off + 1] & 0x40:   # sync byte, payload unit start
+            continue
+        q = off + 4 + (1 + b[off + 4] if b[off + 3] & 0x20 else 0)
+        if b[q:q + 4] == b"\x00\x00\x01\xe0" and b[q + 7] & 0x80:   # video PES with a PTS
+            starts.append(q + 9)
+    assert len(starts) > 4, "no video PES with a PTS"
+    pts = starts[len(starts) // 2]
+    b[pts] |= 0x0E
+    return bytes(b)
+
+
 def eq(a, b, what):
     if a != b:
         raise AssertionError("%s: %r != %r" % (what, a, b))
@@ -237,6 +254,22 @@ def test_media_corpus():
             elif rc != 1 or not re.search(r"error \((media|limit)\): ", err):
                 raise AssertionError("damaged %s %s: exit %d:\n%s" % (how, name, rc, err[-1500:]))
             print("%-4s damaged %-5s %-14s %5.2fs" % ("ok" if rc == 0 else "fail", how, name, secs))
+
+        # ---- damaged timestamps ----------------------------------------------
+        # one video PES in the middle of mpeg2.ts with its PTS pushed about 23
+        # hours on (bits 32..30 set): the fps filter filled the jump with
+        # copies of the last picture (the encode ran until the timeout);
+        # now the frame is re-timed to follow on and the output lasts what
+        # the source does
+        jumped = h.path("damaged-ptsjump-mpeg2.ts")
+        with open(jumped, "wb") as f:
+            f.write(ts_pts_jump(open(c("mpeg2.ts"), "rb").read()))
+
+        def ptsjump(j, out, err):
+            assert any("timestamps jump" in w for w in j["warnings"]), j["warnings"]
+            assert j["duration"] < 5, j["duration"]
+        expect_ok(h, "damaged-ptsjump-mpeg2.ts", jumped, ptsjump, ("--no-thumbnails",),
+                  check_duration=False)
 
         # ---- real files ---------------------------------------------------
         for f in ("cockatoo.mp4", "realshort.mp4", "balle-jbart.mp4", "balle1-vp9.avi",

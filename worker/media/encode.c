@@ -94,6 +94,8 @@ struct job {
     int64_t t0;             /* video start, video stream time base */
     double t0s;
     int64_t next_vpts;      /* guess for frames without a timestamp */
+    int64_t vts_shift;      /* added to video timestamps after a discontinuity */
+    int64_t ts_fixed;       /* video timestamps re-timed (damaged or discontinuous) */
     int64_t first_out;      /* pts of the first pre-filtered frame */
     int64_t vframes;        /* frames out of the pre-filter */
     int64_t dec_errors;
@@ -547,15 +549,64 @@ static int vfilter_pull(job *j, ss_err *err)
     return ret;
 }
 
+/* A frame's timestamp that moves more than this (seconds) away from the
+ * one expected after the frame before it is damaged, or a discontinuity:
+ * in formats that have those (MPEG-TS, PS, FLV: the demuxer's
+ * AVFMT_TS_DISCONT) always, elsewhere when it also lies past the
+ * container's announced end. Left alone, the fps filter would fill the
+ * jump with copies of the last picture: one flipped PTS byte in a 3 s
+ * MPEG-TS clip asked for a day of video. The same bound applies to a
+ * frame's duration (it ends the last frame's picture). */
+#define TS_JUMP_SECONDS 10.0
+
+/* The frame's timestamp (video stream time base) on the timeline of the
+ * frames before it. */
+static int64_t video_pts(job *j, const AVFrame *f, double tb)
+{
+    int64_t raw = f->best_effort_timestamp;
+    int64_t guess = j->next_vpts != AV_NOPTS_VALUE ? j->next_vpts : j->t0;
+    if (raw == AV_NOPTS_VALUE)
+        return guess;
+    if (fabs((double)raw) > 4e18 || fabs((double)raw + (double)j->vts_shift) > 4e18) {
+        j->ts_fixed++;   /* nowhere near any real timeline */
+        return guess;
+    }
+    int64_t pts = raw + j->vts_shift;
+    if (j->next_vpts == AV_NOPTS_VALUE)
+        return pts;
+    double gap = ((double)pts - (double)j->next_vpts) * tb;
+    if (fabs(gap) <= TS_JUMP_SECONDS)
+        return pts;
+    if (j->ic->iformat->flags & AVFMT_TS_DISCONT) {
+        /* shift everything after it onto the timeline (a lone damaged
+         * timestamp shifts back with the frame after it) */
+        j->vts_shift = j->next_vpts - raw;
+        j->ts_fixed++;
+        return j->next_vpts;
+    }
+    double end = j->pi.duration + TS_JUMP_SECONDS;
+    if (gap > 0 && j->pi.duration > 0 && ((double)pts - (double)j->t0) * tb > end) {
+        j->ts_fixed++;
+        return j->next_vpts;
+    }
+    return pts;
+}
+
 static int video_frame(job *j, AVFrame *f, ss_err *err)
 {
-    int64_t pts = f->best_effort_timestamp;
-    if (pts == AV_NOPTS_VALUE)
-        pts = j->next_vpts != AV_NOPTS_VALUE ? j->next_vpts : j->t0;
     AVStream *st = j->ic->streams[j->pi.vidx];
-    int64_t dur = f->pkt_duration > 0 ? f->pkt_duration
-                                      : av_rescale_q(1, (AVRational){ j->fps_den, j->fps_num },
-                                                     st->time_base);
+    double tb = av_q2d(st->time_base);
+    int64_t fixed0 = j->ts_fixed;
+    int64_t pts = video_pts(j, f, tb);
+    int64_t nominal = av_rescale_q(1, (AVRational){ j->fps_den, j->fps_num }, st->time_base);
+    int64_t dur = f->pkt_duration > 0 && f->pkt_duration * tb <= TS_JUMP_SECONDS ? f->pkt_duration
+                                                                               : nominal;
+    if (fixed0 == 0 && j->ts_fixed > 0 && j->pass != 1 && !j->pt) {
+        char m[160];
+        snprintf(m, sizeof(m), "video timestamps jump at %.1f s (damaged or discontinuous): "
+                 "frames re-timed to follow on", (double)j->vframes * j->fps_den / j->fps_num);
+        job_warn(j, m);
+    }
     j->next_vpts = pts + (dur > 0 ? dur : 1);
     f->pts = pts - j->t0;
     if (j->pt && (j->win_left <= 0 || f->pts < j->win_start_ts))
@@ -1088,6 +1139,7 @@ static int decode_windows(job *j, const double *starts, int nwin, int frames, ss
         if (seek && av_seek_frame(j->ic, j->pi.vidx, seek_to, AVSEEK_FLAG_BACKWARD) >= 0) {
             avcodec_flush_buffers(j->vdec);
             j->next_vpts = AV_NOPTS_VALUE;
+            j->vts_shift = 0;
             j->pt_seeked = 1;
         }
         prev_end = t + frames * (double)j->fps_den / j->fps_num;
@@ -1121,6 +1173,7 @@ static int decode_windows(job *j, const double *starts, int nwin, int frames, ss
                 }
                 avcodec_flush_buffers(j->vdec);
                 j->next_vpts = AV_NOPTS_VALUE;
+                j->vts_shift = 0;
                 avfilter_graph_free(&j->vg);
                 j->vsrc = j->vsink = NULL;
             }
@@ -1446,6 +1499,7 @@ static void pass_free(job *j)
     avformat_close_input(&j->ic);
     j->vsrc = j->vsink = j->asrc = j->asink = NULL;
     j->vframes = j->first_out = j->dec_errors = j->apts_next = j->asamples = j->akcut = 0;
+    j->vts_shift = j->ts_fixed = 0;
     j->last_progress = 0;
     atomic_store(&j->abort, 0);
 }
