@@ -474,14 +474,18 @@ static void route(struct evhttp_request *req, void *arg)
     const char *uri = evhttp_request_get_uri(req);
     struct evhttp_uri *u = evhttp_uri_parse_with_flags(uri, 0);
     char *path = NULL;
+    size_t path_len = 0;
     const char *raw = u ? evhttp_uri_get_path(u) : NULL;
     if (raw)
-        path = evhttp_uridecode(raw, 0, NULL);
+        path = evhttp_uridecode(raw, 0, &path_len);
     struct evkeyvalq q = { 0 };
     TAILQ_INIT(&q);
     const char *query = u ? evhttp_uri_get_query(u) : NULL;
     metrics_request_begin(c, req, path);
-    if (!u || !path || (query && evhttp_parse_query_str(query, &q) != 0)) {
+    /* an encoded NUL ("/v1/jobs/<id>%00x") would cut the C string short and
+     * route the request to another resource than the one named */
+    if (!u || !path || strlen(path) != path_len ||
+        (query && evhttp_parse_query_str(query, &q) != 0)) {
         http_reply_error(req, 400, "invalid_request", "malformed request URI", NULL);
         goto out;
     }

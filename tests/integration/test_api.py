@@ -95,6 +95,12 @@ def test_api():
         assert st == 404
         st, body = http_json("PUT", url + "/v1/jobs", {}, token=TOKEN)
         assert st == 405, st
+        # an encoded NUL must not cut the path short and reach another route
+        st, body = http_json("GET", url + "/v1/jobs%00.html", token=TOKEN)
+        assert st == 400 and body["error"]["code"] == "invalid_request", (st, body)
+        st, body = http_json("DELETE", url + "/v1/jobs/%s%%00/x" % j1["id"], token=TOKEN)
+        assert st == 400, (st, body)
+        assert api.job(j1["id"])["state"] == "queued"
 
         # -- list and paging
         for i in range(5):
