@@ -12,6 +12,7 @@ import random
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -270,6 +271,25 @@ def test_media_corpus():
             assert j["duration"] < 5, j["duration"]
         expect_ok(h, "damaged-ptsjump-mpeg2.ts", jumped, ptsjump, ("--no-thumbnails",),
                   check_duration=False)
+
+        # a pixel aspect ratio of 65535:1 (a damaged 'pasp' box) makes a
+        # 64x48 picture 2 million pixels wide on screen: libx264 refused
+        # the rung ("error (internal)", and libx264 leaked its parameters);
+        # now a readable media error before anything is encoded
+        wide = gen_clip(h.path("pasp.mov"), seconds=1, size="64x48", audio=False,
+                        extra_out=["-vf", "setsar=2/1"])
+        with open(wide, "rb") as f:
+            data = bytearray(f.read())
+        i = data.find(b"pasp")
+        assert i > 0, "no pasp box in the generated .mov"
+        data[i + 4:i + 12] = struct.pack(">II", 65535, 1)
+        with open(h.path("damaged-pasp.mov"), "wb") as f:
+            f.write(data)
+        expect_fail(h, "damaged-pasp.mov", h.path("damaged-pasp.mov"),
+                    r"error \(media\): source picture 64x48 \(shown at \d+x48\) is too large: rung 48p "
+                    r"would be \d+x48, over H\.264's 16384 pixels a side")
+        expect_fail(h, "damaged-pasp.mov per-title", h.path("damaged-pasp.mov"), r"error \(media\): .* too large",
+                    ("--ladder", "per-title"))
 
         # ---- real files ---------------------------------------------------
         for f in ("cockatoo.mp4", "realshort.mp4", "balle-jbart.mp4", "balle1-vp9.avi",

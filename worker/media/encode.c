@@ -1667,6 +1667,29 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
         ss_fail(&e, SS_EMEDIA, "source picture size %dx%d is unusable", j->pi.width, j->pi.height);
         goto out;
     }
+    /* A damaged header (or an extreme aspect ratio) can describe a picture
+     * libx264 refuses; say so instead of failing in the encoder. Per-title
+     * probes encode the display size whatever the ladder. */
+    int big_w = 0, big_h = 0;
+    char big[48] = "";
+    for (int i = 0; i < j->lad.n && !big[0]; i++)
+        if (j->lad.rungs[i].width > PLAN_MAX_SIDE || j->lad.rungs[i].height > PLAN_MAX_SIDE) {
+            snprintf(big, sizeof(big), "rung %s", j->lad.rungs[i].name);
+            big_w = j->lad.rungs[i].width;
+            big_h = j->lad.rungs[i].height;
+        }
+    if (!big[0] && opts->ladder == MEDIA_LADDER_PER_TITLE) {
+        plan_top_size(&ps, &big_w, &big_h);
+        if (big_w > PLAN_MAX_SIDE || big_h > PLAN_MAX_SIDE)
+            snprintf(big, sizeof(big), "per-title probe at the display size");
+    }
+    if (big[0]) {
+        ss_fail(&e, SS_EMEDIA,
+                "source picture %dx%d (shown at %dx%d) is too large: %s would be %dx%d, "
+                "over H.264's %d pixels a side",
+                j->pi.width, j->pi.height, j->pi.dw, j->pi.dh, big, big_w, big_h, PLAN_MAX_SIDE);
+        goto out;
+    }
     if (j->lad.notes[0])
         job_warn(j, j->lad.notes);
     if (!opts->no_quality) {

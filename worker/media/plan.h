@@ -48,6 +48,10 @@ void plan_display_size(const plan_src *s, int *dw, int *dh);
  * this size in every ladder mode (the "display size"). */
 void plan_top_size(const plan_src *s, int *w, int *h);
 
+/* The largest picture side libx264 encodes (it refuses a larger width or
+ * height when the encoder opens). */
+#define PLAN_MAX_SIDE 16384
+
 /* Nearest even integer to x (at least 2). */
 int plan_even(double x);
 
