@@ -119,7 +119,6 @@ int rconn_ensure(rconn *r, ss_err *err)
             return ss_fail(err, SS_EREDIS, "redis SELECT %d failed", r->addr.db);
         }
     }
-    r->failures = 0;
     return 0;
 }
 
@@ -131,6 +130,10 @@ static redisReply *check(rconn *r, redisReply *rep, ss_err *err)
         drop(r);
         return NULL;
     }
+    /* A reply, not a TCP accept, ends the backoff: a server that accepts
+     * but never answers (stopped, hung, a proxy without a backend) would
+     * otherwise cost the caller a whole timeout on every try. */
+    r->failures = 0;
     if (rep->type == REDIS_REPLY_ERROR) {
         ss_fail(err, SS_EREDIS, "redis error: %s", rep->str);
         /* A replica answers READONLY after a failover moved the master

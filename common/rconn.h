@@ -29,7 +29,7 @@ typedef struct rconn {
     redisContext *c;
     int timeout_ms;          /* connect and command timeout */
     long long next_try_ms;   /* monotonic: no reconnect before this */
-    int failures;            /* consecutive connect failures (backoff) */
+    int failures;            /* consecutive failures without a reply (backoff) */
 } rconn;
 
 void rconn_init(rconn *r, const redis_addr *addr, int timeout_ms);

@@ -2,6 +2,7 @@
 auth, idempotent submit, listing, cancel/retry of queued jobs, events, and
 Redis going away (503, never a hang)."""
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -180,6 +181,31 @@ def test_api():
         assert "Error from accept" not in log and log.count("cannot accept connections") <= 2, \
             log[-2000:]
         h.stop("coordinator-fds")
+
+        # -- Redis hangs (accepts connections, never answers): each try costs
+        # the loop a whole redis_timeout_ms, so tries must back off; a TCP
+        # accept alone must not reset the backoff
+        hport = free_port()
+        hurl = "http://127.0.0.1:%d" % hport
+        h.coordinator("coordinator-hung", redis_port=rport, token=TOKEN, port=hport,
+                      extra={"STREAMSCALE_REDIS_TIMEOUT_MS": "200"})
+        h.send_signal("redis", signal.SIGSTOP)
+        stalls = []
+        try:
+            t_end = time.monotonic() + 4
+            while time.monotonic() < t_end:
+                t0 = time.monotonic()
+                st, body = http_json("GET", hurl + "/healthz", timeout=10)
+                assert st == 503 and body["redis"] == "down", (st, body)
+                if time.monotonic() - t0 > 0.15:
+                    stalls.append(round(time.monotonic() - t0, 2))
+                time.sleep(0.02)
+        finally:
+            h.send_signal("redis", signal.SIGCONT)
+        assert len(stalls) <= 9, "%d requests waited for a Redis timeout in 4 s: %s" % (
+            len(stalls), stalls)
+        wait_until(lambda: http_json("GET", hurl + "/healthz")[0] == 200, 30, "Redis answers again")
+        h.stop("coordinator-hung")
 
         # -- Redis goes away: 503 with JSON, quickly; back when it returns
         h.stop("redis")
