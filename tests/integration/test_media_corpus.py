@@ -291,6 +291,25 @@ def test_media_corpus():
         expect_fail(h, "damaged-pasp.mov per-title", h.path("damaged-pasp.mov"), r"error \(media\): .* too large",
                     ("--ladder", "per-title"))
 
+        # a pixel aspect ratio of 1:64 on a 64x480 picture: shown 1 pixel
+        # wide, its 160-wide storyboard tile was 76800 lines, which the JPEG
+        # encoder refused after the whole encode ("error (internal)"); now
+        # tiles and poster of a very tall picture get narrower instead
+        narrow = gen_clip(h.path("narrow.mov"), seconds=1, size="64x480", audio=False,
+                          extra_out=["-vf", "setsar=2/1"])
+        with open(narrow, "rb") as f:
+            data = bytearray(f.read())
+        i = data.find(b"pasp")
+        assert i > 0, "no pasp box in the generated .mov"
+        data[i + 4:i + 12] = struct.pack(">II", 1, 64)
+        with open(h.path("damaged-narrow.mov"), "wb") as f:
+            f.write(data)
+
+        def narrow_thumbs(j, out, err):
+            t = j["thumbnails"]
+            assert t["tile_height"] <= 640 and t["poster_height"] <= 4096, t
+        expect_ok(h, "damaged-narrow.mov", h.path("damaged-narrow.mov"), narrow_thumbs)
+
         # ---- real files ---------------------------------------------------
         for f in ("cockatoo.mp4", "realshort.mp4", "balle-jbart.mp4", "balle1-vp9.avi",
                   "Effet_force_magnetique.ogv", "Force_constante.avi", "g1.avi", "retroMars2018.avi"):

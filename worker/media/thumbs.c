@@ -21,6 +21,12 @@
 #include "util.h"
 
 #define TILE_W 160
+/* A very tall picture (a damaged header's size or aspect ratio: 1280x720
+ * with a pixel aspect of 1:1000 is shown 1 pixel wide) gets narrower tiles
+ * and poster instead of taller ones: a 160-wide tile of it was 115200
+ * lines, over JPEG's 65535, and 400 of them would take 11 GB. */
+#define MAX_TILE_H 640
+#define MAX_POSTER_H 4096
 #define MAX_TILES 400
 #define COLS 10
 
@@ -53,6 +59,10 @@ thumbs *thumbs_new(int dw, int dh, double duration, double interval)
         t->interval = duration / MAX_TILES;
     t->tw = TILE_W;
     t->th = plan_even((double)TILE_W * t->dh / t->dw);
+    if (t->th > MAX_TILE_H) {
+        t->th = MAX_TILE_H;
+        t->tw = plan_even((double)MAX_TILE_H * t->dw / t->dh);
+    }
     t->best_score = t->any_score = -1;
     return t;
 }
@@ -207,6 +217,10 @@ int thumbs_finish(thumbs *t, const char *outdir, const media_events *ev, json_t 
     int pw = t->dw > 1280 ? 1280 : t->dw;
     pw = plan_even(pw);
     int ph = plan_even((double)pw * t->dh / t->dw);
+    if (ph > MAX_POSTER_H) {
+        ph = MAX_POSTER_H;
+        pw = plan_even((double)MAX_POSTER_H * t->dw / t->dh);
+    }
     AVFrame *poster = scaled(t, pf, pw, ph, err);
     if (!poster)
         return -1;
