@@ -84,7 +84,41 @@ void log_set_job(const char *job)
         log_job[0] = '\0';
 }
 
-/* Append s to buf as the inside of a JSON string. */
+/* Length of the well-formed UTF-8 character at s (1 to 4 bytes), or 0 when
+ * s starts none: a stray continuation byte, an overlong form, a surrogate,
+ * past U+10FFFF, or cut short. */
+static size_t utf8_len(const unsigned char *s)
+{
+    size_t n;
+    unsigned cp;
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        n = 2;
+        cp = s[0] & 0x1fu;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        n = 3;
+        cp = s[0] & 0x0fu;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        n = 4;
+        cp = s[0] & 0x07u;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)   /* also stops at the terminating NUL */
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/* Append s to buf as the inside of a JSON string. Bytes that are not UTF-8
+ * (a request line, a remote error text) become U+FFFD, and a character is
+ * never cut in two, so the line stays valid JSON for every log reader. */
 static size_t json_escape(char *buf, size_t cap, size_t n, const char *s)
 {
     for (; *s && n + 7 < cap; s++) {
@@ -97,8 +131,19 @@ static size_t json_escape(char *buf, size_t cap, size_t n, const char *s)
             buf[n++] = 'n';
         } else if (c < 0x20) {
             n += (size_t)snprintf(buf + n, cap - n, "\\u%04x", c);
-        } else {
+        } else if (c < 0x80) {
             buf[n++] = (char)c;
+        } else {
+            size_t k = utf8_len((const unsigned char *)s);
+            if (!k) {
+                n += (size_t)snprintf(buf + n, cap - n, "\\ufffd");
+                continue;
+            }
+            if (n + k + 7 >= cap)
+                break;
+            memcpy(buf + n, s, k);
+            n += k;
+            s += k - 1;
         }
     }
     return n;

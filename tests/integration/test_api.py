@@ -1,6 +1,7 @@
 """The HTTP API against a real redis-server and coordinator: validation,
 auth, idempotent submit, listing, cancel/retry of queued jobs, events, and
 Redis going away (503, never a hang)."""
+import json
 import os
 import signal
 import socket
@@ -18,7 +19,7 @@ TOKEN = "test-token"
 def test_api():
     with Harness("api") as h:
         rport = h.redis()
-        url = h.coordinator(redis_port=rport, token=TOKEN)
+        url = h.coordinator(redis_port=rport, token=TOKEN, extra={"STREAMSCALE_LOG_LEVEL": "debug"})
         api = Api(url, TOKEN, harness=h)
 
         # -- auth
@@ -96,6 +97,24 @@ def test_api():
         assert st == 404
         st, body = http_json("PUT", url + "/v1/jobs", {}, token=TOKEN)
         assert st == 405, st
+        # bytes that are not UTF-8 in a request line (logged by the debug
+        # access log) leave every JSON log line valid UTF-8
+        c = socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=10)
+        c.sendall(b"GET /v1/jobs/\xff\xc3(utf8-probe\xe2\x82 HTTP/1.1\r\nHost: x\r\n"
+                  b"Connection: close\r\n\r\n")
+        assert c.recv(65536).startswith(b"HTTP/1.1 400"), "bad request line not refused"
+        c.close()
+
+        def log_lines():
+            with open(h.logs["coordinator"], "rb") as f:
+                return f.read().splitlines()
+        wait_until(lambda: any(b"utf8-probe" in line for line in log_lines()), 10,
+                   "the request in the access log")
+        for line in log_lines():
+            try:
+                json.loads(line.decode("utf-8"))
+            except ValueError:
+                raise AssertionError("log line is not UTF-8 JSON: %r" % line[:300])
         # an encoded NUL must not cut the path short and reach another route
         st, body = http_json("GET", url + "/v1/jobs%00.html", token=TOKEN)
         assert st == 400 and body["error"]["code"] == "invalid_request", (st, body)
