@@ -94,6 +94,41 @@ def ts_pts_jump(data):
     return bytes(b)
 
 
+def frag_tfdt_jump(data, track_id, add):
+    """Fragmented MP4 bytes with baseMediaDecodeTime of track track_id in the
+    middle fragment moved on by add ticks."""
+    b = bytearray(data)
+
+    def kids(start, end):
+        off = start
+        while off + 8 <= end:
+            size, typ = struct.unpack(">I4s", b[off:off + 8])
+            if size < 8 or off + size > end:
+                return
+            yield off, size, typ
+            off += size
+    tfdts = []
+    for moof, msize, typ in kids(0, len(b)):
+        if typ != b"moof":
+            continue
+        for traf, tsize, t in kids(moof + 8, moof + msize):
+            if t != b"traf":
+                continue
+            boxes = {t2: o for o, _, t2 in kids(traf + 8, traf + tsize)}
+            if b"tfhd" in boxes and b"tfdt" in boxes and \
+                    struct.unpack(">I", b[boxes[b"tfhd"] + 12:boxes[b"tfhd"] + 16])[0] == track_id:
+                tfdts.append(boxes[b"tfdt"])
+    assert len(tfdts) >= 3, "too few fragments of track %d" % track_id
+    o = tfdts[len(tfdts) // 2]
+    if b[o + 8] == 1:
+        v = struct.unpack(">Q", b[o + 12:o + 20])[0]
+        b[o + 12:o + 20] = struct.pack(">Q", v + add)
+    else:
+        v = struct.unpack(">I", b[o + 12:o + 16])[0]
+        b[o + 12:o + 16] = struct.pack(">I", (v + add) & 0xffffffff)
+    return bytes(b)
+
+
 def eq(a, b, what):
     if a != b:
         raise AssertionError("%s: %r != %r" % (what, a, b))
@@ -309,6 +344,22 @@ def test_media_corpus():
             t = j["thumbnails"]
             assert t["tile_height"] <= 640 and t["poster_height"] <= 4096, t
         expect_ok(h, "damaged-narrow.mov", h.path("damaged-narrow.mov"), narrow_thumbs)
+
+        # a fragmented MP4 (44.1 kHz audio) whose middle audio fragment starts
+        # 13 hours on (its tfdt damaged): aresample filled the gap with
+        # silence and the AAC packets piled up waiting for the video (3 GB in
+        # 30 s, until the timeout); now that audio is dropped (past the
+        # video's end) and the rest packages
+        frag = gen_clip(h.path("frag.mp4"), seconds=3, size="160x90",
+                        extra_out=["-ar", "44100", "-g", "25", "-movflags", "frag_keyframe+empty_moov"])
+        with open(h.path("damaged-tfdt.mp4"), "wb") as f:
+            f.write(frag_tfdt_jump(open(frag, "rb").read(), 2, 44100 * 3600 * 13))
+
+        def tfdt(j, out, err):
+            assert any("audio timestamps jump" in w for w in j["warnings"]), j["warnings"]
+            assert 2.9 < j["duration"] < 3.2, j["duration"]
+        expect_ok(h, "damaged-tfdt.mp4", h.path("damaged-tfdt.mp4"), tfdt, ("--no-thumbnails",),
+                  check_duration=False, expect_audio=True)
 
         # ---- real files ---------------------------------------------------
         for f in ("cockatoo.mp4", "realshort.mp4", "balle-jbart.mp4", "balle1-vp9.avi",

@@ -100,6 +100,9 @@ struct job {
     int64_t vframes;        /* frames out of the pre-filter */
     int64_t dec_errors;
     int64_t apts_next;      /* guess for audio frames without a timestamp */
+    int64_t ats_shift;      /* added to audio timestamps after a discontinuity */
+    int64_t ats_fixed;      /* audio frames re-timed or dropped (damaged timestamps) */
+    int apts_any;           /* an audio frame has been timed */
     int64_t asamples;       /* samples given to the AAC encoder */
     int64_t akcut;
     AVPacket **hold;        /* AAC packets waiting for the video to pass them */
@@ -553,10 +556,11 @@ static int vfilter_pull(job *j, ss_err *err)
  * one expected after the frame before it is damaged, or a discontinuity:
  * in formats that have those (MPEG-TS, PS, FLV: the demuxer's
  * AVFMT_TS_DISCONT) always, elsewhere when it also lies past the
- * container's announced end. Left alone, the fps filter would fill the
- * jump with copies of the last picture: one flipped PTS byte in a 3 s
- * MPEG-TS clip asked for a day of video. The same bound applies to a
- * frame's duration (it ends the last frame's picture). */
+ * announced end (the video stream's duration, else the container's).
+ * Left alone, the fps filter would fill the jump with copies of the last
+ * picture: one flipped PTS byte in a 3 s MPEG-TS clip asked for a day of
+ * video. The same bound applies to a frame's duration (it ends the last
+ * frame's picture). */
 #define TS_JUMP_SECONDS 10.0
 
 /* The frame's timestamp (video stream time base) on the timeline of the
@@ -584,8 +588,8 @@ static int64_t video_pts(job *j, const AVFrame *f, double tb)
         j->ts_fixed++;
         return j->next_vpts;
     }
-    double end = j->pi.duration + TS_JUMP_SECONDS;
-    if (gap > 0 && j->pi.duration > 0 && ((double)pts - (double)j->t0) * tb > end) {
+    double end = j->pi.vduration > 0 ? j->pi.vduration : j->pi.duration;
+    if (gap > 0 && end > 0 && ((double)pts - (double)j->t0) * tb > end + TS_JUMP_SECONDS) {
         j->ts_fixed++;
         return j->next_vpts;
     }
@@ -878,15 +882,59 @@ static int afilter_pull(job *j, ss_err *err)
     return ret;
 }
 
-static int audio_frame(job *j, AVFrame *f, ss_err *err)
+/* The audio frame's timestamp (samples from the video start), by the rule
+ * of video_pts: a jump of more than TS_JUMP_SECONDS is a discontinuity in
+ * formats that have them (shifted back onto the timeline), elsewhere damage
+ * when it lands past the video's announced end: such a frame is dropped
+ * (the audio is cut there anyway). Returns 0, or -1 to drop the frame. A
+ * fragment whose tfdt was 13 hours on made aresample fill them with silence
+ * and the AAC packets pile up waiting for the video (3 GB in 30 s). */
+static int audio_pts(job *j, const AVFrame *f, int64_t *out)
 {
     AVStream *st = j->ic->streams[j->pi.aidx];
-    int64_t pts = f->best_effort_timestamp;
-    if (pts != AV_NOPTS_VALUE)
-        pts = av_rescale_q(pts, st->time_base, (AVRational){ 1, f->sample_rate }) -
-              (int64_t)llround(j->t0s * f->sample_rate);
-    else
-        pts = j->apts_next;
+    int64_t raw = f->best_effort_timestamp;
+    double sr = f->sample_rate;
+    double rs = raw != AV_NOPTS_VALUE ? raw * av_q2d(st->time_base) - j->t0s : 0;
+    if (raw == AV_NOPTS_VALUE || fabs(rs) > 1e10) {
+        if (raw != AV_NOPTS_VALUE)
+            j->ats_fixed++;   /* nowhere near any real timeline */
+        *out = j->apts_next;
+        return 0;
+    }
+    int64_t pts = av_rescale_q(raw, st->time_base, (AVRational){ 1, f->sample_rate }) -
+                  (int64_t)llround(j->t0s * sr);
+    int64_t r = pts;
+    pts += j->ats_shift;
+    if (j->apts_any && fabs((double)(pts - j->apts_next)) / sr > TS_JUMP_SECONDS) {
+        if (j->ic->iformat->flags & AVFMT_TS_DISCONT) {
+            j->ats_shift = j->apts_next - r;
+            j->ats_fixed++;
+            *out = j->apts_next;
+            return 0;
+        }
+        double end = j->pi.vduration > 0 ? j->pi.vduration : j->pi.duration;
+        if (pts > j->apts_next && end > 0 && pts / sr > end + TS_JUMP_SECONDS) {
+            j->ats_fixed++;
+            return -1;
+        }
+    }
+    *out = pts;
+    return 0;
+}
+
+static int audio_frame(job *j, AVFrame *f, ss_err *err)
+{
+    int64_t fixed0 = j->ats_fixed, pts;
+    int drop = audio_pts(j, f, &pts);
+    if (fixed0 == 0 && j->ats_fixed > 0) {
+        char m[160];
+        snprintf(m, sizeof(m), "audio timestamps jump at %.1f s (damaged or discontinuous): "
+                 "frames re-timed or dropped", (double)j->apts_next / f->sample_rate);
+        job_warn(j, m);
+    }
+    if (drop)
+        return 0;
+    j->apts_any = 1;
     j->apts_next = pts + f->nb_samples;
     f->pts = pts;
     if (!j->ag && afilter_open(j, f, err))
@@ -1499,7 +1547,8 @@ static void pass_free(job *j)
     avformat_close_input(&j->ic);
     j->vsrc = j->vsink = j->asrc = j->asink = NULL;
     j->vframes = j->first_out = j->dec_errors = j->apts_next = j->asamples = j->akcut = 0;
-    j->vts_shift = j->ts_fixed = 0;
+    j->vts_shift = j->ts_fixed = j->ats_shift = j->ats_fixed = 0;
+    j->apts_any = 0;
     j->last_progress = 0;
     atomic_store(&j->abort, 0);
 }
