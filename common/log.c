@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static FILE *log_out;
 static ss_log_level log_min = SS_LOG_INFO;
@@ -84,38 +86,6 @@ void log_set_job(const char *job)
         log_job[0] = '\0';
 }
 
-/* Length of the well-formed UTF-8 character at s (1 to 4 bytes), or 0 when
- * s starts none: a stray continuation byte, an overlong form, a surrogate,
- * past U+10FFFF, or cut short. */
-static size_t utf8_len(const unsigned char *s)
-{
-    size_t n;
-    unsigned cp;
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        n = 2;
-        cp = s[0] & 0x1fu;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        n = 3;
-        cp = s[0] & 0x0fu;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        n = 4;
-        cp = s[0] & 0x07u;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)   /* also stops at the terminating NUL */
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3fu);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 /* Append s to buf as the inside of a JSON string. Bytes that are not UTF-8
  * (a request line, a remote error text) become U+FFFD, and a character is
  * never cut in two, so the line stays valid JSON for every log reader. */
@@ -134,7 +104,7 @@ static size_t json_escape(char *buf, size_t cap, size_t n, const char *s)
         } else if (c < 0x80) {
             buf[n++] = (char)c;
         } else {
-            size_t k = utf8_len((const unsigned char *)s);
+            size_t k = ss_utf8_len(s);
             if (!k) {
                 n += (size_t)snprintf(buf + n, cap - n, "\\ufffd");
                 continue;

@@ -57,6 +57,36 @@ int ss_str_has_suffix(const char *s, const char *suffix)
     return a >= b && memcmp(s + a - b, suffix, b) == 0;
 }
 
+size_t ss_utf8_len(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n;
+    unsigned cp;
+    if (u[0] < 0x80)
+        return 1;
+    if (u[0] >= 0xc2 && u[0] <= 0xdf) {
+        n = 2;
+        cp = u[0] & 0x1fu;
+    } else if (u[0] >= 0xe0 && u[0] <= 0xef) {
+        n = 3;
+        cp = u[0] & 0x0fu;
+    } else if (u[0] >= 0xf0 && u[0] <= 0xf4) {
+        n = 4;
+        cp = u[0] & 0x07u;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((u[i] & 0xc0) != 0x80)   /* also stops at the terminating NUL */
+            return 0;
+        cp = cp << 6 | (u[i] & 0x3fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
 int ss_mkdir_p(const char *path, ss_err *err)
 {
     char buf[4096];

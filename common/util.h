@@ -19,6 +19,10 @@ double ss_mono_s(void);       /* monotonic clock, seconds */
 size_t ss_strlcpy(char *dst, const char *src, size_t n);
 int ss_str_has_prefix(const char *s, const char *prefix);
 int ss_str_has_suffix(const char *s, const char *suffix);
+/* Length of the well-formed UTF-8 character at s (1 to 4 bytes; 1 for ASCII
+ * and the terminating NUL), or 0 when s starts none: a stray continuation
+ * byte, an overlong form, a surrogate, past U+10FFFF, or cut short. */
+size_t ss_utf8_len(const char *s);
 
 /* Create dir and its parents (mode 0755). */
 int ss_mkdir_p(const char *path, ss_err *err);

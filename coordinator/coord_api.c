@@ -46,12 +46,43 @@ void http_reply_json(struct evhttp_request *req, int status, json_t *body)
     json_decref(body);
 }
 
+/* A JSON string of s. jansson refuses text that is not UTF-8, and a message
+ * or field path cut to fit its buffer can end in half a character (a long
+ * non-ASCII key in a spec): such bytes become U+FFFD, so that an error
+ * reply never loses its body. */
+static json_t *json_text(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    char *buf = malloc(strlen(s) * 3 + 1);
+    if (!buf)
+        return NULL;
+    size_t o = 0;
+    while (*s) {
+        size_t k = ss_utf8_len(s);
+        if (k) {
+            memcpy(buf + o, s, k);
+            o += k;
+            s += k;
+        } else {
+            memcpy(buf + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            s++;
+        }
+    }
+    buf[o] = '\0';
+    j = json_string(buf);
+    free(buf);
+    return j;
+}
+
 void http_reply_error(struct evhttp_request *req, int status, const char *code,
                       const char *message, const char *field)
 {
-    json_t *e = json_pack("{ss ss}", "code", code, "message", message);
+    json_t *e = json_pack("{ss so}", "code", code, "message", json_text(message));
     if (field && *field)
-        json_object_set_new(e, "field", json_string(field));
+        json_object_set_new(e, "field", json_text(field));
     if (status == 401)
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
                           "Bearer realm=\"streamscale\"");

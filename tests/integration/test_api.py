@@ -59,6 +59,13 @@ def test_api():
             assert body["error"]["code"] == "invalid_request", body
             assert body["error"].get("field") == field, (spec, body)
             assert body["error"]["message"], body
+        # a long non-ASCII key: the field path is cut to fit, maybe inside a
+        # character; the answer is still a JSON error that names it
+        for key in ("\u00e9" * 200, "\u20ac" * 100):
+            st, body = http_json("POST", url + "/v1/jobs", {key: 1}, token=TOKEN)
+            assert st == 400 and isinstance(body, dict), (st, body)
+            assert body["error"]["code"] == "invalid_request", body
+            assert body["error"]["field"].startswith(key[:40]), body
         # oversized body: JSON 413 naming the body
         big = {"source": "file:///x.mp4", "metadata": {"pad": "x" * 70000}}
         st, body = http_json("POST", url + "/v1/jobs", big, token=TOKEN)
