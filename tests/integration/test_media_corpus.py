@@ -361,6 +361,29 @@ def test_media_corpus():
         expect_ok(h, "damaged-tfdt.mp4", h.path("damaged-tfdt.mp4"), tfdt, ("--no-thumbnails",),
                   check_duration=False, expect_audio=True)
 
+        # subtitle cues after the video's end (one past it, and a stream whose
+        # timestamps were a billion seconds on) were written as they came: a
+        # VTT of cues that never show, the far one at 277777:46:40; now they
+        # are dropped (the stream with none left is skipped) and a cue that
+        # runs past the end is cut there
+        srt = h.path("late.srt")
+        with open(srt, "w") as f:
+            f.write("1\n00:00:00,300 --> 00:00:01,200\nHello\n\n"
+                    "2\n00:00:02,400 --> 00:00:05,400\nWorld\n\n"
+                    "3\n00:00:09,000 --> 00:00:10,000\nLate\n")
+        late = gen_clip(h.path("late-subs.mkv"), seconds=3, size="160x90", audio=False,
+                        extra_in=["-i", srt, "-itsoffset", "1000000000", "-i", srt],
+                        extra_out=["-map", "0", "-map", "1", "-map", "2", "-c:s", "srt",
+                                   "-metadata:s:s:0", "language=eng", "-metadata:s:s:1", "language=fre"])
+
+        def late_subs(j, out, err):
+            eq([s["name"] for s in j["subtitles"]], ["eng"], "subtitle tracks")
+            vtt = open(os.path.join(out, "subtitles", "eng.vtt")).read()
+            assert "00:00:02.400 --> 00:00:03.000" in vtt and "Late" not in vtt, vtt
+            assert any("1 cue(s) after the video's end dropped" in w for w in j["warnings"]), j["warnings"]
+            assert any("no cues before the video's end" in w for w in j["warnings"]), j["warnings"]
+        expect_ok(h, "late-subs.mkv", late, late_subs, ("--no-thumbnails",), check_duration=False)
+
         # ---- real files ---------------------------------------------------
         for f in ("cockatoo.mp4", "realshort.mp4", "balle-jbart.mp4", "balle1-vp9.avi",
                   "Effet_force_magnetique.ogv", "Force_constante.avi", "g1.avi", "retroMars2018.avi"):

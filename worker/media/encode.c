@@ -1349,7 +1349,8 @@ static int package(job *j, json_t *res, ss_err *err)
     json_t *subarr = json_array();
     int ntexts = 0;
     if (j->sb) {
-        ntexts = subs_finish(j->sb, j->outdir, j->ev, texts, PROBE_MAX_SUBS, subarr, err);
+        ntexts = subs_finish(j->sb, j->outdir, j->ev, texts, PROBE_MAX_SUBS, subarr,
+                             (double)j->vframes * j->fps_den / j->fps_num, err);
         if (ntexts < 0) {
             json_decref(subarr);
             return -1;

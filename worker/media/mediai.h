@@ -110,10 +110,11 @@ subs *subs_new(AVFormatContext *ic, const probe_info *pi, double t0,
                void (*warn)(void *ud, const char *msg), void *ud);
 /* Feed a packet of any stream (others are ignored). */
 void subs_feed(subs *s, const AVPacket *pkt);
-/* Write subtitles/<name>.vtt for each track with cues; fills texts (up to
- * max) and returns how many, appends the result["subtitles"] entries. */
+/* Write subtitles/<name>.vtt for each track with cues before end (the
+ * video's length, seconds; cues are cut there); fills texts (up to max) and
+ * returns how many, appends the result["subtitles"] entries. */
 int subs_finish(subs *s, const char *outdir, const media_events *ev, pkg_text *texts, int max,
-                json_t *arr, ss_err *err);
+                json_t *arr, double end, ss_err *err);
 void subs_free(subs **s);
 
 /* ---- frameq.c ---- */

@@ -231,16 +231,38 @@ static void vtt_time(char *out, size_t n, double t)
 }
 
 int subs_finish(subs *s, const char *outdir, const media_events *ev, pkg_text *texts, int max,
-                json_t *arr, ss_err *err)
+                json_t *arr, double end, ss_err *err)
 {
     int n = 0;
     char dir[4200];
     snprintf(dir, sizeof(dir), "%s/subtitles", outdir);
     for (int i = 0; i < s->nt && n < max; i++) {
         track *t = &s->t[i];
+        /* Cues after the video's end never show (the output ends there; a
+         * damaged timestamp put one 31 years on): drop them, cut the rest
+         * at the end. */
+        int had = t->n, kept = 0;
+        for (int c = 0; c < t->n; c++) {
+            if (t->cues[c].start >= end) {
+                free(t->cues[c].text);
+                continue;
+            }
+            if (t->cues[c].end > end)
+                t->cues[c].end = end;
+            t->cues[kept++] = t->cues[c];
+        }
+        t->n = kept;
+        if (kept > 0 && kept < had) {
+            char m[128];
+            snprintf(m, sizeof(m), "subtitle stream #%d: %d cue(s) after the video's end dropped",
+                     t->stream, had - kept);
+            if (s->warn)
+                s->warn(s->ud, m);
+        }
         if (t->n == 0) {
             char m[128];
-            snprintf(m, sizeof(m), "subtitle stream #%d has no cues: skipped", t->stream);
+            snprintf(m, sizeof(m), "subtitle stream #%d has no cues%s: skipped", t->stream,
+                     had ? " before the video's end" : "");
             if (s->warn)
                 s->warn(s->ud, m);
             continue;
