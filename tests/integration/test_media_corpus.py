@@ -307,6 +307,16 @@ def test_media_corpus():
         expect_ok(h, "damaged-ptsjump-mpeg2.ts", jumped, ptsjump, ("--no-thumbnails",),
                   check_duration=False)
 
+        # a slide show: two pictures of 20 s each over 40 s of audio; a
+        # frame duration over 10 s is honoured when it ends by the announced
+        # end (only one that runs past it counts as one frame)
+        slides = gen_clip(h.path("slides.mp4"), seconds=40, size="160x90", rate="1/20")
+
+        def slides_ok(j, out, err):
+            eq(j["duration"], 40.0, "slide show length")
+            assert not j["warnings"], j["warnings"]
+        expect_ok(h, "slides.mp4", slides, slides_ok, ("--no-thumbnails",), expect_audio=True)
+
         # a pixel aspect ratio of 65535:1 (a damaged 'pasp' box) makes a
         # 64x48 picture 2 million pixels wide on screen: libx264 refused
         # the rung ("error (internal)", and libx264 leaked its parameters);

@@ -560,8 +560,15 @@ static int vfilter_pull(job *j, ss_err *err)
  * Left alone, the fps filter would fill the jump with copies of the last
  * picture: one flipped PTS byte in a 3 s MPEG-TS clip asked for a day of
  * video. The same bound applies to a frame's duration (it ends the last
- * frame's picture). */
+ * frame's picture): a longer one must end by the announced end (a still
+ * picture over a podcast's audio lasts as long as it says). */
 #define TS_JUMP_SECONDS 10.0
+
+/* The announced end of the video (seconds from its start; 0: unknown). */
+static double announced_end(const job *j)
+{
+    return j->pi.vduration > 0 ? j->pi.vduration : j->pi.duration;
+}
 
 /* The frame's timestamp (video stream time base) on the timeline of the
  * frames before it. */
@@ -588,7 +595,7 @@ static int64_t video_pts(job *j, const AVFrame *f, double tb)
         j->ts_fixed++;
         return j->next_vpts;
     }
-    double end = j->pi.vduration > 0 ? j->pi.vduration : j->pi.duration;
+    double end = announced_end(j);
     if (gap > 0 && end > 0 && ((double)pts - (double)j->t0) * tb > end + TS_JUMP_SECONDS) {
         j->ts_fixed++;
         return j->next_vpts;
@@ -603,8 +610,13 @@ static int video_frame(job *j, AVFrame *f, ss_err *err)
     int64_t fixed0 = j->ts_fixed;
     int64_t pts = video_pts(j, f, tb);
     int64_t nominal = av_rescale_q(1, (AVRational){ j->fps_den, j->fps_num }, st->time_base);
-    int64_t dur = f->pkt_duration > 0 && f->pkt_duration * tb <= TS_JUMP_SECONDS ? f->pkt_duration
-                                                                               : nominal;
+    int64_t dur = nominal;
+    if (f->pkt_duration > 0) {
+        double end = announced_end(j);
+        double fend = ((double)pts - (double)j->t0 + (double)f->pkt_duration) * tb;
+        if (f->pkt_duration * tb <= TS_JUMP_SECONDS || (end > 0 && fend <= end + TS_JUMP_SECONDS))
+            dur = f->pkt_duration;
+    }
     if (fixed0 == 0 && j->ts_fixed > 0 && j->pass != 1 && !j->pt) {
         char m[160];
         snprintf(m, sizeof(m), "video timestamps jump at %.1f s (damaged or discontinuous): "
@@ -912,7 +924,7 @@ static int audio_pts(job *j, const AVFrame *f, int64_t *out)
             *out = j->apts_next;
             return 0;
         }
-        double end = j->pi.vduration > 0 ? j->pi.vduration : j->pi.duration;
+        double end = announced_end(j);
         if (pts > j->apts_next && end > 0 && pts / sr > end + TS_JUMP_SECONDS) {
             j->ats_fixed++;
             return -1;
