@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+__attribute__((format(printf, 3, 0)))
 static void vfill(ss_err *err, ss_code code, const char *fmt, va_list ap)
 {
     err->code = code;
