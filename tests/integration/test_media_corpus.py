@@ -317,6 +317,15 @@ def test_media_corpus():
             assert not j["warnings"], j["warnings"]
         expect_ok(h, "slides.mp4", slides, slides_ok, ("--no-thumbnails",), expect_audio=True)
 
+        # one frame a segment (1 fps, 1 s segments): libx264's packets carry
+        # no duration, so each one-sample fragment lasted 0 and the next
+        # started at the same time (tfdt 0, 0, 1 s, ...); the checker saw
+        # segments starting at 0 and a 1 s video under 6 s of audio
+        onefps = gen_clip(h.path("onefps.mp4"), seconds=6, size="160x90", rate=1)
+        expect_ok(h, "onefps.mp4 1 s segments", onefps,
+                  lambda j, o, e: eq((j["segment_count"], j["duration"]), (6, 6.0), "segments, length"),
+                  ("--segment-seconds", "1", "--no-thumbnails"), expect_audio=True)
+
         # a pixel aspect ratio of 65535:1 (a damaged 'pasp' box) makes a
         # 64x48 picture 2 million pixels wide on screen: libx264 refused
         # the rung ("error (internal)", and libx264 leaked its parameters);

@@ -311,6 +311,12 @@ static int rung_drain(rung *g, ss_err *err)
                    pkt->pts)
                 g->kcut++;
         }
+        /* A fragment's length is the sum of its samples' durations, the
+         * last one's from the packet: libx264 leaves it 0, so with one
+         * frame a segment (1 fps, 1 s segments) every fragment lasted 0
+         * and the next one started where it did (tfdt 0, 0, 1 s, ...). */
+        if (pkt->duration <= 0)
+            pkt->duration = 1;
         g->es_bytes += pkt->size;
         /* the meter decodes the measured segments (before cmaf_write
          * rescales the timestamps) */
