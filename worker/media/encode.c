@@ -570,10 +570,16 @@ static int vfilter_pull(job *j, ss_err *err)
  * picture over a podcast's audio lasts as long as it says). */
 #define TS_JUMP_SECONDS 10.0
 
-/* The announced end of the video (seconds from its start; 0: unknown). */
+/* The announced end of the video (seconds from its start; 0: unknown): the
+ * shorter of the video stream's duration and the container's, when both
+ * are known (a fragment's damaged tfdt made the stream 23 million years
+ * long; libavformat left it out of the container's 3 s). */
 static double announced_end(const job *j)
 {
-    return j->pi.vduration > 0 ? j->pi.vduration : j->pi.duration;
+    double v = j->pi.vduration, c = j->pi.duration;
+    if (v > 0 && c > 0)
+        return v < c ? v : c;
+    return v > 0 ? v : c;
 }
 
 /* The frame's timestamp (video stream time base) on the timeline of the
