@@ -330,6 +330,14 @@ def test_media_corpus():
                   lambda j, o, e: eq((j["segment_count"], j["duration"]), (6, 6.0), "segments, length"),
                   ("--segment-seconds", "1", "--no-thumbnails"), expect_audio=True)
 
+        # two frames at 24 fps: one segment of 0.0833 s, "0.083" in the
+        # playlist; BANDWIDTH came from the exact length and was 0.4 % under
+        # the segment's bitrate by its EXTINF
+        twoframes = gen_clip(h.path("twoframes.mp4"), seconds=0.07, size="320x180", rate=24)
+        expect_ok(h, "twoframes.mp4", twoframes,
+                  lambda j, o, e: eq(rendition(j)["frames"], 2, "frames"), ("--no-thumbnails",),
+                  expect_audio=True)
+
         # a pixel aspect ratio of 65535:1 (a damaged 'pasp' box) makes a
         # 64x48 picture 2 million pixels wide on screen: libx264 refused
         # the rung ("error (internal)", and libx264 leaked its parameters);

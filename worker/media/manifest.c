@@ -114,11 +114,21 @@ static double extinf(const pkg_track *t, int i)
     return round(pkg_seg_seconds(t, i) * 1000.0) / 1000.0;
 }
 
+/* A segment's length for its bitrate: the shorter of the exact one and the
+ * EXTINF a player reads (a 2-frame segment at 24 fps, 0.0833 s, is
+ * "0.083": its bitrate from the playlist is 0.4 % above the exact one, and
+ * BANDWIDTH must cover it). */
+static double rate_seconds(const pkg_track *t, int i)
+{
+    double d = pkg_seg_seconds(t, i), e = extinf(t, i);
+    return e > 0 && e < d ? e : d;
+}
+
 int64_t pkg_peak_bps(const pkg_track *t)
 {
     double peak = 0;
     for (int i = 0; i < t->nsegs; i++) {
-        double d = pkg_seg_seconds(t, i);
+        double d = rate_seconds(t, i);
         if (d > 0 && t->segs[i].bytes * 8.0 / d > peak)
             peak = t->segs[i].bytes * 8.0 / d;
     }
@@ -129,7 +139,7 @@ int64_t pkg_iframe_peak_bps(const pkg_track *t)
 {
     double peak = 0;
     for (int i = 0; i < t->nsegs; i++) {
-        double d = pkg_seg_seconds(t, i);
+        double d = rate_seconds(t, i);
         if (d > 0 && t->segs[i].iframe_end * 8.0 / d > peak)
             peak = t->segs[i].iframe_end * 8.0 / d;
     }
