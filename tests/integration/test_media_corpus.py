@@ -255,6 +255,11 @@ def test_media_corpus():
         # ---- sources that must fail with a readable reason ---------------
         expect_fail(h, "big4k", c("big4k.mp4"), r"error \(limit\): source picture 3840x2160 .* over the "
                     r"limit of 2073600 pixels", ("--max-pixels", "2073600"))
+        # the limit holds for the display size too: sar.mp4 is 720x576
+        # coded (414,720 pixels) and 768x576 on screen (442,368)
+        expect_fail(h, "big on screen", c("sar.mp4"), r"error \(limit\): source picture 720x576 displays "
+                    r"at 768x576 \(pixel aspect 16:15; 442368 pixels\), over the limit of 430000 pixels",
+                    ("--max-pixels", "430000"))
         expect_fail(h, "too long", c("basic.mp4"), r"error \(limit\): source is 3\.0 s long, over the "
                     r"limit of 2 s", ("--max-duration", "2"))
         expect_fail(h, "too big", c("basic.mp4"), r"error \(limit\): source file is .* over the limit",

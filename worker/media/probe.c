@@ -149,7 +149,7 @@ int probe_open(const char *src, const media_opts *o, AVFormatContext **icp, prob
     }
     pi->rotation = stream_rotation(vs);
     double dw = pi->width * (double)pi->sar_num / pi->sar_den;
-    pi->dw = (int)lround(dw);
+    pi->dw = dw < (1 << 30) ? (int)lround(dw) : 1 << 30;   /* a damaged aspect: the limits refuse it */
     pi->dh = pi->height;
     if (pi->rotation == 90 || pi->rotation == 270) {
         int t = pi->dw;
@@ -184,6 +184,16 @@ int probe_open(const char *src, const media_opts *o, AVFormatContext **icp, prob
         return ss_fail(err, SS_ELIMIT,
                        "source picture %dx%d (%lld pixels) is over the limit of %lld pixels",
                        pi->width, pi->height, (long long)pi->width * pi->height,
+                       (long long)o->max_pixels);
+    }
+    /* the renditions are planned at the display size: a pixel aspect ratio
+     * can make that far larger than the coded picture */
+    if (o->max_pixels > 0 && (int64_t)pi->dw * pi->dh > o->max_pixels) {
+        avformat_close_input(&ic);
+        return ss_fail(err, SS_ELIMIT,
+                       "source picture %dx%d displays at %dx%d (pixel aspect %d:%d; %lld pixels), "
+                       "over the limit of %lld pixels", pi->width, pi->height, pi->dw, pi->dh,
+                       pi->sar_num, pi->sar_den, (long long)pi->dw * pi->dh,
                        (long long)o->max_pixels);
     }
     if (o->max_duration > 0 && pi->duration > o->max_duration) {
