@@ -119,9 +119,10 @@ def check_landed(client, bucket, prefix, files):
     return len(keys)
 
 
-def no_pending_multipart(client, bucket):
-    r = client.list_multipart_uploads(Bucket=bucket)
-    return not r.get("Uploads")
+def pending_multipart(client, bucket, prefix):
+    """Incomplete multipart uploads under prefix."""
+    r = client.list_multipart_uploads(Bucket=bucket, Prefix=prefix)
+    return len(r.get("Uploads") or [])
 
 
 def test():
@@ -200,7 +201,10 @@ def test():
             assert counts.get("injected_5xx", 0) > 0 and counts.get("dropped", 0) > 0, counts
             assert r["retries"] > 0, r
             check_landed(c, "media", "jobs/j3/", files)
-            assert no_pending_multipart(c, "media")
+            # none left, except one per CreateMultipartUpload whose answer the
+            # proxy dropped after the server acted on it: the client never
+            # learns that upload's id (docs/STORAGE.md, "Incomplete uploads")
+            assert pending_multipart(c, "media", "jobs/j3/") <= counts.get("initiate_answer_lost", 0), counts
             print("faults: %s, client retries %d: all %d objects intact" % (counts, r["retries"], len(files)))
 
             # 7. Wrong credentials: SS_EAUTH with a clear message, no retry storm.
@@ -238,7 +242,8 @@ def test():
         r = run_tool(s3, ["put", "s3://media/jobs/j6/", big], extra=mp + ["--parallel", "2",
                                                                          "--abort-after-ms", "150"])
         assert not r["ok"] and r["code"] == "cancelled", r
-        harness.wait_until(lambda: no_pending_multipart(c, "media"), 20, "aborted multipart uploads gone")
+        harness.wait_until(lambda: pending_multipart(c, "media", "jobs/j6/") == 0, 20,
+                          "aborted multipart uploads gone")
         assert c.list_objects_v2(Bucket="media", Prefix="jobs/j6/")["KeyCount"] == 0
 
         # 10. Credentials file: refused when others can read it, used when 0600.

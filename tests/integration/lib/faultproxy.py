@@ -109,6 +109,11 @@ class _Handler(socketserver.BaseRequestHandler):
                     continue
                 status, reason, rheaders, rbody = self._forward(method, target, headers, body, hmap)
                 if fault == "drop_after":
+                    # the server acted on it but the client never hears: a
+                    # CreateMultipartUpload lost this way leaves an upload
+                    # the client cannot know of (docs/STORAGE.md)
+                    if method == "POST" and "uploads" in target and "uploadId" not in target:
+                        proxy._count_locked("initiate_answer_lost")
                     return
                 out = ["HTTP/1.1 %d %s" % (status, reason)]
                 for k, v in rheaders:
@@ -186,6 +191,10 @@ class FaultProxy:
 
     def _count(self, key):
         self.counts[key] = self.counts.get(key, 0) + 1
+
+    def _count_locked(self, key):
+        with self.lock:
+            self._count(key)
 
     def draw(self, method, target, hmap):
         with self.lock:
