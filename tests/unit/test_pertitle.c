@@ -156,6 +156,14 @@ static void check_ladder(const pt_point *p, int n, const pt_limits *lim, const p
     }
 }
 
+/* ptplan_choose, then check_ladder on what it chose; the count. */
+static int choose_checked(const pt_point *p, int n, const pt_limits *lim, pt_rung *r, int max)
+{
+    int nr = ptplan_choose(p, n, lim, r, max);
+    check_ladder(p, n, lim, r, nr);
+    return nr;
+}
+
 static void test_choose_medium(void **st)
 {
     (void)st;
@@ -165,8 +173,7 @@ static void test_choose_medium(void **st)
     ptplan_limits_default(&lim);
     lim.max_kbps = 4200;
     pt_rung r[8];
-    int nr = ptplan_choose(p, n, &lim, r, 8);
-    check_ladder(p, n, &lim, r, nr);
+    int nr = choose_checked(p, n, &lim, r, 8);
     const pt_rung *top = &r[nr - 1];
     /* the target is reachable under the cap: reached, at the lowest rate */
     assert_true(top->psnr >= lim.top_psnr - 1e-6);
@@ -188,7 +195,7 @@ static void test_choose_medium(void **st)
      * max_step below it (above the floor) */
     lim.max_rungs = 2;
     pt_rung r2[8];
-    check_ladder(p, n, &lim, r2, ptplan_choose(p, n, &lim, r2, 8));
+    choose_checked(p, n, &lim, r2, 8);
     assert_float_equal(r2[1].kbps, top->kbps, 1e-6);
     assert_float_equal(r2[0].kbps, top->kbps / lim.max_step, 1e-6);
     /* the output array's size also bounds the count */
@@ -206,18 +213,15 @@ static void test_choose_easy_and_hard(void **st)
     ptplan_limits_default(&lim);
     lim.max_kbps = 4200;
     pt_rung re[8], rh[8];
-    int nre = ptplan_choose(easy, ne, &lim, re, 8);
-    int nrh = ptplan_choose(hard, nh, &lim, rh, 8);
-    check_ladder(easy, ne, &lim, re, nre);
-    check_ladder(hard, nh, &lim, rh, nrh);
+    int nre = choose_checked(easy, ne, &lim, re, 8);
+    int nrh = choose_checked(hard, nh, &lim, rh, 8);
     /* easy: the target reached with a top under min_step x floor: one rung */
     assert_true(re[nre - 1].psnr >= lim.top_psnr - 1e-6);
     assert_true(re[nre - 1].kbps < lim.floor_kbps * lim.min_step);
     assert_int_equal(nre, 1);
     /* a little harder: two rungs at least (min_rungs), the bottom at the floor */
     ne = model(1500, 50, 40, H5, 5, easy);
-    nre = ptplan_choose(easy, ne, &lim, re, 8);
-    check_ladder(easy, ne, &lim, re, nre);
+    nre = choose_checked(easy, ne, &lim, re, 8);
     assert_true(nre >= lim.min_rungs);
     assert_float_equal(re[0].kbps, lim.floor_kbps, 1e-6);
     /* hard: the cap binds, and the ladder spans down to the floor */
@@ -234,8 +238,7 @@ static void test_choose_easy_and_hard(void **st)
     /* no cap at all: the top is where the target is reached (or the most
      * the curves make) */
     lim.max_kbps = 0;
-    nrh = ptplan_choose(hard, nh, &lim, rh, 8);
-    check_ladder(hard, nh, &lim, rh, nrh);
+    nrh = choose_checked(hard, nh, &lim, rh, 8);
     assert_true(rh[nrh - 1].kbps > 4200);
 }
 
@@ -250,12 +253,10 @@ static void test_res_margin(void **st)
     ptplan_limits_default(&lim);
     lim.top_psnr = 38;
     pt_rung r[8];
-    int n = ptplan_choose(p, 4, &lim, r, 8);
-    check_ladder(p, 4, &lim, r, n);
+    int n = choose_checked(p, 4, &lim, r, 8);
     assert_int_equal(r[n - 1].height, 720);
     lim.res_margin = 0;
-    n = ptplan_choose(p, 4, &lim, r, 8);
-    check_ladder(p, 4, &lim, r, n);
+    n = choose_checked(p, 4, &lim, r, 8);
     assert_int_equal(r[n - 1].height, 360);
 }
 
@@ -270,19 +271,16 @@ static void test_top_min_height(void **st)
     ptplan_limits_default(&lim);
     lim.max_kbps = 4200;
     pt_rung r[8];
-    int nr = ptplan_choose(p, n, &lim, r, 8);
-    check_ladder(p, n, &lim, r, nr);
+    int nr = choose_checked(p, n, &lim, r, 8);
     assert_true(r[nr - 1].height < 540);
     lim.top_min_height = 540;
-    nr = ptplan_choose(p, n, &lim, r, 8);
-    check_ladder(p, n, &lim, r, nr);
+    nr = choose_checked(p, n, &lim, r, 8);
     assert_true(r[nr - 1].height >= 540);
     assert_true(r[nr - 1].psnr >= lim.top_psnr - 1e-6);
     /* no curve that tall: the rule does not apply */
     static const int small[] = { 360, 240 };
     n = model(150, 50, 5, small, 2, p);
-    nr = ptplan_choose(p, n, &lim, r, 8);
-    check_ladder(p, n, &lim, r, nr);
+    nr = choose_checked(p, n, &lim, r, 8);
     assert_true(nr >= 1 && r[nr - 1].height <= 360);
 }
 
@@ -295,8 +293,7 @@ static void test_choose_edges(void **st)
     assert_int_equal(ptplan_choose(NULL, 0, &lim, r, 8), -1);
     /* one resolution, one point */
     pt_point one[] = { { 320, 240, 27, 400, 38, 0.97 } };
-    int n = ptplan_choose(one, 1, &lim, r, 8);
-    check_ladder(one, 1, &lim, r, n);
+    int n = choose_checked(one, 1, &lim, r, 8);
     assert_int_equal(r[n - 1].height, 240);
     /* everything over the cap: one rung, the cheapest point */
     pt_point dear[] = { { 640, 360, 20, 9000, 30, 0.8 }, { 640, 360, 34, 5000, 25, 0.7 } };
