@@ -94,6 +94,21 @@ def ts_pts_jump(data):
     return bytes(b)
 
 
+def damaged_pasp(h, name, size, hspacing, vspacing):
+    """A 1 s .mov of `size` whose 'pasp' box is rewritten to hspacing:vspacing
+    (a damaged pixel aspect ratio); its path."""
+    clip = gen_clip(h.path(name + ".src.mov"), seconds=1, size=size, audio=False,
+                    extra_out=["-vf", "setsar=2/1"])
+    with open(clip, "rb") as f:
+        data = bytearray(f.read())
+    i = data.find(b"pasp")
+    assert i > 0, "no pasp box in the generated .mov"
+    data[i + 4:i + 12] = struct.pack(">II", hspacing, vspacing)
+    with open(h.path(name), "wb") as f:
+        f.write(data)
+    return h.path(name)
+
+
 def frag_tfdt_jump(data, track_id, add):
     """Fragmented MP4 bytes with baseMediaDecodeTime of track track_id in the
     middle fragment moved on by add ticks."""
@@ -347,39 +362,23 @@ def test_media_corpus():
         # 64x48 picture 2 million pixels wide on screen: libx264 refused
         # the rung ("error (internal)", and libx264 leaked its parameters);
         # now a readable media error before anything is encoded
-        wide = gen_clip(h.path("pasp.mov"), seconds=1, size="64x48", audio=False,
-                        extra_out=["-vf", "setsar=2/1"])
-        with open(wide, "rb") as f:
-            data = bytearray(f.read())
-        i = data.find(b"pasp")
-        assert i > 0, "no pasp box in the generated .mov"
-        data[i + 4:i + 12] = struct.pack(">II", 65535, 1)
-        with open(h.path("damaged-pasp.mov"), "wb") as f:
-            f.write(data)
-        expect_fail(h, "damaged-pasp.mov", h.path("damaged-pasp.mov"),
+        wide = damaged_pasp(h, "damaged-pasp.mov", "64x48", 65535, 1)
+        expect_fail(h, "damaged-pasp.mov", wide,
                     r"error \(media\): source picture 64x48 \(shown at \d+x48\) is too large: rung 48p "
                     r"would be \d+x48, over H\.264's 16384 pixels a side")
-        expect_fail(h, "damaged-pasp.mov per-title", h.path("damaged-pasp.mov"), r"error \(media\): .* too large",
+        expect_fail(h, "damaged-pasp.mov per-title", wide, r"error \(media\): .* too large",
                     ("--ladder", "per-title"))
 
         # a pixel aspect ratio of 1:64 on a 64x480 picture: shown 1 pixel
         # wide, its 160-wide storyboard tile was 76800 lines, which the JPEG
         # encoder refused after the whole encode ("error (internal)"); now
         # tiles and poster of a very tall picture get narrower instead
-        narrow = gen_clip(h.path("narrow.mov"), seconds=1, size="64x480", audio=False,
-                          extra_out=["-vf", "setsar=2/1"])
-        with open(narrow, "rb") as f:
-            data = bytearray(f.read())
-        i = data.find(b"pasp")
-        assert i > 0, "no pasp box in the generated .mov"
-        data[i + 4:i + 12] = struct.pack(">II", 1, 64)
-        with open(h.path("damaged-narrow.mov"), "wb") as f:
-            f.write(data)
+        narrow = damaged_pasp(h, "damaged-narrow.mov", "64x480", 1, 64)
 
         def narrow_thumbs(j, out, err):
             t = j["thumbnails"]
             assert t["tile_height"] <= 640 and t["poster_height"] <= 4096, t
-        expect_ok(h, "damaged-narrow.mov", h.path("damaged-narrow.mov"), narrow_thumbs)
+        expect_ok(h, "damaged-narrow.mov", narrow, narrow_thumbs)
 
         # a fragmented MP4 (44.1 kHz audio) whose middle audio fragment starts
         # 13 hours on (its tfdt damaged): aresample filled the gap with
