@@ -14,6 +14,9 @@
 int64_t ss_now_ms(void);      /* wall clock, ms since the epoch */
 int64_t ss_mono_ms(void);     /* monotonic clock, ms */
 double ss_mono_s(void);       /* monotonic clock, seconds */
+/* User + system CPU seconds of getrusage(who): RUSAGE_SELF (the process)
+ * or RUSAGE_THREAD (the calling thread); 0 when it fails. */
+double ss_cpu_s(int who);
 
 /* Copy src into dst (size n), always terminated; returns strlen(src). */
 size_t ss_strlcpy(char *dst, const char *src, size_t n);

@@ -397,14 +397,6 @@ static int rung_encode(rung *g, AVFrame *in, ss_err *err)
     return rung_drain(g, err);
 }
 
-static double thread_cpu(void)
-{
-    struct rusage ru;
-    if (getrusage(RUSAGE_THREAD, &ru))
-        return 0;
-    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 static void *rung_main(void *arg)
 {
     rung *g = arg;
@@ -418,14 +410,14 @@ static void *rung_main(void *arg)
         av_frame_free(&f);
         if (e) {
             job_fail_err(j, &err);
-            g->cpu = thread_cpu();
+            g->cpu = ss_cpu_s(RUSAGE_THREAD);
             return NULL;
         }
     }
     if (r == 0 && (rung_encode(g, NULL, &err) || (g->qm && qmeter_packet(g->qm, NULL, &err)) ||
                    (g->cm && cmaf_finish(g->cm, g->frames ? g->last_pts + 1 : 0, &err))))
         job_fail_err(j, &err);
-    g->cpu = thread_cpu();
+    g->cpu = ss_cpu_s(RUSAGE_THREAD);
     return NULL;
 }
 
@@ -1273,17 +1265,9 @@ out:
 
 /* The per-title pass: windows analysed and probe-encoded, the ladder in
  * j->lad, the report in j->pt_report. */
-static double process_cpu(void)
-{
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru))
-        return 0;
-    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 static int per_title_pass(job *j, ss_err *e)
 {
-    double t0 = ss_mono_s(), c0 = process_cpu();
+    double t0 = ss_mono_s(), c0 = ss_cpu_s(RUSAGE_SELF);
     double fps = (double)j->fps_num / j->fps_den;
     double dur = j->pi.vduration > 0 ? j->pi.vduration : j->pi.duration;
     double starts[32];
@@ -1317,7 +1301,8 @@ static int per_title_pass(job *j, ss_err *e)
     j->t_analysis = ss_mono_s() - t0;
     if (!r && j->pt_report) {
         json_object_set_new(j->pt_report, "seconds", json_real(round(j->t_analysis * 1000) / 1000));
-        json_object_set_new(j->pt_report, "cpu_seconds", json_real(round((process_cpu() - c0) * 100) / 100));
+        json_object_set_new(j->pt_report, "cpu_seconds",
+                            json_real(round((ss_cpu_s(RUSAGE_SELF) - c0) * 100) / 100));
         json_object_set_new(j->pt_report, "decoded_frames", json_integer(j->pt_decoded));
         json_object_set_new(j->pt_report, "seeks", json_boolean(!j->pt_noseek));
     }
@@ -1673,7 +1658,7 @@ static int run_pass(job *j, ss_err *e, double *cpu_main)
         for (int i = 0; i < j->lad.n; i++)
             frameq_put(&j->rungs[i].q, NULL, stop_cb, j);
     }
-    *cpu_main = thread_cpu();
+    *cpu_main = ss_cpu_s(RUSAGE_THREAD);
     for (int i = 0; i < j->lad.n; i++)
         if (j->rungs[i].started)
             pthread_join(j->rungs[i].th, NULL);
@@ -1824,10 +1809,7 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
     progress(j, "packaging", 1);
     json_object_set(res, "warnings", j->warnings);
     json_t *cpu = json_object();
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) == 0)
-        json_object_set_new(cpu, "process", json_real(round((ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-                                                            (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6) * 100) / 100));
+    json_object_set_new(cpu, "process", json_real(round(ss_cpu_s(RUSAGE_SELF) * 100) / 100));
     json_object_set_new(cpu, "demux_filter_audio", json_real(round(cpu_main * 100) / 100));
     for (int i = 0; i < j->lad.n; i++)
         json_object_set_new(cpu, j->rungs[i].p.name, json_real(round(j->rungs[i].cpu * 100) / 100));

@@ -278,14 +278,6 @@ fail:
     return -1;
 }
 
-static double thread_cpu(void)
-{
-    struct rusage ru;
-    if (getrusage(RUSAGE_THREAD, &ru))
-        return 0;
-    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 static void *pres_main(void *arg)
 {
     pres *r = arg;
@@ -316,7 +308,7 @@ static void *pres_main(void *arg)
         }
     }
     av_packet_free(&pkt);
-    r->cpu = thread_cpu();
+    r->cpu = ss_cpu_s(RUSAGE_THREAD);
     return NULL;
 }
 
