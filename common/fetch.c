@@ -297,8 +297,10 @@ static void describe_http(ss_err *err, src *s, const char *shown, long st, const
 }
 
 int fetch_source(const char *url, const char *dest_path, const fetch_conf *conf_in,
-                 const atomic_int *cancel, ss_err *err)
+                 const atomic_int *cancel, fetch_result *res, ss_err *err)
 {
+    if (res)
+        memset(res, 0, sizeof(*res));
     fetch_conf c;
     fill_conf(&c, conf_in);
     char shown[1024];
@@ -472,6 +474,11 @@ int fetch_source(const char *url, const char *dest_path, const fetch_conf *conf_
         ss_fail(err, SS_ENET, "source %s: download failed", shown);
     }
 out:
+    if (rc == 0 && res) {
+        ss_strlcpy(res->etag, d.etag_hdr, sizeof(res->etag));
+        ss_strlcpy(res->last_modified, d.lastmod_hdr, sizeof(res->last_modified));
+        res->bytes = d.have;
+    }
     if (d.fd >= 0)
         close(d.fd);
     if (rc != 0)

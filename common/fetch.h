@@ -45,14 +45,22 @@ typedef struct fetch_conf {
     int timeout_s;            /* whole download, retries included; 0: no limit */
 } fetch_conf;
 
-/* Download url to dest_path. cancel (may be NULL) is polled; when it
+/* What identified the version downloaded: the last answer's ETag and
+ * Last-Modified headers ("" when the server sent none) and its size. */
+typedef struct fetch_result {
+    char etag[256];
+    char last_modified[64];
+    int64_t bytes;
+} fetch_result;
+
+/* Download url to dest_path; res (may be NULL) gets what identified it. cancel (may be NULL) is polled; when it
  * becomes non-zero the download stops with SS_ECANCELLED. Errors:
  * SS_EINVAL (bad/unsupported URL, file://), SS_EDENIED (SSRF guard, http://
  * not allowed), SS_ENOTFOUND (404 / NoSuchKey / NoSuchBucket), SS_EAUTH
  * (401/403), SS_ELIMIT (over max_bytes), SS_ENET (network, retries spent),
  * SS_EIO (local disk). */
 int fetch_source(const char *url, const char *dest_path, const fetch_conf *conf,
-                 const atomic_int *cancel, ss_err *err);
+                 const atomic_int *cancel, fetch_result *res, ss_err *err);
 
 /* Size of the object at url (HEAD; the same guard and retries); -1 in
  * *size when the server does not say. */

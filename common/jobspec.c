@@ -194,6 +194,47 @@ static int check_ladder(vctx *v, json_t *val, json_t *out)
     return 0;
 }
 
+/* source_identity: what the client knows of the source's content (see
+ * proto/job.schema.json). Part of the canonical spec, so of the job id:
+ * the same path with other content is another job. The worker checks each
+ * key against what it reads. */
+static int check_source_identity(vctx *v, json_t *x)
+{
+    static const char *const keys[] = { "sha256", "size", "etag", "last_modified", NULL };
+    if (!json_is_object(x) || json_object_size(x) == 0)
+        return bad(v, "source_identity",
+                   "must be an object with sha256, size, etag and/or last_modified");
+    if (check_unknown(v, "source_identity.", x, keys))
+        return -1;
+    json_t *y = json_object_get(x, "sha256");
+    if (y) {
+        const char *h = json_string_value(y);
+        size_t n = 0;
+        while (h && h[n] && (isdigit((unsigned char)h[n]) || (h[n] >= 'a' && h[n] <= 'f')))
+            n++;
+        if (!h || n != 64 || h[n])
+            return bad(v, "source_identity.sha256", "must be 64 lowercase hex characters");
+    }
+    if ((y = json_object_get(x, "size")) &&
+        (!json_is_integer(y) || json_integer_value(y) < 0 ||
+         json_integer_value(y) > 9007199254740991LL))
+        return bad(v, "source_identity.size", "must be a whole number of bytes");
+    static const struct { const char *k; size_t max; } strs[] = { { "etag", 256 },
+                                                                  { "last_modified", 64 } };
+    for (size_t i = 0; i < SS_ARRAY_LEN(strs); i++) {
+        if (!(y = json_object_get(x, strs[i].k)))
+            continue;
+        const char *t = json_string_value(y);
+        if (!t || !*t || strlen(t) > strs[i].max || !str_clean(t)) {
+            char f[64], m[96];
+            snprintf(f, sizeof(f), "source_identity.%s", strs[i].k);
+            snprintf(m, sizeof(m), "must be a string of 1 to %zu printable characters", strs[i].max);
+            return bad(v, f, "%s", m);
+        }
+    }
+    return 0;
+}
+
 json_t *jobspec_validate(const json_t *spec, char *field, size_t fieldlen, ss_err *err)
 {
     vctx v = { field, fieldlen, err };
@@ -206,7 +247,7 @@ json_t *jobspec_validate(const json_t *spec, char *field, size_t fieldlen, ss_er
     static const char *const top_keys[] = {
         "source", "destination", "ladder", "rate_control", "segment_seconds", "packaging",
         "thumbnails", "webhook", "priority", "metadata", "idempotency_key", "preset", "crf",
-        "max_attempts", NULL
+        "max_attempts", "source_identity", NULL
     };
     json_t *s = (json_t *)spec;
     if (check_unknown(&v, "", s, top_keys))
@@ -224,6 +265,12 @@ json_t *jobspec_validate(const json_t *spec, char *field, size_t fieldlen, ss_er
     if (check_url(&v, "source", x, src_schemes, "an https://, http://, s3:// or file:/// URL"))
         goto fail;
     json_object_set(out, "source", x);
+
+    if ((x = json_object_get(s, "source_identity"))) {
+        if (check_source_identity(&v, x))
+            goto fail;
+        json_object_set(out, "source_identity", x);
+    }
 
     if ((x = json_object_get(s, "destination"))) {
         if (check_url(&v, "destination", x, dst_schemes, "an s3://bucket/prefix/ or file:///dir/ URL"))

@@ -258,6 +258,51 @@ void ss_sha256_hex(const void *data, size_t len, char out[65])
     ss_hex(md, 32, out);
 }
 
+int ss_sha256_file(const char *path, const atomic_int *cancel, char out[65], int64_t *size,
+                   ss_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ss_fail(err, errno == ENOENT ? SS_ENOTFOUND : SS_EIO, "cannot open %s: %s", path,
+                       strerror(errno));
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char *buf = malloc(1 << 20);
+    int rc = 0;
+    int64_t total = 0;
+    if (!ctx || !buf || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+        rc = ss_fail(err, SS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (;;) {
+        if (cancel && atomic_load(cancel)) {
+            rc = ss_fail(err, SS_ECANCELLED, "cancelled while reading %s", path);
+            goto out;
+        }
+        ssize_t n = read(fd, buf, 1 << 20);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = ss_fail(err, SS_EIO, "cannot read %s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        EVP_DigestUpdate(ctx, buf, (size_t)n);
+        total += n;
+    }
+    unsigned char md[32];
+    unsigned int ml = 0;
+    EVP_DigestFinal_ex(ctx, md, &ml);
+    ss_hex(md, 32, out);
+    if (size)
+        *size = total;
+out:
+    free(buf);
+    EVP_MD_CTX_free(ctx);
+    close(fd);
+    return rc;
+}
+
 void ss_hmac_sha256_hex(const void *key, size_t keylen, const void *msg, size_t msglen,
                         char out[65])
 {

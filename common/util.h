@@ -3,6 +3,7 @@
 #ifndef SS_UTIL_H
 #define SS_UTIL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -44,6 +45,11 @@ off_t ss_file_size(const char *path);
 void ss_hex(const unsigned char *in, size_t n, char *out);
 /* SHA-256 of data as 64 hex chars + NUL. */
 void ss_sha256_hex(const void *data, size_t len, char out[65]);
+/* SHA-256 of a whole file as 64 hex chars + NUL, read in 1 MiB blocks;
+ * cancel (may be NULL) is polled between blocks (SS_ECANCELLED). Sets
+ * *size (may be NULL) to the bytes read. Errors: SS_ENOTFOUND, SS_EIO. */
+int ss_sha256_file(const char *path, const atomic_int *cancel, char out[65], int64_t *size,
+                   ss_err *err);
 /* HMAC-SHA256(key, msg) as 64 hex chars + NUL. */
 void ss_hmac_sha256_hex(const void *key, size_t keylen, const void *msg, size_t msglen,
                         char out[65]);

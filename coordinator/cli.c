@@ -458,8 +458,19 @@ static int cmd_submit(cli *c, args *a)
             rc = EXIT_FAILED;
             goto out;
         }
+        /* The content names the job: the same path with other content is
+         * another job (job.schema.json source_identity). */
         ss_err err = { 0 };
-        int up = cli_upload_local(src, url, sizeof(url), &err);
+        char sha[65];
+        int64_t size = 0;
+        if (ss_sha256_file(src, NULL, sha, &size, &err) != 0) {
+            fprintf(stderr, "streamscale: %s\n", err.msg);
+            rc = EXIT_FAILED;
+            goto out;
+        }
+        json_object_set_new(spec, "source_identity",
+                            json_pack("{ss sI}", "sha256", sha, "size", (json_int_t)size));
+        int up = cli_upload_local(src, sha, url, sizeof(url), &err);
         if (up < 0) {
             fprintf(stderr, "streamscale: upload of %s failed: %s\n", src, err.msg);
             rc = EXIT_FAILED;

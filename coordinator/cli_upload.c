@@ -16,28 +16,6 @@
 #include "storage.h"
 #include "util.h"
 
-static int file_sha256(const char *path, char out[65], ss_err *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ss_fail(err, SS_EIO, "cannot open %s", path);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-    unsigned char buf[1 << 16];
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof(buf))) > 0)
-        EVP_DigestUpdate(ctx, buf, (size_t)n);
-    close(fd);
-    unsigned char md[32];
-    unsigned int ml = 0;
-    EVP_DigestFinal_ex(ctx, md, &ml);
-    EVP_MD_CTX_free(ctx);
-    if (n < 0)
-        return ss_fail(err, SS_EIO, "cannot read %s", path);
-    ss_hex(md, 32, out);
-    return 0;
-}
-
 static const char *env(const char *name)
 {
     const char *v = getenv(name);
@@ -52,7 +30,7 @@ static int env_bool(const char *name, int def)
     return !strcasecmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on");
 }
 
-int cli_upload_local(const char *path, char *url, size_t urllen, ss_err *err)
+int cli_upload_local(const char *path, const char *sha, char *url, size_t urllen, ss_err *err)
 {
     const char *to = env("STREAMSCALE_UPLOAD_TO");
     if (!to)
@@ -72,9 +50,6 @@ int cli_upload_local(const char *path, char *url, size_t urllen, ss_err *err)
     sc.max_retries = 5;
     sc.timeout_seconds = 300;
     sc.allow_private = env_bool("STREAMSCALE_ALLOW_PRIVATE_NETWORKS", 0);
-    char sha[65];
-    if (file_sha256(path, sha, err) != 0)
-        return -1;
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     char key[1024];

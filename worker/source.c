@@ -11,7 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "fetch.h"
+#include "log.h"
 #include "util.h"
 
 static int hexval(int c)
@@ -71,8 +73,9 @@ int source_path_allowed(const char *path, const char *roots, const char *what, s
     return ss_fail(err, SS_EDENIED, "%s %s is outside the worker's file_roots", what, path);
 }
 
-int source_resolve(const char *url, const char *scratch_dir, char *out, size_t outlen,
-                   const source_conf *conf, const atomic_int *cancel, ss_err *err)
+static int resolve(const char *url, const char *scratch_dir, char *out, size_t outlen,
+                   const source_conf *conf, const atomic_int *cancel, source_info *info,
+                   ss_err *err)
 {
     if (ss_str_has_prefix(url, "file://")) {
         if (source_file_path(url, out, outlen, err) != 0)
@@ -91,6 +94,7 @@ int source_resolve(const char *url, const char *scratch_dir, char *out, size_t o
         if (conf->max_bytes > 0 && st.st_size > conf->max_bytes)
             return ss_fail(err, SS_ELIMIT, "source is %lld bytes, over the limit of %lld (max_file_size)",
                            (long long)st.st_size, conf->max_bytes);
+        info->mtime = (long long)st.st_mtime;
         return 0;
     }
     /* Remote: download into the job's scratch folder, keeping the name's
@@ -121,5 +125,73 @@ int source_resolve(const char *url, const char *scratch_dir, char *out, size_t o
     fc.allow_private = conf->allow_private;
     fc.timeout_s = conf->timeout_seconds > 0 && conf->timeout_seconds < (1 << 30) ?
                    (int)conf->timeout_seconds : 0;
-    return fetch_source(url, out, &fc, cancel, err);
+    fetch_result fr;
+    if (fetch_source(url, out, &fc, cancel, &fr, err) != 0)
+        return -1;
+    ss_strlcpy(info->etag, fr.etag, sizeof(info->etag));
+    ss_strlcpy(info->last_modified, fr.last_modified, sizeof(info->last_modified));
+    return 0;
+}
+
+int source_resolve(const char *url, const char *scratch_dir, char *out, size_t outlen,
+                   const source_conf *conf, const atomic_int *cancel, source_info *info,
+                   ss_err *err)
+{
+    source_info tmp;
+    if (!info)
+        info = &tmp;
+    memset(info, 0, sizeof(*info));
+    info->mtime = -1;
+    if (resolve(url, scratch_dir, out, outlen, conf, cancel, info, err) != 0)
+        return -1;
+    int64_t n = 0;
+    if (ss_sha256_file(out, cancel, info->sha256, &n, err) != 0)
+        return -1;
+    info->size = (long long)n;
+    return 0;
+}
+
+int source_check_identity(const source_info *info, const json_t *identity, ss_err *err)
+{
+    if (!identity)
+        return 0;
+    json_t *want = json_object_get(identity, "sha256");
+    if (want && strcmp(json_string_value(want), info->sha256))
+        return ss_fail(err, SS_EINVAL,
+                       "the source changed since it was submitted: its SHA-256 is %s, the job's "
+                       "source_identity says %s", info->sha256, json_string_value(want));
+    want = json_object_get(identity, "size");
+    if (want && json_integer_value(want) != info->size)
+        return ss_fail(err, SS_EINVAL,
+                       "the source changed since it was submitted: it is %lld bytes, the job's "
+                       "source_identity says %lld", info->size, (long long)json_integer_value(want));
+    struct { const char *k; const char *have; } hdr[] = { { "etag", info->etag },
+                                                          { "last_modified", info->last_modified } };
+    for (size_t i = 0; i < SS_ARRAY_LEN(hdr); i++) {
+        want = json_object_get(identity, hdr[i].k);
+        if (want && strcmp(json_string_value(want), hdr[i].have))
+            return ss_fail(err, SS_EINVAL,
+                           "the source changed since it was submitted: its %s is '%s', the job's "
+                           "source_identity says '%s'", hdr[i].k, hdr[i].have,
+                           json_string_value(want));
+    }
+    return 0;
+}
+
+json_t *source_info_json(const char *url, const source_info *info)
+{
+    char shown[2048];
+    log_redact_url(url, shown, sizeof(shown));
+    json_t *o = json_pack("{ss sI ss}", "url", shown, "size", (json_int_t)info->size, "sha256",
+                          info->sha256);
+    if (info->mtime >= 0) {
+        char t[40];
+        iso8601_ms((int64_t)info->mtime * 1000, t, sizeof(t));
+        json_object_set_new(o, "mtime", json_string(t));
+    }
+    if (info->etag[0])
+        json_object_set_new(o, "etag", json_string(info->etag));
+    if (info->last_modified[0])
+        json_object_set_new(o, "last_modified", json_string(info->last_modified));
+    return o;
 }

@@ -5,6 +5,7 @@
 #define SS_SOURCE_H
 
 #include <stdatomic.h>
+#include <jansson.h>
 #include <stddef.h>
 
 #include "ss_err.h"
@@ -19,11 +20,32 @@ typedef struct source_conf {
     const char *file_roots;     /* ':'-separated folders file:// may use; NULL/"" = any */
 } source_conf;
 
+/* What the worker read, so job.json can say which content it encoded
+ * (proto/openapi.yaml JobResult.source). */
+typedef struct source_info {
+    long long size;            /* bytes */
+    long long mtime;           /* file:// only: modification time (unix s); -1 otherwise */
+    char sha256[65];           /* of the bytes read */
+    char etag[256];            /* http(s)/s3: the server's ETag, "" when none */
+    char last_modified[64];    /* http(s)/s3: its Last-Modified, "" when none */
+} source_info;
+
 /* Resolve url to a local path in out (scratch_dir is the job's folder for
- * downloads). Errors: SS_EINVAL (bad URL), SS_ENOTFOUND, SS_EDENIED (SSRF),
- * SS_ELIMIT, SS_ENET, SS_EAUTH, SS_ECANCELLED. */
+ * downloads) and fill info (may be NULL) with its identity: size, SHA-256
+ * of the content (read once more from the local copy, cancellable), mtime
+ * or ETag/Last-Modified. Errors: SS_EINVAL (bad URL), SS_ENOTFOUND,
+ * SS_EDENIED (SSRF), SS_ELIMIT, SS_ENET, SS_EAUTH, SS_ECANCELLED. */
 int source_resolve(const char *url, const char *scratch_dir, char *out, size_t outlen,
-                   const source_conf *conf, const atomic_int *cancel, ss_err *err);
+                   const source_conf *conf, const atomic_int *cancel, source_info *info,
+                   ss_err *err);
+
+/* Check info against a spec's source_identity (NULL: nothing to check).
+ * Any key that differs fails with SS_EINVAL ("the source changed since it
+ * was submitted"), naming the key and both values. */
+int source_check_identity(const source_info *info, const json_t *identity, ss_err *err);
+
+/* info as job.json's "source" object (caller decrefs). */
+json_t *source_info_json(const char *url, const source_info *info);
 
 /* 0 when path (resolved through symlinks when it exists) lies inside one
  * of the ':'-separated roots (or roots is empty), else -1 with SS_EDENIED. */

@@ -276,7 +276,9 @@ void wjob_run_media(wjob *j)
     const char *source = json_string_value(json_object_get(j->spec, "source"));
     source_conf sc;
     worker_source_conf(w, &sc);
-    if (source_resolve(source, dir, src_local, sizeof(src_local), &sc, &j->cancel, &err) != 0)
+    source_info si;
+    if (source_resolve(source, dir, src_local, sizeof(src_local), &sc, &j->cancel, &si, &err) != 0 ||
+        source_check_identity(&si, json_object_get(j->spec, "source_identity"), &err) != 0)
         goto out;
     double t_fetch = ss_mono_s() - t0;
 
@@ -332,6 +334,7 @@ void wjob_run_media(wjob *j)
     if (publish_rest(j, &pub, &err) != 0)
         goto out;
     json_t *doc = build_job_json(j, &pub, output, dest, t_fetch, t_encode, 0);
+    json_object_set_new(doc, "source", source_info_json(source, &si));
     json_object_set_new(json_object_get(doc, "timings"), "upload_seconds",
                         json_real(ss_mono_s() - t2));
     /* what was stored before job.json itself */

@@ -176,7 +176,7 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "get") && argc - i >= 3) {
         atomic_int cancel = 0;
-        int rc = fetch_source(url, argv[i + 2], &fc, &cancel, &err);
+        int rc = fetch_source(url, argv[i + 2], &fc, &cancel, NULL, &err);
         storage_stats s = { 0 };
         if (rc == 0) {
             s.objects = 1;

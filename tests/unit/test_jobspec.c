@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -160,6 +161,39 @@ static void test_identity(void **state)
     json_decref(k2);
 }
 
+static void test_source_identity(void **state)
+{
+    (void)state;
+    const char *h1 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    const char *h2 = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752";
+    char b1[512], b2[512], ia[JOBSPEC_ID_LEN + 1], ib[JOBSPEC_ID_LEN + 1], ic[JOBSPEC_ID_LEN + 1];
+    snprintf(b1, sizeof(b1), "{\"source\":\"file:///a.mp4\",\"source_identity\":{\"sha256\":\"%s\",\"size\":4}}", h1);
+    snprintf(b2, sizeof(b2), "{\"source\":\"file:///a.mp4\",\"source_identity\":{\"size\":4,\"sha256\":\"%s\"}}", h2);
+    json_t *a = ok(b1), *b = ok(b2), *c = ok("{\"source\":\"file:///a.mp4\"}");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(a, "source_identity"), "sha256")), h1);
+    jobspec_id(a, ia);
+    jobspec_id(b, ib);
+    jobspec_id(c, ic);
+    /* the same path with other content is another job, and neither is the path alone */
+    assert_string_not_equal(ia, ib);
+    assert_string_not_equal(ia, ic);
+    json_t *a2 = ok(b1);
+    char ia2[JOBSPEC_ID_LEN + 1];
+    jobspec_id(a2, ia2);
+    assert_string_equal(ia, ia2);
+    json_decref(a);
+    json_decref(a2);
+    json_decref(b);
+    json_decref(c);
+    json_decref(ok("{\"source\":\"https://h/a.mp4\",\"source_identity\":{\"etag\":\"\\\"abc\\\"\",\"last_modified\":\"Wed, 21 Oct 2015 07:28:00 GMT\"}}"));
+    bad("{\"source\":\"file:///a\",\"source_identity\":{}}", "source_identity", NULL);
+    bad("{\"source\":\"file:///a\",\"source_identity\":\"x\"}", "source_identity", NULL);
+    bad("{\"source\":\"file:///a\",\"source_identity\":{\"sha256\":\"ABC\"}}", "source_identity.sha256", "hex");
+    bad("{\"source\":\"file:///a\",\"source_identity\":{\"size\":-1}}", "source_identity.size", NULL);
+    bad("{\"source\":\"file:///a\",\"source_identity\":{\"etag\":\"\"}}", "source_identity.etag", NULL);
+    bad("{\"source\":\"file:///a\",\"source_identity\":{\"mtime\":1}}", "source_identity.mtime", "unknown");
+}
+
 static void test_redaction_and_priority(void **state)
 {
     (void)state;
@@ -185,6 +219,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_integral_reals),
         cmocka_unit_test(test_identity),
+        cmocka_unit_test(test_source_identity),
         cmocka_unit_test(test_redaction_and_priority),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
