@@ -35,11 +35,13 @@ for _, id in ipairs(ids) do
     else
       redis.call('ZREM', KEYS[1], id)
       redis.call('HSET', jk, 'token', '', 'lease_ms', 0, 'stage', 'queued', 'progress', 0)
-      redis.call('HINCRBY', jk, 'attempts', -1)
+      -- the attempt is not counted: the next claim runs this number again
+      local attempt = redis.call('HINCRBY', jk, 'attempts', -1) + 1
       redis.call('RPUSH', P .. 'q:' .. (h[4] or 'normal'), id)
       set_state(id, 'running', 'queued', ms)
       stat('released')
-      emit(id, 'job.retrying', cjson.encode({reason = 'the claim answer was lost; released unstarted'}), ms)
+      emit(id, 'job.retrying', cjson.encode({reason = 'the claim answer was lost; released unstarted',
+                                             attempt = attempt}), ms)
       redis.call('PUBLISH', P .. 'notify', id)
     end
   end

@@ -18,37 +18,23 @@ schema's defaults, and the job id follows the documented rule.
 
 Every mismatch is collected and reported at the end, so one run shows all
 drift between the code and the contract. Needs Debian's python3-jsonschema
-and python3-yaml (deploy/packages/test-contract.txt).
+and python3-yaml (deploy/packages/test.txt).
 """
 import hashlib
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
-import warnings
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lib.harness import (SOURCE, Api, Harness, RedisClient, main,  # noqa: E402
+from lib.harness import (Api, Harness, RedisClient, http_request, main,  # noqa: E402
                          wait_until)
 
-import yaml  # noqa: E402
+from lib import contract  # noqa: E402
+from lib.contract import EVENTS_URI, JOB_URI, OPENAPI_URI  # noqa: E402
 from jsonschema import Draft202012Validator  # noqa: E402
 from jsonschema.exceptions import RefResolutionError  # noqa: E402
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from jsonschema import RefResolver  # noqa: E402
-
 TOKEN = "contract-token"
-PROTO = os.path.join(SOURCE, "proto")
-JOB_SCHEMA_PATH = os.path.join(PROTO, "job.schema.json")
-EVENTS_SCHEMA_PATH = os.path.join(PROTO, "events.schema.json")
-OPENAPI_PATH = os.path.join(PROTO, "openapi.yaml")
-JOB_URI = "file://" + JOB_SCHEMA_PATH
-EVENTS_URI = "file://" + EVENTS_SCHEMA_PATH
-OPENAPI_URI = "file://" + OPENAPI_PATH
-
 F = "file:///srv/in/a.mp4"   # a source that is fine by every rule
 
 
@@ -263,21 +249,14 @@ METHODS = ("get", "post", "put", "delete", "patch")
 
 
 class Contract:
+    """The documents (read once by lib/contract.py, which the harness uses to
+    check every answer) plus this test's list of problems."""
+
     def __init__(self):
-        with open(JOB_SCHEMA_PATH) as f:
-            self.job_schema = json.load(f)
-        with open(OPENAPI_PATH) as f:
-            self.openapi = yaml.safe_load(f)
-        with open(EVENTS_SCHEMA_PATH) as f:
-            self.events_schema = json.load(f)
-        store = {JOB_URI: self.job_schema, OPENAPI_URI: self.openapi,
-                 EVENTS_URI: self.events_schema}
-        for doc in (self.job_schema, self.events_schema):   # and under their own $id
-            if doc.get("$id"):
-                store[doc["$id"]] = doc
-        self.resolver = RefResolver(OPENAPI_URI, self.openapi, store=store)
-        self.spec_validator = Draft202012Validator(
-            self.job_schema, resolver=RefResolver(JOB_URI, self.job_schema, store=store))
+        base = contract.get()
+        self.job_schema, self.openapi = base.job_schema, base.openapi
+        self.events_schema = base.events_schema
+        self.resolver, self.spec_validator = base.resolver, base.spec_validator
         self.problems = []
         self.checked = 0
 
@@ -388,33 +367,10 @@ def check_documents(c):
 
 # ---- HTTP ------------------------------------------------------------------
 
-class Resp:
-    def __init__(self, status, headers, raw):
-        self.status = status
-        self.headers = headers
-        self.raw = raw
-        try:
-            self.json = json.loads(raw)
-        except ValueError:
-            self.json = None
-
-    def __repr__(self):
-        return "%d %s" % (self.status, self.raw[:300])
-
-
 def call(base, method, path, body=None, token=TOKEN, raw=None):
-    data = raw.encode() if isinstance(raw, str) else raw
-    if body is not None:
-        data = json.dumps(body).encode()
-    headers = {"Content-Type": "application/json"} if data is not None else {}
-    if token:
-        headers["Authorization"] = "Bearer " + token
-    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return Resp(r.status, r.headers, r.read())
-    except urllib.error.HTTPError as e:
-        return Resp(e.code, e.headers, e.read())
+    """One request through the harness (which checks the answer against
+    proto/ as well)."""
+    return http_request(method, base + path, body if body is not None else raw, token=token)
 
 
 def field_roots(errors, instance, props):

@@ -6,27 +6,21 @@ ranges (206, 416) and ETag revalidation (304), HEAD, and path safety: no
 '..' (raw or %-encoded), no hidden files, no folders, no symlink followed
 (neither a file nor a folder pointing outside), nothing outside output_dir
 or web_dir, and a 404 that does not tell whether something exists."""
-import http.client
 import os
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lib.harness import BIN, Api, Harness, http_json, main  # noqa: E402
+from lib.harness import BIN, Api, Harness, http_json, http_request, main  # noqa: E402
 
 TOKEN = "files-test-token"
 
 
 def get(url, path, method="GET", headers=None):
-    """Raw request (the path is sent exactly as given, no normalization)."""
-    host = url.split("//", 1)[1]
-    c = http.client.HTTPConnection(host, timeout=10)
-    c.request(method, path, headers=headers or {})
-    r = c.getresponse()
-    body = r.read()
-    hdrs = {k.lower(): v for k, v in r.getheaders()}
-    c.close()
-    return r.status, hdrs, body
+    """Raw request (the path is sent exactly as given, no normalization;
+    the harness checks the answer against proto/)."""
+    r = http_request(method, url + path, headers=headers, timeout=10)
+    return r.status, r.headers, r.raw
 
 
 def test_ops_files():

@@ -14,10 +14,9 @@ import re
 import signal
 import subprocess
 import sys
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lib.harness import BIN, Api, Harness, free_port, http_json, main, wait_until  # noqa: E402
+from lib.harness import BIN, Api, Harness, free_port, http_json, http_request, main, wait_until  # noqa: E402
 
 TOKEN = "metrics-test-token"
 COORD = {"STREAMSCALE_REAP_INTERVAL_MS": "200", "STREAMSCALE_RETRY_BASE_MS": "50",
@@ -227,11 +226,11 @@ def check_parser():
 
 
 def scrape(url):
-    with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
-        assert r.status == 200, r.status
-        ctype = r.headers.get("Content-Type", "")
-        assert ctype.startswith("text/plain") and "version=0.0.4" in ctype, ctype
-        return parse_prometheus(r.read().decode())
+    r = http_request("GET", url + "/metrics", timeout=10)
+    assert r.status == 200, r.status
+    ctype = r.headers.get("Content-Type", "")
+    assert ctype.startswith("text/plain") and "version=0.0.4" in ctype, ctype
+    return parse_prometheus(r.raw.decode())
 
 
 def val(fams, name, **labels):

@@ -155,6 +155,8 @@ def test_queue_leases():
         j = api.wait_state(lost["id"], ("completed", "failed", "dead"), 30)
         assert j["state"] == "completed" and j["attempts"] == 1, j
         assert "released to the queue unstarted" in h.log_text("z")
+        rel = [e["data"] for e in api.events(lost["id"]) if e["type"] == "job.retrying"]
+        assert len(rel) == 1 and rel[0]["attempt"] == 1, rel   # the attempt it will run again
         h.stop("z")
         h.queue_worker("e", rport, extra=dict(env, STREAMSCALE_SLOTS="2",
                                               STREAMSCALE_CLAIM_DELAY_MS="3000"))

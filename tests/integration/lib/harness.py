@@ -10,8 +10,15 @@ Every test file does:
 
 Everything the harness starts is killed by pid when the block ends, and its
 logs are kept under build/test-artifacts/<name>/ for a failed run.
+
+Every HTTP answer a test reads goes through http_request() (http_json() and
+Api are built on it), which checks it against proto/ (lib/contract.py) and
+raises ContractError on any drift; at the end of a successful block the
+events of every job on the coordinators it started are read back and checked
+too. Tests use no other HTTP client for the daemons (test_docs_code checks).
 """
 import contextlib
+import http.client
 import json
 import os
 import shutil
@@ -21,8 +28,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
+
+from lib import contract as _contract
+from lib.contract import ContractError  # noqa: F401  (tests catch it by this name)
 
 BUILD = os.environ.get("SS_BUILD_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", "..", "..", "build"))
@@ -51,8 +60,8 @@ def wait_until(pred, timeout=30.0, what="condition", interval=0.02, fatal=None):
             if v:
                 return v
         except Exception as e:  # the probe itself may fail until ready
-            if fatal and isinstance(e, fatal):
-                raise
+            if isinstance(e, ContractError) or (fatal and isinstance(e, fatal)):
+                raise   # an answer proto/ does not allow never becomes right by waiting
             last_exc = e
         time.sleep(interval)
     raise AssertionError("timed out after %.0fs waiting for %s%s" %
@@ -141,12 +150,21 @@ class Harness:
         self.keep = keep
         self.failed = False
         self.stopped = set()     # processes the test ended on purpose
+        self.coordinators = []   # (name, url, token): their jobs' events are checked at the end
 
     # -- lifecycle -----------------------------------------------------
     def __enter__(self):
         return self
 
     def __exit__(self, et, ev, tb):
+        late = None
+        if et is None:
+            try:
+                self.check_all_events()
+            except Exception as e:   # reported like a failure of the test itself
+                import traceback
+                traceback.print_exc()
+                et, late = type(e), e
         self.failed = et is not None
         self.stop_all()
         for name, path in self.logs.items():
@@ -166,7 +184,40 @@ class Harness:
                     pass
         if not self.keep:
             shutil.rmtree(self.tmp, ignore_errors=True)
+        if late is not None:
+            raise late
         return False
+
+    def check_all_events(self):
+        """Read every job's events through each coordinator this harness
+        started that still serves (its Redis up): http_request() checks each
+        event against proto/events.schema.json. So an event a test never
+        looked at cannot drift either."""
+        for name, url, token in self.coordinators:
+            p = self.procs.get(name)
+            if not p or p.poll() is not None:
+                continue
+            try:
+                if http_json("GET", url + "/healthz", timeout=5)[0] != 200:
+                    continue    # Redis is down: nothing to read
+            except OSError:
+                continue
+            offset, n = 0, 0
+            while offset is not None and n < 5000:
+                st, page = http_json("GET", "%s/v1/jobs?limit=500&offset=%d" % (url, offset),
+                                     token=token)
+                if st != 200:
+                    break
+                for j in page["jobs"]:
+                    n += 1
+                    after = 0
+                    while True:
+                        st, ev = http_json("GET", "%s/v1/jobs/%s/events?after=%d&limit=1000" % (
+                            url, j["id"], after), token=token)
+                        if st != 200 or ev["next_after"] >= ev["last_seq"] or not ev["events"]:
+                            break
+                        after = ev["next_after"]
+                offset = page["next_offset"]
 
     def path(self, *parts):
         p = os.path.join(self.tmp, *parts)
@@ -182,6 +233,8 @@ class Harness:
             if k.startswith("STREAMSCALE_") or k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
                 del e[k]
         e.update(env or {})
+        if e.get("STREAMSCALE_METRICS_LISTEN"):   # a worker's own port: not the API
+            _endpoints[e["STREAMSCALE_METRICS_LISTEN"]] = "worker"
         f = open(log, "ab")
         p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, env=e, cwd=cwd,
                              start_new_session=True)
@@ -263,6 +316,8 @@ class Harness:
         env.update(extra or {})
         self.start(name, [os.path.join(BIN, "streamscale-coordinator")], env=env)
         url = "http://127.0.0.1:%d" % port
+        if (name, url, token) not in self.coordinators:
+            self.coordinators.append((name, url, token))
         wait_until(lambda: http_json("GET", url + "/healthz")[0] == 200, 30,
                    "coordinator /healthz on port %d" % port)
         return url
@@ -352,29 +407,87 @@ class Api:
                           fatal=DaemonDied)
 
 
-def http_json(method, url, body=None, token=None, timeout=30, raw=False):
-    """(status, parsed JSON or text). Never raises on HTTP error codes."""
+# host:port -> what serves there when it is not a coordinator ("worker": a
+# worker's metrics_listen port); everything else is checked as the API.
+_endpoints = {}
+
+
+class Headers(dict):
+    """Response headers; names in any case (stored lower-case)."""
+
+    def __init__(self, pairs):
+        super().__init__((k.lower(), v) for k, v in pairs)
+
+    def get(self, k, default=None):
+        return super().get(k.lower(), default)
+
+    def __getitem__(self, k):
+        return super().__getitem__(k.lower())
+
+    def __contains__(self, k):
+        return super().__contains__(k.lower())
+
+
+class Resp:
+    """One HTTP answer: status, headers (any case), raw body, and the body
+    parsed as JSON (None when it is not JSON)."""
+
+    def __init__(self, status, headers, raw):
+        self.status = status
+        self.headers = headers
+        self.raw = raw
+        try:
+            self.json = json.loads(raw)
+        except ValueError:
+            self.json = None
+
+    def __repr__(self):
+        return "%d %s" % (self.status, self.raw[:300])
+
+
+def http_request(method, url, body=None, token=None, timeout=30, headers=None, check=True):
+    """Send one request and check the answer against proto/ (ContractError
+    when it does not match). The path is sent exactly as written (no
+    normalization), so tests can send hostile paths. body: bytes, str, or
+    a JSON value. check=False only for servers that are not ours."""
+    u = urllib.parse.urlsplit(url)
+    hdrs = dict(headers or {})
     data = None
-    headers = {}
     if body is not None:
         data = body if isinstance(body, (bytes, str)) else json.dumps(body)
         if isinstance(data, str):
             data = data.encode()
-        headers["Content-Type"] = "application/json"
+        hdrs.setdefault("Content-Type", "application/json")
     if token:
-        headers["Authorization"] = "Bearer " + token
-    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+        hdrs["Authorization"] = "Bearer " + token
+    c = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            status, text = r.status, r.read()
-    except urllib.error.HTTPError as e:
-        status, text = e.code, e.read()
+        c.request(method, (u.path or "/") + ("?" + u.query if u.query else ""), body=data,
+                  headers=hdrs)
+        r = c.getresponse()
+        raw = r.read()
+        resp = Resp(r.status, Headers(r.getheaders()), raw)
+    finally:
+        c.close()
+    if check:
+        kind = _endpoints.get(u.netloc)
+        con = _contract.get()
+        if kind == "worker":
+            con.check_worker_port(method, url, resp.status, resp.headers, raw)
+        else:
+            con.check_response(method, url, resp.status, resp.headers, raw)
+    return resp
+
+
+def http_json(method, url, body=None, token=None, timeout=30, raw=False):
+    """(status, parsed JSON or text), checked against proto/ by
+    http_request(). Never raises on HTTP error codes."""
+    r = http_request(method, url, body, token=token, timeout=timeout)
     if raw:
-        return status, text
-    try:
-        return status, json.loads(text)
-    except ValueError:
-        return status, text.decode("utf-8", "replace")
+        return r.status, r.raw
+    if r.json is not None:
+        return r.status, r.json
+    return r.status, r.raw.decode("utf-8", "replace")
 
 
 def media(name):

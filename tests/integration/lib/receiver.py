@@ -194,11 +194,19 @@ class Receiver:
         self.h.stop(self.name)
 
     def requests(self):
+        """Every request received, each checked against proto/ (the event
+        against events.schema.json, the headers against openapi's
+        webhooks.jobEvent): ContractError when one does not match."""
+        from lib import contract
         try:
             with open(self.log) as f:
-                return [json.loads(line) for line in f if line.strip()]
+                reqs = [json.loads(line) for line in f if line.strip()]
         except FileNotFoundError:
             return []
+        c = contract.get()
+        for r in reqs:
+            c.check_webhook(r)
+        return reqs
 
     def accepted(self):
         """Events the receiver processed (answered 2xx, or held), in arrival order."""
