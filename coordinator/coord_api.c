@@ -485,6 +485,14 @@ static void h_queue(coord *c, struct evhttp_request *req)
         reply_err(req, &err);
         return;
     }
+    /* the histogram buckets behind /metrics are not counters a client reads */
+    json_t *cnt = json_object_get(o, "counters"), *v;
+    const char *k;
+    void *tmp;
+    json_object_foreach_safe(cnt, tmp, k, v) {
+        if (ss_str_has_prefix(k, "hist:"))
+            json_object_del(cnt, k);
+    }
     http_reply_json(req, 200, o);
 }
 

@@ -74,6 +74,12 @@ json_t *store_job_from_fields(const char *id, json_t *fields, int full)
     json_object_set_new(j, "priority", json_string(prio ? prio : "normal"));
     json_object_set_new(j, "progress", json_real(prog ? atof(prog) : 0));
     json_object_set_new(j, "stage", stage ? json_string(stage) : json_null());
+    const char *speed = json_string_value(json_object_get(fields, "speed"));
+    const char *fps = json_string_value(json_object_get(fields, "fps"));
+    if (speed && fps && state && (!strcmp(state, "running") || !strcmp(state, "cancelling"))) {
+        json_object_set_new(j, "speed", json_real(atof(speed)));
+        json_object_set_new(j, "fps", json_real(atof(fps)));
+    }
     json_object_set_new(j, "attempts", json_integer(num(fields, "attempts")));
     json_object_set_new(j, "max_attempts", json_integer(num(fields, "max_attempts")));
     json_object_set_new(j, "worker", worker && *worker ? json_string(worker) : json_null());

@@ -218,7 +218,7 @@ int encode_cmd_main(int argc, char **argv)
      * SS_AV_LOGLEVEL=32 (info) or 48 (debug) shows them. */
     av_log_set_level(getenv("SS_AV_LOGLEVEL") ? atoi(getenv("SS_AV_LOGLEVEL")) : AV_LOG_FATAL);
     ui u = { .tty = isatty(2), .last_pct = -1, .t0 = ss_mono_s() };
-    media_events ev = { &u, ui_progress, NULL, ui_warning };
+    media_events ev = { .ud = &u, .progress = ui_progress, .warning = ui_warning };
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;

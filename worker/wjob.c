@@ -66,6 +66,23 @@ static void on_progress(void *ud, const char *stage, double fraction)
     pthread_mutex_unlock(&j->mu);
 }
 
+/* Average encode speed and fps since the first report, as ffmpeg shows. */
+static void on_position(void *ud, double media_s, int64_t frames)
+{
+    wjob *j = ((job_ctx *)ud)->j;
+    double now = ss_mono_s();
+    pthread_mutex_lock(&j->mu);
+    if (j->pos_t0 <= 0) {
+        j->pos_t0 = now;
+        j->pos_media0 = media_s;
+        j->pos_frames0 = frames;
+    } else if (now - j->pos_t0 >= 0.5) {
+        j->speed = (media_s - j->pos_media0) / (now - j->pos_t0);
+        j->fps = (double)(frames - j->pos_frames0) / (now - j->pos_t0);
+    }
+    pthread_mutex_unlock(&j->mu);
+}
+
 static void put_file(publish *p, const char *rel)
 {
     char local[8192], key[8192];
@@ -317,8 +334,8 @@ void wjob_run_media(wjob *j)
     mo.max_file_size = w->conf.max_file_size;
     mo.scratch_dir = dir;
     job_ctx ctx = { j, &pub };
-    media_events ev = { .ud = &ctx, .progress = on_progress, .file_ready = on_file_ready,
-                        .warning = on_warning };
+    media_events ev = { .ud = &ctx, .progress = on_progress, .position = on_position,
+                        .file_ready = on_file_ready, .warning = on_warning };
     double t1 = ss_mono_s();
     if (media_encode(src_local, outdir, &mo, &ev, &j->cancel, &output, &err) != 0)
         goto out;

@@ -99,6 +99,9 @@ typedef struct wjob {
 
     pthread_mutex_t mu;         /* guards the fields below */
     double progress;            /* 0..100 */
+    double speed, fps;          /* the encode's average so far (x real time, frames/s); 0 = none */
+    double pos_t0, pos_media0;  /* the first position report: monotonic s, title s */
+    int64_t pos_frames0;
     char stage[24];
     wjob_outcome outcome;
     json_t *result;             /* job.json content on success (owned) */

@@ -527,10 +527,12 @@ static void heartbeat(worker *w, wjob *j)
         return;
     if (atomic_load(&j->cancel) == WJOB_CANCEL_LOST)
         return;
-    double pct;
+    double pct, speed, fps;
     char stage[24];
     pthread_mutex_lock(&j->mu);
     pct = j->progress;
+    speed = j->speed;
+    fps = j->fps;
     ss_strlcpy(stage, j->stage, sizeof(stage));
     pthread_mutex_unlock(&j->mu);
     int64_t now = ss_mono_ms();
@@ -544,13 +546,17 @@ static void heartbeat(worker *w, wjob *j)
         j->last_event_pct = pct;
         ss_strlcpy(j->last_event_stage, stage, sizeof(j->last_event_stage));
     }
-    char key[128], lease[24], prog[24];
+    char key[128], lease[24], prog[24], sp[24] = "", fp[24] = "";
     RK_KEY(key, RK_JOB_FMT, j->id);
     snprintf(lease, sizeof(lease), "%lld", w->conf.lease_seconds * 1000);
     snprintf(prog, sizeof(prog), "%.1f", pct);
+    if (speed > 0) {
+        snprintf(sp, sizeof(sp), "%.3f", speed);
+        snprintf(fp, sizeof(fp), "%.1f", fps);
+    }
     const char *keys[] = { key };
-    const char *args[] = { j->id, j->token, lease, prog, stage, emit ? "1" : "0" };
-    if (wq_script(w, "heartbeat", 1, keys, 6, args, on_heartbeat, j) == 0)
+    const char *args[] = { j->id, j->token, lease, prog, stage, emit ? "1" : "0", sp, fp };
+    if (wq_script(w, "heartbeat", 1, keys, 8, args, on_heartbeat, j) == 0)
         j->hb_inflight = 1;
 }
 

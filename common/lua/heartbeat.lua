@@ -1,7 +1,8 @@
 -- heartbeat: renew a claim's lease and record progress (fenced).
 -- KEYS[1] = {ss}:job:<id>
 -- ARGV: prefix, id, token, lease_ms, progress (0..100), stage, emit (1 = also
---       append a job.progress event)
+--       append a job.progress event), speed and fps of the encode so far
+--       ("" = not known yet; stored as given)
 -- Returns {1, state} (state 'cancelling' tells the worker to stop), or
 -- {-1, state} when the token is not the job's current one (lease lost).
 local id, jk = ARGV[2], KEYS[1]
@@ -17,6 +18,9 @@ local ms = now_ms()
 local deadline = ms + lease
 redis.call('ZADD', P .. 'processing', deadline, id)
 redis.call('HSET', jk, 'lease_ms', deadline, 'progress', ARGV[5], 'stage', ARGV[6])
+if tonumber(ARGV[8] or '') and tonumber(ARGV[9] or '') then
+  redis.call('HSET', jk, 'speed', ARGV[8], 'fps', ARGV[9])
+end
 if ARGV[7] == '1' then
   -- whole percents: events come at most every 5 %, and cjson would print
   -- 35.4 as 35.399999999999999

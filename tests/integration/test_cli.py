@@ -1,5 +1,10 @@
 """The `streamscale` CLI against a real coordinator, Redis and worker.
 
+- It behaves like gh/kubectl: `COMMAND --help` exits 0 with that command's
+  usage, global options go before or after the command, a missing argument
+  or value exits 2, Ctrl-C during --wait exits 130 and leaves the job be,
+  `submit -f spec.json` (or - for stdin) submits a whole spec, --json
+  prints the API's numbers as they are and no internal counters.
 - Outputs follow content: a local file overwritten with another video and
   submitted again is a new job with a new output; an unchanged one keeps
   its job id (job.schema.json source_identity). A spec whose
@@ -9,6 +14,7 @@
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -77,16 +83,123 @@ def check_changed_content(h, env, api):
     assert j["attempts"] == 1, j
 
 
+COMMANDS = ["submit", "status", "list", "cancel", "retry", "workers", "queue", "events"]
+
+
+def check_usage(h, url):
+    bare = dict(os.environ)
+    for k in list(bare):
+        if k.startswith("STREAMSCALE_"):
+            del bare[k]
+    for c in COMMANDS:
+        for form in ([c, "--help"], [c, "-h"], ["help", c]):
+            p = run(bare, *form)
+            assert p.returncode == 0, (form, p.returncode, p.stderr)
+            assert p.stdout.startswith("usage: streamscale %s" % c), (form, p.stdout)
+    p = run(bare, "--help")
+    assert p.returncode == 0 and all(c in p.stdout for c in COMMANDS), p.stdout
+    # global options before or after the command
+    for argv in (["--api", url, "--token", TOKEN, "--json", "queue"],
+                 ["queue", "--api", url, "--token", TOKEN, "--json"],
+                 ["queue", "--json", "--api=" + url, "--token=" + TOKEN]):
+        p = run(bare, *argv)
+        assert p.returncode == 0, (argv, p.stderr)
+        json.loads(p.stdout)
+    p = run(bare, "queue", "--api", url, "--token", "wrong")
+    assert p.returncode == 1 and "401" in p.stderr, (p.returncode, p.stderr)
+    # usage errors exit 2 and say what is wrong
+    for argv, says in ((["status"], "needs ID"), (["events"], "needs ID"),
+                       (["cancel"], "needs ID"), (["submit"], "needs a SOURCE"),
+                       (["list", "--limit"], "needs a value"), (["list", "--bogus"], "unknown option"),
+                       (["status", "a", "b"], "unexpected argument"), (["frobnicate"], "unknown command"),
+                       (["list", "--limit", "x"], "not a whole number"), ([], "usage:"),
+                       (["submit", "-f", h.path("missing.json")], "cannot open")):
+        p = run(dict(bare, STREAMSCALE_API=url, STREAMSCALE_API_TOKEN=TOKEN), *argv)
+        assert p.returncode == 2, (argv, p.returncode, p.stderr)
+        assert says in p.stderr, (argv, p.stderr)
+    p = run(bare, "--api", "http://127.0.0.1:1", "queue")
+    assert p.returncode == 3, (p.returncode, p.stderr)
+
+
+def check_interrupt(env, api, h):
+    """No worker runs yet: the job stays queued while --wait waits."""
+    p = subprocess.Popen([CLI, "submit", "file:///nowhere/wait.mp4", "--wait"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = p.stderr.readline()
+    assert line.startswith("job ") and "queued" in line, line
+    jid = line.split()[1]
+    os.kill(p.pid, signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 130, (p.returncode, err)
+    assert "the job goes on" in err, err
+    assert api.job(jid)["state"] == "queued"
+    st, _ = api.cancel(jid)
+    assert st == 200, st
+
+
+def check_spec_and_flags(env, api, h):
+    spec = {"source": "file:///nowhere/spec.mp4", "priority": "low", "segment_seconds": 6.7,
+            "metadata": {"from": "file"}}
+    path = h.path("spec.json")
+    with open(path, "w") as f:
+        json.dump(spec, f)
+    p = run(env, "submit", "-f", path)
+    assert p.returncode == 0, p.stderr
+    jid = p.stdout.strip()
+    j = api.job(jid)
+    assert j["spec"]["priority"] == "low" and j["spec"]["metadata"] == {"from": "file"}, j["spec"]
+    # the same spec from stdin is the same job
+    p = run(env, "submit", "-f", "-", input=json.dumps(spec))
+    assert p.returncode == 0 and p.stdout.strip() == jid, (p.stdout, p.stderr)
+    # flags override the file's fields and add others
+    p = run(env, "submit", "--file", path, "--priority", "high", "--max-attempts", "5",
+            "--no-thumbnails", "--packaging", "hls", "--metadata", "a=1", "--metadata", "b=x=y",
+            "file:///nowhere/other.mp4", "--json")
+    assert p.returncode == 0, p.stderr
+    j = json.loads(p.stdout)
+    s = j["spec"]
+    assert s["source"] == "file:///nowhere/other.mp4" and s["priority"] == "high", s
+    assert s["max_attempts"] == 5 and s["packaging"] == ["hls"], s
+    assert s["thumbnails"]["enabled"] is False, s
+    assert s["metadata"] == {"from": "file", "a": "1", "b": "x=y"}, s
+    # numbers as the API wrote them
+    p = run(env, "status", jid, "--json")
+    assert p.returncode == 0 and '"segment_seconds": 6.7,' in p.stdout, p.stdout
+    assert "0000000" not in p.stdout, p.stdout
+    for jj in (jid, j["id"]):
+        api.cancel(jj)
+
+
+def check_progress(env, h):
+    """--wait shows elapsed time, ETA, the encode's speed and fps."""
+    clip = gen_clip(h.path("media", "long.mp4"), seconds=12, size="640x360")
+    p = run(env, "submit", clip, "--wait", "--ladder", "360", timeout=300)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    lines = p.stderr.splitlines()
+    assert any("elapsed" in ln and "ETA" in ln for ln in lines), p.stderr
+    enc = [ln for ln in lines if "fps" in ln]
+    assert enc, "no speed/fps shown:\n" + p.stderr
+    assert any(float(ln.split("fps")[0].split()[-1]) > 0 for ln in enc), enc
+    p = run(env, "queue", "--json")
+    counters = json.loads(p.stdout)["counters"]
+    assert counters.get("completed", 0) >= 1 and not [k for k in counters if k.startswith("hist:")], \
+        counters
+
+
 def test_cli():
     with Harness("cli") as h:
         rport = h.redis()
         url = h.coordinator(redis_port=rport, token=TOKEN)
         api = Api(url, TOKEN, harness=h)
-        h.worker("w1", rport, extra={"STREAMSCALE_THREADS": "1", "STREAMSCALE_POLL_MS": "200",
-                                      "STREAMSCALE_FILE_ROOTS": h.tmp})
         env = dict(os.environ, STREAMSCALE_API=url, STREAMSCALE_API_TOKEN=TOKEN)
         env.pop("STREAMSCALE_UPLOAD_TO", None)
+        check_usage(h, url)
+        check_interrupt(env, api, h)
+        check_spec_and_flags(env, api, h)
+        h.worker("w1", rport, extra={"STREAMSCALE_THREADS": "1", "STREAMSCALE_POLL_MS": "200",
+                                      "STREAMSCALE_FILE_ROOTS": h.tmp})
         check_changed_content(h, env, api)
+        check_progress(env, h)
 
 
 if __name__ == "__main__":

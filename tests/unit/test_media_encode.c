@@ -154,7 +154,7 @@ static void test_events(void **st)
     media_opts_default(&o);
     o.segment_seconds = 1;
     o.thumb_interval = 1;
-    media_events ev = { &r, on_progress, on_file, on_warning };
+    media_events ev = { .ud = &r, .progress = on_progress, .file_ready = on_file, .warning = on_warning };
     atomic_int cancel = 0;
     json_t *res = NULL;
     ss_err err = { 0 };
@@ -210,7 +210,7 @@ static void test_cancel(void **st)
     r.cancel_at = 0.2;
     media_opts o;
     media_opts_default(&o);
-    media_events ev = { &r, on_progress, on_file, on_warning };
+    media_events ev = { .ud = &r, .progress = on_progress, .file_ready = on_file, .warning = on_warning };
     json_t *res = NULL;
     ss_err err = { 0 };
     char src[300];

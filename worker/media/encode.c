@@ -520,6 +520,8 @@ static int video_out(job *j, AVFrame *f, ss_err *err)
         if (p - j->last_progress >= 0.01 || p >= 1) {
             j->last_progress = p;
             progress(j, j->pass == 1 ? "analysing" : "encoding", p);
+            if (j->pass != 1 && j->ev && j->ev->position)
+                j->ev->position(j->ev->ud, t, j->vframes);
         }
     }
     return 0;

@@ -106,6 +106,9 @@ typedef struct media_events {
     /* A warning worth recording in the job (e.g. "source tail is
      * corrupt: encoded the first 9.6 s"). */
     void (*warning)(void *ud, const char *msg);
+    /* Optional, with each "encoding" progress call: how far the encode is
+     * in the title (seconds) and frames so far, for speed and fps. */
+    void (*position)(void *ud, double media_seconds, int64_t frames);
 } media_events;
 
 /* Encode src into outdir (created if missing). cancel: when it becomes
