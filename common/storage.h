@@ -18,6 +18,7 @@
 #ifndef SS_STORAGE_H
 #define SS_STORAGE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ss_err.h"
@@ -40,6 +41,10 @@ typedef struct storage_conf {
     int timeout_seconds;             /* per request */
     const char *public_base_url;     /* how viewers reach the destination, optional */
     int allow_private;               /* SSRF guard: allow loopback/private endpoints */
+    /* file:// */
+    int file_confine;                /* 1: the folder must lie in file_roots (a URL a client
+                                        gave); 0: the operator's own storage setting */
+    const char *file_roots;          /* ':'-separated folders; NULL or "" refuses every path */
 } storage_conf;
 
 typedef struct storage storage;
@@ -82,6 +87,29 @@ void storage_close(storage *st);
 /* Content-Type and Cache-Control for a key, from its extension. */
 const char *storage_content_type(const char *key);
 const char *storage_cache_control(const char *key);
+
+/* ---- file:// paths and object keys (one rule for every caller) ----
+ *
+ * A file:// URL is decoded once (storage_file_path) and the decoded path is
+ * what is checked and what is used. storage_file_confine turns it into the
+ * canonical path inside one of the roots: ".." and "." components are
+ * refused, the longest existing prefix is resolved through its symlinks
+ * (realpath) and the rest must not exist yet (a dangling symlink is
+ * refused), so no component can lead out of a root. Roots NULL or "" refuse
+ * everything: file:// is off until the operator names folders. */
+
+/* Decode the %XX escapes of a file:///path URL into out (absolute path). */
+int storage_file_path(const char *url, char *out, size_t outlen, ss_err *err);
+
+/* Canonical form of path (see above) in out when it lies inside one of the
+ * ':'-separated roots, else -1 with SS_EDENIED; `what` ("source",
+ * "destination") starts the message. */
+int storage_file_confine(const char *path, const char *roots, const char *what, char *out,
+                         size_t outlen, ss_err *err);
+
+/* 1 when key is a safe relative object key: not empty, at most 1024 bytes,
+ * no leading '/', no "//", no "." or ".." component, no control bytes. */
+int storage_key_ok(const char *key);
 
 /* ---- for backends ---- */
 typedef struct storage_ops {

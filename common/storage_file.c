@@ -4,6 +4,7 @@
  * keeps the first error for storage_wait. */
 #include "storage.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,32 +22,35 @@ typedef struct file_priv {
 
 static int file_open(storage *st, const char *url, ss_err *err)
 {
-    const char *path = url + strlen("file://");
-    if (path[0] != '/')
-        return ss_fail(err, SS_EINVAL, "file destination must be absolute: file:///dir/ (got '%s')", url);
+    /* The path is decoded once; the same canonical path is checked and
+     * used for every file (storage.h: storage_file_confine). */
+    char path[4096];
+    if (storage_file_path(url, path, sizeof(path), err) != 0)
+        return -1;
     file_priv *p = calloc(1, sizeof(*p));
     if (!p)
         return ss_fail(err, SS_ENOMEM, "out of memory");
-    size_t n = ss_strlcpy(p->root, path, sizeof(p->root));
-    if (n >= sizeof(p->root) - 256) {
-        free(p);
-        return ss_fail(err, SS_EINVAL, "destination path too long");
-    }
-    while (n > 1 && p->root[n - 1] == '/')
-        p->root[--n] = '\0';
-    if (strstr(p->root, "/../") || ss_str_has_suffix(p->root, "/..")) {
-        free(p);
-        return ss_fail(err, SS_EINVAL, "destination may not contain '..'");
+    if (st->conf.file_confine) {
+        if (storage_file_confine(path, st->conf.file_roots, "destination", p->root,
+                                 sizeof(p->root) - 256, err) != 0) {
+            free(p);
+            return -1;
+        }
+    } else {
+        size_t n = ss_strlcpy(p->root, path, sizeof(p->root));
+        if (n >= sizeof(p->root) - 256) {
+            free(p);
+            return ss_fail(err, SS_EINVAL, "destination path too long");
+        }
+        while (n > 1 && p->root[n - 1] == '/')
+            p->root[--n] = '\0';
+        if (strstr(p->root, "/../") || ss_str_has_suffix(p->root, "/..")) {
+            free(p);
+            return ss_fail(err, SS_EINVAL, "destination may not contain '..'");
+        }
     }
     st->priv = p;
     return 0;
-}
-
-static int key_ok(const char *key)
-{
-    if (!*key || key[0] == '/' || strstr(key, "..") || strlen(key) > 1024)
-        return 0;
-    return 1;
 }
 
 static int copy_file(const char *from, const char *to, int64_t *bytes, ss_err *err)
@@ -57,7 +61,8 @@ static int copy_file(const char *from, const char *to, int64_t *bytes, ss_err *e
     int in = open(from, O_RDONLY | O_CLOEXEC);
     if (in < 0)
         return ss_fail(err, SS_EIO, "open %s: %s", from, strerror(errno));
-    int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    unlink(tmp);   /* a leftover of a killed run */
+    int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (out < 0) {
         int e = errno;
         close(in);
@@ -105,7 +110,7 @@ static int file_put_async(storage *st, const char *local_path, const char *key, 
     file_priv *p = st->priv;
     ss_err e = { 0 };
     char dest[8192];
-    if (!key_ok(key))
+    if (!storage_key_ok(key))
         ss_fail(&e, SS_EINVAL, "bad object key '%s'", key);
     else
         snprintf(dest, sizeof(dest), "%s/%s", p->root, key);
@@ -142,7 +147,7 @@ static int file_wait(storage *st, ss_err *err)
 static int file_delete_prefix(storage *st, const char *key_prefix, ss_err *err)
 {
     file_priv *p = st->priv;
-    if (!key_ok(key_prefix))
+    if (!storage_key_ok(key_prefix))
         return ss_fail(err, SS_EINVAL, "bad key prefix '%s'", key_prefix);
     char path[8192];
     snprintf(path, sizeof(path), "%s/%s", p->root, key_prefix);
@@ -156,11 +161,27 @@ static int file_delete_prefix(storage *st, const char *key_prefix, ss_err *err)
 
 static char *file_url(const storage *st, const char *key)
 {
+    /* the inverse of storage_file_path: bytes a URL cannot hold raw
+     * (and '%' itself) are escaped, so the URL names this very path */
     const file_priv *p = st->priv;
-    size_t n = strlen(p->root) + strlen(key) + 16;
+    size_t n = 7 + 3 * (strlen(p->root) + strlen(key) + 1) + 1;
     char *u = malloc(n);
-    if (u)
-        snprintf(u, n, "file://%s/%s", p->root, key);
+    if (!u)
+        return NULL;
+    size_t o = (size_t)snprintf(u, n, "file://");
+    for (int part = 0; part < 2; part++) {
+        const char *s = part ? key : p->root;
+        if (part && u[o - 1] != '/')
+            u[o++] = '/';
+        for (; *s; s++) {
+            unsigned char c = (unsigned char)*s;
+            if (isalnum(c) || strchr("/-._~!$&'()*+,;=:@", c))
+                u[o++] = (char)c;
+            else
+                o += (size_t)snprintf(u + o, n - o, "%%%02X", c);
+        }
+    }
+    u[o] = '\0';
     return u;
 }
 

@@ -877,21 +877,10 @@ fail:
     return ss_fail(err, SS_ENOMEM, "could not start the S3 upload thread");
 }
 
-static int key_ok(const char *key)
-{
-    size_t n = strlen(key);
-    if (!n || n > 1024 || key[0] == '/' || strstr(key, "..") || strstr(key, "//"))
-        return 0;
-    for (const unsigned char *c = (const unsigned char *)key; *c; c++)
-        if (*c < 0x20 || *c == 0x7f)
-            return 0;
-    return 1;
-}
-
 static int s3_put_async(storage *st, const char *local_path, const char *key, ss_err *err)
 {
     s3_priv *p = st->priv;
-    if (!key_ok(key))
+    if (!storage_key_ok(key))
         return ss_fail(err, SS_EINVAL, "bad object key '%s'", key);
     upload *u = calloc(1, sizeof(*u));
     size_t kl = strlen(p->prefix) + strlen(key) + 1;

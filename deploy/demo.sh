@@ -89,12 +89,6 @@ STREAMSCALE_LISTEN="127.0.0.1:$cport" STREAMSCALE_OUTPUT_DIR="$out" \
 pids+=($!)
 wait_for coordinator curl -sf "$STREAMSCALE_API/healthz"
 
-say "starting a worker (storage file://$out/)"
-STREAMSCALE_ID=demo-worker STREAMSCALE_SCRATCH_DIR="$run/scratch" STREAMSCALE_STORAGE="file://$out/" \
-    STREAMSCALE_CPU_THRESHOLD=100 "$bin/streamscale-worker" >"$run/worker.log" 2>&1 &
-pids+=($!)
-wait_for worker grep -q "worker ready" "$run/worker.log"
-
 if [ -z "$video" ]; then
     video="$work/testclip-1080p.mp4"
     if [ ! -s "$video" ]; then
@@ -102,6 +96,16 @@ if [ -z "$video" ]; then
         "$bin/streamscale-worker" testclip "$video" --seconds 20 --size 1920x1080 --rate 30
     fi
 fi
+
+# file:// is refused unless file_roots names the folder: the worker may
+# read the video's folder and write the output folder, nothing else.
+roots="$(cd "$(dirname "$video")" && pwd -P):$out"
+say "starting a worker (storage file://$out/, file_roots $roots)"
+STREAMSCALE_ID=demo-worker STREAMSCALE_SCRATCH_DIR="$run/scratch" STREAMSCALE_STORAGE="file://$out/" \
+    STREAMSCALE_FILE_ROOTS="$roots" STREAMSCALE_CPU_THRESHOLD=100 \
+    "$bin/streamscale-worker" >"$run/worker.log" 2>&1 &
+pids+=($!)
+wait_for worker grep -q "worker ready" "$run/worker.log"
 
 say "submitting $video"
 set +e

@@ -16,71 +16,15 @@
 #include "log.h"
 #include "util.h"
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-int source_file_path(const char *url, char *out, size_t outlen, ss_err *err)
-{
-    if (!ss_str_has_prefix(url, "file://"))
-        return ss_fail(err, SS_EINVAL, "not a file:// URL: %s", url);
-    const char *p = url + 7;
-    if (*p != '/')
-        return ss_fail(err, SS_EINVAL, "file URL must be absolute (file:///path): %s", url);
-    size_t n = 0;
-    for (; *p && *p != '?' && *p != '#'; p++) {
-        int c = (unsigned char)*p;
-        if (c == '%') {
-            int a = hexval(p[1]), b = a < 0 ? -1 : hexval(p[2]);
-            if (a < 0 || b < 0)
-                return ss_fail(err, SS_EINVAL, "bad %%-escape in %s", url);
-            c = a * 16 + b;
-            p += 2;
-        }
-        if (c == 0)
-            return ss_fail(err, SS_EINVAL, "NUL byte in %s", url);
-        if (n + 1 >= outlen)
-            return ss_fail(err, SS_EINVAL, "path too long");
-        out[n++] = (char)c;
-    }
-    out[n] = '\0';
-    return 0;
-}
-
-int source_path_allowed(const char *path, const char *roots, const char *what, ss_err *err)
-{
-    if (!roots || !*roots)
-        return 0;
-    char real[PATH_MAX];
-    const char *p = realpath(path, real) ? real : path;
-    if (strstr(p, "/../") || ss_str_has_suffix(p, "/.."))
-        return ss_fail(err, SS_EDENIED, "%s %s is outside file_roots", what, path);
-    const char *r = roots;
-    while (*r) {
-        size_t n = strcspn(r, ":");
-        while (n > 1 && r[n - 1] == '/')
-            n--;
-        if (n && !strncmp(p, r, n) && (p[n] == '/' || p[n] == '\0'))
-            return 0;
-        r += strcspn(r, ":");
-        if (*r == ':')
-            r++;
-    }
-    return ss_fail(err, SS_EDENIED, "%s %s is outside the worker's file_roots", what, path);
-}
-
 static int resolve(const char *url, const char *scratch_dir, char *out, size_t outlen,
                    const source_conf *conf, const atomic_int *cancel, source_info *info,
                    ss_err *err)
 {
     if (ss_str_has_prefix(url, "file://")) {
-        if (source_file_path(url, out, outlen, err) != 0)
-            return -1;
-        if (source_path_allowed(out, conf->file_roots, "source", err) != 0)
+        /* decoded once; the canonical path that was checked is the one opened */
+        char path[4096];
+        if (storage_file_path(url, path, sizeof(path), err) != 0 ||
+            storage_file_confine(path, conf->file_roots, "source", out, outlen, err) != 0)
             return -1;
         struct stat st;
         if (stat(out, &st) != 0)

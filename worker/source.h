@@ -17,7 +17,7 @@ typedef struct source_conf {
     int allow_http;
     long long max_bytes;        /* download cap, 0 = none */
     long long timeout_seconds;
-    const char *file_roots;     /* ':'-separated folders file:// may use; NULL/"" = any */
+    const char *file_roots;     /* ':'-separated folders file:// may use; NULL/"" = none */
 } source_conf;
 
 /* What the worker read, so job.json can say which content it encoded
@@ -46,12 +46,5 @@ int source_check_identity(const source_info *info, const json_t *identity, ss_er
 
 /* info as job.json's "source" object (caller decrefs). */
 json_t *source_info_json(const char *url, const source_info *info);
-
-/* 0 when path (resolved through symlinks when it exists) lies inside one
- * of the ':'-separated roots (or roots is empty), else -1 with SS_EDENIED. */
-int source_path_allowed(const char *path, const char *roots, const char *what, ss_err *err);
-
-/* Decode %XX escapes of a file:// URL's path into out. */
-int source_file_path(const char *url, char *out, size_t outlen, ss_err *err);
 
 #endif

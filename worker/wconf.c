@@ -23,6 +23,7 @@ void worker_storage_conf(const worker *w, storage_conf *sc)
     sc->timeout_seconds = 120;
     sc->public_base_url = w->conf.public_base_url;
     sc->allow_private = w->conf.allow_private_networks;
+    sc->file_roots = w->conf.file_roots;
 }
 
 void worker_source_conf(const worker *w, source_conf *c)

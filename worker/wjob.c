@@ -301,16 +301,14 @@ void wjob_run_media(wjob *j)
 
     /* 2. where it goes */
     const char *dest = json_string_value(json_object_get(j->spec, "destination"));
+    int from_spec = dest != NULL;
     if (!dest)
         dest = w->conf.storage;
-    if (ss_str_has_prefix(dest, "file://")) {
-        char dpath[4096];
-        if (source_file_path(dest, dpath, sizeof(dpath), &err) != 0 ||
-            source_path_allowed(dpath, w->conf.file_roots, "destination", &err) != 0)
-            goto out;
-    }
     storage_conf stc;
     worker_storage_conf(w, &stc);
+    /* a file:// folder a client named must lie in file_roots; the
+     * operator's own `storage` setting is trusted as it is */
+    stc.file_confine = from_spec;
     st = storage_open(dest, &stc, &err);
     if (!st)
         goto out;

@@ -96,7 +96,8 @@ const cfg_opt worker_opts[] = {
         "allow plain http:// sources (https:// always allowed)"),
     OPT("file_roots", CFG_STR, NULL, file_roots, 0, 0,
         "':'-separated folders that file:// sources and destinations must lie in "
-        "(empty: any path the worker user can reach; set it when API clients are not fully trusted)"),
+        "(empty: file:// sources and destinations are refused; the worker's own `storage` folder "
+        "needs no entry)"),
     OPT("download_timeout", CFG_INT, "3600", download_timeout, 5, 86400,
         "longest source download in seconds"),
     { 0 }

@@ -7,6 +7,7 @@ ranges (206, 416) and ETag revalidation (304), HEAD, and path safety: no
 (neither a file nor a folder pointing outside), nothing outside output_dir
 or web_dir, and a 404 that does not tell whether something exists."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -23,6 +24,53 @@ def get(url, path, method="GET", headers=None):
     return r.status, r.headers, r.raw
 
 
+def finish(api, spec):
+    j = api.submit(spec)
+    return api.wait_state(j["id"], ("completed", "failed", "dead"), 120)
+
+
+def file_roots_attacks(h, api, out, clip, rport, roots):
+    """A %-escape, a symlink under a root and an empty file_roots: none
+    lets a job read or write outside the folders the operator named."""
+    src = {"source": "file://" + clip, "thumbnails": False}
+    # 1. %6F is 'o': decoded once, the destination IS the out root, and the
+    # files go there (the raw '/%6Fut/' folder must not appear)
+    enc = "file://" + out[:-3] + "%6Fut/"
+    f = finish(api, dict(src, destination=enc))
+    assert f["state"] == "completed", f
+    assert os.path.exists(os.path.join(out, f["id"], "master.m3u8"))
+    assert not os.path.exists(os.path.join(h.tmp, "%6Fut")), os.listdir(h.tmp)
+    # a %-escaped way out of the roots is still outside
+    f = finish(api, dict(src, destination="file://" + h.tmp + "/%2e%2e/x/"))
+    assert f["state"] == "failed" and f["error"]["code"] == "denied", f
+    # 2. a symlink inside a root that leads out, below a leaf that does not
+    # exist yet: refused, nothing written where the link points
+    elsewhere = h.path("elsewhere")
+    os.makedirs(elsewhere)
+    os.symlink(elsewhere, os.path.join(out, "up"))
+    f = finish(api, dict(src, destination="file://%s/up/evil/" % out))
+    assert f["state"] == "failed" and f["error"]["code"] == "denied", f
+    assert "file_roots" in f["error"]["message"], f["error"]
+    assert os.listdir(elsewhere) == [], os.listdir(elsewhere)
+    os.symlink(os.path.join(elsewhere, "gone"), os.path.join(out, "dangling"))
+    f = finish(api, dict(src, destination="file://%s/dangling/x/" % out))
+    assert f["state"] == "failed" and f["error"]["code"] == "denied", f
+    # the same for a source: a link in a root to a file outside
+    secret = h.path("elsewhere", "secret.mp4")
+    shutil.copy(clip, secret)
+    os.symlink(secret, h.path("in", "link.mp4"))
+    f = finish(api, {"source": "file://" + h.path("in", "link.mp4")})
+    assert f["state"] == "failed" and f["error"]["code"] == "denied", f
+    # 3. no file_roots: file:// is refused, and the error names the setting
+    h.stop("w")
+    h.worker("w-noroots", rport, storage="file://%s/" % out,
+             extra={"STREAMSCALE_FILE_ROOTS": ""})
+    f = finish(api, dict(src, priority="high"))
+    assert f["state"] == "failed" and f["error"]["code"] == "denied", f
+    msg = f["error"]["message"]
+    assert "file_roots" in msg and "STREAMSCALE_FILE_ROOTS" in msg, msg
+
+
 def test_ops_files():
     with Harness("ops-files") as h:
         rport = h.redis()
@@ -30,10 +78,13 @@ def test_ops_files():
         os.makedirs(out)
         url = h.coordinator(redis_port=rport, token=TOKEN, extra={"STREAMSCALE_OUTPUT_DIR": out})
         api = Api(url, TOKEN)
-        clip = h.path("clip.mp4")
+        os.makedirs(h.path("in"))
+        clip = h.path("in", "clip.mp4")
         subprocess.check_call([os.path.join(BIN, "streamscale-worker"), "testclip", clip,
                                "--seconds", "2", "--size", "320x240"], stdout=subprocess.DEVNULL)
-        h.worker("w", rport, storage="file://%s/" % out, extra={"STREAMSCALE_LOG_LEVEL": "info"})
+        roots = "%s:%s" % (h.path("in"), out)
+        h.worker("w", rport, storage="file://%s/" % out,
+                 extra={"STREAMSCALE_LOG_LEVEL": "info", "STREAMSCALE_FILE_ROOTS": roots})
         jid = api.submit({"source": "file://" + clip})["id"]
         job = api.wait_state(jid, ("completed", "failed", "dead"), 120)
         assert job["state"] == "completed", job
@@ -140,6 +191,9 @@ def test_ops_files():
         assert st == 200 and b'"files":true' in body, body
         st, hd, body = get(url, "/", method="POST")
         assert st in (404, 405), st
+
+        # ---- file_roots holds for what a token holder names (issue 18)
+        file_roots_attacks(h, api, out, clip, rport, roots)
 
     # ---- no output_dir: /files is off, with a reason
     with Harness("ops-files-off") as h:

@@ -10,7 +10,7 @@
 #include "log.h"
 #include "rconn.h"
 #include "rkeys.h"
-#include "source.h"
+#include "storage.h"
 #include "util.h"
 
 static void test_backoff(void **state)
@@ -70,30 +70,61 @@ static void test_file_url(void **state)
     (void)state;
     char p[256];
     ss_err err = { 0 };
-    assert_int_equal(source_file_path("file:///srv/in/my%20clip.mp4", p, sizeof(p), &err), 0);
+    assert_int_equal(storage_file_path("file:///srv/in/my%20clip.mp4", p, sizeof(p), &err), 0);
     assert_string_equal(p, "/srv/in/my clip.mp4");
-    assert_int_equal(source_file_path("file://relative.mp4", p, sizeof(p), &err), -1);
+    assert_int_equal(storage_file_path("file://relative.mp4", p, sizeof(p), &err), -1);
     ss_err_clear(&err);
-    assert_int_equal(source_file_path("file:///a%2", p, sizeof(p), &err), -1);
+    assert_int_equal(storage_file_path("file:///a%2", p, sizeof(p), &err), -1);
     ss_err_clear(&err);
-    assert_int_equal(source_file_path("file:///a%00b", p, sizeof(p), &err), -1);
+    assert_int_equal(storage_file_path("file:///a%00b", p, sizeof(p), &err), -1);
 }
 
 static void test_file_roots(void **state)
 {
     (void)state;
     ss_err err = { 0 };
-    assert_int_equal(source_path_allowed("/anything/at/all", NULL, "source", &err), 0);
-    assert_int_equal(source_path_allowed("/anything/at/all", "", "source", &err), 0);
-    assert_int_equal(source_path_allowed("/srv/media/a.mp4", "/data:/srv/media/", "source", &err), 0);
-    assert_int_equal(source_path_allowed("/srv/media", "/srv/media", "source", &err), 0);
-    assert_int_equal(source_path_allowed("/srv/mediaX/a.mp4", "/srv/media", "source", &err), -1);
+    char c[4096];
+    /* empty roots refuse everything, naming the setting */
+    assert_int_equal(storage_file_confine("/anything/at/all", NULL, "source", c, sizeof(c), &err), -1);
+    assert_non_null(strstr(err.msg, "STREAMSCALE_FILE_ROOTS"));
+    ss_err_clear(&err);
+    assert_int_equal(storage_file_confine("/anything", "", "source", c, sizeof(c), &err), -1);
+    ss_err_clear(&err);
+    /* paths that do not exist are judged by their words */
+    assert_int_equal(storage_file_confine("/srv/media/a.mp4", "/data:/srv/media/", "source", c, sizeof(c), &err), 0);
+    assert_string_equal(c, "/srv/media/a.mp4");
+    assert_int_equal(storage_file_confine("/srv/media", "/srv/media", "source", c, sizeof(c), &err), 0);
+    assert_int_equal(storage_file_confine("/srv/mediaX/a.mp4", "/srv/media", "source", c, sizeof(c), &err), -1);
     assert_int_equal(err.code, SS_EDENIED);
     ss_err_clear(&err);
-    assert_int_equal(source_path_allowed("/srv/media/../etc/x", "/srv/media", "source", &err), -1);
+    assert_int_equal(storage_file_confine("/srv/media/../etc/x", "/srv/media", "source", c, sizeof(c), &err), -1);
     ss_err_clear(&err);
-    assert_int_equal(source_path_allowed("/etc/passwd", "/srv/media", "destination", &err), -1);
+    assert_int_equal(storage_file_confine("/srv/media/./x", "/srv/media", "source", c, sizeof(c), &err), -1);
+    ss_err_clear(&err);
+    assert_int_equal(storage_file_confine("/etc/passwd", "/srv/media", "destination", c, sizeof(c), &err), -1);
     assert_non_null(strstr(err.msg, "destination"));
+    ss_err_clear(&err);
+    /* the longest existing prefix is resolved through symlinks:
+     * /proc/self/cwd links to the test's folder, outside /proc, so a
+     * missing leaf under it lies outside too */
+    assert_int_equal(storage_file_confine("/proc/self/cwd/nope/x", "/proc", "destination", c, sizeof(c), &err), -1);
+    assert_int_equal(err.code, SS_EDENIED);
+    ss_err_clear(&err);
+    assert_int_equal(storage_file_confine("/proc/self/nope/x", "/proc", "destination", c, sizeof(c), &err), 0);
+    assert_true(strncmp(c, "/proc/", 6) == 0 && strstr(c, "self") == NULL);
+}
+
+static void test_keys(void **state)
+{
+    (void)state;
+    assert_true(storage_key_ok("0123/720p/seg_00001.m4s"));
+    assert_true(storage_key_ok("0123/"));
+    assert_false(storage_key_ok(""));
+    assert_false(storage_key_ok("/abs"));
+    assert_false(storage_key_ok("a/../b"));
+    assert_false(storage_key_ok("a/./b"));
+    assert_false(storage_key_ok("a//b"));
+    assert_false(storage_key_ok("a\nb"));
 }
 
 static void test_states(void **state)
@@ -131,6 +162,7 @@ int main(void)
         cmocka_unit_test(test_redact),
         cmocka_unit_test(test_file_url),
         cmocka_unit_test(test_file_roots),
+        cmocka_unit_test(test_keys),
         cmocka_unit_test(test_states),
         cmocka_unit_test(test_errors),
     };

@@ -334,6 +334,9 @@ class Harness:
             "STREAMSCALE_STORAGE": storage,
             "STREAMSCALE_CPU_THRESHOLD": "100",
             "STREAMSCALE_LOG_LEVEL": "debug",
+            # file:// is off unless file_roots names folders: the test's own
+            # folder and the fetched media
+            "STREAMSCALE_FILE_ROOTS": "%s:%s" % (self.tmp, MEDIA_CACHE),
         }
         env.update(extra or {})
         exe = os.path.join(BIN, binary) if binary == "streamscale-worker" else \
