@@ -38,6 +38,8 @@ typedef struct coord_conf {
     long long webhook_poll_ms;         /* how often the schedule is read */
     int allow_private_networks;    /* webhooks to loopback/private hosts */
     char *coordinator_id;
+    long long max_connections;     /* HTTP connections open at once */
+    long long request_timeout_ms;  /* a whole request must arrive within this */
 } coord_conf;
 
 extern const cfg_opt coord_opts[];

@@ -16,9 +16,9 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
-#include <openssl/crypto.h>
 
 #include "coord.h"
+#include "coord_gate.h"
 #include "coord_http.h"
 #include "coord_metrics.h"
 #include "events.h"
@@ -115,17 +115,7 @@ static void reply_err(struct evhttp_request *req, const ss_err *err)
 
 int http_authorized(coord *c, struct evhttp_request *req)
 {
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-    const char *tok = c->conf.api_token;
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-        return 0;
-    h += 7;
-    while (*h == ' ')
-        h++;
-    size_t a = strlen(h), b = strlen(tok);
-    /* constant time over the expected token's length */
-    int same = a == b && CRYPTO_memcmp(h, tok, b) == 0;
-    return same;
+    return gate_token_ok(c, evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization"));
 }
 
 /* Query parameter as a bounded integer; def when absent; -1 + reply when bad. */
@@ -520,6 +510,8 @@ static void route(struct evhttp_request *req, void *arg)
     struct evkeyvalq q = { 0 };
     TAILQ_INIT(&q);
     const char *query = u ? evhttp_uri_get_query(u) : NULL;
+    if (path && gate_route(req, path))
+        goto out;
     metrics_request_begin(c, req, path);
     /* an encoded NUL ("/v1/jobs/<id>%00x") would cut the C string short and
      * route the request to another resource than the one named */
@@ -678,6 +670,8 @@ int api_start(coord *c, ss_err *err)
     evhttp_set_max_headers_size(c->http, 32 * 1024);
     evhttp_set_timeout(c->http, 30);
     evhttp_set_gencb(c->http, route, c);
+    if (gate_start(c, err) != 0)
+        return -1;
     struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(c->http, host, (ev_uint16_t)port);
     if (!bound)
         return ss_fail(err, SS_EIO, "cannot listen on %s:%d (in use, or not a local address)", host, port);

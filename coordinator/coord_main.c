@@ -66,6 +66,11 @@ const cfg_opt coord_opts[] = {
         "allow webhooks to loopback/private addresses (tests, trusted networks)"),
     OPT("coordinator_id", CFG_STR, NULL, coordinator_id, 0, 0,
         "name in logs and locks (default: host name and pid)"),
+    OPT("max_connections", CFG_INT, "256", max_connections, 1, 100000,
+        "HTTP connections open at once; a connection over the cap gets 503 and is closed"),
+    OPT("request_timeout_ms", CFG_INT, "30000", request_timeout_ms, 100, 600000,
+        "a request (headers and body) must arrive whole within this long of its first byte, "
+        "else the connection is closed"),
     { 0 }
 };
 

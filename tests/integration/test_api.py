@@ -16,6 +16,43 @@ from lib.harness import (BIN, Api, Harness, free_port, http_json, main,  # noqa:
 TOKEN = "test-token"
 
 
+def raw_exchange(port, data, want=None, timeout=5):
+    """Send raw bytes, read until the server closes (or `want` answers
+    came); returns [(status, headers, json body)] for each answer."""
+    c = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    c.sendall(data)
+    buf = b""
+    answers = []
+    while True:
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                break
+            lines = buf[:end].decode("latin-1").split("\r\n")
+            hd = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+            n = int(hd.get("content-length", "0"))
+            if len(buf) < end + 4 + n:
+                break
+            body = buf[end + 4:end + 4 + n]
+            try:
+                body = json.loads(body)
+            except ValueError:
+                pass   # not JSON (evhttp's own HTML errors): the bytes
+            answers.append((int(lines[0].split()[1]), hd, body))
+            buf = buf[end + 4 + n:]
+        if want and len(answers) >= want:
+            break
+        try:
+            chunk = c.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        buf += chunk
+    c.close()
+    return answers
+
+
 def test_api():
     with Harness("api") as h:
         rport = h.redis()
@@ -129,6 +166,33 @@ def test_api():
         assert st == 400, (st, body)
         assert api.job(j1["id"])["state"] == "queued"
 
+        # -- request smuggling shapes (issue 18): one answer, 400, closed
+        port = int(url.rsplit(":", 1)[1])
+        smuggled = b"GET /v1/queue HTTP/1.1\r\nHost: x\r\n\r\n"
+        auth = b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
+        for head, word in ((b"Content-Length: 2\r\nContent-Length: %d\r\n" % (2 + len(smuggled)),
+                            "Content-Length"),
+                           (b"Content-Length : 2\r\n", "colon"),
+                           (b"Content-Length: 2\r\n Folded: x\r\n", "folded"),
+                           (b"Transfer-Encoding: chunked\r\nContent-Length: 2\r\n", "Transfer-Encoding")):
+            answers = raw_exchange(port, b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\n" + auth + head +
+                                   b"\r\n{}" + smuggled)
+            assert len(answers) == 1, (head, answers)
+            st, hd, body = answers[0]
+            assert st in (400, 411) and word in body["error"]["message"], (head, st, body)
+            assert hd.get("connection", "").lower() == "close", (head, hd)
+        # a body without the token is refused before it is read: the answer
+        # comes while the client has sent only the headers
+        c = socket.create_connection(("127.0.0.1", port), timeout=5)
+        c.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 999999\r\n\r\n")
+        first = c.recv(65536)
+        c.close()
+        assert first.startswith(b"HTTP/1.1 401"), first[:200]
+        # a GET with the token still works on a kept-alive connection
+        answers = raw_exchange(port, (b"GET /v1/queue HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\n") * 2,
+                               want=2)
+        assert [a[0] for a in answers] == [200, 200], answers
+
         # -- list and paging
         for i in range(5):
             api.submit({"source": "file:///nonexistent/p%d.mp4" % i})
@@ -207,6 +271,43 @@ def test_api():
         assert "Error from accept" not in log and log.count("cannot accept connections") <= 2, \
             log[-2000:]
         h.stop("coordinator-fds")
+
+        # -- max_connections and the whole-request deadline (issue 18)
+        gport = free_port()
+        h.coordinator("coordinator-gate", redis_port=rport, token=TOKEN, port=gport,
+                      extra={"STREAMSCALE_MAX_CONNECTIONS": "4",
+                             "STREAMSCALE_REQUEST_TIMEOUT_MS": "1500"})
+        wait_until(lambda: http_json("GET", "http://127.0.0.1:%d/healthz" % gport)[0] == 200, 10,
+                   "gate coordinator idle")
+        idle = [socket.create_connection(("127.0.0.1", gport), timeout=5) for _ in range(4)]
+        try:
+            answers = raw_exchange(gport, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert [a[0] for a in answers] == [503], answers
+            assert "max_connections" in answers[0][2]["error"]["message"], answers
+        finally:
+            for s_ in idle:
+                s_.close()
+        wait_until(lambda: http_json("GET", "http://127.0.0.1:%d/healthz" % gport)[0] == 200, 10,
+                   "connections counted down")
+        # a byte every 0.3 s keeps the idle timeout away, not the deadline
+        c = socket.create_connection(("127.0.0.1", gport), timeout=10)
+        t0 = time.monotonic()
+        closed = None
+        for b in b"GET /healthz HTTP/1.1\r\nX-Slow: " + b"a" * 100:
+            try:
+                c.sendall(bytes([b]))
+                c.settimeout(0.3)
+                if c.recv(100) == b"":
+                    closed = time.monotonic() - t0
+                    break
+            except socket.timeout:
+                continue
+            except OSError:
+                closed = time.monotonic() - t0
+                break
+        c.close()
+        assert closed is not None and closed < 4, "a trickled request held its connection %s s" % closed
+        h.stop("coordinator-gate")
 
         # -- Redis hangs (accepts connections, never answers): each try costs
         # the loop a whole redis_timeout_ms, so tries must back off; a TCP
