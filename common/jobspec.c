@@ -442,10 +442,13 @@ json_t *jobspec_validate(const json_t *spec, char *field, size_t fieldlen, ss_er
         goto fail;
     json_object_set_new(out, "crf", json_integer(x ? int_value(x) : 23));
 
+    /* max_attempts has no fixed default (it is the coordinator's setting):
+     * only a value the client set is part of the spec, and so of the id */
     x = json_object_get(s, "max_attempts");
     if (x && check_int(&v, "max_attempts", x, 1, 20))
         goto fail;
-    json_object_set_new(out, "max_attempts", json_integer(x ? int_value(x) : 3));
+    if (x)
+        json_object_set_new(out, "max_attempts", json_integer(int_value(x)));
     return out;
 
 fail:

@@ -3,8 +3,10 @@
  *
  * jobspec_validate() checks a client's JSON against the schema by hand (no
  * unknown fields, right types, ranges, URL schemes) and returns the
- * canonical spec: a new object with every default filled in and keys in a
- * fixed order, which is what Redis stores and the worker reads. The job id
+ * canonical spec: a new object with every fixed default filled in and keys
+ * in a fixed order, which is what Redis stores and the worker reads
+ * (max_attempts only when the client set it: its default is the
+ * coordinator's setting, kept out of the spec and so out of the id). The job id
  * is derived from it (or from idempotency_key), so a resubmit of the same
  * spec names the same job.
  */

@@ -180,22 +180,20 @@ static void h_submit(coord *c, struct evhttp_request *req)
         http_reply_error(req, err.code == SS_ELIMIT ? 413 : 400, "invalid_request", err.msg, field);
         return;
     }
-    /* The id comes from the spec as the client wrote it (with jobspec's
-     * fixed defaults), so coordinators with different settings agree on
-     * it. Then the server-wide max_attempts applies when the client gave
-     * none. */
+    /* The stored spec is the canonical spec the id is hashed from. Its
+     * defaults are fixed (jobspec.c), so coordinators with different
+     * settings agree on ids; the server-wide max_attempts applies when the
+     * spec has none, as the job's max_attempts field, not in the spec. */
     char id[JOBSPEC_ID_LEN + 1];
     jobspec_id(spec, id);
-    json_t *raw = json_loadb(body, len, 0, NULL);
-    if (raw && !json_object_get(raw, "max_attempts"))
-        json_object_set_new(spec, "max_attempts", json_integer(c->conf.max_attempts));
-    json_decref(raw);
     char *spec_s = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
     const char *hook = json_string_value(json_object_get(json_object_get(spec, "webhook"), "url"));
     if (!hook && c->conf.webhook_url && *c->conf.webhook_url)
         hook = c->conf.webhook_url;
+    json_t *ma = json_object_get(spec, "max_attempts");
     char maxatt[16];
-    snprintf(maxatt, sizeof(maxatt), "%lld", (long long)json_integer_value(json_object_get(spec, "max_attempts")));
+    snprintf(maxatt, sizeof(maxatt), "%lld",
+             ma ? (long long)json_integer_value(ma) : c->conf.max_attempts);
     json_t *ev = json_pack("{sssO}", "priority", jobspec_priority_name(jobspec_priority_of(spec)),
                            "source", json_object_get(spec, "source"));
     char *ev_s = json_dumps(ev, JSON_COMPACT);

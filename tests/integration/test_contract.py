@@ -509,6 +509,26 @@ def lifecycle(c, h, base, rport):
     job_id_rule(c, job)
     k1 = api.submit(src(idempotency_key="contract-key"))
     job_id_rule(c, api.job(k1["id"]))
+    # the stored spec is the one that was hashed, also on a coordinator whose
+    # max_attempts differs from the default; that setting is the job's
+    # max_attempts, not part of its spec, so both coordinators agree on ids
+    base5 = h.coordinator("coordinator-5", redis_port=rport, token=TOKEN,
+                          extra={"STREAMSCALE_MAX_ATTEMPTS": "5"})
+    s5 = src(metadata={"n": "attempts from the server"})
+    j5 = Api(base5, TOKEN).submit(s5)
+    job_id_rule(c, j5)
+    if j5["max_attempts"] != 5 or "max_attempts" in j5["spec"]:
+        c.problem("a spec without max_attempts on a coordinator with max_attempts 5: job "
+                  "max_attempts %r, spec %r" % (j5["max_attempts"], j5["spec"]))
+    again = call(base, "POST", "/v1/jobs", s5)
+    if again.status != 200 or again.json["id"] != j5["id"]:
+        c.problem("the same spec on a coordinator with max_attempts 3: %r, expected 200 with "
+                  "id %s" % (again, j5["id"]))
+    j7 = api.submit(dict(s5, max_attempts=7))
+    job_id_rule(c, j7)
+    if j7["max_attempts"] != 7 or j7["spec"].get("max_attempts") != 7 or j7["id"] == j5["id"]:
+        c.problem("an explicit max_attempts 7: %r" % j7)
+    h.stop("coordinator-5")
     t = api.job(api.submit(src(thumbnails=False))["id"])
     if t["spec"]["thumbnails"] != {"enabled": False, "interval_seconds": 10}:
         c.problem("thumbnails false is stored as %r" % t["spec"]["thumbnails"])

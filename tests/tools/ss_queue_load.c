@@ -131,8 +131,8 @@ static int build_cmd(const opts *o, long i, cmd *c)
     const char *prio = jobspec_priority_name(jobspec_priority_of(spec));
     char key[128], maxatt[16];
     RK_KEY(key, RK_JOB_FMT, c->id);
-    snprintf(maxatt, sizeof(maxatt), "%lld",
-             (long long)json_integer_value(json_object_get(spec, "max_attempts")));
+    json_t *ma = json_object_get(spec, "max_attempts");   /* the coordinator's default: 3 */
+    snprintf(maxatt, sizeof(maxatt), "%lld", ma ? (long long)json_integer_value(ma) : 3LL);
     json_t *ev = json_pack("{sssO}", "priority", prio, "source", json_object_get(spec, "source"));
     c->argv[0] = strdup("EVALSHA");
     c->argv[1] = strdup(rscript_sha("enqueue"));
