@@ -4,22 +4,34 @@
 # encode a video (yours, or a generated clip) to local storage, and print
 # where to watch it. Everything it starts is stopped by pid on exit.
 #
-#   deploy/demo.sh [VIDEO] [--once]
+#   deploy/demo.sh [VIDEO] [--once] [--build DIR] [--workdir DIR]
 #
-#   VIDEO    a local video file (default: a generated 20 s 1080p test clip)
-#   --once   exit after the encode instead of serving the result until Ctrl-C
+#   VIDEO          a local video file (default: a generated 20 s 1080p clip)
+#   --once         exit after the encode instead of serving it until Ctrl-C
+#   --build DIR    build folder (default: build/ in the checkout)
+#   --workdir DIR  logs, the generated clip and the output (default: .demo/)
+#
+# It needs only the build and run packages (deploy/packages/build.txt,
+# run.txt): the tests are not built (-DSS_TESTS=OFF; cmocka is a test package).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 video=""
 once=0
-for a in "$@"; do
-    case "$a" in
+build="$root/build"
+work="$root/.demo"
+while [ $# -gt 0 ]; do
+    case "$1" in
         --once) once=1 ;;
-        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        -*) echo "demo: unknown option $a" >&2; exit 2 ;;
-        *) video=$a ;;
+        --build|--workdir)
+            [ $# -ge 2 ] || { echo "demo: $1 needs a folder" >&2; exit 2; }
+            if [ "$1" = --build ]; then build=$2; else work=$2; fi
+            shift ;;
+        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -*) echo "demo: unknown option $1" >&2; exit 2 ;;
+        *) video=$1 ;;
     esac
+    shift
 done
 if [ -n "$video" ] && [ ! -r "$video" ]; then
     echo "demo: cannot read $video" >&2
@@ -31,13 +43,13 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 say "installing missing packages"
 "$root/deploy/deps.sh" build run
 
-say "building (build/)"
-cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$root/build" -j"$(nproc)" >/dev/null
-bin="$root/build/bin"
+say "building ($build)"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSS_TESTS=OFF >/dev/null
+cmake --build "$build" -j"$(nproc)" >/dev/null
+bin="$build/bin"
 
-work="$root/.demo"
 mkdir -p "$work"
+work=$(cd "$work" && pwd)     # file:// URLs below need an absolute path
 run=$(mktemp -d "$work/run.XXXXXX")
 out="$work/out"
 mkdir -p "$out" "$run/scratch"

@@ -32,7 +32,7 @@ fi
 
 tests/media/fetch.sh >/dev/null
 
-cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DSS_SANITIZE=$sanitize -DSS_WERROR=ON >/dev/null
+cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DSS_SANITIZE=$sanitize -DSS_WERROR=ON -DSS_TESTS=ON >/dev/null
 cmake --build build-test -j"$(nproc)"
 
 # ASan: libav*/libx264 are not instrumented; leak checks stay on for our code.
