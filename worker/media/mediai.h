@@ -10,7 +10,9 @@
  *              encoder threads
  *   pertitle.c the per-title pass: sampled windows analysed (SI/TI, scene
  *              cuts) and probe-encoded, the ladder chosen (ptplan.c)
- *   encode.c   media_encode(): threads, filters, encoders (uses all of these)
+ *   stage.h    the stages of media_encode() and the files that hold them:
+ *              stage.c, decode.c, video.c, audio.c, rung.c (+ encoder.h,
+ *              x264.c), package.c (uses all of these)
  */
 #ifndef SS_MEDIA_MEDIAI_H
 #define SS_MEDIA_MEDIAI_H

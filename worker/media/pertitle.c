@@ -1,5 +1,5 @@
 /* pertitle.c — the per-title pass: a few short windows spread over the
- * title are decoded (by encode.c, through the same pre-filter as the real
+ * title are decoded (by decode.c and video.c, through the same pre-filter as the real
  * encode) and handed to pt_feed(), which
  *
  *   - analyses every frame at AN_WIDTH pixels wide on this thread: SI, TI

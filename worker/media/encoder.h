@@ -1,0 +1,57 @@
+/* encoder.h — the video encoder interface of the media pipeline (internal to
+ * worker/media/). A rung (rung.c) asks an encoder for an open
+ * AVCodecContext with the ladder's settings and the codec string of what it
+ * will write; libx264 implements it today (x264.c). Another codec (SVT-AV1,
+ * NVENC) is one more `encoder` value: the rungs, the CMAF tracks and the
+ * packaging do not change.
+ *
+ * Every encoder must honour the segment grid: no keyframes of its own that
+ * break the alignment of the rungs (scene-cut keyframes only as the
+ * settings allow), an IDR on every frame the rung marks AV_PICTURE_TYPE_I,
+ * closed GOPs, global headers (extradata) that describe every chunk of a
+ * title identically when `stitchable` is set. */
+#ifndef SS_MEDIA_ENCODER_H
+#define SS_MEDIA_ENCODER_H
+
+#include <libavcodec/avcodec.h>
+#include <stddef.h>
+
+#include "ss_err.h"
+
+typedef struct enc_settings {
+    const char *name;          /* rung name, for messages ("720p") */
+    int width, height;
+    int fps_num, fps_den;
+    int keyint;                /* frames per segment */
+    int maxrate_kbps, bufsize_kbits;
+    int target_kbps;           /* two-pass average */
+    int crf;                   /* single pass: CRF (crf_exact > 0 wins) */
+    double crf_exact;
+    int level;                 /* codec level (H.264 level_idc) */
+    int pass;                  /* 0 single pass, 1 or 2: two-pass */
+    const char *stats;         /* two-pass statistics file */
+    const char *preset;        /* encoder speed preset */
+    int scenecut;              /* extra I-frames at scene cuts (per-title) */
+    int stitchable;            /* headers independent of the content (chunks of one title) */
+    int threads;
+    const AVCodecContext *color_from;   /* colour description to copy (may be NULL) */
+} enc_settings;
+
+typedef struct encoder {
+    const char *id;            /* "h264" */
+    const char *lib;           /* the library, for messages: "libx264" */
+    /* Open an encoder for s into *out (the caller frees it with
+     * avcodec_free_context, also after a failure); codecs receives the
+     * RFC 6381 codec string. */
+    int (*open)(const enc_settings *s, AVCodecContext **out, char *codecs, size_t codecs_len,
+                ss_err *err);
+} encoder;
+
+/* The libx264 encoder. */
+extern const encoder enc_x264;
+
+/* libx264's options beyond the preset for these settings (also what the
+ * per-title probes use). */
+const char *enc_x264_params(int scenecut, int pass, int stitchable);
+
+#endif

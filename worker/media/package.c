@@ -1,0 +1,192 @@
+/* package.c — the measured tracks (segment sizes and durations from
+ * cmaf.c) become the HLS playlists, the DASH MPD and the job.json "output"
+ * fields (renditions, audio, quality, ...). manifest.c writes the text;
+ * this file decides what goes in it. */
+#include "stage.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static int write_text(job *j, const char *rel, char *text, ss_err *err)
+{
+    if (!text)
+        return ss_fail(err, SS_ENOMEM, "out of memory");
+    char path[4400];
+    snprintf(path, sizeof(path), "%s/%s", j->outdir, rel);
+    int r = ss_write_file_atomic(path, text, strlen(text), err);
+    free(text);
+    return r;
+}
+
+int package_job(job *j, json_t *res, ss_err *err)
+{
+    pkg_track vt[MEDIA_MAX_RUNGS], at;
+    pkg_text texts[PROBE_MAX_SUBS];
+    memset(vt, 0, sizeof(vt));
+    memset(&at, 0, sizeof(at));
+    int nseg = -1;
+    for (int i = 0; i < j->lad.n; i++) {
+        rung *g = &j->rungs[i];
+        cmaf_track(g->cm, &vt[i]);
+        vt[i].width = g->p.width;
+        vt[i].height = g->p.height;
+        vt[i].fps_num = j->fps_num;
+        vt[i].fps_den = j->fps_den;
+        snprintf(vt[i].codecs, sizeof(vt[i].codecs), "%s", g->codecs);
+        if (nseg < 0)
+            nseg = vt[i].nsegs;
+        else if (nseg != vt[i].nsegs)
+            return ss_fail(err, SS_EINTERNAL, "rungs were cut into different segment counts");
+    }
+    if (j->acm) {
+        cmaf_track(j->acm, &at);
+        at.is_audio = 1;
+        at.channels = 2;
+        at.sample_rate = 48000;
+        snprintf(at.lang, sizeof(at.lang), "%s", j->pi.alang);
+        snprintf(at.codecs, sizeof(at.codecs), "mp4a.40.2");
+    }
+    json_t *subarr = json_array();
+    int ntexts = 0;
+    if (j->sb) {
+        ntexts = subs_finish(j->sb, j->outdir, j->ev, texts, PROBE_MAX_SUBS, subarr,
+                             (double)j->vframes * j->fps_den / j->fps_num, err);
+        if (ntexts < 0) {
+            json_decref(subarr);
+            return -1;
+        }
+    }
+    double duration = (double)j->vframes * j->fps_den / j->fps_num;
+    pkg_set set = { vt, j->lad.n, j->acm ? &at : NULL, texts, ntexts,
+                    (double)j->seg_num / j->seg_den, duration };
+
+    if (j->o->hls) {
+        for (int i = 0; i < j->lad.n; i++) {
+            char rel[128];
+            snprintf(rel, sizeof(rel), "%.31s/playlist.m3u8", vt[i].name);
+            if (write_text(j, rel, pkg_hls_media(&vt[i]), err))
+                goto fail;
+            snprintf(rel, sizeof(rel), "%.31s/iframes.m3u8", vt[i].name);
+            if (write_text(j, rel, pkg_hls_iframes(&vt[i]), err))
+                goto fail;
+        }
+        if (j->acm && write_text(j, "audio/playlist.m3u8", pkg_hls_media(&at), err))
+            goto fail;
+        for (int i = 0; i < ntexts; i++) {
+            char rel[128];
+            snprintf(rel, sizeof(rel), "subtitles/%.31s.m3u8", texts[i].name);
+            if (write_text(j, rel, pkg_hls_text(&texts[i], duration), err))
+                goto fail;
+        }
+        if (write_text(j, "master.m3u8", pkg_hls_master(&set), err))
+            goto fail;
+    }
+    if (j->o->dash && write_text(j, "manifest.mpd", pkg_dash_mpd(&set), err))
+        goto fail;
+
+    int64_t apeak = j->acm ? pkg_peak_bps(&at) : 0, aavg = j->acm ? pkg_avg_bps(&at) : 0;
+    json_t *rs = json_array();
+    for (int i = 0; i < j->lad.n; i++) {
+        rung *g = &j->rungs[i];
+        char pl[128], ipl[128];
+        snprintf(pl, sizeof(pl), "%.31s/playlist.m3u8", vt[i].name);
+        snprintf(ipl, sizeof(ipl), "%.31s/iframes.m3u8", vt[i].name);
+        json_t *r = json_object();
+        json_object_set_new(r, "name", json_string(vt[i].name));
+        json_object_set_new(r, "width", json_integer(vt[i].width));
+        json_object_set_new(r, "height", json_integer(vt[i].height));
+        char codecs[96];
+        snprintf(codecs, sizeof(codecs), "%s%s%s", vt[i].codecs, j->acm ? "," : "",
+                 j->acm ? at.codecs : "");
+        json_object_set_new(r, "codecs", json_string(codecs));
+        json_object_set_new(r, "bandwidth", json_integer(pkg_peak_bps(&vt[i]) + apeak));
+        json_object_set_new(r, "average_bandwidth", json_integer(pkg_avg_bps(&vt[i]) + aavg));
+        json_object_set_new(r, "video_bitrate_avg", json_integer(pkg_avg_bps(&vt[i])));
+        json_object_set_new(r, "video_bitrate_peak", json_integer(pkg_peak_bps(&vt[i])));
+        json_object_set_new(r, "maxrate_kbps", json_integer(g->p.maxrate_kbps));
+        if (j->pass)
+            json_object_set_new(r, "target_kbps", json_integer(g->p.target_kbps));
+        else if (g->p.crf_exact > 0)
+            json_object_set_new(r, "crf", json_real(g->p.crf_exact));
+        else
+            json_object_set_new(r, "crf", json_integer(g->p.crf));
+        if (j->pt_report) {
+            size_t k;
+            json_t *x;
+            json_array_foreach(json_object_get(j->pt_report, "rungs"), k, x) {
+                if (strcmp(json_string_value(json_object_get(x, "name")), g->p.name))
+                    continue;
+                if (j->pass)
+                    json_object_set(r, "crf_per_title", json_object_get(x, "crf"));
+                json_object_set(r, "predicted_psnr", json_object_get(x, "predicted_psnr"));
+                json_object_set(r, "predicted_ssim", json_object_get(x, "predicted_ssim"));
+                json_object_set(r, "why", json_object_get(x, "why"));
+            }
+        }
+        json_object_set_new(r, "level", json_integer(g->p.level));
+        json_object_set_new(r, "video_bitrate_es",
+                            json_integer(duration > 0 ? (json_int_t)llround(g->es_bytes * 8 / duration) : 0));
+        if (g->qm) {
+            double psnr, ssim;
+            int nq;
+            qmeter_mean(g->qm, &psnr, &ssim);
+            qmeter_samples(g->qm, &nq);
+            json_object_set_new(r, "psnr", nq ? json_real(round(psnr * 1000) / 1000) : json_null());
+            json_object_set_new(r, "ssim", nq ? json_real(round(ssim * 100000) / 100000) : json_null());
+            json_object_set_new(r, "quality_frames", json_integer(nq));
+        }
+        json_object_set_new(r, "bytes", json_integer(cmaf_bytes(g->cm) + vt[i].init_bytes));
+        json_object_set_new(r, "frames", json_integer(g->frames));
+        json_object_set_new(r, "duration", json_real(duration));
+        json_object_set_new(r, "playlist", j->o->hls ? json_string(pl) : json_null());
+        json_object_set_new(r, "iframe_playlist", j->o->hls ? json_string(ipl) : json_null());
+        json_array_append_new(rs, r);
+    }
+    json_object_set_new(res, "renditions", rs);
+    if (j->acm) {
+        json_object_set_new(res, "audio",
+                            json_pack("{s:s, s:i, s:i, s:I, s:I, s:I, s:o}", "codecs", at.codecs,
+                                      "channels", 2, "sample_rate", 48000, "bitrate",
+                                      (json_int_t)aavg, "bitrate_peak", (json_int_t)apeak, "bytes",
+                                      (json_int_t)(cmaf_bytes(j->acm) + at.init_bytes), "playlist",
+                                      j->o->hls ? json_string("audio/playlist.m3u8") : json_null()));
+    } else {
+        json_object_set_new(res, "audio", json_null());
+    }
+    json_object_set_new(res, "duration", json_real(round(duration * 1000) / 1000));
+    json_object_set_new(res, "frame_rate", json_real(round((double)j->fps_num / j->fps_den * 1000) / 1000));
+    json_object_set_new(res, "rate_control", json_string(j->pass ? "two-pass" : "capped-crf"));
+    json_object_set_new(res, "ladder", json_string(j->o->ladder == MEDIA_LADDER_PER_TITLE ? "per-title"
+                                                   : j->o->ladder == MEDIA_LADDER_EXPLICIT ? "explicit"
+                                                                                           : "auto"));
+    if (j->pt_report)
+        json_object_set(res, "per_title", j->pt_report);
+    json_object_set_new(res, "segment_seconds", json_real((double)j->seg_num / j->seg_den));
+    json_object_set_new(res, "segment_count", json_integer(nseg));
+    json_object_set_new(res, "master", j->o->hls ? json_string("master.m3u8") : json_null());
+    json_object_set_new(res, "dash", j->o->dash ? json_string("manifest.mpd") : json_null());
+    json_object_set_new(res, "subtitles", subarr);
+    if (j->q_nsegs > 0) {
+        json_t *segs = json_array();
+        for (int i = 0; i < j->q_nsegs; i++)
+            json_array_append_new(segs, json_integer(j->q_segs[i]));
+        json_object_set_new(res, "quality",
+                            json_pack("{s:i, s:i, s:o, s:i, s:s}", "width", j->qref_w, "height",
+                                      j->qref_h, "segments", segs, "frame_step", j->q_fstep,
+                                      "method",
+                                      "luma PSNR (of the mean MSE) and SSIM (8x8 windows) of the "
+                                      "decoded output scaled (bicubic) to the display size, "
+                                      "against the pre-filtered source at that size; frames "
+                                      "frame_step/2, +frame_step, ... of the listed segments"));
+    }
+    else
+        json_object_set_new(res, "quality", json_null());
+    return 0;
+fail:
+    json_decref(subarr);
+    return -1;
+}

@@ -1,0 +1,200 @@
+/* rung.c — one rung of the ladder on its own thread: frames from the
+ * shared pre-filter (through its frame queue), scaled to the rung's size,
+ * encoded (encoder.h), cut into CMAF segments on the segment grid, and the
+ * measured segments' quality sampled.
+ *
+ * Keyframes: the rung forces an IDR at the first frame whose time is >=
+ * k * segment_seconds (plan_boundary_frame) and cuts a segment there, so
+ * GOPs are closed and aligned across rungs. */
+#include "stage.h"
+
+#include <stdio.h>
+#include <sys/resource.h>
+
+#include <libswscale/swscale.h>
+
+#include "log.h"
+#include "util.h"
+
+int rung_open(job *j, rung *g, int threads, ss_err *err)
+{
+    char stats[4200];
+    snprintf(stats, sizeof(stats), "%s/%s.log", j->stats_dir, g->p.name);
+    enc_settings s = {
+        .name = g->p.name,
+        .width = g->p.width,
+        .height = g->p.height,
+        .fps_num = j->fps_num,
+        .fps_den = j->fps_den,
+        .keyint = plan_keyint(j->fps_num, j->fps_den, j->seg_num, j->seg_den),
+        .maxrate_kbps = g->p.maxrate_kbps,
+        .bufsize_kbits = g->p.bufsize_kbits,
+        .target_kbps = g->p.target_kbps,
+        .crf = g->p.crf,
+        .crf_exact = g->p.crf_exact,
+        .level = g->p.level,
+        .pass = j->pass,
+        .stats = stats,
+        .preset = j->o->preset,
+        .scenecut = j->o->ladder == MEDIA_LADDER_PER_TITLE,
+        .threads = threads,
+        .color_from = j->vdec,
+    };
+    if (!g->codec)
+        g->codec = &enc_x264;
+    if (g->codec->open(&s, &g->enc, g->codecs, sizeof(g->codecs), err))
+        return -1;
+    if (j->pass == 1)
+        return 0;   /* first pass: statistics only, packets are dropped */
+    if (j->q_nsegs > 0 && !(g->qm = qmeter_new(g->enc, j->qref_w, j->qref_h, err)))
+        return -1;
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/%s", j->outdir, g->p.name);
+    g->cm = cmaf_open(dir, g->p.name, g->enc, j->ev, err);
+    return g->cm ? 0 : -1;
+}
+
+static int rung_drain(rung *g, ss_err *err)
+{
+    job *j = g->j;
+    AVPacket *pkt = av_packet_alloc();
+    if (!pkt)
+        return ss_fail(err, SS_ENOMEM, "out of memory");
+    int ret = 0;
+    for (;;) {
+        int r = avcodec_receive_packet(g->enc, pkt);
+        if (r == AVERROR(EAGAIN) || r == AVERROR_EOF)
+            break;
+        if (r < 0) {
+            char e[128];
+            media_averr(r, e, sizeof(e));
+            ret = ss_fail(err, SS_EINTERNAL, "%s for %s: %s", g->codec->lib, g->p.name, e);
+            break;
+        }
+        int cut = 0;
+        if ((pkt->flags & AV_PKT_FLAG_KEY) &&
+            pkt->pts >= plan_boundary_frame(g->kcut, j->fps_num, j->fps_den, j->seg_num, j->seg_den)) {
+            cut = g->kcut > 0;
+            while (plan_boundary_frame(g->kcut, j->fps_num, j->fps_den, j->seg_num, j->seg_den) <=
+                   pkt->pts)
+                g->kcut++;
+        }
+        /* A fragment's length is the sum of its samples' durations, the
+         * last one's from the packet: libx264 leaves it 0, so with one
+         * frame a segment (1 fps, 1 s segments) every fragment lasted 0
+         * and the next one started where it did (tfdt 0, 0, 1 s, ...). */
+        if (pkt->duration <= 0)
+            pkt->duration = 1;
+        g->es_bytes += pkt->size;
+        /* the meter decodes the measured segments (before cmaf_write
+         * rescales the timestamps) */
+        r = g->qm && job_q_measured(j, g->kcut - 1) ? qmeter_packet(g->qm, pkt, err) : 0;
+        if (!r)
+            r = g->cm ? cmaf_write(g->cm, pkt, cut, err) : 0;
+        av_packet_unref(pkt);
+        if (r) {
+            ret = -1;
+            break;
+        }
+    }
+    av_packet_free(&pkt);
+    return ret;
+}
+
+static int rung_encode(rung *g, AVFrame *in, ss_err *err)
+{
+    job *j = g->j;
+    AVFrame *f = in;
+    AVFrame *scaled = NULL;
+    if (in && (in->width != g->p.width || in->height != g->p.height)) {
+        if (!g->sws || g->in_w != in->width || g->in_h != in->height) {
+            sws_freeContext(g->sws);
+            g->sws = sws_getContext(in->width, in->height, in->format, g->p.width, g->p.height,
+                                    AV_PIX_FMT_YUV420P, SWS_BICUBIC, NULL, NULL, NULL);
+            g->in_w = in->width;
+            g->in_h = in->height;
+            if (!g->sws)
+                return ss_fail(err, SS_EINTERNAL, "swscale for %s", g->p.name);
+        }
+        scaled = av_frame_alloc();
+        if (!scaled)
+            return ss_fail(err, SS_ENOMEM, "out of memory");
+        scaled->width = g->p.width;
+        scaled->height = g->p.height;
+        scaled->format = AV_PIX_FMT_YUV420P;
+        if (av_frame_get_buffer(scaled, 0) < 0) {
+            av_frame_free(&scaled);
+            return ss_fail(err, SS_ENOMEM, "out of memory");
+        }
+        sws_scale(g->sws, (const uint8_t *const *)in->data, in->linesize, 0, in->height,
+                  scaled->data, scaled->linesize);
+        av_frame_copy_props(scaled, in);
+        f = scaled;
+    }
+    if (f) {
+        f->sample_aspect_ratio = (AVRational){ 1, 1 };
+        f->pict_type = AV_PICTURE_TYPE_NONE;
+        f->key_frame = 0;
+        if (f->pts >= plan_boundary_frame(g->kforce, j->fps_num, j->fps_den, j->seg_num,
+                                          j->seg_den)) {
+            f->pict_type = AV_PICTURE_TYPE_I;
+            while (plan_boundary_frame(g->kforce, j->fps_num, j->fps_den, j->seg_num, j->seg_den) <=
+                   f->pts)
+                g->kforce++;
+        }
+        g->last_pts = f->pts;
+        g->frames++;
+        if (g->qm) {
+            int64_t seg = g->kforce - 1;
+            int64_t off = f->pts - plan_boundary_frame(seg, j->fps_num, j->fps_den, j->seg_num,
+                                                       j->seg_den);
+            if (job_q_measured(j, seg) && off % j->q_fstep == j->q_fstep / 2 &&
+                qmeter_ref(g->qm, in, err)) {
+                av_frame_free(&scaled);
+                return -1;
+            }
+        }
+    }
+    int r = avcodec_send_frame(g->enc, f);
+    av_frame_free(&scaled);
+    if (r < 0) {
+        char e[128];
+        media_averr(r, e, sizeof(e));
+        return ss_fail(err, SS_EINTERNAL, "%s for %s: %s", g->codec->lib, g->p.name, e);
+    }
+    return rung_drain(g, err);
+}
+
+void *rung_main(void *arg)
+{
+    rung *g = arg;
+    job *j = g->j;
+    log_set_job(j->log_job[0] ? j->log_job : NULL);
+    ss_err err = { 0 };
+    AVFrame *f = NULL;
+    int r;
+    while ((r = frameq_get(&g->q, &f, job_stop_cb, j)) > 0) {
+        int e = rung_encode(g, f, &err);
+        av_frame_free(&f);
+        if (e) {
+            job_fail_err(j, &err);
+            g->cpu = ss_cpu_s(RUSAGE_THREAD);
+            return NULL;
+        }
+    }
+    if (r == 0 && (rung_encode(g, NULL, &err) || (g->qm && qmeter_packet(g->qm, NULL, &err)) ||
+                   (g->cm && cmaf_finish(g->cm, g->frames ? g->last_pts + 1 : 0, &err))))
+        job_fail_err(j, &err);
+    g->cpu = ss_cpu_s(RUSAGE_THREAD);
+    return NULL;
+}
+
+void rung_release(rung *g)
+{
+    frameq_destroy(&g->q);
+    avcodec_free_context(&g->enc);
+    sws_freeContext(g->sws);
+    g->sws = NULL;
+    cmaf_free(&g->cm);
+    qmeter_free(&g->qm);
+}

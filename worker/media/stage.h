@@ -1,0 +1,197 @@
+/* stage.h — the stages of the media pipeline and what passes between them
+ * (internal to worker/media/):
+ *
+ *   plan      probe the source, choose the frame rate, the segment grid and
+ *             the ladder (per-title: decode.c's windows), the quality sample
+ *             (stage.c)
+ *   encode    decode (decode.c), the video timeline and pre-filter
+ *             (video.c), every rung's scale + encoder + CMAF track on its
+ *             own thread (rung.c, encoder.h)
+ *   audio     resample, AAC, its CMAF track (audio.c)
+ *   package   measured segments -> playlists, MPD and the job.json
+ *             "output" object (package.c)
+ *
+ * One `job` holds the state of one media_encode() call; every stage
+ * works on it. Threads: the caller's thread runs decode, video, audio,
+ * thumbnails and subtitles; each rung runs on its own thread, fed through
+ * a bounded frame queue (frameq.c). The first error of any thread is kept
+ * in job.err (job_fail) and raises job.abort; teardown is one path
+ * (job_release), also after a failure half way. */
+#ifndef SS_MEDIA_STAGE_H
+#define SS_MEDIA_STAGE_H
+
+#include "encoder.h"
+#include "mediai.h"
+#include "plan.h"
+#include "quality.h"
+
+#include <libavfilter/avfilter.h>
+#include <libswscale/swscale.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+typedef struct job job;
+
+/* A frame's timestamp that moves more than this (seconds) away from the
+ * one expected after the frame before it is damaged, or a discontinuity:
+ * in formats that have those (MPEG-TS, PS, FLV: the demuxer's
+ * AVFMT_TS_DISCONT) always, elsewhere when it also lies past the
+ * announced end (the video stream's duration, else the container's).
+ * Left alone, the fps filter would fill the jump with copies of the last
+ * picture: one flipped PTS byte in a 3 s MPEG-TS clip asked for a day of
+ * video. The same bound applies to a frame's duration (it ends the last
+ * frame's picture): a longer one must end by the announced end (a still
+ * picture over a podcast's audio lasts as long as it says). */
+#define TS_JUMP_SECONDS 10.0
+
+#define Q_SEGMENTS 6   /* measured segments at most (quality_sampling) */
+
+typedef struct rung {
+    job *j;
+    plan_rung p;
+    frameq q;
+    pthread_t th;
+    int started;
+    const encoder *codec; /* the encoder that implements this rung */
+    AVCodecContext *enc;
+    struct SwsContext *sws;
+    int in_w, in_h;
+    cmaf_out *cm;
+    int64_t frames;       /* frames encoded */
+    int64_t kforce;       /* next boundary index to force */
+    int64_t kcut;         /* next boundary index to cut at */
+    int64_t last_pts;
+    char codecs[40];
+    double cpu;           /* CPU seconds of this rung's thread (scale + x264 + mux) */
+    qmeter *qm;           /* PSNR/SSIM of the real output (NULL: not measured) */
+    int64_t es_bytes;     /* encoded video bytes (elementary stream, no CMAF boxes) */
+} rung;
+
+struct job {
+    const media_opts *o;
+    const media_events *ev;
+    const atomic_int *cancel;
+    atomic_int abort;
+    pthread_mutex_t mu;   /* err, warnings */
+    ss_err err;
+    json_t *warnings;
+    char outdir[4096];
+    char log_job[80];     /* the caller's job id, for lines from our threads */
+
+    AVFormatContext *ic;
+    probe_info pi;
+    AVCodecContext *vdec, *adec;
+    AVFilterGraph *vg;
+    AVFilterContext *vsrc, *vsink;
+    int vg_w, vg_h, vg_fmt;
+    struct SwsContext *fix;   /* mid-stream size/format changes -> first geometry */
+    AVFilterGraph *ag;
+    AVFilterContext *asrc, *asink;
+    AVCodecContext *aenc;
+    cmaf_out *acm;
+    int fps_num, fps_den, seg_num, seg_den;
+    plan_ladder lad;
+    rung rungs[MEDIA_MAX_RUNGS];
+    thumbs *th;
+    subs *sb;
+
+    int64_t t0;             /* video start, video stream time base */
+    double t0s;
+    int64_t next_vpts;      /* guess for frames without a timestamp */
+    int64_t vts_shift;      /* added to video timestamps after a discontinuity */
+    int64_t ts_fixed;       /* video timestamps re-timed (damaged or discontinuous) */
+    int64_t first_out;      /* pts of the first pre-filtered frame */
+    int64_t vframes;        /* frames out of the pre-filter */
+    int64_t dec_errors;
+    int64_t apts_next;      /* guess for audio frames without a timestamp */
+    int64_t ats_shift;      /* added to audio timestamps after a discontinuity */
+    int64_t ats_fixed;      /* audio frames re-timed or dropped (damaged timestamps) */
+    int apts_any;           /* an audio frame has been timed */
+    int64_t asamples;       /* samples given to the AAC encoder */
+    int64_t akcut;
+    AVPacket **hold;        /* AAC packets waiting for the video to pass them */
+    int nhold, holdsz;
+    double last_progress;
+    int aborted_by_cancel;
+    int pass;               /* 0: single pass; 1, 2: two-pass rate control */
+    pt_ctx *pt;             /* the per-title pass, while it runs */
+    json_t *pt_report;      /* its result["per_title"] */
+    double t_analysis;      /* its wall time */
+    double fps_start;       /* the fps filter's grid start, seconds from the video start */
+    int64_t win_start_ts;   /* per-title window: its first source pts (from t0) */
+    int win_left;           /* ... and the frames it still wants */
+    int win_pending;        /* its first frame has not come yet */
+    int64_t pt_decoded;     /* frames decoded for the per-title windows */
+    int pt_seeked;          /* a seek happened: check the next frame */
+    int pt_reseek;          /* ... it was damaged: go back to the start */
+    int pt_noseek;          /* decode on from now, no more seeks */
+    int win_snap;           /* it starts at a source keyframe: at its first frame */
+    int qref_w, qref_h;     /* quality is measured at this (display) size */
+    int64_t q_segs[Q_SEGMENTS];  /* ... in these segments */
+    int q_nsegs;            /* (0: quality is not measured) */
+    int q_fstep;            /* ... on every q_fstep-th frame from q_fstep/2 */
+    char stats_dir[4096];   /* x264 first-pass statistics */
+};
+
+/* ---- stage.c: the job's shared state ---- */
+/* The job is aborting (an error, or the caller cancelled: then also
+ * aborted_by_cancel). */
+int job_cancelled(job *j);
+/* Keep the first error (thread-safe) and abort; returns -1. */
+int job_fail(job *j, ss_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int job_fail_err(job *j, const ss_err *e);
+/* Record a warning for job.json (ud: the job; thread-safe). */
+void job_warn(void *ud, const char *msg);
+void job_progress(job *j, const char *stage, double f);
+/* frameq stop callback (ud: the job). */
+int job_stop_cb(void *ud);
+/* Is segment seg one whose quality is measured? */
+int job_q_measured(const job *j, int64_t seg);
+
+/* ---- rung.c ---- */
+/* Open g's encoder (threads: its share), quality meter and CMAF track. */
+int rung_open(job *j, rung *g, int threads, ss_err *err);
+/* The rung's thread: frames from g->q until the end, then flush. */
+void *rung_main(void *arg);
+/* Free what the rung holds (safe on a zeroed or half-opened rung). */
+void rung_release(rung *g);
+
+/* ---- video.c ---- */
+/* A filter graph from a source (args) through chain to a sink: one builder
+ * for the video and the audio pre-filters. what names it in errors. */
+int media_graph_build(AVFilterGraph **g, AVFilterContext **src, AVFilterContext **sink,
+                      const char *src_filter, const char *sink_filter, const char *args,
+                      const char *chain, int nb_threads, ss_code code, const char *what,
+                      ss_err *err);
+/* Open the video decoder and the timeline's origin (t0). */
+int video_open(job *j, ss_err *err);
+/* Every decoded frame available: timeline, pre-filter, out to the rungs
+ * (or the per-title windows). */
+int video_receive(job *j, AVFrame *f, ss_err *err);
+/* Frames still in the pre-filter. */
+int video_pull(job *j, ss_err *err);
+/* The announced end of the video (seconds from its start; 0: unknown). */
+double video_announced_end(const job *j);
+
+/* ---- audio.c ---- */
+int audio_open(job *j, ss_err *err);
+/* Every decoded audio frame available: timeline, filter, AAC, held until
+ * the video has passed it. */
+int audio_receive(job *j, AVFrame *f, ss_err *err);
+/* End of input: flush, pad with silence or cut to the video's length,
+ * write the last segment. */
+int audio_end(job *j, ss_err *err);
+
+/* ---- decode.c ---- */
+/* Demux and decode the whole source into the video and audio stages. */
+int decode_all(job *j, ss_err *err);
+/* The per-title pass: windows analysed and probe-encoded, the ladder in
+ * j->lad, the report in j->pt_report. */
+int decode_per_title(job *j, ss_err *e);
+
+/* ---- package.c ---- */
+/* Playlists and MPD from the measured tracks, the job.json "output"
+ * fields into res. */
+int package_job(job *j, json_t *res, ss_err *err);
+
+#endif
