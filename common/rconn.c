@@ -77,10 +77,83 @@ static void drop(rconn *r)
     rconn_close(r);
     r->failures++;
     r->next_try_ms = ss_mono_ms() + ss_backoff_ms(r->failures, 100, 5000, ss_random_unit());
+    if (r->breaker)
+        atomic_store(&r->open, 1);
+}
+
+void rconn_breaker_enable(rconn *r)
+{
+    r->breaker = 1;
+}
+
+int rconn_breaker_open(rconn *r)
+{
+    return r->breaker && atomic_load(&r->open);
+}
+
+/* AUTH and SELECT on a fresh context; 0 when both were accepted. */
+static int handshake(const redis_addr *a, redisContext *c, ss_err *err)
+{
+    if (a->password[0]) {
+        redisReply *rep = redisCommand(c, "AUTH %s", a->password);
+        int bad = !rep || rep->type == REDIS_REPLY_ERROR;
+        if (rep)
+            freeReplyObject(rep);
+        if (bad)
+            return ss_fail(err, SS_EREDIS, "redis AUTH failed");
+    }
+    if (a->db) {
+        redisReply *rep = redisCommand(c, "SELECT %d", a->db);
+        int bad = !rep || rep->type == REDIS_REPLY_ERROR;
+        if (rep)
+            freeReplyObject(rep);
+        if (bad)
+            return ss_fail(err, SS_EREDIS, "redis SELECT %d failed", a->db);
+    }
+    return 0;
+}
+
+int rconn_breaker_probe(rconn *r, int always)
+{
+    /* only an answer to a probe that began while the breaker was open may
+     * close it: one that began before a hang says nothing about now */
+    int was_open = atomic_load(&r->open);
+    if (!always && !was_open)
+        return 0;
+    struct timeval tv = { r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000 };
+    redisContext *c = redisConnectWithTimeout(r->addr.host, r->addr.port, tv);
+    int ok = 0;
+    if (c && !c->err) {
+        redisSetTimeout(c, tv);
+        ss_err e = { 0 };
+        if (handshake(&r->addr, c, &e) == 0) {
+            redisReply *rep = redisCommand(c, "PING");
+            ok = rep && rep->type != REDIS_REPLY_ERROR;
+            if (rep)
+                freeReplyObject(rep);
+        }
+    }
+    if (c)
+        redisFree(c);
+    if (!ok)
+        atomic_store(&r->open, 1);
+    else if (was_open)
+        atomic_store(&r->probe_ok, 1);
+    return ok ? 0 : -1;
 }
 
 int rconn_ensure(rconn *r, ss_err *err)
 {
+    if (r->breaker && atomic_load(&r->open)) {
+        if (!atomic_exchange(&r->probe_ok, 0))
+            return ss_fail(err, SS_EREDIS, "redis %s:%d unavailable (it did not answer; "
+                           "waiting for it to answer again)", r->addr.host, r->addr.port);
+        /* the probe saw it answer: reconnect now, not after the backoff */
+        atomic_store(&r->open, 0);
+        rconn_close(r);
+        r->failures = 0;
+        r->next_try_ms = 0;
+    }
     if (r->c)
         return 0;
     if (ss_mono_ms() < r->next_try_ms)
@@ -99,25 +172,9 @@ int rconn_ensure(rconn *r, ss_err *err)
     redisSetTimeout(c, tv);
     redisEnableKeepAlive(c);
     r->c = c;
-    if (r->addr.password[0]) {
-        redisReply *rep = redisCommand(c, "AUTH %s", r->addr.password);
-        int bad = !rep || rep->type == REDIS_REPLY_ERROR;
-        if (rep)
-            freeReplyObject(rep);
-        if (bad) {
-            drop(r);
-            return ss_fail(err, SS_EREDIS, "redis AUTH failed");
-        }
-    }
-    if (r->addr.db) {
-        redisReply *rep = redisCommand(c, "SELECT %d", r->addr.db);
-        int bad = !rep || rep->type == REDIS_REPLY_ERROR;
-        if (rep)
-            freeReplyObject(rep);
-        if (bad) {
-            drop(r);
-            return ss_fail(err, SS_EREDIS, "redis SELECT %d failed", r->addr.db);
-        }
+    if (handshake(&r->addr, c, err) != 0) {
+        drop(r);
+        return -1;
     }
     return 0;
 }

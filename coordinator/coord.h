@@ -5,6 +5,9 @@
 #ifndef SS_COORD_H
 #define SS_COORD_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include <event2/event.h>
 #include <event2/http.h>
 #include <jansson.h>
@@ -56,6 +59,9 @@ typedef struct coord {
     long long started_ms;
     void *hooks;               /* webhook dispatcher (coord_hooks.c) */
     void *metrics;             /* local counters (coord_metrics.c) */
+    pthread_t watch;           /* probes Redis for the loop's circuit breaker */
+    int watch_started;
+    atomic_int stopping;
 } coord;
 
 /* coord_api.c */

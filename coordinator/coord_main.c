@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/thread.h>
@@ -81,6 +82,26 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(c->base, NULL);
 }
 
+/* The loop's Redis connection has a circuit breaker (rconn.h): after a
+ * call gets no reply, the loop fails fast (503) instead of waiting a whole
+ * redis_timeout_ms per request, and this thread finds out when Redis
+ * answers again. It also pings while all is well, so a hang is usually
+ * noticed here before a request has to wait for it. */
+#define WATCH_OPEN_MS 200
+#define WATCH_CLOSED_MS 1000
+
+static void *watch_main(void *arg)
+{
+    coord *c = arg;
+    while (!atomic_load(&c->stopping)) {
+        rconn_breaker_probe(&c->redis, 1);
+        int wait = rconn_breaker_open(&c->redis) ? WATCH_OPEN_MS : WATCH_CLOSED_MS;
+        for (int t = 0; t < wait && !atomic_load(&c->stopping); t += 50)
+            nanosleep(&(struct timespec){ 0, 50 * 1000000L }, NULL);
+    }
+    return NULL;
+}
+
 static void usage(void)
 {
     printf("usage: streamscale-coordinator [-c FILE] [--key value ...]\n\n"
@@ -132,6 +153,7 @@ int coord_main(int argc, char **argv)
         goto out;
     }
     rconn_init(&c.redis, &ra, (int)c.conf.redis_timeout_ms);
+    rconn_breaker_enable(&c.redis);
 
     signal(SIGPIPE, SIG_IGN);
     evthread_use_pthreads();
@@ -156,6 +178,10 @@ int coord_main(int argc, char **argv)
     ss_err rerr = { 0 };
     if (rconn_ensure(&c.redis, &rerr) != 0)
         log_warn(NULL, "%s; serving 503 until it is reachable", rerr.msg);
+    if (pthread_create(&c.watch, NULL, watch_main, &c) == 0)
+        c.watch_started = 1;
+    else
+        log_warn(NULL, "cannot start the Redis watch thread: a hung Redis will stall requests");
     c.sig_int = evsignal_new(c.base, SIGINT, on_signal, &c);
     c.sig_term = evsignal_new(c.base, SIGTERM, on_signal, &c);
     event_add(c.sig_int, NULL);
@@ -165,6 +191,9 @@ int coord_main(int argc, char **argv)
     rc = 0;
 
 out:
+    atomic_store(&c.stopping, 1);
+    if (c.watch_started)
+        pthread_join(c.watch, NULL);
     reaper_stop(&c);
     hooks_stop(&c);
     if (c.sig_int)
