@@ -22,6 +22,8 @@ typedef struct coord_conf {
     char *log_level;
     char *log_format;
     long long redis_timeout_ms;
+    long long redis_wait_replicas; /* acknowledged submits: WAIT for this many replicas */
+    long long redis_wait_ms;
     long long reap_interval_ms;
     long long retry_base_ms;   /* reaper backoff after a lost lease */
     long long retry_cap_ms;

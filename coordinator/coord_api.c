@@ -220,6 +220,17 @@ static void h_submit(coord *c, struct evhttp_request *req)
             json_object_set_new(fields, f->element[i]->str, json_string(f->element[i + 1]->str));
     }
     freeReplyObject(rep);
+    /* Acknowledged writes: a 201 must survive a failover, so the job has
+     * to be on a replica before we say so. A resubmit is idempotent. */
+    if (rconn_wait(&c->redis, (int)c->conf.redis_wait_replicas, (int)c->conf.redis_wait_ms,
+                   &err) != 0) {
+        json_decref(fields);
+        log_warn(id, "submit not acknowledged: %s", err.msg);
+        http_reply_error(req, 503, "unavailable",
+                         "the job was not confirmed on a Redis replica in time; resubmit the same "
+                         "spec (it is idempotent) to get its status", NULL);
+        return;
+    }
     json_t *job = store_job_from_fields(id, fields, 1);
     json_decref(fields);
     char loc[160];

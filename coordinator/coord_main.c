@@ -21,7 +21,8 @@ const cfg_opt coord_opts[] = {
     OPT("listen", CFG_STR, "127.0.0.1:8080", listen, 0, 0,
         "address:port the HTTP API listens on"),
     OPT("redis", CFG_STR, "redis://127.0.0.1:6379/0", redis, 0, 0,
-        "Redis URL redis://[:password@]host:port/db"),
+        "Redis URL redis://[[user]:password@]host:port/db or "
+        "sentinel://[[user]:password@]host1:port1,host2:port2,.../master-name/db"),
     OPT("api_token", CFG_SECRET, NULL, api_token, 0, 0,
         "Bearer token clients must send on /v1 (required)"),
     OPT("log_level", CFG_STR, "info", log_level, 0, 0, "debug, info, warn or error"),
@@ -29,6 +30,11 @@ const cfg_opt coord_opts[] = {
         "auto (JSON unless stdout is a terminal), json or text"),
     OPT("redis_timeout_ms", CFG_INT, "2000", redis_timeout_ms, 50, 60000,
         "connect and command timeout for Redis"),
+    OPT("redis_wait_replicas", CFG_INT, "0", redis_wait_replicas, 0, 16,
+        "a submit is answered 201 only once this many replicas hold it (WAIT); 503 when they do "
+        "not within redis_wait_ms (resubmitting is safe); 0 = do not wait"),
+    OPT("redis_wait_ms", CFG_INT, "1000", redis_wait_ms, 1, 60000,
+        "how long a submit waits for redis_wait_replicas"),
     OPT("reap_interval_ms", CFG_INT, "1000", reap_interval_ms, 50, 60000,
         "how often expired leases are reaped"),
     OPT("retry_base_ms", CFG_INT, "2000", retry_base_ms, 0, 3600000,
@@ -186,7 +192,9 @@ int coord_main(int argc, char **argv)
     c.sig_term = evsignal_new(c.base, SIGTERM, on_signal, &c);
     event_add(c.sig_int, NULL);
     event_add(c.sig_term, NULL);
-    log_info(NULL, "coordinator %s listening on %s, redis %s:%d", c.id, c.conf.listen, ra.host, ra.port);
+    char rdesc[512];
+    log_info(NULL, "coordinator %s listening on %s, redis %s", c.id, c.conf.listen,
+             redis_addr_describe(&c.redis.addr, rdesc, sizeof(rdesc)));
     event_base_dispatch(c.base);
     rc = 0;
 

@@ -26,7 +26,13 @@
 
 const cfg_opt worker_opts[] = {
     OPT("redis", CFG_STR, "redis://127.0.0.1:6379/0", redis, 0, 0,
-        "Redis URL redis://[:password@]host:port/db"),
+        "Redis URL redis://[[user]:password@]host:port/db or "
+        "sentinel://[[user]:password@]host1:port1,host2:port2,.../master-name/db"),
+    OPT("redis_wait_replicas", CFG_INT, "0", redis_wait_replicas, 0, 16,
+        "a job's report counts as delivered once this many replicas hold it (WAIT); else it is "
+        "sent again, so a failover cannot undo a finished job; 0 = do not wait"),
+    OPT("redis_wait_ms", CFG_INT, "1000", redis_wait_ms, 1, 60000,
+        "how long a report waits for redis_wait_replicas"),
     OPT("id", CFG_STR, NULL, id, 0, 0,
         "worker id in the registry, unique in the fleet (default: host name-pid); with a fixed id "
         "a restart after a crash hands its old claims to the reaper at once"),
@@ -117,6 +123,13 @@ static void stop_loop(worker *w)
     /* Give the goodbye a moment to be written, then leave the loop. */
     struct timeval tv = { 0, 200000 };
     event_base_loopexit(w->base, &tv);
+}
+
+void worker_fatal(worker *w)
+{
+    w->fatal = 1;
+    w->draining = 1;
+    stop_loop(w);
 }
 
 /* A draining worker leaves once nothing is running and no claim is on
@@ -345,11 +358,12 @@ int worker_main_with(int argc, char **argv, void (*runner)(wjob *j))
     struct timeval ptv = { w.conf.poll_ms / 1000, (w.conf.poll_ms % 1000) * 1000 };
     evtimer_add(w.poll_ev, &ptv);
 
-    log_info(NULL, "worker ready: id %s, %d cores, %lld slot(s), cpu_threshold %.0f%%, redis %s:%d, "
-                   "storage %s", w.id, w.ncpus, w.conf.slots, w.conf.cpu_threshold, w.raddr.host,
-             w.raddr.port, w.conf.storage);
+    char rdesc[512];
+    log_info(NULL, "worker ready: id %s, %d cores, %lld slot(s), cpu_threshold %.0f%%, redis %s, "
+                   "storage %s", w.id, w.ncpus, w.conf.slots, w.conf.cpu_threshold,
+             redis_addr_describe(&w.raddr, rdesc, sizeof(rdesc)), w.conf.storage);
     event_base_dispatch(w.base);
-    rc = 0;
+    rc = w.fatal ? 1 : 0;
     log_info(NULL, "worker stopped (%lld completed, %lld failed, %lld cancelled)",
              (long long)w.jobs_completed, (long long)w.jobs_failed, (long long)w.jobs_cancelled);
 

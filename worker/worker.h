@@ -26,6 +26,8 @@
 
 typedef struct worker_conf {
     char *redis;
+    long long redis_wait_replicas; /* a report counts once this many replicas hold it */
+    long long redis_wait_ms;
     char *id;
     double cpu_threshold;          /* percent, 100 = no CPU check */
     long long slots;
@@ -119,6 +121,8 @@ typedef struct wjob {
     int64_t last_event_ms;
     char last_event_stage[24];
     int64_t last_hb_ok_ms;
+    int reported;               /* Redis took the report; waiting for replicas (WAIT) */
+    char reported_state[16];    /* the state that report gave the job */
 } wjob;
 
 struct worker {
@@ -146,6 +150,11 @@ struct worker {
     int draining;               /* SIGTERM seen: claim nothing more */
     int drain_expired;
     int stopping;               /* loop is about to exit */
+    int fatal;                  /* stopped for an error a restart will not fix: exit 1 */
+    int redis_answered;         /* some command of ours was ever accepted */
+    int replicas;               /* replicas of the server (ROLE), for WAIT; -1 unknown */
+    int role_inflight;
+    int64_t replicas_ms;        /* monotonic: when replicas was asked for */
     int64_t last_beat_ms;
     void *calls;                /* in-flight Redis calls (wqueue.c) */
     atomic_llong jobs_completed, jobs_failed, jobs_cancelled;
@@ -183,6 +192,8 @@ void wjob_set_outcome(wjob *j, wjob_outcome oc, const ss_err *err, json_t *resul
 
 /* wmain.c */
 void worker_job_finished(worker *w, wjob *j);   /* after the finish script */
+/* Stop at once for an error a retry cannot fix (already logged): exit 1. */
+void worker_fatal(worker *w);
 int worker_busy(const worker *w);
 /* A draining worker exits once nothing runs and no claim is in flight. */
 void worker_check_drain(worker *w);

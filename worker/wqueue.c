@@ -75,6 +75,37 @@ static void call_free(wcall *c)
 
 static void on_reply(redisAsyncContext *ac, void *r, void *priv);
 
+/* Close both connections (they reconnect together, to the same server). */
+static void drop_connections(worker *w)
+{
+    if (w->cmd)
+        redisAsyncDisconnect(w->cmd);
+    if (w->sub)
+        redisAsyncDisconnect(w->sub);
+}
+
+/* A refusal no retry fixes: wrong credentials, or an ACL user without the
+ * worker's commands and keys. Before Redis ever accepted a command of
+ * ours it is a configuration error: say so and stop. Returns 1 when msg
+ * is such a refusal (logged). */
+static int refused(worker *w, const char *msg)
+{
+    if (!msg || !(ss_str_has_prefix(msg, "NOPERM") || ss_str_has_prefix(msg, "WRONGPASS") ||
+                  ss_str_has_prefix(msg, "NOAUTH")))
+        return 0;
+    const char *user = w->raddr.username[0] ? w->raddr.username : "default";
+    if (w->redis_answered) {
+        log_error(NULL, "redis refused user '%s': %s", user, msg);
+        return 1;
+    }
+    log_error(NULL, "redis refused user '%s': %s -- a worker needs the worker user's commands, "
+                    "keys and channels (deploy/redis-acl.conf, user ss-worker); stopping",
+              user, msg);
+    if (!w->fatal)
+        worker_fatal(w);
+    return 1;
+}
+
 static int call_send(wcall *c)
 {
     worker *w = c->w;
@@ -121,23 +152,27 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
                 return;
         }
     }
-    if (reply && reply->type != REDIS_REPLY_ERROR)
+    if (reply && reply->type != REDIS_REPLY_ERROR) {
         c->w->redis_failures = 0;   /* a working server, not just a TCP accept */
-    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        c->w->redis_answered = 1;
+    }
+    if (reply && reply->type == REDIS_REPLY_ERROR && !refused(c->w, reply->str)) {
         log_warn(NULL, "redis: %s", reply->str);
-        /* After a failover our address may lead to a replica: reconnect
-         * (allowed from a callback: it closes once replies are in). */
-        if (ss_str_has_prefix(reply->str, "READONLY") && c->w->cmd)
-            redisAsyncDisconnect(c->w->cmd);
+        /* After a failover our address may lead to a replica (READONLY),
+         * or to a server still loading its data: reconnect, asking
+         * Sentinel again (allowed from a callback: it closes once replies
+         * are in). */
+        if (redis_error_wants_reconnect(reply->str))
+            drop_connections(c->w);
     }
     if (c->cb)
         c->cb(c->w, reply, c->ud);
     call_free(c);
 }
 
-/* EVALSHA a script: keys then args, the prefix inserted as ARGV[1]. */
-static int wq_script(worker *w, const char *name, int nkeys, const char **keys, int nargs,
-                     const char **args, wq_cb cb, void *ud)
+/* Send argv (copied) as one call; cb gets the reply (NULL when the
+ * connection is lost). */
+static int wq_call(worker *w, int argc, const char **argv, wq_cb cb, void *ud)
 {
     wcall *c = calloc(1, sizeof(*c));
     if (!c)
@@ -145,25 +180,15 @@ static int wq_script(worker *w, const char *name, int nkeys, const char **keys, 
     c->w = w;
     c->cb = cb;
     c->ud = ud;
-    c->argc = 3 + nkeys + 1 + nargs;
-    c->argv = calloc((size_t)c->argc, sizeof(char *));
-    c->lens = calloc((size_t)c->argc, sizeof(size_t));
+    c->argc = argc;
+    c->argv = calloc((size_t)argc, sizeof(char *));
+    c->lens = calloc((size_t)argc, sizeof(size_t));
     if (!c->argv || !c->lens) {
         call_free(c);
         return -1;
     }
-    char nk[16];
-    snprintf(nk, sizeof(nk), "%d", nkeys);
-    int i = 0;
-    c->argv[i++] = strdup("EVALSHA");
-    c->argv[i++] = strdup(rscript_sha(name));
-    c->argv[i++] = strdup(nk);
-    for (int k = 0; k < nkeys; k++)
-        c->argv[i++] = strdup(keys[k]);
-    c->argv[i++] = strdup(RK_PREFIX);
-    for (int k = 0; k < nargs; k++)
-        c->argv[i++] = strdup(args[k]);
-    for (i = 0; i < c->argc; i++) {
+    for (int i = 0; i < argc; i++) {
+        c->argv[i] = strdup(argv[i]);
         if (!c->argv[i]) {
             call_free(c);
             return -1;
@@ -175,6 +200,30 @@ static int wq_script(worker *w, const char *name, int nkeys, const char **keys, 
         return -1;
     }
     return 0;
+}
+
+/* EVALSHA a script: keys then args, the prefix inserted as ARGV[1]. */
+static int wq_script(worker *w, const char *name, int nkeys, const char **keys, int nargs,
+                     const char **args, wq_cb cb, void *ud)
+{
+    int argc = 3 + nkeys + 1 + nargs;
+    const char **argv = calloc((size_t)argc, sizeof(*argv));
+    if (!argv)
+        return -1;
+    char nk[16];
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    int i = 0;
+    argv[i++] = "EVALSHA";
+    argv[i++] = rscript_sha(name);
+    argv[i++] = nk;
+    for (int k = 0; k < nkeys; k++)
+        argv[i++] = keys[k];
+    argv[i++] = RK_PREFIX;
+    for (int k = 0; k < nargs; k++)
+        argv[i++] = args[k];
+    int rc = wq_call(w, argc, argv, cb, ud);
+    free(argv);
+    return rc;
 }
 
 /* ---- connections --------------------------------------------------------- */
@@ -217,6 +266,32 @@ static void check_orphans(worker *w)
     free(args);
 }
 
+static void on_role_count(worker *w, redisReply *r, void *ud)
+{
+    w->role_inflight = 0;
+    if (!r || r->type == REDIS_REPLY_ERROR)
+        return;
+    int n = redis_role_replicas(r);
+    if (n < 0) {
+        log_warn(NULL, "redis %s:%d is no longer a master: reconnecting", w->raddr.host, w->raddr.port);
+        drop_connections(w);
+        return;
+    }
+    w->replicas = n;
+}
+
+/* How many replicas a report has to reach (redis_wait_replicas): asked
+ * on connect and every second after. */
+static void role_refresh(worker *w)
+{
+    if (w->conf.redis_wait_replicas <= 0 || w->role_inflight || !w->cmd_connected)
+        return;
+    w->replicas_ms = ss_mono_ms();
+    const char *argv[] = { "ROLE" };
+    if (wq_call(w, 1, argv, on_role_count, NULL) == 0)
+        w->role_inflight = 1;
+}
+
 static void on_cmd_connect(const redisAsyncContext *ac, int status)
 {
     worker *w = ac->data;
@@ -227,7 +302,9 @@ static void on_cmd_connect(const redisAsyncContext *ac, int status)
         return;
     }
     w->cmd_connected = 1;
+    w->replicas = -1;
     log_info(NULL, "redis %s:%d connected", w->raddr.host, w->raddr.port);
+    role_refresh(w);
     check_orphans(w);
 }
 
@@ -240,8 +317,12 @@ static void on_cmd_disconnect(const redisAsyncContext *ac, int status)
     w->cmd = NULL;
     w->cmd_connected = 0;
     w->claim_inflight = 0;
+    w->role_inflight = 0;
     for (wjob *j = w->jobs; j; j = j->next)
         j->hb_inflight = 0;
+    /* With Sentinel both connections follow the master together. */
+    if (w->raddr.master[0] && w->sub && !w->stopping)
+        redisAsyncDisconnect(w->sub);
     schedule_reconnect(w);
     worker_check_drain(w);
 }
@@ -262,6 +343,8 @@ static void on_sub_disconnect(const redisAsyncContext *ac, int status)
     worker *w = ac->data;
     w->sub = NULL;
     w->sub_connected = 0;
+    if (w->raddr.master[0] && w->cmd && !w->stopping)
+        redisAsyncDisconnect(w->cmd);
     schedule_reconnect(w);
 }
 
@@ -269,8 +352,29 @@ static void on_setup_reply(redisAsyncContext *ac, void *r, void *priv)
 {
     redisReply *reply = r;
     if (reply && reply->type == REDIS_REPLY_ERROR) {
-        log_error(NULL, "redis %s failed: %s", (const char *)priv, reply->str);
+        if (!refused(ac->data, reply->str))
+            log_error(NULL, "redis %s failed: %s", (const char *)priv, reply->str);
         redisAsyncDisconnect(ac);
+    }
+}
+
+/* Sentinel's answer may be a step behind a failover: stay only on a
+ * server that says it is the master. */
+static void on_role_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    redisReply *reply = r;
+    worker *w = ac->data;
+    if (!reply)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        on_setup_reply(ac, r, (void *)"ROLE");
+        return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0 ||
+        reply->element[0]->type != REDIS_REPLY_STRING || strcmp(reply->element[0]->str, "master")) {
+        log_warn(NULL, "redis %s:%d is not the master '%s' (a failover under way?): reconnecting",
+                 w->raddr.host, w->raddr.port, w->raddr.master);
+        drop_connections(w);
     }
 }
 
@@ -293,17 +397,47 @@ static redisAsyncContext *open_ctx(worker *w, void (*conn)(const redisAsyncConte
     /* AUTH and SELECT are queued before anything else on the socket; a
      * refusal drops the connection (and is retried with backoff) instead
      * of leaving a context that silently never works. */
-    if (w->raddr.password[0])
+    if (w->raddr.password[0] && w->raddr.username[0])
+        redisAsyncCommand(ac, on_setup_reply, (void *)"AUTH", "AUTH %s %s", w->raddr.username,
+                          w->raddr.password);
+    else if (w->raddr.password[0])
         redisAsyncCommand(ac, on_setup_reply, (void *)"AUTH", "AUTH %s", w->raddr.password);
     if (w->raddr.db)
         redisAsyncCommand(ac, on_setup_reply, (void *)"SELECT", "SELECT %d", w->raddr.db);
+    if (w->raddr.master[0])
+        redisAsyncCommand(ac, on_role_reply, NULL, "ROLE");
     return ac;
+}
+
+/* With Sentinel: where is the master now? Connections to an old address
+ * are closed (they reconnect to the new one). -1 when no sentinel knew. */
+static int resolve_master(worker *w)
+{
+    if (!w->raddr.master[0])
+        return 0;
+    char old[256];
+    int oldport = w->raddr.port;
+    ss_strlcpy(old, w->raddr.host, sizeof(old));
+    ss_err err = { 0 };
+    if (redis_sentinel_resolve(&w->raddr, 1000, &err) != 0) {
+        log_warn(NULL, "%s", err.msg);
+        return -1;
+    }
+    if (oldport != w->raddr.port || strcmp(old, w->raddr.host)) {
+        log_info(NULL, "redis master '%s' is at %s:%d", w->raddr.master, w->raddr.host, w->raddr.port);
+        drop_connections(w);
+    }
+    return 0;
 }
 
 static void connect_all(worker *w)
 {
     if (w->stopping)
         return;
+    if ((!w->cmd || !w->sub) && resolve_master(w) != 0) {
+        schedule_reconnect(w);
+        return;
+    }
     if (!w->cmd) {
         w->cmd = open_ctx(w, on_cmd_connect, on_cmd_disconnect);
         if (!w->cmd) {
@@ -379,6 +513,8 @@ static void on_sub_message(redisAsyncContext *ac, void *r, void *priv)
 {
     worker *w = priv;
     redisReply *reply = r;
+    if (reply && reply->type == REDIS_REPLY_ERROR && !refused(w, reply->str))
+        log_warn(NULL, "redis subscription: %s", reply->str);
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3)
         return;
     const char *kind = reply->element[0]->str;
@@ -523,7 +659,7 @@ static void on_heartbeat(worker *w, redisReply *r, void *ud)
 
 static void heartbeat(worker *w, wjob *j)
 {
-    if (j->hb_inflight || j->finishing || !w->cmd_connected)
+    if (j->hb_inflight || j->finishing || j->reported || !w->cmd_connected)
         return;
     if (atomic_load(&j->cancel) == WJOB_CANCEL_LOST)
         return;
@@ -562,6 +698,41 @@ static void heartbeat(worker *w, wjob *j)
 
 /* ---- finish ---------------------------------------------------------------- */
 
+/* The report is not (known to be) in Redis yet: send it again later. */
+static void finish_later(wjob *j)
+{
+    j->finishing = 0;
+    j->finish_failures++;
+    j->next_finish_ms = ss_mono_ms() + ss_backoff_ms(j->finish_failures, 500, 5000, ss_random_unit());
+}
+
+/* Replicas a report must reach: redis_wait_replicas, or every connected
+ * one when fewer are (a failover can only promote a replica; one that
+ * connects later copies the data with the report in it). Unknown yet
+ * (no ROLE answer): all that were asked for. */
+static int wait_target(const worker *w)
+{
+    int want = (int)w->conf.redis_wait_replicas;
+    return w->replicas >= 0 && w->replicas < want ? w->replicas : want;
+}
+
+static void on_finish_wait(worker *w, redisReply *r, void *ud)
+{
+    wjob *j = ud;
+    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (n >= wait_target(w)) {
+        worker_job_finished(w, j);
+        return;
+    }
+    /* Not on a replica in time: a failover could undo it. Report again:
+     * Redis either takes it (it was lost) or refuses it with the state
+     * we already gave the job (it was kept). */
+    log_warn(j->id, "report reached %lld of %d replica(s) within %lld ms; sending it again",
+             n < 0 ? 0 : n, wait_target(w), w->conf.redis_wait_ms);
+    w->replicas_ms = 0;   /* a replica may have gone: count again */
+    finish_later(j);
+}
+
 static void on_finish(worker *w, redisReply *r, void *ud)
 {
     wjob *j = ud;
@@ -574,6 +745,13 @@ static void on_finish(worker *w, redisReply *r, void *ud)
                   r->element[0]->integer == -1;
     int ok = r && r->type == REDIS_REPLY_ARRAY && (r->elements == 2 || r->elements == 6) &&
              r->element[0]->integer == 1;
+    if (refused && j->reported && r->element[1]->str &&
+        !strcmp(r->element[1]->str, j->reported_state)) {
+        /* our earlier report survived after all */
+        log_debug(j->id, "report was kept: job is %s", j->reported_state);
+        worker_job_finished(w, j);
+        return;
+    }
     if (!ok && !refused) {
         /* Redis unreachable or answering with an error (LOADING after a
          * restart, READONLY during a failover, BUSY): keep the outcome,
@@ -582,20 +760,33 @@ static void on_finish(worker *w, redisReply *r, void *ud)
         if (r)
             log_warn(j->id, "report not accepted yet (%s); will retry",
                      r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        j->finishing = 0;
-        j->finish_failures++;
-        j->next_finish_ms = ss_mono_ms() + ss_backoff_ms(j->finish_failures, 500, 5000, ss_random_unit());
+        finish_later(j);
         return;
     }
     if (ok) {
-        log_debug(j->id, "reported: job is now %s", r->element[1]->str ? r->element[1]->str : "?");
+        const char *st = r->element[1]->str ? r->element[1]->str : "?";
+        log_debug(j->id, "reported: job is now %s", st);
+        int wait = wait_target(w) > 0;
+        if (wait) {
+            j->reported = 1;
+            ss_strlcpy(j->reported_state, st, sizeof(j->reported_state));
+        }
         if (r->elements == 6) {
             /* the next job came back with the report */
             /* start it before the old job's slot is given up, so the
              * claim wq_try_claim may send next sees the right count */
             w->queue_empty = 0;
             start_claimed(w, r->element + 2);
-            worker_job_finished(w, j);
+        }
+        if (wait) {
+            /* acknowledged: the job is done for us only once a replica
+             * holds the report (WAIT), so a failover cannot undo it */
+            char nrep[24], ms[24];
+            snprintf(nrep, sizeof(nrep), "%d", wait_target(w));
+            snprintf(ms, sizeof(ms), "%lld", w->conf.redis_wait_ms);
+            const char *argv[] = { "WAIT", nrep, ms };
+            if (wq_call(w, 3, argv, on_finish_wait, j) != 0)
+                finish_later(j);
             return;
         }
     } else {
@@ -740,6 +931,8 @@ void wq_tick(worker *w)
             for (wjob *j = w->jobs; j; j = j->next)
                 heartbeat(w, j);
         }
+        if (now - w->replicas_ms >= 1000)
+            role_refresh(w);
         if (now - w->last_beat_ms >= 2000 && !w->stopping) {
             w->last_beat_ms = now;
             registry_beat(w);

@@ -51,6 +51,54 @@ static void test_redis_url(void **state)
     assert_int_equal(redis_addr_parse("redis://h:0", &a, &err), -1);
     assert_int_equal(redis_addr_parse("redis://h:1/x", &a, &err), -1);
     assert_int_equal(redis_addr_parse("redis://:6379", &a, &err), -1);
+    /* ACL user and password (a password may hold ':' and '@') */
+    assert_int_equal(redis_addr_parse("redis://ss-worker:p:w@d@h:7000/1", &a, &err), 0);
+    assert_string_equal(a.username, "ss-worker");
+    assert_string_equal(a.password, "p:w@d");
+    assert_string_equal(a.host, "h");
+    assert_int_equal(a.port, 7000);
+    assert_int_equal(a.db, 1);
+    assert_string_equal(a.master, "");
+    /* TLS is refused with a pointer to the tunnel */
+    ss_err_clear(&err);
+    assert_int_equal(redis_addr_parse("rediss://h:6380", &a, &err), -1);
+    assert_non_null(strstr(err.msg, "stunnel"));
+}
+
+static void test_sentinel_url(void **state)
+{
+    (void)state;
+    redis_addr a;
+    ss_err err = { 0 };
+    char d[512];
+    assert_int_equal(redis_addr_parse("sentinel://s1:26379,10.0.0.2:5000,s3/mymaster/3", &a, &err), 0);
+    assert_int_equal(a.nsentinels, 3);
+    assert_string_equal(a.sentinels[0].host, "s1");
+    assert_int_equal(a.sentinels[0].port, 26379);
+    assert_string_equal(a.sentinels[1].host, "10.0.0.2");
+    assert_int_equal(a.sentinels[1].port, 5000);
+    assert_string_equal(a.sentinels[2].host, "s3");
+    assert_int_equal(a.sentinels[2].port, 26379);
+    assert_string_equal(a.master, "mymaster");
+    assert_int_equal(a.db, 3);
+    assert_string_equal(redis_addr_describe(&a, d, sizeof(d)),
+                        "sentinel master mymaster (s1:26379,10.0.0.2:5000,s3:26379)");
+    assert_int_equal(redis_addr_parse("sentinel://u:pw@s1:1/m", &a, &err), 0);
+    assert_string_equal(a.username, "u");
+    assert_string_equal(a.password, "pw");
+    assert_int_equal(a.db, 0);
+    assert_null(strstr(redis_addr_describe(&a, d, sizeof(d)), "pw"));
+    assert_int_equal(redis_addr_parse("sentinel://s1:1", &a, &err), -1);
+    assert_non_null(strstr(err.msg, "master-name"));
+    ss_err_clear(&err);
+    assert_int_equal(redis_addr_parse("sentinel://s1:1/", &a, &err), -1);
+    assert_int_equal(redis_addr_parse("sentinel://s1:x/m", &a, &err), -1);
+    assert_int_equal(redis_addr_parse("sentinel://s1,,s2/m", &a, &err), -1);
+    assert_int_equal(redis_addr_parse("sentinel://a,b,c,d,e,f,g,h,i/m", &a, &err), -1);
+    assert_int_equal(redis_addr_parse("sentinel://s1/m/x", &a, &err), -1);
+    assert_true(redis_error_wants_reconnect("READONLY You can't write against a read only replica."));
+    assert_true(redis_error_wants_reconnect("LOADING Redis is loading the dataset in memory"));
+    assert_false(redis_error_wants_reconnect("ERR unknown command"));
 }
 
 static void test_redact(void **state)
@@ -159,6 +207,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_redis_url),
+        cmocka_unit_test(test_sentinel_url),
         cmocka_unit_test(test_redact),
         cmocka_unit_test(test_file_url),
         cmocka_unit_test(test_file_roots),
