@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "log.h"
 #include "util.h"
 
 static const char *x264_presets[] = {
@@ -81,6 +82,10 @@ static int check_url(vctx *v, const char *field, json_t *val, const char *const 
     if (!strncmp(s, "s3://", 5)) {
         const char *b = s + 5;
         size_t bl = strcspn(b, "/");
+        if (memchr(b, '@', bl))
+            return bad(v, field, "s3 URLs carry no credentials: the workers' S3 keys go in their "
+                                 "config (s3_access_key and s3_secret_key, s3_credentials_file, or "
+                                 "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), never in a job");
         if (bl < 3 || bl > 63)
             return bad(v, field, "s3 URL needs a bucket name (s3://bucket/key)");
     }
@@ -554,11 +559,36 @@ const char *jobspec_priority_name(jobspec_priority p)
     return p == JOB_PRIO_HIGH ? "high" : p == JOB_PRIO_LOW ? "low" : "normal";
 }
 
+/* Replace the string at obj[key] by its redacted form (log.h). */
+static void redact_url_field(json_t *obj, const char *key)
+{
+    const char *u = json_string_value(json_object_get(obj, key));
+    if (!u)
+        return;
+    size_t n = strlen(u) + 64;
+    char *r = malloc(n);
+    if (r && ss_url_redact(u, r, n))
+        json_object_set_new(obj, key, json_string(r));
+    free(r);
+}
+
 json_t *jobspec_redacted(const json_t *canonical)
 {
     json_t *c = json_deep_copy(canonical);
     json_t *w = json_object_get(c, "webhook");
     if (w && json_object_get(w, "secret"))
         json_object_set_new(w, "secret", json_string("(set)"));
+    redact_url_field(c, "source");
+    redact_url_field(c, "destination");
+    redact_url_field(w, "url");
     return c;
+}
+
+char *jobspec_redacted_url(const char *url)
+{
+    size_t n = strlen(url) + 64;
+    char *r = malloc(n);
+    if (r)
+        ss_url_redact(url, r, n);
+    return r;
 }

@@ -50,8 +50,13 @@ int jobspec_id_valid(const char *s);
 jobspec_priority jobspec_priority_of(const json_t *canonical);
 const char *jobspec_priority_name(jobspec_priority p);
 
-/* A copy of the spec safe to show to API clients: webhook.secret replaced by
- * "(set)". Caller decrefs. */
+/* A copy of the spec safe to show to API clients and to write into
+ * job.json: webhook.secret replaced by "(set)", and the userinfo and signed
+ * query parameters of source, destination and webhook.url redacted
+ * (ss_url_redact). The stored spec keeps the real URLs: the worker needs
+ * them. Caller decrefs. */
 json_t *jobspec_redacted(const json_t *canonical);
+/* A URL as it may leave the process (log.h: ss_url_redact). Caller frees. */
+char *jobspec_redacted_url(const char *url);
 
 #endif

@@ -331,3 +331,55 @@ void log_redact_url(const char *url, char *out, size_t outlen)
     int redacted = rest[keep] != '\0';
     snprintf(out, outlen, "%.*s%.*s%s", (int)pre, url, (int)keep, rest, redacted ? "?…" : "");
 }
+
+int ss_url_redact(const char *url, char *out, size_t outlen)
+{
+    size_t o = 0;
+    int changed = 0;
+#define PUT(c) do { if (o + 1 < outlen) out[o++] = (c); } while (0)
+#define PUTS(str) do { for (const char *q_ = (str); *q_; q_++) PUT(*q_); } while (0)
+    if (!outlen)
+        return 0;
+    const char *p = url;
+    const char *sep = strstr(url, "://");
+    if (sep) {
+        for (; p < sep + 3; p++)
+            PUT(*p);
+        size_t auth = strcspn(p, "/?#");
+        const char *at = NULL;
+        for (size_t i = 0; i < auth; i++)
+            if (p[i] == '@')
+                at = p + i;
+        if (at) {
+            PUTS("redacted@");
+            p = at + 1;
+            changed = 1;
+        }
+    }
+    for (; *p && *p != '?' && *p != '#'; p++)
+        PUT(*p);
+    if (*p == '?') {
+        PUT(*p++);
+        while (*p && *p != '#') {
+            size_t n = strcspn(p, "&;#");
+            size_t name = starts_with_name(p, redact_params);
+            if (name && name < n && p[name] == '=') {
+                for (size_t i = 0; i <= name; i++)
+                    PUT(p[i]);
+                PUTS("redacted");
+                changed = 1;
+            } else {
+                for (size_t i = 0; i < n; i++)
+                    PUT(p[i]);
+            }
+            p += n;
+            if (*p == '&' || *p == ';')
+                PUT(*p++);
+        }
+    }
+    PUTS(p);
+    out[o] = '\0';
+#undef PUT
+#undef PUTS
+    return changed;
+}

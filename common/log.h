@@ -54,4 +54,13 @@ void ss_log(ss_log_level level, const char *job, const char *fmt, ...)
  * "https://u:p@h/p?X-Amz-Signature=..." -> "https://h/p?…". */
 void log_redact_url(const char *url, char *out, size_t outlen);
 
+/* Copy url into out keeping its shape but not its secrets, for URLs that
+ * leave the process in JSON (events, webhooks, the API, job.json): the
+ * userinfo becomes "redacted@", and the value of every credential-like
+ * query parameter (X-Amz-Signature, X-Amz-Credential, Signature, token,
+ * key, ... — the list the log lines use) becomes "redacted":
+ * "https://u:p@h/x?X-Amz-Signature=abc&v=1" -> "https://redacted@h/x?X-Amz-Signature=redacted&v=1".
+ * Returns 1 when something was redacted. */
+int ss_url_redact(const char *url, char *out, size_t outlen);
+
 #endif

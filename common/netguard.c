@@ -195,7 +195,9 @@ int netguard_check_url(const char *url, const netguard *g, ss_err *err)
     memset(&ss, 0, sizeof(ss));
     struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1)
+    /* inet_aton also reads the numeric forms a resolver accepts for an
+     * IPv4 address ("2130706433", "0x7f.1", "0"), which are as literal */
+    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1 || inet_aton(host, &s4->sin_addr) == 1)
         ss.ss_family = AF_INET;
     else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1)
         ss.ss_family = AF_INET6;

@@ -24,6 +24,7 @@
 #include "events.h"
 #include "jobspec.h"
 #include "log.h"
+#include "netguard.h"
 #include "rkeys.h"
 #include "util.h"
 
@@ -188,14 +189,32 @@ static void h_submit(coord *c, struct evhttp_request *req)
     jobspec_id(spec, id);
     char *spec_s = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
     const char *hook = json_string_value(json_object_get(json_object_get(spec, "webhook"), "url"));
+    if (hook) {
+        /* a literal address the delivery guard will always refuse (link-
+         * local, unspecified, multicast, and loopback/private unless
+         * allow_private_networks) would be retried for a day: say so now.
+         * Host names are still judged on their address at each delivery. */
+        netguard g = { .allow_private = c->conf.allow_private_networks, .allow_http = 1 };
+        ss_err gerr = { 0 };
+        if (netguard_check_url(hook, &g, &gerr) != 0) {
+            free(spec_s);
+            json_decref(spec);
+            http_reply_error(req, 400, "invalid_request", gerr.msg, "webhook.url");
+            return;
+        }
+    }
     if (!hook && c->conf.webhook_url && *c->conf.webhook_url)
         hook = c->conf.webhook_url;
     json_t *ma = json_object_get(spec, "max_attempts");
     char maxatt[16];
     snprintf(maxatt, sizeof(maxatt), "%lld",
              ma ? (long long)json_integer_value(ma) : c->conf.max_attempts);
-    json_t *ev = json_pack("{sssO}", "priority", jobspec_priority_name(jobspec_priority_of(spec)),
-                           "source", json_object_get(spec, "source"));
+    /* the event goes to every webhook and event reader: the source as it
+     * may be shown (the job record keeps the real URL for the worker) */
+    char *shown = jobspec_redacted_url(json_string_value(json_object_get(spec, "source")));
+    json_t *ev = json_pack("{ssss}", "priority", jobspec_priority_name(jobspec_priority_of(spec)),
+                           "source", shown ? shown : "");
+    free(shown);
     char *ev_s = json_dumps(ev, JSON_COMPACT);
     json_decref(ev);
     char key[128];

@@ -83,8 +83,10 @@ json_t *store_job_from_fields(const char *id, json_t *fields, int full)
     json_object_set_new(j, "attempts", json_integer(num(fields, "attempts")));
     json_object_set_new(j, "max_attempts", json_integer(num(fields, "max_attempts")));
     json_object_set_new(j, "worker", worker && *worker ? json_string(worker) : json_null());
-    json_t *src = json_object_get(spec, "source");
-    json_object_set(j, "source", src ? src : json_null());
+    const char *src = json_string_value(json_object_get(spec, "source"));
+    char *shown = src ? jobspec_redacted_url(src) : NULL;
+    json_object_set_new(j, "source", shown ? json_string(shown) : json_null());
+    free(shown);
     long long created = num(fields, "created_ms"), started = num(fields, "started_ms");
     long long finished = num(fields, "finished_ms"), updated = num(fields, "updated_ms");
     set_time(j, "created_at", created);

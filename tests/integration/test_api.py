@@ -133,7 +133,6 @@ def test_api():
         w = api.submit({"source": "file:///nonexistent/d.mp4",
                         "webhook": {"url": "https://example.com/hook", "secret": "s3cr3t-value"}})
         assert "s3cr3t-value" not in str(api.job(w["id"])), "webhook secret leaked"
-
         # -- get / 404
         st, body = http_json("GET", url + "/v1/jobs/" + "0" * 20, token=TOKEN)
         assert st == 404 and body["error"]["code"] == "not_found"
@@ -234,6 +233,33 @@ def test_api():
         assert q["depth"]["normal"] == 8, q
         st, m = http_json("GET", url + "/metrics", raw=True)
         assert st == 200 and b'streamscale_queue_depth{priority="normal"} 8' in m, m[:400]
+
+        # -- credentials in an s3:// URL: 400 naming the field and where keys go (issue 18)
+        for field, spec in (("destination", {"source": "s3://in-bucket/a.mp4",
+                                             "destination": "s3://AKID:SECRET@bucket/out/"}),
+                            ("source", {"source": "s3://AKID:SECRET@bucket/a.mp4"})):
+            st, body = http_json("POST", url + "/v1/jobs", spec, token=TOKEN)
+            assert st == 400 and body["error"]["field"] == field, (spec, st, body)
+            assert "s3_access_key" in body["error"]["message"], body
+            assert "AKID:SECRET" not in body["error"]["message"], body
+        # the source's secrets are not shown back (the job keeps them for
+        # the worker; test_webhooks checks the events and webhooks)
+        sj = api.submit({"source": "https://u:PASSWORD1@example.com/x.mp4?X-Amz-Signature=SIGSECRET3"})
+        st, listed = http_json("GET", url + "/v1/jobs?limit=500", token=TOKEN)
+        shown = json.dumps([api.job(sj["id"]), api.events(sj["id"]), listed])
+        assert "PASSWORD1" not in shown and "SIGSECRET3" not in shown, shown[:500]
+        # a webhook the SSRF guard always refuses is refused at submit
+        for hook in ("http://169.254.169.254/latest/meta-data/", "https://0.0.0.0/h",
+                     "https://[fe80::1]/h", "https://224.0.0.1/h", "https://2130706433/h",
+                     "http://127.0.0.1:9/h", "https://[::ffff:169.254.169.254]/h"):
+            st, body = http_json("POST", url + "/v1/jobs", {
+                "source": "https://example.com/a.mp4",
+                "webhook": {"url": hook, "secret": "whsec-12345678"}}, token=TOKEN)
+            assert st == 400 and body["error"]["field"] == "webhook.url", (hook, st, body)
+        # a host name is judged at each delivery, not at submit
+        api.submit({"source": "https://example.com/a.mp4",
+                    "webhook": {"url": "https://hooks.example.com/h", "secret": "whsec-12345678"}})
+
 
         # -- out of file descriptors: accept() fails; the coordinator pauses
         # accepting instead of retrying at once forever (a core spinning and

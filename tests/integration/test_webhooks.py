@@ -15,6 +15,7 @@ Every event received is also checked against proto/events.schema.json and
 its headers against openapi's webhooks.jobEvent (by lib/receiver.py, as in
 every test).
 """
+import json
 import os
 import re
 import signal
@@ -93,10 +94,21 @@ def test_webhooks():
         # ---- 1. signed, complete, in order, once; metadata echoed
         a = Receiver(h, "rcv-a", secret="whsec-job-secret-1").start()
         meta = {"sleep_ms": 3500, "customer": "acme", "tags": ["x", 1]}
-        j = api.submit({"source": "file:///hooks/one.mp4", "metadata": meta,
+        # a presigned source with a password: the worker gets it whole, no
+        # event, webhook or API answer shows the secrets (issue 18)
+        src = ("https://user:PASSWORD1@media.example.com/one.mp4?X-Amz-Credential=AKIDSECRET2"
+               "&X-Amz-Signature=SIGSECRET3&token=TOKSECRET4&v=1")
+        j = api.submit({"source": src, "metadata": meta,
                         "webhook": {"url": a.url, "secret": "whsec-job-secret-1"}})
         job, events = all_delivered(api, a, j["id"])
         reqs = a.requests()
+        shown = json.dumps([reqs, job, events])
+        for word in ("PASSWORD1", "AKIDSECRET2", "SIGSECRET3", "TOKSECRET4"):
+            assert word not in shown, word
+        assert events[0]["data"]["source"] == ("https://redacted@media.example.com/one.mp4?"
+                                               "X-Amz-Credential=redacted&X-Amz-Signature=redacted"
+                                               "&token=redacted&v=1"), events[0]
+        assert "SIGSECRET3" in r("HGET", "{ss}:job:" + j["id"], "spec")   # the worker's copy
         assert all(q["sig"] == "ok" and q["status"] == 200 for q in reqs), reqs
         assert len(reqs) == job["events_seq"], "duplicates or extra requests: %s" % reqs
         check_order(job, events)

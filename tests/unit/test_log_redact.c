@@ -98,12 +98,34 @@ static void test_format(void **state)
     free(s);
 }
 
+/* URLs that leave in JSON keep their shape, not their secrets (issue 18) */
+static void test_url_redact(void **state)
+{
+    (void)state;
+    char out[512];
+    assert_int_equal(ss_url_redact("https://u:pw@h.example/x.mp4?X-Amz-Credential=AK%2F1&v=1"
+                                   "&X-Amz-Signature=abc#t", out, sizeof(out)), 1);
+    assert_string_equal(out, "https://redacted@h.example/x.mp4?X-Amz-Credential=redacted&v=1"
+                             "&X-Amz-Signature=redacted#t");
+    assert_int_equal(ss_url_redact("https://h/a?Signature=s;token=t&keyframe=2", out, sizeof(out)), 1);
+    assert_string_equal(out, "https://h/a?Signature=redacted;token=redacted&keyframe=2");
+    assert_int_equal(ss_url_redact("s3://bucket/k.mp4", out, sizeof(out)), 0);
+    assert_string_equal(out, "s3://bucket/k.mp4");
+    /* an '@' in the path is not userinfo */
+    assert_int_equal(ss_url_redact("https://h/p@q?x=1", out, sizeof(out)), 0);
+    assert_string_equal(out, "https://h/p@q?x=1");
+    /* cut to fit, still terminated */
+    ss_url_redact("https://u:p@h/x", out, 12);
+    assert_int_equal(strlen(out), 11);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_urls),
         cmocka_unit_test(test_tokens_and_settings),
         cmocka_unit_test(test_format),
+        cmocka_unit_test(test_url_redact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
