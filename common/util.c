@@ -96,6 +96,24 @@ size_t ss_utf8_len(const char *s)
     return n;
 }
 
+void ss_utf8_cut(char *dst, size_t n, const char *src)
+{
+    size_t o = 0;
+    while (*src) {
+        size_t c = ss_utf8_len(src);
+        size_t w = c ? c : 1;
+        if (o + w >= n)
+            break;
+        if (c)
+            memcpy(dst + o, src, c);
+        else
+            dst[o] = '?';
+        o += w;
+        src += w;
+    }
+    dst[o] = '\0';
+}
+
 int ss_mkdir_p(const char *path, ss_err *err)
 {
     char buf[4096];

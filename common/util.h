@@ -27,6 +27,11 @@ int ss_str_has_suffix(const char *s, const char *suffix);
  * and the terminating NUL), or 0 when s starts none: a stray continuation
  * byte, an overlong form, a surrogate, past U+10FFFF, or cut short. */
 size_t ss_utf8_len(const char *s);
+/* Copy src into dst (size n >= 1), always terminated and valid UTF-8: a
+ * byte that starts no well-formed character becomes '?', and a character
+ * that does not fit whole is left out with everything after it. For text
+ * from a file (a stream's title tag) on its way into JSON. */
+void ss_utf8_cut(char *dst, size_t n, const char *src);
 
 /* Create dir and its parents (mode 0755). */
 int ss_mkdir_p(const char *path, ss_err *err);

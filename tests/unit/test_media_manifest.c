@@ -72,7 +72,7 @@ static int setup(void **st)
     snprintf(text.name, sizeof(text.name), "fr");
     snprintf(text.lang, sizeof(text.lang), "fre");
     snprintf(text.label, sizeof(text.label), "Fran\"cais");
-    set = (pkg_set){ video, 2, &audio, &text, 1, 4.0, 13.0130 };
+    set = (pkg_set){ video, 2, &audio, &text, 1, 4.0, 13.0130, 1 };
     return 0;
 }
 
@@ -145,7 +145,7 @@ static void test_master(void **st)
     char *m = pkg_hls_master(&set);
     assert_non_null(m);
     assert_non_null(strstr(m, "#EXT-X-INDEPENDENT-SEGMENTS\n"));
-    assert_non_null(strstr(m, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"eng\",LANGUAGE=\"en\","
+    assert_non_null(strstr(m, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"English\",LANGUAGE=\"en\","
                               "DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"audio/playlist.m3u8\"\n"));
     /* quotes in a NAME are not allowed: replaced */
     assert_non_null(strstr(m, "TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"Fran'cais\",LANGUAGE=\"fr\""));
@@ -166,7 +166,7 @@ static void test_master(void **st)
     free(m);
 
     /* no audio: no AUDIO group, CODECS video only */
-    pkg_set noa = { video, 2, NULL, NULL, 0, 4.0, 13.013 };
+    pkg_set noa = { video, 2, NULL, NULL, 0, 4.0, 13.013, 0 };
     m = pkg_hls_master(&noa);
     assert_null(strstr(m, "AUDIO"));
     assert_non_null(strstr(m, "BANDWIDTH=4231064,"));
@@ -203,11 +203,105 @@ static void test_mpd(void **st)
     assert_non_null(strstr(m, "contentType=\"audio\" mimeType=\"audio/mp4\" segmentAlignment=\"true\" "
                               "startWithSAP=\"1\" lang=\"en\""));
     assert_non_null(strstr(m, "audio_channel_configuration:2011\" value=\"2\""));
+    assert_non_null(strstr(m, "<Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"main\"/>"));
     assert_non_null(strstr(m, "audioSamplingRate=\"48000\""));
     assert_non_null(strstr(m, "<S t=\"0\" d=\"192512\" r=\"1\"/>"));
     assert_non_null(strstr(m, "mimeType=\"text/vtt\" lang=\"fr\""));
     assert_non_null(strstr(m, "<BaseURL>subtitles/fr.vtt</BaseURL>"));
     assert_non_null(strstr(m, "</Period>\n</MPD>\n"));
+    free(m);
+}
+
+
+/* Three source tracks (English default, French titled commentary, German
+ * description) plus a 5.1 rendition of the English one; H.264 and AV1. */
+static void test_multi(void **st)
+{
+    (void)st;
+    pkg_track au[4], vv[4];
+    const struct { const char *n, *lang, *label, *role; int ch, def; } a[] = {
+        { "audio", "eng", "", "", 2, 1 },
+        { "audio_1", "fre", "Commentaire \"réalisateur\"", "commentary", 2, 0 },
+        { "audio_2", "deu", "", "description", 2, 0 },
+        { "audio_51", "eng", "", "", 6, 1 },
+    };
+    for (int i = 0; i < 4; i++) {
+        au[i] = audio;
+        snprintf(au[i].name, sizeof(au[i].name), "%s", a[i].n);
+        snprintf(au[i].lang, sizeof(au[i].lang), "%s", a[i].lang);
+        snprintf(au[i].label, sizeof(au[i].label), "%s", a[i].label);
+        snprintf(au[i].role, sizeof(au[i].role), "%s", a[i].role);
+        au[i].channels = a[i].ch;
+        au[i].is_default = a[i].def;
+    }
+    au[3].segs = vsegs360;   /* a bigger 5.1 track: its group's BANDWIDTH */
+    au[3].timescale = 30000;
+    vv[0] = video[0];
+    vv[1] = video[1];
+    vv[2] = video[0];
+    vv[3] = video[1];
+    snprintf(vv[2].name, sizeof(vv[2].name), "av1-360p");
+    snprintf(vv[3].name, sizeof(vv[3].name), "av1-720p");
+    snprintf(vv[2].codecs, sizeof(vv[2].codecs), "av01.0.01M.08");
+    snprintf(vv[3].codecs, sizeof(vv[3].codecs), "av01.0.05M.08");
+    pkg_set s = { vv, 4, au, NULL, 0, 4.0, 13.013, 4 };
+    char *m = pkg_hls_master(&s);
+    assert_non_null(m);
+    assert_non_null(strstr(m, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"English\",LANGUAGE=\"en\","
+                              "DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"audio/playlist.m3u8\"\n"));
+    assert_non_null(strstr(m, "GROUP-ID=\"audio\",NAME=\"Commentaire 'réalisateur'\",LANGUAGE=\"fr\","
+                              "DEFAULT=NO,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"audio_1/playlist.m3u8\"\n"));
+    assert_non_null(strstr(m, "GROUP-ID=\"audio\",NAME=\"German\",LANGUAGE=\"de\",DEFAULT=NO,AUTOSELECT=YES,"
+                              "CHARACTERISTICS=\"public.accessibility.describes-video\",CHANNELS=\"2\""));
+    assert_non_null(strstr(m, "GROUP-ID=\"audio-51\",NAME=\"English\",LANGUAGE=\"en\",DEFAULT=YES,"
+                              "AUTOSELECT=YES,CHANNELS=\"6\",URI=\"audio_51/playlist.m3u8\"\n"));
+    /* every rung of every codec, once per audio group */
+    assert_int_equal(count(m, "#EXT-X-STREAM-INF:"), 8);
+    assert_int_equal(count(m, "AUDIO=\"audio\"\n"), 4);
+    assert_int_equal(count(m, "AUDIO=\"audio-51\"\n"), 4);
+    assert_int_equal(count(m, "CODECS=\"av01.0.05M.08,mp4a.40.2\""), 2);
+    assert_int_equal(count(m, "#EXT-X-I-FRAME-STREAM-INF:"), 4);
+    char want[256];
+    snprintf(want, sizeof(want), "#EXT-X-STREAM-INF:BANDWIDTH=%lld,",
+             (long long)(pkg_peak_bps(&vv[1]) + pkg_peak_bps(&au[3])));
+    assert_non_null(strstr(m, want));
+    free(m);
+
+    m = pkg_dash_mpd(&s);
+    assert_non_null(m);
+    assert_int_equal(count(m, "contentType=\"video\""), 2);
+    assert_int_equal(count(m, "contentType=\"audio\""), 4);
+    assert_non_null(strstr(m, "<AdaptationSet id=\"1\" contentType=\"video\""));
+    assert_non_null(strstr(m, "codecs=\"av01.0.05M.08\""));
+    assert_non_null(strstr(m, "<AdaptationSet id=\"3\" contentType=\"audio\" mimeType=\"audio/mp4\" "
+                              "segmentAlignment=\"true\" startWithSAP=\"1\" lang=\"fr\">"));
+    assert_int_equal(count(m, "value=\"main\""), 2);
+    assert_int_equal(count(m, "value=\"commentary\""), 1);
+    assert_int_equal(count(m, "value=\"description\""), 1);
+    assert_non_null(strstr(m, "audio_channel_configuration:2011\" value=\"6\""));
+    free(m);
+
+    /* audio only: one variant per group, its default rendition */
+    pkg_set ao = { NULL, 0, au, NULL, 0, 4.0, 13.013, 4 };
+    m = pkg_hls_master(&ao);
+    assert_int_equal(count(m, "#EXT-X-STREAM-INF:"), 2);
+    assert_non_null(strstr(m, "CODECS=\"mp4a.40.2\",AUDIO=\"audio\"\naudio/playlist.m3u8\n"));
+    assert_non_null(strstr(m, "AUDIO=\"audio-51\"\naudio_51/playlist.m3u8\n"));
+    assert_null(strstr(m, "I-FRAME"));
+    free(m);
+    m = pkg_dash_mpd(&ao);
+    assert_null(strstr(m, "contentType=\"video\""));
+    assert_non_null(strstr(m, "<AdaptationSet id=\"0\" contentType=\"audio\""));
+    free(m);
+
+    /* two untitled English tracks in one group get distinct names */
+    au[1] = au[0];
+    au[1].is_default = 0;
+    snprintf(au[1].name, sizeof(au[1].name), "audio_1");
+    pkg_set dup = { vv, 2, au, NULL, 0, 4.0, 13.013, 2 };
+    m = pkg_hls_master(&dup);
+    assert_non_null(strstr(m, "NAME=\"English\""));
+    assert_non_null(strstr(m, "NAME=\"English 2\",LANGUAGE=\"en\",DEFAULT=NO"));
     free(m);
 }
 
@@ -232,7 +326,12 @@ static void test_lang_tag(void **st)
     pkg_lang_tag("haw", t, sizeof(t));   /* no two-letter code: kept */
     assert_string_equal(t, "haw");
     pkg_lang_tag("pt-br", t, sizeof(t));
-    assert_string_equal(t, "pt-br");
+    assert_string_equal(t, "pt-BR");
+    pkg_lang_tag("ZH-hant-tw", t, sizeof(t));
+    assert_string_equal(t, "zh-Hant-TW");
+    assert_string_equal(pkg_lang_name("eng"), "English");
+    assert_string_equal(pkg_lang_name("fr-CA"), "French");
+    assert_null(pkg_lang_name("haw"));
 }
 
 static void test_first_sample_end(void **st)
@@ -281,6 +380,7 @@ int main(void)
         cmocka_unit_test_setup(test_master, setup),
         cmocka_unit_test_setup(test_text_playlist, setup),
         cmocka_unit_test_setup(test_mpd, setup),
+        cmocka_unit_test_setup(test_multi, setup),
         cmocka_unit_test(test_lang_tag),
         cmocka_unit_test(test_first_sample_end),
     };

@@ -303,6 +303,106 @@ static void test_opts_from_spec(void **st)
     json_decref(spec);
 }
 
+
+/* A display matrix as libavutil writes it: [a b 0; c d 0; 0 0 1<<30]. */
+static void mat(int32_t *m, int a, int b, int c, int d)
+{
+    memset(m, 0, 9 * sizeof(*m));
+    m[0] = a * 65536;
+    m[1] = b * 65536;
+    m[3] = c * 65536;
+    m[4] = d * 65536;
+    m[8] = 1 << 30;
+}
+
+static void test_orientation(void **st)
+{
+    (void)st;
+    static const struct { int a, b, c, d, rot, mir; const char *turn; } cases[] = {
+        { 1, 0, 0, 1, 0, 0, "" },
+        { -1, 0, 0, 1, 0, 1, "hflip," },
+        { 1, 0, 0, -1, 180, 1, "vflip," },
+        { -1, 0, 0, -1, 180, 0, "hflip,vflip," },
+        { 0, 1, -1, 0, 90, 0, "transpose=clock," },       /* what ffmpeg -metadata rotate=90 writes */
+        { 0, -1, 1, 0, 270, 0, "transpose=cclock," },
+        { 0, 1, 1, 0, 90, 1, "transpose=cclock_flip," },  /* x' = y, y' = x */
+        { 0, -1, -1, 0, 270, 1, "transpose=clock_flip," },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int32_t m[9];
+        mat(m, cases[i].a, cases[i].b, cases[i].c, cases[i].d);
+        int rot = -1, mir = -1;
+        plan_orientation(m, &rot, &mir);
+        assert_int_equal(rot, cases[i].rot);
+        assert_int_equal(mir, cases[i].mir);
+        plan_pre p = { 0, 24, 1, 0.0, PLAN_HDR_NONE, 0, 0, rot, mir };
+        char chain[512], want[512];
+        assert_int_equal(plan_prefilter(&p, chain, sizeof(chain)), 0);
+        snprintf(want, sizeof(want), "fps=fps=24/1:start_time=0.000000:round=near,%sformat=yuv420p",
+                 cases[i].turn);
+        assert_string_equal(chain, want);
+    }
+    int rot = -1, mir = -1;
+    plan_orientation(NULL, &rot, &mir);
+    assert_int_equal(rot, 0);
+    assert_int_equal(mir, 0);
+    /* 30 degrees counter-clockwise (cos 0.87, sin 0.5): the nearest right angle is none */
+    int32_t m[9] = { 56756, -32768, 0, 32768, 56756, 0, 0, 0, 1 << 30 };
+    plan_orientation(m, &rot, &mir);
+    assert_int_equal(rot, 0);
+    assert_int_equal(mir, 0);
+}
+
+static void test_prefilter_hdr(void **st)
+{
+    (void)st;
+    assert_int_equal(plan_hdr_of(16), PLAN_HDR_PQ);
+    assert_int_equal(plan_hdr_of(18), PLAN_HDR_HLG);
+    assert_int_equal(plan_hdr_of(1), PLAN_HDR_NONE);
+    assert_int_equal(plan_hdr_of(14), PLAN_HDR_NONE);   /* BT.2020 10-bit SDR */
+    assert_string_equal(plan_hdr_name(PLAN_HDR_HLG), "hlg");
+    assert_null(plan_hdr_name(PLAN_HDR_NONE));
+    plan_pre p = { 1, 30000, 1001, 0.5, PLAN_HDR_PQ, 9, 9, 90, 0 };
+    char chain[512];
+    assert_int_equal(plan_prefilter(&p, chain, sizeof(chain)), 0);
+    assert_string_equal(chain,
+        "bwdif=mode=send_frame:parity=auto:deint=interlaced,"
+        "fps=fps=30000/1001:start_time=0.500000:round=near,"
+        "zscale=tin=smpte2084:pin=2020:min=2020_ncl:rin=tv:t=linear:npl=100,format=gbrpf32le,"
+        "zscale=p=bt709,tonemap=tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv,"
+        "transpose=clock,format=yuv420p");
+    p.hdr = PLAN_HDR_HLG;
+    p.primaries = 2;   /* unspecified: BT.2020 */
+    p.matrix = 10;
+    assert_int_equal(plan_prefilter(&p, chain, sizeof(chain)), 0);
+    assert_non_null(strstr(chain, "zscale=tin=arib-std-b67:pin=2020:min=2020_cl:"));
+    assert_int_equal(plan_prefilter(&p, chain, 40), -1);   /* too small: refused, not cut */
+}
+
+static void test_av1_codec_string(void **st)
+{
+    (void)st;
+    /* av1C bodies libsvtav1 (through libavformat) wrote: 320x180 8-bit at
+     * 24 fps (level 2.0), 1920x1080 10-bit at 60 fps (level 4.1) */
+    static const uint8_t a[] = { 0x81, 0x00, 0x0c, 0x00, 0x0a, 0x0b, 0x00, 0x00, 0x00, 0x04, 0x3c,
+                                 0xfe, 0xcc, 0x02, 0xf8, 0x00, 0x40 };
+    static const uint8_t b[] = { 0x81, 0x09, 0x4c, 0x00, 0x0a, 0x0b, 0x00, 0x00, 0x00, 0x4a, 0xab,
+                                 0xbf, 0xc3, 0x70, 0x0b, 0xe1, 0x01 };
+    char s[16];
+    assert_int_equal(plan_av1_codec_string(a, sizeof(a), s, sizeof(s)), 0);
+    assert_string_equal(s, "av01.0.00M.08");
+    assert_int_equal(plan_av1_codec_string(b, sizeof(b), s, sizeof(s)), 0);
+    assert_string_equal(s, "av01.0.09M.10");
+    /* the bare OBU (libsvtav1's extradata): the same answer */
+    assert_int_equal(plan_av1_codec_string(b + 4, sizeof(b) - 4, s, sizeof(s)), 0);
+    assert_string_equal(s, "av01.0.09M.10");
+    /* cut short, or no sequence header: refused */
+    assert_int_equal(plan_av1_codec_string(b, 9, s, sizeof(s)), -1);
+    static const uint8_t td[] = { 0x12, 0x00 };   /* a temporal delimiter only */
+    assert_int_equal(plan_av1_codec_string(td, sizeof(td), s, sizeof(s)), -1);
+    assert_int_equal(plan_av1_codec_string(NULL, 0, s, sizeof(s)), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -311,6 +411,8 @@ int main(void)
         cmocka_unit_test(test_explicit),       cmocka_unit_test(test_caps_and_level),
         cmocka_unit_test(test_fps_rule),       cmocka_unit_test(test_gop_grid),
         cmocka_unit_test(test_codec_string),   cmocka_unit_test(test_opts_from_spec),
+        cmocka_unit_test(test_orientation),    cmocka_unit_test(test_prefilter_hdr),
+        cmocka_unit_test(test_av1_codec_string),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -202,6 +202,22 @@ static void test_errors(void **state)
     assert_string_equal(ss_code_name(SS_ELIMIT), "limit");
 }
 
+static void test_utf8_cut(void **state)
+{
+    (void)state;
+    char b[8];
+    ss_utf8_cut(b, sizeof(b), "abc");
+    assert_string_equal(b, "abc");
+    ss_utf8_cut(b, sizeof(b), "a\xff\xc3" "b");   /* stray bytes become question marks */
+    assert_string_equal(b, "a?" "?b");
+    ss_utf8_cut(b, sizeof(b), "12345\xe2\x82\xac");   /* the euro sign does not fit whole */
+    assert_string_equal(b, "12345");
+    ss_utf8_cut(b, sizeof(b), "1234\xe2\x82\xac");
+    assert_string_equal(b, "1234\xe2\x82\xac");
+    ss_utf8_cut(b, 1, "abc");
+    assert_string_equal(b, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -214,6 +230,7 @@ int main(void)
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_states),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_utf8_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,6 +35,7 @@ typedef struct enc_settings {
     int stitchable;            /* headers independent of the content (chunks of one title) */
     int threads;
     const AVCodecContext *color_from;   /* colour description to copy (may be NULL) */
+    int bt709;                 /* the pre-filter tone-mapped HDR: tag BT.709 instead */
 } enc_settings;
 
 typedef struct encoder {

@@ -77,30 +77,70 @@ static void sb_quoted(sbuf *b, const char *s, int xml)
     }
 }
 
+
+/* The language attribute, when known: HLS `LANGUAGE="en",`, DASH ` lang="en"`. */
+static void sb_lang(sbuf *b, const char *lang, int xml)
+{
+    if (!lang[0])
+        return;
+    char tag[16];
+    pkg_lang_tag(lang, tag, sizeof(tag));
+    sb_printf(b, xml ? " lang=\"" : "LANGUAGE=\"");
+    sb_quoted(b, tag, xml);
+    sb_printf(b, xml ? "\"" : "\",");
+}
+
+static const char *const lang_map[][3] = {
+    { "eng", "en", "English" }, { "fre", "fr", "French" }, { "fra", "fr", "French" },
+    { "ger", "de", "German" }, { "deu", "de", "German" }, { "spa", "es", "Spanish" },
+    { "ita", "it", "Italian" }, { "por", "pt", "Portuguese" }, { "rus", "ru", "Russian" },
+    { "jpn", "ja", "Japanese" }, { "chi", "zh", "Chinese" }, { "zho", "zh", "Chinese" },
+    { "kor", "ko", "Korean" }, { "ara", "ar", "Arabic" }, { "hin", "hi", "Hindi" },
+    { "dut", "nl", "Dutch" }, { "nld", "nl", "Dutch" }, { "swe", "sv", "Swedish" },
+    { "pol", "pl", "Polish" }, { "tur", "tr", "Turkish" }, { "dan", "da", "Danish" },
+    { "nor", "no", "Norwegian" }, { "fin", "fi", "Finnish" }, { "cze", "cs", "Czech" },
+    { "ces", "cs", "Czech" }, { "gre", "el", "Greek" }, { "ell", "el", "Greek" },
+    { "heb", "he", "Hebrew" }, { "hun", "hu", "Hungarian" }, { "ukr", "uk", "Ukrainian" },
+    { "vie", "vi", "Vietnamese" }, { "tha", "th", "Thai" }, { "ind", "id", "Indonesian" },
+    { "rum", "ro", "Romanian" }, { "ron", "ro", "Romanian" }, { "cat", "ca", "Catalan" },
+    { "bul", "bg", "Bulgarian" }, { "hrv", "hr", "Croatian" }, { "srp", "sr", "Serbian" },
+    { "slo", "sk", "Slovak" }, { "slk", "sk", "Slovak" }, { "per", "fa", "Persian" },
+    { "fas", "fa", "Persian" }, { "may", "ms", "Malay" }, { "msa", "ms", "Malay" },
+};
+
 void pkg_lang_tag(const char *iso, char *out, size_t outlen)
 {
-    static const char *const map[][2] = {
-        { "eng", "en" }, { "fre", "fr" }, { "fra", "fr" }, { "ger", "de" }, { "deu", "de" },
-        { "spa", "es" }, { "ita", "it" }, { "por", "pt" }, { "rus", "ru" }, { "jpn", "ja" },
-        { "chi", "zh" }, { "zho", "zh" }, { "kor", "ko" }, { "ara", "ar" }, { "hin", "hi" },
-        { "dut", "nl" }, { "nld", "nl" }, { "swe", "sv" }, { "pol", "pl" }, { "tur", "tr" },
-        { "dan", "da" }, { "nor", "no" }, { "fin", "fi" }, { "cze", "cs" }, { "ces", "cs" },
-        { "gre", "el" }, { "ell", "el" }, { "heb", "he" }, { "hun", "hu" }, { "ukr", "uk" },
-        { "vie", "vi" }, { "tha", "th" }, { "ind", "id" }, { "rum", "ro" }, { "ron", "ro" },
-        { "cat", "ca" }, { "bul", "bg" }, { "hrv", "hr" }, { "srp", "sr" }, { "slo", "sk" },
-        { "slk", "sk" }, { "per", "fa" }, { "fas", "fa" }, { "may", "ms" }, { "msa", "ms" },
-    };
     char low[16];
     size_t n = 0;
     for (; iso[n] && n + 1 < sizeof(low); n++)
         low[n] = (char)(iso[n] >= 'A' && iso[n] <= 'Z' ? iso[n] + 32 : iso[n]);
     low[n] = '\0';
-    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (!strcmp(low, map[i][0])) {
-            snprintf(out, outlen, "%s", map[i][1]);
+    for (size_t i = 0; i < sizeof(lang_map) / sizeof(lang_map[0]); i++)
+        if (!strcmp(low, lang_map[i][0])) {
+            snprintf(out, outlen, "%s", lang_map[i][1]);
             return;
         }
+    /* BCP 47 case: language lower, script title ("Hant"), region upper ("BR") */
+    for (char *sub = strchr(low, '-'); sub; sub = strchr(sub + 1, '-')) {
+        size_t len = strcspn(sub + 1, "-");
+        if (len == 2)
+            for (size_t k = 1; k <= 2; k++)
+                sub[k] = (char)(sub[k] >= 'a' && sub[k] <= 'z' ? sub[k] - 32 : sub[k]);
+        else if (len == 4 && sub[1] >= 'a' && sub[1] <= 'z')
+            sub[1] = (char)(sub[1] - 32);
+    }
     snprintf(out, outlen, "%s", low);
+}
+
+const char *pkg_lang_name(const char *tag)
+{
+    char t[16];
+    pkg_lang_tag(tag, t, sizeof(t));
+    t[strcspn(t, "-")] = '\0';
+    for (size_t i = 0; i < sizeof(lang_map) / sizeof(lang_map[0]); i++)
+        if (!strcmp(t, lang_map[i][1]))
+            return lang_map[i][2];
+    return NULL;
 }
 
 double pkg_seg_seconds(const pkg_track *t, int i)
@@ -212,57 +252,167 @@ static void fps_text(char *out, size_t n, int num, int den)
     snprintf(out, n, "%.3f", den > 0 ? (double)num / den : 0.0);
 }
 
+static int set_naudio(const pkg_set *s)
+{
+    return !s->audio ? 0 : s->naudio > 0 ? s->naudio : 1;
+}
+
+/* HLS GROUP-ID of an audio rendition: one group per codec and layout. */
+static void audio_group(const pkg_track *a, char *out, size_t n)
+{
+    int aac = !strncmp(a->codecs, "mp4a.40.", 8);
+    if (a->channels <= 2)
+        snprintf(out, n, aac ? "audio" : "audio-%.4s", a->codecs);
+    else if (a->channels == 6)
+        snprintf(out, n, aac ? "audio-51" : "audio-51-%.4s", a->codecs);
+    else
+        snprintf(out, n, aac ? "audio-%dch" : "audio-%dch-%.4s", a->channels, a->codecs);
+}
+
+/* The group's DEFAULT=YES rendition: the source's default track, else the first. */
+static int group_default(const pkg_set *s, const char *group)
+{
+    int first = -1;
+    for (int i = 0; i < set_naudio(s); i++) {
+        char g[32];
+        audio_group(&s->audio[i], g, sizeof(g));
+        if (strcmp(g, group))
+            continue;
+        if (s->audio[i].is_default)
+            return i;
+        if (first < 0)
+            first = i;
+    }
+    return first;
+}
+
+/* Is audio[i] the first rendition of its group? */
+static int group_first(const pkg_set *s, int i, char *group, size_t n)
+{
+    audio_group(&s->audio[i], group, n);
+    for (int k = 0; k < i; k++) {
+        char g[32];
+        audio_group(&s->audio[k], g, sizeof(g));
+        if (!strcmp(g, group))
+            return 0;
+    }
+    return 1;
+}
+
+/* NAME of audio[i]: its label, else its language's name (or tag), else
+ * "Audio"; a name already used in the group gets " 2", " 3", ... */
+static void audio_name(const pkg_set *s, int i, char *out, size_t n)
+{
+    const pkg_track *a = &s->audio[i];
+    char base[80];
+    const char *ln = a->lang[0] ? pkg_lang_name(a->lang) : NULL;
+    if (a->label[0])
+        snprintf(base, sizeof(base), "%s", a->label);
+    else if (ln || a->lang[0])
+        snprintf(base, sizeof(base), "%s", ln ? ln : a->lang);
+    else
+        snprintf(base, sizeof(base), "Audio");
+    char g[32];
+    audio_group(a, g, sizeof(g));
+    int same = 0;
+    for (int k = 0; k < i; k++) {
+        char gk[32], nk[80];
+        audio_group(&s->audio[k], gk, sizeof(gk));
+        if (strcmp(gk, g))
+            continue;
+        audio_name(s, k, nk, sizeof(nk));
+        size_t bl = strlen(base);
+        if (!strncmp(nk, base, bl) && (nk[bl] == '\0' || nk[bl] == ' '))
+            same++;
+    }
+    if (same)
+        snprintf(out, n, "%s %d", base, same + 1);
+    else
+        snprintf(out, n, "%s", base);
+}
+
+static void group_rates(const pkg_set *s, const char *group, int64_t *peak, int64_t *avg)
+{
+    *peak = *avg = 0;
+    for (int i = 0; i < set_naudio(s); i++) {
+        char g[32];
+        audio_group(&s->audio[i], g, sizeof(g));
+        if (strcmp(g, group))
+            continue;
+        if (pkg_peak_bps(&s->audio[i]) > *peak)
+            *peak = pkg_peak_bps(&s->audio[i]);
+        if (pkg_avg_bps(&s->audio[i]) > *avg)
+            *avg = pkg_avg_bps(&s->audio[i]);
+    }
+}
+
+static void media_audio(sbuf *b, const pkg_set *s, int i)
+{
+    const pkg_track *a = &s->audio[i];
+    char g[32], name[96];
+    audio_group(a, g, sizeof(g));
+    audio_name(s, i, name, sizeof(name));
+    sb_printf(b, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"%s\",NAME=\"", g);
+    sb_quoted(b, name, 0);
+    sb_printf(b, "\",");
+    sb_lang(b, a->lang, 0);
+    sb_printf(b, "DEFAULT=%s,AUTOSELECT=YES,", group_default(s, g) == i ? "YES" : "NO");
+    if (!strcmp(a->role, "description"))
+        sb_printf(b, "CHARACTERISTICS=\"public.accessibility.describes-video\",");
+    sb_printf(b, "CHANNELS=\"%d\",URI=\"%s/playlist.m3u8\"\n", a->channels, a->name);
+}
+
 char *pkg_hls_master(const pkg_set *s)
 {
     sbuf b = { 0 };
     sb_printf(&b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n\n");
-    const pkg_track *a = s->audio;
-    if (a) {
-        sb_printf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"");
-        sb_quoted(&b, a->lang[0] ? a->lang : "audio", 0);
-        sb_printf(&b, "\",");
-        if (a->lang[0]) {
-            char tag[16];
-            pkg_lang_tag(a->lang, tag, sizeof(tag));
-            sb_printf(&b, "LANGUAGE=\"");
-            sb_quoted(&b, tag, 0);
-            sb_printf(&b, "\",");
-        }
-        sb_printf(&b, "DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"%d\",URI=\"%s/playlist.m3u8\"\n",
-                  a->channels, a->name);
-    }
+    int na = set_naudio(s);
+    for (int i = 0; i < na; i++)
+        media_audio(&b, s, i);
     for (int i = 0; i < s->ntexts; i++) {
         const pkg_text *x = &s->texts[i];
         sb_printf(&b, "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"");
         sb_quoted(&b, x->label[0] ? x->label : x->name, 0);
         sb_printf(&b, "\",");
-        if (x->lang[0]) {
-            char tag[16];
-            pkg_lang_tag(x->lang, tag, sizeof(tag));
-            sb_printf(&b, "LANGUAGE=\"");
-            sb_quoted(&b, tag, 0);
-            sb_printf(&b, "\",");
-        }
+        sb_lang(&b, x->lang, 0);
         sb_printf(&b, "DEFAULT=NO,AUTOSELECT=YES,FORCED=NO,URI=\"subtitles/%s.m3u8\"\n", x->name);
     }
-    if (a || s->ntexts)
+    if (na || s->ntexts)
         sb_printf(&b, "\n");
-    int64_t apeak = a ? pkg_peak_bps(a) : 0, aavg = a ? pkg_avg_bps(a) : 0;
-    for (int i = 0; i < s->nvideo; i++) {
-        const pkg_track *v = &s->video[i];
-        char fps[32];
-        fps_text(fps, sizeof(fps), v->fps_num, v->fps_den);
-        sb_printf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%lld,AVERAGE-BANDWIDTH=%lld,CODECS=\"%s%s%s\","
-                  "RESOLUTION=%dx%d,FRAME-RATE=%s",
-                  (long long)(pkg_peak_bps(v) + apeak), (long long)(pkg_avg_bps(v) + aavg),
-                  v->codecs, a ? "," : "", a ? a->codecs : "", v->width, v->height, fps);
-        if (a)
-            sb_printf(&b, ",AUDIO=\"audio\"");
-        if (s->ntexts)
-            sb_printf(&b, ",SUBTITLES=\"subs\"");
-        sb_printf(&b, "\n%s/playlist.m3u8\n", v->name);
+    /* one pass per audio group (one pass without audio) */
+    for (int gi = 0; gi < (na ? na : 1); gi++) {
+        char g[32] = "";
+        const pkg_track *a = NULL;
+        int64_t apeak = 0, aavg = 0;
+        if (na) {
+            if (!group_first(s, gi, g, sizeof(g)))
+                continue;
+            a = &s->audio[group_default(s, g)];
+            group_rates(s, g, &apeak, &aavg);
+        }
+        if (!s->nvideo && a) {   /* audio only: the group's default rendition is the variant */
+            sb_printf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%lld,AVERAGE-BANDWIDTH=%lld,CODECS=\"%s\","
+                      "AUDIO=\"%s\"\n%s/playlist.m3u8\n", (long long)apeak, (long long)aavg,
+                      a->codecs, g, a->name);
+            continue;
+        }
+        for (int i = 0; i < s->nvideo; i++) {
+            const pkg_track *v = &s->video[i];
+            char fps[32];
+            fps_text(fps, sizeof(fps), v->fps_num, v->fps_den);
+            sb_printf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%lld,AVERAGE-BANDWIDTH=%lld,CODECS=\"%s%s%s\","
+                      "RESOLUTION=%dx%d,FRAME-RATE=%s",
+                      (long long)(pkg_peak_bps(v) + apeak), (long long)(pkg_avg_bps(v) + aavg),
+                      v->codecs, a ? "," : "", a ? a->codecs : "", v->width, v->height, fps);
+            if (a)
+                sb_printf(&b, ",AUDIO=\"%s\"", g);
+            if (s->ntexts)
+                sb_printf(&b, ",SUBTITLES=\"subs\"");
+            sb_printf(&b, "\n%s/playlist.m3u8\n", v->name);
+        }
     }
-    sb_printf(&b, "\n");
+    if (s->nvideo)
+        sb_printf(&b, "\n");
     for (int i = 0; i < s->nvideo; i++) {
         const pkg_track *v = &s->video[i];
         sb_printf(&b, "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=%lld,CODECS=\"%s\",RESOLUTION=%dx%d,"
@@ -296,6 +446,60 @@ static void timeline(sbuf *b, const pkg_track *t, const char *ind)
     sb_printf(b, "%s  </SegmentTimeline>\n%s</SegmentTemplate>\n", ind, ind);
 }
 
+/* Same codec family ("avc1", "av01", "mp4a"): the first four characters. */
+static int same_family(const pkg_track *a, const pkg_track *b)
+{
+    return !strncmp(a->codecs, b->codecs, 4);
+}
+
+static void mpd_video_set(sbuf *b, const pkg_set *s, int first, int id)
+{
+    const pkg_track *f = &s->video[first];
+    int mw = 0, mh = 0, top = first;
+    for (int i = first; i < s->nvideo; i++) {
+        const pkg_track *v = &s->video[i];
+        if (!same_family(v, f))
+            continue;
+        if (v->width > mw)
+            mw = v->width;
+        if (v->height > mh)
+            mh = v->height;
+        top = i;
+    }
+    sb_printf(b, "    <AdaptationSet id=\"%d\" contentType=\"video\" mimeType=\"video/mp4\" "
+              "segmentAlignment=\"true\" startWithSAP=\"1\" maxWidth=\"%d\" maxHeight=\"%d\" "
+              "maxFrameRate=\"%d/%d\">\n", id, mw, mh, s->video[top].fps_num, s->video[top].fps_den);
+    for (int i = first; i < s->nvideo; i++) {
+        const pkg_track *v = &s->video[i];
+        if (!same_family(v, f))
+            continue;
+        sb_printf(b, "      <Representation id=\"%s\" bandwidth=\"%lld\" width=\"%d\" "
+                  "height=\"%d\" frameRate=\"%d/%d\" sar=\"1:1\" codecs=\"%s\">\n",
+                  v->name, (long long)pkg_peak_bps(v), v->width, v->height, v->fps_num,
+                  v->fps_den, v->codecs);
+        timeline(b, v, "        ");
+        sb_printf(b, "      </Representation>\n");
+    }
+    sb_printf(b, "    </AdaptationSet>\n");
+}
+
+static void mpd_audio_set(sbuf *b, const pkg_track *a, int id, int is_main)
+{
+    sb_printf(b, "    <AdaptationSet id=\"%d\" contentType=\"audio\" mimeType=\"audio/mp4\" "
+              "segmentAlignment=\"true\" startWithSAP=\"1\"", id);
+    sb_lang(b, a->lang, 1);
+    sb_printf(b, ">\n      <AudioChannelConfiguration "
+              "schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" "
+              "value=\"%d\"/>\n", a->channels);
+    sb_printf(b, "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"%s\"/>\n",
+              a->role[0] ? a->role : is_main ? "main" : "alternate");
+    sb_printf(b, "      <Representation id=\"%s\" bandwidth=\"%lld\" codecs=\"%s\" "
+              "audioSamplingRate=\"%d\">\n", a->name, (long long)pkg_peak_bps(a), a->codecs,
+              a->sample_rate);
+    timeline(b, a, "        ");
+    sb_printf(b, "      </Representation>\n    </AdaptationSet>\n");
+}
+
 char *pkg_dash_mpd(const pkg_set *s)
 {
     sbuf b = { 0 };
@@ -306,60 +510,26 @@ char *pkg_dash_mpd(const pkg_set *s)
               "mediaPresentationDuration=\"PT%.3fS\" minBufferTime=\"PT%dS\">\n",
               s->duration, mbt);
     sb_printf(&b, "  <Period id=\"0\" start=\"PT0S\">\n");
-    if (s->nvideo > 0) {
-        const pkg_track *top = &s->video[s->nvideo - 1];
-        int mw = 0, mh = 0;
-        for (int i = 0; i < s->nvideo; i++) {
-            if (s->video[i].width > mw)
-                mw = s->video[i].width;
-            if (s->video[i].height > mh)
-                mh = s->video[i].height;
-        }
-        sb_printf(&b, "    <AdaptationSet id=\"0\" contentType=\"video\" mimeType=\"video/mp4\" "
-                  "segmentAlignment=\"true\" startWithSAP=\"1\" maxWidth=\"%d\" maxHeight=\"%d\" "
-                  "maxFrameRate=\"%d/%d\">\n", mw, mh, top->fps_num, top->fps_den);
-        for (int i = 0; i < s->nvideo; i++) {
-            const pkg_track *v = &s->video[i];
-            sb_printf(&b, "      <Representation id=\"%s\" bandwidth=\"%lld\" width=\"%d\" "
-                      "height=\"%d\" frameRate=\"%d/%d\" sar=\"1:1\" codecs=\"%s\">\n",
-                      v->name, (long long)pkg_peak_bps(v), v->width, v->height, v->fps_num,
-                      v->fps_den, v->codecs);
-            timeline(&b, v, "        ");
-            sb_printf(&b, "      </Representation>\n");
-        }
-        sb_printf(&b, "    </AdaptationSet>\n");
+    int id = 0;
+    for (int i = 0; i < s->nvideo; i++) {
+        int seen = 0;
+        for (int k = 0; k < i && !seen; k++)
+            seen = same_family(&s->video[k], &s->video[i]);
+        if (!seen)
+            mpd_video_set(&b, s, i, id++);
     }
-    if (s->audio) {
-        const pkg_track *a = s->audio;
-        sb_printf(&b, "    <AdaptationSet id=\"1\" contentType=\"audio\" mimeType=\"audio/mp4\" "
-                  "segmentAlignment=\"true\" startWithSAP=\"1\"");
-        if (a->lang[0]) {
-            char tag[16];
-            pkg_lang_tag(a->lang, tag, sizeof(tag));
-            sb_printf(&b, " lang=\"");
-            sb_quoted(&b, tag, 1);
-            sb_printf(&b, "\"");
-        }
-        sb_printf(&b, ">\n      <AudioChannelConfiguration "
-                  "schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" "
-                  "value=\"%d\"/>\n", a->channels);
-        sb_printf(&b, "      <Representation id=\"%s\" bandwidth=\"%lld\" codecs=\"%s\" "
-                  "audioSamplingRate=\"%d\">\n", a->name, (long long)pkg_peak_bps(a), a->codecs,
-                  a->sample_rate);
-        timeline(&b, a, "        ");
-        sb_printf(&b, "      </Representation>\n    </AdaptationSet>\n");
-    }
+    int na = set_naudio(s), main_track = -1;
+    for (int i = 0; i < na && main_track < 0; i++)
+        if (s->audio[i].is_default)
+            main_track = i;
+    for (int i = 0; i < na; i++)
+        mpd_audio_set(&b, &s->audio[i], id++,
+                      main_track < 0 ? i == 0 : s->audio[i].is_default);
     for (int i = 0; i < s->ntexts; i++) {
         const pkg_text *x = &s->texts[i];
         sb_printf(&b, "    <AdaptationSet id=\"%d\" contentType=\"text\" mimeType=\"text/vtt\"",
-                  2 + i);
-        if (x->lang[0]) {
-            char tag[16];
-            pkg_lang_tag(x->lang, tag, sizeof(tag));
-            sb_printf(&b, " lang=\"");
-            sb_quoted(&b, tag, 1);
-            sb_printf(&b, "\"");
-        }
+                  id++);
+        sb_lang(&b, x->lang, 1);
         sb_printf(&b, ">\n      <Representation id=\"sub-%s\" bandwidth=\"256\">\n"
                   "        <BaseURL>subtitles/%s.vtt</BaseURL>\n      </Representation>\n"
                   "    </AdaptationSet>\n", x->name, x->name);

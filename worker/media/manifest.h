@@ -27,12 +27,16 @@ typedef struct pkg_track {
     int width, height;            /* video */
     int fps_num, fps_den;         /* video */
     int channels, sample_rate;    /* audio */
-    char lang[16];                /* audio: ISO 639 code or "" */
-    char codecs[40];      /* RFC 6381: "avc1.64001f", "mp4a.40.2" */
+    char lang[16];                /* audio: ISO 639 code or BCP 47 tag, or "" */
+    char codecs[40];      /* RFC 6381: "avc1.64001f", "av01.0.04M.08", "mp4a.40.2" */
     int timescale;        /* of start/duration */
     int64_t init_bytes;
     pkg_seg *segs;
     int nsegs;
+    /* audio renditions (several: one per source track, and a 5.1 one): */
+    char label[64];       /* HLS NAME: the track's title; "": the language's name */
+    int is_default;       /* the source's default track: DEFAULT=YES, DASH Role "main" */
+    char role[16];        /* "commentary", "description", "dub"; "": main or alternate */
 } pkg_track;
 
 typedef struct pkg_text {
@@ -42,14 +46,24 @@ typedef struct pkg_text {
 } pkg_text;
 
 typedef struct pkg_set {
-    const pkg_track *video;   /* rungs, smallest first */
+    const pkg_track *video;   /* rungs per codec, smallest first; H.264 first, then AV1 */
     int nvideo;
-    const pkg_track *audio;   /* NULL: no audio */
+    const pkg_track *audio;   /* audio renditions; NULL: no audio */
     const pkg_text *texts;
     int ntexts;
     double segment_seconds;
     double duration;          /* presentation length in seconds */
+    int naudio;               /* renditions at audio (0 with audio set: one) */
 } pkg_set;
+
+/* HLS: one EXT-X-MEDIA group per audio codec and channel layout ("audio"
+ * for stereo AAC, "audio-51" for 5.1), each with one DEFAULT=YES entry;
+ * one EXT-X-STREAM-INF per video rung and audio group (CODECS, peak and
+ * average BANDWIDTH of the rung plus the group's largest); a title without
+ * video gets one variant per group pointing at its default rendition.
+ * DASH: one video AdaptationSet per codec, one audio AdaptationSet per
+ * rendition with lang and Role (main for the default track, else its role
+ * or alternate). */
 
 /* Segment i's length in seconds. */
 double pkg_seg_seconds(const pkg_track *t, int i);
@@ -63,9 +77,13 @@ int64_t pkg_iframe_peak_bps(const pkg_track *t);
 int pkg_target_duration(const pkg_track *t);
 
 /* RFC 5646 language tag for an ISO 639-2 code from a container ("eng" ->
- * "en", "fre"/"fra" -> "fr", ...; codes without a two-letter form and
- * anything else are copied lower-cased). out needs 16 bytes. */
+ * "en", "fre"/"fra" -> "fr", ...; codes without a two-letter form are
+ * copied lower-cased) or a BCP 47 tag (its case normalised: "PT-br" ->
+ * "pt-BR", "zh-hant" -> "zh-Hant"). out needs 16 bytes. */
 void pkg_lang_tag(const char *iso, char *out, size_t outlen);
+/* English name of a language tag's language ("en", "eng", "en-GB" ->
+ * "English"), NULL when not in the table. */
+const char *pkg_lang_name(const char *tag);
 
 char *pkg_hls_media(const pkg_track *t);        /* <name>/playlist.m3u8 */
 char *pkg_hls_iframes(const pkg_track *t);      /* <name>/iframes.m3u8 */

@@ -47,6 +47,21 @@ typedef enum media_rc {
                                  is decoded twice; first-pass statistics go to scratch_dir) */
 } media_rc;
 
+#define MEDIA_MAX_AUDIO_SEL 16
+
+typedef enum media_audio_mode {
+    MEDIA_AUDIO_ALL = 0,      /* every decodable audio stream */
+    MEDIA_AUDIO_DEFAULT,      /* the default one only */
+    MEDIA_AUDIO_LIST          /* those matching media_opts.audio_sel */
+} media_audio_mode;
+
+/* One entry of an audio track list: a language, or an index into the
+ * source's audio streams (index >= 0, lang ""). */
+typedef struct media_audio_sel {
+    char lang[16];
+    int index;
+} media_audio_sel;
+
 /* One requested rung. Zero fields mean "choose for me". */
 typedef struct media_rung_req {
     int height;          /* output height in pixels (required) */
@@ -76,6 +91,13 @@ typedef struct media_opts {
     /* Added after the first version (zeroed by media_opts_default): */
     char preset_buf[24];       /* storage media_opts_from_spec points preset at */
     int no_quality;            /* skip the PSNR/SSIM measurement of the output */
+    /* Audio tracks (spec "audio"): which source streams become renditions. */
+    media_audio_mode audio_mode;
+    media_audio_sel audio_sel[MEDIA_MAX_AUDIO_SEL];   /* MEDIA_AUDIO_LIST */
+    int naudio_sel;
+    int surround;              /* also a 5.1 AAC rendition of each 5.1 (or more) track */
+    int av1;                   /* spec "codecs" has "av1": an AV1 ladder next to H.264 */
+    int mp4_height;            /* spec "mp4": 0 none, -1 the top rung, else the rung nearest it */
 } media_opts;
 
 /* Fill opts with the documented defaults. */
@@ -85,7 +107,7 @@ void media_opts_default(media_opts *opts);
  * as common/jobspec.c returns it): ladder ("auto" | "per-title" | [{height,
  * width?, bitrate_kbps?, crf?}]), rate_control, segment_seconds, packaging
  * (["hls","dash"]), thumbnails ({enabled, interval_seconds} or a boolean),
- * preset, crf. Unknown fields are ignored (the spec was validated already);
+ * preset, crf, audio ({tracks, bitrate_kbps, surround}), codecs, mp4. Unknown fields are ignored (the spec was validated already);
  * a field of the wrong type or range fails with SS_EINVAL. o->preset points
  * into o->preset_buf, so a copy of *o must re-point it. Limits and threads
  * are left to the caller (they come from the worker's config). */

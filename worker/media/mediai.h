@@ -29,6 +29,18 @@
 #include "ss_err.h"
 
 #define PROBE_MAX_SUBS 16
+#define PROBE_MAX_AUDIO 16
+
+/* One decodable audio stream of the source. */
+typedef struct probe_audio {
+    int idx;                  /* stream index */
+    char codec[32];
+    int channels, sample_rate;
+    char lang[16];            /* BCP 47 ("en", "pt-BR" stays), "" unknown or "und" */
+    char title[64];           /* the title tag, "" none */
+    int is_default;           /* default disposition */
+    const char *role;         /* "main", "commentary", "description", "dub" (static) */
+} probe_audio;
 
 /* ---- probe.c ---- */
 typedef struct probe_info {
@@ -53,12 +65,24 @@ typedef struct probe_info {
     char acodec[32];
     int channels, sample_rate;
     char alang[16];
+    probe_audio audio[PROBE_MAX_AUDIO];   /* every decodable audio stream, in file order */
+    int nau;
+    int mirror;               /* flipped left to right after the rotation */
+    int color_trc, color_primaries, colorspace;   /* AVColor* values of the video stream */
+    plan_hdr hdr;             /* PQ or HLG: tone-mapped to SDR BT.709 */
+    int cover_idx;            /* an attached picture (cover art) stream, -1 none */
 } probe_info;
 
 /* Open src, find its stream info and check the limits of o. On success
  * *ic is an open input the caller closes with avformat_close_input(). */
 int probe_open(const char *src, const media_opts *o, AVFormatContext **ic, probe_info *pi,
                ss_err *err);
+/* The audio tracks o->audio_mode asks for: positions in pi->audio (file
+ * order) into sel (up to max); returns how many. A list that matches no
+ * stream, and "default", give the default track (pi->aidx); no audio: 0.
+ * A language matches after normalising both to BCP 47 ("fre" = "fr"), and
+ * a bare language also matches its regional forms ("pt" takes "pt-BR"). */
+int probe_pick_audio(const probe_info *pi, const media_opts *o, int *sel, int max);
 /* result["source"] */
 json_t *probe_json(const probe_info *pi);
 /* "Invalid data found ..." -> "invalid data found ..." */

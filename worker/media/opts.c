@@ -34,6 +34,47 @@ static int int_field(const json_t *obj, const char *key, int lo, int hi, int *ou
     return 0;
 }
 
+static int audio_from_spec(media_opts *o, const json_t *a, ss_err *err)
+{
+    if (!a)
+        return 0;
+    if (!json_is_object(a))
+        return ss_fail(err, SS_EINVAL, "audio must be an object");
+    if (int_field(a, "bitrate_kbps", 32, 512, &o->audio_kbps, "audio.", err))
+        return -1;
+    json_t *su = json_object_get(a, "surround");
+    if (su && !json_is_boolean(su))
+        return ss_fail(err, SS_EINVAL, "audio.surround must be true or false");
+    o->surround = json_is_true(su);
+    json_t *t = json_object_get(a, "tracks");
+    if (!t || (json_is_string(t) && !strcmp(json_string_value(t), "all")))
+        return 0;
+    if (json_is_string(t) && !strcmp(json_string_value(t), "default")) {
+        o->audio_mode = MEDIA_AUDIO_DEFAULT;
+        return 0;
+    }
+    if (!json_is_array(t) || json_array_size(t) == 0 || json_array_size(t) > MEDIA_MAX_AUDIO_SEL)
+        return ss_fail(err, SS_EINVAL, "audio.tracks must be \"all\", \"default\" or a list");
+    o->audio_mode = MEDIA_AUDIO_LIST;
+    size_t i;
+    json_t *v;
+    json_array_foreach(t, i, v) {
+        media_audio_sel *q = &o->audio_sel[i];
+        if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= 63) {
+            q->index = (int)json_integer_value(v);
+            q->lang[0] = '\0';
+        } else if (json_is_string(v) && strlen(json_string_value(v)) < sizeof(q->lang) &&
+                   json_string_length(v) >= 2) {
+            q->index = -1;
+            memcpy(q->lang, json_string_value(v), json_string_length(v) + 1);
+        } else {
+            return ss_fail(err, SS_EINVAL, "audio.tracks[%zu] must be a language or an index", i);
+        }
+    }
+    o->naudio_sel = (int)i;
+    return 0;
+}
+
 int media_opts_from_spec(media_opts *o, const json_t *spec, ss_err *err)
 {
     media_opts_default(o);
@@ -129,5 +170,30 @@ int media_opts_from_spec(media_opts *o, const json_t *spec, ss_err *err)
     }
     if (int_field(spec, "crf", 1, 51, &o->crf, "", err))
         return -1;
+    if (audio_from_spec(o, json_object_get(spec, "audio"), err))
+        return -1;
+    x = json_object_get(spec, "codecs");
+    if (x) {
+        size_t i;
+        json_t *v;
+        if (!json_is_array(x))
+            return ss_fail(err, SS_EINVAL, "codecs must be a list of \"h264\" and \"av1\"");
+        json_array_foreach(x, i, v) {
+            const char *s = json_string_value(v);
+            if (s && !strcmp(s, "av1"))
+                o->av1 = 1;
+            else if (!s || strcmp(s, "h264"))
+                return ss_fail(err, SS_EINVAL, "codecs[%zu] must be \"h264\" or \"av1\"", i);
+        }
+    }
+    x = json_object_get(spec, "mp4");
+    if (json_is_true(x))
+        o->mp4_height = -1;
+    else if (json_is_object(x)) {
+        if (int_field(x, "height", 64, 4320, &o->mp4_height, "mp4.", err))
+            return -1;
+    } else if (x && !json_is_false(x)) {
+        return ss_fail(err, SS_EINVAL, "mp4 must be a boolean or {\"height\": N}");
+    }
     return 0;
 }

@@ -48,6 +48,7 @@ int package_job(job *j, json_t *res, ss_err *err)
         at.channels = 2;
         at.sample_rate = 48000;
         snprintf(at.lang, sizeof(at.lang), "%s", j->pi.alang);
+        at.is_default = 1;
         snprintf(at.codecs, sizeof(at.codecs), "mp4a.40.2");
     }
     json_t *subarr = json_array();
@@ -62,7 +63,7 @@ int package_job(job *j, json_t *res, ss_err *err)
     }
     double duration = (double)j->vframes * j->fps_den / j->fps_num;
     pkg_set set = { vt, j->lad.n, j->acm ? &at : NULL, texts, ntexts,
-                    (double)j->seg_num / j->seg_den, duration };
+                    (double)j->seg_num / j->seg_den, duration, j->acm ? 1 : 0 };
 
     if (j->o->hls) {
         for (int i = 0; i < j->lad.n; i++) {

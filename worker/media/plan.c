@@ -291,3 +291,211 @@ int plan_avc_codec_string(const uint8_t *x, size_t len, char *out, size_t outlen
     snprintf(out, outlen, "avc1.%02x%02x%02x", sps[0], sps[1], sps[2]);
     return 0;
 }
+
+void plan_orientation(const int32_t *m, int *rotation, int *mirror)
+{
+    *rotation = *mirror = 0;
+    if (!m)
+        return;
+    /* x' = a x + c y, y' = b x + d y (a = m[0], b = m[1], c = m[3], d = m[4]),
+     * y pointing down; the larger pair decides the right angle */
+    double a = m[0], b = m[1], c = m[3], d = m[4];
+    if (fabs(a) + fabs(d) >= fabs(b) + fabs(c)) {
+        if (a >= 0 && d >= 0)
+            return;
+        if (a < 0 && d < 0)
+            *rotation = 180;
+        else if (a < 0)
+            *mirror = 1;                      /* hflip */
+        else
+            *rotation = 180, *mirror = 1;     /* vflip */
+    } else if (b >= 0 && c < 0) {
+        *rotation = 90;
+    } else if (b < 0 && c >= 0) {
+        *rotation = 270;
+    } else if (b >= 0) {
+        *rotation = 90, *mirror = 1;          /* transpose */
+    } else {
+        *rotation = 270, *mirror = 1;         /* anti-transpose */
+    }
+}
+
+plan_hdr plan_hdr_of(int color_trc)
+{
+    return color_trc == 16 ? PLAN_HDR_PQ : color_trc == 18 ? PLAN_HDR_HLG : PLAN_HDR_NONE;
+}
+
+const char *plan_hdr_name(plan_hdr h)
+{
+    return h == PLAN_HDR_PQ ? "pq" : h == PLAN_HDR_HLG ? "hlg" : NULL;
+}
+
+int plan_prefilter(const plan_pre *p, char *out, size_t outlen)
+{
+    size_t n = 0;
+    int r;
+#define ADD(...)                                                   \
+    do {                                                           \
+        r = snprintf(out + n, outlen - n, __VA_ARGS__);            \
+        if (r < 0 || (size_t)r >= outlen - n)                      \
+            return -1;                                             \
+        n += (size_t)r;                                            \
+    } while (0)
+    if (!outlen)
+        return -1;
+    out[0] = '\0';
+    if (p->deinterlace)
+        ADD("bwdif=mode=send_frame:parity=auto:deint=interlaced,");
+    ADD("fps=fps=%d/%d:start_time=%.6f:round=near,", p->fps_num, p->fps_den, p->start);
+    if (p->hdr != PLAN_HDR_NONE) {
+        /* to linear light at 100 nits, BT.709 primaries, Hable's curve
+         * (no desaturation), then BT.709 transfer and matrix, limited range */
+        ADD("zscale=tin=%s:pin=%s:min=%s:rin=tv:t=linear:npl=100,format=gbrpf32le,"
+            "zscale=p=bt709,tonemap=tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv,",
+            p->hdr == PLAN_HDR_PQ ? "smpte2084" : "arib-std-b67",
+            p->primaries == 1 ? "bt709" : "2020",
+            p->matrix == 1 ? "bt709" : p->matrix == 10 ? "2020_cl" : "2020_ncl");
+    }
+    static const char *const turn[4][2] = {
+        { "", "hflip," },
+        { "transpose=clock,", "transpose=cclock_flip," },
+        { "hflip,vflip,", "vflip," },
+        { "transpose=cclock,", "transpose=clock_flip," },
+    };
+    int q = (p->rotation / 90) & 3;
+    ADD("%s", turn[q][p->mirror ? 1 : 0]);
+    ADD("format=yuv420p");
+#undef ADD
+    return 0;
+}
+
+/* ---- AV1 sequence header (AV1 spec 5.3 and 5.5) ---- */
+
+typedef struct bitr {
+    const uint8_t *p;
+    size_t n, pos;   /* bits */
+    int bad;         /* read past the end */
+} bitr;
+
+static uint32_t bits(bitr *r, int n)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < n; i++) {
+        if (r->pos >= r->n * 8) {
+            r->bad = 1;
+            return 0;
+        }
+        v = v << 1 | ((r->p[r->pos >> 3] >> (7 - (r->pos & 7))) & 1u);
+        r->pos++;
+    }
+    return v;
+}
+
+static void uvlc(bitr *r)
+{
+    int z = 0;
+    while (!r->bad && !bits(r, 1))
+        if (++z >= 32) {
+            r->bad = 1;
+            return;
+        }
+    bits(r, z);
+}
+
+static int av1_seq(const uint8_t *p, size_t n, char *out, size_t outlen)
+{
+    bitr r = { p, n, 0, 0 };
+    int profile = (int)bits(&r, 3);
+    bits(&r, 1);                                  /* still_picture */
+    int reduced = (int)bits(&r, 1), level = 0, tier = 0;
+    if (reduced) {
+        level = (int)bits(&r, 5);
+    } else {
+        int dm = 0, bdl = 0;
+        if (bits(&r, 1)) {                        /* timing_info_present_flag */
+            bits(&r, 32);
+            bits(&r, 32);
+            if (bits(&r, 1))
+                uvlc(&r);
+            dm = (int)bits(&r, 1);
+            if (dm) {
+                bdl = (int)bits(&r, 5) + 1;
+                bits(&r, 32);
+                bits(&r, 10);
+            }
+        }
+        int idd = (int)bits(&r, 1);
+        int nop = (int)bits(&r, 5) + 1;
+        for (int i = 0; i < nop && !r.bad; i++) {
+            bits(&r, 12);
+            int lv = (int)bits(&r, 5), t = lv > 7 ? (int)bits(&r, 1) : 0;
+            if (i == 0)
+                level = lv, tier = t;
+            if (dm && bits(&r, 1)) {
+                bits(&r, bdl);
+                bits(&r, bdl);
+                bits(&r, 1);
+            }
+            if (idd && bits(&r, 1))
+                bits(&r, 4);
+        }
+    }
+    int wb = (int)bits(&r, 4) + 1, hb = (int)bits(&r, 4) + 1;
+    bits(&r, wb);
+    bits(&r, hb);
+    if (!reduced && bits(&r, 1)) {                /* frame_id_numbers_present_flag */
+        bits(&r, 4);
+        bits(&r, 3);
+    }
+    bits(&r, 3);                                  /* 128x128 SB, filter intra, intra edge */
+    if (!reduced) {
+        bits(&r, 4);                              /* interintra, masked, warped, dual filter */
+        int order_hint = (int)bits(&r, 1);
+        if (order_hint)
+            bits(&r, 2);                          /* jnt_comp, ref_frame_mvs */
+        int force_sct = bits(&r, 1) ? 2 : (int)bits(&r, 1);
+        if (force_sct > 0 && !bits(&r, 1))        /* seq_choose_integer_mv */
+            bits(&r, 1);
+        if (order_hint)
+            bits(&r, 3);
+    }
+    bits(&r, 3);                                  /* superres, cdef, restoration */
+    int high = (int)bits(&r, 1);
+    int depth = profile == 2 && high ? (bits(&r, 1) ? 12 : 10) : high ? 10 : 8;
+    if (r.bad || profile > 2)
+        return -1;
+    snprintf(out, outlen, "av01.%d.%02d%c.%02d", profile, level, tier ? 'H' : 'M', depth);
+    return 0;
+}
+
+int plan_av1_codec_string(const uint8_t *x, size_t len, char *out, size_t outlen)
+{
+    size_t i = 0;
+    if (len >= 4 && x[0] == 0x81)                 /* av1C: marker 1, version 1 */
+        i = 4;
+    while (i < len) {
+        uint8_t h = x[i++];
+        int type = (h >> 3) & 15, ext = (h >> 2) & 1, has_size = (h >> 1) & 1;
+        if (h & 0x80)                             /* forbidden bit */
+            return -1;
+        i += (size_t)ext;
+        size_t n = len > i ? len - i : 0;
+        if (has_size) {
+            n = 0;
+            for (int k = 0;; k++) {
+                if (i >= len || k >= 8)
+                    return -1;
+                uint8_t c = x[i++];
+                n |= (size_t)(c & 0x7f) << (7 * k);
+                if (!(c & 0x80))
+                    break;
+            }
+        }
+        if (i > len || n > len - i)
+            return -1;
+        if (type == 1)                            /* OBU_SEQUENCE_HEADER */
+            return av1_seq(x + i, n, out, outlen);
+        i += n;
+    }
+    return -1;
+}

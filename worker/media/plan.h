@@ -91,9 +91,48 @@ int plan_keyint(int fps_num, int fps_den, int seg_num, int seg_den);
 /* Segment length as a fraction (milliseconds precision). */
 void plan_segment_q(double seconds, int *num, int *den);
 
+/* Orientation from a display matrix (the 3x3 of ISO/IEC 14496-12 tkhd,
+ * 16.16 fixed point, as libavformat gives it in AV_PKT_DATA_DISPLAYMATRIX):
+ * *rotation gets the clockwise turn for display (0/90/180/270, the nearest
+ * right angle) and *mirror 1 when the picture is then flipped left to right
+ * (a negative determinant: a selfie camera's hflip, a vflip = 180 + mirror,
+ * a transpose = 90 + mirror). NULL matrix: 0, 0. */
+void plan_orientation(const int32_t *matrix, int *rotation, int *mirror);
+
+/* High dynamic range transfer of a source, from its color_trc (the
+ * AVColorTransferCharacteristic value: 16 SMPTE ST 2084, 18 ARIB STD-B67). */
+typedef enum plan_hdr { PLAN_HDR_NONE = 0, PLAN_HDR_PQ, PLAN_HDR_HLG } plan_hdr;
+plan_hdr plan_hdr_of(int color_trc);
+/* "pq", "hlg" or NULL */
+const char *plan_hdr_name(plan_hdr h);
+
+/* The video pre-filter every rung shares, in one place: deinterlace, CFR,
+ * tone-map HDR to SDR BT.709, turn upright (rotation then mirror), 8-bit
+ * 4:2:0. */
+typedef struct plan_pre {
+    int deinterlace;          /* bwdif on interlaced frames */
+    int fps_num, fps_den;     /* output rate */
+    double start;             /* the fps filter's start_time (seconds) */
+    plan_hdr hdr;             /* tone-map from this transfer */
+    int primaries;            /* the source's AVColorPrimaries (1 BT.709, 9 BT.2020; else BT.2020) */
+    int matrix;               /* its AVColorSpace (1 BT.709, 9 BT.2020 NCL, 10 CL; else NCL) */
+    int rotation, mirror;     /* plan_orientation's */
+} plan_pre;
+
+/* libavfilter graph text for p into out. Returns 0, or -1 when out is too
+ * small. */
+int plan_prefilter(const plan_pre *p, char *out, size_t outlen);
+
 /* RFC 6381 "avc1.PPCCLL" from H.264 extradata, which may be an avcC box
  * body (first byte 1) or Annex B (start codes; the SPS NAL is found).
  * Returns 0, or -1 when no SPS is there. out needs 16 bytes. */
 int plan_avc_codec_string(const uint8_t *extradata, size_t len, char *out, size_t outlen);
+
+/* RFC 6381 "av01.P.LLT.DD" (profile, seq_level_idx of operating point 0,
+ * tier M/H, bit depth) from the AV1 sequence header OBU in extradata,
+ * which may be an av1C box body (first byte 0x81, OBUs after 4 bytes) or
+ * bare OBUs (what libsvtav1 gives). Returns 0, or -1 when no complete
+ * sequence header is there. out needs 16 bytes. */
+int plan_av1_codec_string(const uint8_t *extradata, size_t len, char *out, size_t outlen);
 
 #endif

@@ -3,16 +3,20 @@
  *
  * Stream choice: video = the first decodable video stream with the default
  * disposition, else the first decodable one (cover art is never chosen);
- * audio = likewise among decodable audio streams; subtitles = every text
- * subtitle stream (subrip, ass/ssa, mov_text, webvtt, text). */
+ * audio = likewise among decodable audio streams, and every decodable
+ * audio stream is listed with its language (BCP 47), title, default
+ * disposition, channels and role; subtitles = every text subtitle stream
+ * (subrip, ass/ssa, mov_text, webvtt, text). Orientation (rotation and
+ * mirroring) comes from the display matrix, HDR (PQ, HLG) from the video
+ * stream's transfer. */
 #include "mediai.h"
 
 #include <ctype.h>
 #include <math.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
-#include <libavutil/display.h>
 #include <libavutil/pixdesc.h>
 
 #include "util.h"
@@ -31,22 +35,38 @@ static int is_text_sub(enum AVCodecID id)
            id == AV_CODEC_ID_TEXT;
 }
 
-static int stream_rotation(const AVStream *st)
+static void stream_orientation(const AVStream *st, int *rotation, int *mirror)
 {
     const uint8_t *m = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, NULL);
-    if (!m)
-        return 0;
-    double r = av_display_rotation_get((const int32_t *)m);
-    if (isnan(r))
-        return 0;
-    /* av_display_rotation_get is counter-clockwise; turning back for display
-     * is clockwise by the same amount. */
-    long theta = lround(-r);
-    theta %= 360;
-    if (theta < 0)
-        theta += 360;
-    theta = ((theta + 45) / 90 * 90) % 360;
-    return (int)theta;
+    plan_orientation((const int32_t *)m, rotation, mirror);
+}
+
+/* The role of an audio stream from its disposition (DASH's role scheme). */
+static const char *audio_role(int disp)
+{
+    if (disp & (AV_DISPOSITION_DESCRIPTIONS | AV_DISPOSITION_VISUAL_IMPAIRED))
+        return "description";
+    if (disp & AV_DISPOSITION_COMMENT)
+        return "commentary";
+    if (disp & AV_DISPOSITION_DUB)
+        return "dub";
+    return "main";
+}
+
+static void audio_fill(probe_audio *a, const AVStream *st)
+{
+    a->idx = st->index;
+    snprintf(a->codec, sizeof(a->codec), "%s", avcodec_get_name(st->codecpar->codec_id));
+    a->channels = st->codecpar->ch_layout.nb_channels;
+    a->sample_rate = st->codecpar->sample_rate;
+    AVDictionaryEntry *l = av_dict_get(st->metadata, "language", NULL, 0);
+    if (l && strcmp(l->value, "und") && strlen(l->value) < sizeof(a->lang))
+        pkg_lang_tag(l->value, a->lang, sizeof(a->lang));
+    AVDictionaryEntry *t = av_dict_get(st->metadata, "title", NULL, 0);
+    if (t)
+        ss_utf8_cut(a->title, sizeof(a->title), t->value);
+    a->is_default = !!(st->disposition & AV_DISPOSITION_DEFAULT);
+    a->role = audio_role(st->disposition);
 }
 
 static const char *field_name(enum AVFieldOrder f)
@@ -103,6 +123,7 @@ int probe_open(const char *src, const media_opts *o, AVFormatContext **icp, prob
     }
 
     int vfirst = -1, vdef = -1, afirst = -1, adef = -1;
+    pi->cover_idx = -1;
     for (unsigned i = 0; i < ic->nb_streams; i++) {
         AVStream *st = ic->streams[i];
         AVCodecParameters *cp = st->codecpar;
@@ -116,10 +137,16 @@ int probe_open(const char *src, const media_opts *o, AVFormatContext **icp, prob
         } else if (cp->codec_type == AVMEDIA_TYPE_AUDIO && dec && cp->ch_layout.nb_channels > 0 &&
                    cp->sample_rate > 0) {
             pi->naudio++;
+            if (pi->nau < PROBE_MAX_AUDIO)
+                audio_fill(&pi->audio[pi->nau++], st);
             if (afirst < 0)
                 afirst = (int)i;
             if (adef < 0 && (st->disposition & AV_DISPOSITION_DEFAULT))
                 adef = (int)i;
+        } else if (cp->codec_type == AVMEDIA_TYPE_VIDEO && dec && cp->width > 0 &&
+                   (st->disposition & AV_DISPOSITION_ATTACHED_PIC)) {
+            if (pi->cover_idx < 0)
+                pi->cover_idx = (int)i;
         } else if (cp->codec_type == AVMEDIA_TYPE_SUBTITLE) {
             if (is_text_sub(cp->codec_id) && dec && pi->nsubs < PROBE_MAX_SUBS)
                 pi->sub_idx[pi->nsubs++] = (int)i;
@@ -147,7 +174,11 @@ int probe_open(const char *src, const media_opts *o, AVFormatContext **icp, prob
     } else {
         pi->sar_num = pi->sar_den = 1;
     }
-    pi->rotation = stream_rotation(vs);
+    stream_orientation(vs, &pi->rotation, &pi->mirror);
+    pi->color_trc = vp->color_trc;
+    pi->color_primaries = vp->color_primaries;
+    pi->colorspace = vp->color_space;
+    pi->hdr = plan_hdr_of(vp->color_trc);
     double dw = pi->width * (double)pi->sar_num / pi->sar_den;
     pi->dw = dw < (1 << 30) ? (int)lround(dw) : 1 << 30;   /* a damaged aspect: the limits refuse it */
     pi->dh = pi->height;
@@ -205,6 +236,38 @@ int probe_open(const char *src, const media_opts *o, AVFormatContext **icp, prob
     return 0;
 }
 
+static int lang_matches(const char *want, const char *have)
+{
+    char w[16];
+    pkg_lang_tag(want, w, sizeof(w));
+    if (!have[0])
+        return 0;
+    size_t n = strlen(w);
+    return !strcasecmp(w, have) || (!strchr(w, '-') && !strncasecmp(w, have, n) && have[n] == '-');
+}
+
+int probe_pick_audio(const probe_info *pi, const media_opts *o, int *sel, int max)
+{
+    int n = 0, def = -1;
+    for (int i = 0; i < pi->nau; i++)
+        if (pi->audio[i].idx == pi->aidx)
+            def = i;
+    if (def < 0 || max < 1)
+        return 0;
+    for (int i = 0; i < pi->nau && n < max; i++) {
+        int take = o->audio_mode == MEDIA_AUDIO_ALL;
+        for (int k = 0; o->audio_mode == MEDIA_AUDIO_LIST && k < o->naudio_sel && !take; k++) {
+            const media_audio_sel *q = &o->audio_sel[k];
+            take = q->lang[0] ? lang_matches(q->lang, pi->audio[i].lang) : q->index == i;
+        }
+        if (take)
+            sel[n++] = i;
+    }
+    if (!n)
+        sel[n++] = def;
+    return n;
+}
+
 json_t *probe_json(const probe_info *pi)
 {
     json_t *s = json_object();
@@ -228,6 +291,9 @@ json_t *probe_json(const probe_info *pi)
     snprintf(sar, sizeof(sar), "%d:%d", pi->sar_num, pi->sar_den);
     json_object_set_new(s, "sample_aspect", json_string(sar));
     json_object_set_new(s, "rotation", json_integer(pi->rotation));
+    json_object_set_new(s, "mirrored", json_boolean(pi->mirror));
+    const char *hdr = plan_hdr_name(pi->hdr);
+    json_object_set_new(s, "hdr", hdr ? json_string(hdr) : json_null());
     json_object_set_new(s, "fps_avg", json_real(round(pi->fps_avg * 1000) / 1000));
     json_object_set_new(s, "fps_r", json_real(round(pi->fps_r * 1000) / 1000));
     json_object_set_new(s, "pix_fmt", json_string(pi->pix_fmt));
@@ -245,6 +311,22 @@ json_t *probe_json(const probe_info *pi)
         json_object_set_new(s, "audio_codec", json_null());
     }
     json_object_set_new(s, "audio_streams", json_integer(pi->naudio));
+    json_t *tracks = json_array();
+    for (int i = 0; i < pi->nau; i++) {
+        const probe_audio *a = &pi->audio[i];
+        json_t *t = json_object();
+        json_object_set_new(t, "index", json_integer(a->idx));
+        json_object_set_new(t, "codec", json_string(a->codec));
+        json_object_set_new(t, "channels", json_integer(a->channels));
+        json_object_set_new(t, "sample_rate", json_integer(a->sample_rate));
+        json_object_set_new(t, "language", a->lang[0] ? json_string(a->lang) : json_null());
+        if (a->title[0])
+            json_object_set_new(t, "title", json_string(a->title));
+        json_object_set_new(t, "default", json_boolean(a->is_default));
+        json_object_set_new(t, "role", json_string(a->role));
+        json_array_append_new(tracks, t);
+    }
+    json_object_set_new(s, "audio_tracks", tracks);
     json_object_set_new(s, "subtitle_streams", json_integer(pi->nsubs));
     return s;
 }

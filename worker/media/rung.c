@@ -39,6 +39,7 @@ int rung_open(job *j, rung *g, int threads, ss_err *err)
         .scenecut = j->o->ladder == MEDIA_LADDER_PER_TITLE,
         .threads = threads,
         .color_from = j->vdec,
+        .bt709 = j->pi.hdr != PLAN_HDR_NONE,
     };
     if (!g->codec)
         g->codec = &enc_x264;

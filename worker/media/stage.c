@@ -279,6 +279,13 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
                  j->pi.nbitmap_subs);
         job_warn(j, m);
     }
+    if (j->pi.hdr != PLAN_HDR_NONE) {
+        char m[200];
+        snprintf(m, sizeof(m), "source is HDR (%s, %d-bit): tone-mapped to SDR BT.709 for the "
+                 "H.264 ladder", j->pi.hdr == PLAN_HDR_PQ ? "PQ / SMPTE ST 2084" : "HLG / ARIB STD-B67",
+                 j->pi.bit_depth);
+        job_warn(j, m);
+    }
     if (j->pi.naudio > 1) {
         char m[160];
         snprintf(m, sizeof(m), "source has %d audio streams: encoded stream #%d only",

@@ -68,20 +68,10 @@ static int vfilter_open(job *j, const AVFrame *f, ss_err *err)
              "video_size=%dx%d:pix_fmt=%d:time_base=%d/%d:pixel_aspect=%d/%d:frame_rate=%d/%d",
              f->width, f->height, f->format, st->time_base.num, st->time_base.den, sar.num, sar.den,
              fr.num, fr.den);
-    chain[0] = '\0';
-    size_t n = 0;
-    if (j->pi.interlaced)
-        n += (size_t)snprintf(chain + n, sizeof(chain) - n,
-                              "bwdif=mode=send_frame:parity=auto:deint=interlaced,");
-    if (j->pi.rotation == 90)
-        n += (size_t)snprintf(chain + n, sizeof(chain) - n, "transpose=clock,");
-    else if (j->pi.rotation == 180)
-        n += (size_t)snprintf(chain + n, sizeof(chain) - n, "hflip,vflip,");
-    else if (j->pi.rotation == 270)
-        n += (size_t)snprintf(chain + n, sizeof(chain) - n, "transpose=cclock,");
-    snprintf(chain + n, sizeof(chain) - n,
-             "fps=fps=%d/%d:start_time=%.6f:round=near,format=yuv420p", j->fps_num, j->fps_den,
-             j->fps_start);
+    plan_pre pre = { j->pi.interlaced, j->fps_num, j->fps_den, j->fps_start, j->pi.hdr,
+                     j->pi.color_primaries, j->pi.colorspace, j->pi.rotation, j->pi.mirror };
+    if (plan_prefilter(&pre, chain, sizeof(chain)))
+        return ss_fail(err, SS_EINTERNAL, "video filter description too long");
 
     char what[600];
     snprintf(what, sizeof(what), "video filter \"%s\"", chain);

@@ -59,7 +59,11 @@ static int x264_open(const enc_settings *s, AVCodecContext **out, char *codecs, 
     c->level = s->level;
     c->thread_count = s->threads;
     c->color_range = AVCOL_RANGE_MPEG;
-    if (s->color_from) {
+    if (s->bt709) {
+        c->color_primaries = AVCOL_PRI_BT709;
+        c->color_trc = AVCOL_TRC_BT709;
+        c->colorspace = AVCOL_SPC_BT709;
+    } else if (s->color_from) {
         c->color_primaries = s->color_from->color_primaries;
         c->color_trc = s->color_from->color_trc;
         c->colorspace = s->color_from->colorspace;

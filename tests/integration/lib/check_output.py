@@ -14,8 +14,8 @@ CLI:      check_output.py OUTDIR [--source FILE] [--no-duration]
 What is checked
 - master.m3u8: version 7, INDEPENDENT-SEGMENTS, each STREAM-INF has
   BANDWIDTH >= measured peak segment bitrate of the video + the audio's
-  (file sizes / EXTINF), AVERAGE-BANDWIDTH ~ measured average, CODECS avc1
-  matching the SPS bytes in init.mp4's avcC (+ mp4a.40.2 with audio),
+  (file sizes / EXTINF), AVERAGE-BANDWIDTH ~ measured average, CODECS
+  matching init.mp4's sample description (+ mp4a.40.2 with audio),
   RESOLUTION = the decoded size, FRAME-RATE with 3 decimals = the decoded
   rate, AUDIO group present; I-FRAME-STREAM-INF for every rendition.
 - media playlists: VOD, ENDLIST, EXT-X-MAP init.mp4, EXTINF with 3+
@@ -28,11 +28,20 @@ What is checked
   keyframe.
 - every rendition decodes without errors (ffmpeg -xerror); SAR 1:1, yuv420p,
   High profile or lower.
-- manifest.mpd: static isoff-live, one video AdaptationSet with
+- audio renditions (every EXT-X-MEDIA TYPE=AUDIO): GROUP-ID, NAME,
+  DEFAULT, AUTOSELECT, CHANNELS (= the decoded channels), URI; LANGUAGE a
+  BCP 47 tag; per group at most one DEFAULT=YES, unique NAMEs, one channel
+  count; AAC; each as long as the video. A variant's BANDWIDTH counts its
+  group's largest audio peak, its AUDIO names a group. A title without video:
+  variants whose URI is an audio playlist (audio CODECS only).
+- video CODECS: avc1.PPCCLL from avcC, or av01.P.LLT.DD from the AV1
+  sequence header OBU in av1C (parsed here: profile, level, tier, bit depth).
+- manifest.mpd: static isoff-live, one video AdaptationSet per codec with
   segmentAlignment/startWithSAP, a Representation per rendition with the
   same codecs/size, bandwidth >= measured peak, SegmentTimeline matching the
-  files (count and durations); audio AdaptationSet with
-  AudioChannelConfiguration; text AdaptationSets point at existing .vtt.
+  files (count and durations); one Representation per HLS audio rendition in
+  audio AdaptationSets with AudioChannelConfiguration, a urn:mpeg:dash:role:2011
+  Role and lang = the HLS LANGUAGE; text AdaptationSets point at existing .vtt.
 - total length vs the source's video stream within one frame (with source).
 - thumbs/ (poster decodes, <= 1280 wide; storyboard cues inside the sprite)
   and subtitles/*.vtt (WEBVTT, cues ordered) when present.
@@ -164,8 +173,8 @@ def child(b, start, end, path):
     return None
 
 
-def avcc_codec(init_bytes):
-    """'avc1.PPCCLL' from the avcC box of an init segment, or None."""
+def sample_entry(init_bytes):
+    """(type, payload start, end) of the first stsd sample entry's child boxes."""
     stsd = child(init_bytes, 0, len(init_bytes), ["moov", "trak", "mdia", "minf", "stbl", "stsd"])
     if not stsd:
         return None
@@ -173,15 +182,137 @@ def avcc_codec(init_bytes):
     # stsd: full box header (4) + entry count (4), then the sample entry
     entry = off + hdr + 8
     etype = init_bytes[entry + 4:entry + 8].decode("latin-1")
-    if etype not in ("avc1", "avc3"):
-        return None
     esize = struct.unpack(">I", init_bytes[entry:entry + 4])[0]
+    return etype, entry + 86, entry + esize
+
+
+def avcc_codec(init_bytes):
+    """'avc1.PPCCLL' from the avcC box of an init segment, or None."""
+    se = sample_entry(init_bytes)
+    if not se or se[0] not in ("avc1", "avc3"):
+        return None
     # VisualSampleEntry is 8 (box) + 78 bytes before its child boxes
-    r = child(init_bytes, entry + 86, entry + esize, ["avcC"])
+    r = child(init_bytes, se[1], se[2], ["avcC"])
     if not r:
         return None
     a = r[0] + r[2]
     return "avc1.%02x%02x%02x" % (init_bytes[a + 1], init_bytes[a + 2], init_bytes[a + 3])
+
+
+class Bits:
+    def __init__(self, b):
+        self.b, self.pos = b, 0
+
+    def f(self, n):
+        v = 0
+        for _ in range(n):
+            byte = self.b[self.pos >> 3]
+            v = v << 1 | (byte >> (7 - (self.pos & 7))) & 1
+            self.pos += 1
+        return v
+
+    def uvlc(self):
+        z = 0
+        while not self.f(1):
+            z += 1
+        return (1 << z) - 1 + self.f(z) if z else 0
+
+
+def av1_seq_header(obu):
+    """Profile, level, tier and bit depth from an AV1 sequence header OBU
+    payload (AV1 spec 5.5), read here independently of the product."""
+    r = Bits(obu)
+    profile = r.f(3)
+    r.f(1)                           # still_picture
+    reduced = r.f(1)
+    tier = 0
+    if reduced:
+        level = r.f(5)
+        dm_present = 0
+    else:
+        dm_present = 0
+        if r.f(1):                   # timing_info_present_flag
+            r.f(32)
+            r.f(32)
+            if r.f(1):
+                r.uvlc()
+            dm_present = r.f(1)
+            if dm_present:
+                bdl = r.f(5) + 1
+                r.f(32)
+                r.f(5)
+                r.f(5)
+        idd_present = r.f(1)
+        level = None
+        for k in range(r.f(5) + 1):
+            r.f(12)
+            lv = r.f(5)
+            tr = r.f(1) if lv > 7 else 0
+            if k == 0:
+                level, tier = lv, tr
+            if dm_present and r.f(1):
+                r.f(bdl)
+                r.f(bdl)
+                r.f(1)
+            if idd_present and r.f(1):
+                r.f(4)
+    wb, hb = r.f(4) + 1, r.f(4) + 1
+    r.f(wb)
+    r.f(hb)
+    if not reduced and r.f(1):       # frame_id_numbers_present_flag
+        r.f(4)
+        r.f(3)
+    r.f(3)                           # 128x128 superblocks, filter intra, intra edge filter
+    if not reduced:
+        r.f(4)                       # interintra, masked compound, warped motion, dual filter
+        order_hint = r.f(1)
+        if order_hint:
+            r.f(2)
+        force_sct = 2 if r.f(1) else r.f(1)
+        if force_sct > 0 and not r.f(1):
+            r.f(1)
+        if order_hint:
+            r.f(3)
+    r.f(3)                           # superres, cdef, restoration
+    high = r.f(1)
+    depth = (12 if r.f(1) else 10) if profile == 2 and high else (10 if high else 8)
+    return profile, level, tier, depth
+
+
+def av1c_codec(init_bytes):
+    """'av01.P.LLT.DD' from the sequence header OBU in an init segment's av1C."""
+    se = sample_entry(init_bytes)
+    if not se or se[0] != "av01":
+        return None
+    r = child(init_bytes, se[1], se[2], ["av1C"])
+    if not r:
+        return None
+    b = init_bytes[r[0] + r[2] + 4:r[0] + r[1]]   # configOBUs after the 4-byte header
+    p = 0
+    while p < len(b):
+        h = b[p]
+        typ, ext, has_size = (h >> 3) & 15, (h >> 2) & 1, (h >> 1) & 1
+        p += 1 + ext
+        n = len(b) - p
+        if has_size:
+            n, shift = 0, 0
+            while True:
+                c = b[p]
+                p += 1
+                n |= (c & 0x7f) << shift
+                shift += 7
+                if not c & 0x80:
+                    break
+        if typ == 1:
+            prof, lv, tier, depth = av1_seq_header(b[p:p + n])
+            return "av01.%d.%02d%s.%02d" % (prof, lv, "H" if tier else "M", depth)
+        p += n
+    return None
+
+
+def video_codec(init_bytes):
+    """The RFC 6381 string the init segment's sample description says."""
+    return avcc_codec(init_bytes) or av1c_codec(init_bytes)
 
 
 def first_sample_end(seg):
@@ -434,21 +565,26 @@ def check_mpd(P, outdir, hls_tracks, measured):
     sets = root.findall(MPD_NS + "Period/" + MPD_NS + "AdaptationSet")
     video_sets = [a for a in sets if a.get("contentType") == "video" or
                   (a.get("mimeType") or "").startswith("video/")]
-    if len(video_sets) != 1:
-        P.add("manifest.mpd: %d video AdaptationSets, want 1", len(video_sets))
-        return
-    vs = video_sets[0]
-    if vs.get("segmentAlignment") != "true" or vs.get("startWithSAP") != "1":
-        P.add("manifest.mpd: video AdaptationSet lacks segmentAlignment=true startWithSAP=1")
-    reps = {r.get("id"): r for r in vs.findall(MPD_NS + "Representation")}
-    for name, t in hls_tracks.items():
-        if t.get("audio"):
-            continue
-        r = reps.get(name)
-        if r is None:
+    video_tracks = {n: t for n, t in hls_tracks.items() if not t.get("audio")}
+    families = {(t.get("codec") or "")[:4] for t in video_tracks.values()}
+    if len(video_sets) != len(families):
+        P.add("manifest.mpd: %d video AdaptationSets, want one per codec (%s)", len(video_sets),
+              ", ".join(sorted(families)))
+    reps = {}
+    for vs in video_sets:
+        if vs.get("segmentAlignment") != "true" or vs.get("startWithSAP") != "1":
+            P.add("manifest.mpd: video AdaptationSet lacks segmentAlignment=true startWithSAP=1")
+        mine = {r.get("id"): r for r in vs.findall(MPD_NS + "Representation")}
+        if len({(r.get("codecs") or "")[:4] for r in mine.values()}) > 1:
+            P.add("manifest.mpd: a video AdaptationSet mixes codecs")
+        for name, r in mine.items():
+            reps[name] = (r, vs)
+    for name, t in video_tracks.items():
+        if name not in reps:
             P.add("manifest.mpd: no Representation %s", name)
             continue
-        if r.get("codecs", "").lower() != (t.get("codec") or "").lower():
+        r, vs = reps[name]
+        if r.get("codecs", "") != (t.get("codec") or ""):
             P.add("manifest.mpd: %s codecs %s, init.mp4 says %s", name, r.get("codecs"), t.get("codec"))
         if (int(r.get("width", 0)), int(r.get("height", 0))) != (t.get("width"), t.get("height")):
             P.add("manifest.mpd: %s size %sx%s, decoded %sx%s", name, r.get("width"), r.get("height"),
@@ -459,23 +595,31 @@ def check_mpd(P, outdir, hls_tracks, measured):
             P.add("manifest.mpd: %s bandwidth %s < measured peak %.0f", name, r.get("bandwidth"),
                   measured[name]["peak"])
         check_timeline(P, outdir, name, r, vs, t)
-    if len(reps) != len([1 for t in hls_tracks.values() if not t.get("audio")]):
-        P.add("manifest.mpd: %d video Representations, %d renditions", len(reps),
-              len([1 for t in hls_tracks.values() if not t.get("audio")]))
+    if len(reps) != len(video_tracks):
+        P.add("manifest.mpd: %d video Representations, %d renditions", len(reps), len(video_tracks))
     audio_sets = [a for a in sets if a.get("contentType") == "audio" or
                   (a.get("mimeType") or "").startswith("audio/")]
-    has_audio = any(t.get("audio") for t in hls_tracks.values())
-    if has_audio != bool(audio_sets):
-        P.add("manifest.mpd: %d audio AdaptationSets, audio in HLS: %s", len(audio_sets), has_audio)
+    audio_tracks = {n: t for n, t in hls_tracks.items() if t.get("audio")}
+    seen = set()
     for a in audio_sets:
         if a.find(MPD_NS + "AudioChannelConfiguration") is None:
             P.add("manifest.mpd: audio AdaptationSet without AudioChannelConfiguration")
+        role = a.find(MPD_NS + "Role")
+        if role is None or role.get("schemeIdUri") != "urn:mpeg:dash:role:2011" or role.get("value") not in (
+                "main", "alternate", "commentary", "description", "dub", "supplementary"):
+            P.add("manifest.mpd: audio AdaptationSet %s without a Role of urn:mpeg:dash:role:2011", a.get("id"))
         for r in a.findall(MPD_NS + "Representation"):
-            t = hls_tracks.get(r.get("id"))
+            t = audio_tracks.get(r.get("id"))
             if t is None:
-                P.add("manifest.mpd: audio Representation %s has no folder", r.get("id"))
+                P.add("manifest.mpd: audio Representation %s has no HLS rendition", r.get("id"))
                 continue
+            seen.add(r.get("id"))
+            if t.get("lang") and a.get("lang") != t["lang"]:
+                P.add("manifest.mpd: %s lang %s, HLS LANGUAGE %s", r.get("id"), a.get("lang"), t["lang"])
             check_timeline(P, outdir, r.get("id"), r, a, t)
+    if seen != set(audio_tracks):
+        P.add("manifest.mpd: audio Representations %s, HLS audio renditions %s", sorted(seen),
+              sorted(audio_tracks))
     for a in sets:
         if a.get("mimeType") == "text/vtt":
             for bu in a.iter(MPD_NS + "BaseURL"):
@@ -559,6 +703,53 @@ def vtt_times(text):
     return out
 
 
+BCP47 = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-(?:[A-Z]{2}|\d{3}))?$")
+
+
+def check_audio(P, outdir, audio_media, work, tracks, measured):
+    """Every EXT-X-MEDIA TYPE=AUDIO: attributes, its files, its decoded
+    channels; per group at most one DEFAULT=YES and unique NAMEs. Returns
+    {group: {"peak", "avg", "codecs", "renditions"}}."""
+    groups = {}
+    for a in audio_media:
+        for k in ("GROUP-ID", "NAME", "DEFAULT", "AUTOSELECT", "URI", "CHANNELS"):
+            if k not in a:
+                P.add("master.m3u8: audio EXT-X-MEDIA %s lacks %s", a.get("URI"), k)
+        lang = a.get("LANGUAGE")
+        if lang is not None and not BCP47.match(lang):
+            P.add("master.m3u8: audio LANGUAGE %r is not a BCP 47 tag", lang)
+        g = groups.setdefault(a.get("GROUP-ID"), {"peak": 0.0, "avg": 0.0, "renditions": []})
+        g["renditions"].append(a)
+        rel = a.get("URI", "")
+        pl = check_media_playlist(P, outdir, rel)
+        if not pl:
+            continue
+        tdir = os.path.dirname(os.path.join(outdir, rel))
+        name = os.path.dirname(rel)
+        info = probe_track(P, tdir, pl, name, False, work)
+        peak, avg = _peak(tdir, pl)
+        g["peak"], g["avg"] = max(g["peak"], peak), max(g["avg"], avg)
+        tracks[name] = {"audio": True, "extinf": [x["duration"] for x in pl["segments"]],
+                        "lang": lang, "pl": pl, "info": info}
+        measured[name] = {"peak": peak}
+        if info:
+            st = info["stream"]
+            if st.get("codec_name") != "aac":
+                P.add("%s: audio codec %s, want aac", rel, st.get("codec_name"))
+            if str(st.get("channels")) != a.get("CHANNELS"):
+                P.add("%s: CHANNELS=%s, decoded %s channels", rel, a.get("CHANNELS"), st.get("channels"))
+    for gid, g in groups.items():
+        rs = g["renditions"]
+        if sum(1 for a in rs if a.get("DEFAULT") == "YES") > 1:
+            P.add("master.m3u8: audio group %s has more than one DEFAULT=YES", gid)
+        names = [a.get("NAME") for a in rs]
+        if len(set(names)) != len(names):
+            P.add("master.m3u8: audio group %s repeats a NAME: %s", gid, names)
+        if len({a.get("CHANNELS") for a in rs}) > 1:
+            P.add("master.m3u8: audio group %s mixes channel counts", gid)
+    return groups
+
+
 def check(outdir, source=None, expect_audio=None, check_duration=True):
     """Return a list of problems (empty: the output passes)."""
     P = Problems()
@@ -584,24 +775,7 @@ def check(outdir, source=None, expect_audio=None, check_duration=True):
     work = tempfile.mkdtemp(prefix="ss-check-")
     tracks, measured = {}, {}
     try:
-        audio = None
-        if audio_media:
-            a = audio_media[0]
-            for k in ("GROUP-ID", "NAME", "DEFAULT", "AUTOSELECT", "URI"):
-                if k not in a:
-                    P.add("master.m3u8: audio EXT-X-MEDIA lacks %s", k)
-            rel = a.get("URI", "")
-            pl = check_media_playlist(P, outdir, rel)
-            if pl:
-                tdir = os.path.dirname(os.path.join(outdir, rel))
-                info = probe_track(P, tdir, pl, os.path.dirname(rel), False, work)
-                peak, avg = _peak(tdir, pl)
-                audio = {"pl": pl, "info": info, "peak": peak, "avg": avg, "group": a.get("GROUP-ID")}
-                name = os.path.dirname(rel)
-                tracks[name] = {"audio": True, "extinf": [s["duration"] for s in pl["segments"]]}
-                measured[name] = {"peak": peak}
-                if info and info["stream"].get("codec_name") != "aac":
-                    P.add("%s: audio codec %s, want aac", rel, info["stream"].get("codec_name"))
+        groups = check_audio(P, outdir, audio_media, work, tracks, measured)
         for x in m["media"]:
             if x.get("TYPE") == "SUBTITLES":
                 rel = x.get("URI", "")
@@ -623,24 +797,50 @@ def check(outdir, source=None, expect_audio=None, check_duration=True):
                         P.add("%s: cues missing or out of order", s["uri"])
         starts_ref, ref_name = None, None
         total = None
+        probed = {}
         for v in m["variants"]:
             uri = v.get("URI")
             if not uri:
                 P.add("master.m3u8: STREAM-INF without URI")
                 continue
             name = os.path.dirname(uri)
-            pl = check_media_playlist(P, outdir, uri)
-            if not pl:
+            codecs = [c.strip() for c in v.get("CODECS", "").split(",")]
+            g = None
+            if audio_media:
+                g = groups.get(v.get("AUDIO"))
+                if g is None:
+                    P.add("%s: AUDIO=%s names no audio group", uri, v.get("AUDIO"))
+                elif "mp4a.40.2" not in codecs:
+                    P.add("%s: CODECS %s lacks mp4a.40.2", uri, v.get("CODECS"))
+            apeak, aavg = (g["peak"], g["avg"]) if g else (0.0, 0.0)
+            if tracks.get(name, {}).get("audio"):   # an audio-only title's variant
+                if any(not c.startswith("mp4a.") for c in codecs):
+                    P.add("%s: audio-only variant with CODECS %s", uri, v.get("CODECS"))
+                if "RESOLUTION" in v:
+                    P.add("%s: audio-only variant with a RESOLUTION", uri)
+                bw = int(v.get("BANDWIDTH", 0))
+                if bw < measured[name]["peak"] * 0.999 or bw < apeak * 0.999:
+                    P.add("%s: BANDWIDTH %d < measured peak %.0f", uri, bw, max(apeak, measured[name]["peak"]))
                 continue
-            tdir = os.path.join(outdir, name)
-            info = probe_track(P, tdir, pl, name, True, work)
-            peak, avg = _peak(tdir, pl)
+            first = name not in probed
+            if first:
+                pl = check_media_playlist(P, outdir, uri)
+                if not pl:
+                    probed[name] = None
+                    continue
+                tdir = os.path.join(outdir, name)
+                info = probe_track(P, tdir, pl, name, True, work)
+                peak, avg = _peak(tdir, pl)
+                probed[name] = (pl, tdir, info, peak, avg)
+            if not probed[name]:
+                continue
+            pl, tdir, info, peak, avg = probed[name]
             measured[name] = {"peak": peak}
-            codec = avcc_codec(info["init"]) if info else None
+            codec = video_codec(info["init"]) if info else None
             st = info["stream"] if info else {}
             tracks[name] = {"audio": False, "codec": codec, "width": st.get("width"),
                             "height": st.get("height"), "extinf": [s["duration"] for s in pl["segments"]]}
-            want_bw = peak + (audio["peak"] if audio else 0)
+            want_bw = peak + apeak
             bw = int(v.get("BANDWIDTH", 0))
             if bw < want_bw * 0.999:
                 P.add("%s: BANDWIDTH %d < measured peak %.0f (video + audio)", uri, bw, want_bw)
@@ -649,18 +849,16 @@ def check(outdir, source=None, expect_audio=None, check_duration=True):
             if "AVERAGE-BANDWIDTH" not in v:
                 P.add("%s: no AVERAGE-BANDWIDTH", uri)
             else:
-                want_avg = avg + (audio["avg"] if audio else 0)
+                want_avg = avg + aavg
                 if abs(int(v["AVERAGE-BANDWIDTH"]) - want_avg) > want_avg * 0.02 + 1000:
                     P.add("%s: AVERAGE-BANDWIDTH %s, measured %.0f", uri, v["AVERAGE-BANDWIDTH"], want_avg)
-            codecs = [c.strip() for c in v.get("CODECS", "").split(",")]
             if codec is None:
-                P.add("%s: no avcC in init.mp4", name)
-            elif not codecs or codecs[0].lower() != codec:
-                P.add("%s: CODECS %s but init.mp4's SPS says %s", uri, v.get("CODECS"), codec)
-            if audio and "mp4a.40.2" not in codecs:
-                P.add("%s: CODECS %s lacks mp4a.40.2", uri, v.get("CODECS"))
-            if audio and v.get("AUDIO") != audio["group"]:
-                P.add("%s: AUDIO=%s, want %s", uri, v.get("AUDIO"), audio["group"])
+                P.add("%s: no avcC or av1C in init.mp4", name)
+            elif not codecs or codecs[0] != codec:
+                P.add("%s: CODECS %s but init.mp4's %s says %s", uri, v.get("CODECS"),
+                      "SPS" if codec.startswith("avc1") else "sequence header", codec)
+            if not first:
+                continue
             if st:
                 if v.get("RESOLUTION") != "%dx%d" % (st.get("width", 0), st.get("height", 0)):
                     P.add("%s: RESOLUTION %s, decoded %sx%s", uri, v.get("RESOLUTION"), st.get("width"),
@@ -671,7 +869,8 @@ def check(outdir, source=None, expect_audio=None, check_duration=True):
                     P.add("%s: SAR %s, want 1:1", name, st.get("sample_aspect_ratio"))
                 if st.get("pix_fmt") != "yuv420p":
                     P.add("%s: pix_fmt %s, want yuv420p", name, st.get("pix_fmt"))
-                if st.get("profile") not in ("High", "Main", "Constrained Baseline", "Baseline"):
+                if (codec or "").startswith("avc1") and st.get("profile") not in (
+                        "High", "Main", "Constrained Baseline", "Baseline"):
                     P.add("%s: H.264 profile %s", name, st.get("profile"))
                 fr = v.get("FRAME-RATE", "")
                 if not re.fullmatch(r"\d+\.\d{3}", fr):
@@ -680,7 +879,7 @@ def check(outdir, source=None, expect_audio=None, check_duration=True):
                     n, d = (st.get("r_frame_rate") or "0/1").split("/")
                     if abs(float(fr) - int(n) / max(int(d), 1)) > 0.0015:
                         P.add("%s: FRAME-RATE %s, decoded %s", uri, fr, st.get("r_frame_rate"))
-            # segment lengths and alignment
+            # segment lengths and alignment (across rungs and codecs)
             if info:
                 starts = info["starts"]
                 t = 0.0
@@ -702,14 +901,17 @@ def check(outdir, source=None, expect_audio=None, check_duration=True):
                 P.add("master.m3u8: no EXT-X-I-FRAME-STREAM-INF for %s", name)
             elif info:
                 check_iframes(P, outdir, name + "/iframes.m3u8", tdir, info["init"], work)
-                if found[0].get("CODECS", "").lower() != (codec or ""):
+                if found[0].get("CODECS", "") != (codec or ""):
                     P.add("%s: I-frame CODECS %s", name, found[0].get("CODECS"))
+        if audio_media and not any(not t["audio"] for t in tracks.values()):
+            total = max((sum(t["extinf"]) for t in tracks.values()), default=None)
         measured["_total"] = total
-        if audio and audio["info"] and total is not None:
-            a_total = sum(s["duration"] for s in audio["pl"]["segments"])
-            if abs(a_total - total) > 0.05:
-                P.add("audio lasts %.3f s, video %.3f s", a_total, total)
-        if source and total is not None and check_duration:
+        for name, t in tracks.items():
+            if t["audio"] and t.get("info") and total is not None:
+                a_total = sum(t["extinf"])
+                if abs(a_total - total) > 0.05:
+                    P.add("%s lasts %.3f s, video %.3f s", name, a_total, total)
+        if source and total is not None and check_duration and probed:
             src = source_video_duration(source)
             fps = None
             v0 = m["variants"][0]
