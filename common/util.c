@@ -276,6 +276,30 @@ void ss_sha256_hex(const void *data, size_t len, char out[65])
     ss_hex(md, 32, out);
 }
 
+int ss_file_url(const char *path, char *out, size_t outlen)
+{
+    char cwd[4096] = "";
+    if (path[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+        return -1;
+    size_t n = (size_t)snprintf(out, outlen, "file://");
+    for (int part = 0; part < 2; part++) {
+        const unsigned char *p = (const unsigned char *)(part ? path : cwd);
+        if (part && *cwd)
+            p = (const unsigned char *)path, n += (size_t)snprintf(out + n, outlen - n, "/");
+        for (; *p; p++) {
+            if (n + 4 >= outlen)
+                return -1;
+            if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                strchr("/-._~", *p))
+                out[n++] = (char)*p;
+            else
+                n += (size_t)snprintf(out + n, outlen - n, "%%%02X", *p);
+        }
+    }
+    out[n] = '\0';
+    return 0;
+}
+
 int ss_sha256_file(const char *path, const atomic_int *cancel, char out[65], int64_t *size,
                    ss_err *err)
 {

@@ -46,6 +46,11 @@ int ss_write_file_atomic(const char *path, const void *data, size_t len, ss_err 
 /* Size of a regular file, -1 if it does not exist or is not one. */
 off_t ss_file_size(const char *path);
 
+/* file:// URL of a local path (made absolute against the working folder
+ * when relative; not resolved through links), bytes other than
+ * A-Za-z0-9 / - . _ ~ %-escaped. -1 when it does not fit. */
+int ss_file_url(const char *path, char *out, size_t outlen);
+
 /* Lower-case hex of n bytes into out (2n+1). */
 void ss_hex(const unsigned char *in, size_t n, char *out);
 /* SHA-256 of data as 64 hex chars + NUL. */

@@ -200,33 +200,6 @@ static void nap(int ms)
 
 /* ---- the API ---------------------------------------------------------------- */
 
-typedef struct buf {
-    char *p;
-    size_t n;
-} buf;
-
-static size_t on_body(char *d, size_t sz, size_t n, void *ud)
-{
-    buf *b = ud;
-    size_t len = sz * n;
-    if (b->n + len > (64u << 20))
-        return 0;
-    char *np = realloc(b->p, b->n + len + 1);
-    if (!np)
-        return 0;
-    memcpy(np + b->n, d, len);
-    b->p = np;
-    b->n += len;
-    b->p[b->n] = '\0';
-    return len;
-}
-
-static int on_xfer(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-    (void)ud, (void)dt, (void)dn, (void)ut, (void)un;
-    return atomic_load(&interrupted) ? 1 : 0;
-}
-
 /* One API call. Returns the HTTP status (0 when unreachable or
  * interrupted, with a message printed unless interrupted) and the parsed
  * body in *out (NULL if not JSON). */
@@ -236,44 +209,11 @@ static long api_call(cli *c, const char *method, const char *path, const char *b
     CURL *h = curl_easy_init();
     if (!h)
         return 0;
-    char url[4096];
-    size_t al = strlen(c->api);
-    snprintf(url, sizeof(url), "%.*s%s", (int)(al && c->api[al - 1] == '/' ? al - 1 : al), c->api, path);
-    struct curl_slist *hdr = NULL;
-    char auth[1024];
-    if (c->token && *c->token) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
-        hdr = curl_slist_append(hdr, auth);
-    }
-    hdr = curl_slist_append(hdr, "Content-Type: application/json");
-    hdr = curl_slist_append(hdr, "Expect:");
-    buf b = { 0 };
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xfer);
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 60000L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "streamscale-cli/" SS_VERSION);
-    if (body)
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    CURLcode rc = curl_easy_perform(h);
-    long status = 0;
-    if (rc != CURLE_OK) {
-        if (!atomic_load(&interrupted))
-            fprintf(stderr, "streamscale: cannot reach the API at %s: %s\n", c->api,
-                    curl_easy_strerror(rc));
-    } else {
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-        if (b.p)
-            *out = json_loads(b.p, 0, NULL);
-    }
-    free(b.p);
-    curl_slist_free_all(hdr);
+    ss_err err = { 0 };
+    long status = cli_http_call(h, c->api, c->token, method, path, body, body ? strlen(body) : 0,
+                                &interrupted, out, &err);
+    if (!status && err.code != SS_ECANCELLED)
+        fprintf(stderr, "streamscale: %s\n", err.msg);
     curl_easy_cleanup(h);
     return status;
 }
@@ -369,21 +309,13 @@ static int is_url(const char *s)
            ss_str_has_prefix(s, "http://") || ss_str_has_prefix(s, "s3://");
 }
 
-/* file:// URL for a local path: absolute, with unsafe bytes %-escaped. */
+/* file:// URL for a local path: absolute, links resolved, unsafe bytes %-escaped. */
 static int path_to_file_url(const char *path, char *out, size_t outlen)
 {
     char abs[PATH_MAX];
     if (!realpath(path, abs))
         return -1;
-    size_t n = (size_t)snprintf(out, outlen, "file://");
-    for (const unsigned char *p = (const unsigned char *)abs; *p && n + 4 < outlen; p++) {
-        if (isalnum(*p) || strchr("/-._~", *p))
-            out[n++] = (char)*p;
-        else
-            n += (size_t)snprintf(out + n, outlen - n, "%%%02X", *p);
-    }
-    out[n] = '\0';
-    return 0;
+    return ss_file_url(abs, out, outlen);
 }
 
 static int final_state(const char *state)
@@ -694,9 +626,14 @@ static int local_source(cli *c, const parsed *p, const char *path, json_t *spec,
     }
     json_object_set_new(spec, "source_identity",
                         json_pack("{ss sI}", "sha256", sha, "size", (json_int_t)size));
-    (void)c;
-    (void)p;
+    /* to the bucket when STREAMSCALE_UPLOAD_TO says so, else through the
+     * coordinator when it takes uploads, else as file:// */
     int up = cli_upload_local(path, sha, url, urllen, &err);
+    if (up == 0 && !has(p, "--no-upload"))
+        up = cli_upload_coordinator(c->api, c->token, path, sha, (long long)size, &interrupted, url,
+                                    urllen, &err);
+    if (up < 0 && err.code == SS_ECANCELLED)
+        return EXIT_INTERRUPTED;
     if (up < 0) {
         fprintf(stderr, "streamscale: upload of %s failed: %s\n", path, err.msg);
         return EXIT_FAILED;
@@ -955,6 +892,7 @@ static const optdef submit_opts[] = {
     { "--segment-seconds", 0, OPT_VALUE, "N", "segment length (1 to 20)" },
     { "--packaging", 0, OPT_VALUE, "LIST", "hls, dash or hls,dash" },
     { "--no-thumbnails", 0, OPT_FLAG, NULL, "no poster, sprite or storyboard" },
+    { "--no-upload", 0, OPT_FLAG, NULL, "pass a local file as file:// (the workers share this filesystem)" },
     { "--preset", 0, OPT_VALUE, "P", "libx264 preset (default veryfast)" },
     { "--crf", 0, OPT_VALUE, "N", "quality, 1 to 51 (default 23)" },
     { "--max-attempts", 0, OPT_VALUE, "N", "attempts before the job is dead (1 to 20)" },
@@ -978,9 +916,11 @@ static const cmd cmds[] = {
     { "submit", "[SOURCE]", 0, 1, "submit a job (SOURCE: a URL or a local file)",
       "SOURCE is an https://, s3:// or file:/// URL, or a local file. A local file's\n"
       "SHA-256 and size go into the spec (source_identity), so changed content is a new\n"
-      "job; the file is uploaded to STREAMSCALE_UPLOAD_TO (s3://bucket/prefix/, with the\n"
-      "s3_* keys of docs/STORAGE.md as STREAMSCALE_S3_*) when that is set, else passed\n"
-      "as file:// (the workers must be able to read it).\n",
+      "job. The file goes to STREAMSCALE_UPLOAD_TO (s3://bucket/prefix/, with the s3_*\n"
+      "keys of docs/STORAGE.md as STREAMSCALE_S3_*) when that is set; else to the\n"
+      "coordinator's upload folder (POST /v1/uploads; resumed if cut, skipped if it is\n"
+      "there already) when it has one; else it is passed as file:// (the workers must\n"
+      "be able to read it; --no-upload says so up front).\n",
       submit_opts, cmd_submit },
     { "status", "ID", 1, 1, "one job", NULL, no_opts, cmd_status },
     { "list", "", 0, 0, "jobs, newest first", NULL, list_opts, cmd_list },

@@ -45,9 +45,14 @@ typedef struct coord_conf {
     char *coordinator_id;
     long long max_connections;     /* HTTP connections open at once */
     long long request_timeout_ms;  /* a whole request must arrive within this */
+    char *upload_dir;              /* /v1/uploads spool, inside the workers' file_roots */
+    long long upload_max_bytes;
+    long long upload_retention_hours;
 } coord_conf;
 
 extern const cfg_opt coord_opts[];
+
+struct coord_uploads;   /* coord_uploads.c */
 
 typedef struct coord {
     coord_conf conf;
@@ -64,10 +69,17 @@ typedef struct coord {
     pthread_t watch;           /* probes Redis for the loop's circuit breaker */
     int watch_started;
     atomic_int stopping;
+    struct coord_uploads *uploads;   /* NULL when upload_dir is not set */
 } coord;
 
 /* coord_api.c */
 int api_start(coord *c, ss_err *err);
+
+/* coord_uploads.c: the upload spool (start checks upload_dir; sweep runs
+ * on the reaper's tick and acts every 10 minutes) */
+int uploads_start(coord *c, ss_err *err);
+void uploads_stop(coord *c);
+void uploads_sweep(coord *c);
 
 /* coord_reaper.c */
 int reaper_start(coord *c, ss_err *err);

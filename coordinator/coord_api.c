@@ -585,6 +585,10 @@ static void route(struct evhttp_request *req, void *arg)
             method_not_allowed(req, "GET, POST");
         goto out;
     }
+    if (!strcmp(p, "uploads") || ss_str_has_prefix(p, "uploads/")) {
+        uploads_handle(c, req, p + 7, &q);
+        goto out;
+    }
     if (!strcmp(p, "workers")) {
         if (m == EVHTTP_REQ_GET)
             h_workers(c, req);
@@ -694,7 +698,7 @@ int api_start(coord *c, ss_err *err)
                                             EVHTTP_REQ_CONNECT);
     /* evhttp itself refuses bodies over 1 MiB; h_submit answers JSON 413
      * above the spec's own 64 KiB cap. */
-    evhttp_set_max_body_size(c->http, 1 << 20);
+    evhttp_set_max_body_size(c->http, API_MAX_BODY);
     evhttp_set_max_headers_size(c->http, 32 * 1024);
     evhttp_set_timeout(c->http, 30);
     evhttp_set_gencb(c->http, route, c);

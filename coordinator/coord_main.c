@@ -53,6 +53,14 @@ const cfg_opt coord_opts[] = {
     OPT("public_base_url", CFG_STR, NULL, public_base_url, 0, 0,
         "public URL of the s3:// destination, for previews"),
     OPT("web_dir", CFG_STR, SS_WEB_DIR, web_dir, 0, 0, "folder with the dashboard files"),
+    OPT("upload_dir", CFG_STR, NULL, upload_dir, 0, 0,
+        "where POST /v1/uploads puts files (`streamscale submit ./file` with file:// storage); "
+        "a folder inside the workers' file_roots; unset = no uploads"),
+    OPT("upload_max_bytes", CFG_INT, "21474836480", upload_max_bytes, 1, 1LL << 50,
+        "largest file /v1/uploads takes"),
+    OPT("upload_retention_hours", CFG_INT, "168", upload_retention_hours, 0, 876000,
+        "complete uploads are deleted this long after their last upload (0 = kept); "
+        "partial ones after a day without a chunk"),
     OPT("webhook_url", CFG_STR, NULL, webhook_url, 0, 0,
         "default webhook for jobs that name none"),
     OPT("webhook_secret", CFG_SECRET, NULL, webhook_secret, 0, 0,
@@ -169,7 +177,7 @@ int coord_main(int argc, char **argv)
         goto out;
     }
     c.started_ms = ss_now_ms();
-    if (api_start(&c, &err) != 0) {
+    if (uploads_start(&c, &err) != 0 || api_start(&c, &err) != 0) {
         log_error(NULL, "%s", err.msg);
         goto out;
     }
@@ -204,6 +212,7 @@ out:
         pthread_join(c.watch, NULL);
     reaper_stop(&c);
     hooks_stop(&c);
+    uploads_stop(&c);
     if (c.sig_int)
         event_free(c.sig_int);
     if (c.sig_term)

@@ -13,6 +13,7 @@ static void reap_tick(evutil_socket_t fd, short what, void *arg)
     coord *c = arg;
     ss_err err = { 0 };
     char px[24];
+    uploads_sweep(c);   /* each coordinator its own spool; no lock needed */
     snprintf(px, sizeof(px), "%lld", c->conf.reap_interval_ms > 100 ? c->conf.reap_interval_ms - 50 : 50);
     redisReply *lock = rconn_cmdf(&c->redis, &err, "SET %s %s NX PX %s", RK_REAPER_LOCK, c->id, px);
     if (!lock) {

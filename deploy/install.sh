@@ -152,10 +152,11 @@ cat >"$D$sysusersdir/streamscale.conf" <<EOF
 u $user - "streamscale video encoding" $statedir /usr/sbin/nologin
 EOF
 cat >"$D$tmpfilesdir/streamscale.conf" <<EOF
-# streamscale state: scratch space and file:// outputs (deploy/install.sh)
+# streamscale state: scratch space, file:// outputs, uploads (deploy/install.sh)
 d $statedir         0750 $user $user -
 d $statedir/scratch 0750 $user $user -
 d $statedir/out     0750 $user $user -
+d $statedir/uploads 0750 $user $user -
 EOF
 chmod 0644 "$D$sysusersdir/streamscale.conf" "$D$tmpfilesdir/streamscale.conf"
 if [ -n "$D" ]; then
@@ -191,8 +192,8 @@ own() {   # own USER|root GROUP FILE...
 }
 
 say "state -> $D$statedir"
-install -d -m 0750 "$D$statedir" "$D$statedir/scratch" "$D$statedir/out"
-own "$user" "$user" "$D$statedir" "$D$statedir/scratch" "$D$statedir/out"
+install -d -m 0750 "$D$statedir" "$D$statedir/scratch" "$D$statedir/out" "$D$statedir/uploads"
+own "$user" "$user" "$D$statedir" "$D$statedir/scratch" "$D$statedir/out" "$D$statedir/uploads"
 
 say "configuration -> $D$etcdir (existing files are kept)"
 install -d -m 0750 "$D$etcdir"

@@ -5,6 +5,9 @@
   or value exits 2, Ctrl-C during --wait exits 130 and leaves the job be,
   `submit -f spec.json` (or - for stdin) submits a whole spec, --json
   prints the API's numbers as they are and no internal counters.
+- Local files reach the workers through the coordinator (POST /v1/uploads)
+  when it has an upload_dir: chunks, resume, a complete file sent once,
+  SHA-256 checked, names made safe, token and size cap enforced.
 - Outputs follow content: a local file overwritten with another video and
   submitted again is a new job with a new output; an unchanged one keeps
   its job id (job.schema.json source_identity). A spec whose
@@ -19,7 +22,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lib.harness import BIN, Api, Harness, gen_clip, main  # noqa: E402
+from lib.harness import BIN, Api, Harness, gen_clip, http_json, main  # noqa: E402
 
 TOKEN = "test-token"
 CLI = os.path.join(BIN, "streamscale")
@@ -186,6 +189,81 @@ def check_progress(env, h):
         counters
 
 
+def check_uploads(h, env, api, url, rport):
+    st, body = http_json("POST", url + "/v1/uploads", {"name": "a.mp4", "size": 1, "sha256": "0" * 64},
+                         token=TOKEN)
+    assert st == 404 and "upload_dir" in body["error"]["message"], (st, body)
+    spool = h.path("spool")
+    up = h.coordinator("coord-up", redis_port=rport, token=TOKEN,
+                       extra={"STREAMSCALE_UPLOAD_DIR": spool,
+                              "STREAMSCALE_UPLOAD_MAX_BYTES": str(64 << 20)})
+    data = os.urandom((2 << 20) + 12345)   # three chunks of at most 1 MiB
+    sha = hashlib.sha256(data).hexdigest()
+    ann = {"name": "../my talk.mp4", "size": len(data), "sha256": sha}
+    st, _ = http_json("POST", up + "/v1/uploads", ann)
+    assert st == 401, st
+    st, body = http_json("POST", up + "/v1/uploads", dict(ann, size=65 << 20), token=TOKEN)
+    assert st == 413 and body["error"]["field"] == "size", body
+    st, body = http_json("POST", up + "/v1/uploads", dict(ann, sha256="xyz"), token=TOKEN)
+    assert st == 400 and body["error"]["field"] == "sha256", body
+    st, u = http_json("POST", up + "/v1/uploads", ann, token=TOKEN)
+    assert st == 201 and u["offset"] == 0 and u["state"] == "uploading", (st, u)
+    assert "/" not in u["name"] and not u["name"].startswith("."), u
+    cb = u["chunk_bytes"]
+    put = "%s/v1/uploads/%s?offset=%%d" % (up, u["id"])
+    st, u2 = http_json("PUT", put % 0, data[:cb], token=TOKEN)
+    assert st == 200 and u2["offset"] == cb, (st, u2)
+    st, body = http_json("PUT", put % 0, data[:cb], token=TOKEN)
+    assert st == 409 and str(cb) in body["error"]["message"], body
+    st, _ = http_json("PUT", put % cb, data[cb:2 * cb])
+    assert st == 401, st
+    # announced again: resumed where it stopped
+    st, u3 = http_json("POST", up + "/v1/uploads", ann, token=TOKEN)
+    assert st == 200 and u3["id"] == u["id"] and u3["offset"] == cb, (st, u3)
+    off = cb
+    while off < len(data):
+        st, u4 = http_json("PUT", put % off, data[off:off + cb], token=TOKEN)
+        assert st == 200, (st, u4)
+        off = u4["offset"]
+    assert u4["state"] == "complete" and u4["source"].startswith("file://" + spool + "/" + sha + "/"), u4
+    with open(u4["source"][7:], "rb") as f:
+        assert f.read() == data
+    # the same file again: complete at once, nothing to send
+    st, u5 = http_json("POST", up + "/v1/uploads", ann, token=TOKEN)
+    assert st == 200 and u5["state"] == "complete" and u5["source"] == u4["source"], u5
+    # bytes that do not match the announced SHA-256 are dropped
+    st, bad = http_json("POST", up + "/v1/uploads", {"name": "x.bin", "size": 10, "sha256": "1" * 64},
+                        token=TOKEN)
+    st, body = http_json("PUT", "%s/v1/uploads/%s?offset=0" % (up, bad["id"]), b"0123456789", token=TOKEN)
+    assert st == 422 and body["error"]["code"] == "checksum_mismatch", (st, body)
+    assert os.listdir(os.path.join(spool, ".partial")) == [], os.listdir(os.path.join(spool, ".partial"))
+
+    # the CLI: a file outside the workers' file_roots, resumed after a cut
+    os.makedirs(h.path("home"), exist_ok=True)
+    clip = gen_clip(h.path("home", "talk.mp4"), seconds=3, size="640x360", extra_out=["-crf", "4"])
+    assert os.path.getsize(clip) > 1 << 20
+    with open(clip, "rb") as f:
+        cdata = f.read()
+    csha = hashlib.sha256(cdata).hexdigest()
+    st, cu = http_json("POST", up + "/v1/uploads", {"name": "talk.mp4", "size": len(cdata), "sha256": csha},
+                       token=TOKEN)
+    st, _ = http_json("PUT", "%s/v1/uploads/%s?offset=0" % (up, cu["id"]), cdata[:1000], token=TOKEN)
+    assert st == 200
+    uenv = dict(env, STREAMSCALE_API=up)
+    job = submit_wait(uenv, clip, "--ladder", "240", "--preset", "ultrafast")
+    assert job["state"] == "completed", job
+    assert job["spec"]["source"] == "file://%s/%s/talk.mp4" % (spool, csha), job["spec"]["source"]
+    assert job["spec"]["source_identity"] == {"sha256": csha, "size": len(cdata)}
+    with open(os.path.join(spool, csha, "talk.mp4"), "rb") as f:
+        assert f.read() == cdata
+    p = run(uenv, "submit", clip, "--ladder", "240", "--preset", "ultrafast")
+    assert p.returncode == 0 and p.stdout.strip() == job["id"], (p.stdout, p.stderr)
+    # --no-upload: passed as file://, which this worker may not read
+    p = run(uenv, "submit", clip, "--no-upload", "--json")
+    assert p.returncode == 0 and json.loads(p.stdout)["spec"]["source"] == "file://" + clip, p.stdout
+    api.cancel(json.loads(p.stdout)["id"])
+
+
 def test_cli():
     with Harness("cli") as h:
         rport = h.redis()
@@ -197,9 +275,11 @@ def test_cli():
         check_interrupt(env, api, h)
         check_spec_and_flags(env, api, h)
         h.worker("w1", rport, extra={"STREAMSCALE_THREADS": "1", "STREAMSCALE_POLL_MS": "200",
-                                      "STREAMSCALE_FILE_ROOTS": h.tmp})
+                                      "STREAMSCALE_FILE_ROOTS": ":".join(
+                                          h.path(d) for d in ("media", "spool", "out"))})
         check_changed_content(h, env, api)
         check_progress(env, h)
+        check_uploads(h, env, api, url, rport)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lib.harness import BUILD, SOURCE, Harness, free_port, http_json, main, wait_until  # noqa: E402
+from lib.harness import BUILD, SOURCE, Harness, free_port, gen_clip, http_json, main, wait_until  # noqa: E402
 
 INSTALL = os.path.join(SOURCE, "deploy", "install.sh")
 UNITS = ("streamscale-coordinator.service", "streamscale-worker.service")
@@ -90,7 +90,8 @@ def test_ops_install():
             pw = [ln for ln in f if ln.startswith("streamscale:")]
         assert len(pw) == 1 and pw[0].rstrip().endswith(":/var/lib/streamscale:/usr/sbin/nologin"), pw
         uid = int(pw[0].split(":")[2])
-        for d in ("var/lib/streamscale", "var/lib/streamscale/scratch", "var/lib/streamscale/out"):
+        for d in ("var/lib/streamscale", "var/lib/streamscale/scratch", "var/lib/streamscale/out",
+                  "var/lib/streamscale/uploads"):
             st = os.stat(p(d))
             assert stat.S_IMODE(st.st_mode) == 0o750, (d, oct(st.st_mode))
             if os.geteuid() == 0:   # chown needs root; a staged install as a user leaves them ours
@@ -158,7 +159,8 @@ def test_ops_install():
                                     "--listen", "127.0.0.1:%d" % port,
                                     "--redis", "redis://127.0.0.1:%d/0" % rport,
                                     "--web_dir", p("usr/local/share/streamscale/web"),
-                                    "--output_dir", p("var/lib/streamscale/out")],
+                                    "--output_dir", p("var/lib/streamscale/out"),
+                                    "--upload_dir", p("var/lib/streamscale/uploads")],
                     env={"STREAMSCALE_API_TOKEN": token})
             url = "http://127.0.0.1:%d" % port
             wait_until(lambda: http_json("GET", url + "/healthz")[0] == 200, 20, "installed coordinator")
@@ -182,6 +184,35 @@ def test_ops_install():
             assert "alert:" in rules, "no alert rules found in docs/OPERATIONS.md"
             missing = metric_names(rules) - families
             assert not missing, "alerts in docs/OPERATIONS.md query unknown metrics: %s" % sorted(missing)
+
+            # the README's first line on the installed system: a file in the
+            # user's folder (outside the workers' file_roots) goes through the
+            # coordinator's upload folder
+            h.stop("qw")
+            wconf = h.path("worker.conf")   # the installed one, less the test's admin edit above
+            with open(p("etc/streamscale/worker.conf")) as f, open(wconf, "w") as o:
+                o.writelines(ln for ln in f if "edited by the admin" not in ln)
+            h.start("worker", [p("usr/local/bin/streamscale-worker"), "-c", wconf,
+                               "--redis", "redis://127.0.0.1:%d/0" % rport, "--cpu_threshold", "100",
+                               "--threads", "1", "--scratch_dir", p("var/lib/streamscale/scratch"),
+                               "--storage", "file://%s/" % p("var/lib/streamscale/out"),
+                               "--file_roots", p("var/lib/streamscale")])
+            wait_until(lambda: "worker ready" in h.log_text("worker") or h.assert_alive(), 30,
+                       "installed worker")
+            home = h.path("home")
+            os.makedirs(home)
+            gen_clip(os.path.join(home, "talk.mp4"), seconds=1, size="320x240")
+            env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMSCALE_")}
+            env.update(STREAMSCALE_API=url, STREAMSCALE_API_TOKEN=token)
+            r = subprocess.run([p("usr/local/bin/streamscale"), "submit", "talk.mp4", "--wait", "--json",
+                                "--ladder", "240", "--preset", "ultrafast"], cwd=home, env=env,
+                               capture_output=True, text=True, timeout=300)
+            assert r.returncode == 0, (r.returncode, r.stderr, h.log_text("worker")[-2000:])
+            job = json.loads(r.stdout)
+            src = job["spec"]["source"]
+            assert src.startswith("file://" + p("var/lib/streamscale/uploads") + "/"), src
+            assert os.path.isfile(p("var/lib/streamscale/out", job["id"], "master.m3u8"))
+            assert not os.listdir(p("var/lib/streamscale/uploads", ".partial")), "partial upload left"
 
         # ---- uninstall: config, data and the user stay; --purge removes them
         run_install("--destdir", root, "--uninstall")
