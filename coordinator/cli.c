@@ -805,7 +805,13 @@ static int cmd_workers(cli *c, const cmd *self, parsed *p)
             json_array_foreach(json_object_get(w, "jobs"), k, job)
                 printf("%s%s (%.0f%%)", k ? ", " : "", str(job, "id"),
                        json_number_value(json_object_get(job, "progress")));
-            printf("%s\n", json_is_true(json_object_get(w, "draining")) ? " [draining]" : "");
+            /* why it takes no work now, as its own gate says */
+            const char *gate = json_string_value(json_object_get(w, "gate"));
+            if (gate && strcmp(gate, "open"))
+                printf("%s[not claiming: %s]", k ? "  " : "", gate);
+            else if (!gate && json_is_true(json_object_get(w, "draining")))
+                printf("%s[draining]", k ? "  " : "");
+            printf("\n");
         }
     }
     json_decref(j);

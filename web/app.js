@@ -253,7 +253,13 @@
         view.wrows.set(w.id, r);
       }
       const c = r.cells;
-      clear(c[0]).append(w.id, w.draining ? ' ' : '', w.draining ? badge('draining') : '');
+      // why it takes no work now, as the worker's own gate says ("slots full (1/1)", ...)
+      const gate = w.gate && w.gate !== 'open' ? w.gate : (w.draining ? 'draining' : '');
+      clear(c[0]).append(w.id);
+      if (gate) {
+        const b = h('span', { class: 'badge gate', 'data-gate': gate, text: 'not claiming: ' + gate });
+        c[0].append(' ', b);
+      }
       c[1].textContent = (w.host || '') + (w.cores ? ' · ' + w.cores + ' cores' : '') + (w.version ? ' · v' + w.version : '');
       setBar(r.load, w.cpu_load, w.cpu_load >= (w.cpu_threshold || 100) ? 'hot' : '');
       r.load.title = 'claims work under ' + (w.cpu_threshold || 100) + '%';

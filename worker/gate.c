@@ -54,6 +54,7 @@ void gate_init(cpu_gate *g)
 {
     memset(g, 0, sizeof(*g));
     g->head = -1;
+    g->load = -1;
 }
 
 void gate_push(cpu_gate *g, const cpu_sample *s)
@@ -80,7 +81,22 @@ int gate_open(double load, double threshold, int busy_slots, int slots)
         return 1;
     /* The worker's own running encodes push the load up; with a free slot
      * and the machine under the threshold, take more. */
-    return load < threshold;
+    return load >= 0 && load < threshold;
+}
+
+void gate_reason(double load, double threshold, int busy_slots, int slots, int draining,
+                 char *out, size_t outlen)
+{
+    if (draining)
+        snprintf(out, outlen, "draining");
+    else if (busy_slots >= slots)
+        snprintf(out, outlen, "slots full (%d/%d)", busy_slots, slots);
+    else if (gate_open(load, threshold, busy_slots, slots))
+        snprintf(out, outlen, "open");
+    else if (load < 0)
+        snprintf(out, outlen, "measuring load");
+    else
+        snprintf(out, outlen, "load %.0f%% >= threshold %.0f%%", load * 100, threshold * 100);
 }
 
 int gate_claim_delay_ms(double load, int busy_slots, int slots, int delay_per_load_ms)

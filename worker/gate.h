@@ -9,6 +9,7 @@
 #ifndef SS_GATE_H
 #define SS_GATE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct cpu_sample {
@@ -29,16 +30,24 @@ typedef struct cpu_gate {
     cpu_sample ring[GATE_WINDOW + 1];
     int n;            /* samples in the ring */
     int head;         /* index of the newest */
-    double load;      /* busy share over the window, 0..1 */
+    double load;      /* busy share over the window, 0..1; -1 until two samples
+                         measured it (a worker just started on a busy machine
+                         must not claim on a load of 0) */
 } cpu_gate;
 
 void gate_init(cpu_gate *g);
 /* Add a sample and recompute the load over the window. */
 void gate_push(cpu_gate *g, const cpu_sample *s);
 
-/* The decision, pure so it can be unit tested. threshold in 0..1.
+/* The decision, pure so it can be unit tested. threshold in 0..1, load
+ * -1 when not measured yet (closed unless the threshold is 100%).
  * Returns 1 when a job may be claimed. */
 int gate_open(double load, double threshold, int busy_slots, int slots);
+
+/* Why the gate is closed, for people ("load 92% >= threshold 85%",
+ * "slots full (2/2)", "draining", "measuring load"), or "open". */
+void gate_reason(double load, double threshold, int busy_slots, int slots, int draining,
+                 char *out, size_t outlen);
 
 /* How long (ms) to hold back a claim after a notification so the least
  * loaded worker tends to win a race: delay_per_load_ms * load, capped. */

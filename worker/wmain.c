@@ -237,8 +237,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     cpu_sample s;
     int64_t now = ss_mono_ms();
     if (now - w->last_sample_ms >= 1000 && gate_sample(&s) == 0) {
+        int was_measured = w->gate.load >= 0;
         gate_push(&w->gate, &s);
         w->last_sample_ms = now;
+        if (!was_measured && w->gate.load >= 0)
+            wq_try_claim(w);   /* the first measurement may open the gate */
     }
     wq_tick(w);
 }

@@ -577,7 +577,7 @@ static void start_claimed(worker *w, redisReply **f)
         return;
     }
     log_info(j->id, "claimed (attempt %d, token %s, %d/%lld slots busy, load %.0f%%)", j->attempt,
-             j->token, w->njobs, w->conf.slots, w->gate.load * 100);
+             j->token, w->njobs, w->conf.slots, w->gate.load < 0 ? 0 : w->gate.load * 100);
     ss_err err = { 0 };
     if (!j->spec)
         ss_fail(&err, SS_EINVAL, "job spec in Redis is not valid JSON");
@@ -880,10 +880,14 @@ static void registry_beat(worker *w)
                                               "stage", j->stage));
         pthread_mutex_unlock(&j->mu);
     }
-    json_t *info = json_pack("{ss ss si sI si sf sf ss so sb}", "id", w->id, "host", w->host,
+    char gate[96];
+    gate_reason(w->gate.load, w->conf.cpu_threshold / 100.0, w->njobs, (int)w->conf.slots,
+                w->draining || w->stopping, gate, sizeof(gate));
+    json_t *info = json_pack("{ss ss si sI si sf sf ss so sb ss}", "id", w->id, "host", w->host,
                              "cores", w->ncpus, "slots", (json_int_t)w->conf.slots, "busy", w->njobs,
-                             "cpu_load", w->gate.load * 100, "cpu_threshold", w->conf.cpu_threshold,
-                             "version", SS_VERSION, "jobs", jobs, "draining", w->draining);
+                             "cpu_load", w->gate.load < 0 ? 0 : w->gate.load * 100, "cpu_threshold",
+                             w->conf.cpu_threshold, "version", SS_VERSION, "jobs", jobs, "draining",
+                             w->draining, "gate", gate);
     char *s = json_dumps(info, JSON_COMPACT);
     json_decref(info);
     char key[256], ttl[16];

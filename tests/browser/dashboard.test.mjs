@@ -113,6 +113,9 @@ try {
   const wrow = '#workers tr[data-worker="dash-worker"]';
   await page.waitForSelector(wrow + ` .minijob[data-job="${a}"]`, { timeout: 15000 });
   assert((await page.textContent(wrow + ' td:nth-child(4)')).trim() === '1 / 1', 'busy slots 1 / 1');
+  // and says why it takes no more work
+  await page.waitForSelector(wrow + ' [data-gate="slots full (1/1)"]', { timeout: 15000 });
+  assert((await page.textContent(wrow + ' .badge.gate')).includes('not claiming: slots full (1/1)'), 'gate reason shown');
   const seen = [];
   const states = new Set();
   await waitFor('job B completed in the list', async () => {

@@ -8,6 +8,9 @@
 - Local files reach the workers through the coordinator (POST /v1/uploads)
   when it has an upload_dir: chunks, resume, a complete file sent once,
   SHA-256 checked, names made safe, token and size cap enforced.
+- `streamscale workers` says why a worker claims nothing ("load 92% >=
+  threshold 85%"); a worker just started never reads "open" on load 0 %
+  before it measured the load.
 - Outputs follow content: a local file overwritten with another video and
   submitted again is a new job with a new output; an unchanged one keeps
   its job id (job.schema.json source_identity). A spec whose
@@ -17,12 +20,14 @@
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lib.harness import BIN, Api, Harness, gen_clip, http_json, main  # noqa: E402
+from lib.harness import BIN, Api, Harness, gen_clip, http_json, main, wait_until  # noqa: E402
 
 TOKEN = "test-token"
 CLI = os.path.join(BIN, "streamscale")
@@ -264,6 +269,42 @@ def check_uploads(h, env, api, url, rport):
     api.cancel(json.loads(p.stdout)["id"])
 
 
+def check_workers(h, env, api, rport):
+    """A worker whose threshold the machine's load is over says so."""
+    stop = threading.Event()
+
+    def spin():   # keep one core busy, so the load is surely over 1 %
+        while not stop.is_set():
+            sum(range(10000))
+    t = threading.Thread(target=spin, daemon=True)
+    t.start()
+    try:
+        h.worker("w-hot", rport, wait_ready=False, extra={"STREAMSCALE_CPU_THRESHOLD": "1",
+                                                            "STREAMSCALE_FILE_ROOTS": h.path("media")})
+        seen = []
+
+        def hot():
+            ws = {w["id"]: w for w in api.workers()}
+            g = ws.get("w-hot", {}).get("gate")
+            if g:
+                seen.append(g)
+            return g if g and g.startswith("load ") else None
+        gate = wait_until(hot, 30, "w-hot to report its load over the threshold")
+        assert re.fullmatch(r"load \d+% >= threshold 1%", gate), gate
+        assert "open" not in seen, seen   # never open on an unmeasured load
+        p = run(env, "workers")
+        assert p.returncode == 0, p.stderr
+        line = [ln for ln in p.stdout.splitlines() if ln.startswith("w-hot")][0]
+        assert "[not claiming: load " in line and ">= threshold 1%]" in line, line
+        p = run(env, "workers", "--json")
+        assert any(w["id"] == "w1" and w["gate"] == "open" for w in json.loads(p.stdout)["workers"]), \
+            p.stdout
+    finally:
+        stop.set()
+        t.join()
+        h.stop("w-hot")
+
+
 def test_cli():
     with Harness("cli") as h:
         rport = h.redis()
@@ -280,6 +321,7 @@ def test_cli():
         check_changed_content(h, env, api)
         check_progress(env, h)
         check_uploads(h, env, api, url, rport)
+        check_workers(h, env, api, rport)
 
 
 if __name__ == "__main__":

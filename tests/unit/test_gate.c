@@ -42,8 +42,9 @@ static void test_window(void **state)
     cpu_gate g;
     gate_init(&g);
     cpu_sample s = { 0, 0 };
+    assert_true(g.load < 0);   /* nothing measured yet */
     gate_push(&g, &s);
-    assert_true(g.load == 0);
+    assert_true(g.load < 0);   /* one sample is no measurement: a busy machine is not "0 %" */
     /* 100% busy for 3 ticks */
     for (int i = 0; i < 3; i++) {
         s.busy += 100;
@@ -77,6 +78,24 @@ static void test_decision(void **state)
     assert_true(gate_open(0.99, 1.00, 0, 1));      /* threshold 100%: slots only */
     assert_true(gate_open(1.00, 1.00, 0, 1));
     assert_false(gate_open(1.00, 1.00, 1, 1));
+    assert_false(gate_open(-1, 0.85, 0, 1));       /* not measured yet: closed */
+    assert_true(gate_open(-1, 1.00, 0, 1));        /* unless only the slots decide */
+}
+
+static void test_reason(void **state)
+{
+    (void)state;
+    char r[96];
+    gate_reason(0.92, 0.85, 0, 1, 0, r, sizeof(r));
+    assert_string_equal(r, "load 92% >= threshold 85%");
+    gate_reason(0.10, 0.85, 2, 2, 0, r, sizeof(r));
+    assert_string_equal(r, "slots full (2/2)");
+    gate_reason(0.10, 0.85, 0, 2, 1, r, sizeof(r));
+    assert_string_equal(r, "draining");
+    gate_reason(-1, 0.85, 0, 2, 0, r, sizeof(r));
+    assert_string_equal(r, "measuring load");
+    gate_reason(0.10, 0.85, 1, 2, 0, r, sizeof(r));
+    assert_string_equal(r, "open");
 }
 
 static void test_claim_delay(void **state)
@@ -98,6 +117,7 @@ int main(void)
         cmocka_unit_test(test_load_between),
         cmocka_unit_test(test_window),
         cmocka_unit_test(test_decision),
+        cmocka_unit_test(test_reason),
         cmocka_unit_test(test_claim_delay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
