@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/time.h>
@@ -14,7 +15,8 @@
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static FILE *log_out;
-static ss_log_level log_min = SS_LOG_INFO;
+/* read by every thread without the lock; SIGHUP changes it on the loop thread */
+static _Atomic int log_min = SS_LOG_INFO;
 static int log_json = 1;
 static char log_prog[32] = "streamscale";
 static __thread char log_job[80];
@@ -27,7 +29,7 @@ void log_init(const char *prog, FILE *out, ss_log_level level, ss_log_format fmt
     if (prog)
         snprintf(log_prog, sizeof(log_prog), "%s", prog);
     log_out = out ? out : stderr;
-    log_min = level;
+    atomic_store_explicit(&log_min, (int)level, memory_order_relaxed);
     if (fmt == SS_LOG_AUTO)
         log_json = !isatty(fileno(log_out));
     else
@@ -37,9 +39,7 @@ void log_init(const char *prog, FILE *out, ss_log_level level, ss_log_format fmt
 
 void log_set_level(ss_log_level level)
 {
-    pthread_mutex_lock(&log_lock);
-    log_min = level;
-    pthread_mutex_unlock(&log_lock);
+    atomic_store_explicit(&log_min, (int)level, memory_order_relaxed);
 }
 
 int log_setup(const char *prog, FILE *out, const char *level, const char *format,
@@ -248,7 +248,7 @@ const char *log_get_job(void)
 
 void ss_log(ss_log_level level, const char *job, const char *fmt, ...)
 {
-    if (level < log_min)
+    if ((int)level < atomic_load_explicit(&log_min, memory_order_relaxed))
         return;
     char raw[2048], msg[2048];
     va_list ap;

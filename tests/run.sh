@@ -5,7 +5,8 @@
 #   tests/run.sh [--no-sanitize] [ctest args...]
 #
 # By default the build is instrumented with ASan+UBSan (as CI runs it) in
-# build-test/. SS_LONG_TESTS=1 in the environment also runs the long soak
+# build-test/, and the daemons are built once more with ThreadSanitizer in
+# build-tsan/ for the concurrency tests (ctest label tsan). SS_LONG_TESTS=1 in the environment also runs the long soak
 # and peer comparisons (run by hand; see docs/BENCHMARKS.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,7 +33,19 @@ fi
 
 tests/media/fetch.sh >/dev/null
 
-cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DSS_SANITIZE=$sanitize -DSS_WERROR=ON -DSS_TESTS=ON >/dev/null
+# ThreadSanitizer: only the daemons the concurrency tests start (ctest's
+# tsan/ tests run them from build-tsan/; see tests/CMakeLists.txt).
+tsan_dir=""
+if [ "$sanitize" = ON ]; then
+    cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DSS_SANITIZE=thread -DSS_WERROR=ON \
+        -DSS_TESTS=ON >/dev/null
+    cmake --build build-tsan -j"$(nproc)" --target streamscale-coordinator streamscale-worker \
+        ss_queue_worker
+    tsan_dir=$root/build-tsan
+fi
+
+cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DSS_SANITIZE=$sanitize -DSS_WERROR=ON -DSS_TESTS=ON \
+    -DSS_TSAN_BUILD_DIR="$tsan_dir" >/dev/null
 cmake --build build-test -j"$(nproc)"
 
 # ASan: libav*/libx264 are not instrumented; leak checks stay on for our code.

@@ -277,7 +277,8 @@ void wjob_run_media(wjob *j)
     pthread_mutex_init(&pub.mu, NULL);
     pub.sent = json_object();
 
-    if ((size_t)snprintf(dir, sizeof(dir), "%s/%s.%s", w->conf.scratch_dir, j->id, j->token) >=
+    const worker_conf *conf = &j->conf;   /* never w->conf: SIGHUP rewrites it */
+    if ((size_t)snprintf(dir, sizeof(dir), "%s/%s.%s", conf->scratch_dir, j->id, j->token) >=
             sizeof(dir) - 8) {
         ss_fail(&err, SS_EINVAL, "scratch_dir path too long");
         goto out;
@@ -292,7 +293,7 @@ void wjob_run_media(wjob *j)
     double t0 = ss_mono_s();
     const char *source = json_string_value(json_object_get(j->spec, "source"));
     source_conf sc;
-    worker_source_conf(w, &sc);
+    worker_source_conf(conf, &sc);
     source_info si;
     if (source_resolve(source, dir, src_local, sizeof(src_local), &sc, &j->cancel, &si, &err) != 0 ||
         source_check_identity(&si, json_object_get(j->spec, "source_identity"), &err) != 0)
@@ -303,9 +304,9 @@ void wjob_run_media(wjob *j)
     const char *dest = json_string_value(json_object_get(j->spec, "destination"));
     int from_spec = dest != NULL;
     if (!dest)
-        dest = w->conf.storage;
+        dest = conf->storage;
     storage_conf stc;
-    worker_storage_conf(w, &stc);
+    worker_storage_conf(conf, &stc);
     /* a file:// folder a client named must lie in file_roots; the
      * operator's own `storage` setting is trusted as it is */
     stc.file_confine = from_spec;
@@ -321,15 +322,17 @@ void wjob_run_media(wjob *j)
     media_opts_default(&mo);
     if (media_opts_from_spec(&mo, j->spec, &err) != 0)
         goto out;
-    mo.threads = (int)w->conf.threads;
+    mo.threads = (int)conf->threads;
     if (!mo.threads) {
-        mo.threads = w->ncpus / (int)(w->conf.slots > 0 ? w->conf.slots : 1);
+        mo.threads = w->ncpus / (int)(conf->slots > 0 ? conf->slots : 1);
         if (mo.threads < 1)
             mo.threads = 1;
     }
-    mo.max_duration = w->conf.max_duration;
-    mo.max_pixels = w->conf.max_pixels;
-    mo.max_file_size = w->conf.max_file_size;
+    mo.max_duration = conf->max_duration;
+    mo.max_pixels = conf->max_pixels;
+    mo.max_file_size = conf->max_file_size;
+    log_info(NULL, "encoding with %d encoder thread(s) (threads %lld, slots %lld when claimed)",
+             mo.threads, conf->threads, conf->slots);
     mo.scratch_dir = dir;
     job_ctx ctx = { j, &pub };
     media_events ev = { .ud = &ctx, .progress = on_progress, .position = on_position,

@@ -3,10 +3,13 @@
  * SIGTERM/SIGINT: stop claiming, let running jobs finish for up to
  * drain_timeout seconds, then release them to the queue (not counted as an
  * attempt) and exit 0. A second signal releases at once. SIGHUP reloads
- * the config file: admission (cpu_threshold, slots, threads), timing
- * (lease, heartbeat, poll, aging, retry backoff, registry TTL, progress
- * events, drain_timeout for the next drain), limits and log_level take
- * effect at once; connections, storage, ids and paths need a restart.
+ * the config file: admission (cpu_threshold, slots), timing (lease,
+ * heartbeat, poll, aging, retry backoff, registry TTL, progress events,
+ * drain_timeout for the next drain) and log_level take effect at once;
+ * threads and the source limits apply to jobs claimed after the reload (a
+ * running job keeps the copy it was claimed under, wjob.conf, so its thread
+ * never reads what this thread rewrites); connections, storage, ids and
+ * paths need a restart.
  */
 #include <signal.h>
 #include <stddef.h>

@@ -89,6 +89,11 @@ typedef struct worker worker;
 
 typedef struct wjob {
     worker *w;
+    /* The config the job was claimed under: a copy made on the loop thread
+     * at the claim, read-only afterwards. The job thread reads settings
+     * only from here, never from w->conf, which SIGHUP rewrites on the loop
+     * thread (its strings are never replaced, only its numbers). */
+    worker_conf conf;
     struct wjob *next;
     char id[64];
     char token[32];
@@ -181,8 +186,8 @@ void wjob_reap_thread(wjob *j);
 
 /* wconf.c: the config as module settings */
 struct source_conf;
-void worker_storage_conf(const worker *w, storage_conf *sc);
-void worker_source_conf(const worker *w, struct source_conf *c);
+void worker_storage_conf(const worker_conf *wc, storage_conf *sc);
+void worker_source_conf(const worker_conf *wc, struct source_conf *c);
 
 /* The media job: source, pipeline, upload, job.json (wjob.c). */
 void wjob_run_media(wjob *j);

@@ -557,6 +557,7 @@ static void start_claimed(worker *w, redisReply **f)
     if (!j)
         return;   /* the lease runs out and the reaper requeues it */
     j->w = w;
+    j->conf = w->conf;   /* the settings it runs under, whatever SIGHUP does later */
     ss_strlcpy(j->id, f[0]->str ? f[0]->str : "", sizeof(j->id));
     ss_strlcpy(j->token, f[1]->str ? f[1]->str : "", sizeof(j->token));
     j->attempt = (int)f[2]->integer;

@@ -165,8 +165,11 @@ class Harness:
                 import traceback
                 traceback.print_exc()
                 et, late = type(e), e
-        self.failed = et is not None
         self.stop_all()
+        if et is None:
+            late = self.sanitizer_reports()
+            et = type(late) if late else None
+        self.failed = et is not None
         for name, path in self.logs.items():
             try:
                 shutil.copy(path, os.path.join(self.artifacts, name + ".log"))
@@ -187,6 +190,30 @@ class Harness:
         if late is not None:
             raise late
         return False
+
+    SANITIZER_MARKS = ("WARNING: ThreadSanitizer", "ERROR: AddressSanitizer",
+                       "ERROR: LeakSanitizer", ": runtime error: ")
+
+    def sanitizer_reports(self):
+        """An AssertionError naming every log (of everything it started)
+        with a sanitizer report, or None. A report after the test's own
+        checks (a race, a leak at exit) still fails the test."""
+        found = []
+        for name in self.logs:
+            try:
+                text = self.log_text(name)
+            except OSError:
+                continue
+            for mark in self.SANITIZER_MARKS:
+                i = text.find(mark)
+                if i >= 0:
+                    found.append("%s: %s" % (name, text[max(0, i - 200):i + 2500]))
+                    break
+        if not found:
+            return None
+        sys.stderr.write("sanitizer reports:\n%s\n" % "\n".join(found))
+        return AssertionError("sanitizer report in the log of %s" % ", ".join(
+            f.split(":", 1)[0] for f in found))
 
     def check_all_events(self):
         """Read every job's events through each coordinator this harness
