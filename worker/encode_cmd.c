@@ -4,6 +4,7 @@
  * cancels the encode cleanly. */
 #include "encode_cmd.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -38,6 +39,10 @@ static const char usage[] =
     "  --thumb-interval S    seconds between storyboard tiles (default 10)\n"
     "  --packaging hls,dash  manifests to write (default both)\n"
     "  --max-duration S, --max-pixels N, --max-file-size BYTES   limits (default none)\n"
+    "  --split off|auto|S    one title as time chunks encoded in parallel and stitched\n"
+    "                        (auto: titles longer than two chunks; S: seconds a chunk;\n"
+    "                        default off)\n"
+    "  --chunk-seconds S     chunk length for --split auto (default 20, whole segments)\n"
     "  --json                print the result (job.json) on stdout\n";
 
 static int num(const char *s, double lo, double hi, double *out)
@@ -54,6 +59,7 @@ int encode_cmd_parse(int argc, char **argv, media_opts *o, const char **src, con
                      int *json, ss_err *err)
 {
     media_opts_default(o);
+    o->split = MEDIA_SPLIT_OFF;   /* the command splits only when asked */
     *src = *outdir = NULL;
     if (json)
         *json = 0;
@@ -136,6 +142,21 @@ int encode_cmd_parse(int argc, char **argv, media_opts *o, const char **src, con
                 o->rate_control = MEDIA_RC_TWO_PASS;
             else
                 return ss_fail(err, SS_EINVAL, "--rate-control must be capped-crf or two-pass");
+        } else if (!strcmp(a, "--split")) {
+            if (!strcmp(v, "off")) {
+                o->split = MEDIA_SPLIT_OFF;
+            } else if (!strcmp(v, "auto")) {
+                o->split = MEDIA_SPLIT_AUTO;
+            } else if (!num(v, 1, 3600, &d)) {
+                o->split = MEDIA_SPLIT_SECONDS;
+                o->split_seconds = d;
+            } else {
+                return ss_fail(err, SS_EINVAL, "--split must be off, auto or 1..3600 seconds");
+            }
+        } else if (!strcmp(a, "--chunk-seconds")) {
+            if (num(v, 1, 3600, &d))
+                return ss_fail(err, SS_EINVAL, "--chunk-seconds must be 1..3600");
+            o->chunk_seconds = d;
         } else if (!strcmp(a, "--thumb-interval")) {
             if (num(v, 1, 600, &d))
                 return ss_fail(err, SS_EINVAL, "--thumb-interval must be 1..600");
@@ -199,6 +220,96 @@ static void ui_warning(void *ud, const char *msg)
     fprintf(stderr, "%swarning: %s\n", u->tty ? "\n" : "", msg);
 }
 
+/* ---- --split: the items of a split job, run here ---- */
+
+typedef struct chunk_pool {
+    const char *src, *outdir;
+    const media_opts *o;
+    const json_t *plan;
+    const media_events *ev;
+    pthread_mutex_t mu;
+    int next, n;
+    json_t *results;          /* item name -> record */
+    ss_err err;
+} chunk_pool;
+
+static void *chunk_worker(void *arg)
+{
+    chunk_pool *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        int k = p->err.code || atomic_load(&g_cancel) ? p->n : p->next++;
+        pthread_mutex_unlock(&p->mu);
+        if (k >= p->n)
+            return NULL;
+        char name[16];
+        snprintf(name, sizeof(name), "c%d", k);
+        json_t *rec = NULL;
+        ss_err e = { 0 };
+        int r = media_encode_item(p->src, p->outdir, p->o, p->plan, name, NULL, p->ev, &g_cancel,
+                                  &rec, &e);
+        pthread_mutex_lock(&p->mu);
+        if (r) {
+            if (!p->err.code)
+                p->err = e;
+        } else {
+            json_object_set_new(p->results, name, rec);
+        }
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+/* The chunks on a pool of threads (one x264 thread per rung each), then
+ * the audio, then finalize: the stages of a split job in one process. */
+static int run_split(const char *src, const char *outdir, const media_opts *o, const json_t *plan,
+                     const media_events *ev, json_t **res, ss_err *err)
+{
+    int ncpu = o->threads > 0 ? o->threads : ss_ncpus();
+    chunk_pool p = { .src = src, .outdir = outdir, .plan = plan, .ev = ev,
+                     .n = media_plan_chunks(plan), .results = json_object() };
+    media_opts co = *o;
+    co.preset = co.preset_buf[0] ? co.preset_buf : o->preset;
+    co.threads = 1;
+    p.o = &co;
+    pthread_mutex_init(&p.mu, NULL);
+    int nth = ncpu < p.n ? ncpu : p.n;
+    pthread_t th[64];
+    if (nth > 64)
+        nth = 64;
+    int started = 0;
+    for (int i = 0; i < nth; i++)
+        if (!pthread_create(&th[i], NULL, chunk_worker, &p))
+            started++;
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&p.mu);
+    int r = -1;
+    json_t *rec = NULL;
+    if (!started) {
+        ss_fail(err, SS_EINTERNAL, "cannot start a thread");
+    } else if (p.err.code) {
+        *err = p.err;
+    } else if (atomic_load(&g_cancel)) {
+        ss_fail(err, SS_ECANCELLED, "cancelled");
+    } else if (!media_encode_item(src, outdir, o, plan, "audio", p.results, ev, &g_cancel, &rec,
+                                  err)) {
+        json_object_set_new(p.results, "audio", rec);
+        r = media_encode_item(src, outdir, o, plan, "finalize", p.results, ev, &g_cancel, res, err);
+        if (!r) {
+            json_t *items = json_object();
+            const char *k;
+            json_t *v;
+            json_object_foreach(p.results, k, v)
+                json_object_set_new(items, k, json_pack("{s:O?, s:O?}", "seconds",
+                                                    json_object_get(v, "seconds"), "cpu_seconds",
+                                                    json_object_get(v, "cpu_seconds")));
+            json_object_set_new(*res, "items", items);
+        }
+    }
+    json_decref(p.results);
+    return r;
+}
+
 int encode_cmd_main(int argc, char **argv)
 {
     media_opts o;
@@ -225,8 +336,13 @@ int encode_cmd_main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    json_t *res = NULL;
-    int r = media_encode(src, outdir, &o, &ev, &g_cancel, &res, &err);
+    json_t *res = NULL, *plan = NULL;
+    int r = media_plan(src, &o, &ev, &g_cancel, &plan, &err);
+    if (!r && plan)
+        r = run_split(src, outdir, &o, plan, &ev, &res, &err);
+    else if (!r)
+        r = media_encode(src, outdir, &o, &ev, &g_cancel, &res, &err);
+    json_decref(plan);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     if (r) {

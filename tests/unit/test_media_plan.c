@@ -260,6 +260,50 @@ static void test_codec_string(void **st)
     assert_int_equal(plan_avc_codec_string(none, sizeof(none), out, sizeof(out)), -1);
 }
 
+/* One title across workers: chunks are whole segments of the keyframe
+ * grid, cover the title without gaps, and the last one runs to the end. */
+static void test_chunks(void **st)
+{
+    (void)st;
+    plan_chunk c[PLAN_MAX_CHUNKS];
+    /* 20 s chunks of 4 s segments: 5 segments each */
+    assert_int_equal(plan_chunk_segments(20, 4, 1), 5);
+    assert_int_equal(plan_chunk_segments(22.5, 4, 1), 6);   /* rounded to whole segments */
+    assert_int_equal(plan_chunk_segments(1, 4, 1), 1);      /* at least one */
+    /* 120 s at 30 fps: 30 segments, 6 chunks of 150 frames x 4 */
+    int n = plan_chunks(120, 30, 1, 4, 1, 5, 3, c);
+    assert_int_equal(n, 6);
+    for (int k = 0; k < n; k++) {
+        assert_int_equal(c[k].seg0, 5 * k);
+        assert_int_equal(c[k].f0, plan_boundary_frame(5 * k, 30, 1, 4, 1));
+        if (k + 1 < n)
+            assert_int_equal(c[k].f1, c[k + 1].f0);
+    }
+    assert_int_equal(c[5].f1, -1);
+    assert_int_equal(c[1].f0, 600);
+    /* 29.97 fps, 2 s segments: boundaries are the grid's (first frame at or after 2k s) */
+    n = plan_chunks(30, 30000, 1001, 2, 1, 3, 2, c);
+    assert_int_equal(n, 5);   /* 15 segments (the last partial), 3 a chunk */
+    assert_int_equal(c[1].f0, plan_boundary_frame(3, 30000, 1001, 2, 1));
+    assert_int_equal(c[1].f0, 180);   /* 6 s at 29.97 fps: frame 179.82 -> 180 */
+    /* a part segment at the end counts: 10.5 s in 5 s chunks of 1 s segments */
+    n = plan_chunks(10.5, 25, 1, 1, 1, 5, 2, c);
+    assert_int_equal(n, 3);
+    assert_int_equal(c[2].seg0, 10);
+    /* auto: no split unless there are more than two chunks (min 3) */
+    assert_int_equal(plan_chunks(40, 30, 1, 4, 1, 5, 3, c), 0);
+    assert_int_equal(plan_chunks(41, 30, 1, 4, 1, 5, 3, c), 3);
+    /* unknown length or bad grid: no split */
+    assert_int_equal(plan_chunks(0, 30, 1, 4, 1, 5, 2, c), 0);
+    assert_int_equal(plan_chunks(100, 0, 1, 4, 1, 5, 2, c), 0);
+    /* never more than PLAN_MAX_CHUNKS: chunks grow instead */
+    n = plan_chunks(100000, 30, 1, 1, 1, 1, 2, c);
+    assert_true(n >= 2 && n <= PLAN_MAX_CHUNKS);
+    assert_int_equal(c[n - 1].f1, -1);
+    for (int k = 1; k < n; k++)
+        assert_int_equal(c[k - 1].f1, c[k].f0);
+}
+
 static void test_opts_from_spec(void **st)
 {
     (void)st;
@@ -295,6 +339,21 @@ static void test_opts_from_spec(void **st)
     assert_int_equal(o.hls, 1);
     assert_int_equal(o.crf, 23);
     json_decref(spec);
+
+    assert_int_equal(o.split, MEDIA_SPLIT_AUTO);
+    spec = json_loads("{\"split\":\"off\"}", 0, NULL);
+    assert_int_equal(media_opts_from_spec(&o, spec, &err), 0);
+    assert_int_equal(o.split, MEDIA_SPLIT_OFF);
+    json_decref(spec);
+    spec = json_loads("{\"split\":12}", 0, NULL);
+    assert_int_equal(media_opts_from_spec(&o, spec, &err), 0);
+    assert_int_equal(o.split, MEDIA_SPLIT_SECONDS);
+    assert_true(o.split_seconds == 12.0);
+    json_decref(spec);
+    spec = json_loads("{\"split\":\"sometimes\"}", 0, NULL);
+    assert_int_equal(media_opts_from_spec(&o, spec, &err), -1);
+    json_decref(spec);
+    ss_err_clear(&err);
 
     spec = json_loads("{\"ladder\":[{\"height\":99999}]}", 0, NULL);
     assert_int_equal(media_opts_from_spec(&o, spec, &err), -1);
@@ -413,6 +472,7 @@ int main(void)
         cmocka_unit_test(test_codec_string),   cmocka_unit_test(test_opts_from_spec),
         cmocka_unit_test(test_orientation),    cmocka_unit_test(test_prefilter_hdr),
         cmocka_unit_test(test_av1_codec_string),
+        cmocka_unit_test(test_chunks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,6 +36,9 @@ struct cmaf_out {
     int64_t bytes, packets;
     int timescale;
     int64_t init_bytes;
+    int seg_base;          /* number of the first segment (a chunk of a title) */
+    int64_t off_enc;       /* the chunk's start, encoder time base: taken off before muxing */
+    int64_t off_mux;       /* ... and put back into tfdt and the records, mux time base */
 };
 
 static int cap_write(void *opaque, uint8_t *buf, int n)
@@ -240,6 +243,57 @@ fail:
     return NULL;
 }
 
+void cmaf_set_base(cmaf_out *c, int seg_base, int64_t start)
+{
+    c->seg_base = seg_base;
+    c->off_enc = start;
+    c->off_mux = av_rescale_q(start, c->enc_tb, c->oc->streams[0]->time_base);
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* A chunk's fragment as if one muxer had written the whole title: its
+ * moof's sequence number and every traf's decode time moved on by the
+ * chunk's start. Returns -1 when the boxes are not where they must be. */
+static int rebase_fragment(cmaf_out *c, uint8_t *p, size_t n)
+{
+    size_t ml;
+    uint8_t *moof = (uint8_t *)find_box(p, n, "moof", &ml);
+    if (!moof)
+        return -1;
+    size_t in = 8;
+    while (in + 8 <= ml) {
+        uint64_t bs = box_size(moof + in, ml - in);
+        if (!bs)
+            return -1;
+        uint8_t *b = moof + in;
+        if (!memcmp(b + 4, "mfhd", 4) && bs >= 16) {
+            wr32(b + 12, rd32(b + 12) + (uint32_t)c->seg_base);
+        } else if (!memcmp(b + 4, "traf", 4)) {
+            size_t tl;
+            uint8_t *t = (uint8_t *)find_box(b + 8, (size_t)bs - 8, "tfdt", &tl);
+            if (!t || tl < 16)
+                return -1;
+            if (t[8] == 1 && tl >= 20) {
+                uint64_t v = (uint64_t)rd32(t + 12) << 32 | rd32(t + 16);
+                v += (uint64_t)c->off_mux;
+                wr32(t + 12, (uint32_t)(v >> 32));
+                wr32(t + 16, (uint32_t)v);
+            } else {
+                wr32(t + 12, rd32(t + 12) + (uint32_t)c->off_mux);
+            }
+        }
+        in += (size_t)bs;
+    }
+    return 0;
+}
+
 static int add_seg(cmaf_out *c, ss_err *err)
 {
     if (c->nsegs == c->segsz) {
@@ -297,9 +351,11 @@ static int cut(cmaf_out *c, int64_t next_start, ss_err *err)
     if (flush(c, err) || add_seg(c, err))
         return -1;
     char name[32];
-    snprintf(name, sizeof(name), "seg_%05d.m4s", c->nsegs);
+    snprintf(name, sizeof(name), "seg_%05d.m4s", c->seg_base + c->nsegs);
+    if ((c->seg_base || c->off_mux) && rebase_fragment(c, c->cap, c->caplen))
+        return ss_fail(err, SS_EINTERNAL, "mp4 fragment for %s: no tfdt to move", c->rel);
     pkg_seg *sg = &c->segs[c->nsegs];
-    sg->start = c->seg_start;
+    sg->start = c->seg_start + c->off_mux;
     sg->duration = next_start - c->seg_start;
     sg->bytes = (int64_t)c->caplen;
     sg->iframe_end = cmaf_first_sample_end(c->cap, c->caplen);
@@ -317,6 +373,12 @@ static int cut(cmaf_out *c, int64_t next_start, ss_err *err)
 int cmaf_write(cmaf_out *c, AVPacket *pkt, int cut_here, ss_err *err)
 {
     AVStream *st = c->oc->streams[0];
+    if (c->off_enc) {
+        if (pkt->pts != AV_NOPTS_VALUE)
+            pkt->pts -= c->off_enc;
+        if (pkt->dts != AV_NOPTS_VALUE)
+            pkt->dts -= c->off_enc;
+    }
     av_packet_rescale_ts(pkt, c->enc_tb, st->time_base);
     pkt->stream_index = 0;
     int64_t pts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
@@ -344,7 +406,8 @@ int cmaf_write(cmaf_out *c, AVPacket *pkt, int cut_here, ss_err *err)
 int cmaf_finish(cmaf_out *c, int64_t end, ss_err *err)
 {
     AVStream *st = c->oc->streams[0];
-    int64_t e = end != AV_NOPTS_VALUE ? av_rescale_q(end, c->enc_tb, st->time_base) : c->end;
+    int64_t e = end != AV_NOPTS_VALUE ? av_rescale_q(end - c->off_enc, c->enc_tb, st->time_base)
+                                      : c->end;
     if (e == AV_NOPTS_VALUE || e < c->seg_start)
         e = c->seg_start;
     if (cut(c, e, err))

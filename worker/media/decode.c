@@ -22,9 +22,26 @@ int decode_all(job *j, ss_err *err)
         ret = ss_fail(err, SS_ENOMEM, "out of memory");
         goto out;
     }
-    for (;;) {
-        if (job_cancelled(j))
+    if (j->mode == STAGE_CHUNK && j->range_f0 > 0) {
+        /* read only the chunk's time range: from the key frame before it */
+        AVStream *st = j->ic->streams[j->pi.vidx];
+        double t = (double)j->range_f0 * j->fps_den / j->fps_num - STAGE_PREROLL;
+        if (t > 0 && av_seek_frame(j->ic, j->pi.vidx, j->t0 + (int64_t)(t / av_q2d(st->time_base)),
+                                   AVSEEK_FLAG_BACKWARD) < 0) {
+            ret = ss_fail(err, SS_EMEDIA, "cannot seek to %.1f s in the source", t);
             goto out;
+        }
+    }
+    if (j->mode == STAGE_AUDIO) {
+        /* the video only for the thumbnails: key frames */
+        if (j->th)
+            j->vdec->skip_frame = AVDISCARD_NONKEY;
+        else
+            j->ic->streams[j->pi.vidx]->discard = AVDISCARD_ALL;
+    }
+    for (;;) {
+        if (job_cancelled(j) || j->range_done)
+            break;
         int r = av_read_frame(j->ic, pkt);
         if (r == AVERROR_EOF)
             break;
@@ -60,6 +77,10 @@ int decode_all(job *j, ss_err *err)
         if (ret)
             goto out;
     }
+    if (job_cancelled(j))
+        goto out;
+    if (j->range_done)
+        goto out;   /* the chunk ends before the source does */
     /* flush the decoder and the pre-filter */
     avcodec_send_packet(j->vdec, NULL);
     if ((ret = video_receive(j, f, err)))
@@ -74,7 +95,7 @@ int decode_all(job *j, ss_err *err)
         if ((ret = video_pull(j, err)))
             goto out;
     }
-    if (j->vframes == 0) {
+    if (j->vframes == 0 && j->mode == STAGE_WHOLE) {
         ret = ss_fail(err, SS_EMEDIA, "no decodable video frames in the source");
         goto out;
     }

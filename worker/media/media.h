@@ -98,7 +98,16 @@ typedef struct media_opts {
     int surround;              /* also a 5.1 AAC rendition of each 5.1 (or more) track */
     int av1;                   /* spec "codecs" has "av1": an AV1 ladder next to H.264 */
     int mp4_height;            /* spec "mp4": 0 none, -1 the top rung, else the rung nearest it */
+    /* One title across workers (media_plan): spec "split" */
+    int split;                 /* MEDIA_SPLIT_AUTO (default), _OFF, _SECONDS */
+    double split_seconds;      /* MEDIA_SPLIT_SECONDS: the chunk length asked for */
+    double chunk_seconds;      /* auto: the chunk length (worker config; default 20) */
 } media_opts;
+
+#define MEDIA_SPLIT_AUTO 0     /* split titles longer than two chunks */
+#define MEDIA_SPLIT_OFF 1
+#define MEDIA_SPLIT_SECONDS 2  /* chunks of split_seconds (rounded to whole segments) */
+#define MEDIA_CHUNK_SECONDS 20.0
 
 /* Fill opts with the documented defaults. */
 void media_opts_default(media_opts *opts);
@@ -142,5 +151,34 @@ typedef struct media_events {
 int media_encode(const char *src, const char *outdir, const media_opts *opts,
                  const media_events *ev, const atomic_int *cancel, json_t **result,
                  ss_err *err);
+
+/* ---- one title across workers (stage.c; docs/SPLIT.md) ----
+ *
+ * A split job runs as items: "plan" (media_plan), "c0".."c<n-1>" (a time
+ * range of the video, every rung, on the segment grid), "audio" (the whole
+ * audio track, subtitles, thumbnails) and "finalize" (playlists, MPD, the
+ * output object from the items' records). Each may run on another machine;
+ * their outputs go to the same folder (storage prefix) and together are
+ * the ladder media_encode() would have written. */
+
+/* Probe and plan src. *plan: NULL when the title is not split (encode it
+ * with media_encode()); otherwise a new JSON object (ladder, grid, chunks,
+ * the per-title report) the caller stores and hands to every item. */
+int media_plan(const char *src, const media_opts *opts, const media_events *ev,
+               const atomic_int *cancel, json_t **plan, ss_err *err);
+
+/* The number of chunks of a plan. */
+int media_plan_chunks(const json_t *plan);
+
+/* Run one item of a plan into outdir: "c<k>" and "audio" read src and
+ * write their segments (announced through ev->file_ready); "finalize"
+ * writes the playlists and manifests from results (an object: item name
+ * -> that item's *result; audio needs the chunks' too) and does not read
+ * src. *result: the item's record (a new object the caller owns; for
+ * finalize the job.json "output" object). */
+int media_encode_item(const char *src, const char *outdir, const media_opts *opts,
+                      const json_t *plan, const char *item, const json_t *results,
+                      const media_events *ev, const atomic_int *cancel, json_t **result,
+                      ss_err *err);
 
 #endif

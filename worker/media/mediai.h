@@ -96,6 +96,12 @@ typedef struct cmaf_out cmaf_out;
  * extradata is the sample description). Caller frees with cmaf_free(). */
 cmaf_out *cmaf_open(const char *dir, const char *rel, const AVCodecContext *enc,
                     const media_events *ev, ss_err *err);
+/* This track is a chunk of a title: its first segment is number seg_base
+ * and starts at start (enc's time base). Timestamps stay the title's; the
+ * muxer sees them from the chunk's start (so every chunk's init segment is
+ * the same) and each fragment's sequence number and decode time (tfdt) are
+ * moved on to continue the chunks before. Call before the first write. */
+void cmaf_set_base(cmaf_out *c, int seg_base, int64_t start);
 /* Mux one packet (timestamps in enc's time base). cut: the packet starts a
  * new segment (it must be a keyframe); the segment before it is written. */
 int cmaf_write(cmaf_out *c, AVPacket *pkt, int cut, ss_err *err);

@@ -20,6 +20,8 @@ void media_opts_default(media_opts *o)
     o->thumbnails = 1;
     o->thumb_interval = 10.0;
     o->scratch_dir = "/tmp";
+    o->split = MEDIA_SPLIT_AUTO;
+    o->chunk_seconds = MEDIA_CHUNK_SECONDS;
 }
 
 static int int_field(const json_t *obj, const char *key, int lo, int hi, int *out,
@@ -80,7 +82,18 @@ int media_opts_from_spec(media_opts *o, const json_t *spec, ss_err *err)
     media_opts_default(o);
     if (!json_is_object(spec))
         return ss_fail(err, SS_EINVAL, "job spec must be an object");
-    json_t *x = json_object_get(spec, "ladder");
+    json_t *x = json_object_get(spec, "split");
+    if (json_is_string(x) && !strcmp(json_string_value(x), "off")) {
+        o->split = MEDIA_SPLIT_OFF;
+    } else if (json_is_number(x)) {
+        o->split = MEDIA_SPLIT_SECONDS;
+        o->split_seconds = json_number_value(x);
+        if (!(o->split_seconds >= 1 && o->split_seconds <= 3600))
+            return ss_fail(err, SS_EINVAL, "split must be \"auto\", \"off\" or 1 to 3600 seconds");
+    } else if (x && !(json_is_string(x) && !strcmp(json_string_value(x), "auto"))) {
+        return ss_fail(err, SS_EINVAL, "split must be \"auto\", \"off\" or 1 to 3600 seconds");
+    }
+    x = json_object_get(spec, "ladder");
     if (json_is_string(x)) {
         const char *s = json_string_value(x);
         if (!strcmp(s, "auto"))

@@ -22,16 +22,47 @@ static int write_text(job *j, const char *rel, char *text, ss_err *err)
     return r;
 }
 
-int package_job(job *j, json_t *res, ss_err *err)
+void package_from_job(job *j, pkg_records *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->n = j->lad.n;
+    for (int i = 0; i < j->lad.n; i++) {
+        rung *g = &j->rungs[i];
+        rung_rec *x = &r->rungs[i];
+        x->p = g->p;
+        cmaf_track(g->cm, &x->t);
+        snprintf(x->codecs, sizeof(x->codecs), "%s", g->codecs);
+        x->frames = g->frames;
+        x->es_bytes = g->es_bytes;
+        x->bytes = cmaf_bytes(g->cm) + x->t.init_bytes;
+        if (g->qm) {
+            x->measured = 1;
+            const q_sample *qs = qmeter_samples(g->qm, &x->nq);
+            for (int k = 0; k < x->nq; k++) {
+                x->mse_sum += qs[k].mse;
+                x->ssim_sum += qs[k].ssim;
+            }
+        }
+    }
+    if (j->acm) {
+        r->has_audio = 1;
+        cmaf_track(j->acm, &r->audio);
+        r->audio_bytes = cmaf_bytes(j->acm) + r->audio.init_bytes;
+    }
+    r->frames = j->vframes;
+}
+
+int package_write(job *j, pkg_records *rec, json_t *res, ss_err *err)
 {
     pkg_track vt[MEDIA_MAX_RUNGS], at;
-    pkg_text texts[PROBE_MAX_SUBS];
+    pkg_text *texts = rec->texts;
     memset(vt, 0, sizeof(vt));
     memset(&at, 0, sizeof(at));
     int nseg = -1;
-    for (int i = 0; i < j->lad.n; i++) {
-        rung *g = &j->rungs[i];
-        cmaf_track(g->cm, &vt[i]);
+    for (int i = 0; i < rec->n; i++) {
+        rung_rec *g = &rec->rungs[i];
+        vt[i] = g->t;
+        ss_strlcpy(vt[i].name, g->p.name, sizeof(vt[i].name));
         vt[i].width = g->p.width;
         vt[i].height = g->p.height;
         vt[i].fps_num = j->fps_num;
@@ -42,8 +73,10 @@ int package_job(job *j, json_t *res, ss_err *err)
         else if (nseg != vt[i].nsegs)
             return ss_fail(err, SS_EINTERNAL, "rungs were cut into different segment counts");
     }
-    if (j->acm) {
-        cmaf_track(j->acm, &at);
+    int has_audio = rec->has_audio;
+    if (has_audio) {
+        at = rec->audio;
+        ss_strlcpy(at.name, "audio", sizeof(at.name));
         at.is_audio = 1;
         at.channels = 2;
         at.sample_rate = 48000;
@@ -51,22 +84,14 @@ int package_job(job *j, json_t *res, ss_err *err)
         at.is_default = 1;
         snprintf(at.codecs, sizeof(at.codecs), "mp4a.40.2");
     }
-    json_t *subarr = json_array();
-    int ntexts = 0;
-    if (j->sb) {
-        ntexts = subs_finish(j->sb, j->outdir, j->ev, texts, PROBE_MAX_SUBS, subarr,
-                             (double)j->vframes * j->fps_den / j->fps_num, err);
-        if (ntexts < 0) {
-            json_decref(subarr);
-            return -1;
-        }
-    }
-    double duration = (double)j->vframes * j->fps_den / j->fps_num;
-    pkg_set set = { vt, j->lad.n, j->acm ? &at : NULL, texts, ntexts,
-                    (double)j->seg_num / j->seg_den, duration, j->acm ? 1 : 0 };
+    json_t *subarr = rec->subarr ? json_incref(rec->subarr) : json_array();
+    int ntexts = rec->ntexts;
+    double duration = (double)rec->frames * j->fps_den / j->fps_num;
+    pkg_set set = { vt, rec->n, has_audio ? &at : NULL, texts, ntexts,
+                    (double)j->seg_num / j->seg_den, duration, has_audio ? 1 : 0 };
 
     if (j->o->hls) {
-        for (int i = 0; i < j->lad.n; i++) {
+        for (int i = 0; i < rec->n; i++) {
             char rel[128];
             snprintf(rel, sizeof(rel), "%.31s/playlist.m3u8", vt[i].name);
             if (write_text(j, rel, pkg_hls_media(&vt[i]), err))
@@ -75,7 +100,7 @@ int package_job(job *j, json_t *res, ss_err *err)
             if (write_text(j, rel, pkg_hls_iframes(&vt[i]), err))
                 goto fail;
         }
-        if (j->acm && write_text(j, "audio/playlist.m3u8", pkg_hls_media(&at), err))
+        if (has_audio && write_text(j, "audio/playlist.m3u8", pkg_hls_media(&at), err))
             goto fail;
         for (int i = 0; i < ntexts; i++) {
             char rel[128];
@@ -89,10 +114,10 @@ int package_job(job *j, json_t *res, ss_err *err)
     if (j->o->dash && write_text(j, "manifest.mpd", pkg_dash_mpd(&set), err))
         goto fail;
 
-    int64_t apeak = j->acm ? pkg_peak_bps(&at) : 0, aavg = j->acm ? pkg_avg_bps(&at) : 0;
+    int64_t apeak = has_audio ? pkg_peak_bps(&at) : 0, aavg = has_audio ? pkg_avg_bps(&at) : 0;
     json_t *rs = json_array();
-    for (int i = 0; i < j->lad.n; i++) {
-        rung *g = &j->rungs[i];
+    for (int i = 0; i < rec->n; i++) {
+        rung_rec *g = &rec->rungs[i];
         char pl[128], ipl[128];
         snprintf(pl, sizeof(pl), "%.31s/playlist.m3u8", vt[i].name);
         snprintf(ipl, sizeof(ipl), "%.31s/iframes.m3u8", vt[i].name);
@@ -101,8 +126,8 @@ int package_job(job *j, json_t *res, ss_err *err)
         json_object_set_new(r, "width", json_integer(vt[i].width));
         json_object_set_new(r, "height", json_integer(vt[i].height));
         char codecs[96];
-        snprintf(codecs, sizeof(codecs), "%s%s%s", vt[i].codecs, j->acm ? "," : "",
-                 j->acm ? at.codecs : "");
+        snprintf(codecs, sizeof(codecs), "%s%s%s", vt[i].codecs, has_audio ? "," : "",
+                 has_audio ? at.codecs : "");
         json_object_set_new(r, "codecs", json_string(codecs));
         json_object_set_new(r, "bandwidth", json_integer(pkg_peak_bps(&vt[i]) + apeak));
         json_object_set_new(r, "average_bandwidth", json_integer(pkg_avg_bps(&vt[i]) + aavg));
@@ -131,16 +156,14 @@ int package_job(job *j, json_t *res, ss_err *err)
         json_object_set_new(r, "level", json_integer(g->p.level));
         json_object_set_new(r, "video_bitrate_es",
                             json_integer(duration > 0 ? (json_int_t)llround(g->es_bytes * 8 / duration) : 0));
-        if (g->qm) {
-            double psnr, ssim;
-            int nq;
-            qmeter_mean(g->qm, &psnr, &ssim);
-            qmeter_samples(g->qm, &nq);
+        if (g->measured) {
+            int nq = g->nq;
+            double psnr = nq ? q_psnr(g->mse_sum / nq) : 0, ssim = nq ? g->ssim_sum / nq : 0;
             json_object_set_new(r, "psnr", nq ? json_real(round(psnr * 1000) / 1000) : json_null());
             json_object_set_new(r, "ssim", nq ? json_real(round(ssim * 100000) / 100000) : json_null());
             json_object_set_new(r, "quality_frames", json_integer(nq));
         }
-        json_object_set_new(r, "bytes", json_integer(cmaf_bytes(g->cm) + vt[i].init_bytes));
+        json_object_set_new(r, "bytes", json_integer(g->bytes));
         json_object_set_new(r, "frames", json_integer(g->frames));
         json_object_set_new(r, "duration", json_real(duration));
         json_object_set_new(r, "playlist", j->o->hls ? json_string(pl) : json_null());
@@ -148,12 +171,12 @@ int package_job(job *j, json_t *res, ss_err *err)
         json_array_append_new(rs, r);
     }
     json_object_set_new(res, "renditions", rs);
-    if (j->acm) {
+    if (has_audio) {
         json_object_set_new(res, "audio",
                             json_pack("{s:s, s:i, s:i, s:I, s:I, s:I, s:o}", "codecs", at.codecs,
                                       "channels", 2, "sample_rate", 48000, "bitrate",
                                       (json_int_t)aavg, "bitrate_peak", (json_int_t)apeak, "bytes",
-                                      (json_int_t)(cmaf_bytes(j->acm) + at.init_bytes), "playlist",
+                                      (json_int_t)rec->audio_bytes, "playlist",
                                       j->o->hls ? json_string("audio/playlist.m3u8") : json_null()));
     } else {
         json_object_set_new(res, "audio", json_null());

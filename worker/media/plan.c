@@ -346,7 +346,8 @@ int plan_prefilter(const plan_pre *p, char *out, size_t outlen)
     out[0] = '\0';
     if (p->deinterlace)
         ADD("bwdif=mode=send_frame:parity=auto:deint=interlaced,");
-    ADD("fps=fps=%d/%d:start_time=%.6f:round=near,", p->fps_num, p->fps_den, p->start);
+    if (p->fps_num > 0)
+        ADD("fps=fps=%d/%d:start_time=%.6f:round=near,", p->fps_num, p->fps_den, p->start);
     if (p->hdr != PLAN_HDR_NONE) {
         /* to linear light at 100 nits, BT.709 primaries, Hable's curve
          * (no desaturation), then BT.709 transfer and matrix, limited range */
@@ -498,4 +499,39 @@ int plan_av1_codec_string(const uint8_t *x, size_t len, char *out, size_t outlen
         i += n;
     }
     return -1;
+}
+
+int plan_chunk_segments(double chunk_seconds, int seg_num, int seg_den)
+{
+    double seg = (double)seg_num / seg_den;
+    long n = lround(chunk_seconds / seg);
+    return n < 1 ? 1 : n > 100000 ? 100000 : (int)n;
+}
+
+int plan_chunks(double duration, int fps_num, int fps_den, int seg_num, int seg_den, int per_chunk,
+                int min_chunks, plan_chunk *out)
+{
+    if (duration <= 0 || per_chunk < 1 || fps_num <= 0 || fps_den <= 0 || seg_num <= 0 ||
+        seg_den <= 0)
+        return 0;
+    /* segments the announced length fills (a part segment counts) */
+    int64_t frames = (int64_t)ceil(duration * fps_num / fps_den - 1e-6);
+    int64_t nseg = 0;
+    while (plan_boundary_frame(nseg, fps_num, fps_den, seg_num, seg_den) < frames)
+        nseg++;
+    int64_t n = (nseg + per_chunk - 1) / per_chunk;
+    while (n > PLAN_MAX_CHUNKS) {
+        per_chunk *= 2;
+        n = (nseg + per_chunk - 1) / per_chunk;
+    }
+    if (n < min_chunks || n < 2)
+        return 0;
+    for (int64_t k = 0; k < n; k++) {
+        out[k].seg0 = k * per_chunk;
+        out[k].f0 = plan_boundary_frame(out[k].seg0, fps_num, fps_den, seg_num, seg_den);
+        out[k].f1 = k == n - 1 ? -1
+                               : plan_boundary_frame((k + 1) * per_chunk, fps_num, fps_den, seg_num,
+                                                     seg_den);
+    }
+    return (int)n;
 }

@@ -111,7 +111,7 @@ const char *plan_hdr_name(plan_hdr h);
  * 4:2:0. */
 typedef struct plan_pre {
     int deinterlace;          /* bwdif on interlaced frames */
-    int fps_num, fps_den;     /* output rate */
+    int fps_num, fps_den;     /* output rate (0: as it comes, no fps filter) */
     double start;             /* the fps filter's start_time (seconds) */
     plan_hdr hdr;             /* tone-map from this transfer */
     int primaries;            /* the source's AVColorPrimaries (1 BT.709, 9 BT.2020; else BT.2020) */
@@ -122,6 +122,26 @@ typedef struct plan_pre {
 /* libavfilter graph text for p into out. Returns 0, or -1 when out is too
  * small. */
 int plan_prefilter(const plan_pre *p, char *out, size_t outlen);
+
+/* One title across workers: chunks on the segment grid. */
+#define PLAN_MAX_CHUNKS 256
+
+typedef struct plan_chunk {
+    int64_t seg0;             /* its first segment */
+    int64_t f0, f1;           /* output frames [f0, f1); f1 = -1: to the end of the source */
+} plan_chunk;
+
+/* Segments per chunk for chunk_seconds: rounded to whole segments, at
+ * least one. */
+int plan_chunk_segments(double chunk_seconds, int seg_num, int seg_den);
+
+/* The chunks of a title of duration seconds (the announced length; the
+ * last chunk runs to the real end) at fps_num/fps_den with segments of
+ * seg_num/seg_den, per_chunk segments each (made larger when there would
+ * be more than PLAN_MAX_CHUNKS). min_chunks: fewer chunks than this means
+ * no split (0 chunks returned). Returns the count written to out. */
+int plan_chunks(double duration, int fps_num, int fps_den, int seg_num, int seg_den, int per_chunk,
+                int min_chunks, plan_chunk *out);
 
 /* RFC 6381 "avc1.PPCCLL" from H.264 extradata, which may be an avcC box
  * body (first byte 1) or Annex B (start codes; the SPS NAL is found).

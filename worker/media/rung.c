@@ -37,6 +37,7 @@ int rung_open(job *j, rung *g, int threads, ss_err *err)
         .stats = stats,
         .preset = j->o->preset,
         .scenecut = j->o->ladder == MEDIA_LADDER_PER_TITLE,
+        .stitchable = j->mode == STAGE_CHUNK,
         .threads = threads,
         .color_from = j->vdec,
         .bt709 = j->pi.hdr != PLAN_HDR_NONE,
@@ -52,6 +53,8 @@ int rung_open(job *j, rung *g, int threads, ss_err *err)
     char dir[4200];
     snprintf(dir, sizeof(dir), "%s/%s", j->outdir, g->p.name);
     g->cm = cmaf_open(dir, g->p.name, g->enc, j->ev, err);
+    if (g->cm && j->mode == STAGE_CHUNK)
+        cmaf_set_base(g->cm, j->range_seg0, j->range_f0);
     return g->cm ? 0 : -1;
 }
 

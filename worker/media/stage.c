@@ -83,7 +83,7 @@ int job_stop_cb(void *ud)
 {
     return job_cancelled(ud);
 }
-static double seconds_since(double t)
+double stage_seconds_since(double t)
 {
     return round((ss_mono_s() - t) * 1000.0) / 1000.0;
 }
@@ -122,7 +122,7 @@ static void quality_sampling(job *j)
  * one). final: also what the job keeps across passes (warnings, the
  * per-title report, the lock); otherwise the counters are reset for the
  * next pass and the plan, probe facts, warnings and errors stay. */
-static void job_release(job *j, int final)
+void job_release(job *j, int final)
 {
     for (int i = 0; i < j->lad.n; i++)
         rung_release(&j->rungs[i]);
@@ -154,6 +154,7 @@ static void job_release(job *j, int final)
     j->vframes = j->first_out = j->dec_errors = j->apts_next = j->asamples = j->akcut = 0;
     j->vts_shift = j->ts_fixed = j->ats_shift = j->ats_fixed = 0;
     j->apts_any = 0;
+    j->range_done = 0;
     j->last_progress = 0;
     atomic_store(&j->abort, 0);
 }
@@ -180,13 +181,13 @@ static void thread_split(const plan_ladder *l, int total, int *out)
  * threads, decode everything, join. The first pass of two-pass rate
  * control only writes x264 statistics (no audio, thumbnails, subtitles or
  * segments). */
-static int run_pass(job *j, ss_err *e, double *cpu_main)
+int stage_run_pass(job *j, ss_err *e, double *cpu_main)
 {
     const media_opts *opts = j->o;
     int nstarted = 0;
     if (video_open(j, e))
         return -1;
-    if (j->pass != 1 && j->pi.aidx >= 0 && audio_open(j, e))
+    if (j->pass != 1 && j->mode != STAGE_CHUNK && j->pi.aidx >= 0 && audio_open(j, e))
         return -1;
     int total = opts->threads > 0 ? opts->threads : ss_ncpus();
     int th[MEDIA_MAX_RUNGS];
@@ -201,10 +202,10 @@ static int run_pass(job *j, ss_err *e, double *cpu_main)
     for (int i = 0; i < j->lad.n; i++)
         if (rung_open(j, &j->rungs[i], th[i], e))
             return -1;
-    if (opts->thumbnails && j->pass != 1)
+    if (opts->thumbnails && j->pass != 1 && j->mode != STAGE_CHUNK)
         j->th = thumbs_new(j->pi.dw, j->pi.dh, j->pi.duration,
                            opts->thumb_interval > 0 ? opts->thumb_interval : 10.0);
-    if (j->pi.nsubs && j->pass != 1)
+    if (j->pi.nsubs && j->pass != 1 && j->mode != STAGE_CHUNK)
         j->sb = subs_new(j->ic, &j->pi, j->t0s, job_warn, j);
 
     for (int i = 0; i < j->lad.n; i++) {
@@ -241,18 +242,10 @@ static int run_pass(job *j, ss_err *e, double *cpu_main)
     return 0;
 }
 
-int media_encode(const char *src, const char *outdir, const media_opts *opts,
-                 const media_events *ev, const atomic_int *cancel, json_t **result, ss_err *err)
+void stage_init(job *j, const media_opts *opts, const media_events *ev, const atomic_int *cancel,
+                const char *outdir)
 {
     static const atomic_int never = 0;
-    media_opts defaults;
-    if (!opts) {
-        media_opts_default(&defaults);
-        opts = &defaults;
-    }
-    *result = NULL;
-    job J;
-    job *j = &J;
     memset(j, 0, sizeof(*j));
     j->o = opts;
     j->ev = ev;
@@ -261,17 +254,14 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
     j->warnings = json_array();
     snprintf(j->outdir, sizeof(j->outdir), "%s", outdir);
     snprintf(j->log_job, sizeof(j->log_job), "%s", log_get_job());
-    double t_start = ss_mono_s(), t_probe = 0, t_encode = 0;
-    json_t *res = json_object();
-    ss_err e = { 0 };
-    int ret = -1;
-    double cpu_main = 0;
+}
 
+int stage_plan(job *j, const char *src, json_t *res, ss_err *e)
+{
+    const media_opts *opts = j->o;
     job_progress(j, "probing", 0);
-    if (probe_open(src, opts, &j->ic, &j->pi, &e))
-        goto out;
-    if (ss_mkdir_p(outdir, &e))
-        goto out;
+    if (probe_open(src, opts, &j->ic, &j->pi, e))
+        return -1;
     json_object_set_new(res, "source", probe_json(&j->pi));
     if (j->pi.nbitmap_subs) {
         char m[128];
@@ -297,8 +287,8 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
     plan_src ps = { j->pi.width, j->pi.height, j->pi.sar_num, j->pi.sar_den, j->pi.rotation,
                     (double)j->fps_num / j->fps_den };
     if (plan_ladder_make(&ps, opts, &j->lad) < 1) {
-        ss_fail(&e, SS_EMEDIA, "source picture size %dx%d is unusable", j->pi.width, j->pi.height);
-        goto out;
+        ss_fail(e, SS_EMEDIA, "source picture size %dx%d is unusable", j->pi.width, j->pi.height);
+        return -1;
     }
     /* A damaged header (or an extreme aspect ratio) can describe a picture
      * libx264 refuses; say so instead of failing in the encoder. Per-title
@@ -317,11 +307,11 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
             snprintf(big, sizeof(big), "per-title probe at the display size");
     }
     if (big[0]) {
-        ss_fail(&e, SS_EMEDIA,
+        ss_fail(e, SS_EMEDIA,
                 "source picture %dx%d (shown at %dx%d) is too large: %s would be %dx%d, "
                 "over H.264's %d pixels a side",
                 j->pi.width, j->pi.height, j->pi.dw, j->pi.dh, big, big_w, big_h, PLAN_MAX_SIDE);
-        goto out;
+        return -1;
     }
     if (j->lad.notes[0])
         job_warn(j, j->lad.notes);
@@ -329,7 +319,67 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
         plan_top_size(&ps, &j->qref_w, &j->qref_h);
         quality_sampling(j);
     }
-    t_probe = seconds_since(t_start);
+    return 0;
+}
+
+int stage_passes(job *j, const char *src, ss_err *e, double *cpu_main)
+{
+    const media_opts *opts = j->o;
+    if (opts->rate_control == MEDIA_RC_TWO_PASS) {
+        snprintf(j->stats_dir, sizeof(j->stats_dir), "%s/ss-2pass-XXXXXX",
+                 opts->scratch_dir && opts->scratch_dir[0] ? opts->scratch_dir : "/tmp");
+        if (!mkdtemp(j->stats_dir)) {
+            j->stats_dir[0] = '\0';
+            ss_fail(e, SS_EIO, "cannot make a folder for two-pass statistics in %s: %s",
+                    opts->scratch_dir ? opts->scratch_dir : "/tmp", strerror(errno));
+            return -1;
+        }
+        j->pass = 1;
+        if (stage_run_pass(j, e, cpu_main))
+            return -1;
+        job_release(j, 0);
+        if (probe_open(src, opts, &j->ic, &j->pi, e))
+            return -1;
+        j->pass = 2;
+    }
+    if (stage_run_pass(j, e, cpu_main))
+        return -1;
+    return 0;
+}
+
+void stage_end(job *j, int ret, ss_err *e, ss_err *err, const char *what)
+{
+    if (ret && err) {
+        if (e->code == SS_OK)
+            ss_fail(e, SS_EINTERNAL, "%s", what);
+        ss_fail(err, e->code, "%s", e->msg);
+    }
+    if (j->stats_dir[0])
+        ss_rm_rf(j->stats_dir);
+    job_release(j, 1);
+}
+
+int media_encode(const char *src, const char *outdir, const media_opts *opts,
+                 const media_events *ev, const atomic_int *cancel, json_t **result, ss_err *err)
+{
+    media_opts defaults;
+    if (!opts) {
+        media_opts_default(&defaults);
+        opts = &defaults;
+    }
+    *result = NULL;
+    job J;
+    job *j = &J;
+    stage_init(j, opts, ev, cancel, outdir);
+    double t_start = ss_mono_s(), t_probe = 0, t_encode = 0;
+    json_t *res = json_object();
+    ss_err e = { 0 };
+    int ret = -1;
+    double cpu_main = 0;
+
+    if (stage_plan(j, src, res, &e) || ss_mkdir_p(outdir, &e))
+        goto out;
+    t_probe = stage_seconds_since(t_start);
     job_progress(j, "probing", 1);
 
     if (opts->ladder == MEDIA_LADDER_PER_TITLE) {
@@ -340,24 +390,7 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
             goto out;
     }
 
-    if (opts->rate_control == MEDIA_RC_TWO_PASS) {
-        snprintf(j->stats_dir, sizeof(j->stats_dir), "%s/ss-2pass-XXXXXX",
-                 opts->scratch_dir && opts->scratch_dir[0] ? opts->scratch_dir : "/tmp");
-        if (!mkdtemp(j->stats_dir)) {
-            j->stats_dir[0] = '\0';
-            ss_fail(&e, SS_EIO, "cannot make a folder for two-pass statistics in %s: %s",
-                    opts->scratch_dir ? opts->scratch_dir : "/tmp", strerror(errno));
-            goto out;
-        }
-        j->pass = 1;
-        if (run_pass(j, &e, &cpu_main))
-            goto out;
-        job_release(j, 0);
-        if (probe_open(src, opts, &j->ic, &j->pi, &e))
-            goto out;
-        j->pass = 2;
-    }
-    if (run_pass(j, &e, &cpu_main))
+    if (stage_passes(j, src, &e, &cpu_main))
         goto out;
     double want = j->pi.vduration > 0 ? j->pi.vduration : j->pi.duration;
     if (want > 1.0 && j->vframes * (double)j->fps_den / j->fps_num < 0.9 * want) {
@@ -366,7 +399,7 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
                  "of the %.1f s it announces", j->vframes * (double)j->fps_den / j->fps_num, want);
         job_warn(j, m);
     }
-    t_encode = seconds_since(t_start) - t_probe - round(j->t_analysis * 1000) / 1000;
+    t_encode = stage_seconds_since(t_start) - t_probe - round(j->t_analysis * 1000) / 1000;
     job_progress(j, "encoding", 1);
     job_progress(j, "packaging", 0);
     double t_pack0 = ss_mono_s();
@@ -378,7 +411,15 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
     } else {
         json_object_set_new(res, "thumbnails", json_null());
     }
-    if (package_job(j, res, &e))
+    pkg_records rec;
+    package_from_job(j, &rec);
+    rec.subarr = json_array();
+    if (j->sb)
+        rec.ntexts = subs_finish(j->sb, outdir, ev, rec.texts, PROBE_MAX_SUBS, rec.subarr,
+                                 (double)j->vframes * j->fps_den / j->fps_num, &e);
+    int pr = rec.ntexts < 0 ? -1 : package_write(j, &rec, res, &e);
+    json_decref(rec.subarr);
+    if (pr)
         goto out;
     job_progress(j, "packaging", 1);
     json_object_set(res, "warnings", j->warnings);
@@ -390,19 +431,12 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
     json_object_set_new(res, "timings",
                         json_pack("{s:f, s:f, s:f, s:f, s:o}", "probe", t_probe, "analysis",
                                   round(j->t_analysis * 1000) / 1000, "encode", t_encode, "package",
-                                  seconds_since(t_pack0), "cpu_seconds", cpu));
+                                  stage_seconds_since(t_pack0), "cpu_seconds", cpu));
     *result = res;
     res = NULL;
     ret = 0;
 out:
-    if (ret && err) {
-        if (e.code == SS_OK)
-            ss_fail(&e, SS_EINTERNAL, "encode failed");
-        ss_fail(err, e.code, "%s", e.msg);
-    }
     json_decref(res);
-    if (j->stats_dir[0])
-        ss_rm_rf(j->stats_dir);
-    job_release(j, 1);
+    stage_end(j, ret, &e, err, "encode failed");
     return ret;
 }

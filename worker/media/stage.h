@@ -131,7 +131,20 @@ struct job {
     int q_nsegs;            /* (0: quality is not measured) */
     int q_fstep;            /* ... on every q_fstep-th frame from q_fstep/2 */
     char stats_dir[4096];   /* x264 first-pass statistics */
+    /* one title across workers (items.c) */
+    int mode;               /* STAGE_WHOLE, STAGE_CHUNK or STAGE_AUDIO */
+    int64_t range_f0, range_f1;   /* chunk: output frames [f0, f1); f1 < 0: to the end */
+    int range_seg0;         /* chunk: its first segment */
+    int range_done;         /* chunk: every frame of the range is out */
 };
+
+#define STAGE_WHOLE 0       /* the whole title in one process (media_encode) */
+#define STAGE_CHUNK 1       /* a chunk's video, every rung (no audio, thumbnails, subtitles) */
+#define STAGE_AUDIO 2       /* the audio, subtitles and thumbnails (key frames) of the title */
+/* A chunk starts decoding at the source key frame at least this long
+ * (seconds) before its first frame: deinterlacing and the CFR filter see
+ * the frames around the cut as one process would. */
+#define STAGE_PREROLL 1.0
 
 /* ---- stage.c: the job's shared state ---- */
 /* The job is aborting (an error, or the caller cancelled: then also
@@ -147,6 +160,21 @@ void job_progress(job *j, const char *stage, double f);
 int job_stop_cb(void *ud);
 /* Is segment seg one whose quality is measured? */
 int job_q_measured(const job *j, int64_t seg);
+
+void stage_init(job *j, const media_opts *opts, const media_events *ev, const atomic_int *cancel,
+                const char *outdir);
+/* Probe src, plan the frame rate, grid, ladder and quality sampling;
+ * res["source"] and the warnings. */
+int stage_plan(job *j, const char *src, json_t *res, ss_err *e);
+/* The encode passes (two with two-pass rate control). */
+int stage_passes(job *j, const char *src, ss_err *e, double *cpu_main);
+int stage_run_pass(job *j, ss_err *e, double *cpu_main);
+/* The one teardown path: what a pass opened (final: and the job). */
+void job_release(job *j, int final);
+double stage_seconds_since(double t);
+/* The end of a media_* call: e (its error) into err when ret failed
+ * ("what" when e is empty), scratch removed, the job released. */
+void stage_end(job *j, int ret, ss_err *e, ss_err *err, const char *what);
 
 /* ---- rung.c ---- */
 /* Open g's encoder (threads: its share), quality meter and CMAF track. */
@@ -190,8 +218,37 @@ int decode_all(job *j, ss_err *err);
 int decode_per_title(job *j, ss_err *e);
 
 /* ---- package.c ---- */
-/* Playlists and MPD from the measured tracks, the job.json "output"
- * fields into res. */
-int package_job(job *j, json_t *res, ss_err *err);
+/* What packaging needs of a rung, measured: filled from the rung itself
+ * (one process) or from the records of the chunks (finalize item). */
+typedef struct rung_rec {
+    plan_rung p;
+    char codecs[40];
+    pkg_track t;              /* segments (owned by the filler) */
+    int64_t frames, es_bytes;
+    int64_t bytes;            /* segments + init */
+    int measured;             /* quality was measured: */
+    double mse_sum, ssim_sum; /* ... sums over the nq sampled frames */
+    int nq;
+} rung_rec;
+
+typedef struct pkg_records {
+    rung_rec rungs[MEDIA_MAX_RUNGS];
+    int n;
+    int has_audio;
+    pkg_track audio;          /* segments owned by the filler */
+    int64_t audio_bytes;      /* segments + init */
+    pkg_text texts[PROBE_MAX_SUBS];
+    int ntexts;
+    json_t *subarr;           /* result["subtitles"] entries (borrowed; NULL: none) */
+    int64_t frames;           /* the video's length in output frames */
+} pkg_records;
+
+/* Records of the rungs and audio of j after a whole encode (pointing into
+ * j's tracks). */
+void package_from_job(job *j, pkg_records *r);
+/* Playlists and MPD from the records (j: the plan, options, output folder,
+ * per-title report, quality sampling), the job.json "output" fields into
+ * res. */
+int package_write(job *j, pkg_records *r, json_t *res, ss_err *err);
 
 #endif

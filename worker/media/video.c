@@ -68,7 +68,9 @@ static int vfilter_open(job *j, const AVFrame *f, ss_err *err)
              "video_size=%dx%d:pix_fmt=%d:time_base=%d/%d:pixel_aspect=%d/%d:frame_rate=%d/%d",
              f->width, f->height, f->format, st->time_base.num, st->time_base.den, sar.num, sar.den,
              fr.num, fr.den);
-    plan_pre pre = { j->pi.interlaced, j->fps_num, j->fps_den, j->fps_start, j->pi.hdr,
+    /* the audio item's key frames for the thumbnails: no frame rate */
+    plan_pre pre = { j->pi.interlaced, j->mode == STAGE_AUDIO ? 0 : j->fps_num, j->fps_den,
+                     j->fps_start, j->pi.hdr,
                      j->pi.color_primaries, j->pi.colorspace, j->pi.rotation, j->pi.mirror };
     if (plan_prefilter(&pre, chain, sizeof(chain)))
         return ss_fail(err, SS_EINTERNAL, "video filter description too long");
@@ -93,9 +95,24 @@ static int video_out(job *j, AVFrame *f, ss_err *err)
         j->win_left--;
         return pt_feed(j->pt, f, err);
     }
-    if (j->vframes == 0)
-        j->first_out = f->pts;
-    f->pts -= j->first_out;
+    if (j->mode == STAGE_AUDIO) {   /* a key frame for the thumbnails */
+        AVStream *st = j->ic->streams[j->pi.vidx];
+        return j->th ? thumbs_feed(j->th, f, (double)f->pts * av_q2d(st->time_base), err) : 0;
+    }
+    if (j->mode == STAGE_CHUNK) {
+        /* the CFR grid starts at the video start as in one process: frames
+         * are numbered on the title's timeline; keep the chunk's range */
+        if (f->pts < j->range_f0)
+            return 0;
+        if (j->range_f1 >= 0 && f->pts >= j->range_f1) {
+            j->range_done = 1;
+            return 0;
+        }
+    } else {
+        if (j->vframes == 0)
+            j->first_out = f->pts;
+        f->pts -= j->first_out;
+    }
     j->vframes++;
     double t = (double)f->pts * j->fps_den / j->fps_num;
     if (j->o->max_duration > 0 && t > j->o->max_duration + 1.0)
@@ -110,8 +127,14 @@ static int video_out(job *j, AVFrame *f, ss_err *err)
         if (frameq_put(&j->rungs[i].q, c, job_stop_cb, j))
             return -1;
     }
-    if (j->pi.duration > 0) {
-        double p = t / j->pi.duration;
+    double span = j->pi.duration, at = t;
+    if (j->mode == STAGE_CHUNK) {
+        at = (double)(f->pts - j->range_f0) * j->fps_den / j->fps_num;
+        span = j->range_f1 >= 0 ? (double)(j->range_f1 - j->range_f0) * j->fps_den / j->fps_num
+                                : span - (double)j->range_f0 * j->fps_den / j->fps_num;
+    }
+    if (span > 0) {
+        double p = at / span;
         if (p - j->last_progress >= 0.01 || p >= 1) {
             j->last_progress = p;
             job_progress(j, j->pass == 1 ? "analysing" : "encoding", p);
@@ -140,7 +163,7 @@ int video_pull(job *j, ss_err *err)
         }
         ret = video_out(j, f, err);
         av_frame_unref(f);
-        if (ret || job_cancelled(j))
+        if (ret || job_cancelled(j) || j->range_done)
             break;
     }
     av_frame_free(&f);

@@ -354,6 +354,82 @@ def first_sample_end(seg):
     return None
 
 
+def fragment_times(seg, trex_duration=None):
+    """(mfhd sequence number, tfdt, sum of sample durations) of a fragment's
+    first moof/traf, or None when the boxes are not there."""
+    for t, off, size, hdr in boxes(seg):
+        if t != "moof":
+            continue
+        mf = child(seg, off + hdr, off + size, ["mfhd"])
+        traf = child(seg, off + hdr, off + size, ["traf"])
+        if not mf or not traf:
+            return None
+        seq = struct.unpack(">I", seg[mf[0] + 12:mf[0] + 16])[0]
+        a, b = traf[0] + traf[2], traf[0] + traf[1]
+        tf, td, tr = child(seg, a, b, ["tfhd"]), child(seg, a, b, ["tfdt"]), child(seg, a, b, ["trun"])
+        if not tf or not td or not tr:
+            return None
+        if seg[td[0] + 8] == 1:
+            base = struct.unpack(">Q", seg[td[0] + 12:td[0] + 20])[0]
+        else:
+            base = struct.unpack(">I", seg[td[0] + 12:td[0] + 16])[0]
+        hflags = struct.unpack(">I", seg[tf[0] + 8:tf[0] + 12])[0] & 0xffffff
+        p = tf[0] + 16
+        default_dur = trex_duration
+        for bit, n in ((0x1, 8), (0x2, 4)):
+            if hflags & bit:
+                p += n
+        if hflags & 0x8:
+            default_dur = struct.unpack(">I", seg[p:p + 4])[0]
+        flags = struct.unpack(">I", seg[tr[0] + 8:tr[0] + 12])[0] & 0xffffff
+        count = struct.unpack(">I", seg[tr[0] + 12:tr[0] + 16])[0]
+        q = tr[0] + 16 + (4 if flags & 0x1 else 0) + (4 if flags & 0x4 else 0)
+        per = sum(4 for bit in (0x100, 0x200, 0x400, 0x800) if flags & bit)
+        total = 0
+        for i in range(count):
+            if flags & 0x100:
+                total += struct.unpack(">I", seg[q + i * per:q + i * per + 4])[0]
+            elif default_dur is not None:
+                total += default_dur
+            else:
+                return None
+        return seq, base, total
+    return None
+
+
+def trex_default_duration(init):
+    r = child(init, 0, len(init), ["moov", "mvex", "trex"])
+    if not r:
+        return None
+    return struct.unpack(">I", init[r[0] + 20:r[0] + 24])[0]
+
+
+def check_fragments(P, track_dir, pl, name):
+    """Every segment's tfdt is where the one before ended and the moof
+    sequence numbers count up by one, as if one muxer had written the track
+    (a split job's chunks continue each other's timeline)."""
+    init = _read(os.path.join(track_dir, "init.mp4"))
+    trex = trex_default_duration(init) if init else None
+    prev = None
+    for k, s in enumerate(pl["segments"]):
+        data = _read(os.path.join(track_dir, s["uri"]))
+        ft = fragment_times(data) if data else None
+        if not ft and data:
+            ft = fragment_times(data, trex)
+        if not ft:
+            P.add("%s: %s has no readable moof/tfdt/trun", name, s["uri"])
+            return
+        if prev:
+            if ft[0] != prev[0] + 1:
+                P.add("%s: %s moof sequence %d after %d", name, s["uri"], ft[0], prev[0])
+                return
+            if ft[1] != prev[1] + prev[2]:
+                P.add("%s: %s tfdt %d, the segment before ended at %d", name, s["uri"], ft[1],
+                      prev[1] + prev[2])
+                return
+        prev = ft
+
+
 # ---------------------------------------------------------------- ffprobe
 
 def ffprobe_json(args):
@@ -727,6 +803,7 @@ def check_audio(P, outdir, audio_media, work, tracks, measured):
         tdir = os.path.dirname(os.path.join(outdir, rel))
         name = os.path.dirname(rel)
         info = probe_track(P, tdir, pl, name, False, work)
+        check_fragments(P, tdir, pl, name)
         peak, avg = _peak(tdir, pl)
         g["peak"], g["avg"] = max(g["peak"], peak), max(g["avg"], avg)
         tracks[name] = {"audio": True, "extinf": [x["duration"] for x in pl["segments"]],
@@ -830,6 +907,7 @@ def check(outdir, source=None, expect_audio=None, check_duration=True):
                     continue
                 tdir = os.path.join(outdir, name)
                 info = probe_track(P, tdir, pl, name, True, work)
+                check_fragments(P, tdir, pl, name)
                 peak, avg = _peak(tdir, pl)
                 probed[name] = (pl, tdir, info, peak, avg)
             if not probed[name]:

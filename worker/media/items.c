@@ -1,0 +1,519 @@
+/* items.c — one title across workers (media.h): the plan item decides
+ * whether and how a title is split and writes everything the other items
+ * need into one JSON object; a chunk item encodes a time range of the
+ * video for every rung; the audio item the audio, subtitles and
+ * thumbnails; finalize turns the items' records into the playlists, the
+ * MPD and the output object, through the same package.c as one process.
+ *
+ * Chunks line up as if one encoder had run: boundaries on the segment
+ * grid, the CFR grid anchored at the video start in every chunk, an IDR at
+ * each chunk's first frame (it is a segment boundary), segment numbers and
+ * tfdt continued (cmaf_set_base), and libx264's `stitchable` so that every
+ * chunk writes the same init segment (finalize checks their CRCs).
+ *
+ * Records (JSON, kept by the caller, e.g. in Redis):
+ *   chunk:  {frames, seconds, cpu_seconds, warnings, rungs: [{name, codecs,
+ *            frames, es_bytes, bytes, init_bytes, init_crc, timescale,
+ *            segs: [[start, duration, bytes, iframe_end], ...], measured,
+ *            mse_sum, ssim_sum, nq}]}
+ *   audio:  {seconds, cpu_seconds, warnings, audio: null | {init_bytes,
+ *            bytes, timescale, segs}, texts: [{name, lang, label}],
+ *            subtitles: [...], thumbnails: null | {...}} */
+#include "stage.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <libavutil/crc.h>
+
+#include "util.h"
+
+/* ---- the plan ---------------------------------------------------------- */
+
+static json_t *rung_json(const plan_rung *r)
+{
+    return json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f}", "name", r->name, "width",
+                     r->width, "height", r->height, "maxrate_kbps", r->maxrate_kbps, "target_kbps",
+                     r->target_kbps, "bufsize_kbits", r->bufsize_kbits, "crf", r->crf, "level",
+                     r->level, "crf_exact", r->crf_exact);
+}
+
+static int jint(const json_t *o, const char *k)
+{
+    return (int)json_integer_value(json_object_get(o, k));
+}
+
+static int64_t jint64(const json_t *o, const char *k)
+{
+    return (int64_t)json_integer_value(json_object_get(o, k));
+}
+
+static int plan_load(job *j, const json_t *plan, ss_err *e)
+{
+    const json_t *r = json_object_get(plan, "rungs");
+    if (json_integer_value(json_object_get(plan, "version")) != 1 || !json_is_array(r) ||
+        json_array_size(r) < 1 || json_array_size(r) > MEDIA_MAX_RUNGS)
+        return ss_fail(e, SS_EINVAL, "the job's plan is not one this worker reads");
+    j->fps_num = jint(plan, "fps_num");
+    j->fps_den = jint(plan, "fps_den");
+    j->seg_num = jint(plan, "seg_num");
+    j->seg_den = jint(plan, "seg_den");
+    if (j->fps_num <= 0 || j->fps_den <= 0 || j->seg_num <= 0 || j->seg_den <= 0)
+        return ss_fail(e, SS_EINVAL, "the job's plan has no frame rate or segment length");
+    memset(&j->lad, 0, sizeof(j->lad));
+    size_t i;
+    json_t *x;
+    json_array_foreach(r, i, x) {
+        plan_rung *p = &j->lad.rungs[i];
+        ss_strlcpy(p->name, json_string_value(json_object_get(x, "name")) ?: "", sizeof(p->name));
+        p->width = jint(x, "width");
+        p->height = jint(x, "height");
+        p->maxrate_kbps = jint(x, "maxrate_kbps");
+        p->target_kbps = jint(x, "target_kbps");
+        p->bufsize_kbits = jint(x, "bufsize_kbits");
+        p->crf = jint(x, "crf");
+        p->level = jint(x, "level");
+        p->crf_exact = json_number_value(json_object_get(x, "crf_exact"));
+        if (!p->name[0] || p->width < 2 || p->height < 2 || p->width > PLAN_MAX_SIDE ||
+            p->height > PLAN_MAX_SIDE)
+            return ss_fail(e, SS_EINVAL, "the job's plan has a bad rung");
+    }
+    j->lad.n = (int)json_array_size(r);
+    const json_t *q = json_object_get(plan, "quality");
+    j->q_nsegs = 0;
+    if (json_is_object(q)) {
+        j->qref_w = jint(q, "width");
+        j->qref_h = jint(q, "height");
+        j->q_fstep = jint(q, "frame_step");
+        json_array_foreach(json_object_get(q, "segments"), i, x) {
+            if (j->q_nsegs < Q_SEGMENTS)
+                j->q_segs[j->q_nsegs++] = json_integer_value(x);
+        }
+        if (j->q_fstep < 1)
+            j->q_nsegs = 0;
+    }
+    json_t *pt = json_object_get(plan, "per_title");
+    json_decref(j->pt_report);
+    j->pt_report = json_is_object(pt) ? json_incref(pt) : NULL;
+    return 0;
+}
+
+int media_plan_chunks(const json_t *plan)
+{
+    return (int)json_array_size(json_object_get(plan, "chunks"));
+}
+
+int media_plan(const char *src, const media_opts *opts, const media_events *ev,
+               const atomic_int *cancel, json_t **plan, ss_err *err)
+{
+    media_opts defaults;
+    if (!opts) {
+        media_opts_default(&defaults);
+        opts = &defaults;
+    }
+    *plan = NULL;
+    job J, *j = &J;
+    stage_init(j, opts, ev, cancel, opts->scratch_dir ? opts->scratch_dir : "/tmp");
+    double t0 = ss_mono_s(), c0 = ss_cpu_s(RUSAGE_THREAD);
+    json_t *res = json_object();
+    ss_err e = { 0 };
+    int ret = -1;
+    if (opts->split == MEDIA_SPLIT_OFF) {
+        ret = 0;
+        goto out;
+    }
+    if (stage_plan(j, src, res, &e))
+        goto out;
+    /* Formats with timestamp discontinuities (MPEG-TS/PS, FLV) are timed by
+     * what came before (video.c's repair), which a chunk cannot know: one
+     * process encodes them. */
+    if (j->ic->iformat->flags & AVFMT_TS_DISCONT) {
+        ret = 0;
+        goto out;
+    }
+    double secs = opts->split == MEDIA_SPLIT_SECONDS ? opts->split_seconds
+                  : opts->chunk_seconds > 0          ? opts->chunk_seconds
+                                                     : MEDIA_CHUNK_SECONDS;
+    int per = plan_chunk_segments(secs, j->seg_num, j->seg_den);
+    double dur = video_announced_end(j);
+    plan_chunk ch[PLAN_MAX_CHUNKS];
+    int n = plan_chunks(dur, j->fps_num, j->fps_den, j->seg_num, j->seg_den, per,
+                        opts->split == MEDIA_SPLIT_SECONDS ? 2 : 3, ch);
+    if (n < 2) {
+        ret = 0;
+        goto out;
+    }
+    double t_probe = stage_seconds_since(t0);
+    if (opts->ladder == MEDIA_LADDER_PER_TITLE && decode_per_title(j, &e))
+        goto out;
+    json_t *p = json_object();
+    json_object_set_new(p, "version", json_integer(1));
+    json_object_set_new(p, "fps_num", json_integer(j->fps_num));
+    json_object_set_new(p, "fps_den", json_integer(j->fps_den));
+    json_object_set_new(p, "seg_num", json_integer(j->seg_num));
+    json_object_set_new(p, "seg_den", json_integer(j->seg_den));
+    json_t *rs = json_array();
+    for (int i = 0; i < j->lad.n; i++)
+        json_array_append_new(rs, rung_json(&j->lad.rungs[i]));
+    json_object_set_new(p, "rungs", rs);
+    json_t *cs = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(cs, json_pack("{s:I, s:I, s:I}", "seg0", (json_int_t)ch[i].seg0, "f0",
+                                            (json_int_t)ch[i].f0, "f1", (json_int_t)ch[i].f1));
+    json_object_set_new(p, "chunks", cs);
+    json_object_set_new(p, "chunk_segments", json_integer(per));
+    json_object_set_new(p, "announced_duration", json_real(dur));
+    json_object_set_new(p, "alang", json_string(j->pi.alang));
+    json_object_set(p, "source", json_object_get(res, "source"));
+    json_object_set(p, "warnings", j->warnings);
+    if (j->pt_report)
+        json_object_set(p, "per_title", j->pt_report);
+    if (j->q_nsegs > 0) {
+        json_t *segs = json_array();
+        for (int i = 0; i < j->q_nsegs; i++)
+            json_array_append_new(segs, json_integer(j->q_segs[i]));
+        json_object_set_new(p, "quality", json_pack("{s:i, s:i, s:o, s:i}", "width", j->qref_w,
+                                                    "height", j->qref_h, "segments", segs,
+                                                    "frame_step", j->q_fstep));
+    }
+    json_object_set_new(p, "timings",
+                        json_pack("{s:f, s:f, s:f}", "probe", t_probe, "analysis",
+                                  round(j->t_analysis * 1000) / 1000, "cpu_seconds",
+                                  round((ss_cpu_s(RUSAGE_THREAD) - c0) * 100) / 100));
+    *plan = p;
+    ret = 0;
+out:
+    json_decref(res);
+    stage_end(j, ret, &e, err, "planning failed");
+    return ret;
+}
+
+/* ---- chunk and audio items -------------------------------------------- */
+
+static json_t *segs_json(const pkg_track *t)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < t->nsegs; i++)
+        json_array_append_new(a, json_pack("[I, I, I, I]", (json_int_t)t->segs[i].start,
+                                           (json_int_t)t->segs[i].duration,
+                                           (json_int_t)t->segs[i].bytes,
+                                           (json_int_t)t->segs[i].iframe_end));
+    return a;
+}
+
+/* CRC-32 of a file (0 when it cannot be read). */
+static uint32_t file_crc(const char *path)
+{
+    size_t n = 0;
+    char *d = ss_read_file(path, 1 << 20, &n, NULL);
+    if (!d)
+        return 0;
+    uint32_t c = av_crc(av_crc_get_table(AV_CRC_32_IEEE), 0, (const uint8_t *)d, n);
+    free(d);
+    return c;
+}
+
+static json_t *chunk_record(job *j)
+{
+    pkg_records rec;
+    package_from_job(j, &rec);
+    json_t *rs = json_array();
+    for (int i = 0; i < rec.n; i++) {
+        rung_rec *g = &rec.rungs[i];
+        char path[4400];
+        snprintf(path, sizeof(path), "%s/%s/init.mp4", j->outdir, g->p.name);
+        json_t *r = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:i, s:o, s:b, s:f, s:f, s:i, "
+                              "s:f}",
+                              "name", g->p.name, "codecs", g->codecs, "frames",
+                              (json_int_t)g->frames, "es_bytes", (json_int_t)g->es_bytes, "bytes",
+                              (json_int_t)g->bytes, "init_bytes", (json_int_t)g->t.init_bytes,
+                              "init_crc", (json_int_t)(g->t.init_bytes ? file_crc(path) : 0),
+                              "timescale", g->t.timescale, "segs", segs_json(&g->t), "measured",
+                              g->measured, "mse_sum", g->mse_sum, "ssim_sum", g->ssim_sum, "nq",
+                              g->nq, "cpu", round(j->rungs[i].cpu * 100) / 100);
+        json_array_append_new(rs, r);
+    }
+    return json_pack("{s:I, s:o}", "frames", (json_int_t)rec.frames, "rungs", rs);
+}
+
+static json_t *audio_record(job *j, ss_err *e)
+{
+    json_t *rec = json_object();
+    if (j->acm) {
+        pkg_track t;
+        cmaf_track(j->acm, &t);
+        json_object_set_new(rec, "audio",
+                            json_pack("{s:I, s:I, s:i, s:o}", "init_bytes", (json_int_t)t.init_bytes,
+                                      "bytes", (json_int_t)(cmaf_bytes(j->acm) + t.init_bytes),
+                                      "timescale", t.timescale, "segs", segs_json(&t)));
+    } else {
+        json_object_set_new(rec, "audio", json_null());
+    }
+    json_t *subarr = json_array(), *texts = json_array();
+    if (j->sb) {
+        pkg_text tx[PROBE_MAX_SUBS];
+        int n = subs_finish(j->sb, j->outdir, j->ev, tx, PROBE_MAX_SUBS, subarr,
+                            (double)j->vframes * j->fps_den / j->fps_num, e);
+        if (n < 0) {
+            json_decref(subarr);
+            json_decref(texts);
+            json_decref(rec);
+            return NULL;
+        }
+        for (int i = 0; i < n; i++)
+            json_array_append_new(texts, json_pack("{s:s, s:s, s:s}", "name", tx[i].name, "lang",
+                                                   tx[i].lang, "label", tx[i].label));
+    }
+    json_object_set_new(rec, "subtitles", subarr);
+    json_object_set_new(rec, "texts", texts);
+    json_t *ti = NULL;
+    if (j->th && thumbs_finish(j->th, j->outdir, j->ev, &ti, e)) {
+        json_decref(rec);
+        return NULL;
+    }
+    json_object_set_new(rec, "thumbnails", ti ? ti : json_null());
+    return rec;
+}
+
+/* The video's length in frames: the sum of the chunks' (results). */
+static int64_t chunks_frames(const json_t *plan, const json_t *results, ss_err *e)
+{
+    int n = media_plan_chunks(plan);
+    int64_t total = 0;
+    for (int k = 0; k < n; k++) {
+        char name[16];
+        snprintf(name, sizeof(name), "c%d", k);
+        const json_t *r = json_object_get(results, name);
+        if (!json_is_object(r)) {
+            ss_fail(e, SS_EINTERNAL, "no record of chunk %d", k);
+            return -1;
+        }
+        total += jint64(r, "frames");
+    }
+    return total;
+}
+
+/* ---- finalize ----------------------------------------------------------- */
+
+static int track_from_json(const json_t *r, pkg_track *t, ss_err *e)
+{
+    const json_t *segs = json_object_get(r, "segs");
+    size_t n = json_array_size(segs);
+    pkg_seg *s = realloc(t->segs, (size_t)(t->nsegs + (int)n + 1) * sizeof(*s));
+    if (!s)
+        return ss_fail(e, SS_ENOMEM, "out of memory");
+    t->segs = s;
+    size_t i;
+    json_t *x;
+    json_array_foreach(segs, i, x) {
+        pkg_seg *g = &t->segs[t->nsegs++];
+        g->start = json_integer_value(json_array_get(x, 0));
+        g->duration = json_integer_value(json_array_get(x, 1));
+        g->bytes = json_integer_value(json_array_get(x, 2));
+        g->iframe_end = json_integer_value(json_array_get(x, 3));
+    }
+    if (!t->timescale)
+        t->timescale = jint(r, "timescale");
+    if (!t->init_bytes)
+        t->init_bytes = jint64(r, "init_bytes");
+    return 0;
+}
+
+static int finalize(job *j, const json_t *plan, const json_t *results, json_t *res, ss_err *e)
+{
+    pkg_records rec;
+    memset(&rec, 0, sizeof(rec));
+    int ret = -1;
+    rec.n = j->lad.n;
+    uint32_t crc[MEDIA_MAX_RUNGS] = { 0 };
+    int nch = media_plan_chunks(plan);
+    json_t *warnings = json_array();
+    json_array_extend(warnings, json_object_get(plan, "warnings"));
+    for (int i = 0; i < rec.n; i++)
+        rec.rungs[i].p = j->lad.rungs[i];
+    for (int k = 0; k < nch; k++) {
+        char name[16];
+        snprintf(name, sizeof(name), "c%d", k);
+        const json_t *c = json_object_get(results, name);
+        const json_t *rs = json_object_get(c, "rungs");
+        if (!json_is_object(c) || json_array_size(rs) != (size_t)rec.n) {
+            ss_fail(e, SS_EINTERNAL, "the record of chunk %d does not match the plan", k);
+            goto out;
+        }
+        rec.frames += jint64(c, "frames");
+        json_array_extend(warnings, json_object_get(c, "warnings"));
+        for (int i = 0; i < rec.n; i++) {
+            const json_t *r = json_array_get(rs, (size_t)i);
+            rung_rec *g = &rec.rungs[i];
+            if (strcmp(json_string_value(json_object_get(r, "name")) ?: "", g->p.name)) {
+                ss_fail(e, SS_EINTERNAL, "the record of chunk %d does not match the plan", k);
+                goto out;
+            }
+            if (!g->codecs[0])
+                ss_strlcpy(g->codecs, json_string_value(json_object_get(r, "codecs")) ?: "",
+                           sizeof(g->codecs));
+            uint32_t c32 = (uint32_t)jint64(r, "init_crc");
+            if (jint64(r, "init_bytes") > 0) {
+                if (crc[i] && crc[i] != c32) {
+                    ss_fail(e, SS_EINTERNAL, "rung %s: chunk %d wrote a different init segment",
+                            g->p.name, k);
+                    goto out;
+                }
+                crc[i] = c32;
+            }
+            if (track_from_json(r, &g->t, e))
+                goto out;
+            g->frames += jint64(r, "frames");
+            g->es_bytes += jint64(r, "es_bytes");
+            g->bytes += jint64(r, "bytes") - jint64(r, "init_bytes");
+            g->measured = json_is_true(json_object_get(r, "measured"));
+            g->mse_sum += json_number_value(json_object_get(r, "mse_sum"));
+            g->ssim_sum += json_number_value(json_object_get(r, "ssim_sum"));
+            g->nq += jint(r, "nq");
+        }
+    }
+    for (int i = 0; i < rec.n; i++)
+        rec.rungs[i].bytes += rec.rungs[i].t.init_bytes;
+    const json_t *au = json_object_get(results, "audio");
+    if (!json_is_object(au)) {
+        ss_fail(e, SS_EINTERNAL, "no record of the audio item");
+        goto out;
+    }
+    json_array_extend(warnings, json_object_get(au, "warnings"));
+    const json_t *at = json_object_get(au, "audio");
+    if (json_is_object(at)) {
+        rec.has_audio = 1;
+        if (track_from_json(at, &rec.audio, e))
+            goto out;
+        rec.audio_bytes = jint64(at, "bytes");
+    }
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(au, "texts"), i, x) {
+        if (rec.ntexts >= PROBE_MAX_SUBS)
+            break;
+        pkg_text *t = &rec.texts[rec.ntexts++];
+        ss_strlcpy(t->name, json_string_value(json_object_get(x, "name")) ?: "", sizeof(t->name));
+        ss_strlcpy(t->lang, json_string_value(json_object_get(x, "lang")) ?: "", sizeof(t->lang));
+        ss_strlcpy(t->label, json_string_value(json_object_get(x, "label")) ?: "", sizeof(t->label));
+    }
+    rec.subarr = json_object_get(au, "subtitles");
+    double got = (double)rec.frames * j->fps_den / j->fps_num;
+    double want = json_number_value(json_object_get(plan, "announced_duration"));
+    if (want > 1.0 && got < 0.9 * want) {
+        char m[200];
+        snprintf(m, sizeof(m), "source ended early (damaged or cut tail): encoded the first %.1f s "
+                 "of the %.1f s it announces", got, want);
+        json_array_append_new(warnings, json_string(m));
+    }
+    if (rec.frames <= 0) {
+        ss_fail(e, SS_EMEDIA, "no decodable video frames in the source");
+        goto out;
+    }
+    json_object_set(res, "source", json_object_get(plan, "source"));
+    json_t *th = json_object_get(au, "thumbnails");
+    json_object_set(res, "thumbnails", th ? th : json_null());
+    if (package_write(j, &rec, res, e))
+        goto out;
+    json_object_set(res, "warnings", warnings);
+    json_t *crcs = json_object();
+    for (int k = 0; k < rec.n; k++)
+        json_object_set_new(crcs, rec.rungs[k].p.name, json_integer(crc[k]));
+    json_object_set_new(res, "split",
+                        json_pack("{s:i, s:i, s:f, s:o}", "chunks", nch, "chunk_segments",
+                                  jint(plan, "chunk_segments"), "chunk_seconds",
+                                  jint(plan, "chunk_segments") * (double)j->seg_num / j->seg_den,
+                                  "init_crc", crcs));
+    ret = 0;
+out:
+    for (int k = 0; k < rec.n; k++)
+        free(rec.rungs[k].t.segs);
+    free(rec.audio.segs);
+    json_decref(warnings);
+    return ret;
+}
+
+/* ---- one item ----------------------------------------------------------- */
+
+int media_encode_item(const char *src, const char *outdir, const media_opts *opts,
+                      const json_t *plan, const char *item, const json_t *results,
+                      const media_events *ev, const atomic_int *cancel, json_t **result,
+                      ss_err *err)
+{
+    media_opts defaults;
+    if (!opts) {
+        media_opts_default(&defaults);
+        opts = &defaults;
+    }
+    *result = NULL;
+    job J, *j = &J;
+    stage_init(j, opts, ev, cancel, outdir);
+    double t0 = ss_mono_s(), c0 = ss_cpu_s(RUSAGE_THREAD), cpu_main = 0;
+    json_t *res = NULL;
+    ss_err e = { 0 };
+    int ret = -1;
+    int k = -1;
+    if (item[0] == 'c' && item[1] >= '0' && item[1] <= '9')
+        k = atoi(item + 1);
+    if (plan_load(j, plan, &e) || ss_mkdir_p(outdir, &e))
+        goto out;
+    if (!strcmp(item, "finalize")) {
+        res = json_object();
+        ss_strlcpy(j->pi.alang, json_string_value(json_object_get(plan, "alang")) ?: "",
+                   sizeof(j->pi.alang));
+        job_progress(j, "packaging", 0);
+        if (finalize(j, plan, results, res, &e))
+            goto out;
+        job_progress(j, "packaging", 1);
+    } else if (k >= 0 && k < media_plan_chunks(plan)) {
+        const json_t *c = json_array_get(json_object_get(plan, "chunks"), (size_t)k);
+        j->mode = STAGE_CHUNK;
+        j->range_seg0 = (int)jint64(c, "seg0");
+        j->range_f0 = jint64(c, "f0");
+        j->range_f1 = jint64(c, "f1");
+        if (probe_open(src, opts, &j->ic, &j->pi, &e))
+            goto out;
+        job_progress(j, "encoding", 0);
+        if (stage_passes(j, src, &e, &cpu_main))
+            goto out;
+        res = chunk_record(j);
+        job_progress(j, "encoding", 1);
+    } else if (!strcmp(item, "audio")) {
+        j->mode = STAGE_AUDIO;
+        int64_t total = chunks_frames(plan, results, &e);
+        if (total < 0)
+            goto out;
+        if (probe_open(src, opts, &j->ic, &j->pi, &e))
+            goto out;
+        j->lad.n = 0;   /* no rungs */
+        j->vframes = total;   /* the audio is cut or padded to the video's length */
+        job_progress(j, "encoding", 0);
+        if (stage_run_pass(j, &e, &cpu_main))
+            goto out;
+        res = audio_record(j, &e);
+        if (!res)
+            goto out;
+        job_progress(j, "encoding", 1);
+    } else {
+        ss_fail(&e, SS_EINVAL, "no item \"%s\" in the job's plan", item);
+        goto out;
+    }
+    if (strcmp(item, "finalize")) {
+        json_object_set(res, "warnings", j->warnings);
+        json_object_set_new(res, "seconds", json_real(stage_seconds_since(t0)));
+        double cpu = ss_cpu_s(RUSAGE_THREAD) - c0;
+        for (int i = 0; i < j->lad.n && j->mode == STAGE_CHUNK; i++)
+            cpu += j->rungs[i].cpu;
+        json_object_set_new(res, "cpu_seconds", json_real(round(cpu * 100) / 100));
+    }
+    *result = res;
+    res = NULL;
+    ret = 0;
+out:
+    json_decref(res);
+    stage_end(j, ret, &e, err, "the item failed");
+    return ret;
+}
