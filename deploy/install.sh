@@ -138,7 +138,9 @@ cp -R "$root/web" "$D$sharedir/web.new"
 find "$D$sharedir/web.new" -type d -exec chmod 0755 {} + -o -type f -exec chmod 0644 {} +
 rm -rf "$D$sharedir/web"
 mv "$D$sharedir/web.new" "$D$sharedir/web"
-for f in "$root"/deploy/*.conf.example "$root/deploy/redis.conf"; do
+# Redis extras (docs/OPERATIONS.md): ACL users, a TLS tunnel and its unit
+for f in "$root"/deploy/*.conf.example "$root/deploy/redis.conf" "$root/deploy/redis-acl.conf" \
+         "$root/deploy/stunnel-redis.conf" "$root/deploy/streamscale-redis-tunnel.service"; do
     install -m 0644 "$f" "$D$sharedir/examples/$(basename "$f")"
 done
 install -m 0644 "$root/deploy/grafana-dashboard.json" "$D$sharedir/grafana-dashboard.json"

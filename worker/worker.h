@@ -157,6 +157,7 @@ struct worker {
     int stopping;               /* loop is about to exit */
     int fatal;                  /* stopped for an error a restart will not fix: exit 1 */
     int redis_answered;         /* some command of ours was ever accepted */
+    int cmd_answered;           /* the command connection got a reply since it opened */
     int replicas;               /* replicas of the server (ROLE), for WAIT; -1 unknown */
     int role_inflight;
     int64_t replicas_ms;        /* monotonic: when replicas was asked for */

@@ -84,25 +84,28 @@ static void drop_connections(worker *w)
         redisAsyncDisconnect(w->sub);
 }
 
-/* A refusal no retry fixes: wrong credentials, or an ACL user without the
- * worker's commands and keys. Before Redis ever accepted a command of
- * ours it is a configuration error: say so and stop. Returns 1 when msg
- * is such a refusal (logged). */
+/* A refusal no retry fixes: an ACL user without the worker's commands,
+ * keys or channels (NOPERM), or wrong credentials before Redis ever
+ * accepted a command of ours. Say so and stop (nothing runs yet; with
+ * jobs running, keep them and keep trying). Returns 1 when msg is such a
+ * refusal (logged). */
 static int refused(worker *w, const char *msg)
 {
-    if (!msg || !(ss_str_has_prefix(msg, "NOPERM") || ss_str_has_prefix(msg, "WRONGPASS") ||
-                  ss_str_has_prefix(msg, "NOAUTH")))
+    int noperm = msg && ss_str_has_prefix(msg, "NOPERM");
+    if (!msg || !(noperm || ss_str_has_prefix(msg, "WRONGPASS") || ss_str_has_prefix(msg, "NOAUTH")))
         return 0;
     const char *user = w->raddr.username[0] ? w->raddr.username : "default";
-    if (w->redis_answered) {
+    if ((!noperm && w->redis_answered) || w->njobs > 0) {
         log_error(NULL, "redis refused user '%s': %s", user, msg);
         return 1;
     }
-    log_error(NULL, "redis refused user '%s': %s -- a worker needs the worker user's commands, "
-                    "keys and channels (deploy/redis-acl.conf, user ss-worker); stopping",
-              user, msg);
-    if (!w->fatal)
-        worker_fatal(w);
+    if (w->fatal)
+        return 1;   /* said once */
+    log_error(NULL, "redis refused user '%s': %s -- %s; stopping", user, msg,
+              noperm ? "a worker needs the worker user's commands, keys and channels "
+                       "(deploy/redis-acl.conf, user ss-worker)"
+                     : "check the user and password in the redis URL");
+    worker_fatal(w);
     return 1;
 }
 
@@ -132,6 +135,8 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
     wcall *c = priv;
     redisReply *reply = r;
     call_unlink(c);
+    if (reply)
+        c->w->cmd_answered = 1;
     if (reply && reply->type == REDIS_REPLY_ERROR && !c->retried &&
         ss_str_has_prefix(reply->str, "NOSCRIPT")) {
         /* Redis lost its script cache (restart, SCRIPT FLUSH): send the body. */
@@ -302,6 +307,7 @@ static void on_cmd_connect(const redisAsyncContext *ac, int status)
         return;
     }
     w->cmd_connected = 1;
+    w->cmd_answered = 0;
     w->replicas = -1;
     log_info(NULL, "redis %s:%d connected", w->raddr.host, w->raddr.port);
     role_refresh(w);
@@ -311,7 +317,13 @@ static void on_cmd_connect(const redisAsyncContext *ac, int status)
 static void on_cmd_disconnect(const redisAsyncContext *ac, int status)
 {
     worker *w = ac->data;
-    if (!w->stopping)
+    if (!w->stopping && !w->cmd_answered)
+        /* accepted, then closed without a word: what a TLS tunnel does
+         * when it refuses the server's certificate */
+        log_warn(NULL, "redis %s:%d closed the connection before answering%s%s (a TLS tunnel "
+                       "that refused the server's certificate? see the tunnel's log); reconnecting",
+                 w->raddr.host, w->raddr.port, ac->errstr[0] ? ": " : "", ac->errstr);
+    else if (!w->stopping)
         log_warn(NULL, "redis connection lost%s%s; running jobs go on, reconnecting",
                  ac->errstr[0] ? ": " : "", ac->errstr);
     w->cmd = NULL;

@@ -41,6 +41,10 @@ BIN = os.path.join(BUILD, "bin")
 MEDIA_CACHE = os.environ.get("SS_MEDIA_CACHE") or os.path.join(SOURCE, "tests", "media", "cache")
 
 
+# Test passwords of the ACL users in deploy/redis-acl.conf.
+ACL_PASSWORDS = {"ss-worker": "test-worker-pw", "ss-coordinator": "test-coordinator-pw"}
+
+
 def free_port():
     """A TCP port on 127.0.0.1 nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -141,6 +145,7 @@ class RedisClient:
 class Harness:
     def __init__(self, name, keep=False):
         self.name = name
+        self.acl = False         # Redis has the ACL users (redis(acl=True))
         self.procs = {}          # name -> Popen
         self.logs = {}
         self.tmp = tempfile.mkdtemp(prefix="ss-%s-" % name)
@@ -311,11 +316,36 @@ class Harness:
             self.stop(name, signal.SIGTERM, timeout=10)
 
     # -- servers -------------------------------------------------------
-    def redis(self, name="redis", port=None, appendonly=False):
+    def acl_conf(self):
+        """deploy/redis-acl.conf with test passwords, as a redis.conf: the
+        daemons then log in as ss-coordinator / ss-worker (redis_url), the
+        test's own RedisClient as the default user."""
+        path = self.path("redis-acl.conf")
+        with open(os.path.join(SOURCE, "deploy", "redis-acl.conf")) as f:
+            text = f.read()
+        for user, pw in ACL_PASSWORDS.items():
+            text = text.replace("CHANGE-ME-%s-password" % user[3:], pw)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def redis_url(self, port, user):
+        """The URL a daemon uses: with its ACL user when Redis has them."""
+        if self.acl:
+            return "redis://%s:%s@127.0.0.1:%d/0" % (user, ACL_PASSWORDS[user], port)
+        return "redis://127.0.0.1:%d/0" % port
+
+    def redis(self, name="redis", port=None, appendonly=False, acl=None):
+        """A redis-server; with acl (default: SS_REDIS_ACL=1 in the
+        environment) it has the ACL users of deploy/redis-acl.conf and the
+        daemons started after it log in as them."""
         port = port or free_port()
         d = self.path(name + "-data")
         os.makedirs(d, exist_ok=True)
-        argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+        if acl is None:
+            acl = os.environ.get("SS_REDIS_ACL") == "1"
+        self.acl = self.acl or acl
+        argv = ["redis-server"] + ([self.acl_conf()] if acl else []) + ["--port", str(port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "yes" if appendonly else "no", "--dir", d,
                 "--appendfsync", "always" if appendonly else "everysec"]
         self.start(name, argv)
@@ -337,7 +367,7 @@ class Harness:
         port = port or free_port()
         env = {
             "STREAMSCALE_LISTEN": "127.0.0.1:%d" % port,
-            "STREAMSCALE_REDIS": "redis://127.0.0.1:%d/0" % redis_port,
+            "STREAMSCALE_REDIS": self.redis_url(redis_port, "ss-coordinator"),
             "STREAMSCALE_API_TOKEN": token,
         }
         env.update(extra or {})
@@ -355,7 +385,7 @@ class Harness:
         os.makedirs(scratch, exist_ok=True)
         storage = storage or "file://" + self.path("out") + "/"
         env = {
-            "STREAMSCALE_REDIS": "redis://127.0.0.1:%d/0" % redis_port,
+            "STREAMSCALE_REDIS": self.redis_url(redis_port, "ss-worker"),
             "STREAMSCALE_ID": name,
             "STREAMSCALE_SCRATCH_DIR": scratch,
             "STREAMSCALE_STORAGE": storage,
