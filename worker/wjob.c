@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "avlog.h"
 #include "events.h"
 #include "jobspec.h"
 #include "log.h"
@@ -353,6 +354,10 @@ void wjob_run_media(wjob *j)
         goto out;
     json_t *doc = build_job_json(j, &pub, output, dest, t_fetch, t_encode, 0);
     json_object_set_new(doc, "source", source_info_json(source, &si));
+    char first[256];
+    long long routine = avlog_job_end(j->id, first, sizeof(first));
+    json_object_set_new(doc, "libav_routine", json_pack("{sI ss?}", "count", (json_int_t)routine,
+                                                         "first", routine ? first : NULL));
     json_object_set_new(json_object_get(doc, "timings"), "upload_seconds",
                         json_real(ss_mono_s() - t2));
     /* what was stored before job.json itself */
@@ -402,6 +407,7 @@ static void *job_thread(void *arg)
 {
     wjob *j = arg;
     log_set_job(j->id);
+    avlog_job_begin(j->id);
     j->started_mono_ms = ss_mono_ms();
     if (j->w->runner)
         j->w->runner(j);
@@ -427,6 +433,7 @@ static void *job_thread(void *arg)
     default:
         log_warn(NULL, "failed after %.1fs (%s): %s", secs, ss_code_name(j->err.code), j->err.msg);
     }
+    avlog_job_end(j->id, NULL, 0);   /* a job that ended before job.json */
     log_set_job(NULL);
     event_active(j->done_ev, EV_READ, 0);
     return NULL;

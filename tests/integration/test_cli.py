@@ -11,6 +11,7 @@
 - `streamscale workers` says why a worker claims nothing ("load 92% >=
   threshold 85%"); a worker just started never reads "open" on load 0 %
   before it measured the load.
+- libav's routine warnings go to debug, counted in job.json.
 - Outputs follow content: a local file overwritten with another video and
   submitted again is a new job with a new output; an unchanged one keeps
   its job id (job.schema.json source_identity). A spec whose
@@ -269,6 +270,24 @@ def check_uploads(h, env, api, url, rport):
     api.cancel(json.loads(p.stdout)["id"])
 
 
+def check_libav_routine(h, env):
+    """libav's routine warnings (swscale's 'deprecated pixel format' on a
+    full-range yuvj420p source) are debug lines counted in job.json, not
+    warnings in the worker's log."""
+    clip = gen_clip(h.path("media", "yuvj.mp4"), seconds=1, size="320x240",
+                    extra_out=["-pix_fmt", "yuvj420p"])
+    job = submit_wait(env, clip, "--ladder", "240", "--preset", "ultrafast")
+    assert job["state"] == "completed", job
+    with open(os.path.join(h.path("out"), job["id"], "job.json")) as f:
+        doc = json.load(f)
+    r = doc["libav_routine"]
+    assert r["count"] >= 1 and "deprecated pixel format" in r["first"], r
+    lines = [json.loads(ln) for ln in h.log_text("w1").splitlines() if ln.startswith("{")]
+    lib = [ln for ln in lines if "deprecated pixel format" in ln.get("msg", "")]
+    assert lib and all(ln["level"] == "debug" for ln in lib), lib[:3]
+    assert any(ln.get("job") == job["id"] for ln in lib), lib[:3]   # on the job's own lines
+
+
 def check_workers(h, env, api, rport):
     """A worker whose threshold the machine's load is over says so."""
     stop = threading.Event()
@@ -320,6 +339,7 @@ def test_cli():
                                           h.path(d) for d in ("media", "spool", "out"))})
         check_changed_content(h, env, api)
         check_progress(env, h)
+        check_libav_routine(h, env)
         check_uploads(h, env, api, url, rport)
         check_workers(h, env, api, rport)
 
