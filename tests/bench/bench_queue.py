@@ -170,7 +170,8 @@ def start_ss_worker(h, name, rport, env, binary=None):
         scratch = h.path(name + "-scratch")
         os.makedirs(scratch, exist_ok=True)
         e = {"STREAMSCALE_REDIS": "redis://127.0.0.1:%d/0" % rport, "STREAMSCALE_ID": name,
-             "STREAMSCALE_SCRATCH_DIR": scratch, "STREAMSCALE_STORAGE": "file://" + h.path("out") + "/"}
+             "STREAMSCALE_SCRATCH_DIR": scratch, "STREAMSCALE_STORAGE": "file://" + h.path("out") + "/",
+             "STREAMSCALE_FILE_ROOTS": h.tmp}
         e.update(env)
         return h.start(name, [binary], env=e)
     return h.queue_worker(name, rport, extra=env, wait_ready=False)
