@@ -127,7 +127,9 @@ static int check_head(const gate *g, const char *p, size_t n, size_t *body)
 {
     const char *e = p + n;
     const char *nl = memchr(p, '\n', n);
-    size_t mlen = strcspn(p, " \r\n");
+    size_t mlen = 0;   /* the method: p is not NUL-terminated */
+    while (p + mlen < nl && p[mlen] != ' ' && p[mlen] != '\r')
+        mlen++;
     const char *q = nl + 1;
     int lengths = 0, chunked = 0, authed = 0;
     unsigned long long len = 0;
