@@ -1,9 +1,11 @@
 #!/bin/sh
 # run.sh — build the libFuzzer targets with clang and run each for a while,
 # starting from seeds made here (the job spec examples of
-# proto/job.schema.json, S3 reply shapes, URLs). Run by hand; not in ctest.
+# proto/job.schema.json, S3 reply shapes, URLs, HTTP requests).
 #
-#   tests/fuzz/run.sh [SECONDS_PER_TARGET]      (default 60)
+#   tests/fuzz/run.sh [SECONDS_PER_TARGET]      (default 60; by hand)
+#   tests/fuzz/run.sh --smoke                   (15 s each: the ctest fuzz/smoke,
+#                                                part of tests/run.sh)
 #
 # Build tree: build-libfuzzer/ (ignored by git). Corpora and crashes:
 # build-libfuzzer/fuzz/<target>/ — a crash leaves crash-* there and stops the run
@@ -12,12 +14,15 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 secs=${1:-60}
+if [ "$secs" = "--smoke" ]; then secs=15; fi
 b=$root/build-libfuzzer
 command -v clang >/dev/null || { echo "run.sh: needs clang (apt-get install clang)" >&2; exit 1; }
 CC=clang cmake -S "$root" -B "$b" -DSS_FUZZ=ON -DSS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
-cmake --build "$b" -j"$(nproc)" --target fuzz_jobspec fuzz_log fuzz_s3xml fuzz_url >/dev/null
+targets="jobspec log s3xml url http"
+# shellcheck disable=SC2086
+cmake --build "$b" -j"$(nproc)" --target $(printf 'fuzz_%s ' $targets) >/dev/null
 d=$b/fuzz
-mkdir -p "$d/jobspec" "$d/log" "$d/s3xml" "$d/url"
+for t in $targets; do mkdir -p "$d/$t"; done
 /usr/bin/python3 - "$root/proto/job.schema.json" "$d" <<'PY'
 import json, sys
 schema, d = sys.argv[1], sys.argv[2]
@@ -33,12 +38,29 @@ urls = ["https://media.example.com/a.mp4", "http://127.0.0.1:8080/x", "https://[
 for i, u in enumerate(urls):
     open("%s/url/seed%d" % (d, i), "w").write(u)
     open("%s/log/seed%d" % (d, i), "w").write("GET " + u + " HTTP/1.1\xff\xfe")
+auth = "Authorization: Bearer fuzz-token-0123456789\r\n"
+body = '{"source":"https://media.example.com/a.mp4","webhook":{"url":"https://169.254.169.254/"}}'
+reqs = ["GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\n\r\n",
+        "POST /v1/jobs HTTP/1.1\r\n" + auth + "Content-Length: %d\r\n\r\n%s" % (len(body), body),
+        "POST /v1/jobs HTTP/1.1\r\n" + auth + "Content-Length: 2\r\nContent-Length: 40\r\n\r\n{}GET /v1/queue HTTP/1.1\r\n\r\n",
+        "POST /v1/jobs HTTP/1.1\r\nContent-Length : 2\r\n\r\n{}",
+        "POST /v1/jobs HTTP/1.1\r\n" + auth + "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+        "GET /v1/jobs/0123456789abcdef0123/events?after=1&limit=5 HTTP/1.1\r\n" + auth + "\r\n",
+        "GET /files/0123456789abcdef0123/%2e%2e/x HTTP/1.0\r\nRange: bytes=0-1\r\n\r\n",
+        "DELETE /v1/jobs/0123456789abcdef0123 HTTP/1.1\r\n" + auth + " folded\r\n\r\n"]
+for i, r in enumerate(reqs):
+    open("%s/http/seed%d" % (d, i), "w").write(r)
 PY
-for t in jobspec log s3xml url; do
+status=0
+for t in $targets; do
     echo "== fuzz_$t ($secs s)"
-    (cd "$d/$t" && "$d/fuzz_$t" -max_total_time="$secs" -max_len=4096 . 2>&1 | grep -E "^(Done|==.*ERROR|SUMMARY)" || true)
-    if ls "$d/$t"/crash-* >/dev/null 2>&1; then
-        echo "run.sh: fuzz_$t crashed: $(ls "$d/$t"/crash-*)" >&2
-        exit 1
+    rc=0
+    (cd "$d/$t" && "$d/fuzz_$t" -max_total_time="$secs" -max_len=4096 . >"$d/$t.log" 2>&1) || rc=$?
+    grep -E "^(Done|==.*ERROR|SUMMARY)" "$d/$t.log" || true
+    if [ "$rc" != 0 ] || ls "$d/$t"/crash-* "$d/$t"/leak-* "$d/$t"/timeout-* "$d/$t"/oom-* >/dev/null 2>&1; then
+        echo "run.sh: fuzz_$t failed (exit $rc); its log: $d/$t.log; inputs: $(ls "$d/$t" | grep -E '^(crash|leak|timeout|oom)-' | tr '\n' ' ')" >&2
+        tail -40 "$d/$t.log" >&2
+        status=1
     fi
 done
+exit $status
