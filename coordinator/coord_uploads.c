@@ -419,17 +419,22 @@ static void h_put(coord *c, struct evhttp_request *req, const char *id, struct e
 void uploads_handle(coord *c, struct evhttp_request *req, const char *rest, struct evkeyvalq *q)
 {
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
+    /* the method is checked first: a coordinator without uploads still
+     * serves the documented routes (404 below), and 405 names what is */
+    int root = !*rest;
+    if (root ? m != EVHTTP_REQ_POST : (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_PUT)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", root ? "POST" : "GET, PUT");
+        http_reply_error(req, 405, "method_not_allowed", "method not allowed on this path", NULL);
+        return;
+    }
     if (!c->conf.upload_dir || !*c->conf.upload_dir || !c->uploads) {
         http_reply_error(req, 404, "not_found",
                          "this coordinator takes no uploads (set upload_dir to a folder inside the "
                          "workers' file_roots); submit a URL the workers can read", NULL);
         return;
     }
-    if (!*rest) {
-        if (m == EVHTTP_REQ_POST)
-            h_create(c, req);
-        else
-            http_reply_error(req, 405, "method_not_allowed", "method not allowed on this path", NULL);
+    if (root) {
+        h_create(c, req);
         return;
     }
     const char *id = rest + 1;
@@ -443,7 +448,7 @@ void uploads_handle(coord *c, struct evhttp_request *req, const char *rest, stru
     }
     if (m == EVHTTP_REQ_PUT) {
         h_put(c, req, id, q);
-    } else if (m == EVHTTP_REQ_GET) {
+    } else {
         char data[4096], meta[4096];
         up_paths(c, id, data, meta, sizeof(data));
         up_meta um;
@@ -453,9 +458,6 @@ void uploads_handle(coord *c, struct evhttp_request *req, const char *rest, stru
                              NULL);
         else
             http_reply_json(req, 200, state_json(c, id, &um, have));
-    } else {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, PUT");
-        http_reply_error(req, 405, "method_not_allowed", "method not allowed on this path", NULL);
     }
 }
 

@@ -240,6 +240,8 @@ ROUTES = {
     "/v1/jobs/{id}/cancel": {"post"},
     "/v1/jobs/{id}/retry": {"post"},
     "/v1/jobs/{id}/events": {"get"},
+    "/v1/uploads": {"post"},
+    "/v1/uploads/{id}": {"get", "put"},
     "/v1/workers": {"get"},
     "/v1/queue": {"get"},
     "/healthz": {"get"},
