@@ -226,6 +226,15 @@ int s3_parse_url(const char *url, char **bucket, char **key, ss_err *err)
         *bucket = *key = NULL;
         return ss_fail(err, SS_ENOMEM, "out of memory");
     }
+    if (strchr(*bucket, '@')) {
+        /* s3://KEY:SECRET@bucket: never echo what looks like credentials */
+        ss_fail(err, SS_EINVAL, "s3 URLs carry no credentials: S3 keys go in the worker's config "
+                                "(s3_access_key and s3_secret_key, or s3_credentials_file)");
+        free(*bucket);
+        free(*key);
+        *bucket = *key = NULL;
+        return -1;
+    }
     if (!s3_bucket_name_ok(*bucket)) {
         ss_fail(err, SS_EINVAL, "'%s' is not a valid S3 bucket name (3-63 characters a-z 0-9 . -)",
                 *bucket);

@@ -106,6 +106,11 @@ static void test_parse_url(void **state)
     assert_int_equal(s3_parse_url("s3://Bad_Bucket/x", &b, &k, &e), -1);
     assert_int_equal(e.code, SS_EINVAL);
     ss_err_clear(&e);
+    /* credentials in the URL are refused without being echoed (issue 18) */
+    assert_int_equal(s3_parse_url("s3://AKID:SECRET@bucket/out/", &b, &k, &e), -1);
+    assert_null(strstr(e.msg, "SECRET"));
+    assert_non_null(strstr(e.msg, "s3_access_key"));
+    ss_err_clear(&e);
     assert_int_equal(s3_parse_url("https://x/y", &b, &k, &e), -1);
     assert_false(s3_bucket_name_ok("ab"));
     assert_false(s3_bucket_name_ok("-abc"));
