@@ -343,7 +343,7 @@ def test_api():
         hport = free_port()
         hurl = "http://127.0.0.1:%d" % hport
         h.coordinator("coordinator-hung", redis_port=rport, token=TOKEN, port=hport,
-                      extra={"STREAMSCALE_REDIS_TIMEOUT_MS": "500"})
+                      extra={"STREAMSCALE_REDIS_TIMEOUT_MS": "1500"})
         h.send_signal("redis", signal.SIGSTOP)
         slow, lat = [], []
         try:
@@ -351,9 +351,9 @@ def test_api():
             st, body = http_json("GET", hurl + "/v1/queue", token=TOKEN, timeout=10)
             first = time.monotonic() - t0
             assert st == 503 and body["error"]["code"] == "unavailable", (st, body)
-            assert first < 1.5, "the first /v1 call took %.2f s (redis_timeout_ms 500)" % first
+            assert first < 3.5, "the first /v1 call took %.2f s (redis_timeout_ms 1500)" % first
             paths = ("/", "/healthz", "/metrics", "/v1/queue", "/v1/jobs/" + j1["id"])
-            t_end = time.monotonic() + 4
+            t_end = time.monotonic() + 5
             n = 0
             while time.monotonic() < t_end:
                 p = paths[n % len(paths)]
@@ -364,8 +364,9 @@ def test_api():
                 dt = time.monotonic() - t1
                 lat.append(dt)
                 assert st == (200 if p in ("/", "/metrics") else 503), (p, st)
-                # far above a quick answer, far below a Redis timeout
-                if dt > 0.25:
+                # a call that waited on Redis takes the whole 1.5 s timeout;
+                # 1 s leaves room for a loaded machine's scheduling
+                if dt > 1.0:
                     slow.append((p, round(dt, 2)))
         finally:
             h.send_signal("redis", signal.SIGCONT)
