@@ -53,6 +53,7 @@ typedef struct coord_conf {
 extern const cfg_opt coord_opts[];
 
 struct coord_uploads;   /* coord_uploads.c */
+struct hooks;           /* coord_hooks.c */
 
 typedef struct coord {
     coord_conf conf;
@@ -64,8 +65,7 @@ typedef struct coord {
     long long last_expire_ms;  /* monotonic: last retention sweep */
     struct event *sig_int, *sig_term;
     long long started_ms;
-    void *hooks;               /* webhook dispatcher (coord_hooks.c) */
-    void *metrics;             /* local counters (coord_metrics.c) */
+    struct hooks *hooks;       /* webhook dispatcher (coord_hooks.c) */
     pthread_t watch;           /* probes Redis for the loop's circuit breaker */
     int watch_started;
     atomic_int stopping;

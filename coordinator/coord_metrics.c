@@ -60,7 +60,7 @@ const metrics_hist_def metrics_hists[] = {
 
 static const char *const route_names[] = {
     "healthz", "metrics", "jobs_submit", "jobs_list", "job", "job_cancel", "job_retry",
-    "job_events", "workers", "queue", "api_other", "files", "dashboard", "other",
+    "job_events", "workers", "queue", "uploads", "api_other", "files", "dashboard", "other",
 };
 #define NROUTES ((int)SS_ARRAY_LEN(route_names))
 #define MAX_CODE 600
@@ -96,6 +96,8 @@ const char *metrics_route_class(enum evhttp_cmd_type m, const char *path)
         return "workers";
     if (!strcmp(path, "/v1/queue"))
         return "queue";
+    if (!strcmp(path, "/v1/uploads") || ss_str_has_prefix(path, "/v1/uploads/"))
+        return "uploads";
     if (ss_str_has_prefix(path, "/v1/jobs/")) {
         const char *rest = strchr(path + 9, '/');
         if (!rest || !rest[1])
@@ -158,15 +160,50 @@ static void path_job(const char *path, char *out, size_t n)
     snprintf(out, n, "%.*s", JOBSPEC_ID_LEN, p);
 }
 
-/* The start time and route ride in the callback's argument (route in the
- * low 4 bits, monotonic microseconds above), so nothing is allocated per
- * request and nothing leaks when a client goes away mid-request. Also the
- * debug-level access log: one line per answered request. */
+/* Requests being answered: when each began and its route, keyed by the
+ * request. Nothing is allocated per request; a client that goes away
+ * before its answer leaves a slot whose request never completes, which
+ * the next request at the same address, or the round-robin reuse once the
+ * table is full, takes back. (Only the loop thread touches it.) */
+#define INFLIGHT 1024
+static struct inflight {
+    struct evhttp_request *req;
+    uint64_t t0_us;
+    int route;
+} inflight[INFLIGHT];
+static unsigned inflight_next;
+
+static void inflight_add(struct evhttp_request *req, int route)
+{
+    struct inflight *slot = NULL;
+    for (int i = 0; i < INFLIGHT && !slot; i++)
+        if (inflight[i].req == req)
+            slot = &inflight[i];   /* a request freed unanswered: its address again */
+    for (unsigned i = 0; i < INFLIGHT && !slot; i++)
+        if (!inflight[(inflight_next + i) % INFLIGHT].req)
+            slot = &inflight[(inflight_next + i) % INFLIGHT];
+    if (!slot)
+        slot = &inflight[inflight_next % INFLIGHT];
+    inflight_next = (unsigned)(slot - inflight + 1) % INFLIGHT;
+    slot->req = req;
+    slot->t0_us = mono_us();
+    slot->route = route;
+}
+
+/* Count an answered request; also the debug-level access log: one line per
+ * answered request. */
 static void on_request_done(struct evhttp_request *req, void *arg)
 {
-    uint64_t packed = (uint64_t)(uintptr_t)arg;
-    int route = (int)(packed & 15u);
-    uint64_t t0 = packed >> 4;
+    (void)arg;
+    struct inflight *f = NULL;
+    for (int i = 0; i < INFLIGHT && !f; i++)
+        if (inflight[i].req == req)
+            f = &inflight[i];
+    if (!f)
+        return;   /* its slot was taken back (over INFLIGHT unanswered requests) */
+    int route = f->route;
+    uint64_t t0 = f->t0_us;
+    f->req = NULL;
     int code = evhttp_request_get_response_code(req);
     double secs = (double)(mono_us() - t0) / 1e6;
     if (route >= NROUTES)
@@ -188,10 +225,8 @@ static void on_request_done(struct evhttp_request *req, void *arg)
 void metrics_request_begin(coord *c, struct evhttp_request *req, const char *path)
 {
     metrics_init();
-    c->metrics = &M;
-    int route = route_index(metrics_route_class(evhttp_request_get_command(req), path));
-    uint64_t packed = (mono_us() << 4) | (uint64_t)route;
-    evhttp_request_set_on_complete_cb(req, on_request_done, (void *)(uintptr_t)packed);
+    inflight_add(req, route_index(metrics_route_class(evhttp_request_get_command(req), path)));
+    evhttp_request_set_on_complete_cb(req, on_request_done, NULL);
 }
 
 static void write_http(struct evbuffer *b)

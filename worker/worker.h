@@ -162,9 +162,9 @@ struct worker {
     int role_inflight;
     int64_t replicas_ms;        /* monotonic: when replicas was asked for */
     int64_t last_beat_ms;
-    void *calls;                /* in-flight Redis calls (wqueue.c) */
+    struct wcalls *calls;       /* in-flight Redis calls (wqueue.c) */
     atomic_llong jobs_completed, jobs_failed, jobs_cancelled;
-    void *metrics;              /* wmetrics.c: counters, /metrics on metrics_listen */
+    struct wmetrics *metrics;   /* wmetrics.c: counters, /metrics on metrics_listen */
     /* What a claimed job runs on its thread: the media pipeline
      * (wjob_run_media) in the product; benchmarks and queue tests plug in
      * a no-op executor over the same queue code. */
