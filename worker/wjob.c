@@ -18,6 +18,7 @@
 #include "avlog.h"
 #include "events.h"
 #include "jobspec.h"
+#include "cpuacct.h"
 #include "log.h"
 #include "media.h"
 #include "source.h"
@@ -409,10 +410,15 @@ static void *job_thread(void *arg)
     log_set_job(j->id);
     avlog_job_begin(j->id);
     j->started_mono_ms = ss_mono_ms();
+    /* the job's CPU group: this thread and every thread it starts */
+    cpuacct *cpu = cpuacct_new();
+    cpuacct_join(cpu);
     if (j->w->runner)
         j->w->runner(j);
     else
         wjob_run_media(j);
+    cpuacct_join(NULL);
+    cpuacct_unref(cpu);
     pthread_mutex_lock(&j->mu);
     wjob_outcome oc = j->outcome;
     pthread_mutex_unlock(&j->mu);

@@ -10,6 +10,7 @@
 
 #include <libavfilter/buffersrc.h>
 
+#include "cpuacct.h"
 #include "util.h"
 
 int decode_all(job *j, ss_err *err)
@@ -251,7 +252,7 @@ out:
  * j->lad, the report in j->pt_report. */
 int decode_per_title(job *j, ss_err *e)
 {
-    double t0 = ss_mono_s(), c0 = ss_cpu_s(RUSAGE_SELF);
+    double t0 = ss_mono_s(), c0 = cpuacct_seconds();   /* this job's threads only */
     double fps = (double)j->fps_num / j->fps_den;
     double dur = j->pi.vduration > 0 ? j->pi.vduration : j->pi.duration;
     double starts[32];
@@ -287,7 +288,7 @@ int decode_per_title(job *j, ss_err *e)
     if (!r && j->pt_report) {
         json_object_set_new(j->pt_report, "seconds", json_real(round(j->t_analysis * 1000) / 1000));
         json_object_set_new(j->pt_report, "cpu_seconds",
-                            json_real(round((ss_cpu_s(RUSAGE_SELF) - c0) * 100) / 100));
+                            json_real(round((cpuacct_seconds() - c0) * 100) / 100));
         json_object_set_new(j->pt_report, "decoded_frames", json_integer(j->pt_decoded));
         json_object_set_new(j->pt_report, "seeks", json_boolean(!j->pt_noseek));
     }

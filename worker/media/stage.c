@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "cpuacct.h"
 #include "log.h"
 #include "util.h"
 
@@ -424,7 +425,9 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
     job_progress(j, "packaging", 1);
     json_object_set(res, "warnings", j->warnings);
     json_t *cpu = json_object();
-    json_object_set_new(cpu, "process", json_real(round(ss_cpu_s(RUSAGE_SELF) * 100) / 100));
+    /* the job's threads and the ones they started (libx264's, libav*'s),
+     * not the other jobs of this worker (cpuacct.h) */
+    json_object_set_new(cpu, "job", json_real(round(cpuacct_seconds() * 100) / 100));
     json_object_set_new(cpu, "demux_filter_audio", json_real(round(cpu_main * 100) / 100));
     for (int i = 0; i < j->lad.n; i++)
         json_object_set_new(cpu, j->rungs[i].p.name, json_real(round(j->rungs[i].cpu * 100) / 100));
