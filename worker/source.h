@@ -1,6 +1,6 @@
 /* source.h — turning a job's source URL into a local file the pipeline can
  * open: file:// is read in place (after checks), https:// http:// and s3://
- * are downloaded into the job's scratch folder (common/fetch.h). */
+ * are downloaded into the job's scratch folder (fetch.h). */
 #ifndef SS_SOURCE_H
 #define SS_SOURCE_H
 
