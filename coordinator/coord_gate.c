@@ -290,12 +290,21 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     gate_conn *gc = arg;
     if (!gc->bound) {
         bind_conn(gc);   /* the first turn of the loop after accept */
+        if (gc->over) {
+            /* over max_connections: answered 503 at its first byte, and
+             * not kept waiting for one longer than a second */
+            struct timeval tv = { 1, 0 };
+            evtimer_add(gc->timer, &tv);
+        }
         return;
     }
     /* The request did not arrive whole in time: close the connection the
      * way evhttp's own read timeout does (it frees gc via on_closed). */
-    log_warn(NULL, "http: a request was not received within request_timeout_ms (%lld ms); "
-                   "closing the connection", gc->g->c->conf.request_timeout_ms);
+    if (gc->over)
+        log_debug(NULL, "http: closing a connection over max_connections that sent nothing");
+    else
+        log_warn(NULL, "http: a request was not received within request_timeout_ms (%lld ms); "
+                       "closing the connection", gc->g->c->conf.request_timeout_ms);
     bufferevent_trigger_event(gc->bev, BEV_EVENT_TIMEOUT | BEV_EVENT_READING, 0);
 }
 

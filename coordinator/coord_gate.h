@@ -13,7 +13,8 @@
  *   - the whole request arrived within request_timeout_ms of its first
  *     byte (else the connection is closed: a client trickling a byte at a
  *     time cannot hold it open);
- *   - fewer than max_connections connections are open (else 503).
+ *   - fewer than max_connections connections are open (else 503 at its
+ *     first byte, and closed after a second if it sends none).
  * A refused request is answered by the router (gate_route) with a JSON error
  * and "Connection: close"; nothing after it on that connection is read.
  * Those two smuggling shapes reached evhttp before: it took the first of two

@@ -310,6 +310,15 @@ def test_api():
             answers = raw_exchange(gport, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             assert [a[0] for a in answers] == [503], answers
             assert "max_connections" in answers[0][2]["error"]["message"], answers
+            # one over the cap that sends nothing is not kept for the idle timeout
+            extra = socket.create_connection(("127.0.0.1", gport), timeout=5)
+            t0 = time.monotonic()
+            try:
+                assert extra.recv(100) == b"", "an idle connection over the cap got bytes"
+            except ConnectionResetError:
+                pass
+            assert time.monotonic() - t0 < 4, "an idle connection over the cap was kept"
+            extra.close()
         finally:
             for s_ in idle:
                 s_.close()
