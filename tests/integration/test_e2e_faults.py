@@ -10,19 +10,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lib.harness import (BIN, Api, Harness, free_port, gen_clip, main,  # noqa: E402
-                         wait_until)
+from lib.harness import (BIN, Api, Harness, cpu_seconds, free_port, gen_clip,  # noqa: E402
+                         main, wait_until)
 
 TOKEN = "test-token"
 COORD = {"STREAMSCALE_REAP_INTERVAL_MS": "200", "STREAMSCALE_RETRY_BASE_MS": "100"}
 WORKER = {"STREAMSCALE_LEASE_SECONDS": "4", "STREAMSCALE_HEARTBEAT_MS": "300",
           "STREAMSCALE_POLL_MS": "300", "STREAMSCALE_THREADS": "2"}
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def test_e2e_faults():

@@ -15,15 +15,9 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lib.harness import BIN, Api, Harness, main, wait_until  # noqa: E402
+from lib.harness import BIN, Api, Harness, cpu_seconds, main, wait_until  # noqa: E402
 
 TOKEN = "cpu-token"
-
-
-def proc_cpu(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        st = f.read().rsplit(")", 1)[1].split()
-    return (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def test_worker_cpu():
@@ -43,7 +37,7 @@ def test_worker_cpu():
                                         "STREAMSCALE_LOG_LEVEL": "info"})
         wait_until(lambda: [x["slots"] for x in api.workers() if x["id"] == "w"] == [2], 20,
                    "w registered with 2 slots")
-        c0 = proc_cpu(w.pid)
+        c0 = cpu_seconds(w.pid)
         jobs = [api.submit({"source": "file://" + clips[0], "thumbnails": False,
                             "ladder": [{"height": 270}, {"height": 144}]})["id"],
                 api.submit({"source": "file://" + clips[1], "thumbnails": False,
@@ -52,7 +46,7 @@ def test_worker_cpu():
                    "both jobs running at once", interval=0.02)
         done = [api.wait_state(j, ("completed", "failed", "dead"), 300) for j in jobs]
         assert all(d["state"] == "completed" for d in done), done
-        used = proc_cpu(w.pid) - c0
+        used = cpu_seconds(w.pid) - c0
         docs = []
         for j in jobs:
             with open(h.path("out", j, "job.json")) as f:

@@ -72,6 +72,13 @@ def wait_until(pred, timeout=30.0, what="condition", interval=0.02, fatal=None):
                          (timeout, what, " (last error: %r)" % last_exc if last_exc else ""))
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds a process has used (/proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def port_open(port, host="127.0.0.1"):
     try:
         with socket.create_connection((host, port), timeout=0.5):
