@@ -178,7 +178,7 @@ static int check_head(const gate *g, const char *p, size_t n, size_t *body)
         return R_BODY_METHOD;
     if (len && !authed)
         return R_AUTH;
-    if (len > GATE_MAX_BODY)
+    if (len > API_MAX_BODY)
         return R_BODY_LARGE;
     *body = (size_t)len;
     return -1;

@@ -9,7 +9,8 @@
  *     line folding, at most one Content-Length, no Transfer-Encoding (411),
  *     at most 32 KiB;
  *   - a request with a body carries the right bearer token (401 before a
- *     byte of the body is kept) and a body of at most 1 MiB (413);
+ *     byte of the body is kept) and a body of at most API_MAX_BODY, 1 MiB
+ *     (413);
  *   - the whole request arrived within request_timeout_ms of its first
  *     byte (else the connection is closed: a client trickling a byte at a
  *     time cannot hold it open);
@@ -29,7 +30,6 @@
 #include "coord.h"
 
 #define GATE_MAX_HEAD (32 * 1024)
-#define GATE_MAX_BODY (1 << 20)
 
 /* Put the gate in front of c->http (after evhttp_new). */
 int gate_start(coord *c, ss_err *err);

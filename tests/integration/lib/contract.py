@@ -42,8 +42,8 @@ OPENAPI_URI = "file://" + OPENAPI_PATH
 
 # The error code each status documents (Error.error.code in openapi.yaml).
 ERROR_CODES = {400: "invalid_request", 401: "unauthorized", 404: "not_found",
-               405: "method_not_allowed", 409: "conflict", 413: "too_large",
-               416: "range_not_satisfiable", 422: "checksum_mismatch", 500: "internal",
+               405: "method_not_allowed", 409: "conflict", 411: "length_required",
+               413: "too_large", 416: "range_not_satisfiable", 422: "checksum_mismatch", 500: "internal",
                503: "unavailable", 507: "insufficient_storage"}
 SIG_RE = re.compile(r"^t=[0-9]+(,v1=[0-9a-f]{64})*$")
 
