@@ -285,7 +285,7 @@ json_t *jobspec_validate(const json_t *spec, char *field, size_t fieldlen, ss_er
 
     x = json_object_get(s, "ladder");
     if (!x)
-        json_object_set_new(out, "ladder", json_string("auto"));
+        json_object_set_new(out, "ladder", json_string(JOBSPEC_DEFAULT_LADDER));
     else if (check_ladder(&v, x, out))
         goto fail;
 
@@ -295,7 +295,8 @@ json_t *jobspec_validate(const json_t *spec, char *field, size_t fieldlen, ss_er
         bad(&v, "rate_control", "must be \"capped-crf\" or \"two-pass\"");
         goto fail;
     }
-    json_object_set_new(out, "rate_control", json_string(x ? json_string_value(x) : "capped-crf"));
+    json_object_set_new(out, "rate_control",
+                        json_string(x ? json_string_value(x) : JOBSPEC_DEFAULT_RATE_CONTROL));
 
     x = json_object_get(s, "segment_seconds");
     if (x) {
@@ -309,7 +310,7 @@ json_t *jobspec_validate(const json_t *spec, char *field, size_t fieldlen, ss_er
         else
             json_object_set_new(out, "segment_seconds", json_real(d));
     } else {
-        json_object_set_new(out, "segment_seconds", json_integer(4));
+        json_object_set_new(out, "segment_seconds", json_integer(JOBSPEC_DEFAULT_SEGMENT_SECONDS));
     }
 
     x = json_object_get(s, "packaging");
@@ -348,7 +349,8 @@ json_t *jobspec_validate(const json_t *spec, char *field, size_t fieldlen, ss_er
     if (x) {
         if (json_is_boolean(x)) {
             json_object_set_new(out, "thumbnails", json_pack("{sbsi}", "enabled", json_is_true(x),
-                                                             "interval_seconds", 10));
+                                                             "interval_seconds",
+                                                             JOBSPEC_DEFAULT_THUMB_INTERVAL));
         } else if (json_is_object(x)) {
             static const char *const tk[] = { "enabled", "interval_seconds", NULL };
             if (check_unknown(&v, "thumbnails.", x, tk))
@@ -363,13 +365,15 @@ json_t *jobspec_validate(const json_t *spec, char *field, size_t fieldlen, ss_er
             json_object_set_new(out, "thumbnails",
                                 json_pack("{sbsI}", "enabled", en ? json_is_true(en) : 1,
                                           "interval_seconds",
-                                          (json_int_t)(iv ? int_value(iv) : 10)));
+                                          (json_int_t)(iv ? int_value(iv)
+                                                          : JOBSPEC_DEFAULT_THUMB_INTERVAL)));
         } else {
             bad(&v, "thumbnails", "must be true, false or {\"interval_seconds\": N}");
             goto fail;
         }
     } else {
-        json_object_set_new(out, "thumbnails", json_pack("{sbsi}", "enabled", 1, "interval_seconds", 10));
+        json_object_set_new(out, "thumbnails", json_pack("{sbsi}", "enabled", 1, "interval_seconds",
+                                                         JOBSPEC_DEFAULT_THUMB_INTERVAL));
     }
 
     if ((x = json_object_get(s, "webhook"))) {
@@ -408,7 +412,7 @@ json_t *jobspec_validate(const json_t *spec, char *field, size_t fieldlen, ss_er
         }
         json_object_set(out, "priority", x);
     } else {
-        json_object_set_new(out, "priority", json_string("normal"));
+        json_object_set_new(out, "priority", json_string(JOBSPEC_DEFAULT_PRIORITY));
     }
 
     if ((x = json_object_get(s, "metadata"))) {
@@ -440,12 +444,12 @@ json_t *jobspec_validate(const json_t *spec, char *field, size_t fieldlen, ss_er
         bad(&v, "preset", "must be a libx264 preset (ultrafast ... veryslow)");
         goto fail;
     }
-    json_object_set_new(out, "preset", json_string(x ? json_string_value(x) : "veryfast"));
+    json_object_set_new(out, "preset", json_string(x ? json_string_value(x) : JOBSPEC_DEFAULT_PRESET));
 
     x = json_object_get(s, "crf");
     if (x && check_int(&v, "crf", x, 1, 51))
         goto fail;
-    json_object_set_new(out, "crf", json_integer(x ? int_value(x) : 23));
+    json_object_set_new(out, "crf", json_integer(x ? int_value(x) : JOBSPEC_DEFAULT_CRF));
 
     /* max_attempts has no fixed default (it is the coordinator's setting):
      * only a value the client set is part of the spec, and so of the id */

@@ -24,6 +24,18 @@
 #define JOBSPEC_MAX_RUNGS     8
 #define JOBSPEC_ID_LEN        20            /* hex characters */
 
+/* The spec's defaults: the one place the coordinator (canonical spec), the
+ * media pipeline (media_opts_default) and `streamscale-worker encode` take
+ * them from. proto/job.schema.json states the same "default"s;
+ * tests/unit/test_jobspec.c checks that they agree. */
+#define JOBSPEC_DEFAULT_LADDER          "auto"
+#define JOBSPEC_DEFAULT_RATE_CONTROL    "capped-crf"
+#define JOBSPEC_DEFAULT_SEGMENT_SECONDS 4
+#define JOBSPEC_DEFAULT_THUMB_INTERVAL  10
+#define JOBSPEC_DEFAULT_PRIORITY        "normal"
+#define JOBSPEC_DEFAULT_PRESET          "veryfast"
+#define JOBSPEC_DEFAULT_CRF             23
+
 typedef enum jobspec_priority {
     JOB_PRIO_LOW = 0,
     JOB_PRIO_NORMAL = 1,

@@ -4,6 +4,8 @@
  * cancels the encode cleanly. */
 #include "encode_cmd.h"
 
+#include "jobspec.h"
+
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -25,18 +27,20 @@ static void on_signal(int sig)
     atomic_store(&g_cancel, 1);
 }
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
 static const char usage[] =
     "usage: streamscale-worker encode SOURCE OUTDIR [options]\n"
-    "  --ladder auto|per-title|H1,H2,...   rungs (default auto; explicit heights are\n"
+    "  --ladder auto|per-title|H1,H2,...   rungs (default " JOBSPEC_DEFAULT_LADDER "; explicit heights are\n"
     "                                      never upscaled)\n"
-    "  --preset P            libx264 preset (default veryfast)\n"
-    "  --crf N               CRF 1..51 (default 23)\n"
-    "  --segment-seconds S   segment length 1..20 (default 4)\n"
+    "  --preset P            libx264 preset (default " JOBSPEC_DEFAULT_PRESET ")\n"
+    "  --crf N               CRF 1..51 (default " STR(JOBSPEC_DEFAULT_CRF) ")\n"
+    "  --segment-seconds S   segment length 1..20 (default " STR(JOBSPEC_DEFAULT_SEGMENT_SECONDS) ")\n"
     "  --threads N           CPU threads to use, 0 = all cores (default 0)\n"
-    "  --rate-control capped-crf|two-pass   (default capped-crf)\n"
+    "  --rate-control capped-crf|two-pass   (default " JOBSPEC_DEFAULT_RATE_CONTROL ")\n"
     "  --no-thumbnails       skip poster, sprite and storyboard\n"
     "  --no-quality          skip measuring PSNR/SSIM of each rendition\n"
-    "  --thumb-interval S    seconds between storyboard tiles (default 10)\n"
+    "  --thumb-interval S    seconds between storyboard tiles (default " STR(JOBSPEC_DEFAULT_THUMB_INTERVAL) ")\n"
     "  --packaging hls,dash  manifests to write (default both)\n"
     "  --max-duration S, --max-pixels N, --max-file-size BYTES   limits (default none)\n"
     "  --split off|auto|S    one title as time chunks encoded in parallel and stitched\n"

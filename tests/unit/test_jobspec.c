@@ -49,6 +49,39 @@ static void test_defaults_filled(void **state)
     json_decref(c);
 }
 
+/* proto/job.schema.json's "default"s are the ones jobspec.h's table fills in. */
+static void test_defaults_match_the_schema(void **state)
+{
+    (void)state;
+    /* SS_TEST_DATA is <source>/tests/unit/data */
+    char path[4096];
+    snprintf(path, sizeof(path), "%s", SS_TEST_DATA);
+    char *t = strstr(path, "/tests/unit/data");
+    assert_non_null(t);
+    snprintf(t, sizeof(path) - (size_t)(t - path), "/proto/job.schema.json");
+    json_error_t je;
+    json_t *schema = json_load_file(path, 0, &je);
+    if (!schema)
+        fail_msg("cannot read proto/job.schema.json: %s", je.text);
+    json_t *c = ok("{\"source\":\"https://example.com/a.mp4\"}");
+    json_t *props = json_object_get(schema, "properties");
+    const char *k;
+    json_t *p;
+    int checked = 0;
+    json_object_foreach(props, k, p) {
+        json_t *d = json_object_get(p, "default");
+        if (!d)
+            continue;
+        if (!json_equal(d, json_object_get(c, k)))
+            fail_msg("default of %s: schema %s, canonical spec %s", k, json_dumps(d, JSON_ENCODE_ANY),
+                     json_dumps(json_object_get(c, k), JSON_ENCODE_ANY));
+        checked++;
+    }
+    assert_true(checked >= 8);
+    json_decref(c);
+    json_decref(schema);
+}
+
 static void test_rejections_name_the_field(void **state)
 {
     (void)state;
@@ -215,6 +248,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_filled),
+        cmocka_unit_test(test_defaults_match_the_schema),
         cmocka_unit_test(test_rejections_name_the_field),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_integral_reals),

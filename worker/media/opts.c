@@ -2,6 +2,8 @@
  * (media.h). */
 #include "media.h"
 
+#include "jobspec.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -10,15 +12,15 @@ void media_opts_default(media_opts *o)
     memset(o, 0, sizeof(*o));
     o->ladder = MEDIA_LADDER_AUTO;
     o->rate_control = MEDIA_RC_CAPPED_CRF;
-    o->preset = "veryfast";
-    o->crf = 23;
-    o->segment_seconds = 4.0;
+    o->preset = JOBSPEC_DEFAULT_PRESET;
+    o->crf = JOBSPEC_DEFAULT_CRF;
+    o->segment_seconds = JOBSPEC_DEFAULT_SEGMENT_SECONDS;
     o->threads = 0;
     o->audio_kbps = 128;
     o->hls = 1;
     o->dash = 1;
     o->thumbnails = 1;
-    o->thumb_interval = 10.0;
+    o->thumb_interval = JOBSPEC_DEFAULT_THUMB_INTERVAL;
     o->scratch_dir = "/tmp";
     o->split = MEDIA_SPLIT_AUTO;
     o->chunk_seconds = MEDIA_CHUNK_SECONDS;
