@@ -593,6 +593,9 @@ static void xfer_done(s3_priv *p, xfer *x, CURLcode cc)
     }
     ss_code code;
     s3_verdict v = s3_classify(cc, status, s3code, &code);
+    /* a missing bucket fails every other object too: known from the S3
+     * error code, not from the message text */
+    int no_bucket = s3code && !strcmp(s3code, "NoSuchBucket");
     ss_err e = { 0 };
     int force_verify = 0;
     if (x->kind == X_COMPLETE && x->attempt > 1 && status == 404 && s3code &&
@@ -687,7 +690,7 @@ static void xfer_done(s3_priv *p, xfer *x, CURLcode cc)
         upload_fail(p, u, &e, x);
         xfer_free(p, x);
         maybe_finish(p, u);
-        if (e.code == SS_EAUTH || (e.code == SS_ENOTFOUND && strstr(e.msg, "NoSuchBucket")))
+        if (e.code == SS_EAUTH || (no_bucket && e.code == SS_ENOTFOUND))
             fail_all(p, &e);   /* every other object would get the same answer */
         return;
     }
