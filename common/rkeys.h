@@ -11,6 +11,7 @@
 #define RK_PREFIX "{ss}:"
 
 #define RK_NOTIFY      RK_PREFIX "notify"       /* PUBLISH <job id> on enqueue */
+#define RK_WAKE_FMT    RK_PREFIX "wake:%s"      /* PUBLISH <job id> to one idle worker */
 #define RK_CTL_FMT     RK_PREFIX "ctl:%s"       /* PUBLISH "cancel" to a running job */
 #define RK_CTL_PATTERN RK_PREFIX "ctl:*"
 #define RK_JOB_FMT     RK_PREFIX "job:%s"       /* HASH: the job record */

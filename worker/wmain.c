@@ -252,6 +252,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 static void on_poll(evutil_socket_t fd, short what, void *arg)
 {
     worker *w = arg;
+    w->idle_marked = 0;   /* the safety net: one claim even when marked idle */
     wq_try_claim(w);
     struct timeval tv = { w->conf.poll_ms / 1000, (w->conf.poll_ms % 1000) * 1000 };
     evtimer_add(w->poll_ev, &tv);

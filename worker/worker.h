@@ -119,6 +119,7 @@ typedef struct wjob {
     int hb_inflight;
     int finishing;              /* finish script in flight or pending */
     int claims_next;            /* that finish also claims the next job */
+    int says_idle;              /* that finish marks the worker idle instead */
     int finish_failures;        /* reports Redis did not accept yet */
     int64_t next_finish_ms;     /* monotonic: no report before this */
     int thread_done;
@@ -151,6 +152,8 @@ struct worker {
     int njobs;
     int claim_inflight;         /* claim scripts sent, not answered */
     int queue_empty;            /* the last claim found nothing */
+    char wake_id[64];           /* woken for this job while a claim was in flight */
+    int idle_marked;            /* Redis has us in {ss}:idle: no probing claims needed */
     int connected_once;         /* Redis answered us before (orphan check mode) */
     int draining;               /* SIGTERM seen: claim nothing more */
     int drain_expired;

@@ -234,6 +234,7 @@ static int wq_script(worker *w, const char *name, int nkeys, const char **keys, 
 /* ---- connections --------------------------------------------------------- */
 
 static void on_sub_message(redisAsyncContext *ac, void *r, void *priv);
+static void wake_settle(worker *w);
 
 static void on_orphans(worker *w, redisReply *r, void *ud)
 {
@@ -244,6 +245,7 @@ static void on_orphans(worker *w, redisReply *r, void *ud)
                  ud ? "their leases end now (the reaper counts the attempt)"
                     : "released to the queue unstarted");
     wq_try_claim(w);
+    wake_settle(w);
 }
 
 /* Claims Redis holds for our id that we do not run: after a restart under
@@ -330,6 +332,8 @@ static void on_cmd_disconnect(const redisAsyncContext *ac, int status)
     w->cmd_connected = 0;
     w->claim_inflight = 0;
     w->role_inflight = 0;
+    w->wake_id[0] = 0;   /* the claims after the reconnect will see the job */
+    w->idle_marked = 0;
     for (wjob *j = w->jobs; j; j = j->next)
         j->hb_inflight = 0;
     /* With Sentinel both connections follow the master together. */
@@ -463,7 +467,9 @@ static void connect_all(worker *w)
             schedule_reconnect(w);
             return;
         }
-        redisAsyncCommand(w->sub, on_sub_message, w, "SUBSCRIBE %s", RK_NOTIFY);
+        char wake[256];
+        RK_KEY(wake, RK_WAKE_FMT, w->id);
+        redisAsyncCommand(w->sub, on_sub_message, w, "SUBSCRIBE %s %s", RK_NOTIFY, wake);
         redisAsyncCommand(w->sub, on_sub_message, w, "PSUBSCRIBE %s", RK_CTL_PATTERN);
     }
 }
@@ -521,6 +527,36 @@ static void on_claim_timer(evutil_socket_t fd, short what, void *arg)
     wq_try_claim(arg);
 }
 
+/* A wake-up we could not act on at once (a claim or a report of ours was
+ * on the wire): claim if a slot is free now, else pass the job on to every
+ * worker. Called again as those answers come in. */
+static int answer_pending(const worker *w)
+{
+    if (w->claim_inflight > 0)
+        return 1;
+    for (const wjob *j = w->jobs; j; j = j->next)
+        if (j->finishing)
+            return 1;   /* its report may free a slot (or bring a job) */
+    return 0;
+}
+
+static void wake_settle(worker *w)
+{
+    if (!w->wake_id[0] || answer_pending(w))
+        return;
+    char id[sizeof(w->wake_id)];
+    ss_strlcpy(id, w->wake_id, sizeof(id));
+    w->wake_id[0] = 0;
+    if (!w->draining && !w->stopping && w->cmd_connected &&
+        gate_open(w->gate.load, w->conf.cpu_threshold / 100.0, w->njobs, (int)w->conf.slots)) {
+        w->queue_empty = 0;
+        wq_try_claim(w);
+        return;
+    }
+    const char *argv[] = { "PUBLISH", RK_NOTIFY, id };
+    wq_call(w, 3, argv, NULL, NULL);
+}
+
 static void on_sub_message(redisAsyncContext *ac, void *r, void *priv)
 {
     worker *w = priv;
@@ -530,10 +566,23 @@ static void on_sub_message(redisAsyncContext *ac, void *r, void *priv)
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3)
         return;
     const char *kind = reply->element[0]->str;
+    const char *chan = reply->element[1]->str;
+    if (kind && !strcmp(kind, "message") && chan && ss_str_has_prefix(chan, RK_PREFIX "wake:")) {
+        /* the queue chose us (we were idle): claim now; with a claim in
+         * flight, let its answer decide (wake_settle); else pass the job
+         * on to everyone */
+        const char *id = reply->element[2]->str ? reply->element[2]->str : "";
+        w->queue_empty = 0;
+        ss_strlcpy(w->wake_id, id, sizeof(w->wake_id));
+        if (w->draining || !answer_pending(w))
+            wake_settle(w);
+        return;
+    }
     if (kind && !strcmp(kind, "message")) {
-        /* a new job: claim after a delay that grows with our load, so an
-         * idle worker tends to win the race on a busy fleet; a worker with
-         * nothing running claims at once */
+        /* a new job for everyone (no idle worker was known): claim after
+         * a delay that grows with our load, so an idle worker tends to win
+         * the race on a busy fleet; a worker with nothing running claims
+         * at once */
         if (w->draining)
             return;
         w->queue_empty = 0;
@@ -546,12 +595,12 @@ static void on_sub_message(redisAsyncContext *ac, void *r, void *priv)
             evtimer_add(w->claim_ev, &tv);
         }
     } else if (kind && !strcmp(kind, "pmessage") && reply->elements >= 4) {
-        const char *chan = reply->element[2]->str;
+        const char *pchan = reply->element[2]->str;
         const char *msg = reply->element[3]->str;
         const char *pre = RK_PREFIX "ctl:";
-        if (!chan || !ss_str_has_prefix(chan, pre))
+        if (!pchan || !ss_str_has_prefix(pchan, pre))
             return;
-        wjob *j = find_job(w, chan + strlen(pre));
+        wjob *j = find_job(w, pchan + strlen(pre));
         if (j && msg && !strcmp(msg, "cancel")) {
             log_info(j->id, "cancel requested: stopping the encode");
             int expected = 0;
@@ -609,14 +658,25 @@ static void on_claim(worker *w, redisReply *r, void *ud)
 {
     if (w->claim_inflight > 0)
         w->claim_inflight--;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 5) {
         w->queue_empty = 1;   /* nothing queued, or Redis trouble (logged) */
+        if (r && r->type == REDIS_REPLY_NIL) {
+            w->idle_marked = 1;   /* claim_next put us in {ss}:idle */
+            w->wake_id[0] = 0;    /* the job we were woken for is taken */
+        }
         worker_check_drain(w);
+        wake_settle(w);
         return;
     }
-    w->queue_empty = 0;
+    /* the claim says what is left: with nothing, no further claim (nor
+     * one riding on the finish) until a notification says otherwise */
+    w->queue_empty = r->element[4]->integer == 0;
+    w->idle_marked = 0;
+    if (w->queue_empty)
+        w->wake_id[0] = 0;   /* nothing else queued: the wake is answered */
     start_claimed(w, r->element);
     wq_try_claim(w);   /* another free slot? */
+    wake_settle(w);
 }
 
 /* Claims in flight at once: enough to fill many slots quickly without
@@ -631,8 +691,10 @@ void wq_try_claim(worker *w)
     snprintf(aging, sizeof(aging), "%lld", w->conf.aging_seconds * 1000);
     const char *keys[] = { RK_PROCESSING };
     const char *args[] = { w->id, lease, aging };
-    while (!w->draining && !w->stopping && w->cmd_connected &&
-           w->claim_inflight < (w->queue_empty ? 1 : MAX_CLAIMS_IN_FLIGHT) &&
+    /* with the queue empty, one claim probes (and so marks us idle); once
+     * Redis has us in {ss}:idle, none: a notification or the poll comes */
+    int limit = !w->queue_empty ? MAX_CLAIMS_IN_FLIGHT : w->idle_marked ? 0 : 1;
+    while (!w->draining && !w->stopping && w->cmd_connected && w->claim_inflight < limit &&
            gate_open(w->gate.load, w->conf.cpu_threshold / 100.0, w->njobs + w->claim_inflight,
                      (int)w->conf.slots)) {
         if (wq_script(w, "claim", 1, keys, 3, args, on_claim, NULL) != 0)
@@ -735,6 +797,7 @@ static void on_finish_wait(worker *w, redisReply *r, void *ud)
     long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
     if (n >= wait_target(w)) {
         worker_job_finished(w, j);
+        wake_settle(w);
         return;
     }
     /* Not on a replica in time: a failover could undo it. Report again:
@@ -744,11 +807,21 @@ static void on_finish_wait(worker *w, redisReply *r, void *ud)
              n < 0 ? 0 : n, wait_target(w), w->conf.redis_wait_ms);
     w->replicas_ms = 0;   /* a replica may have gone: count again */
     finish_later(j);
+    wake_settle(w);
 }
+
+static void finish_reply(worker *w, redisReply *r, void *ud);
 
 static void on_finish(worker *w, redisReply *r, void *ud)
 {
+    finish_reply(w, r, ud);   /* may free the job */
+    wake_settle(w);
+}
+
+static void finish_reply(worker *w, redisReply *r, void *ud)
+{
     wjob *j = ud;
+    int asked = j->claims_next;
     if (j->claims_next) {
         j->claims_next = 0;
         if (w->claim_inflight > 0)
@@ -756,7 +829,7 @@ static void on_finish(worker *w, redisReply *r, void *ud)
     }
     int refused = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
                   r->element[0]->integer == -1;
-    int ok = r && r->type == REDIS_REPLY_ARRAY && (r->elements == 2 || r->elements == 6) &&
+    int ok = r && r->type == REDIS_REPLY_ARRAY && (r->elements == 2 || r->elements == 7) &&
              r->element[0]->integer == 1;
     if (refused && j->reported && r->element[1]->str &&
         !strcmp(r->element[1]->str, j->reported_state)) {
@@ -778,17 +851,28 @@ static void on_finish(worker *w, redisReply *r, void *ud)
     }
     if (ok) {
         const char *st = r->element[1]->str ? r->element[1]->str : "?";
+        if (asked && r->elements == 2)
+            w->queue_empty = 1;   /* the claim it carried found nothing */
+        if (asked && r->elements == 2)
+            w->wake_id[0] = 0;    /* its claim found nothing: taken already */
+        if ((asked && r->elements == 2) || j->says_idle)
+            w->idle_marked = 1;
+        else if (r->elements == 7)
+            w->idle_marked = 0;
         log_debug(j->id, "reported: job is now %s", st);
         int wait = wait_target(w) > 0;
         if (wait) {
             j->reported = 1;
             ss_strlcpy(j->reported_state, st, sizeof(j->reported_state));
         }
-        if (r->elements == 6) {
+        if (r->elements == 7) {
             /* the next job came back with the report */
             /* start it before the old job's slot is given up, so the
              * claim wq_try_claim may send next sees the right count */
-            w->queue_empty = 0;
+            w->queue_empty = r->element[6]->integer == 0;
+            w->idle_marked = 0;
+            if (w->queue_empty)
+                w->wake_id[0] = 0;
             start_claimed(w, r->element + 2);
         }
         if (wait) {
@@ -865,14 +949,19 @@ void wq_finish(worker *w, wjob *j)
     snprintf(aging, sizeof(aging), "%lld", w->conf.aging_seconds * 1000);
     const char *keys[] = { key };
     const char *args[] = { j->id, j->token, outcome, payload ? payload : "{}", permanent, delay,
-                           evdata ? evdata : "{}", w->id, lease, aging };
+                           evdata ? evdata : "{}", w->id, lease, aging, "idle" };
     /* Ask for the next job in the same call when this job's slot will be
-     * free and the gate is open: one round trip per job. */
-    int claim = !w->draining && !w->stopping && !w->queue_empty &&
-                gate_open(w->gate.load, w->conf.cpu_threshold / 100.0,
-                          w->njobs - 1 + w->claim_inflight, (int)w->conf.slots);
-    if (wq_script(w, "finish", 1, keys, claim ? 10 : 7, args, on_finish, j) == 0) {
+     * free and the gate is open: one round trip per job. When the last
+     * claim said nothing is left, say we are idle instead (the queue then
+     * wakes us for new work: no claim runs just to find nothing). */
+    int free_slot = !w->draining && !w->stopping &&
+                    gate_open(w->gate.load, w->conf.cpu_threshold / 100.0,
+                              w->njobs - 1 + w->claim_inflight, (int)w->conf.slots);
+    int claim = free_slot && !w->queue_empty;
+    int nargs = claim ? 10 : free_slot && w->claim_inflight == 0 ? 11 : 7;
+    if (wq_script(w, "finish", 1, keys, nargs, args, on_finish, j) == 0) {
         j->finishing = 1;
+        j->says_idle = nargs == 11;
         if (claim) {
             j->claims_next = 1;
             w->claim_inflight++;

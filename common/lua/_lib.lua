@@ -34,6 +34,28 @@ local function emit(id, etype, data, ms)
   return seq
 end
 
+-- New work is queued: wake ONE idle worker, not the fleet. Workers whose
+-- last claim found nothing are in {ss}:idle (claim_next keeps it); the one
+-- idle most recently that is still registered (beat within 10 s; marks of
+-- workers gone are dropped on the way) gets the job id on its own channel
+-- {ss}:wake:<worker id>, and a worker that cannot take it after all passes
+-- it on to {ss}:notify. With no idle worker known, everyone is told on
+-- {ss}:notify (busy workers claim when a slot frees; the finish script
+-- claims the next job anyway). One notification then costs one claim, not
+-- one per subscribed worker.
+local function notify_work(id, ms)
+  for _ = 1, 16 do
+    local w = redis.call('ZPOPMAX', P .. 'idle')
+    if not w[1] then break end
+    local beat = tonumber(redis.call('ZSCORE', P .. 'workers', w[1]) or '0')
+    if beat >= ms - 10000 then
+      redis.call('PUBLISH', P .. 'wake:' .. w[1], id)
+      return
+    end
+  end
+  redis.call('PUBLISH', P .. 'notify', id)
+end
+
 -- Put due retries back on their priority queue.
 local function promote_due(ms)
   local due = redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', ms, 'LIMIT', 0, 100)
@@ -45,7 +67,7 @@ local function promote_due(ms)
       redis.call('HSET', jk, 'queued_ms', ms)
       redis.call('LPUSH', P .. 'q:' .. prio, id)
       set_state(id, 'retrying', 'queued', ms)
-      redis.call('PUBLISH', P .. 'notify', id)
+      notify_work(id, ms)
     end
   end
   return #due
@@ -144,7 +166,7 @@ end
 -- asks for its next job in the same call). Picks the queue whose oldest job
 -- has the highest effective priority: base level (high 2, normal 1, low 0)
 -- + one level per aging ms waited; ties go to the higher base level. FIFO
--- within a queue. Returns {id, token, attempt, spec} or nil.
+-- within a queue. Returns {id, token, attempt, spec, still queued} or nil.
 local LEVELS = {{'high', 2}, {'normal', 1}, {'low', 0}}
 
 local function claim_next(worker, lease, aging, ms)
@@ -154,7 +176,11 @@ local function claim_next(worker, lease, aging, ms)
       local oldest = redis.call('LINDEX', P .. 'q:' .. lv[1], -1)
       if oldest then cands[#cands + 1] = {lv[1], lv[2], oldest} end
     end
-    if #cands == 0 then return nil end
+    if #cands == 0 then
+      -- nothing queued: this worker is idle (notify_work may wake it)
+      redis.call('ZADD', P .. 'idle', ms, worker)
+      return nil
+    end
     local best = cands[1]
     if #cands > 1 and aging > 0 then
       -- only when queues compete does waiting time matter
@@ -165,6 +191,11 @@ local function claim_next(worker, lease, aging, ms)
         if eff > best_eff then best, best_eff = c, eff end
       end
     end
+    -- how much will still be queued, so the worker knows whether to ask
+    -- again (read before the first write: a refused command must not
+    -- leave a half-done claim)
+    local left = -1
+    for _, lv in ipairs(LEVELS) do left = left + redis.call('LLEN', P .. 'q:' .. lv[1]) end
     local id = redis.call('RPOP', P .. 'q:' .. best[1])
     local jk = P .. 'job:' .. id
     local h = redis.call('HMGET', jk, 'state', 'queued_ms')
@@ -177,10 +208,11 @@ local function claim_next(worker, lease, aging, ms)
       redis.call('HSET', jk, 'worker', worker, 'token', token, 'lease_ms', deadline,
                  'started_ms', ms, 'progress', 0, 'stage', 'starting')
       redis.call('ZADD', P .. 'processing', deadline, id)
+      redis.call('ZREM', P .. 'idle', worker)
       set_state(id, 'queued', 'running', ms)
       stat('started')
       emit(id, 'job.started', cjson.encode({worker = worker, attempt = attempt}), ms)
-      return {id, tostring(token), attempt, redis.call('HGET', jk, 'spec')}
+      return {id, tostring(token), attempt, redis.call('HGET', jk, 'spec'), left}
     end
     -- a stale id (job gone or no longer queued): drop it and look again
   end

@@ -18,5 +18,5 @@ set_state(id, nil, 'queued', ms)
 redis.call('LPUSH', P .. 'q:' .. ARGV[4], id)
 emit(id, 'job.queued', ARGV[7], ms)
 stat('enqueued')
-redis.call('PUBLISH', P .. 'notify', id)
+notify_work(id, ms)
 return {1, redis.call('HGETALL', jk)}

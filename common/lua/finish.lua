@@ -2,12 +2,13 @@
 -- KEYS[1] = {ss}:job:<id>
 -- ARGV: prefix, id, token, outcome, payload_json, permanent (0|1),
 --       retry_delay_ms, event_data_json
---       [, worker_id, lease_ms, aging_ms: also claim this worker's next job]
+--       [, worker_id, lease_ms, aging_ms: also claim this worker's next job
+--        [, 'idle': instead, only mark the worker idle in {ss}:idle]]
 -- outcome: completed (payload = result) | failed (payload = error object) |
 --          cancelled | release (drain: back to the front of its queue, the
 --          attempt not counted)
--- Returns {1, new_state} or {1, new_state, id, token, attempt, spec} with the
--- next job when asked for and one is queued, or {-1, state} when the token
+-- Returns {1, new_state} or {1, new_state, id, token, attempt, spec, still
+-- queued} with the next job when asked for and one is queued, or {-1, state} when the token
 -- is stale (then nothing is claimed either).
 local id, jk, outcome = ARGV[2], KEYS[1], ARGV[4]
 local h = redis.call('HMGET', jk, 'token', 'state', 'priority')
@@ -64,16 +65,19 @@ elseif outcome == 'release' then
   set_state(id, from, 'queued', ms)
   stat('released')
   emit(id, 'job.retrying', ARGV[8], ms)
-  redis.call('PUBLISH', P .. 'notify', id)
+  notify_work(id, ms)
   st = 'queued'
 else -- failed (checked above)
   st = fail_or_retry(id, from, ARGV[6] == '1', tonumber(ARGV[7]), ms, ARGV[5])
 end
 -- The worker's next job in the same call (one round trip per job). A
--- draining worker never asks.
-if ARGV[9] and ARGV[9] ~= '' then
+-- draining worker never asks. ARGV[12] 'idle': the worker's last claim
+-- found the queue empty; it only says it is idle (notify_work wakes it).
+if ARGV[9] and ARGV[9] ~= '' and ARGV[12] == 'idle' then
+  redis.call('ZADD', P .. 'idle', ms, ARGV[9])
+elseif ARGV[9] and ARGV[9] ~= '' then
   promote_due(ms)
   local nxt = claim_next(ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11]), ms)
-  if nxt then return {1, st, nxt[1], nxt[2], nxt[3], nxt[4]} end
+  if nxt then return {1, st, nxt[1], nxt[2], nxt[3], nxt[4], nxt[5]} end
 end
 return {1, st}

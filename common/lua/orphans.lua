@@ -42,7 +42,7 @@ for _, id in ipairs(ids) do
       stat('released')
       emit(id, 'job.retrying', cjson.encode({reason = 'the claim answer was lost; released unstarted',
                                              attempt = attempt}), ms)
-      redis.call('PUBLISH', P .. 'notify', id)
+      notify_work(id, ms)
     end
   end
 end

@@ -15,5 +15,5 @@ set_state(id, st, 'queued', ms)
 redis.call('LPUSH', P .. 'q:' .. (h[2] or 'normal'), id)
 stat('redriven')
 emit(id, 'job.queued', cjson.encode({redrive = true, previous_state = st}), ms)
-redis.call('PUBLISH', P .. 'notify', id)
+notify_work(id, ms)
 return {1, 'queued'}

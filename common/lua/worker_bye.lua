@@ -2,4 +2,5 @@
 -- KEYS[1] = {ss}:worker:<wid>; ARGV: prefix, wid
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', P .. 'workers', ARGV[2])
+redis.call('ZREM', P .. 'idle', ARGV[2])
 return 1
