@@ -240,6 +240,133 @@ static int check_source_identity(vctx *v, json_t *x)
     return 0;
 }
 
+/* A language in an audio track list: a BCP 47 tag or an ISO 639-2 code
+ * ("en", "pt-BR", "fre"): letters, digits and '-', 2 to 15 characters,
+ * starting with a letter. */
+static int lang_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 2 || n > 15 || !isalpha((unsigned char)s[0]))
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '-')
+            return 0;
+    return 1;
+}
+
+/* "audio": {"tracks": "all" | "default" | [language or index, ...],
+ * "bitrate_kbps": N, "surround": bool}. Written to the canonical spec only
+ * when it differs from the default ({"tracks": "all", "bitrate_kbps": 128,
+ * "surround": false}), so the ids of specs from before it existed hold. */
+static int check_audio(vctx *v, json_t *val, json_t *out)
+{
+    static const char *const ak[] = { "tracks", "bitrate_kbps", "surround", NULL };
+    if (!json_is_object(val))
+        return bad(v, "audio", "must be an object like {\"tracks\": \"all\"}");
+    if (check_unknown(v, "audio.", val, ak))
+        return -1;
+    json_t *c = json_object();
+    json_t *t = json_object_get(val, "tracks");
+    if (t && json_is_string(t)) {
+        const char *ts = json_string_value(t);
+        if (strcmp(ts, "all") && strcmp(ts, "default")) {
+            json_decref(c);
+            return bad(v, "audio.tracks", "must be \"all\", \"default\" or a list of languages and indexes");
+        }
+        if (strcmp(ts, "all"))
+            json_object_set(c, "tracks", t);
+    } else if (t) {
+        if (!json_is_array(t) || json_array_size(t) == 0 || json_array_size(t) > 16) {
+            json_decref(c);
+            return bad(v, "audio.tracks", "must be \"all\", \"default\" or a list of 1 to 16 languages and indexes");
+        }
+        size_t i;
+        json_t *e;
+        json_array_foreach(t, i, e) {
+            char f[48];
+            snprintf(f, sizeof(f), "audio.tracks[%zu]", i);
+            if (json_is_string(e) ? !lang_ok(json_string_value(e))
+                                  : (!is_integral(e) || int_value(e) < 0 || int_value(e) > 63)) {
+                json_decref(c);
+                return bad(v, f, "must be a language (\"en\", \"fre\", \"pt-BR\") or an audio stream index 0 to 63");
+            }
+        }
+        json_object_set(c, "tracks", t);
+    }
+    json_t *b = json_object_get(val, "bitrate_kbps");
+    if (b) {
+        if (check_int(v, "audio.bitrate_kbps", b, 32, 512)) {
+            json_decref(c);
+            return -1;
+        }
+        if (int_value(b) != 128)
+            json_object_set_new(c, "bitrate_kbps", json_integer(int_value(b)));
+    }
+    json_t *su = json_object_get(val, "surround");
+    if (su && !json_is_boolean(su)) {
+        json_decref(c);
+        return bad(v, "audio.surround", "must be true or false");
+    }
+    if (su && json_is_true(su))
+        json_object_set_new(c, "surround", json_true());
+    if (json_object_size(c))
+        json_object_set_new(out, "audio", c);
+    else
+        json_decref(c);
+    return 0;
+}
+
+/* "codecs": ["h264"] (default) or ["h264", "av1"]; in the canonical spec
+ * only when AV1 is asked for, always in the order h264, av1. */
+static int check_codecs(vctx *v, json_t *val, json_t *out)
+{
+    if (!json_is_array(val) || json_array_size(val) == 0 || json_array_size(val) > 2)
+        return bad(v, "codecs", "must be [\"h264\"] or [\"h264\", \"av1\"]");
+    int h264 = 0, av1 = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(val, i, e) {
+        const char *cs = json_string_value(e);
+        if (cs && !strcmp(cs, "h264") && !h264)
+            h264 = 1;
+        else if (cs && !strcmp(cs, "av1") && !av1)
+            av1 = 1;
+        else {
+            char f[32];
+            snprintf(f, sizeof(f), "codecs[%zu]", i);
+            return bad(v, f, "must be \"h264\" or \"av1\", each once");
+        }
+    }
+    if (!h264)
+        return bad(v, "codecs", "must include \"h264\" (AV1 is offered next to it, for the players that decode it)");
+    if (av1)
+        json_object_set_new(out, "codecs", json_pack("[ss]", "h264", "av1"));
+    return 0;
+}
+
+/* "mp4": false (default), true (the top rung) or {"height": N} (the rung
+ * closest to N): a progressive download file; canonical only when asked. */
+static int check_mp4(vctx *v, json_t *val, json_t *out)
+{
+    if (json_is_boolean(val)) {
+        if (json_is_true(val))
+            json_object_set_new(out, "mp4", json_true());
+        return 0;
+    }
+    if (!json_is_object(val))
+        return bad(v, "mp4", "must be true, false or {\"height\": N}");
+    static const char *const mk[] = { "height", NULL };
+    if (check_unknown(v, "mp4.", val, mk))
+        return -1;
+    json_t *h = json_object_get(val, "height");
+    if (!h)
+        return bad(v, "mp4.height", "is required");
+    if (check_int(v, "mp4.height", h, 64, 4320))
+        return -1;
+    json_object_set_new(out, "mp4", json_pack("{sI}", "height", (json_int_t)int_value(h)));
+    return 0;
+}
+
 json_t *jobspec_validate(const json_t *spec, char *field, size_t fieldlen, ss_err *err)
 {
     vctx v = { field, fieldlen, err };
@@ -252,7 +379,7 @@ json_t *jobspec_validate(const json_t *spec, char *field, size_t fieldlen, ss_er
     static const char *const top_keys[] = {
         "source", "destination", "ladder", "rate_control", "segment_seconds", "packaging",
         "thumbnails", "webhook", "priority", "metadata", "idempotency_key", "preset", "crf",
-        "max_attempts", "source_identity", NULL
+        "max_attempts", "source_identity", "audio", "codecs", "mp4", NULL
     };
     json_t *s = (json_t *)spec;
     if (check_unknown(&v, "", s, top_keys))
@@ -450,6 +577,13 @@ json_t *jobspec_validate(const json_t *spec, char *field, size_t fieldlen, ss_er
     if (x && check_int(&v, "crf", x, 1, 51))
         goto fail;
     json_object_set_new(out, "crf", json_integer(x ? int_value(x) : JOBSPEC_DEFAULT_CRF));
+
+    if ((x = json_object_get(s, "audio")) && check_audio(&v, x, out))
+        goto fail;
+    if ((x = json_object_get(s, "codecs")) && check_codecs(&v, x, out))
+        goto fail;
+    if ((x = json_object_get(s, "mp4")) && check_mp4(&v, x, out))
+        goto fail;
 
     /* max_attempts has no fixed default (it is the coordinator's setting):
      * only a value the client set is part of the spec, and so of the id */

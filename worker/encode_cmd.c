@@ -6,6 +6,7 @@
 
 #include "jobspec.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -42,6 +43,12 @@ static const char usage[] =
     "  --no-quality          skip measuring PSNR/SSIM of each rendition\n"
     "  --thumb-interval S    seconds between storyboard tiles (default " STR(JOBSPEC_DEFAULT_THUMB_INTERVAL) ")\n"
     "  --packaging hls,dash  manifests to write (default both)\n"
+    "  --audio-tracks all|default|LIST   audio tracks to publish: every one (default), the\n"
+    "                        default one, or languages and stream indexes like en,fr,2\n"
+    "  --audio-bitrate KBPS  AAC stereo bitrate per track, 32..512 (default 128)\n"
+    "  --surround            also a 5.1 AAC rendition of each 5.1 track\n"
+    "  --codecs h264|h264,av1   video codecs (default h264; av1 adds an SVT-AV1 ladder)\n"
+    "  --mp4 top|HEIGHT      also download.mp4 (progressive) of that rung\n"
     "  --max-duration S, --max-pixels N, --max-file-size BYTES   limits (default none)\n"
     "  --split off|auto|S    one title as time chunks encoded in parallel and stitched\n"
     "                        (auto: titles longer than two chunks; S: seconds a chunk;\n"
@@ -56,6 +63,45 @@ static int num(const char *s, double lo, double hi, double *out)
     if (!*s || *end || v < lo || v > hi)
         return -1;
     *out = v;
+    return 0;
+}
+
+/* --audio-tracks all|default|en,fr,2 */
+static int audio_tracks(media_opts *o, const char *v, ss_err *err)
+{
+    if (!strcmp(v, "all")) {
+        o->audio_mode = MEDIA_AUDIO_ALL;
+        return 0;
+    }
+    if (!strcmp(v, "default")) {
+        o->audio_mode = MEDIA_AUDIO_DEFAULT;
+        return 0;
+    }
+    o->audio_mode = MEDIA_AUDIO_LIST;
+    o->naudio_sel = 0;
+    char buf[256];
+    ss_strlcpy(buf, v, sizeof(buf));
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (o->naudio_sel >= MEDIA_MAX_AUDIO_SEL)
+            return ss_fail(err, SS_EINVAL, "--audio-tracks: at most %d entries", MEDIA_MAX_AUDIO_SEL);
+        media_audio_sel *q = &o->audio_sel[o->naudio_sel++];
+        double d;
+        size_t n = strlen(t), k = 0;
+        while (k < n && (isalnum((unsigned char)t[k]) || t[k] == '-'))
+            k++;
+        if (!num(t, 0, 63, &d) && d == (int)d) {
+            q->index = (int)d;
+            q->lang[0] = '\0';
+        } else if (n >= 2 && n < sizeof(q->lang) && k == n && isalpha((unsigned char)t[0])) {
+            q->index = -1;
+            memcpy(q->lang, t, n + 1);
+        } else {
+            return ss_fail(err, SS_EINVAL, "--audio-tracks: %s is neither a language nor an "
+                           "audio stream index 0..63", t);
+        }
+    }
+    if (!o->naudio_sel)
+        return ss_fail(err, SS_EINVAL, "--audio-tracks: nothing given");
     return 0;
 }
 
@@ -93,6 +139,10 @@ int encode_cmd_parse(int argc, char **argv, media_opts *o, const char **src, con
         }
         if (!strcmp(a, "--no-quality")) {
             o->no_quality = 1;
+            continue;
+        }
+        if (!strcmp(a, "--surround")) {
+            o->surround = 1;
             continue;
         }
         if (!v)
@@ -170,6 +220,27 @@ int encode_cmd_parse(int argc, char **argv, media_opts *o, const char **src, con
             o->dash = strstr(v, "dash") != NULL;
             if (!o->hls && !o->dash)
                 return ss_fail(err, SS_EINVAL, "--packaging must name hls and/or dash");
+        } else if (!strcmp(a, "--audio-tracks")) {
+            if (audio_tracks(o, v, err))
+                return -1;
+        } else if (!strcmp(a, "--audio-bitrate")) {
+            if (num(v, 32, 512, &d))
+                return ss_fail(err, SS_EINVAL, "--audio-bitrate must be 32..512 (kbit/s)");
+            o->audio_kbps = (int)d;
+        } else if (!strcmp(a, "--codecs")) {
+            if (!strcmp(v, "h264"))
+                o->av1 = 0;
+            else if (!strcmp(v, "h264,av1") || !strcmp(v, "av1,h264"))
+                o->av1 = 1;
+            else
+                return ss_fail(err, SS_EINVAL, "--codecs must be h264 or h264,av1");
+        } else if (!strcmp(a, "--mp4")) {
+            if (!strcmp(v, "top"))
+                o->mp4_height = -1;
+            else if (num(v, 64, 4320, &d))
+                return ss_fail(err, SS_EINVAL, "--mp4 must be top or a height 64..4320");
+            else
+                o->mp4_height = (int)d;
         } else if (!strcmp(a, "--max-duration")) {
             if (num(v, 0, 1e7, &d))
                 return ss_fail(err, SS_EINVAL, "--max-duration must be seconds");

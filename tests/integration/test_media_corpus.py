@@ -208,9 +208,17 @@ def test_media_corpus():
                                      "SAR 16:15 top rung"))
 
         def multiaudio(j, out, err):
-            eq(j["source"]["audio_language"], "spa", "the default-flagged audio stream is chosen")
-            assert any("2 audio streams" in w for w in j["warnings"]), j["warnings"]
+            eq(j["source"]["audio_language"], "spa", "the default-flagged audio stream is the default")
+            eq([(t["name"], t["language"], t["default"]) for t in j["audio_tracks"]],
+               [("audio", "en", False), ("audio_1", "es", True)], "every audio track published")
+            eq(j["audio"]["name"], "audio_1", "job.json audio is the default track")
         expect_ok(h, "multiaudio", c("multiaudio.mp4"), multiaudio)
+
+        def multiaudio_default(j, out, err):
+            eq([t["language"] for t in j["audio_tracks"]], ["es"], "audio.tracks default")
+            assert any("2 audio streams: 1 published" in w for w in j["warnings"]), j["warnings"]
+        expect_ok(h, "multiaudio-default", c("multiaudio.mp4"), multiaudio_default,
+                  opts=("--audio-tracks", "default"))
 
         def ntsc(j, out, err):
             eq(j["frame_rate"], 29.97, "29.97")

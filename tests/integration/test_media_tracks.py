@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """`streamscale-worker encode` on tiny generated clips for what a catalogue
 needs beyond one picture and one sound: HDR sources (PQ and HLG) tone-mapped
-to SDR BT.709, mirrored pictures (a selfie camera's hflip, a transpose).
+to SDR BT.709, mirrored pictures (a selfie camera's hflip, a transpose),
+every audio track as its own rendition (languages, default, title, roles,
+a 5.1 rendition next to the stereo one), an AV1 ladder next to H.264, the
+MP4 download.
 Each output passes the independent checker (lib/check_output.py); the facts
 specific to each case are checked from the files, not from job.json alone.
 
@@ -11,6 +14,8 @@ from the same HDR clip with the same zscale + tonemap chain (docs/MEDIA.md);
 the clip shown untouched (8-bit, no tone-mapping) is far outside it."""
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 
@@ -139,8 +144,107 @@ def case_mirror(h, name, matrix, rotation, turn):
     expect_ok(h, "mirror-" + name, src, facts, opts=("--ladder", "192" if rotation else "108"))
 
 
+def case_audio_tracks(h):
+    """Three audio streams: English 5.1, French (default), German commentary
+    with a title; every one published, plus a 5.1 rendition (--surround)."""
+    src = h.path("multi.mkv")
+    ff("-f", "lavfi", "-i", "testsrc2=size=192x108:rate=24:duration=2",
+       "-f", "lavfi", "-i", "sine=frequency=300:duration=2:sample_rate=48000",
+       "-f", "lavfi", "-i", "sine=frequency=500:duration=2:sample_rate=44100",
+       "-f", "lavfi", "-i", "sine=frequency=700:duration=2",
+       "-map", "0", "-map", "1", "-map", "2", "-map", "3", "-c:v", "libx264", "-preset", "ultrafast",
+       "-c:a", "aac", "-filter:a:0", "aformat=channel_layouts=5.1",
+       "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fre",
+       "-metadata:s:a:2", "language=ger", "-metadata:s:a:2", "title=Director's \"cut\"",
+       "-disposition:a:0", "0", "-disposition:a:1", "default", "-disposition:a:2", "comment", src)
+
+    def facts(j, out, err):
+        got = [(t["name"], t["language"], t["channels"], t["default"], t["role"]) for t in j["audio_tracks"]]
+        want = [("audio", "en", 2, False, "main"), ("audio_51", "en", 6, False, "main"),
+                ("audio_1", "fr", 2, True, "main"), ("audio_2", "de", 2, False, "commentary")]
+        assert got == want, got
+        assert j["audio"]["name"] == "audio_1", j["audio"]
+        assert not j["warnings"], j["warnings"]
+        m = check_output.parse_master(open(os.path.join(out, "master.m3u8")).read())
+        media = {(x["GROUP-ID"], x["URI"].split("/")[0]): x for x in m["media"] if x["TYPE"] == "AUDIO"}
+        assert sorted(media) == [("audio", "audio"), ("audio", "audio_1"), ("audio", "audio_2"),
+                                 ("audio-51", "audio_51")], sorted(media)
+        assert [media[("audio", n)]["DEFAULT"] for n in ("audio", "audio_1", "audio_2")] == ["NO", "YES", "NO"]
+        assert media[("audio", "audio_1")]["NAME"] == "French"
+        assert media[("audio", "audio_2")]["NAME"] == "Director's 'cut'", media[("audio", "audio_2")]
+        assert media[("audio-51", "audio_51")]["CHANNELS"] == "6"
+        assert sorted(v["AUDIO"] for v in m["variants"]) == ["audio", "audio-51"]
+        mpd = open(os.path.join(out, "manifest.mpd")).read()
+        assert re.search(r'lang="de">\s*<AudioChannelConfiguration[^>]*value="2"/>\s*'
+                         r'<Role schemeIdUri="urn:mpeg:dash:role:2011" value="commentary"/>', mpd), mpd
+        assert re.search(r'lang="fr">\s*<AudioChannelConfiguration[^>]*/>\s*<Role [^>]*value="main"/>', mpd)
+        # the checker catches what a player would trip on
+        for path, a, b, want in [
+                ("master.m3u8", r'CHANNELS="6"', 'CHANNELS="2"', r"CHANNELS=2, decoded 6|mixes channel"),
+                ("master.m3u8", r'LANGUAGE="fr"', 'LANGUAGE="fre_FR"', r"not a BCP 47"),
+                ("master.m3u8", r'DEFAULT=NO', 'DEFAULT=YES', r"more than one DEFAULT=YES"),
+                ("master.m3u8", r'NAME="French"', 'NAME="English"', r"repeats a NAME"),
+                ("manifest.mpd", r'<Role [^>]*value="commentary"/>', '', r"without a Role"),
+                ("manifest.mpd", r'lang="de"', 'lang="fr"', r"lang fr, HLS LANGUAGE de")]:
+            d = h.path("broken-audio")
+            shutil.rmtree(d, ignore_errors=True)
+            shutil.copytree(out, d)
+            p = os.path.join(d, path)
+            text = open(p).read()
+            assert re.search(a, text), (path, a)
+            open(p, "w").write(re.sub(a, b, text, count=1))
+            problems = check_output.check(d, src)
+            assert any(re.search(want, x) for x in problems), (want, problems)
+    expect_ok(h, "audio-tracks", src, facts, opts=("--ladder", "108", "--surround", "--no-quality"))
+
+    # a list of languages: English (5.1 here without --surround) and German
+    # ... and the MP4 download: H.264 + the default of those (English), moov first
+    def some(j, out, err):
+        assert [(t["language"], t["channels"]) for t in j["audio_tracks"]] == [("en", 2), ("de", 2)]
+        assert any("3 audio streams: 2 published" in w for w in j["warnings"]), j["warnings"]
+        dl = j["download"]
+        assert (dl["path"], dl["rendition"], dl["audio"]) == ("download.mp4", "108p", "audio"), dl
+        data = open(os.path.join(out, "download.mp4"), "rb").read()
+        assert dl["bytes"] == len(data)
+        assert 0 < data.find(b"moov") < data.find(b"mdat") and data.find(b"moof") < 0, "not faststart"
+        p = check_output.ffprobe_json(["-show_entries", "stream=codec_name,channels,width,height:format=duration",
+                                       os.path.join(out, "download.mp4")])
+        got = [(x["codec_name"], x.get("width") or x.get("channels")) for x in p["streams"]]
+        assert got == [("h264", 192), ("aac", 2)], got
+        assert abs(float(p["format"]["duration"]) - 2.0) < 0.1, p["format"]
+        r = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-xerror", "-i",
+                            os.path.join(out, "download.mp4"), "-f", "null", "-"], capture_output=True)
+        assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+    expect_ok(h, "audio-tracks-list", src, some, opts=("--ladder", "108", "--audio-tracks", "ger,en",
+                                                       "--no-quality", "--no-thumbnails", "--mp4", "108"))
+
+
+def case_av1(h):
+    """An AV1 ladder next to H.264 on a grid whose segments differ by a frame
+    (25 fps, 1.5 s: 38, 37, 38, ... frames), which SVT-AV1 can only follow
+    by restarting at each boundary."""
+    src = h.path("av1-src.mp4")
+    ff("-f", "lavfi", "-i", "testsrc2=size=256x144:rate=25:duration=4", "-f", "lavfi", "-i",
+       "sine=frequency=440:duration=4", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", src)
+
+    def facts(j, out, err):
+        got = [(r["name"], r["video_codec"]) for r in j["renditions"]]
+        assert got == [("144p", "h264"), ("av1-144p", "av1")], got
+        m = check_output.parse_master(open(os.path.join(out, "master.m3u8")).read())
+        codecs = sorted(v["CODECS"].split(",")[0][:4] for v in m["variants"])
+        assert codecs == ["av01", "avc1"], codecs
+        mpd = open(os.path.join(out, "manifest.mpd")).read()
+        assert mpd.count('contentType="video"') == 2, mpd
+        segs = sorted(f for f in os.listdir(os.path.join(out, "av1-144p")) if f.startswith("seg_"))
+        assert len(segs) == 3, segs   # 38 + 37 + 25 frames
+    expect_ok(h, "av1", src, facts, opts=("--ladder", "144", "--codecs", "h264,av1",
+                                           "--segment-seconds", "1.5", "--no-thumbnails"))
+
+
 def test_media_tracks():
     with Harness("media_tracks") as h:
+        case_av1(h)
+        case_audio_tracks(h)
         case_hdr(h, "smpte2084", "pq")
         case_hdr(h, "arib-std-b67", "hlg")
         case_mirror(h, "hflip", (-1, 0, 0, 1), 0, "hflip")

@@ -227,6 +227,57 @@ static void test_source_identity(void **state)
     bad("{\"source\":\"file:///a\",\"source_identity\":{\"mtime\":1}}", "source_identity.mtime", "unknown");
 }
 
+static void same_id(const char *x, const char *y, int want_same)
+{
+    json_t *a = ok(x), *b = ok(y);
+    char ia[JOBSPEC_ID_LEN + 1], ib[JOBSPEC_ID_LEN + 1];
+    jobspec_id(a, ia);
+    jobspec_id(b, ib);
+    if (want_same)
+        assert_string_equal(ia, ib);
+    else
+        assert_string_not_equal(ia, ib);
+    json_decref(a);
+    json_decref(b);
+}
+
+/* audio, codecs and mp4 came after the first release: asked for at their
+ * defaults they leave the canonical spec (and so the job id) as it was. */
+static void test_media_fields(void **state)
+{
+    (void)state;
+    const char *plain = "{\"source\":\"file:///a.mp4\"}";
+    same_id(plain, "{\"source\":\"file:///a.mp4\",\"codecs\":[\"h264\"],\"mp4\":false,"
+                   "\"audio\":{\"tracks\":\"all\",\"bitrate_kbps\":128,\"surround\":false}}", 1);
+    same_id(plain, "{\"source\":\"file:///a.mp4\",\"codecs\":[\"h264\",\"av1\"]}", 0);
+    same_id("{\"source\":\"file:///a.mp4\",\"codecs\":[\"av1\",\"h264\"]}",
+            "{\"source\":\"file:///a.mp4\",\"codecs\":[\"h264\",\"av1\"]}", 1);
+    same_id(plain, "{\"source\":\"file:///a.mp4\",\"audio\":{\"surround\":true}}", 0);
+    same_id(plain, "{\"source\":\"file:///a.mp4\",\"mp4\":true}", 0);
+    json_t *c = ok("{\"source\":\"file:///a.mp4\",\"audio\":{\"tracks\":[\"en\",2,\"pt-BR\"],"
+                   "\"bitrate_kbps\":96},\"mp4\":{\"height\":720},\"codecs\":[\"av1\",\"h264\"]}");
+    json_t *a = json_object_get(c, "audio");
+    assert_int_equal(json_array_size(json_object_get(a, "tracks")), 3);
+    assert_int_equal(json_integer_value(json_object_get(a, "bitrate_kbps")), 96);
+    assert_null(json_object_get(a, "surround"));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(c, "mp4"), "height")), 720);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(c, "codecs"), 0)), "h264");
+    json_decref(c);
+    bad("{\"source\":\"file:///a\",\"audio\":\"all\"}", "audio", "object");
+    bad("{\"source\":\"file:///a\",\"audio\":{\"tracks\":\"some\"}}", "audio.tracks", NULL);
+    bad("{\"source\":\"file:///a\",\"audio\":{\"tracks\":[]}}", "audio.tracks", NULL);
+    bad("{\"source\":\"file:///a\",\"audio\":{\"tracks\":[\"en\",\"e n\"]}}", "audio.tracks[1]", NULL);
+    bad("{\"source\":\"file:///a\",\"audio\":{\"tracks\":[64]}}", "audio.tracks[0]", NULL);
+    bad("{\"source\":\"file:///a\",\"audio\":{\"bitrate_kbps\":16}}", "audio.bitrate_kbps", NULL);
+    bad("{\"source\":\"file:///a\",\"audio\":{\"surround\":1}}", "audio.surround", NULL);
+    bad("{\"source\":\"file:///a\",\"audio\":{\"lang\":1}}", "audio.lang", "unknown");
+    bad("{\"source\":\"file:///a\",\"codecs\":[\"av1\"]}", "codecs", "h264");
+    bad("{\"source\":\"file:///a\",\"codecs\":[\"h264\",\"hevc\"]}", "codecs[1]", NULL);
+    bad("{\"source\":\"file:///a\",\"codecs\":[\"h264\",\"h264\"]}", "codecs[1]", NULL);
+    bad("{\"source\":\"file:///a\",\"mp4\":{}}", "mp4.height", "required");
+    bad("{\"source\":\"file:///a\",\"mp4\":\"720\"}", "mp4", NULL);
+}
+
 static void test_redaction_and_priority(void **state)
 {
     (void)state;
@@ -255,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_identity),
         cmocka_unit_test(test_source_identity),
         cmocka_unit_test(test_redaction_and_priority),
+        cmocka_unit_test(test_media_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

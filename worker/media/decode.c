@@ -68,9 +68,8 @@ int decode_all(job *j, ss_err *err)
                 }
             }
             ret = video_receive(j, f, err);
-        } else if (j->adec && pkt->stream_index == j->pi.aidx) {
-            if (avcodec_send_packet(j->adec, pkt) >= 0)
-                ret = audio_receive(j, f, err);
+        } else if (j->ic->streams[pkt->stream_index]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO) {
+            ret = audio_packet(j, pkt, f, err);
         } else if (j->sb) {
             subs_feed(j->sb, pkt);
         }
@@ -100,7 +99,7 @@ int decode_all(job *j, ss_err *err)
         ret = ss_fail(err, SS_EMEDIA, "no decodable video frames in the source");
         goto out;
     }
-    if (j->adec && (ret = audio_end(j, err)))
+    if (j->nau && (ret = audio_end(j, err)))
         goto out;
 out:
     av_packet_free(&pkt);

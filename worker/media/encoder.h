@@ -46,10 +46,27 @@ typedef struct encoder {
      * RFC 6381 codec string. */
     int (*open)(const enc_settings *s, AVCodecContext **out, char *codecs, size_t codecs_len,
                 ss_err *err);
+    /* The encoder cannot be made to key a given frame: the rung drains
+     * and reopens it at every segment boundary instead (the same
+     * settings, so the same stream headers). */
+    int restart;
 } encoder;
+
+/* For implementations: a context of the libavcodec encoder lib (by name)
+ * with what every rung shares — size, 8-bit 4:2:0, frame rate and time
+ * base, SAR 1:1, global headers, limited range and the colour description
+ * (BT.709 when tone-mapped, else the source's). *out is set also on
+ * failure (the caller frees it). */
+int enc_alloc(const enc_settings *s, const char *lib, const AVCodec **codec, AVCodecContext **out,
+              ss_err *err);
+/* avcodec_open2 with d (freed), a failure named "<lib> for <rung>: ...". */
+int enc_open(AVCodecContext *c, const AVCodec *codec, AVDictionary **d, const enc_settings *s,
+             const char *lib, ss_err *err);
 
 /* The libx264 encoder. */
 extern const encoder enc_x264;
+/* The SVT-AV1 encoder (av1.c). */
+extern const encoder enc_svtav1;
 
 /* libx264's options beyond the preset for these settings (also what the
  * per-title probes use). */

@@ -127,6 +127,15 @@ int media_plan(const char *src, const media_opts *opts, const media_events *ev,
     }
     if (stage_plan(j, src, res, &e))
         goto out;
+    /* An AV1 ladder, several audio renditions and the MP4 download are
+     * made in one process for now (the chunk and audio items carry H.264
+     * and one audio track). */
+    int sel[PROBE_MAX_AUDIO];
+    if (opts->av1 || opts->mp4_height || opts->surround ||
+        probe_pick_audio(&j->pi, opts, sel, PROBE_MAX_AUDIO) > 1) {
+        ret = 0;
+        goto out;
+    }
     /* Formats with timestamp discontinuities (MPEG-TS/PS, FLV) are timed by
      * what came before (video.c's repair), which a chunk cannot know: one
      * process encodes them. */
@@ -242,12 +251,14 @@ static json_t *chunk_record(job *j)
 static json_t *audio_record(job *j, ss_err *e)
 {
     json_t *rec = json_object();
-    if (j->acm) {
+    /* a split title has at most one audio rendition (media_plan) */
+    cmaf_out *acm = j->nau ? j->au[0].cm : NULL;
+    if (acm) {
         pkg_track t;
-        cmaf_track(j->acm, &t);
+        cmaf_track(acm, &t);
         json_object_set_new(rec, "audio",
                             json_pack("{s:I, s:I, s:i, s:o}", "init_bytes", (json_int_t)t.init_bytes,
-                                      "bytes", (json_int_t)(cmaf_bytes(j->acm) + t.init_bytes),
+                                      "bytes", (json_int_t)(cmaf_bytes(acm) + t.init_bytes),
                                       "timescale", t.timescale, "segs", segs_json(&t)));
     } else {
         json_object_set_new(rec, "audio", json_null());
@@ -385,10 +396,20 @@ static int finalize(job *j, const json_t *plan, const json_t *results, json_t *r
     json_array_extend(warnings, json_object_get(au, "warnings"));
     const json_t *at = json_object_get(au, "audio");
     if (json_is_object(at)) {
-        rec.has_audio = 1;
-        if (track_from_json(at, &rec.audio, e))
+        rec.naudio = 1;
+        if (track_from_json(at, &rec.audio[0], e))
             goto out;
-        rec.audio_bytes = jint64(at, "bytes");
+        rec.audio_bytes[0] = jint64(at, "bytes");
+        pkg_track *t = &rec.audio[0];
+        ss_strlcpy(t->name, "audio", sizeof(t->name));
+        t->channels = 2;
+        t->is_default = 1;
+        for (int k = 0; k < j->pi.nau; k++)
+            if (j->pi.audio[k].idx == j->pi.aidx) {
+                ss_strlcpy(t->lang, j->pi.audio[k].lang, sizeof(t->lang));
+                ss_strlcpy(t->label, j->pi.audio[k].title, sizeof(t->label));
+            }
+        rec.audio_src[0] = j->pi.aidx;
     }
     size_t i;
     json_t *x;
@@ -431,7 +452,7 @@ static int finalize(job *j, const json_t *plan, const json_t *results, json_t *r
 out:
     for (int k = 0; k < rec.n; k++)
         free(rec.rungs[k].t.segs);
-    free(rec.audio.segs);
+    free(rec.audio[0].segs);
     json_decref(warnings);
     return ret;
 }

@@ -25,11 +25,12 @@ static int write_text(job *j, const char *rel, char *text, ss_err *err)
 void package_from_job(job *j, pkg_records *r)
 {
     memset(r, 0, sizeof(*r));
-    r->n = j->lad.n;
-    for (int i = 0; i < j->lad.n; i++) {
+    r->n = j->nr;
+    for (int i = 0; i < j->nr; i++) {
         rung *g = &j->rungs[i];
         rung_rec *x = &r->rungs[i];
         x->p = g->p;
+        x->codec_id = g->codec ? g->codec->id : "h264";
         cmaf_track(g->cm, &x->t);
         snprintf(x->codecs, sizeof(x->codecs), "%s", g->codecs);
         x->frames = g->frames;
@@ -44,20 +45,61 @@ void package_from_job(job *j, pkg_records *r)
             }
         }
     }
-    if (j->acm) {
-        r->has_audio = 1;
-        cmaf_track(j->acm, &r->audio);
-        r->audio_bytes = cmaf_bytes(j->acm) + r->audio.init_bytes;
+    /* the audio renditions: language, title, default disposition and
+     * role from the probe */
+    r->naudio = j->nau;
+    for (int i = 0; i < j->nau; i++) {
+        const atrack *a = &j->au[i];
+        const probe_audio *pa = &j->pi.audio[a->src];
+        pkg_track *t = &r->audio[i];
+        cmaf_track(a->cm, t);
+        snprintf(t->name, sizeof(t->name), "%s", a->name);
+        t->channels = a->channels;
+        snprintf(t->lang, sizeof(t->lang), "%s", pa->lang);
+        snprintf(t->label, sizeof(t->label), "%s", pa->title);
+        snprintf(t->role, sizeof(t->role), "%s", strcmp(pa->role, "main") ? pa->role : "");
+        t->is_default = pa->idx == j->pi.aidx;
+        r->audio_bytes[i] = cmaf_bytes(a->cm) + t->init_bytes;
+        r->audio_src[i] = pa->idx;
     }
     r->frames = j->vframes;
 }
 
+/* The default stereo rendition of r (the source's default track, else the
+ * first stereo one), -1 when there is no audio. */
+static int default_audio(const pkg_records *r)
+{
+    int adef = -1;
+    for (int i = 0; i < r->naudio; i++)
+        if (r->audio[i].channels == 2 &&
+            (adef < 0 || (r->audio[i].is_default && !r->audio[adef].is_default)))
+            adef = i;
+    return adef;
+}
+
+static json_t *audio_json(const job *j, const pkg_records *r, int i)
+{
+    const pkg_track *t = &r->audio[i];
+    char pl[64];
+    snprintf(pl, sizeof(pl), "%.31s/playlist.m3u8", t->name);
+    json_t *o = json_pack("{s:s, s:s, s:i, s:i, s:I, s:I, s:I, s:o, s:i, s:b, s:s}", "name",
+                          t->name, "codecs", t->codecs, "channels", t->channels, "sample_rate",
+                          t->sample_rate, "bitrate", (json_int_t)pkg_avg_bps(t), "bitrate_peak",
+                          (json_int_t)pkg_peak_bps(t), "bytes", (json_int_t)r->audio_bytes[i],
+                          "playlist", j->o->hls ? json_string(pl) : json_null(), "source_stream",
+                          r->audio_src[i], "default", t->is_default, "role",
+                          t->role[0] ? t->role : "main");
+    json_object_set_new(o, "language", t->lang[0] ? json_string(t->lang) : json_null());
+    json_object_set_new(o, "title", t->label[0] ? json_string(t->label) : json_null());
+    return o;
+}
+
 int package_write(job *j, pkg_records *rec, json_t *res, ss_err *err)
 {
-    pkg_track vt[MEDIA_MAX_RUNGS], at;
+    pkg_track vt[2 * MEDIA_MAX_RUNGS], at[MEDIA_MAX_AUDIO];
     pkg_text *texts = rec->texts;
     memset(vt, 0, sizeof(vt));
-    memset(&at, 0, sizeof(at));
+    memset(at, 0, sizeof(at));
     int nseg = -1;
     for (int i = 0; i < rec->n; i++) {
         rung_rec *g = &rec->rungs[i];
@@ -73,22 +115,20 @@ int package_write(job *j, pkg_records *rec, json_t *res, ss_err *err)
         else if (nseg != vt[i].nsegs)
             return ss_fail(err, SS_EINTERNAL, "rungs were cut into different segment counts");
     }
-    int has_audio = rec->has_audio;
-    if (has_audio) {
-        at = rec->audio;
-        ss_strlcpy(at.name, "audio", sizeof(at.name));
-        at.is_audio = 1;
-        at.channels = 2;
-        at.sample_rate = 48000;
-        snprintf(at.lang, sizeof(at.lang), "%s", j->pi.alang);
-        at.is_default = 1;
-        snprintf(at.codecs, sizeof(at.codecs), "mp4a.40.2");
+    int na = rec->naudio;
+    for (int i = 0; i < na; i++) {
+        at[i] = rec->audio[i];
+        at[i].is_audio = 1;
+        at[i].sample_rate = 48000;
+        snprintf(at[i].codecs, sizeof(at[i].codecs), "mp4a.40.2");
+        rec->audio[i] = at[i];   /* for audio_json */
     }
+    int adef = default_audio(rec);
     json_t *subarr = rec->subarr ? json_incref(rec->subarr) : json_array();
     int ntexts = rec->ntexts;
     double duration = (double)rec->frames * j->fps_den / j->fps_num;
-    pkg_set set = { vt, rec->n, has_audio ? &at : NULL, texts, ntexts,
-                    (double)j->seg_num / j->seg_den, duration, has_audio ? 1 : 0 };
+    pkg_set set = { vt, rec->n, na ? at : NULL, texts, ntexts,
+                    (double)j->seg_num / j->seg_den, duration, na };
 
     if (j->o->hls) {
         for (int i = 0; i < rec->n; i++) {
@@ -100,8 +140,12 @@ int package_write(job *j, pkg_records *rec, json_t *res, ss_err *err)
             if (write_text(j, rel, pkg_hls_iframes(&vt[i]), err))
                 goto fail;
         }
-        if (has_audio && write_text(j, "audio/playlist.m3u8", pkg_hls_media(&at), err))
-            goto fail;
+        for (int i = 0; i < na; i++) {
+            char rel[128];
+            snprintf(rel, sizeof(rel), "%.31s/playlist.m3u8", at[i].name);
+            if (write_text(j, rel, pkg_hls_media(&at[i]), err))
+                goto fail;
+        }
         for (int i = 0; i < ntexts; i++) {
             char rel[128];
             snprintf(rel, sizeof(rel), "subtitles/%.31s.m3u8", texts[i].name);
@@ -114,7 +158,13 @@ int package_write(job *j, pkg_records *rec, json_t *res, ss_err *err)
     if (j->o->dash && write_text(j, "manifest.mpd", pkg_dash_mpd(&set), err))
         goto fail;
 
-    int64_t apeak = has_audio ? pkg_peak_bps(&at) : 0, aavg = has_audio ? pkg_avg_bps(&at) : 0;
+    /* a rung's figures count the stereo group's largest audio (as the master's BANDWIDTH) */
+    int64_t apeak = 0, aavg = 0;
+    for (int i = 0; i < na; i++)
+        if (at[i].channels == 2) {
+            apeak = pkg_peak_bps(&at[i]) > apeak ? pkg_peak_bps(&at[i]) : apeak;
+            aavg = pkg_avg_bps(&at[i]) > aavg ? pkg_avg_bps(&at[i]) : aavg;
+        }
     json_t *rs = json_array();
     for (int i = 0; i < rec->n; i++) {
         rung_rec *g = &rec->rungs[i];
@@ -123,11 +173,12 @@ int package_write(job *j, pkg_records *rec, json_t *res, ss_err *err)
         snprintf(ipl, sizeof(ipl), "%.31s/iframes.m3u8", vt[i].name);
         json_t *r = json_object();
         json_object_set_new(r, "name", json_string(vt[i].name));
+        json_object_set_new(r, "video_codec", json_string(g->codec_id ? g->codec_id : "h264"));
         json_object_set_new(r, "width", json_integer(vt[i].width));
         json_object_set_new(r, "height", json_integer(vt[i].height));
         char codecs[96];
-        snprintf(codecs, sizeof(codecs), "%s%s%s", vt[i].codecs, has_audio ? "," : "",
-                 has_audio ? at.codecs : "");
+        snprintf(codecs, sizeof(codecs), "%s%s%s", vt[i].codecs, adef >= 0 ? "," : "",
+                 adef >= 0 ? at[adef].codecs : "");
         json_object_set_new(r, "codecs", json_string(codecs));
         json_object_set_new(r, "bandwidth", json_integer(pkg_peak_bps(&vt[i]) + apeak));
         json_object_set_new(r, "average_bandwidth", json_integer(pkg_avg_bps(&vt[i]) + aavg));
@@ -171,16 +222,13 @@ int package_write(job *j, pkg_records *rec, json_t *res, ss_err *err)
         json_array_append_new(rs, r);
     }
     json_object_set_new(res, "renditions", rs);
-    if (has_audio) {
-        json_object_set_new(res, "audio",
-                            json_pack("{s:s, s:i, s:i, s:I, s:I, s:I, s:o}", "codecs", at.codecs,
-                                      "channels", 2, "sample_rate", 48000, "bitrate",
-                                      (json_int_t)aavg, "bitrate_peak", (json_int_t)apeak, "bytes",
-                                      (json_int_t)rec->audio_bytes, "playlist",
-                                      j->o->hls ? json_string("audio/playlist.m3u8") : json_null()));
-    } else {
-        json_object_set_new(res, "audio", json_null());
-    }
+    json_t *tracks = json_array();
+    for (int i = 0; i < na; i++)
+        json_array_append_new(tracks, audio_json(j, rec, i));
+    /* "audio": the default stereo rendition, as before there were several */
+    json_object_set_new(res, "audio", adef >= 0 ? json_copy(json_array_get(tracks, (size_t)adef))
+                                                : json_null());
+    json_object_set_new(res, "audio_tracks", tracks);
     json_object_set_new(res, "duration", json_real(round(duration * 1000) / 1000));
     json_object_set_new(res, "frame_rate", json_real(round((double)j->fps_num / j->fps_den * 1000) / 1000));
     json_object_set_new(res, "rate_control", json_string(j->pass ? "two-pass" : "capped-crf"));

@@ -9,6 +9,7 @@
 #include "stage.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <sys/resource.h>
 
 #include <libswscale/swscale.h>
@@ -16,11 +17,52 @@
 #include "log.h"
 #include "util.h"
 
+int enc_alloc(const enc_settings *s, const char *lib, const AVCodec **codec, AVCodecContext **out,
+              ss_err *err)
+{
+    *out = NULL;
+    if (!(*codec = avcodec_find_encoder_by_name(lib)))
+        return ss_fail(err, SS_EINTERNAL, "%s encoder not available", lib);
+    AVCodecContext *c = *out = avcodec_alloc_context3(*codec);
+    if (!c)
+        return ss_fail(err, SS_ENOMEM, "out of memory");
+    c->width = s->width;
+    c->height = s->height;
+    c->pix_fmt = AV_PIX_FMT_YUV420P;
+    c->time_base = (AVRational){ s->fps_den, s->fps_num };
+    c->framerate = (AVRational){ s->fps_num, s->fps_den };
+    c->sample_aspect_ratio = (AVRational){ 1, 1 };
+    c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    c->color_range = AVCOL_RANGE_MPEG;
+    if (s->bt709) {
+        c->color_primaries = AVCOL_PRI_BT709;
+        c->color_trc = AVCOL_TRC_BT709;
+        c->colorspace = AVCOL_SPC_BT709;
+    } else if (s->color_from) {
+        c->color_primaries = s->color_from->color_primaries;
+        c->color_trc = s->color_from->color_trc;
+        c->colorspace = s->color_from->colorspace;
+    }
+    return 0;
+}
+
+int enc_open(AVCodecContext *c, const AVCodec *codec, AVDictionary **d, const enc_settings *s,
+             const char *lib, ss_err *err)
+{
+    int r = avcodec_open2(c, codec, d);
+    av_dict_free(d);
+    if (r < 0) {
+        char e[128];
+        media_averr(r, e, sizeof(e));
+        return ss_fail(err, SS_EINTERNAL, "%s for %s: %s", lib, s->name, e);
+    }
+    return 0;
+}
+
 int rung_open(job *j, rung *g, int threads, ss_err *err)
 {
-    char stats[4200];
-    snprintf(stats, sizeof(stats), "%s/%s.log", j->stats_dir, g->p.name);
-    enc_settings s = {
+    snprintf(g->stats, sizeof(g->stats), "%s/%s.log", j->stats_dir, g->p.name);
+    g->es = (enc_settings){
         .name = g->p.name,
         .width = g->p.width,
         .height = g->p.height,
@@ -34,7 +76,7 @@ int rung_open(job *j, rung *g, int threads, ss_err *err)
         .crf_exact = g->p.crf_exact,
         .level = g->p.level,
         .pass = j->pass,
-        .stats = stats,
+        .stats = g->stats,
         .preset = j->o->preset,
         .scenecut = j->o->ladder == MEDIA_LADDER_PER_TITLE,
         .stitchable = j->mode == STAGE_CHUNK,
@@ -44,7 +86,9 @@ int rung_open(job *j, rung *g, int threads, ss_err *err)
     };
     if (!g->codec)
         g->codec = &enc_x264;
-    if (g->codec->open(&s, &g->enc, g->codecs, sizeof(g->codecs), err))
+    if (g->codec->restart)
+        g->es.pass = 0;   /* two-pass is libx264's: the others run capped CRF */
+    if (g->codec->open(&g->es, &g->enc, g->codecs, sizeof(g->codecs), err))
         return -1;
     if (j->pass == 1)
         return 0;   /* first pass: statistics only, packets are dropped */
@@ -105,6 +149,28 @@ static int rung_drain(rung *g, ss_err *err)
     return ret;
 }
 
+/* A segment boundary for an encoder that cannot be told to key a frame
+ * (encoder.h restart): drain it and open it again, the same settings
+ * (checked: the same stream headers, so one init segment holds). */
+static int rung_restart(rung *g, ss_err *err)
+{
+    int r = avcodec_send_frame(g->enc, NULL);
+    if (r < 0 && r != AVERROR_EOF)
+        return ss_fail(err, SS_EINTERNAL, "%s for %s would not flush", g->codec->lib, g->p.name);
+    if (rung_drain(g, err))
+        return -1;
+    AVCodecContext *old = g->enc;
+    g->enc = NULL;
+    char codecs[sizeof(g->codecs)];
+    r = g->codec->open(&g->es, &g->enc, codecs, sizeof(codecs), err);
+    if (!r && (old->extradata_size != g->enc->extradata_size ||
+               memcmp(old->extradata, g->enc->extradata, (size_t)old->extradata_size)))
+        r = ss_fail(err, SS_EINTERNAL, "%s for %s: stream headers changed on a restart",
+                    g->codec->lib, g->p.name);
+    avcodec_free_context(&old);
+    return r;
+}
+
 static int rung_encode(rung *g, AVFrame *in, ss_err *err)
 {
     job *j = g->j;
@@ -158,6 +224,11 @@ static int rung_encode(rung *g, AVFrame *in, ss_err *err)
                 return -1;
             }
         }
+    }
+    if (f && f->pict_type == AV_PICTURE_TYPE_I && g->frames > 1 && g->codec->restart &&
+        rung_restart(g, err)) {
+        av_frame_free(&scaled);
+        return -1;
     }
     int r = avcodec_send_frame(g->enc, f);
     av_frame_free(&scaled);

@@ -125,36 +125,30 @@ static void quality_sampling(job *j)
  * next pass and the plan, probe facts, warnings and errors stay. */
 void job_release(job *j, int final)
 {
-    for (int i = 0; i < j->lad.n; i++)
+    for (int i = 0; i < j->nr; i++)
         rung_release(&j->rungs[i]);
     memset(j->rungs, 0, sizeof(j->rungs));
-    for (int i = 0; i < j->nhold; i++)
-        av_packet_free(&j->hold[i]);
-    j->nhold = 0;
+    j->nr = 0;
+    for (int i = 0; i < j->nau; i++)
+        audio_release(&j->au[i]);
+    j->nau = 0;
     avfilter_graph_free(&j->vg);
-    avfilter_graph_free(&j->ag);
     sws_freeContext(j->fix);
     j->fix = NULL;
     avcodec_free_context(&j->vdec);
-    avcodec_free_context(&j->adec);
-    avcodec_free_context(&j->aenc);
-    cmaf_free(&j->acm);
     thumbs_free(&j->th);
     subs_free(&j->sb);
     avformat_close_input(&j->ic);
     pt_free(&j->pt);
-    j->vsrc = j->vsink = j->asrc = j->asink = NULL;
+    j->vsrc = j->vsink = NULL;
     if (final) {
-        free(j->hold);
-        j->hold = NULL;
         json_decref(j->warnings);
         json_decref(j->pt_report);
         pthread_mutex_destroy(&j->mu);
         return;
     }
-    j->vframes = j->first_out = j->dec_errors = j->apts_next = j->asamples = j->akcut = 0;
-    j->vts_shift = j->ts_fixed = j->ats_shift = j->ats_fixed = 0;
-    j->apts_any = 0;
+    j->vframes = j->first_out = j->dec_errors = 0;
+    j->vts_shift = j->ts_fixed = 0;
     j->range_done = 0;
     j->last_progress = 0;
     atomic_store(&j->abort, 0);
@@ -193,15 +187,19 @@ int stage_run_pass(job *j, ss_err *e, double *cpu_main)
     int total = opts->threads > 0 ? opts->threads : ss_ncpus();
     int th[MEDIA_MAX_RUNGS];
     thread_split(&j->lad, total, th);
-    for (int i = 0; i < j->lad.n; i++) {
+    /* the AV1 ladder (spec codecs): the same rungs, frames and grid */
+    j->nr = opts->av1 && j->pass != 1 ? 2 * j->lad.n : j->lad.n;
+    for (int i = 0; i < j->nr; i++) {
         rung *g = &j->rungs[i];
         g->j = j;
-        g->codec = &enc_x264;
-        g->p = j->lad.rungs[i];
+        g->p = j->lad.rungs[i % j->lad.n];
+        g->codec = i < j->lad.n ? &enc_x264 : &enc_svtav1;
+        if (i >= j->lad.n)
+            snprintf(g->p.name, sizeof(g->p.name), "av1-%.10s", j->lad.rungs[i - j->lad.n].name);
         frameq_init(&g->q);
     }
-    for (int i = 0; i < j->lad.n; i++)
-        if (rung_open(j, &j->rungs[i], th[i], e))
+    for (int i = 0; i < j->nr; i++)
+        if (rung_open(j, &j->rungs[i], th[i % j->lad.n], e))
             return -1;
     if (opts->thumbnails && j->pass != 1 && j->mode != STAGE_CHUNK)
         j->th = thumbs_new(j->pi.dw, j->pi.dh, j->pi.duration,
@@ -209,7 +207,7 @@ int stage_run_pass(job *j, ss_err *e, double *cpu_main)
     if (j->pi.nsubs && j->pass != 1 && j->mode != STAGE_CHUNK)
         j->sb = subs_new(j->ic, &j->pi, j->t0s, job_warn, j);
 
-    for (int i = 0; i < j->lad.n; i++) {
+    for (int i = 0; i < j->nr; i++) {
         if (pthread_create(&j->rungs[i].th, NULL, rung_main, &j->rungs[i])) {
             ss_fail(e, SS_EINTERNAL, "cannot start a thread");
             atomic_store(&j->abort, 1);
@@ -220,15 +218,15 @@ int stage_run_pass(job *j, ss_err *e, double *cpu_main)
     }
     job_progress(j, j->pass == 1 ? "analysing" : "encoding", 0);
     int dr = 0;
-    if (nstarted == j->lad.n) {
+    if (nstarted == j->nr) {
         dr = decode_all(j, e);
         if (dr)
             atomic_store(&j->abort, 1);
-        for (int i = 0; i < j->lad.n; i++)
+        for (int i = 0; i < j->nr; i++)
             frameq_put(&j->rungs[i].q, NULL, job_stop_cb, j);
     }
     *cpu_main = ss_cpu_s(RUSAGE_THREAD);
-    for (int i = 0; i < j->lad.n; i++)
+    for (int i = 0; i < j->nr; i++)
         if (j->rungs[i].started)
             pthread_join(j->rungs[i].th, NULL);
     if (j->cancel && atomic_load(j->cancel)) {
@@ -275,12 +273,6 @@ int stage_plan(job *j, const char *src, json_t *res, ss_err *e)
         snprintf(m, sizeof(m), "source is HDR (%s, %d-bit): tone-mapped to SDR BT.709 for the "
                  "H.264 ladder", j->pi.hdr == PLAN_HDR_PQ ? "PQ / SMPTE ST 2084" : "HLG / ARIB STD-B67",
                  j->pi.bit_depth);
-        job_warn(j, m);
-    }
-    if (j->pi.naudio > 1) {
-        char m[160];
-        snprintf(m, sizeof(m), "source has %d audio streams: encoded stream #%d only",
-                 j->pi.naudio, j->pi.aidx);
         job_warn(j, m);
     }
     plan_fps(j->pi.fps_avg, j->pi.fps_r, &j->fps_num, &j->fps_den);
@@ -422,6 +414,8 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
     json_decref(rec.subarr);
     if (pr)
         goto out;
+    if (opts->mp4_height && download_mp4(j, res, &e))
+        goto out;
     job_progress(j, "packaging", 1);
     json_object_set(res, "warnings", j->warnings);
     json_t *cpu = json_object();
@@ -429,7 +423,7 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
      * not the other jobs of this worker (cpuacct.h) */
     json_object_set_new(cpu, "job", json_real(round(cpuacct_seconds() * 100) / 100));
     json_object_set_new(cpu, "demux_filter_audio", json_real(round(cpu_main * 100) / 100));
-    for (int i = 0; i < j->lad.n; i++)
+    for (int i = 0; i < j->nr; i++)
         json_object_set_new(cpu, j->rungs[i].p.name, json_real(round(j->rungs[i].cpu * 100) / 100));
     json_object_set_new(res, "timings",
                         json_pack("{s:f, s:f, s:f, s:f, s:o}", "probe", t_probe, "analysis",

@@ -46,6 +46,30 @@ typedef struct job job;
 
 #define Q_SEGMENTS 6   /* measured segments at most (quality_sampling) */
 
+/* Audio renditions at most: every chosen source track, and a 5.1 one of
+ * each multichannel track when asked (spec audio.surround). */
+#define MEDIA_MAX_AUDIO 16
+
+/* One audio rendition: a source audio stream decoded, resampled to 48 kHz
+ * (stereo, or 5.1), AAC, its CMAF track in <name>/. */
+typedef struct atrack {
+    int src;                /* position in probe_info.audio */
+    int channels;           /* 2 or 6 */
+    char name[32];          /* folder and representation id: "audio", "audio_1", "audio_51" */
+    AVCodecContext *dec, *enc;
+    AVFilterGraph *ag;
+    AVFilterContext *asrc, *asink;
+    cmaf_out *cm;
+    int64_t apts_next;      /* guess for audio frames without a timestamp */
+    int64_t ats_shift;      /* added to audio timestamps after a discontinuity */
+    int64_t ats_fixed;      /* audio frames re-timed or dropped (damaged timestamps) */
+    int apts_any;           /* an audio frame has been timed */
+    int64_t asamples;       /* samples given to the AAC encoder */
+    int64_t akcut;
+    AVPacket **hold;        /* AAC packets waiting for the video to pass them */
+    int nhold, holdsz;
+} atrack;
+
 typedef struct rung {
     job *j;
     plan_rung p;
@@ -53,6 +77,8 @@ typedef struct rung {
     pthread_t th;
     int started;
     const encoder *codec; /* the encoder that implements this rung */
+    enc_settings es;      /* what it was opened with (a restart reopens it so) */
+    char stats[4200];     /* x264 two-pass statistics file */
     AVCodecContext *enc;
     struct SwsContext *sws;
     int in_w, in_h;
@@ -80,18 +106,17 @@ struct job {
 
     AVFormatContext *ic;
     probe_info pi;
-    AVCodecContext *vdec, *adec;
+    AVCodecContext *vdec;
     AVFilterGraph *vg;
     AVFilterContext *vsrc, *vsink;
     int vg_w, vg_h, vg_fmt;
     struct SwsContext *fix;   /* mid-stream size/format changes -> first geometry */
-    AVFilterGraph *ag;
-    AVFilterContext *asrc, *asink;
-    AVCodecContext *aenc;
-    cmaf_out *acm;
+    atrack au[MEDIA_MAX_AUDIO];   /* audio renditions (audio.c) */
+    int nau;
     int fps_num, fps_den, seg_num, seg_den;
     plan_ladder lad;
-    rung rungs[MEDIA_MAX_RUNGS];
+    rung rungs[2 * MEDIA_MAX_RUNGS];   /* the ladder's H.264 rungs, then its AV1 ones */
+    int nr;                 /* rungs in use */
     thumbs *th;
     subs *sb;
 
@@ -103,14 +128,6 @@ struct job {
     int64_t first_out;      /* pts of the first pre-filtered frame */
     int64_t vframes;        /* frames out of the pre-filter */
     int64_t dec_errors;
-    int64_t apts_next;      /* guess for audio frames without a timestamp */
-    int64_t ats_shift;      /* added to audio timestamps after a discontinuity */
-    int64_t ats_fixed;      /* audio frames re-timed or dropped (damaged timestamps) */
-    int apts_any;           /* an audio frame has been timed */
-    int64_t asamples;       /* samples given to the AAC encoder */
-    int64_t akcut;
-    AVPacket **hold;        /* AAC packets waiting for the video to pass them */
-    int nhold, holdsz;
     double last_progress;
     int aborted_by_cancel;
     int pass;               /* 0: single pass; 1, 2: two-pass rate control */
@@ -202,13 +219,19 @@ int video_pull(job *j, ss_err *err);
 double video_announced_end(const job *j);
 
 /* ---- audio.c ---- */
+/* Open the renditions the spec asks for (probe_pick_audio; a 5.1 one
+ * next to each multichannel track with audio.surround) into j->au. A
+ * track whose decoder will not open is skipped with a warning unless it is
+ * the only one. */
 int audio_open(job *j, ss_err *err);
-/* Every decoded audio frame available: timeline, filter, AAC, held until
- * the video has passed it. */
-int audio_receive(job *j, AVFrame *f, ss_err *err);
+/* A demuxed packet of any stream: to the renditions of its stream. */
+int audio_packet(job *j, const AVPacket *pkt, AVFrame *f, ss_err *err);
 /* End of input: flush, pad with silence or cut to the video's length,
- * write the last segment. */
+ * write the last segments. */
 int audio_end(job *j, ss_err *err);
+/* Free a rendition (safe on a zeroed or half-opened one). keep_hold:
+ * keep the hold array's memory (between passes). */
+void audio_release(atrack *a);
 
 /* ---- decode.c ---- */
 /* Demux and decode the whole source into the video and audio stages. */
@@ -217,11 +240,17 @@ int decode_all(job *j, ss_err *err);
  * j->lad, the report in j->pt_report. */
 int decode_per_title(job *j, ss_err *e);
 
+/* ---- download.c ---- */
+/* OUT/download.mp4 (spec mp4): the chosen H.264 rung and the default
+ * audio remuxed from their CMAF files, moov first; res["download"]. */
+int download_mp4(job *j, json_t *res, ss_err *err);
+
 /* ---- package.c ---- */
 /* What packaging needs of a rung, measured: filled from the rung itself
  * (one process) or from the records of the chunks (finalize item). */
 typedef struct rung_rec {
     plan_rung p;
+    const char *codec_id;     /* "h264", "av1" (static; NULL: h264) */
     char codecs[40];
     pkg_track t;              /* segments (owned by the filler) */
     int64_t frames, es_bytes;
@@ -232,11 +261,13 @@ typedef struct rung_rec {
 } rung_rec;
 
 typedef struct pkg_records {
-    rung_rec rungs[MEDIA_MAX_RUNGS];
+    rung_rec rungs[2 * MEDIA_MAX_RUNGS];
     int n;
-    int has_audio;
-    pkg_track audio;          /* segments owned by the filler */
-    int64_t audio_bytes;      /* segments + init */
+    pkg_track audio[MEDIA_MAX_AUDIO];   /* segments owned by the filler; name, channels,
+                                           lang, label, role, is_default set */
+    int64_t audio_bytes[MEDIA_MAX_AUDIO];   /* segments + init */
+    int audio_src[MEDIA_MAX_AUDIO];     /* the source stream of each */
+    int naudio;
     pkg_text texts[PROBE_MAX_SUBS];
     int ntexts;
     json_t *subarr;           /* result["subtitles"] entries (borrowed; NULL: none) */

@@ -120,7 +120,7 @@ static int video_out(job *j, AVFrame *f, ss_err *err)
                        j->o->max_duration);
     if (j->th && thumbs_feed(j->th, f, t, err))
         return -1;
-    for (int i = 0; i < j->lad.n; i++) {
+    for (int i = 0; i < j->nr; i++) {
         AVFrame *c = av_frame_clone(f);
         if (!c)
             return ss_fail(err, SS_ENOMEM, "out of memory");

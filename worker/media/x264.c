@@ -35,21 +35,12 @@ const char *enc_x264_params(int scenecut, int pass, int stitchable)
 static int x264_open(const enc_settings *s, AVCodecContext **out, char *codecs, size_t codecs_len,
                      ss_err *err)
 {
-    const AVCodec *codec = avcodec_find_encoder_by_name("libx264");
-    if (!codec)
-        return ss_fail(err, SS_EINTERNAL, "libx264 encoder not available");
-    AVCodecContext *c = *out = avcodec_alloc_context3(codec);
-    if (!c)
-        return ss_fail(err, SS_ENOMEM, "out of memory");
-    c->width = s->width;
-    c->height = s->height;
-    c->pix_fmt = AV_PIX_FMT_YUV420P;
-    c->time_base = (AVRational){ s->fps_den, s->fps_num };
-    c->framerate = (AVRational){ s->fps_num, s->fps_den };
-    c->sample_aspect_ratio = (AVRational){ 1, 1 };
+    const AVCodec *codec;
+    if (enc_alloc(s, "libx264", &codec, out, err))
+        return -1;
+    AVCodecContext *c = *out;
     c->gop_size = s->keyint;
     c->keyint_min = s->keyint;
-    c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
     c->rc_max_rate = (int64_t)s->maxrate_kbps * 1000;
     c->rc_buffer_size = s->bufsize_kbits * 1000;
     if (s->pass) {
@@ -58,16 +49,6 @@ static int x264_open(const enc_settings *s, AVCodecContext **out, char *codecs, 
     }
     c->level = s->level;
     c->thread_count = s->threads;
-    c->color_range = AVCOL_RANGE_MPEG;
-    if (s->bt709) {
-        c->color_primaries = AVCOL_PRI_BT709;
-        c->color_trc = AVCOL_TRC_BT709;
-        c->colorspace = AVCOL_SPC_BT709;
-    } else if (s->color_from) {
-        c->color_primaries = s->color_from->color_primaries;
-        c->color_trc = s->color_from->color_trc;
-        c->colorspace = s->color_from->colorspace;
-    }
     AVDictionary *d = NULL;
     char crf[16];
     if (s->crf_exact > 0)
@@ -82,16 +63,11 @@ static int x264_open(const enc_settings *s, AVCodecContext **out, char *codecs, 
         av_dict_set(&d, "crf", crf, 0);
     av_dict_set(&d, "forced-idr", "1", 0);
     av_dict_set(&d, "x264-params", enc_x264_params(s->scenecut, s->pass, s->stitchable), 0);
-    int r = avcodec_open2(c, codec, &d);
-    av_dict_free(&d);
-    if (r < 0) {
-        char e[128];
-        media_averr(r, e, sizeof(e));
-        return ss_fail(err, SS_EINTERNAL, "libx264 for %s: %s", s->name, e);
-    }
+    if (enc_open(c, codec, &d, s, "libx264", err))
+        return -1;
     if (plan_avc_codec_string(c->extradata, (size_t)c->extradata_size, codecs, codecs_len))
         return ss_fail(err, SS_EINTERNAL, "libx264 for %s gave no SPS", s->name);
     return 0;
 }
 
-const encoder enc_x264 = { "h264", "libx264", x264_open };
+const encoder enc_x264 = { "h264", "libx264", x264_open, 0 };
