@@ -7,7 +7,7 @@
 # (the H.264 ladder's default) on the same input is the reference row. Not a
 # test: it never asserts a time.
 #
-#   tests/bench/bench_av1_presets.sh      (PRESETS="4 6 8 10 12" CRF=35 SECONDS=6 SIZE=640x360)
+#   tests/bench/bench_av1_presets.sh      (PRESETS="4 6 8 10 12" CRF=35 SECONDS_LEN=6 SIZE=640x360)
 #
 # Inputs: a generated clip (testsrc2 + temporal noise) and cockatoo.mp4
 # (tests/media/fetch.sh), both scaled to SIZE. Table: tests/bench/out/av1/presets.md.
