@@ -1,6 +1,7 @@
 """Redis Sentinel failover with real processes: one master, one replica and
 three sentinels on loopback; the coordinator and the workers find the
-master through `sentinel://`. The master is killed with SIGKILL while a
+master through `sentinel://`, logged in as the ACL users of
+deploy/redis-acl.conf (so ROLE and WAIT run under them). The master is killed with SIGKILL while a
 batch of no-op jobs (and a few short real encodes) is being submitted and
 run: every job answered 201 exists afterwards and completes exactly once
 (one job.completed), none is lost, and the API answers 503 only during
@@ -13,8 +14,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lib.harness import (Api, Harness, RedisClient, free_port, gen_clip, http_json,  # noqa: E402
-                         main, wait_until)
+from lib.harness import (ACL_PASSWORDS, Api, Harness, RedisClient, free_port,  # noqa: E402
+                         gen_clip, http_json, main, wait_until)
 
 TOKEN = "test-token"
 MASTER = "ssm"
@@ -51,9 +52,11 @@ def ask(port, *cmd):
 def start_cluster(h):
     """Master, replica, three sentinels that all see the replica and each
     other (a failover started before that aborts: no good replica)."""
-    mport = h.redis("master")
+    # both servers hold the ACL users (deploy/redis-acl.conf): the daemons'
+    # ROLE and WAIT run under them
+    mport = h.redis("master", acl=True)
     rport = free_port()
-    h.start("replica", ["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
+    h.start("replica", ["redis-server", h.acl_conf(), "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
                         "--appendonly", "no", "--dir", h.tmp, "--replicaof", "127.0.0.1", str(mport)])
     wait_until(lambda: "master_link_status:up" in ask(rport, "INFO", "replication"), 20,
                "the replica to sync")
@@ -74,15 +77,18 @@ def start_cluster(h):
         return True
     wait_until(ready, 30, "every sentinel to list the replica and the other sentinels",
                interval=0.1)
-    url = "sentinel://%s/%s/0" % (",".join("127.0.0.1:%d" % p for p in sports), MASTER)
-    return mport, rport, sports, url
+    nodes = ",".join("127.0.0.1:%d" % p for p in sports)
+    urls = {u: "sentinel://%s:%s@%s/%s/0" % (u, ACL_PASSWORDS[u], nodes, MASTER)
+            for u in ("ss-coordinator", "ss-worker")}
+    return mport, rport, sports, urls
 
 
 def test_queue_sentinel():
     with Harness("queue-sentinel") as h:
-        mport, rport, sports, url = start_cluster(h)
-        redis_env = {"STREAMSCALE_REDIS": url}
-        api_url = h.coordinator(redis_port=0, token=TOKEN, extra=dict(COORD, **redis_env))
+        mport, rport, sports, urls = start_cluster(h)
+        redis_env = {"STREAMSCALE_REDIS": urls["ss-worker"]}
+        api_url = h.coordinator(redis_port=0, token=TOKEN,
+                                extra=dict(COORD, STREAMSCALE_REDIS=urls["ss-coordinator"]))
         api = Api(api_url, TOKEN, harness=h)
         log = h.path("completions.log")
 
@@ -191,6 +197,9 @@ def test_queue_sentinel():
                sum(1 for _, st in statuses if st == 503), len(accepted), ENCODES,
                encodes_after_kill, reruns))
         assert window < 30, window
+        for name in ("coordinator", "qa", "qb", "enc"):
+            text = h.log_text(name)
+            assert "NOPERM" not in text and "can't run" not in text, (name, text[-2000:])
 
 
 if __name__ == "__main__":
