@@ -379,7 +379,7 @@ json_t *jobspec_validate(const json_t *spec, char *field, size_t fieldlen, ss_er
     static const char *const top_keys[] = {
         "source", "destination", "ladder", "rate_control", "segment_seconds", "packaging",
         "thumbnails", "webhook", "priority", "metadata", "idempotency_key", "preset", "crf",
-        "max_attempts", "source_identity", "audio", "codecs", "mp4", NULL
+        "max_attempts", "source_identity", "audio", "codecs", "mp4", "split", NULL
     };
     json_t *s = (json_t *)spec;
     if (check_unknown(&v, "", s, top_keys))
@@ -438,6 +438,20 @@ json_t *jobspec_validate(const json_t *spec, char *field, size_t fieldlen, ss_er
             json_object_set_new(out, "segment_seconds", json_real(d));
     } else {
         json_object_set_new(out, "segment_seconds", json_integer(JOBSPEC_DEFAULT_SEGMENT_SECONDS));
+    }
+
+    /* split: "auto" (the default, left out of the canonical spec so
+     * existing job ids stay), "off", or seconds a chunk */
+    x = json_object_get(s, "split");
+    if (x) {
+        const char *sv = json_string_value(x);
+        if (sv ? strcmp(sv, "auto") && strcmp(sv, "off")
+               : !json_is_number(x) || json_number_value(x) < 1 || json_number_value(x) > 3600) {
+            bad(&v, "split", "must be \"auto\", \"off\" or seconds a chunk from 1 to 3600");
+            goto fail;
+        }
+        if (!sv || strcmp(sv, "auto"))
+            json_object_set(out, "split", x);
     }
 
     x = json_object_get(s, "packaging");

@@ -15,6 +15,7 @@
 #define RK_CTL_FMT     RK_PREFIX "ctl:%s"       /* PUBLISH "cancel" to a running job */
 #define RK_CTL_PATTERN RK_PREFIX "ctl:*"
 #define RK_JOB_FMT     RK_PREFIX "job:%s"       /* HASH: the job record */
+#define RK_ITEM_FMT    RK_PREFIX "item:%s:%s"   /* HASH: a split job's work item (job id, name) */
 #define RK_EVENTS_FMT  RK_PREFIX "events:%s"    /* STREAM: the job's events, id 0-<seq> */
 #define RK_QUEUE_FMT   RK_PREFIX "q:%s"         /* LIST per priority (high|normal|low) */
 #define RK_PROCESSING  RK_PREFIX "processing"   /* ZSET id -> lease deadline ms */

@@ -279,6 +279,18 @@ static void print_job(json_t *j)
     json_t *e = json_object_get(j, "error");
     if (json_is_object(e))
         printf("error:     %s: %s\n", str(e, "code"), str(e, "message"));
+    /* a split job's work items (docs/SPLIT.md) */
+    size_t n;
+    json_t *it;
+    json_array_foreach(json_object_get(j, "items"), n, it) {
+        printf("item:      %-9s %-9s %-20s attempts %lld", str(it, "name"), str(it, "state"),
+               str(it, "worker"), (long long)json_integer_value(json_object_get(it, "attempts")));
+        if (json_is_number(json_object_get(it, "cpu_seconds")))
+            printf(", %.1f CPU s", json_number_value(json_object_get(it, "cpu_seconds")));
+        else if (!strcmp(str(it, "state"), "running"))
+            printf(", %.0f%%", json_number_value(json_object_get(it, "progress")));
+        printf("\n");
+    }
     json_t *r = json_object_get(j, "result");
     json_t *urls = json_object_get(r, "urls");
     if (json_is_object(urls)) {

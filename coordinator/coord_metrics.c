@@ -323,7 +323,7 @@ static void write_hists(struct evbuffer *b, json_t *cnt)
 
 static int known_counter(const char *k)
 {
-    if (ss_str_has_prefix(k, "hist:"))
+    if (ss_str_has_prefix(k, "hist:") || ss_str_has_prefix(k, "items_"))
         return 1;
     for (size_t i = 0; i < SS_ARRAY_LEN(counters); i++)
         if (!strcmp(counters[i].field, k))
@@ -436,6 +436,21 @@ void metrics_write_store(struct evbuffer *b, json_t *st, json_t *workers, json_t
             prom_head(b, "streamscale_stats_total", "counter",
                       "Other {ss}:stats counters the Lua scripts keep, by name.");
         prom_sample(b, "streamscale_stats_total", json_number_value(v), "name", k, (char *)NULL);
+    }
+    /* split jobs' work items: items_<started|done|failed|retried>:<kind> */
+    head = 0;
+    json_object_foreach(cnt, k, v) {
+        const char *colon = strchr(k, ':');
+        if (!ss_str_has_prefix(k, "items_") || !colon || colon - k > 40)
+            continue;
+        if (!head++)
+            prom_head(b, "streamscale_items_total", "counter",
+                      "Work items of split jobs (plan, chunk, audio, finalize) by kind and what "
+                      "happened: started (claims), done, failed (attempts), retried.");
+        char state[48];
+        snprintf(state, sizeof(state), "%.*s", (int)(colon - k - 6), k + 6);
+        prom_sample(b, "streamscale_items_total", json_number_value(v), "kind", colon + 1, "state",
+                    state, (char *)NULL);
     }
     write_hists(b, cnt);
     write_workers(b, workers);

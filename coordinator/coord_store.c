@@ -115,6 +115,45 @@ json_t *store_job_from_fields(const char *id, json_t *fields, int full)
     return j;
 }
 
+/* A split job's work items ({ss}:item:<id>:<name>), in order. */
+static json_t *store_items(rconn *r, const char *id, const json_t *names)
+{
+    json_t *arr = json_array();
+    size_t i;
+    json_t *x;
+    json_array_foreach(names, i, x) {
+        const char *n = json_string_value(x);
+        if (!n)
+            continue;
+        char key[192];
+        snprintf(key, sizeof(key), RK_ITEM_FMT, id, n);
+        ss_err e = { 0 };
+        redisReply *rep = rconn_cmdf(r, &e, "HGETALL %s", key);
+        json_t *f = json_object();
+        for (size_t k = 0; rep && rep->type == REDIS_REPLY_ARRAY && k + 1 < rep->elements; k += 2)
+            json_object_set_new(f, rep->element[k]->str, json_string(rep->element[k + 1]->str));
+        if (rep)
+            freeReplyObject(rep);
+        const char *st = json_string_value(json_object_get(f, "state"));
+        const char *w = json_string_value(json_object_get(f, "worker"));
+        const char *pr = json_string_value(json_object_get(f, "progress"));
+        const char *cpu = json_string_value(json_object_get(f, "cpu_seconds"));
+        json_t *it = json_pack("{s:s, s:s, s:s, s:I, s:f}", "name", n, "kind",
+                               n[0] == 'c' ? "chunk" : n, "state", st ? st : "waiting",
+                               "attempts", (json_int_t)num(f, "attempts"), "progress",
+                               pr ? atof(pr) : 0.0);
+        json_object_set_new(it, "worker", w && *w ? json_string(w) : json_null());
+        set_time(it, "started_at", num(f, "started_ms"));
+        set_time(it, "finished_at", num(f, "finished_ms"));
+        json_object_set_new(it, "cpu_seconds", cpu && st && !strcmp(st, "done") ? json_real(atof(cpu))
+                                                                                : json_null());
+        json_object_set_new(it, "error", parse_or_null(json_string_value(json_object_get(f, "error"))));
+        json_array_append_new(arr, it);
+        json_decref(f);
+    }
+    return arr;
+}
+
 json_t *store_job_json(rconn *r, const char *id, int full, ss_err *err)
 {
     char key[128];
@@ -132,6 +171,11 @@ json_t *store_job_json(rconn *r, const char *id, int full, ss_err *err)
         json_object_set_new(fields, rep->element[i]->str, json_string(rep->element[i + 1]->str));
     freeReplyObject(rep);
     json_t *j = store_job_from_fields(id, fields, full);
+    json_t *names = full ? json_loads(json_string_value(json_object_get(fields, "items")) ?: "",
+                                      0, NULL) : NULL;
     json_decref(fields);
+    if (json_is_array(names))
+        json_object_set_new(j, "items", store_items(r, id, names));
+    json_decref(names);
     return j;
 }

@@ -9,9 +9,11 @@
  * arrives through the atomic j->cancel, which the pipeline polls per frame.
  */
 #include <dirent.h>
+#include <math.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -290,15 +292,22 @@ void wjob_run_media(wjob *j)
     if (ss_mkdir_p(outdir, &err) != 0)
         goto out;
 
-    /* 1. the source */
+    /* 1. the source (not for a split job's finalize item: it works from
+     * the other items' records) */
+    int finalize = !strcmp(j->item, "finalize");
+    const json_t *plan = j->item_in ? json_object_get(j->item_in, "plan") : NULL;
+    const json_t *results = j->item_in ? json_object_get(j->item_in, "results") : NULL;
     set_stage(j, "downloading", 0);
     double t0 = ss_mono_s();
     const char *source = json_string_value(json_object_get(j->spec, "source"));
     source_conf sc;
     worker_source_conf(conf, &sc);
     source_info si;
-    if (source_resolve(source, dir, src_local, sizeof(src_local), &sc, &j->cancel, &si, &err) != 0 ||
-        source_check_identity(&si, json_object_get(j->spec, "source_identity"), &err) != 0)
+    memset(&si, 0, sizeof(si));
+    src_local[0] = '\0';
+    if (!finalize &&
+        (source_resolve(source, dir, src_local, sizeof(src_local), &sc, &j->cancel, &si, &err) != 0 ||
+         source_check_identity(&si, json_object_get(j->spec, "source_identity"), &err) != 0))
         goto out;
     double t_fetch = ss_mono_s() - t0;
 
@@ -333,6 +342,7 @@ void wjob_run_media(wjob *j)
     mo.max_duration = conf->max_duration;
     mo.max_pixels = conf->max_pixels;
     mo.max_file_size = conf->max_file_size;
+    mo.chunk_seconds = conf->chunk_seconds > 0 ? conf->chunk_seconds : MEDIA_CHUNK_SECONDS;
     log_info(NULL, "encoding with %d encoder thread(s) (threads %lld, slots %lld when claimed)",
              mo.threads, conf->threads, conf->slots);
     mo.scratch_dir = dir;
@@ -340,7 +350,40 @@ void wjob_run_media(wjob *j)
     media_events ev = { .ud = &ctx, .progress = on_progress, .position = on_position,
                         .file_ready = on_file_ready, .warning = on_warning };
     double t1 = ss_mono_s();
-    if (media_encode(src_local, outdir, &mo, &ev, &j->cancel, &output, &err) != 0)
+    if (j->item[0] && !finalize) {
+        /* a chunk or the audio of a split job (docs/SPLIT.md): its files
+         * are stored as they are done, its record goes to Redis */
+        json_t *rec = NULL;
+        if (media_encode_item(src_local, outdir, &mo, plan, j->item, results, &ev, &j->cancel, &rec,
+                              &err) != 0)
+            goto out;
+        if (pub.err.code || storage_wait(st, &err) != 0) {
+            if (pub.err.code)
+                err = pub.err;
+            json_decref(rec);
+            goto out;
+        }
+        json_object_set_new(rec, "worker", json_string(w->id));
+        if (!strcmp(j->item, "audio"))   /* what finalize's job.json says of the source */
+            json_object_set_new(rec, "source_info", source_info_json(source, &si));
+        j->item_cpu = json_number_value(json_object_get(rec, "cpu_seconds"));
+        wjob_set_outcome(j, WJOB_COMPLETED, NULL, rec);
+        goto out;
+    }
+    if (!j->item[0] && mo.split != MEDIA_SPLIT_OFF) {
+        /* the plan: split into work items, or encode it all here */
+        json_t *p = NULL;
+        if (media_plan(src_local, &mo, &ev, &j->cancel, &p, &err) != 0)
+            goto out;
+        if (p) {
+            log_info(NULL, "split into %d chunks", media_plan_chunks(p));
+            wjob_set_outcome(j, WJOB_SPLIT, NULL, p);
+            goto out;
+        }
+    }
+    if (finalize ? media_encode_item(NULL, outdir, &mo, plan, "finalize", results, &ev, &j->cancel,
+                                     &output, &err) != 0
+                 : media_encode(src_local, outdir, &mo, &ev, &j->cancel, &output, &err) != 0)
         goto out;
     if (pub.err.code) {
         err = pub.err;
@@ -354,7 +397,26 @@ void wjob_run_media(wjob *j)
     if (publish_rest(j, &pub, &err) != 0)
         goto out;
     json_t *doc = build_job_json(j, &pub, output, dest, t_fetch, t_encode, 0);
-    json_object_set_new(doc, "source", source_info_json(source, &si));
+    if (finalize) {
+        /* who encoded what: every item, its worker, attempts and CPU seconds */
+        json_t *items = json_deep_copy(json_object_get(j->item_in, "items"));
+        size_t k;
+        json_t *x;
+        json_array_foreach(items, k, x) {
+            const char *n = json_string_value(json_object_get(x, "name"));
+            if (n && !strcmp(n, "finalize")) {
+                json_object_set_new(x, "worker", json_string(w->id));
+                json_object_set_new(x, "attempts", json_integer(j->attempt));
+                json_object_set_new(x, "cpu_seconds",
+                                    json_real(round(ss_cpu_s(RUSAGE_THREAD) * 100) / 100));
+            }
+        }
+        json_object_set_new(doc, "items", items ? items : json_array());
+        json_object_set(doc, "source",
+                        json_object_get(json_object_get(results, "audio"), "source_info"));
+    } else {
+        json_object_set_new(doc, "source", source_info_json(source, &si));
+    }
     char first[256];
     long long routine = avlog_job_end(j->id, first, sizeof(first));
     json_object_set_new(doc, "libav_routine", json_pack("{sI ss?}", "count", (json_int_t)routine,
@@ -388,9 +450,17 @@ void wjob_run_media(wjob *j)
 
 out:
     if (err.code) {
-        if (st)
+        wjob_outcome oc = outcome_of(j, &err);
+        if (st) {
             storage_abort(st);
-        wjob_set_outcome(j, outcome_of(j, &err), &err, NULL);
+            /* a cancelled split job: the whole partial output goes (other
+             * items' segments too; each stopping item does it) */
+            if (j->item[0] && oc == WJOB_CANCELLED) {
+                ss_err de = { 0 };
+                storage_delete_prefix(st, pub.prefix, &de);
+            }
+        }
+        wjob_set_outcome(j, oc, &err, NULL);
     }
     if (st) {
         storage_stats ust;
@@ -435,6 +505,9 @@ static void *job_thread(void *arg)
         break;
     case WJOB_LOST:
         log_warn(NULL, "stopped after %.1fs: lease lost", secs);
+        break;
+    case WJOB_SPLIT:
+        log_info(NULL, "planned in %.1fs: split into work items", secs);
         break;
     default:
         log_warn(NULL, "failed after %.1fs (%s): %s", secs, ss_code_name(j->err.code), j->err.msg);
@@ -497,6 +570,7 @@ void wjob_free(wjob *j)
     if (j->done_ev)
         event_free(j->done_ev);
     json_decref(j->spec);
+    json_decref(j->item_in);
     json_decref(j->result);
     pthread_mutex_destroy(&j->mu);
     free(j);

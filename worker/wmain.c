@@ -69,6 +69,8 @@ const cfg_opt worker_opts[] = {
     OPT("retry_cap_ms", CFG_INT, "300000", retry_cap_ms, 0, 86400000, "longest retry delay"),
     OPT("max_duration", CFG_DOUBLE, "21600", max_duration, 0, 1e9,
         "longest source in seconds (0 = no limit)"),
+    OPT("chunk_seconds", CFG_DOUBLE, "20", chunk_seconds, 1, 3600,
+        "split jobs (spec split auto): chunk length in seconds, rounded to whole segments"),
     OPT("max_pixels", CFG_INT, "35389440", max_pixels, 0, 1LL << 40,
         "largest source frame, width*height (default 8192x4320; 0 = no limit)"),
     OPT("max_file_size", CFG_INT, "21474836480", max_file_size, 0, 1LL << 50,
@@ -226,6 +228,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     w->conf.retry_cap_ms = nc.retry_cap_ms;
     w->conf.drain_timeout = nc.drain_timeout;
     w->conf.max_duration = nc.max_duration;
+    w->conf.chunk_seconds = nc.chunk_seconds;
     w->conf.max_pixels = nc.max_pixels;
     w->conf.max_file_size = nc.max_file_size;
     log_info(NULL, "SIGHUP: config reloaded (cpu_threshold %.0f%%, slots %lld)", nc.cpu_threshold,

@@ -45,6 +45,7 @@ typedef struct worker_conf {
     long long retry_base_ms;       /* backoff before the next attempt after a failure */
     long long retry_cap_ms;
     double max_duration;           /* seconds of source, 0 = no limit */
+    double chunk_seconds;          /* split jobs: chunk length (spec split "auto") */
     long long max_pixels;          /* source width*height */
     long long max_file_size;       /* bytes */
     char *log_level;
@@ -77,7 +78,8 @@ typedef enum wjob_outcome {
     WJOB_FAILED,
     WJOB_CANCELLED,
     WJOB_RELEASE,       /* drain: give it back without counting the attempt */
-    WJOB_LOST           /* the lease was lost: write nothing */
+    WJOB_LOST,          /* the lease was lost: write nothing */
+    WJOB_SPLIT          /* planned as a split job: result is the plan (finish "split") */
 } wjob_outcome;
 
 /* cancel flag values (wjob.cancel) */
@@ -99,6 +101,9 @@ typedef struct wjob {
     char token[32];
     int attempt;
     json_t *spec;               /* canonical spec (owned) */
+    char item[16];              /* a split job's work item ("c3", "audio", "finalize"); "" = the job */
+    json_t *item_in;            /* its claim payload: {plan, results, items} (owned) */
+    double item_cpu;            /* CPU seconds the item took (set by the job thread) */
     pthread_t thread;
     int thread_started;
     atomic_int cancel;          /* read by the pipeline; WJOB_CANCEL_* */

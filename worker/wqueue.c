@@ -514,14 +514,6 @@ void wq_stop(worker *w)
 
 /* ---- notifications and cancel messages ----------------------------------- */
 
-static wjob *find_job(worker *w, const char *id)
-{
-    for (wjob *j = w->jobs; j; j = j->next)
-        if (!strcmp(j->id, id))
-            return j;
-    return NULL;
-}
-
 static void on_claim_timer(evutil_socket_t fd, short what, void *arg)
 {
     wq_try_claim(arg);
@@ -600,8 +592,10 @@ static void on_sub_message(redisAsyncContext *ac, void *r, void *priv)
         const char *pre = RK_PREFIX "ctl:";
         if (!pchan || !ss_str_has_prefix(pchan, pre))
             return;
-        wjob *j = find_job(w, pchan + strlen(pre));
-        if (j && msg && !strcmp(msg, "cancel")) {
+        /* every claim of that job here (a split job's items too) */
+        for (wjob *j = w->jobs; j && msg && !strcmp(msg, "cancel"); j = j->next) {
+            if (strcmp(j->id, pchan + strlen(pre)))
+                continue;
             log_info(j->id, "cancel requested: stopping the encode");
             int expected = 0;
             atomic_compare_exchange_strong(&j->cancel, &expected, WJOB_CANCEL_USER);
@@ -611,8 +605,10 @@ static void on_sub_message(redisAsyncContext *ac, void *r, void *priv)
 
 /* ---- claim ------------------------------------------------------------------ */
 
-/* Start a job from the four claim fields {id, token, attempt, spec}. */
-static void start_claimed(worker *w, redisReply **f)
+/* Start a job from the claim fields {id, token, attempt, spec, still
+ * queued[, item, payload]} (n of them: 5 for a job, 7 for a split job's
+ * work item). */
+static void start_claimed(worker *w, redisReply **f, size_t n)
 {
     wjob *j = calloc(1, sizeof(*j));
     if (!j)
@@ -623,6 +619,10 @@ static void start_claimed(worker *w, redisReply **f)
     ss_strlcpy(j->token, f[1]->str ? f[1]->str : "", sizeof(j->token));
     j->attempt = (int)f[2]->integer;
     j->spec = f[3]->str ? json_loads(f[3]->str, 0, NULL) : NULL;
+    if (n >= 7 && f[5]->str) {
+        ss_strlcpy(j->item, f[5]->str, sizeof(j->item));
+        j->item_in = f[6]->str ? json_loads(f[6]->str, 0, NULL) : NULL;
+    }
     pthread_mutex_init(&j->mu, NULL);
     ss_strlcpy(j->stage, "starting", sizeof(j->stage));
     j->last_hb_ok_ms = ss_mono_ms();
@@ -638,11 +638,13 @@ static void start_claimed(worker *w, redisReply **f)
         wq_finish(w, j);
         return;
     }
-    log_info(j->id, "claimed (attempt %d, token %s, %d/%lld slots busy, load %.0f%%)", j->attempt,
-             j->token, w->njobs, w->conf.slots, w->gate.load < 0 ? 0 : w->gate.load * 100);
+    log_info(j->id, "claimed%s%s (attempt %d, token %s, %d/%lld slots busy, load %.0f%%)",
+             j->item[0] ? " item " : "", j->item, j->attempt, j->token, w->njobs, w->conf.slots, w->gate.load < 0 ? 0 : w->gate.load * 100);
     ss_err err = { 0 };
     if (!j->spec)
         ss_fail(&err, SS_EINVAL, "job spec in Redis is not valid JSON");
+    else if (j->item[0] && !j->item_in)
+        ss_fail(&err, SS_EINVAL, "work item %s: its plan in Redis is not valid JSON", j->item);
     else if (wjob_start(w, j, &err) == 0)
         return;
     /* Could not even start: report it as this attempt's failure. */
@@ -658,7 +660,7 @@ static void on_claim(worker *w, redisReply *r, void *ud)
 {
     if (w->claim_inflight > 0)
         w->claim_inflight--;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 5) {
+    if (!r || r->type != REDIS_REPLY_ARRAY || (r->elements != 5 && r->elements != 7)) {
         w->queue_empty = 1;   /* nothing queued, or Redis trouble (logged) */
         if (r && r->type == REDIS_REPLY_NIL) {
             w->idle_marked = 1;   /* claim_next put us in {ss}:idle */
@@ -674,7 +676,7 @@ static void on_claim(worker *w, redisReply *r, void *ud)
     w->idle_marked = 0;
     if (w->queue_empty)
         w->wake_id[0] = 0;   /* nothing else queued: the wake is answered */
-    start_claimed(w, r->element);
+    start_claimed(w, r->element, r->elements);
     wq_try_claim(w);   /* another free slot? */
     wake_settle(w);
 }
@@ -757,8 +759,11 @@ static void heartbeat(worker *w, wjob *j)
         j->last_event_pct = pct;
         ss_strlcpy(j->last_event_stage, stage, sizeof(j->last_event_stage));
     }
-    char key[128], lease[24], prog[24], sp[24] = "", fp[24] = "";
-    RK_KEY(key, RK_JOB_FMT, j->id);
+    char key[160], lease[24], prog[24], sp[24] = "", fp[24] = "";
+    if (j->item[0])
+        snprintf(key, sizeof(key), RK_ITEM_FMT, j->id, j->item);
+    else
+        RK_KEY(key, RK_JOB_FMT, j->id);
     snprintf(lease, sizeof(lease), "%lld", w->conf.lease_seconds * 1000);
     snprintf(prog, sizeof(prog), "%.1f", pct);
     if (speed > 0) {
@@ -766,8 +771,8 @@ static void heartbeat(worker *w, wjob *j)
         snprintf(fp, sizeof(fp), "%.1f", fps);
     }
     const char *keys[] = { key };
-    const char *args[] = { j->id, j->token, lease, prog, stage, emit ? "1" : "0", sp, fp };
-    if (wq_script(w, "heartbeat", 1, keys, 8, args, on_heartbeat, j) == 0)
+    const char *args[] = { j->id, j->token, lease, prog, stage, emit ? "1" : "0", sp, fp, j->item };
+    if (wq_script(w, "heartbeat", 1, keys, j->item[0] ? 9 : 8, args, on_heartbeat, j) == 0)
         j->hb_inflight = 1;
 }
 
@@ -829,8 +834,8 @@ static void finish_reply(worker *w, redisReply *r, void *ud)
     }
     int refused = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
                   r->element[0]->integer == -1;
-    int ok = r && r->type == REDIS_REPLY_ARRAY && (r->elements == 2 || r->elements == 7) &&
-             r->element[0]->integer == 1;
+    int ok = r && r->type == REDIS_REPLY_ARRAY &&
+             (r->elements == 2 || r->elements == 7 || r->elements == 9) && r->element[0]->integer == 1;
     if (refused && j->reported && r->element[1]->str &&
         !strcmp(r->element[1]->str, j->reported_state)) {
         /* our earlier report survived after all */
@@ -865,15 +870,15 @@ static void finish_reply(worker *w, redisReply *r, void *ud)
             j->reported = 1;
             ss_strlcpy(j->reported_state, st, sizeof(j->reported_state));
         }
-        if (r->elements == 7) {
-            /* the next job came back with the report */
+        if (r->elements >= 7) {
+            /* the next job (or work item) came back with the report */
             /* start it before the old job's slot is given up, so the
              * claim wq_try_claim may send next sees the right count */
             w->queue_empty = r->element[6]->integer == 0;
             w->idle_marked = 0;
             if (w->queue_empty)
                 w->wake_id[0] = 0;
-            start_claimed(w, r->element + 2);
+            start_claimed(w, r->element + 2, r->elements - 2);
         }
         if (wait) {
             /* acknowledged: the job is done for us only once a replica
@@ -921,6 +926,11 @@ void wq_finish(worker *w, wjob *j)
         json_object_set(ev, "output", json_object_get(j->result, "urls"));
         json_object_set(ev, "renditions", json_object_get(j->result, "renditions"));
         break;
+    case WJOB_SPLIT:
+        outcome = "split";
+        payload = json_dumps(j->result, JSON_COMPACT);
+        ev = json_object();
+        break;
     case WJOB_CANCELLED:
         outcome = "cancelled";
         ev = json_pack("{ss}", "reason", "cancelled while running");
@@ -943,7 +953,7 @@ void wq_finish(worker *w, wjob *j)
     }
     evdata = json_dumps(ev, JSON_COMPACT);
     json_decref(ev);
-    char key[128], lease[24], aging[24];
+    char key[160], lease[24], aging[24], cpu[32] = "0";
     RK_KEY(key, RK_JOB_FMT, j->id);
     snprintf(lease, sizeof(lease), "%lld", w->conf.lease_seconds * 1000);
     snprintf(aging, sizeof(aging), "%lld", w->conf.aging_seconds * 1000);
@@ -959,7 +969,17 @@ void wq_finish(worker *w, wjob *j)
                               w->njobs - 1 + w->claim_inflight, (int)w->conf.slots);
     int claim = free_slot && !w->queue_empty;
     int nargs = claim ? 10 : free_slot && w->claim_inflight == 0 ? 11 : 7;
-    if (wq_script(w, "finish", 1, keys, nargs, args, on_finish, j) == 0) {
+    /* a split job's work item: its own script, fenced by the item's token
+     * (one more argument: its CPU seconds) */
+    const char *iargs[] = { j->id, j->item, j->token, outcome, payload ? payload : "{}", permanent,
+                            evdata ? evdata : "{}", cpu, w->id, lease, aging, "idle" };
+    if (j->item[0]) {
+        snprintf(key, sizeof(key), RK_ITEM_FMT, j->id, j->item);
+        snprintf(cpu, sizeof(cpu), "%.2f", j->item_cpu);
+    }
+    int rc = j->item[0] ? wq_script(w, "item_finish", 1, keys, nargs + 1, iargs, on_finish, j)
+                        : wq_script(w, "finish", 1, keys, nargs, args, on_finish, j);
+    if (rc == 0) {
         j->finishing = 1;
         j->says_idle = nargs == 11;
         if (claim) {

@@ -73,6 +73,23 @@ local function promote_due(ms)
   return #due
 end
 
+-- The job ends failed (permanent) or dead (out of attempts, on the
+-- dead-letter list), with its job.failed event (item: the split job's work
+-- item that failed, or nil).
+local function end_failed(id, from, permanent, ms, e, attempts, item)
+  local final = permanent and 'failed' or 'dead'
+  redis.call('HSET', P .. 'job:' .. id, 'finished_ms', ms)
+  set_state(id, from, final, ms)
+  if final == 'dead' then
+    redis.call('LPUSH', P .. 'dead', id)
+    stat('dead')
+  end
+  stat('failed')
+  emit(id, 'job.failed', cjson.encode({error = e, attempt = attempts, will_retry = false,
+                                       dead = (final == 'dead'), item = item}), ms)
+  return final
+end
+
 -- A failed attempt: a permanent failure or the last attempt ends the job
 -- (failed, or dead with a place on the dead-letter list); otherwise it is
 -- scheduled again after delay_ms. err is a JSON object {code, message}.
@@ -83,17 +100,7 @@ local function fail_or_retry(id, from, permanent, delay_ms, ms, err)
   local e = cjson.decode(err)
   redis.call('HSET', jk, 'error', err)
   if permanent or attempts >= max then
-    local final = permanent and 'failed' or 'dead'
-    redis.call('HSET', jk, 'finished_ms', ms)
-    set_state(id, from, final, ms)
-    if final == 'dead' then
-      redis.call('LPUSH', P .. 'dead', id)
-      stat('dead')
-    end
-    stat('failed')
-    emit(id, 'job.failed', cjson.encode({error = e, attempt = attempts, will_retry = false,
-                                         dead = (final == 'dead')}), ms)
-    return final
+    return end_failed(id, from, permanent, ms, e, attempts, nil)
   end
   local due = ms + delay_ms
   redis.call('HSET', jk, 'retry_at_ms', due)
@@ -162,6 +169,142 @@ local function count_result(jk, ms, result_json)
   if frames > 0 then observe('job_encode_frames_per_second', frames / enc) end
 end
 
+-- ---- split jobs: work items (docs/SPLIT.md, proto/redis.md) ----
+
+local function item_key(id, name) return P .. 'item:' .. id .. ':' .. name end
+
+local function item_kind(name)
+  if string.sub(name, 1, 1) == 'c' then return 'chunk' end
+  return name
+end
+
+-- A split job with a newly ready item goes (back) to the head of its
+-- queue, so its items are claimed before later jobs'.
+local function requeue_split(id, prio)
+  local q = P .. 'q:' .. (prio or 'normal')
+  if not redis.call('LPOS', q, id) then redis.call('RPUSH', q, id) end
+  notify_work(id, now_ms())
+end
+
+local function item_ready(id, name, prio, head)
+  redis.call('HSET', item_key(id, name), 'state', 'ready')
+  if head then
+    redis.call('LPUSH', P .. 'ready:' .. id, name)
+  else
+    redis.call('RPUSH', P .. 'ready:' .. id, name)
+  end
+  requeue_split(id, prio)
+end
+
+-- What an item's worker needs: the plan, and for audio and finalize the
+-- records of the items before it (and, for finalize, who ran what).
+local function item_payload(id, name)
+  local jk = P .. 'job:' .. id
+  local plan = redis.call('HGET', jk, 'plan') or 'null'
+  if item_kind(name) == 'chunk' then return '{"plan":' .. plan .. '}' end
+  local names = cjson.decode(redis.call('HGET', jk, 'items') or '[]')
+  local parts, who = {}, {}
+  for _, n in ipairs(names) do
+    local r = redis.call('HMGET', item_key(id, n), 'result', 'worker', 'attempts', 'cpu_seconds',
+                         'started_ms', 'finished_ms', 'state')
+    if r[1] and r[7] == 'done' then parts[#parts + 1] = cjson.encode(n) .. ':' .. r[1] end
+    who[#who + 1] = {name = n, worker = r[2] or '', attempts = tonumber(r[3] or '0'),
+                     cpu_seconds = tonumber(r[4] or '0'), started_ms = tonumber(r[5] or '0'),
+                     finished_ms = tonumber(r[6] or '0')}
+  end
+  return '{"plan":' .. plan .. ',"results":{' .. table.concat(parts, ',') .. '},"items":' ..
+         cjson.encode(who) .. '}'
+end
+
+local function claim_item(id, name, worker, lease, ms, left)
+  local ik = item_key(id, name)
+  local jk = P .. 'job:' .. id
+  local token = redis.call('INCR', P .. 'fence')
+  local attempt = redis.call('HINCRBY', ik, 'attempts', 1)
+  local deadline = ms + lease
+  redis.call('HSET', ik, 'state', 'running', 'worker', worker, 'token', token, 'lease_ms', deadline,
+             'started_ms', ms, 'progress', 0)
+  redis.call('HINCRBY', jk, 'items_running', 1)
+  redis.call('ZADD', P .. 'processing', deadline, id .. '/' .. name)
+  redis.call('ZREM', P .. 'idle', worker)
+  stat('items_started:' .. item_kind(name))
+  return {id, tostring(token), attempt, redis.call('HGET', jk, 'spec'), left, name,
+          item_payload(id, name)}
+end
+
+-- The job of a running item ended (failed, dead, cancelled): nothing of it
+-- is ready any more.
+local function drop_ready(id, prio)
+  for _, n in ipairs(redis.call('LRANGE', P .. 'ready:' .. id, 0, -1)) do
+    redis.call('HSET', item_key(id, n), 'state', 'cancelled')
+  end
+  redis.call('DEL', P .. 'ready:' .. id)
+  redis.call('LREM', P .. 'q:' .. (prio or 'normal'), 0, id)
+end
+
+-- A cancelling split job ends cancelled when its last running item ends.
+local function split_cancel_done(id, ms)
+  local jk = P .. 'job:' .. id
+  if redis.call('HGET', jk, 'state') ~= 'cancelling' then return end
+  if tonumber(redis.call('HGET', jk, 'items_running') or '0') > 0 then return end
+  redis.call('HSET', jk, 'finished_ms', ms, 'stage', 'cancelled')
+  set_state(id, 'cancelling', 'cancelled', ms)
+  stat('cancelled')
+  emit(id, 'job.cancelled', cjson.encode({reason = 'cancelled while running'}), ms)
+end
+
+-- A failed attempt of an item: again at the head of the job's ready list,
+-- or, permanent or out of attempts (the job's max_attempts per item), the
+-- whole job fails (failed or dead) and its other items stop.
+local function item_fail(id, name, permanent, ms, err)
+  local ik, jk = item_key(id, name), P .. 'job:' .. id
+  local attempts = tonumber(redis.call('HGET', ik, 'attempts') or '0')
+  local jh = redis.call('HMGET', jk, 'max_attempts', 'priority', 'state')
+  local max = tonumber(jh[1] or '3')
+  local e = cjson.decode(err)
+  redis.call('HSET', ik, 'error', err)
+  stat('items_failed:' .. item_kind(name))
+  if jh[3] ~= 'running' then
+    redis.call('HSET', ik, 'state', 'cancelled')
+    split_cancel_done(id, ms)
+    return jh[3]
+  end
+  if permanent or attempts >= max then
+    redis.call('HSET', ik, 'state', 'failed')
+    drop_ready(id, jh[2])
+    redis.call('HSET', jk, 'error', err, 'attempts', attempts)
+    return end_failed(id, 'running', permanent, ms, e, attempts, name)
+  end
+  item_ready(id, name, jh[2], true)
+  stat('items_retried:' .. item_kind(name))
+  emit(id, 'job.failed', cjson.encode({error = e, attempt = attempts, will_retry = true, item = name}), ms)
+  emit(id, 'job.retrying', cjson.encode({attempt = attempts + 1, item = name,
+                                         reason = 'item ' .. name .. ' runs again'}), ms)
+  return 'running'
+end
+
+-- forward declaration: claim_next is defined below
+local claim_next
+
+-- The reply of finish/item_finish: {1, state} and, when the worker asked
+-- (worker id ~= ''), the next job or item it claimed in the same call;
+-- idle 'idle': its last claim found the queue empty, so it only says it is
+-- idle ({ss}:idle; notify_work wakes it).
+local function reply_and_claim(st, worker, lease, aging, idle, ms)
+  if worker and worker ~= '' and idle == 'idle' then
+    redis.call('ZADD', P .. 'idle', ms, worker)
+  elseif worker and worker ~= '' then
+    promote_due(ms)
+    local nxt = claim_next(worker, tonumber(lease), tonumber(aging), ms)
+    if nxt then
+      local r = {1, st}
+      for _, v in ipairs(nxt) do r[#r + 1] = v end
+      return r
+    end
+  end
+  return {1, st}
+end
+
 -- Take the next job for a worker (claim.lua, and finish.lua when the worker
 -- asks for its next job in the same call). Picks the queue whose oldest job
 -- has the highest effective priority: base level (high 2, normal 1, low 0)
@@ -169,7 +312,7 @@ end
 -- within a queue. Returns {id, token, attempt, spec, still queued} or nil.
 local LEVELS = {{'high', 2}, {'normal', 1}, {'low', 0}}
 
-local function claim_next(worker, lease, aging, ms)
+claim_next = function(worker, lease, aging, ms)
   for _ = 1, 16 do
     local cands = {}
     for _, lv in ipairs(LEVELS) do
@@ -196,9 +339,20 @@ local function claim_next(worker, lease, aging, ms)
     -- leave a half-done claim)
     local left = -1
     for _, lv in ipairs(LEVELS) do left = left + redis.call('LLEN', P .. 'q:' .. lv[1]) end
-    local id = redis.call('RPOP', P .. 'q:' .. best[1])
+    local q = P .. 'q:' .. best[1]
+    local id = best[3]
     local jk = P .. 'job:' .. id
-    local h = redis.call('HMGET', jk, 'state', 'queued_ms')
+    local h = redis.call('HMGET', jk, 'state', 'queued_ms', 'split')
+    if h[1] == 'running' and h[3] == '1' then
+      -- a split job at the head: its next ready item (the job leaves the
+      -- queue with its last ready item)
+      local rl = P .. 'ready:' .. id
+      local name = redis.call('LPOP', rl)
+      if redis.call('LLEN', rl) == 0 then redis.call('RPOP', q) else left = left + 1 end
+      if name then return claim_item(id, name, worker, lease, ms, left) end
+    else
+      redis.call('RPOP', q)
+    end
     if h[1] == 'queued' then
       local token = redis.call('INCR', P .. 'fence')
       local attempt = redis.call('HINCRBY', jk, 'attempts', 1)

@@ -24,6 +24,13 @@ end
 if st == 'running' or st == 'cancelling' then
   if st == 'running' then set_state(id, 'running', 'cancelling', ms) end
   redis.call('PUBLISH', P .. 'ctl:' .. id, 'cancel')
+  if redis.call('HGET', jk, 'split') == '1' then
+    -- a split job: nothing more of it is claimed; it ends cancelled when
+    -- its last running item stops (at once when none runs)
+    drop_ready(id, h[2])
+    split_cancel_done(id, ms)
+    return {1, redis.call('HGET', jk, 'state')}
+  end
   return {1, 'cancelling'}
 end
 return {0, st}

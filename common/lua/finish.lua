@@ -6,9 +6,11 @@
 --        [, 'idle': instead, only mark the worker idle in {ss}:idle]]
 -- outcome: completed (payload = result) | failed (payload = error object) |
 --          cancelled | release (drain: back to the front of its queue, the
---          attempt not counted)
+--          attempt not counted) | split (payload = the plan: the job becomes
+--          work items, claimed by any worker; it stays running)
 -- Returns {1, new_state} or {1, new_state, id, token, attempt, spec, still
--- queued} with the next job when asked for and one is queued, or {-1, state} when the token
+-- queued[, item, payload]} with the next job (or work item) when asked for
+-- and one is queued, or {-1, state} when the token
 -- is stale (then nothing is claimed either).
 local id, jk, outcome = ARGV[2], KEYS[1], ARGV[4]
 local h = redis.call('HMGET', jk, 'token', 'state', 'priority')
@@ -18,7 +20,7 @@ end
 -- Check every argument before the first write: Redis does not roll back a
 -- script that fails half way, and a job must never be left out of every
 -- index.
-local valid = {completed = true, failed = true, cancelled = true, release = true}
+local valid = {completed = true, failed = true, cancelled = true, release = true, split = true}
 if not valid[outcome] then
   return redis.error_reply('finish: unknown outcome ' .. tostring(outcome))
 end
@@ -30,6 +32,14 @@ if outcome == 'failed' then
   if not tonumber(ARGV[7]) then
     return redis.error_reply('finish: bad retry delay')
   end
+end
+local plan_chunks
+if outcome == 'split' then
+  local ok, p = pcall(cjson.decode, ARGV[5])
+  if not ok or type(p) ~= 'table' or type(p.chunks) ~= 'table' or #p.chunks < 2 then
+    return redis.error_reply('finish: a split needs a plan with at least two chunks')
+  end
+  plan_chunks = #p.chunks
 end
 if ARGV[9] and ARGV[9] ~= '' and not (tonumber(ARGV[10]) and tonumber(ARGV[11])) then
   return redis.error_reply('finish: bad claim arguments')
@@ -44,7 +54,37 @@ if (outcome == 'failed' or outcome == 'release') and from == 'cancelling' then
   outcome = 'cancelled'
 end
 local st
-if outcome == 'completed' then
+if outcome == 'split' and from == 'cancelling' then
+  outcome = 'cancelled'
+end
+if outcome == 'split' then
+  -- the plan item is done: chunks ready (in time order), audio and
+  -- finalize waiting for them; the job goes back to the head of its queue
+  local names = {}
+  local jh = redis.call('HMGET', jk, 'worker', 'attempts', 'started_ms')
+  for k = 0, plan_chunks - 1 do names[#names + 1] = 'c' .. k end
+  names[#names + 1] = 'audio'
+  names[#names + 1] = 'finalize'
+  table.insert(names, 1, 'plan')
+  local okp, pl = pcall(cjson.decode, ARGV[5])
+  local pcpu = okp and type(pl.timings) == 'table' and tonumber(pl.timings.cpu_seconds) or 0
+  redis.call('HSET', item_key(id, 'plan'), 'state', 'done', 'worker', jh[1] or '', 'attempts',
+             jh[2] or '1', 'started_ms', jh[3] or ms, 'finished_ms', ms, 'cpu_seconds', pcpu,
+             'progress', 100)
+  redis.call('DEL', P .. 'ready:' .. id)
+  for i = 2, #names do
+    local n = names[i]
+    redis.call('DEL', item_key(id, n))
+    redis.call('HSET', item_key(id, n), 'state', 'waiting', 'attempts', 0, 'progress', 0)
+    if item_kind(n) == 'chunk' then redis.call('RPUSH', P .. 'ready:' .. id, n) end
+  end
+  for i = 2, plan_chunks + 1 do redis.call('HSET', item_key(id, names[i]), 'state', 'ready') end
+  redis.call('HSET', jk, 'split', '1', 'plan', ARGV[5], 'items', cjson.encode(names), 'nchunks',
+             plan_chunks, 'chunks_done', 0, 'items_running', 0, 'stage', 'encoding')
+  stat('items_done:plan')
+  requeue_split(id, h[3])
+  st = 'running'
+elseif outcome == 'completed' then
   redis.call('HSET', jk, 'result', ARGV[5], 'finished_ms', ms, 'progress', 100, 'stage', 'done')
   redis.call('HDEL', jk, 'error')
   set_state(id, from, 'completed', ms)
@@ -73,11 +113,4 @@ end
 -- The worker's next job in the same call (one round trip per job). A
 -- draining worker never asks. ARGV[12] 'idle': the worker's last claim
 -- found the queue empty; it only says it is idle (notify_work wakes it).
-if ARGV[9] and ARGV[9] ~= '' and ARGV[12] == 'idle' then
-  redis.call('ZADD', P .. 'idle', ms, ARGV[9])
-elseif ARGV[9] and ARGV[9] ~= '' then
-  promote_due(ms)
-  local nxt = claim_next(ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11]), ms)
-  if nxt then return {1, st, nxt[1], nxt[2], nxt[3], nxt[4], nxt[5]} end
-end
-return {1, st}
+return reply_and_claim(st, ARGV[9], ARGV[10], ARGV[11], ARGV[12], ms)

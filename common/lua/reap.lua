@@ -8,6 +8,21 @@ promote_due(ms)
 local base, cap, jitter = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ms, 'LIMIT', 0, tonumber(ARGV[5]))
 for i, id in ipairs(ids) do
+  local slash = string.find(id, '/', 1, true)
+  if slash then
+    -- a work item of a split job: its attempt failed (lease_expired), it
+    -- runs again at the head of the job's items (docs/SPLIT.md)
+    local jid, name = string.sub(id, 1, slash - 1), string.sub(id, slash + 1)
+    local ik = item_key(jid, name)
+    local w = redis.call('HGET', ik, 'worker')
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('HSET', ik, 'token', '', 'lease_ms', 0, 'finished_ms', ms)
+    redis.call('HINCRBY', P .. 'job:' .. jid, 'items_running', -1)
+    stat('reaped')
+    item_fail(jid, name, false, ms, cjson.encode({code = 'lease_expired',
+      message = 'worker ' .. tostring(w) .. ' stopped renewing its lease on item ' .. name ..
+                ' (killed, hung or cut off)'}))
+  else
   local jk = P .. 'job:' .. id
   local h = redis.call('HMGET', jk, 'state', 'attempts', 'worker')
   redis.call('ZREM', KEYS[1], id)
@@ -28,6 +43,7 @@ for i, id in ipairs(ids) do
     local err = cjson.encode({code = 'lease_expired',
       message = 'worker ' .. tostring(h[3]) .. ' stopped renewing its lease (killed, hung or cut off)'})
     fail_or_retry(id, 'running', false, delay, ms, err)
+  end
   end
 end
 return #ids

@@ -10,6 +10,16 @@
   compares their CRCs and fails otherwise); the top rung's PSNR is close
   to the unsplit encode's and the bytes within a few per cent; segment
   numbers, tfdt and moof sequence numbers equal the unsplit encode's.
+- Through the API with two worker daemons (one core's worth each): a job
+  with "split": 3 is planned by one worker, its chunks are claimed by both,
+  then audio and finalize; GET /v1/jobs/{id} lists the items (state,
+  worker, attempts, CPU seconds) and job.json records who encoded what; the
+  output passes the checker.
+- SIGKILL one of the two workers while it encodes a chunk: the job
+  completes; only the items it held ran again (attempts 2 in the API and in
+  job.json, every other item 1); the output passes the checker.
+- Cancel while chunks run: every item stops and the job is cancelled within
+  2 s, and its partial output is removed.
 """
 import json
 import os
@@ -18,7 +28,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import check_output  # noqa: E402
-from lib.harness import BIN, Harness, gen_clip, main  # noqa: E402
+import signal  # noqa: E402
+import time  # noqa: E402
+from lib.harness import BIN, Api, Harness, gen_clip, main, wait_until  # noqa: E402
 
 WORKER = os.path.join(BIN, "streamscale-worker")
 
@@ -65,9 +77,114 @@ def test_split_cli(h):
         for a, b in zip(whole["renditions"], split["renditions"])))
 
 
+TOKEN = "test-token"
+COORD = {"STREAMSCALE_REAP_INTERVAL_MS": "200", "STREAMSCALE_RETRY_BASE_MS": "100"}
+WENV = {"STREAMSCALE_LEASE_SECONDS": "3", "STREAMSCALE_HEARTBEAT_MS": "300",
+          "STREAMSCALE_POLL_MS": "200", "STREAMSCALE_THREADS": "1", "STREAMSCALE_SLOTS": "1"}
+
+
+def spec(src, crf, chunk=3):
+    return {"source": "file://" + src, "ladder": [{"height": 144}, {"height": 240}],
+            "segment_seconds": 1, "split": chunk, "crf": crf,
+            "thumbnails": {"enabled": True, "interval_seconds": 2}}
+
+
+def items(job):
+    return {i["name"]: i for i in job.get("items") or []}
+
+
+def out_files(h, jid):
+    d = h.path("out", jid)
+    n = 0
+    for _, _, files in os.walk(d):
+        n += len(files)
+    return n
+
+
+def test_split_api(h, src):
+    rport = h.redis()
+    url = h.coordinator(redis_port=rport, token=TOKEN, extra=COORD)
+    api = Api(url, TOKEN, harness=h)
+    h.worker("w1", rport, extra=WENV)
+    h.worker("w2", rport, extra=WENV)
+
+    # ---- end to end, two workers
+    job = api.submit(spec(src, 23))
+    jid = job["id"]
+    j = api.wait_state(jid, ("completed", "failed", "dead", "cancelled"), 180)
+    assert j["state"] == "completed", j
+    it = items(j)
+    assert list(it) == ["plan", "c0", "c1", "c2", "c3", "audio", "finalize"], list(it)
+    assert all(i["state"] == "done" and i["attempts"] == 1 for i in it.values()), it
+    chunk_workers = {it["c%d" % k]["worker"] for k in range(4)}
+    assert chunk_workers == {"w1", "w2"}, it
+    assert all(it[n]["cpu_seconds"] is not None for n in it), it
+    out = h.path("out", jid)
+    problems = check_output.check(out, src)
+    assert not problems, "split job: checker found:\n  %s" % "\n  ".join(problems)
+    with open(os.path.join(out, "job.json")) as f:
+        doc = json.load(f)
+    assert doc["output"]["split"]["chunks"] == 4, doc["output"].get("split")
+    who = {i["name"]: i for i in doc["items"]}
+    assert set(who) == set(it), who
+    assert all(who[n]["worker"] in ("w1", "w2") and who[n]["attempts"] == 1 for n in who), who
+    print("split api: chunks by %s" % ", ".join("%s:%s" % (k, it[k]["worker"]) for k in it))
+
+    # ---- SIGKILL one worker in the middle of a chunk
+    job = api.submit(spec(src, 24))
+    jid = job["id"]
+
+    def victim():
+        for i in (api.job(jid).get("items") or []):
+            if i["kind"] == "chunk" and i["state"] == "running" and i["worker"] == "w2" and \
+                    i["progress"] > 0:
+                return i["name"]
+        return None
+    wait_until(victim, 120, "w2 encoding a chunk", interval=0.05)
+    killed = victim()
+    h.stop("w2", signal.SIGKILL)
+    j = api.wait_state(jid, ("completed", "failed", "dead", "cancelled"), 180)
+    assert j["state"] == "completed", j
+    it = items(j)
+    again = sorted(n for n, i in it.items() if i["attempts"] != 1)
+    assert killed in again, (killed, it)
+    assert all(it[n]["attempts"] == 2 and it[n]["worker"] == "w1" for n in again), it
+    assert all(i["state"] == "done" for i in it.values()), it
+    out = h.path("out", jid)
+    problems = check_output.check(out, src)
+    assert not problems, "after SIGKILL: checker found:\n  %s" % "\n  ".join(problems)
+    with open(os.path.join(out, "job.json")) as f:
+        doc = json.load(f)
+    assert {i["name"]: i["attempts"] for i in doc["items"]} == {n: i["attempts"] for n, i in it.items()}
+    print("split api: SIGKILL during %s: ran again %s" % (killed, again))
+
+    # ---- cancel while chunks run: all items stop within 2 s, output removed
+    h.worker("w3", rport, extra=WENV)
+    job = api.submit(spec(src, 25, chunk=2))
+    jid = job["id"]
+
+    def running():
+        return [i for i in (api.job(jid).get("items") or [])
+                if i["kind"] == "chunk" and i["state"] == "running" and i["progress"] > 0]
+    wait_until(lambda: (len(running()) >= 2 and out_files(h, jid) > 0) or
+               api.job(jid)["state"] != "running", 120, "two chunks running", interval=0.05)
+    assert out_files(h, jid) > 0 and api.job(jid)["state"] == "running"
+    t0 = time.monotonic()
+    st, body = api.cancel(jid)
+    assert st in (200, 202), (st, body)
+    j = api.wait_state(jid, ("cancelled", "completed", "failed"), 10)
+    took = time.monotonic() - t0
+    assert j["state"] == "cancelled", j
+    assert took <= 2.0, "cancel took %.2f s" % took
+    assert all(i["state"] in ("cancelled", "done", "waiting") for i in j["items"]), j["items"]
+    wait_until(lambda: out_files(h, jid) == 0, 10, "partial output removed")
+    print("split api: cancelled in %.2f s, output removed" % took)
+
+
 def test_split():
     with Harness("split") as h:
         test_split_cli(h)
+        test_split_api(h, h.path("clip.mp4"))
 
 
 if __name__ == "__main__":

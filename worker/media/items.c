@@ -434,6 +434,20 @@ static int finalize(job *j, const json_t *plan, const json_t *results, json_t *r
         ss_fail(e, SS_EMEDIA, "no decodable video frames in the source");
         goto out;
     }
+    /* the playlists go next to the segments the other items wrote */
+    for (int r = 0; r < rec.n; r++) {
+        char d[4200];
+        snprintf(d, sizeof(d), "%s/%s", j->outdir, rec.rungs[r].p.name);
+        if (ss_mkdir_p(d, e))
+            goto out;
+    }
+    const char *sub[] = { rec.naudio ? "audio" : NULL, rec.ntexts ? "subtitles" : NULL };
+    for (size_t k = 0; k < SS_ARRAY_LEN(sub); k++) {
+        char d[4200];
+        snprintf(d, sizeof(d), "%s/%s", j->outdir, sub[k] ? sub[k] : "");
+        if (sub[k] && ss_mkdir_p(d, e))
+            goto out;
+    }
     json_object_set(res, "source", json_object_get(plan, "source"));
     json_t *th = json_object_get(au, "thumbnails");
     json_object_set(res, "thumbnails", th ? th : json_null());
