@@ -4,7 +4,7 @@ needs beyond one picture and one sound: HDR sources (PQ and HLG) tone-mapped
 to SDR BT.709, mirrored pictures (a selfie camera's hflip, a transpose),
 every audio track as its own rendition (languages, default, title, roles,
 a 5.1 rendition next to the stereo one), an AV1 ladder next to H.264, the
-MP4 download.
+MP4 download, an audio-only source with cover art.
 Each output passes the independent checker (lib/check_output.py); the facts
 specific to each case are checked from the files, not from job.json alone.
 
@@ -241,8 +241,31 @@ def case_av1(h):
                                            "--segment-seconds", "1.5", "--no-thumbnails"))
 
 
+def case_audio_only(h):
+    """A podcast: AAC with embedded cover art, no video stream."""
+    src = h.path("podcast.m4a")
+    ff("-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-f", "lavfi", "-i",
+       "testsrc2=size=300x300:duration=1", "-map", "0", "-map", "1", "-frames:v", "1", "-c:a", "aac",
+       "-c:v", "mjpeg", "-disposition:v", "attached_pic", "-metadata:s:a", "language=eng", src)
+
+    def facts(j, out, err):
+        assert j["source"]["audio_only"] is True and j["renditions"] == [], j["source"]
+        assert [t["name"] for t in j["audio_tracks"]] == ["audio"], j["audio_tracks"]
+        assert abs(j["duration"] - 3.0) < 0.1, j["duration"]
+        m = check_output.parse_master(open(os.path.join(out, "master.m3u8")).read())
+        assert [(v["URI"], v["CODECS"]) for v in m["variants"]] == [("audio/playlist.m3u8", "mp4a.40.2")], m
+        assert not m["iframes"]
+        mpd = open(os.path.join(out, "manifest.mpd")).read()
+        assert 'contentType="video"' not in mpd and 'contentType="audio"' in mpd
+        p = check_output.ffprobe_json(["-show_entries", "stream=codec_name,width,height",
+                                       os.path.join(out, "thumbs", "poster.jpg")])
+        assert (p["streams"][0]["width"], p["streams"][0]["height"]) == (300, 300), p
+    expect_ok(h, "audio-only", src, facts, expect_audio=True)
+
+
 def test_media_tracks():
     with Harness("media_tracks") as h:
+        case_audio_only(h)
         case_av1(h)
         case_audio_tracks(h)
         case_hdr(h, "smpte2084", "pq")

@@ -134,6 +134,8 @@ static int afilter_open(job *j, atrack *a, const AVFrame *f, ss_err *err)
 /* Video time reached so far, in audio samples (48 kHz). */
 static int64_t video_samples(job *j)
 {
+    if (j->pi.audio_only)   /* nothing to wait for or to be cut to */
+        return INT64_MAX;
     return av_rescale(j->vframes, 48000LL * j->fps_den, j->fps_num);
 }
 
@@ -339,8 +341,8 @@ static int track_end(job *j, atrack *a, AVFrame *f, ss_err *err)
                 ? ss_fail(err, SS_EINTERNAL, "audio filter would not flush")
                 : afilter_pull(j, a, err);
     }
-    int64_t vend = video_samples(j);
-    while (!r && a->asamples < vend) {
+    int64_t vend = j->pi.audio_only ? -1 : video_samples(j);
+    while (!r && vend >= 0 && a->asamples < vend) {
         av_frame_unref(f);
         f->nb_samples = a->enc->frame_size;
         f->format = AV_SAMPLE_FMT_FLTP;
@@ -357,9 +359,9 @@ static int track_end(job *j, atrack *a, AVFrame *f, ss_err *err)
     if (!r)
         r = audio_encode(j, a, NULL, err);
     if (!r)
-        r = hold_release(j, a, vend, err);
+        r = hold_release(j, a, vend >= 0 ? vend : INT64_MAX, err);
     if (!r)
-        r = cmaf_finish(a->cm, vend, err);
+        r = cmaf_finish(a->cm, vend >= 0 ? vend : AV_NOPTS_VALUE, err);
     return r;
 }
 

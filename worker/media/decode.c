@@ -82,9 +82,11 @@ int decode_all(job *j, ss_err *err)
     if (j->range_done)
         goto out;   /* the chunk ends before the source does */
     /* flush the decoder and the pre-filter */
-    avcodec_send_packet(j->vdec, NULL);
-    if ((ret = video_receive(j, f, err)))
-        goto out;
+    if (j->vdec) {
+        avcodec_send_packet(j->vdec, NULL);
+        if ((ret = video_receive(j, f, err)))
+            goto out;
+    }
     if (job_cancelled(j))
         goto out;
     if (j->vg) {
@@ -95,7 +97,7 @@ int decode_all(job *j, ss_err *err)
         if ((ret = video_pull(j, err)))
             goto out;
     }
-    if (j->vframes == 0 && j->mode == STAGE_WHOLE) {
+    if (j->vframes == 0 && j->mode == STAGE_WHOLE && !j->pi.audio_only) {
         ret = ss_fail(err, SS_EMEDIA, "no decodable video frames in the source");
         goto out;
     }

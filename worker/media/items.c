@@ -131,7 +131,7 @@ int media_plan(const char *src, const media_opts *opts, const media_events *ev,
      * made in one process for now (the chunk and audio items carry H.264
      * and one audio track). */
     int sel[PROBE_MAX_AUDIO];
-    if (opts->av1 || opts->mp4_height || opts->surround ||
+    if (opts->av1 || opts->mp4_height || opts->surround || j->pi.audio_only ||
         probe_pick_audio(&j->pi, opts, sel, PROBE_MAX_AUDIO) > 1) {
         ret = 0;
         goto out;

@@ -71,6 +71,7 @@ typedef struct probe_info {
     int color_trc, color_primaries, colorspace;   /* AVColor* values of the video stream */
     plan_hdr hdr;             /* PQ or HLG: tone-mapped to SDR BT.709 */
     int cover_idx;            /* an attached picture (cover art) stream, -1 none */
+    int audio_only;           /* no video stream but audio: an audio-only package */
 } probe_info;
 
 /* Open src, find its stream info and check the limits of o. On success

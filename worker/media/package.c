@@ -127,6 +127,12 @@ int package_write(job *j, pkg_records *rec, json_t *res, ss_err *err)
     json_t *subarr = rec->subarr ? json_incref(rec->subarr) : json_array();
     int ntexts = rec->ntexts;
     double duration = (double)rec->frames * j->fps_den / j->fps_num;
+    if (!rec->n && na) {   /* audio only: the audio's own length and segments */
+        duration = 0;
+        for (int i = 0; i < at[0].nsegs; i++)
+            duration += pkg_seg_seconds(&at[0], i);
+        nseg = at[0].nsegs;
+    }
     pkg_set set = { vt, rec->n, na ? at : NULL, texts, ntexts,
                     (double)j->seg_num / j->seg_den, duration, na };
 
@@ -230,7 +236,8 @@ int package_write(job *j, pkg_records *rec, json_t *res, ss_err *err)
                                                 : json_null());
     json_object_set_new(res, "audio_tracks", tracks);
     json_object_set_new(res, "duration", json_real(round(duration * 1000) / 1000));
-    json_object_set_new(res, "frame_rate", json_real(round((double)j->fps_num / j->fps_den * 1000) / 1000));
+    json_object_set_new(res, "frame_rate", !rec->n ? json_null()
+                        : json_real(round((double)j->fps_num / j->fps_den * 1000) / 1000));
     json_object_set_new(res, "rate_control", json_string(j->pass ? "two-pass" : "capped-crf"));
     json_object_set_new(res, "ladder", json_string(j->o->ladder == MEDIA_LADDER_PER_TITLE ? "per-title"
                                                    : j->o->ladder == MEDIA_LADDER_EXPLICIT ? "explicit"

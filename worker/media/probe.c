@@ -159,9 +159,27 @@ int probe_open(const char *src, const media_opts *o, AVFormatContext **icp, prob
     snprintf(pi->container, sizeof(pi->container), "%s", ic->iformat->name);
     if (ic->duration > 0)
         pi->duration = ic->duration / (double)AV_TIME_BASE;
-    if (pi->vidx < 0) {
+    if (pi->vidx < 0 && pi->aidx < 0) {
         avformat_close_input(&ic);
-        return ss_fail(err, SS_EMEDIA, "no decodable video stream");
+        return ss_fail(err, SS_EMEDIA, "no decodable video or audio stream");
+    }
+    if (pi->vidx < 0) {   /* a podcast, a music file: audio renditions only */
+        pi->audio_only = 1;
+        AVStream *as = ic->streams[pi->aidx];
+        snprintf(pi->acodec, sizeof(pi->acodec), "%s", avcodec_get_name(as->codecpar->codec_id));
+        pi->channels = as->codecpar->ch_layout.nb_channels;
+        pi->sample_rate = as->codecpar->sample_rate;
+        snprintf(pi->pix_fmt, sizeof(pi->pix_fmt), "none");
+        snprintf(pi->field_order, sizeof(pi->field_order), "unknown");
+        snprintf(pi->vcodec, sizeof(pi->vcodec), "none");
+        pi->sar_num = pi->sar_den = 1;
+        if (o->max_duration > 0 && pi->duration > o->max_duration) {
+            avformat_close_input(&ic);
+            return ss_fail(err, SS_ELIMIT, "source is %.1f s long, over the limit of %.0f s",
+                           pi->duration, o->max_duration);
+        }
+        *icp = ic;
+        return 0;
     }
 
     AVStream *vs = ic->streams[pi->vidx];
@@ -300,7 +318,8 @@ json_t *probe_json(const probe_info *pi)
     json_object_set_new(s, "bit_depth", json_integer(pi->bit_depth));
     json_object_set_new(s, "interlaced", json_boolean(pi->interlaced));
     json_object_set_new(s, "field_order", json_string(pi->field_order));
-    json_object_set_new(s, "video_codec", json_string(pi->vcodec));
+    json_object_set_new(s, "video_codec", pi->audio_only ? json_null() : json_string(pi->vcodec));
+    json_object_set_new(s, "audio_only", json_boolean(pi->audio_only));
     if (pi->aidx >= 0) {
         json_object_set_new(s, "audio_codec", json_string(pi->acodec));
         json_object_set_new(s, "audio_channels", json_integer(pi->channels));

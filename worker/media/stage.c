@@ -172,6 +172,55 @@ static void thread_split(const plan_ladder *l, int total, int *out)
     }
 }
 
+/* An audio-only title's poster (and one-tile sprite) from its embedded
+ * cover art, when there is one; a cover that will not decode is a warning. */
+static void cover_thumbs(job *j)
+{
+    AVStream *st = j->ic->streams[j->pi.cover_idx];
+    const AVCodec *dc = avcodec_find_decoder(st->codecpar->codec_id);
+    AVCodecContext *d = dc ? avcodec_alloc_context3(dc) : NULL;
+    AVFrame *f = av_frame_alloc(), *y = av_frame_alloc();
+    struct SwsContext *sws = NULL;
+    ss_err e = { 0 };
+    int ok = d && f && y && avcodec_parameters_to_context(d, st->codecpar) >= 0 &&
+             avcodec_open2(d, dc, NULL) >= 0 && avcodec_send_packet(d, &st->attached_pic) >= 0 &&
+             avcodec_send_packet(d, NULL) >= 0 && avcodec_receive_frame(d, f) >= 0 &&
+             f->width > 0 && f->height > 0 && f->width <= 16384 && f->height <= 16384;
+    if (ok) {
+        y->width = f->width & ~1;
+        y->height = f->height & ~1;
+        y->format = AV_PIX_FMT_YUV420P;
+        sws = sws_getContext(f->width, f->height, f->format, y->width, y->height, AV_PIX_FMT_YUV420P,
+                             SWS_BICUBIC, NULL, NULL, NULL);
+        ok = sws && y->width > 0 && y->height > 0 && av_frame_get_buffer(y, 0) >= 0;
+    }
+    if (ok) {
+        sws_scale(sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, y->data,
+                  y->linesize);
+        y->sample_aspect_ratio = (AVRational){ 1, 1 };
+        j->th = thumbs_new(y->width, y->height, 0, j->o->thumb_interval > 0 ? j->o->thumb_interval : 10.0);
+        ok = j->th && !thumbs_feed(j->th, y, 0.0, &e);
+        if (!ok)
+            thumbs_free(&j->th);
+    }
+    if (!ok)
+        job_warn(j, "the embedded cover art would not decode: no poster");
+    sws_freeContext(sws);
+    av_frame_free(&f);
+    av_frame_free(&y);
+    avcodec_free_context(&d);
+}
+
+/* An audio-only title is timed from its audio stream's start. */
+static void audio_only_origin(job *j)
+{
+    AVStream *st = j->ic->streams[j->pi.aidx];
+    if (st->start_time != AV_NOPTS_VALUE)
+        j->t0s = st->start_time * av_q2d(st->time_base);
+    else if (j->ic->start_time != AV_NOPTS_VALUE)
+        j->t0s = j->ic->start_time / (double)AV_TIME_BASE;
+}
+
 /* One pass over the source: open the decoders and encoders, run the rung
  * threads, decode everything, join. The first pass of two-pass rate
  * control only writes x264 statistics (no audio, thumbnails, subtitles or
@@ -180,7 +229,9 @@ int stage_run_pass(job *j, ss_err *e, double *cpu_main)
 {
     const media_opts *opts = j->o;
     int nstarted = 0;
-    if (video_open(j, e))
+    if (j->pi.audio_only)
+        audio_only_origin(j);
+    else if (video_open(j, e))
         return -1;
     if (j->pass != 1 && j->mode != STAGE_CHUNK && j->pi.aidx >= 0 && audio_open(j, e))
         return -1;
@@ -201,7 +252,10 @@ int stage_run_pass(job *j, ss_err *e, double *cpu_main)
     for (int i = 0; i < j->nr; i++)
         if (rung_open(j, &j->rungs[i], th[i % j->lad.n], e))
             return -1;
-    if (opts->thumbnails && j->pass != 1 && j->mode != STAGE_CHUNK)
+    if (opts->thumbnails && j->pass != 1 && j->mode != STAGE_CHUNK && j->pi.audio_only &&
+        j->pi.cover_idx >= 0)
+        cover_thumbs(j);
+    else if (opts->thumbnails && j->pass != 1 && j->mode != STAGE_CHUNK && !j->pi.audio_only)
         j->th = thumbs_new(j->pi.dw, j->pi.dh, j->pi.duration,
                            opts->thumb_interval > 0 ? opts->thumb_interval : 10.0);
     if (j->pi.nsubs && j->pass != 1 && j->mode != STAGE_CHUNK)
@@ -275,8 +329,13 @@ int stage_plan(job *j, const char *src, json_t *res, ss_err *e)
                  j->pi.bit_depth);
         job_warn(j, m);
     }
-    plan_fps(j->pi.fps_avg, j->pi.fps_r, &j->fps_num, &j->fps_den);
     plan_segment_q(opts->segment_seconds > 0 ? opts->segment_seconds : 4.0, &j->seg_num, &j->seg_den);
+    if (j->pi.audio_only) {   /* no ladder: the audio renditions alone */
+        j->fps_num = j->fps_den = 1;
+        j->lad.n = 0;
+        return 0;
+    }
+    plan_fps(j->pi.fps_avg, j->pi.fps_r, &j->fps_num, &j->fps_den);
     plan_src ps = { j->pi.width, j->pi.height, j->pi.sar_num, j->pi.sar_den, j->pi.rotation,
                     (double)j->fps_num / j->fps_den };
     if (plan_ladder_make(&ps, opts, &j->lad) < 1) {
@@ -375,7 +434,7 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
     t_probe = stage_seconds_since(t_start);
     job_progress(j, "probing", 1);
 
-    if (opts->ladder == MEDIA_LADDER_PER_TITLE) {
+    if (opts->ladder == MEDIA_LADDER_PER_TITLE && !j->pi.audio_only) {
         if (decode_per_title(j, &e))
             goto out;
         job_release(j, 0);
@@ -386,7 +445,7 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
     if (stage_passes(j, src, &e, &cpu_main))
         goto out;
     double want = j->pi.vduration > 0 ? j->pi.vduration : j->pi.duration;
-    if (want > 1.0 && j->vframes * (double)j->fps_den / j->fps_num < 0.9 * want) {
+    if (!j->pi.audio_only && want > 1.0 && j->vframes * (double)j->fps_den / j->fps_num < 0.9 * want) {
         char m[200];
         snprintf(m, sizeof(m), "source ended early (damaged or cut tail): encoded the first %.1f s "
                  "of the %.1f s it announces", j->vframes * (double)j->fps_den / j->fps_num, want);
@@ -414,7 +473,7 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
     json_decref(rec.subarr);
     if (pr)
         goto out;
-    if (opts->mp4_height && download_mp4(j, res, &e))
+    if (opts->mp4_height && j->lad.n && download_mp4(j, res, &e))
         goto out;
     job_progress(j, "packaging", 1);
     json_object_set(res, "warnings", j->warnings);
