@@ -361,7 +361,11 @@ static void h_transition(coord *c, struct evhttp_request *req, const char *id, c
         reply_err(req, &err);
         return;
     }
-    http_reply_json(req, !strcmp(state, "cancelling") ? 202 : 200, job);
+    /* the status follows the job as read back, not the script's answer: a
+     * worker may confirm the cancel between the two calls, and a 202 with a
+     * body that already says 'cancelled' would contradict itself */
+    const char *now = json_string_value(json_object_get(job, "state"));
+    http_reply_json(req, now && !strcmp(now, "cancelling") ? 202 : 200, job);
 }
 
 static void h_events(coord *c, struct evhttp_request *req, const char *id, struct evkeyvalq *q)

@@ -52,7 +52,9 @@ def test_queue_ops():
         api.wait_state(j["id"], "running", 30)
         t0 = time.monotonic()
         st, body = api.cancel(j["id"])
-        assert st == 202 and body["state"] == "cancelling", (st, body)
+        # 202 while the worker stops; 200 if it already confirmed when the
+        # coordinator read the job back (the status matches the body)
+        assert (st, body["state"]) in ((202, "cancelling"), (200, "cancelled")), (st, body)
         c = api.wait_state(j["id"], "cancelled", 10)
         assert time.monotonic() - t0 < 2.0, "cancel took %.2fs" % (time.monotonic() - t0)
         assert c["finished_at"], c
