@@ -19,6 +19,7 @@ typedef struct coord_conf {
     char *listen;              /* host:port */
     char *redis;               /* redis://host:port/db */
     char *api_token;           /* Bearer token for /v1 */
+    char *view_token;          /* read-only Bearer token (wall screens): GET only */
     char *log_level;
     char *log_format;
     long long redis_timeout_ms;
@@ -48,11 +49,13 @@ typedef struct coord_conf {
     char *upload_dir;              /* /v1/uploads spool, inside the workers' file_roots */
     long long upload_max_bytes;
     long long upload_retention_hours;
+    long long history_sample_seconds;   /* the console's queue history ring */
 } coord_conf;
 
 extern const cfg_opt coord_opts[];
 
 struct coord_uploads;   /* coord_uploads.c */
+struct console;         /* coord_console.c */
 struct hooks;           /* coord_hooks.c */
 
 typedef struct coord {
@@ -70,6 +73,7 @@ typedef struct coord {
     int watch_started;
     atomic_int stopping;
     struct coord_uploads *uploads;   /* NULL when upload_dir is not set */
+    struct console *console;         /* queue history (coord_console.c) */
 } coord;
 
 /* coord_api.c */
@@ -80,6 +84,10 @@ int api_start(coord *c, ss_err *err);
 int uploads_start(coord *c, ss_err *err);
 void uploads_stop(coord *c);
 void uploads_sweep(coord *c);
+
+/* coord_console.c: the queue history sampler */
+int console_start(coord *c, ss_err *err);
+void console_stop(coord *c);
 
 /* coord_reaper.c */
 int reaper_start(coord *c, ss_err *err);

@@ -97,7 +97,7 @@ static void reply_redis_down(struct evhttp_request *req, const ss_err *err)
 }
 
 /* Map a store error to a reply. */
-static void reply_err(struct evhttp_request *req, const ss_err *err)
+void http_reply_store_err(struct evhttp_request *req, const ss_err *err)
 {
     switch (err->code) {
     case SS_ENOTFOUND:
@@ -113,11 +113,6 @@ static void reply_err(struct evhttp_request *req, const ss_err *err)
 }
 
 /* ---- request helpers --------------------------------------------------- */
-
-int http_authorized(coord *c, struct evhttp_request *req)
-{
-    return gate_token_ok(c, evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization"));
-}
 
 /* Query parameter as a bounded integer; def when absent; -1 + reply when bad. */
 static int query_int(struct evhttp_request *req, struct evkeyvalq *q, const char *name,
@@ -142,6 +137,8 @@ static int query_int(struct evhttp_request *req, struct evkeyvalq *q, const char
 }
 
 /* ---- handlers ------------------------------------------------------------ */
+
+#define LIST_QUERY_MAX 200
 
 static void h_healthz(coord *c, struct evhttp_request *req)
 {
@@ -227,7 +224,7 @@ static void h_submit(coord *c, struct evhttp_request *req)
     free(ev_s);
     json_decref(spec);
     if (!rep) {
-        reply_err(req, &err);
+        http_reply_store_err(req, &err);
         return;
     }
     int created = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
@@ -265,7 +262,7 @@ static void h_get(coord *c, struct evhttp_request *req, const char *id)
     ss_err err = { 0 };
     json_t *job = store_job_json(&c->redis, id, 1, &err);
     if (!job) {
-        reply_err(req, &err);
+        http_reply_store_err(req, &err);
         return;
     }
     http_reply_json(req, 200, job);
@@ -290,15 +287,29 @@ static void h_list(coord *c, struct evhttp_request *req, struct evkeyvalq *q)
     } else {
         ss_strlcpy(key, RK_JOBS, sizeof(key));
     }
+    /* search (the console's box): an id prefix, or text in the source or
+     * the metadata, compared in lower case (list.lua) */
+    const char *qs = evhttp_find_header(q, "q");
+    char needle[LIST_QUERY_MAX + 1] = "";
+    if (qs) {
+        size_t ql = strlen(qs);
+        if (ql < 1 || ql > LIST_QUERY_MAX) {
+            http_reply_error(req, 400, "invalid_request",
+                             "query parameter 'q' must be 1 to 200 characters", "q");
+            return;
+        }
+        for (size_t i = 0; i <= ql; i++)
+            needle[i] = (char)tolower((unsigned char)qs[i]);
+    }
     char off_s[24], lim_s[24];
     snprintf(off_s, sizeof(off_s), "%lld", offset);
     snprintf(lim_s, sizeof(lim_s), "%lld", limit);
     const char *keys[] = { key };
-    const char *args[] = { off_s, lim_s };
+    const char *args[] = { off_s, lim_s, needle };
     ss_err err = { 0 };
-    redisReply *rep = rconn_script(&c->redis, &err, "list", 1, keys, 2, args);
+    redisReply *rep = rconn_script(&c->redis, &err, "list", 1, keys, 3, args);
     if (!rep) {
-        reply_err(req, &err);
+        http_reply_store_err(req, &err);
         return;
     }
     json_t *jobs = json_array();
@@ -336,7 +347,7 @@ static void h_transition(coord *c, struct evhttp_request *req, const char *id, c
     ss_err err = { 0 };
     redisReply *rep = rconn_script(&c->redis, &err, script, 1, keys, 2, args);
     if (!rep) {
-        reply_err(req, &err);
+        http_reply_store_err(req, &err);
         return;
     }
     int ok = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[0]->integer == 1;
@@ -358,7 +369,7 @@ static void h_transition(coord *c, struct evhttp_request *req, const char *id, c
     log_info(id, "%s requested through the API: now %s", script, state);
     json_t *job = store_job_json(&c->redis, id, 1, &err);
     if (!job) {
-        reply_err(req, &err);
+        http_reply_store_err(req, &err);
         return;
     }
     /* the status follows the job as read back, not the script's answer: a
@@ -380,7 +391,7 @@ static void h_events(coord *c, struct evhttp_request *req, const char *id, struc
     ss_err err = { 0 };
     redisReply *h = rconn_cmdf(&c->redis, &err, "HMGET %s state spec seq", jkey);
     if (!h) {
-        reply_err(req, &err);
+        http_reply_store_err(req, &err);
         return;
     }
     if (h->type != REDIS_REPLY_ARRAY || h->elements != 3 || h->element[0]->type == REDIS_REPLY_NIL) {
@@ -399,7 +410,7 @@ static void h_events(coord *c, struct evhttp_request *req, const char *id, struc
     redisReply *rep = rconn_cmdf(&c->redis, &err, "XRANGE %s %s + COUNT %s", ekey, start, lim);
     if (!rep) {
         json_decref(spec);
-        reply_err(req, &err);
+        http_reply_store_err(req, &err);
         return;
     }
     json_t *arr = json_array();
@@ -439,7 +450,7 @@ static void h_workers(coord *c, struct evhttp_request *req)
     ss_err err = { 0 };
     redisReply *ids = rconn_cmdf(&c->redis, &err, "ZRANGE %s 0 -1 WITHSCORES", RK_WORKERS);
     if (!ids) {
-        reply_err(req, &err);
+        http_reply_store_err(req, &err);
         return;
     }
     json_t *arr = json_array();
@@ -466,9 +477,11 @@ static void h_workers(coord *c, struct evhttp_request *req)
         freeReplyObject(info);
     }
     freeReplyObject(ids);
+    if (!err.code)
+        console_mark_drained(c, arr, &err);
     if (err.code) {
         json_decref(arr);
-        reply_err(req, &err);
+        http_reply_store_err(req, &err);
         return;
     }
     http_reply_json(req, 200, json_pack("{so}", "workers", arr));
@@ -504,7 +517,7 @@ static void h_queue(coord *c, struct evhttp_request *req)
     ss_err err = { 0 };
     json_t *o;
     if (coord_queue_stats(c, &o, &err) != 0) {
-        reply_err(req, &err);
+        http_reply_store_err(req, &err);
         return;
     }
     /* the histogram buckets behind /metrics are not counters a client reads */
@@ -520,7 +533,7 @@ static void h_queue(coord *c, struct evhttp_request *req)
 
 /* ---- routing -------------------------------------------------------------- */
 
-static void method_not_allowed(struct evhttp_request *req, const char *allow)
+void http_reply_not_allowed(struct evhttp_request *req, const char *allow)
 {
     evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
     http_reply_error(req, 405, "method_not_allowed", "method not allowed on this path", NULL);
@@ -557,14 +570,14 @@ static void route(struct evhttp_request *req, void *arg)
         if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD)
             h_healthz(c, req);
         else
-            method_not_allowed(req, "GET");
+            http_reply_not_allowed(req, "GET");
         goto out;
     }
     if (!strcmp(path, "/metrics")) {
         if (m == EVHTTP_REQ_GET)
             metrics_handle(c, req);
         else
-            method_not_allowed(req, "GET");
+            http_reply_not_allowed(req, "GET");
         goto out;
     }
     if (!ss_str_has_prefix(path, "/v1/")) {
@@ -574,19 +587,29 @@ static void route(struct evhttp_request *req, void *arg)
             http_reply_error(req, 404, "not_found", "no such resource", NULL);
         goto out;
     }
-    if (!http_authorized(c, req)) {
+    int kind = gate_token_kind(c, evhttp_find_header(evhttp_request_get_input_headers(req),
+                                                     "Authorization"));
+    if (kind == GATE_TOKEN_NONE) {
         http_reply_error(req, 401, "unauthorized",
                          "missing or wrong bearer token (Authorization: Bearer <api_token>)", NULL);
         goto out;
     }
+    if (kind == GATE_TOKEN_VIEW && m != EVHTTP_REQ_GET) {
+        http_reply_error(req, 403, "forbidden",
+                         "this is the read-only view token: it can only read (GET); "
+                         "changes need the api_token", NULL);
+        goto out;
+    }
     const char *p = path + 4;
+    if (console_route(c, req, m, p, &q))
+        goto out;
     if (!strcmp(p, "jobs")) {
         if (m == EVHTTP_REQ_POST)
             h_submit(c, req);
         else if (m == EVHTTP_REQ_GET)
             h_list(c, req, &q);
         else
-            method_not_allowed(req, "GET, POST");
+            http_reply_not_allowed(req, "GET, POST");
         goto out;
     }
     if (!strcmp(p, "uploads") || ss_str_has_prefix(p, "uploads/")) {
@@ -597,14 +620,14 @@ static void route(struct evhttp_request *req, void *arg)
         if (m == EVHTTP_REQ_GET)
             h_workers(c, req);
         else
-            method_not_allowed(req, "GET");
+            http_reply_not_allowed(req, "GET");
         goto out;
     }
     if (!strcmp(p, "queue")) {
         if (m == EVHTTP_REQ_GET)
             h_queue(c, req);
         else
-            method_not_allowed(req, "GET");
+            http_reply_not_allowed(req, "GET");
         goto out;
     }
     if (ss_str_has_prefix(p, "jobs/")) {
@@ -628,22 +651,22 @@ static void route(struct evhttp_request *req, void *arg)
             else if (m == EVHTTP_REQ_DELETE)
                 h_transition(c, req, id, "cancel");
             else
-                method_not_allowed(req, "GET, DELETE");
+                http_reply_not_allowed(req, "GET, DELETE");
         } else if (!strcmp(rest, "/retry")) {
             if (m == EVHTTP_REQ_POST)
                 h_transition(c, req, id, "retry");
             else
-                method_not_allowed(req, "POST");
+                http_reply_not_allowed(req, "POST");
         } else if (!strcmp(rest, "/cancel")) {
             if (m == EVHTTP_REQ_POST)
                 h_transition(c, req, id, "cancel");
             else
-                method_not_allowed(req, "POST");
+                http_reply_not_allowed(req, "POST");
         } else if (!strcmp(rest, "/events")) {
             if (m == EVHTTP_REQ_GET)
                 h_events(c, req, id, &q);
             else
-                method_not_allowed(req, "GET");
+                http_reply_not_allowed(req, "GET");
         } else {
             http_reply_error(req, 404, "not_found", "no such resource", NULL);
         }

@@ -73,10 +73,9 @@ typedef struct gate {
 
 static gate G;
 
-int gate_token_ok(const coord *c, const char *h)
+static int token_is(const char *tok, const char *h)
 {
-    const char *tok = c->conf.api_token;
-    if (!h || !tok || strncasecmp(h, "Bearer ", 7) != 0)
+    if (!h || !tok || !*tok || strncasecmp(h, "Bearer ", 7) != 0)
         return 0;
     h += 7;
     while (*h == ' ')
@@ -86,6 +85,20 @@ int gate_token_ok(const coord *c, const char *h)
         a--;
     /* constant time over the expected token's length */
     return a == b && CRYPTO_memcmp(h, tok, b) == 0;
+}
+
+int gate_token_ok(const coord *c, const char *h)
+{
+    return token_is(c->conf.api_token, h);
+}
+
+int gate_token_kind(const coord *c, const char *h)
+{
+    if (token_is(c->conf.api_token, h))
+        return GATE_TOKEN_FULL;
+    if (token_is(c->conf.view_token, h))
+        return GATE_TOKEN_VIEW;
+    return GATE_TOKEN_NONE;
 }
 
 /* ---- the header block ------------------------------------------------------ */
@@ -168,7 +181,7 @@ static int check_head(const gate *g, const char *p, size_t n, size_t *body)
             char a[1024];
             memcpy(a, v, (size_t)(ve - v));
             a[ve - v] = '\0';
-            authed |= gate_token_ok(g->c, a);
+            authed |= gate_token_kind(g->c, a) != GATE_TOKEN_NONE;
         }
         q = nl + 1;
     }

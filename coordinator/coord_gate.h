@@ -42,4 +42,9 @@ int gate_route(struct evhttp_request *req, const char *path);
  * time over the token's length). */
 int gate_token_ok(const coord *c, const char *authorization);
 
+/* Which token an Authorization header value carries: the API token, the
+ * read-only view_token (GET only), or neither. */
+enum { GATE_TOKEN_NONE, GATE_TOKEN_VIEW, GATE_TOKEN_FULL };
+int gate_token_kind(const coord *c, const char *authorization);
+
 #endif

@@ -25,6 +25,11 @@ const cfg_opt coord_opts[] = {
         "sentinel://[[user]:password@]host1:port1,host2:port2,.../master-name/db"),
     OPT("api_token", CFG_SECRET, NULL, api_token, 0, 0,
         "Bearer token clients must send on /v1 (required)"),
+    OPT("view_token", CFG_SECRET, NULL, view_token, 0, 0,
+        "read-only Bearer token (wall screens): GET on /v1 only, anything else answers 403"),
+    OPT("history_sample_seconds", CFG_INT, "60", history_sample_seconds, 1, 3600,
+        "how often the coordinator samples queue depth and throughput for the console's "
+        "history (it keeps the last 240 samples)"),
     OPT("log_level", CFG_STR, "info", log_level, 0, 0, "debug, info, warn or error"),
     OPT("log_format", CFG_STR, "auto", log_format, 0, 0,
         "auto (JSON unless stdout is a terminal), json or text"),
@@ -154,6 +159,11 @@ int coord_main(int argc, char **argv)
                         "file, STREAMSCALE_API_TOKEN or --api_token");
         goto out;
     }
+    if (c.conf.view_token && *c.conf.view_token &&
+        (strlen(c.conf.view_token) < 8 || !strcmp(c.conf.view_token, c.conf.api_token))) {
+        log_error(NULL, "view_token must be at least 8 characters and differ from api_token");
+        goto out;
+    }
     if (c.conf.coordinator_id && *c.conf.coordinator_id) {
         ss_strlcpy(c.id, c.conf.coordinator_id, sizeof(c.id));
     } else {
@@ -181,7 +191,7 @@ int coord_main(int argc, char **argv)
         log_error(NULL, "%s", err.msg);
         goto out;
     }
-    if (reaper_start(&c, &err) != 0) {
+    if (console_start(&c, &err) != 0 || reaper_start(&c, &err) != 0) {
         log_error(NULL, "%s", err.msg);
         goto out;
     }
@@ -211,6 +221,7 @@ out:
     if (c.watch_started)
         pthread_join(c.watch, NULL);
     reaper_stop(&c);
+    console_stop(&c);
     hooks_stop(&c);
     uploads_stop(&c);
     if (c.sig_int)

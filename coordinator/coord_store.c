@@ -80,6 +80,14 @@ json_t *store_job_from_fields(const char *id, json_t *fields, int full)
         json_object_set_new(j, "speed", json_real(atof(speed)));
         json_object_set_new(j, "fps", json_real(atof(fps)));
     }
+    /* ETA of a running job: the time so far, scaled by what is left (the
+     * dashboard shows it next to the speed); null until progress moves */
+    long long st_ms = num(fields, "started_ms");
+    double pr = prog ? atof(prog) : 0;
+    if (state && !strcmp(state, "running") && st_ms > 0 && pr >= 1 && pr < 100) {
+        double ran = (double)(ss_now_ms() - st_ms) / 1000;
+        json_object_set_new(j, "eta_seconds", json_real(ran > 0 ? ran * (100 - pr) / pr : 0));
+    }
     json_object_set_new(j, "attempts", json_integer(num(fields, "attempts")));
     json_object_set_new(j, "max_attempts", json_integer(num(fields, "max_attempts")));
     json_object_set_new(j, "worker", worker && *worker ? json_string(worker) : json_null());

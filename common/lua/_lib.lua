@@ -48,7 +48,8 @@ local function notify_work(id, ms)
     local w = redis.call('ZPOPMAX', P .. 'idle')
     if not w[1] then break end
     local beat = tonumber(redis.call('ZSCORE', P .. 'workers', w[1]) or '0')
-    if beat >= ms - 10000 then
+    -- a worker drained through the API ({ss}:drain) would not take it
+    if beat >= ms - 10000 and redis.call('HEXISTS', P .. 'drain', w[1]) == 0 then
       redis.call('PUBLISH', P .. 'wake:' .. w[1], id)
       return
     end
@@ -283,6 +284,40 @@ local function item_fail(id, name, permanent, ms, err)
   return 'running'
 end
 
+-- A job in a final failure state (failed, dead, cancelled) queued again
+-- with fresh attempts, and a worker woken for it (retry.lua, bulk.lua). st
+-- is its state, prio its priority. A split job starts again from its plan:
+-- its items go.
+local function redrive(id, st, prio, ms)
+  local jk = P .. 'job:' .. id
+  redis.call('LREM', P .. 'dead', 0, id)
+  redis.call('HSET', jk, 'attempts', 0, 'queued_ms', ms, 'progress', 0, 'stage', 'queued')
+  redis.call('HDEL', jk, 'finished_ms', 'retry_at_ms', 'result', 'error', 'worker', 'started_ms')
+  for _, n in ipairs(cjson.decode(redis.call('HGET', jk, 'items') or '[]')) do
+    redis.call('DEL', item_key(id, n))
+  end
+  redis.call('DEL', P .. 'ready:' .. id)
+  redis.call('HDEL', jk, 'split', 'plan', 'items', 'nchunks', 'chunks_done', 'items_running')
+  set_state(id, st, 'queued', ms)
+  redis.call('LPUSH', P .. 'q:' .. (prio or 'normal'), id)
+  stat('redriven')
+  emit(id, 'job.queued', cjson.encode({redrive = true, previous_state = st}), ms)
+  notify_work(id, ms)
+end
+
+-- Forget a job in final state st: its hash, items, events and every index
+-- (expire.lua, bulk.lua). Outputs in storage are not touched.
+local function forget(id, st)
+  for _, n in ipairs(cjson.decode(redis.call('HGET', P .. 'job:' .. id, 'items') or '[]')) do
+    redis.call('DEL', item_key(id, n))
+  end
+  redis.call('DEL', P .. 'job:' .. id, P .. 'events:' .. id, P .. 'ready:' .. id)
+  redis.call('ZREM', P .. 'st:' .. st, id)
+  redis.call('ZREM', P .. 'jobs', id)
+  redis.call('ZREM', P .. 'hooks:due', id)
+  if st == 'dead' then redis.call('LREM', P .. 'dead', 0, id) end
+end
+
 -- forward declaration: claim_next is defined below
 local claim_next
 
@@ -313,6 +348,12 @@ end
 local LEVELS = {{'high', 2}, {'normal', 1}, {'low', 0}}
 
 claim_next = function(worker, lease, aging, ms)
+  -- a worker drained through the API ({ss}:drain) claims nothing, and is
+  -- not idle either: notify_work must not wake it for work it cannot take
+  if redis.call('HEXISTS', P .. 'drain', worker) == 1 then
+    redis.call('ZREM', P .. 'idle', worker)
+    return nil
+  end
   for _ = 1, 16 do
     local cands = {}
     for _, lv in ipairs(LEVELS) do

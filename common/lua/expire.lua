@@ -10,14 +10,7 @@ for _, st in ipairs({'completed', 'failed', 'cancelled', 'dead'}) do
   if n >= limit then break end
   local ids = redis.call('ZRANGEBYSCORE', P .. 'st:' .. st, '-inf', cutoff, 'LIMIT', 0, limit - n)
   for _, id in ipairs(ids) do
-    for _, n in ipairs(cjson.decode(redis.call('HGET', P .. 'job:' .. id, 'items') or '[]')) do
-      redis.call('DEL', item_key(id, n))
-    end
-    redis.call('DEL', P .. 'job:' .. id, P .. 'events:' .. id, P .. 'ready:' .. id)
-    redis.call('ZREM', P .. 'st:' .. st, id)
-    redis.call('ZREM', KEYS[1], id)
-    redis.call('ZREM', P .. 'hooks:due', id)
-    if st == 'dead' then redis.call('LREM', P .. 'dead', 0, id) end
+    forget(id, st)
     n = n + 1
   end
 end

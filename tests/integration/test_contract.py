@@ -244,6 +244,11 @@ ROUTES = {
     "/v1/uploads/{id}": {"get", "put"},
     "/v1/workers": {"get"},
     "/v1/queue": {"get"},
+    "/v1/queue/history": {"get"},
+    "/v1/queue/retry": {"post"},
+    "/v1/queue/clear": {"post"},
+    "/v1/workers/{id}/drain": {"post"},
+    "/v1/workers/{id}/resume": {"post"},
     "/healthz": {"get"},
     "/metrics": {"get"},
 }

@@ -41,7 +41,7 @@ EVENTS_URI = "file://" + EVENTS_SCHEMA_PATH
 OPENAPI_URI = "file://" + OPENAPI_PATH
 
 # The error code each status documents (Error.error.code in openapi.yaml).
-ERROR_CODES = {400: "invalid_request", 401: "unauthorized", 404: "not_found",
+ERROR_CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 409: "conflict", 411: "length_required",
                413: "too_large", 416: "range_not_satisfiable", 422: "checksum_mismatch", 500: "internal",
                503: "unavailable", 507: "insufficient_storage"}
@@ -163,6 +163,8 @@ class Contract:
         if status == 400 and is_json and body and not (body.get("error") or {}).get("field") and \
                 "URI" in (body.get("error") or {}).get("message", ""):
             return check_error()   # any path: a request URI that cannot be parsed
+        if status == 403 and path.startswith("/v1/") and m not in ("get", "head"):
+            return check_error()   # the view token on a change, before any route
         tmpl, ops = self.operation(path)
         if m == "head":
             m = "get"
