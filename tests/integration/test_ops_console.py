@@ -34,6 +34,7 @@ def test_ops_console():
         url = h.coordinator(redis_port=rport, token=TOKEN, extra=COORD)
         api = Api(url, TOKEN, harness=h)
         h.queue_worker("w1", rport, extra=WORKER)
+        wait_until(lambda: [w for w in api.workers() if w["id"] == "w1"], 10, "w1 registered")
 
         # ---- jobs to act on: three that fail for good, two that complete
         failed = [api.submit({"source": "file:///console/f%d.mp4" % i,
@@ -63,13 +64,19 @@ def test_ops_console():
         assert st == 401, (st, ans)
         assert api.job(failed[0])["state"] == "failed"   # nothing changed
 
-        # ---- bulk retry in batches; the permanent failures fail again
+        # ---- bulk retry in batches, while w1 is drained (so nothing fails
+        # again between the calls); then the permanent failures fail again
+        st, ans = http_json("POST", url + "/v1/workers/w1/drain", token=TOKEN)
+        assert st == 200 and ans["drain_requested"] and ans["registered"], (st, ans)
         st, ans = http_json("POST", url + "/v1/queue/retry", {"state": "failed", "limit": 2},
                             token=TOKEN)
         assert st == 200 and ans == {"action": "retry", "state": "failed", "done": 2,
                                      "remaining": 1}, (st, ans)
         st, ans = http_json("POST", url + "/v1/queue/retry", {"state": "failed"}, token=TOKEN)
         assert st == 200 and ans["done"] == 1 and ans["remaining"] == 0, (st, ans)
+        assert [api.job(j)["state"] for j in failed] == ["queued"] * 3
+        st, ans = http_json("POST", url + "/v1/workers/w1/resume", token=TOKEN)
+        assert st == 200 and ans["drain_requested"] is False, (st, ans)
         for jid in failed:
             wait_until(lambda: any(e["type"] == "job.queued" and e["data"].get("redrive")
                                    for e in api.events(jid)), 10, "redrive event of " + jid)
