@@ -332,6 +332,29 @@ static void test_opts_from_spec(void **st)
     assert_int_equal(o.crf, 21);
     json_decref(spec);
 
+    /* audio, codecs, mp4: what the daemon reads from a canonical spec */
+    spec = json_loads("{\"audio\":{\"tracks\":[\"fre\",2],\"bitrate_kbps\":96,\"surround\":true},"
+                      "\"codecs\":[\"h264\",\"av1\"],\"mp4\":{\"height\":720}}", 0, NULL);
+    assert_int_equal(media_opts_from_spec(&o, spec, &err), 0);
+    assert_int_equal(o.audio_mode, MEDIA_AUDIO_LIST);
+    assert_int_equal(o.naudio_sel, 2);
+    assert_string_equal(o.audio_sel[0].lang, "fre");
+    assert_int_equal(o.audio_sel[1].index, 2);
+    assert_int_equal(o.audio_kbps, 96);
+    assert_int_equal(o.surround, 1);
+    assert_int_equal(o.av1, 1);
+    assert_int_equal(o.mp4_height, 720);
+    json_decref(spec);
+    spec = json_loads("{\"audio\":{\"tracks\":\"default\"},\"mp4\":true}", 0, NULL);
+    assert_int_equal(media_opts_from_spec(&o, spec, &err), 0);
+    assert_int_equal(o.audio_mode, MEDIA_AUDIO_DEFAULT);
+    assert_int_equal(o.mp4_height, -1);
+    assert_int_equal(o.av1, 0);
+    json_decref(spec);
+    spec = json_loads("{\"codecs\":[\"hevc\"]}", 0, NULL);
+    assert_int_equal(media_opts_from_spec(&o, spec, &err), -1);
+    json_decref(spec);
+
     spec = json_loads("{\"ladder\":\"per-title\",\"thumbnails\":false}", 0, NULL);
     assert_int_equal(media_opts_from_spec(&o, spec, &err), 0);
     assert_int_equal(o.ladder, MEDIA_LADDER_PER_TITLE);

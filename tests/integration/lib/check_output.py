@@ -408,6 +408,9 @@ def check_fragments(P, track_dir, pl, name):
     """Every segment's tfdt is where the one before ended and the moof
     sequence numbers count up by one, as if one muxer had written the track
     (a split job's chunks continue each other's timeline)."""
+    if any(not os.path.isfile(os.path.join(track_dir, f))
+           for f in ["init.mp4"] + [x["uri"] for x in pl["segments"]]):
+        return   # already reported by check_media_playlist
     init = _read(os.path.join(track_dir, "init.mp4"))
     trex = trex_default_duration(init) if init else None
     prev = None
