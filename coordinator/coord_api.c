@@ -594,6 +594,9 @@ static void route(struct evhttp_request *req, void *arg)
                          "missing or wrong bearer token (Authorization: Bearer <api_token>)", NULL);
         goto out;
     }
+    if (kind == GATE_TOKEN_VIEW)   /* the dashboard hides what it could not do */
+        evhttp_add_header(evhttp_request_get_output_headers(req), "X-Streamscale-Access",
+                          "read-only");
     if (kind == GATE_TOKEN_VIEW && m != EVHTTP_REQ_GET) {
         http_reply_error(req, 403, "forbidden",
                          "this is the read-only view token: it can only read (GET); "

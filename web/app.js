@@ -116,6 +116,10 @@
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (r.status === 401) throw new AuthError('The coordinator refused this token.');
+    // the read-only view_token: hide every button that would change something
+    const ro = r.headers.get('X-Streamscale-Access') === 'read-only';
+    document.body.classList.toggle('readonly', ro);
+    $('readonly').hidden = !ro;
     let j = null;
     try { j = await r.json(); } catch (e) { j = null; }
     if (!r.ok) {
@@ -210,16 +214,23 @@
 
   function openOverview() {
     show('overview');
+    // rows are tracked per view: a new view (filter, search, page) starts empty
+    clear($('jobs').tBodies[0]);
+    clear($('workers').tBodies[0]);
     view = { rows: new Map(), wrows: new Map() };
     poll(overviewTick, gen);
   }
 
   async function overviewTick() {
     const state = $('state-filter').value;
-    const q = '/v1/jobs?limit=' + PAGE + '&offset=' + jobsOffset + (state ? '&state=' + state : '');
-    const [queue, workers, jobs] = await Promise.all([
-      api('GET', '/v1/queue'), api('GET', '/v1/workers'), api('GET', q)]);
+    const search = $('search').value.trim();
+    const q = '/v1/jobs?limit=' + PAGE + '&offset=' + jobsOffset + (state ? '&state=' + state : '') +
+      (search ? '&q=' + encodeURIComponent(search.slice(0, 200)) : '');
+    const [queue, workers, jobs, hist] = await Promise.all([
+      api('GET', '/v1/queue'), api('GET', '/v1/workers'), api('GET', q),
+      api('GET', '/v1/queue/history')]);
     renderQueue(queue);
+    renderHistory(hist);
     renderWorkers(workers.workers || []);
     renderJobs(jobs);
     return POLL_MS;
@@ -238,6 +249,64 @@
       st.append(stat(s[k] || 0, k));
   }
 
+  /* Queue depth (blue), completions (green) and failures (red) per sample,
+   * the last hour of the coordinator's history, as one small SVG. */
+  function renderHistory(hist) {
+    const svg = $('history');
+    const NS = 'http://www.w3.org/2000/svg';
+    const per = hist.interval_seconds || 60;
+    const s = (hist.samples || []).slice(-Math.max(2, Math.ceil(3600 / per)));
+    clear(svg);
+    svg.dataset.samples = String(s.length);
+    const max = Math.max(1, ...s.map((x) => Math.max(x.queued, x.completed, x.failed + x.dead)));
+    const line = (cls, f) => {
+      const pts = s.map((x, i) => ((s.length < 2 ? 0 : i / (s.length - 1)) * 300).toFixed(1) + ',' +
+        (78 - (f(x) / max) * 74).toFixed(1)).join(' ');
+      const p = document.createElementNS(NS, 'polyline');
+      p.setAttribute('class', cls);
+      p.setAttribute('points', pts);
+      svg.append(p);
+    };
+    line('depth', (x) => x.queued);
+    line('done', (x) => x.completed);
+    line('fail', (x) => x.failed + x.dead);
+    const sum = (k) => s.reduce((a, x) => a + x[k], 0);
+    $('history-legend').textContent = 'queued now ' + (s.length ? s[s.length - 1].queued : 0) +
+      ' · completed ' + sum('completed') + ' · failed ' + (sum('failed') + sum('dead')) +
+      ' (per ' + secondsText(per) + ')';
+  }
+
+  async function bulk(action, state) {
+    const msg = $('bulk-msg');
+    if (!window.confirm((action === 'retry' ? 'Retry every ' : 'Clear (forget) every ') + state + ' job?')) return;
+    let total = 0, goal = null;
+    try {
+      // batches of 1000 until the jobs there were at the click are done (a
+      // retried job that fails again is not retried twice by one click)
+      for (;;) {
+        const r = await api('POST', '/v1/queue/' + action, { state });
+        total += r.done;
+        if (goal === null) goal = r.done + r.remaining;
+        msg.textContent = (action === 'retry' ? 'retried ' : 'cleared ') + total + ' ' + state + ' job(s)';
+        if (!r.remaining || !r.done || total >= goal) break;
+      }
+    } catch (e) {
+      if (e instanceof AuthError) { logout(e.message); return; }
+      msg.textContent = e.message;
+    }
+    route();
+  }
+
+  async function drain(id, on) {
+    try {
+      await api('POST', '/v1/workers/' + encodeURIComponent(id) + (on ? '/drain' : '/resume'));
+    } catch (e) {
+      if (e instanceof AuthError) { logout(e.message); return; }
+      window.alert(e.message);
+    }
+    route();
+  }
+
   function renderWorkers(ws) {
     const tb = $('workers').tBodies[0];
     $('workers-count').textContent = ws.length ? '(' + ws.length + ')' : '';
@@ -248,7 +317,8 @@
       let r = view.wrows.get(w.id);
       if (!r) {
         r = { tr: h('tr', { 'data-worker': w.id }), load: bar(0) };
-        r.cells = [h('td', { class: 'mono' }), h('td'), h('td', {}, r.load), h('td'), h('td'), h('td')];
+        r.cells = [h('td', { class: 'mono' }), h('td'), h('td', {}, r.load), h('td'), h('td'), h('td'),
+          h('td', { class: 'mut' })];
         r.tr.append(...r.cells);
         view.wrows.set(w.id, r);
       }
@@ -259,6 +329,15 @@
       if (gate) {
         const b = h('span', { class: 'badge gate', 'data-gate': gate, text: 'not claiming: ' + gate });
         c[0].append(' ', b);
+      }
+      if (w.drain_requested)
+        c[0].append(' ', h('span', { class: 'badge drained', 'data-drained': '1', text: 'drain requested' }));
+      if (r.drained !== !!w.drain_requested) {   // re-create the button only when it changes
+        r.drained = !!w.drain_requested;
+        clear(c[6]).append(h('button', { type: 'button', class: 'link' + (r.drained ? '' : ' danger'),
+          'data-action': r.drained ? 'resume' : 'drain', text: r.drained ? 'Resume' : 'Drain',
+          title: r.drained ? 'let it claim jobs again' : 'claim nothing more; running jobs finish',
+          onclick: () => drain(w.id, !r.drained) }));
       }
       c[1].textContent = (w.host || '') + (w.cores ? ' · ' + w.cores + ' cores' : '') + (w.version ? ' · v' + w.version : '');
       setBar(r.load, w.cpu_load, w.cpu_load >= (w.cpu_threshold || 100) ? 'hot' : '');
@@ -279,7 +358,7 @@
   }
 
   function actionButtons(j) {
-    const td = h('td');
+    const td = h('td', { class: 'mut' });
     if (CANCELLABLE.has(j.state))
       td.append(h('button', { type: 'button', class: 'link danger', 'data-action': 'cancel', text: 'Cancel', onclick: () => act('cancel', j.id) }));
     if (RETRYABLE.has(j.state))
@@ -301,7 +380,8 @@
       if (!r) {
         r = { tr: h('tr', { 'data-job': j.id }), prog: bar(0) };
         r.cells = [h('td', {}, h('a', { href: '#/jobs/' + j.id, class: 'mono', text: j.id })), h('td'),
-          h('td', {}, r.prog), h('td'), h('td'), h('td', { class: 'mono' }), h('td'), h('td')];
+          h('td', {}, r.prog), h('td', { class: 'speed' }), h('td', { class: 'eta' }), h('td'), h('td'),
+          h('td', { class: 'mono' }), h('td'), h('td', { class: 'mut' })];
         r.tr.append(...r.cells);
         view.rows.set(j.id, r);
       }
@@ -309,14 +389,18 @@
       r.tr.dataset.state = j.state;
       clear(c[1]).append(badge(j.state, j.state === 'running' && j.stage ? j.stage : ''));
       setBar(r.prog, j.state === 'completed' ? 100 : j.progress, j.state);
-      c[3].textContent = j.priority;
+      const running = j.state === 'running';
+      c[3].textContent = running && typeof j.speed === 'number' ? j.speed.toFixed(2) + '×' : '';
+      c[3].title = running && typeof j.fps === 'number' ? j.fps.toFixed(1) + ' fps' : '';
+      c[4].textContent = running && typeof j.eta_seconds === 'number' ? secondsText(j.eta_seconds) : '';
+      c[5].textContent = j.priority;
       const src = shortSource(j.source);
-      clear(c[4]).append(h('span', { class: 'src', title: src, text: src }));
-      c[5].textContent = j.worker || '';
-      c[6].textContent = ago(j.created_at);
-      c[6].title = j.created_at || '';
+      clear(c[6]).append(h('span', { class: 'src', title: src, text: src }));
+      c[7].textContent = j.worker || '';
+      c[8].textContent = ago(j.created_at);
+      c[8].title = j.created_at || '';
       if (r.state !== j.state) {   // re-create the buttons only when they change
-        c[7].replaceWith(c[7] = actionButtons(j));
+        c[9].replaceWith(c[9] = actionButtons(j));
         r.state = j.state;
       }
       tb.append(r.tr);   // keeps the API's order (newest first)
@@ -413,6 +497,8 @@
     const err = $('job-error');
     err.hidden = !j.error;
     err.textContent = j.error ? (j.error.code + ': ' + j.error.message) : '';
+    if (j.state === 'running' && typeof j.speed === 'number') fact(dl, 'speed', j.speed.toFixed(2) + '× real time' + (typeof j.fps === 'number' ? ' · ' + j.fps.toFixed(1) + ' fps' : ''));
+    if (j.state === 'running' && typeof j.eta_seconds === 'number') fact(dl, 'ETA', secondsText(j.eta_seconds));
     $('job-cancel').hidden = !CANCELLABLE.has(j.state);
     $('job-retry').hidden = !RETRYABLE.has(j.state);
     if (j.state === 'completed' && j.result) {
@@ -600,6 +686,15 @@
     });
     $('signout').addEventListener('click', () => logout(''));
     $('state-filter').addEventListener('change', () => { jobsOffset = 0; route(); });
+    let searchTimer = null;
+    $('search').addEventListener('input', () => {
+      clearTimeout(searchTimer);
+      searchTimer = setTimeout(() => { jobsOffset = 0; route(); }, 250);
+    });
+    for (const b of document.querySelectorAll('[data-bulk]')) {
+      const [action, state] = b.dataset.bulk.split(':');
+      b.addEventListener('click', () => bulk(action, state));
+    }
     $('prev').addEventListener('click', () => { jobsOffset = Math.max(0, jobsOffset - PAGE); route(); });
     $('next').addEventListener('click', () => { jobsOffset += PAGE; route(); });
     window.addEventListener('hashchange', route);

@@ -11,15 +11,22 @@ deploy/redis-acl.conf, so the new key and commands are proven allowed:
   its running job, claims nothing while drained (another job stays queued
   across many of its polls), and claims again at once after resume;
 - eta_seconds on a running job; the queue history ring (1 s samples here)
-  with the completions counted per interval.
+  with the completions counted per interval;
+- then the dashboard in Debian's chromium (tests/browser/console.test.mjs):
+  history chart, ETA, search, Drain/Resume and Retry-failed buttons, and the
+  read-only page of the view token (screenshot console.png in the
+  artifacts; docs/console.png is one of them).
 Every answer is checked against proto/openapi.yaml by the harness."""
 import os
+import shutil
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lib.harness import Api, Harness, http_json, main, wait_until  # noqa: E402
+from lib.harness import SOURCE, Api, Harness, http_json, main, wait_until  # noqa: E402
 
+BROWSER_DIR = os.path.join(SOURCE, "tests", "browser")
 TOKEN = "console-test-token"
 VIEW = "console-view-token"
 COORD = {"STREAMSCALE_REAP_INTERVAL_MS": "200", "STREAMSCALE_VIEW_TOKEN": VIEW,
@@ -155,6 +162,23 @@ def test_ops_console():
         s = ans["samples"]
         assert s[0]["completed"] == 0 and sum(x["enqueued"] for x in s) >= 2, s
         print("history: %d samples, %d completed" % (len(s), sum(x["completed"] for x in s)))
+
+        # ---- the same in the dashboard, in Debian's chromium
+        node = shutil.which("node")
+        assert node and os.path.exists("/usr/bin/chromium") and os.path.isdir(
+            os.path.join(BROWSER_DIR, "node_modules", "playwright-core")), \
+            "node, chromium and playwright-core are needed: tests/run.sh installs them"
+        profile = h.path("chromium-profile")
+        os.makedirs(profile)
+        env = dict(os.environ, SS_URL=url, SS_TOKEN=TOKEN, SS_VIEW_TOKEN=VIEW,
+                   SS_ARTIFACTS=h.artifacts, SS_PROFILE=profile)
+        r = subprocess.run([node, os.path.join(BROWSER_DIR, "console.test.mjs")], cwd=BROWSER_DIR,
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=180)
+        sys.stdout.write(r.stdout)
+        assert r.returncode == 0, "the browser test failed (see above; screenshot in %s)" % h.artifacts
+        with open(os.path.join(h.artifacts, "console.png"), "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
 if __name__ == "__main__":
