@@ -318,28 +318,6 @@ local function forget(id, st)
   if st == 'dead' then redis.call('LREM', P .. 'dead', 0, id) end
 end
 
--- forward declaration: claim_next is defined below
-local claim_next
-
--- The reply of finish/item_finish: {1, state} and, when the worker asked
--- (worker id ~= ''), the next job or item it claimed in the same call;
--- idle 'idle': its last claim found the queue empty, so it only says it is
--- idle ({ss}:idle; notify_work wakes it).
-local function reply_and_claim(st, worker, lease, aging, idle, ms)
-  if worker and worker ~= '' and idle == 'idle' then
-    redis.call('ZADD', P .. 'idle', ms, worker)
-  elseif worker and worker ~= '' then
-    promote_due(ms)
-    local nxt = claim_next(worker, tonumber(lease), tonumber(aging), ms)
-    if nxt then
-      local r = {1, st}
-      for _, v in ipairs(nxt) do r[#r + 1] = v end
-      return r
-    end
-  end
-  return {1, st}
-end
-
 -- Take the next job for a worker (claim.lua, and finish.lua when the worker
 -- asks for its next job in the same call). Picks the queue whose oldest job
 -- has the highest effective priority: base level (high 2, normal 1, low 0)
@@ -347,7 +325,7 @@ end
 -- within a queue. Returns {id, token, attempt, spec, still queued} or nil.
 local LEVELS = {{'high', 2}, {'normal', 1}, {'low', 0}}
 
-claim_next = function(worker, lease, aging, ms)
+local function claim_next(worker, lease, aging, ms)
   -- a worker drained through the API ({ss}:drain) claims nothing, and is
   -- not idle either: notify_work must not wake it for work it cannot take
   if redis.call('HEXISTS', P .. 'drain', worker) == 1 then
@@ -412,4 +390,23 @@ claim_next = function(worker, lease, aging, ms)
     -- a stale id (job gone or no longer queued): drop it and look again
   end
   return nil
+end
+
+-- The reply of finish/item_finish: {1, state} and, when the worker asked
+-- (worker id ~= ''), the next job or item it claimed in the same call;
+-- idle 'idle': its last claim found the queue empty, so it only says it is
+-- idle ({ss}:idle; notify_work wakes it).
+local function reply_and_claim(st, worker, lease, aging, idle, ms)
+  if worker and worker ~= '' and idle == 'idle' then
+    redis.call('ZADD', P .. 'idle', ms, worker)
+  elseif worker and worker ~= '' then
+    promote_due(ms)
+    local nxt = claim_next(worker, tonumber(lease), tonumber(aging), ms)
+    if nxt then
+      local r = {1, st}
+      for _, v in ipairs(nxt) do r[#r + 1] = v end
+      return r
+    end
+  end
+  return {1, st}
 end
