@@ -9,49 +9,17 @@
 // reach the API; "Retry failed" re-drives every failed job; with the view
 // token the page says read-only and shows no button that changes anything;
 // no console errors. Screenshot: console.png. Prints one JSON summary line.
-import { chromium } from 'playwright-core';
 import path from 'node:path';
+import { apiClient, assert, launch, waitFor } from './lib.mjs';
 
 const URL_ = process.env.SS_URL;
 const TOKEN = process.env.SS_TOKEN;
 const VIEW = process.env.SS_VIEW_TOKEN;
 const ART = process.env.SS_ARTIFACTS;
 const summary = {};
+const apiCall = apiClient(URL_, TOKEN);
 
-function assert(c, msg) { if (!c) throw new Error('assertion failed: ' + msg); }
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function apiCall(method, p, body) {
-  const r = await fetch(URL_ + p, {
-    method,
-    headers: { Authorization: 'Bearer ' + TOKEN, 'Content-Type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const j = await r.json();
-  if (r.status >= 300) throw new Error(method + ' ' + p + ' -> ' + r.status + ' ' + JSON.stringify(j));
-  return j;
-}
-
-async function waitFor(what, fn, timeoutMs = 20000, every = 100) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) { last = e; }
-    await sleep(every);
-  }
-  throw new Error('timed out waiting for ' + what + (last ? ' (' + last.message + ')' : ''));
-}
-
-const ctx = await chromium.launchPersistentContext(process.env.SS_PROFILE, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1180, height: 760 },
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const ctx = await launch(process.env.SS_PROFILE, { width: 1180, height: 760 });
 const errors = [];
 function watch(page, name) {
   page.on('console', (m) => { if (m.type() === 'error') errors.push(name + ': ' + m.text()); });

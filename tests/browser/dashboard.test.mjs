@@ -14,9 +14,9 @@
 // timeline, renditions with bitrates, poster thumbnail, and the hls.js
 // preview playing; an s3:// job's preview from public_base_url; no console
 // errors. Prints one JSON summary line.
-import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
+import { apiClient, assert, launch, waitFor } from './lib.mjs';
 
 const URL_ = process.env.SS_URL;
 const TOKEN = process.env.SS_TOKEN;
@@ -27,42 +27,11 @@ const PROFILE = process.env.SS_PROFILE;
 const summary = {};
 
 function log(...a) { console.log('[dashboard]', ...a); }
-function assert(c, msg) { if (!c) throw new Error('assertion failed: ' + msg); }
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function apiCall(method, p, body) {
-  const r = await fetch(URL_ + p, {
-    method,
-    headers: { Authorization: 'Bearer ' + TOKEN, 'Content-Type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const j = await r.json();
-  if (r.status >= 300) throw new Error(method + ' ' + p + ' -> ' + r.status + ' ' + JSON.stringify(j));
-  return j;
-}
+const apiCall = apiClient(URL_, TOKEN);
 const submit = (spec) => apiCall('POST', '/v1/jobs', spec).then((j) => j.id);
 
-async function waitFor(what, fn, timeoutMs = 30000, every = 100) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) { last = e; }
-    await sleep(every);
-  }
-  throw new Error('timed out waiting for ' + what + (last ? ' (' + last.message + ')' : ''));
-}
-
-const ctx = await chromium.launchPersistentContext(PROFILE, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1280, height: 860 },
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--autoplay-policy=no-user-gesture-required'],
-});
+const ctx = await launch(PROFILE, { width: 1280, height: 860 },
+  ['--autoplay-policy=no-user-gesture-required']);
 const errors = [];
 let allow401 = false;
 function watch(page, name) {
