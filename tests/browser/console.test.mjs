@@ -4,7 +4,8 @@
 // the no-op queue worker w1 (one slot) are running.
 //
 // Env: SS_URL, SS_TOKEN, SS_VIEW_TOKEN, SS_ARTIFACTS, SS_PROFILE.
-// Checks: the history chart draws the samples; a running job shows its ETA;
+// Checks: the history chart draws the samples; a running job shows its
+// speed (× real time, as its worker reports it) and ETA;
 // the search box finds a job by its metadata; Drain and Resume on w1's row
 // reach the API; "Retry failed" re-drives every failed job; with the view
 // token the page says read-only and shows no button that changes anything;
@@ -59,12 +60,14 @@ try {
 
   // ---- a running job's ETA, and the screenshot
   const run = (await apiCall('POST', '/v1/jobs', { source: 'file:///console/long.mp4',
-    metadata: { sleep_ms: 8000 } })).id;
+    metadata: { sleep_ms: 8000, speed: 3.5 } })).id;
   const eta = await waitFor('ETA on the running job', async () => {
     const t = (await page.textContent(`#jobs tr[data-job="${run}"] td.eta`)) || '';
     return /\d/.test(t) ? t : null;
   });
   summary.eta = eta;
+  await waitFor('speed on the running job', async () =>
+    ((await page.textContent(`#jobs tr[data-job="${run}"] td.speed`)) || '').includes('3.50×'));
   await page.screenshot({ path: path.join(ART, 'console.png') });
 
   // ---- drain and resume w1 from its row

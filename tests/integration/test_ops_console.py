@@ -10,7 +10,8 @@ deploy/redis-acl.conf, so the new key and commands are proven allowed:
 - drain/resume of one worker through the API: a drained worker finishes
   its running job, claims nothing while drained (another job stays queued
   across many of its polls), and claims again at once after resume;
-- eta_seconds on a running job; the queue history ring (1 s samples here)
+- speed (as the worker reports it) and eta_seconds on a running job, in
+  the job and in the list; the queue history ring (1 s samples here)
   with the completions counted per interval;
 - then the dashboard in Debian's chromium (tests/browser/console.test.mjs):
   history chart, ETA, search, Drain/Resume and Retry-failed buttons, and the
@@ -130,11 +131,16 @@ def test_ops_console():
         # is claimed while drained, resume claims at once
         st, ans = http_json("POST", url + "/v1/workers/nobody/drain", token=TOKEN)
         assert st == 404, (st, ans)
-        run = api.submit({"source": "file:///console/run.mp4", "metadata": {"sleep_ms": 1500}})["id"]
+        run = api.submit({"source": "file:///console/run.mp4", "metadata": {"sleep_ms": 1500, "speed": 2.0}})["id"]
         api.wait_state(run, "running", 30)
         job = wait_until(lambda: (lambda j: j if j.get("eta_seconds") is not None else None)(
             api.job(run)), 10, "eta_seconds on the running job")
         assert 0 <= job["eta_seconds"] < 60, job
+
+        def listed_speed():
+            st, lst = http_json("GET", url + "/v1/jobs?state=running", token=VIEW)
+            return [j for j in lst["jobs"] if j["id"] == run and j.get("speed") == 2.0]
+        wait_until(listed_speed, 5, "the list shows the running job's speed")
         st, ans = http_json("POST", url + "/v1/workers/w1/drain", token=TOKEN)
         assert st == 200 and ans["drain_requested"] and ans["registered"], (st, ans)
         w = [x for x in api.workers() if x["id"] == "w1"][0]

@@ -6,6 +6,8 @@
  *   "sleep_ms": N         hold the job this long (polling cancel every 5 ms)
  *   "fail": "transient"   fail with a retryable error
  *   "fail": "permanent"   fail with a permanent error
+ *   "speed": X            report this encode speed (x real time, and 25·X
+ *                         fps) in its heartbeats, as the media pipeline does
  * On success the result names the worker and the attempt, and the worker
  * appends "<job id> <worker id>\n" to $SS_QUEUE_LOG (if set) so tests can
  * count completions per worker independently of Redis.
@@ -24,6 +26,7 @@ static void noop_runner(wjob *j)
     json_t *meta = json_object_get(j->spec, "metadata");
     long long sleep_ms = json_integer_value(json_object_get(meta, "sleep_ms"));
     const char *fail = json_string_value(json_object_get(meta, "fail"));
+    double speed = json_number_value(json_object_get(meta, "speed"));
     ss_err err = { 0 };
     int64_t end = ss_mono_ms() + sleep_ms;
     while (ss_mono_ms() < end) {
@@ -37,6 +40,10 @@ static void noop_runner(wjob *j)
         pthread_mutex_lock(&j->mu);
         j->progress = 100.0 * (1.0 - (double)(end - ss_mono_ms()) / (double)sleep_ms);
         snprintf(j->stage, sizeof(j->stage), "encoding");
+        if (speed > 0) {
+            j->speed = speed;
+            j->fps = 25 * speed;
+        }
         pthread_mutex_unlock(&j->mu);
         usleep(5000);
     }
