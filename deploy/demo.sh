@@ -79,15 +79,39 @@ wait_for() {
         sleep 0.1
     done
     echo "demo: $what did not come up; logs in $run" >&2
+    if [ -s "$run/$what.log" ]; then tail -n 15 "$run/$what.log" >&2; fi
     exit 1
 }
 
-rport=$(free_port)
-say "starting redis-server on 127.0.0.1:$rport"
-redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$run" \
-    >"$run/redis.log" 2>&1 &
-pids+=($!)
-wait_for redis redis-cli -p "$rport" ping
+# PING over bash's /dev/tcp: a readiness probe that needs no redis-cli.
+redis_ping() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'PING\r\n' >&3 &&
+        IFS= read -r -t 2 line <&3 && [ "${line%$'\r'}" = "+PONG" ]) 2>/dev/null
+}
+# Start redis-server on a free port; if it exits (the port was taken between
+# the check and the bind, say), show why and try another port.
+start_redis() {
+    local pid
+    for attempt in 1 2 3 4 5; do
+        rport=$(free_port)
+        say "starting redis-server on 127.0.0.1:$rport"
+        redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$run" \
+            >"$run/redis.log" 2>&1 &
+        pid=$!
+        for _ in $(seq 300); do
+            if redis_ping "$rport"; then pids+=("$pid"); return 0; fi
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        echo "demo: redis-server on port $rport did not answer PING (attempt $attempt); its log:" >&2
+        tail -n 15 "$run/redis.log" >&2
+    done
+    echo "demo: redis did not come up; logs in $run" >&2
+    exit 1
+}
+start_redis
 
 token=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
 cport=$(free_port)
