@@ -237,8 +237,12 @@ def case_av1(h):
         assert mpd.count('contentType="video"') == 2, mpd
         segs = sorted(f for f in os.listdir(os.path.join(out, "av1-144p")) if f.startswith("seg_"))
         assert len(segs) == 3, segs   # 38 + 37 + 25 frames
+        # split asked for, but an AV1 ladder is encoded by one worker: said, not silent
+        assert any(re.match(r"not split across workers \(it would make \d+ chunks\): a job with an AV1 "
+                            r"ladder", w) for w in j["warnings"]), j["warnings"]
+        assert "split" not in j, j.get("split")
     expect_ok(h, "av1", src, facts, opts=("--ladder", "144", "--codecs", "h264,av1",
-                                           "--segment-seconds", "1.5", "--no-thumbnails"))
+                                           "--segment-seconds", "1.5", "--no-thumbnails", "--split", "1.5"))
 
 
 def case_audio_only(h):
@@ -260,7 +264,15 @@ def case_audio_only(h):
         p = check_output.ffprobe_json(["-show_entries", "stream=codec_name,width,height",
                                        os.path.join(out, "thumbs", "poster.jpg")])
         assert (p["streams"][0]["width"], p["streams"][0]["height"]) == (300, 300), p
-    expect_ok(h, "audio-only", src, facts, expect_audio=True)
+        # what needs a picture (or 5.1) is not silently dropped: one warning each
+        want = ["source has no video: mp4 ignored (no picture to download)",
+                "source has no video: codecs av1 ignored (no video to encode)",
+                "audio.surround: no published audio track has 5.1 or more channels: stereo only"]
+        assert [w for w in j["warnings"] if w in want] == want, j["warnings"]
+        assert "download" not in j or j["download"] is None, j["download"]
+        assert not os.path.exists(os.path.join(out, "download.mp4"))
+    expect_ok(h, "audio-only", src, facts, expect_audio=True,
+              opts=("--mp4", "top", "--codecs", "h264,av1", "--surround"))
 
 
 def test_media_tracks():

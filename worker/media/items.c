@@ -101,6 +101,58 @@ static int plan_load(job *j, const json_t *plan, ss_err *e)
     return 0;
 }
 
+/* What keeps a title in one process although split is on (NULL:
+ * nothing): the chunk items encode H.264 only and the audio item one
+ * stereo track, so an AV1 ladder, several audio renditions (or a 5.1 one)
+ * and the MP4 download (made from the finished renditions) are encoded
+ * by one worker (docs/SPLIT.md). */
+static const char *unsplit_media(const job *j)
+{
+    const media_opts *o = j->o;
+    int sel[PROBE_MAX_AUDIO];
+    if (o->av1)
+        return "an AV1 ladder";
+    if (o->mp4_height)
+        return "an MP4 download";
+    if (o->surround)
+        return "audio.surround";
+    if (probe_pick_audio(&j->pi, o, sel, PROBE_MAX_AUDIO) > 1)
+        return "several audio tracks";
+    return NULL;
+}
+
+/* The chunks a split of the probed title would make (fewer than 2: not
+ * split). */
+static int split_chunks(job *j, plan_chunk *ch, int *per, double *dur)
+{
+    const media_opts *opts = j->o;
+    double secs = opts->split == MEDIA_SPLIT_SECONDS ? opts->split_seconds
+                  : opts->chunk_seconds > 0          ? opts->chunk_seconds
+                                                     : MEDIA_CHUNK_SECONDS;
+    *per = plan_chunk_segments(secs, j->seg_num, j->seg_den);
+    *dur = video_announced_end(j);
+    return plan_chunks(*dur, j->fps_num, j->fps_den, j->seg_num, j->seg_den, *per,
+                       opts->split == MEDIA_SPLIT_SECONDS ? 2 : 3, ch);
+}
+
+void items_warn_unsplit(job *j)
+{
+    const char *why = unsplit_media(j);
+    if (j->o->split == MEDIA_SPLIT_OFF || j->pi.audio_only || !why ||
+        (j->ic->iformat->flags & AVFMT_TS_DISCONT))
+        return;
+    plan_chunk ch[PLAN_MAX_CHUNKS];
+    int per;
+    double dur;
+    int n = split_chunks(j, ch, &per, &dur);
+    if (n < 2)
+        return;
+    char m[240];
+    snprintf(m, sizeof(m), "not split across workers (it would make %d chunks): a job with %s is "
+             "encoded by one worker for now", n, why);
+    job_warn(j, m);
+}
+
 int media_plan_chunks(const json_t *plan)
 {
     return (int)json_array_size(json_object_get(plan, "chunks"));
@@ -127,12 +179,8 @@ int media_plan(const char *src, const media_opts *opts, const media_events *ev,
     }
     if (stage_plan(j, src, res, &e))
         goto out;
-    /* An AV1 ladder, several audio renditions and the MP4 download are
-     * made in one process for now (the chunk and audio items carry H.264
-     * and one audio track). */
-    int sel[PROBE_MAX_AUDIO];
-    if (opts->av1 || opts->mp4_height || opts->surround || j->pi.audio_only ||
-        probe_pick_audio(&j->pi, opts, sel, PROBE_MAX_AUDIO) > 1) {
+    /* one process: media_encode() says why in a warning */
+    if (j->pi.audio_only || unsplit_media(j)) {
         ret = 0;
         goto out;
     }
@@ -143,14 +191,10 @@ int media_plan(const char *src, const media_opts *opts, const media_events *ev,
         ret = 0;
         goto out;
     }
-    double secs = opts->split == MEDIA_SPLIT_SECONDS ? opts->split_seconds
-                  : opts->chunk_seconds > 0          ? opts->chunk_seconds
-                                                     : MEDIA_CHUNK_SECONDS;
-    int per = plan_chunk_segments(secs, j->seg_num, j->seg_den);
-    double dur = video_announced_end(j);
     plan_chunk ch[PLAN_MAX_CHUNKS];
-    int n = plan_chunks(dur, j->fps_num, j->fps_den, j->seg_num, j->seg_den, per,
-                        opts->split == MEDIA_SPLIT_SECONDS ? 2 : 3, ch);
+    int per;
+    double dur;
+    int n = split_chunks(j, ch, &per, &dur);
     if (n < 2) {
         ret = 0;
         goto out;

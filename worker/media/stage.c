@@ -309,6 +309,32 @@ void stage_init(job *j, const media_opts *opts, const media_events *ev, const at
     snprintf(j->log_job, sizeof(j->log_job), "%s", log_get_job());
 }
 
+/* Options the source cannot honour are said in warnings, never dropped
+ * silently (docs/MEDIA.md): picture options of an audio-only title, 5.1
+ * asked of stereo tracks. */
+static void warn_ignored(job *j)
+{
+    const media_opts *o = j->o;
+    const char *why[3];
+    int n = 0;
+    if (j->pi.audio_only && o->mp4_height)
+        why[n++] = "mp4 ignored (no picture to download)";
+    if (j->pi.audio_only && o->av1)
+        why[n++] = "codecs av1 ignored (no video to encode)";
+    if (j->pi.audio_only && o->ladder != MEDIA_LADDER_AUTO)
+        why[n++] = "the ladder ignored (no video rungs)";
+    for (int i = 0; i < n; i++) {
+        char m[160];
+        snprintf(m, sizeof(m), "source has no video: %s", why[i]);
+        job_warn(j, m);
+    }
+    int sel[PROBE_MAX_AUDIO], k = probe_pick_audio(&j->pi, o, sel, PROBE_MAX_AUDIO), multi = 0;
+    for (int i = 0; i < k; i++)
+        multi |= j->pi.audio[sel[i]].channels >= 6;
+    if (o->surround && k > 0 && !multi)
+        job_warn(j, "audio.surround: no published audio track has 5.1 or more channels: stereo only");
+}
+
 int stage_plan(job *j, const char *src, json_t *res, ss_err *e)
 {
     const media_opts *opts = j->o;
@@ -330,6 +356,7 @@ int stage_plan(job *j, const char *src, json_t *res, ss_err *e)
         job_warn(j, m);
     }
     plan_segment_q(opts->segment_seconds > 0 ? opts->segment_seconds : 4.0, &j->seg_num, &j->seg_den);
+    warn_ignored(j);
     if (j->pi.audio_only) {   /* no ladder: the audio renditions alone */
         j->fps_num = j->fps_den = 1;
         j->lad.n = 0;
@@ -431,6 +458,7 @@ int media_encode(const char *src, const char *outdir, const media_opts *opts,
 
     if (stage_plan(j, src, res, &e) || ss_mkdir_p(outdir, &e))
         goto out;
+    items_warn_unsplit(j);
     t_probe = stage_seconds_since(t_start);
     job_progress(j, "probing", 1);
 

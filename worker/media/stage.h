@@ -218,6 +218,12 @@ int video_pull(job *j, ss_err *err);
 /* The announced end of the video (seconds from its start; 0: unknown). */
 double video_announced_end(const job *j);
 
+/* ---- items.c ---- */
+/* A job split would cut into chunks but that one process encodes (an AV1
+ * ladder, several audio tracks, 5.1, an MP4 download): say so in a
+ * warning (media_encode, after stage_plan). */
+void items_warn_unsplit(job *j);
+
 /* ---- audio.c ---- */
 /* Open the renditions the spec asks for (probe_pick_audio; a 5.1 one
  * next to each multichannel track with audio.surround) into j->au. A
