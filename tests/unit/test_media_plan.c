@@ -270,17 +270,24 @@ static void test_chunks(void **st)
     assert_int_equal(plan_chunk_segments(20, 4, 1), 5);
     assert_int_equal(plan_chunk_segments(22.5, 4, 1), 6);   /* rounded to whole segments */
     assert_int_equal(plan_chunk_segments(1, 4, 1), 1);      /* at least one */
-    /* 120 s at 30 fps: 30 segments, 6 chunks of 150 frames x 4 */
+    /* 120 s at 30 fps: 30 segments; the start first: 2, 4, then 5 a chunk */
+    assert_int_equal(plan_chunk_len(0, 5), 2);
+    assert_int_equal(plan_chunk_len(1, 5), 4);
+    assert_int_equal(plan_chunk_len(2, 5), 5);
+    assert_int_equal(plan_chunk_len(0, 3), 3);     /* short chunks: no ramp */
+    assert_int_equal(plan_chunk_len(3, 20), 16);   /* 2, 4, 8, 16, 20, ... */
+    assert_int_equal(plan_chunk_len(4, 20), 20);
     int n = plan_chunks(120, 30, 1, 4, 1, 5, 3, c);
-    assert_int_equal(n, 6);
+    assert_int_equal(n, 7);
+    int64_t seg0[] = { 0, 2, 6, 11, 16, 21, 26 };
     for (int k = 0; k < n; k++) {
-        assert_int_equal(c[k].seg0, 5 * k);
-        assert_int_equal(c[k].f0, plan_boundary_frame(5 * k, 30, 1, 4, 1));
+        assert_int_equal(c[k].seg0, seg0[k]);
+        assert_int_equal(c[k].f0, plan_boundary_frame(seg0[k], 30, 1, 4, 1));
         if (k + 1 < n)
             assert_int_equal(c[k].f1, c[k + 1].f0);
     }
-    assert_int_equal(c[5].f1, -1);
-    assert_int_equal(c[1].f0, 600);
+    assert_int_equal(c[6].f1, -1);
+    assert_int_equal(c[1].f0, 240);
     /* 29.97 fps, 2 s segments: boundaries are the grid's (first frame at or after 2k s) */
     n = plan_chunks(30, 30000, 1001, 2, 1, 3, 2, c);
     assert_int_equal(n, 5);   /* 15 segments (the last partial), 3 a chunk */
@@ -289,7 +296,7 @@ static void test_chunks(void **st)
     /* a part segment at the end counts: 10.5 s in 5 s chunks of 1 s segments */
     n = plan_chunks(10.5, 25, 1, 1, 1, 5, 2, c);
     assert_int_equal(n, 3);
-    assert_int_equal(c[2].seg0, 10);
+    assert_int_equal(c[2].seg0, 6);   /* 2 + 4, then the 5 left */
     /* auto: no split unless there are more than two chunks (min 3) */
     assert_int_equal(plan_chunks(40, 30, 1, 4, 1, 5, 3, c), 0);
     assert_int_equal(plan_chunks(41, 30, 1, 4, 1, 5, 3, c), 3);

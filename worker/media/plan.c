@@ -508,6 +508,16 @@ int plan_chunk_segments(double chunk_seconds, int seg_num, int seg_den)
     return n < 1 ? 1 : n > 100000 ? 100000 : (int)n;
 }
 
+int plan_chunk_len(int k, int per_chunk)
+{
+    if (per_chunk < 2 * PLAN_FIRST_CHUNK_SEGMENTS)
+        return per_chunk;
+    int64_t n = PLAN_FIRST_CHUNK_SEGMENTS;
+    for (int i = 0; i < k && n < per_chunk; i++)
+        n *= 2;
+    return n < per_chunk ? (int)n : per_chunk;
+}
+
 int plan_chunks(double duration, int fps_num, int fps_den, int seg_num, int seg_den, int per_chunk,
                 int min_chunks, plan_chunk *out)
 {
@@ -519,19 +529,25 @@ int plan_chunks(double duration, int fps_num, int fps_den, int seg_num, int seg_
     int64_t nseg = 0;
     while (plan_boundary_frame(nseg, fps_num, fps_den, seg_num, seg_den) < frames)
         nseg++;
+    /* whether to split is decided on regular chunks; the ramp at the start
+     * only cuts the first of them finer */
     int64_t n = (nseg + per_chunk - 1) / per_chunk;
-    while (n > PLAN_MAX_CHUNKS) {
-        per_chunk *= 2;
-        n = (nseg + per_chunk - 1) / per_chunk;
-    }
     if (n < min_chunks || n < 2)
         return 0;
+    for (;;) {
+        n = 0;
+        for (int64_t seg = 0; seg < nseg; n++)
+            seg += plan_chunk_len((int)n, per_chunk);
+        if (n <= PLAN_MAX_CHUNKS)
+            break;
+        per_chunk *= 2;
+    }
+    int64_t seg = 0;
     for (int64_t k = 0; k < n; k++) {
-        out[k].seg0 = k * per_chunk;
-        out[k].f0 = plan_boundary_frame(out[k].seg0, fps_num, fps_den, seg_num, seg_den);
-        out[k].f1 = k == n - 1 ? -1
-                               : plan_boundary_frame((k + 1) * per_chunk, fps_num, fps_den, seg_num,
-                                                     seg_den);
+        out[k].seg0 = seg;
+        out[k].f0 = plan_boundary_frame(seg, fps_num, fps_den, seg_num, seg_den);
+        seg += plan_chunk_len((int)k, per_chunk);
+        out[k].f1 = k == n - 1 ? -1 : plan_boundary_frame(seg, fps_num, fps_den, seg_num, seg_den);
     }
     return (int)n;
 }
