@@ -856,6 +856,118 @@ static int cmd_queue(cli *c, const cmd *self, parsed *p)
     return 0;
 }
 
+/* drain / resume WORKER: the worker's drain flag through the API. */
+static int cmd_drain(cli *c, const cmd *self, parsed *p)
+{
+    const char *id = p->pos[0];
+    if (!*id || strlen(id) > 200) {
+        fprintf(stderr, "streamscale: '%s' is not a worker id (see streamscale workers)\n", id);
+        return EXIT_USAGE;
+    }
+    char *eid = curl_easy_escape(NULL, id, 0);
+    if (!eid)
+        return EXIT_FAILED;
+    char path[768];
+    snprintf(path, sizeof(path), "/v1/workers/%s/%s", eid, self->name);
+    curl_free(eid);
+    json_t *j;
+    long st = api_call(c, "POST", path, "{}", &j);
+    if (st != 200) {
+        int rc = api_error(st, j);
+        if (st == 404)
+            fprintf(stderr, "  (only a registered worker can be drained: see streamscale workers)\n");
+        json_decref(j);
+        return rc;
+    }
+    if (c->json)
+        print_json(j);
+    else if (json_is_true(json_object_get(j, "drain_requested")))
+        printf("%s: drain requested at %s: it finishes its running jobs and claims nothing until "
+               "`streamscale resume %s`\n", id, str(j, "drain_requested_at"), id);
+    else
+        printf("%s: resumed: it claims jobs again%s\n", id,
+               json_is_true(json_object_get(j, "registered")) ? "" : " (not registered now)");
+    json_decref(j);
+    return 0;
+}
+
+/* The API's batch cap (POST /v1/queue/retry and /clear). */
+#define BULK_BATCH_MAX 10000
+
+/* retry-all / clear STATE [--limit N]: the bulk API a batch at a time,
+ * until nothing is left. Only as many jobs as were in the state when the
+ * command started are handled: with workers failing jobs again at once, a
+ * retry loop would otherwise never end. */
+static int cmd_bulk(cli *c, const cmd *self, parsed *p)
+{
+    const char *action = !strcmp(self->name, "clear") ? "clear" : "retry";
+    const char *state = p->pos[0];
+    int ok = !strcmp(state, "failed") || !strcmp(state, "dead") || !strcmp(state, "cancelled") ||
+             (!strcmp(action, "clear") && !strcmp(state, "completed"));
+    if (!ok) {
+        fprintf(stderr, "streamscale: %s: STATE must be %s, not '%s'\n", self->name,
+                !strcmp(action, "clear") ? "completed, failed, cancelled or dead"
+                                         : "failed, dead or cancelled", state);
+        return EXIT_USAGE;
+    }
+    long long cap = -1;   /* at most this many in all; -1 = every one */
+    const char *lim = get(p, "--limit");
+    if (lim && int_arg("--limit", lim, &cap))
+        return EXIT_USAGE;
+    if (lim && cap < 1) {
+        fprintf(stderr, "streamscale: --limit must be at least 1\n");
+        return EXIT_USAGE;
+    }
+    char path[64];
+    snprintf(path, sizeof(path), "/v1/queue/%s", action);
+    long long done = 0, left = 0, budget = -1;
+    for (;;) {
+        long long want = BULK_BATCH_MAX;
+        if (cap > 0 && cap - done < want)
+            want = cap - done;
+        if (budget >= 0 && budget - done < want)
+            want = budget - done;
+        char body[96];
+        snprintf(body, sizeof(body), "{\"state\":\"%s\",\"limit\":%lld}", state, want);
+        json_t *j;
+        long st = api_call(c, "POST", path, body, &j);
+        if (st != 200) {
+            int rc = api_error(st, j);
+            json_decref(j);
+            if (done)
+                fprintf(stderr, "streamscale: %lld job(s) were %s before that\n", done,
+                        !strcmp(action, "clear") ? "cleared" : "retried");
+            return rc;
+        }
+        long long d = json_integer_value(json_object_get(j, "done"));
+        left = json_integer_value(json_object_get(j, "remaining"));
+        json_decref(j);
+        if (budget < 0)
+            budget = d + left;   /* what was there when we started */
+        done += d;
+        if (!isatty(STDOUT_FILENO) || c->json) {
+            /* quiet: the summary below is the output */
+        } else if (left > 0 && d > 0) {
+            fprintf(stderr, "\r%s: %lld done, %lld left ", self->name, done, left);
+        }
+        if (d == 0 || left == 0 || done >= budget || (cap > 0 && done >= cap) ||
+            atomic_load(&interrupted))
+            break;
+    }
+    if (isatty(STDOUT_FILENO) && !c->json && done > 0)
+        fprintf(stderr, "\r%*s\r", 60, "");
+    if (c->json) {
+        json_t *o = json_pack("{ss ss sI sI}", "action", action, "state", state, "done",
+                              (json_int_t)done, "remaining", (json_int_t)left);
+        print_json(o);
+        json_decref(o);
+    } else {
+        printf("%s %lld %s job(s); %lld still %s\n", !strcmp(action, "clear") ? "cleared" : "retried",
+               done, state, left, state);
+    }
+    return atomic_load(&interrupted) ? EXIT_INTERRUPTED : 0;
+}
+
 static int cmd_events(cli *c, const cmd *self, parsed *p)
 {
     (void)self;
@@ -928,6 +1040,10 @@ static const optdef events_opts[] = {
     { "--follow", 'f', OPT_FLAG, NULL, "keep printing new events until the job ends" },
     { NULL, 0, 0, NULL, NULL }
 };
+static const optdef bulk_opts[] = {
+    { "--limit", 0, OPT_VALUE, "N", "at most N jobs in all (default: every job in STATE)" },
+    { NULL, 0, 0, NULL, NULL }
+};
 static const optdef no_opts[] = { { NULL, 0, 0, NULL, NULL } };
 
 static const cmd cmds[] = {
@@ -947,6 +1063,23 @@ static const cmd cmds[] = {
     { "workers", "", 0, 0, "the live workers", NULL, no_opts, cmd_workers },
     { "queue", "", 0, 0, "queue depths and job counts", NULL, no_opts, cmd_queue },
     { "events", "ID", 1, 1, "a job's events (live with --follow)", NULL, events_opts, cmd_events },
+    { "drain", "WORKER", 1, 1, "stop a worker from claiming jobs (it finishes what it runs)",
+      "The worker's drain flag in Redis (POST /v1/workers/WORKER/drain): it claims nothing\n"
+      "from then on, finishes its running jobs and stays registered, idle, until resumed.\n"
+      "The flag outlives restarts. Only a registered worker can be drained (exit 1 if not).\n",
+      no_opts, cmd_drain },
+    { "resume", "WORKER", 1, 1, "let a drained worker claim jobs again", NULL, no_opts, cmd_drain },
+    { "retry-all", "STATE", 1, 1, "re-run every failed, dead or cancelled job in STATE",
+      "Each job is queued again with fresh attempts (POST /v1/queue/retry, a batch at a\n"
+      "time). Jobs that enter STATE while it runs are left for the next run. --json prints\n"
+      "the totals as the API's BulkResult.\n",
+      bulk_opts, cmd_bulk },
+    { "clear", "STATE", 1, 1, "forget every completed, failed, cancelled or dead job in STATE",
+      "Removes the job records, events and index entries as retention does (POST\n"
+      "/v1/queue/clear, a batch at a time); outputs in storage are not touched. Jobs that\n"
+      "enter STATE while it runs are left for the next run. --json prints the totals as\n"
+      "the API's BulkResult.\n",
+      bulk_opts, cmd_bulk },
 };
 
 static void print_opts(FILE *f, const optdef *t)
@@ -964,7 +1097,7 @@ static int usage(FILE *f)
     fprintf(f, "usage: streamscale [--api URL] [--token T] [--json] COMMAND [ARGS] [OPTIONS]\n\n"
                "Commands:\n");
     for (size_t i = 0; i < SS_ARRAY_LEN(cmds); i++)
-        fprintf(f, "  %-8s %-9s %s\n", cmds[i].name, cmds[i].args, cmds[i].about);
+        fprintf(f, "  %-9s %-9s %s\n", cmds[i].name, cmds[i].args, cmds[i].about);
     fprintf(f, "\nGlobal options (before or after the command):\n");
     print_opts(f, global_opts);
     fprintf(f, "\n`streamscale COMMAND --help` shows a command's options.\n"

@@ -6,7 +6,7 @@
  *   registry, the head of each priority list): queue depth per priority,
  *   jobs per state, delayed/processing/dead-letter/webhook backlog sizes,
  *   the {ss}:stats counters the Lua scripts keep (enqueued, started,
- *   completed, failed, retried, cancelled, dead, released, redriven,
+ *   completed, failed, retried, cancelled, dead, released, redriven, cleared,
  *   reaped, the webhook counters, and upload bytes/objects/retries that
  *   finish.lua takes from each completed job's result), and the fleet-wide
  *   histograms (job duration, queue wait, encode speed, encode fps) that
@@ -274,6 +274,9 @@ static const struct {
       "Running jobs handed back to the queue by a draining worker (not counted as an attempt)." },
     { "redriven", "streamscale_jobs_redriven_total",
       "Failed, dead or cancelled jobs queued again through the retry API." },
+    { "cleared", "streamscale_jobs_cleared_total",
+      "Jobs in a final state forgotten by a bulk clear (POST /v1/queue/clear, the console's "
+      "\"clear all\", streamscale clear)." },
     { "reaped", "streamscale_leases_reaped_total",
       "Leases that expired (worker killed, hung or cut off from Redis) and were reaped." },
     { "hook_delivered", "streamscale_webhook_deliveries_total",

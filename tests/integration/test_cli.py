@@ -28,6 +28,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(__file__))
+from lib import contract  # noqa: E402
 from lib.harness import BIN, Api, Harness, gen_clip, http_json, main, wait_until  # noqa: E402
 
 TOKEN = "test-token"
@@ -92,7 +93,8 @@ def check_changed_content(h, env, api):
     assert j["attempts"] == 1, j
 
 
-COMMANDS = ["submit", "status", "list", "cancel", "retry", "workers", "queue", "events"]
+COMMANDS = ["submit", "status", "list", "cancel", "retry", "workers", "queue", "events", "drain",
+            "resume", "retry-all", "clear"]
 
 
 def check_usage(h, url):
@@ -122,7 +124,11 @@ def check_usage(h, url):
                        (["list", "--limit"], "needs a value"), (["list", "--bogus"], "unknown option"),
                        (["status", "a", "b"], "unexpected argument"), (["frobnicate"], "unknown command"),
                        (["list", "--limit", "x"], "not a whole number"), ([], "usage:"),
-                       (["submit", "-f", h.path("missing.json")], "cannot open")):
+                       (["submit", "-f", h.path("missing.json")], "cannot open"),
+                       (["drain"], "needs WORKER"), (["clear"], "needs STATE"),
+                       (["retry-all", "completed"], "STATE must be failed, dead or cancelled"),
+                       (["clear", "running"], "STATE must be completed, failed"),
+                       (["clear", "failed", "--limit", "0"], "at least 1")):
         p = run(dict(bare, STREAMSCALE_API=url, STREAMSCALE_API_TOKEN=TOKEN), *argv)
         assert p.returncode == 2, (argv, p.returncode, p.stderr)
         assert says in p.stderr, (argv, p.stderr)
@@ -324,6 +330,63 @@ def check_workers(h, env, api, rport):
         h.stop("w-hot")
 
 
+def contract_ok(name, body):
+    """A --json output that repeats an API answer is that answer's schema."""
+    c = contract.get()
+    errs = c.errors(c.component(name), body)
+    assert not errs, (name, errs, body)
+
+
+def check_fleet_commands(h, env, api):
+    """drain/resume a worker, retry-all and clear a state, through the CLI."""
+    p = run(env, "drain", "w1", "--json")
+    assert p.returncode == 0, (p.returncode, p.stderr)
+    body = json.loads(p.stdout)
+    contract_ok("WorkerDrain", body)
+    assert body["id"] == "w1" and body["drain_requested"] is True and body["registered"], body
+    assert [w for w in api.workers() if w["id"] == "w1"][0]["drain_requested"] is True
+    p = run(env, "resume", "w1")
+    assert p.returncode == 0 and p.stdout.startswith("w1: resumed"), (p.stdout, p.stderr)
+    assert [w for w in api.workers() if w["id"] == "w1"][0]["drain_requested"] is False
+    p = run(env, "drain", "no-such-worker")
+    assert p.returncode == 1 and "404" in p.stderr and "registered" in p.stderr, \
+        (p.returncode, p.stderr)
+
+    # two jobs that fail at once (a missing source: permanent), retried, then cleared
+    ids = [api.submit({"source": "file://" + h.path("media", "missing-%d.mp4" % i)})["id"]
+           for i in range(2)]
+    for jid in ids:
+        assert api.wait_state(jid, ("failed", "dead"), 60)["state"] == "failed"
+    st, listed = http_json("GET", api.url + "/v1/jobs?state=failed&limit=1", token=TOKEN)
+    nfailed = listed["total"]   # with the earlier checks' failed jobs
+    assert st == 200 and nfailed >= 2, (st, listed)
+    p = run(env, "retry-all", "failed", "--json")
+    assert p.returncode == 0, (p.returncode, p.stderr)
+    body = json.loads(p.stdout)
+    contract_ok("BulkResult", body)
+    assert body["action"] == "retry" and body["done"] == nfailed, (nfailed, body)
+    for jid in ids:   # queued again with fresh attempts, and failed again
+        j = api.wait_state(jid, ("failed", "dead"), 60)
+        assert j["state"] == "failed" and j["attempts"] == 1, j
+        assert any(e["type"] == "job.queued" and e["data"].get("redrive")
+                   for e in api.events(jid)), jid
+    p = run(env, "clear", "failed", "--limit", "1", "--json")
+    assert p.returncode == 0, p.stderr
+    body = json.loads(p.stdout)
+    contract_ok("BulkResult", body)
+    assert body == {"action": "clear", "state": "failed", "done": 1, "remaining": nfailed - 1}, body
+    wait_until(lambda: http_json("GET", api.url + "/v1/jobs?state=failed&limit=1",
+                                 token=TOKEN)[1]["total"] == nfailed - 1, 60, "the others failed again")
+    p = run(env, "clear", "failed")
+    assert p.returncode == 0 and p.stdout.startswith(
+        "cleared %d failed job(s); 0 still failed" % (nfailed - 1)), (p.stdout, p.stderr)
+    for jid in ids:
+        st, _ = http_json("GET", api.url + "/v1/jobs/" + jid, token=TOKEN)
+        assert st == 404, (jid, st)
+    p = run(env, "retry-all", "dead")   # nothing there: fine, exit 0
+    assert p.returncode == 0 and "retried 0 dead job(s)" in p.stdout, (p.stdout, p.stderr)
+
+
 def test_cli():
     with Harness("cli") as h:
         rport = h.redis()
@@ -342,6 +405,7 @@ def test_cli():
         check_libav_routine(h, env)
         check_uploads(h, env, api, url, rport)
         check_workers(h, env, api, rport)
+        check_fleet_commands(h, env, api)
 
 
 if __name__ == "__main__":

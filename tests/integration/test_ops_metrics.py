@@ -307,6 +307,15 @@ def test_ops_metrics():
         assert val(after, "streamscale_http_requests_total", route="job_cancel", code="202") == 1
         assert val(after, "streamscale_http_requests_total", route="metrics", code="200") >= 2
 
+        # ---- bulk clear: the jobs it forgets are counted (cleared)
+        st, body = http_json("POST", url + "/v1/queue/clear", {"state": "completed"}, token=TOKEN)
+        assert st == 200 and body["done"] == 3 and body["remaining"] == 0, (st, body)
+        cl = scrape(url)
+        assert val(cl, "streamscale_jobs_cleared_total") - val(before, "streamscale_jobs_cleared_total") \
+            == 3, val(cl, "streamscale_jobs_cleared_total")
+        assert val(cl, "streamscale_jobs", state="completed") == 0
+        assert "streamscale_jobs_cleared_total" in before   # there (0) before any clear
+
         # bad token: counted under its route with 401
         http_json("GET", url + "/v1/jobs", token="wrong")
         f = scrape(url)
