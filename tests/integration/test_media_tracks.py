@@ -176,8 +176,10 @@ def case_audio_tracks(h):
         assert sorted(v["AUDIO"] for v in m["variants"]) == ["audio", "audio-51"]
         mpd = open(os.path.join(out, "manifest.mpd")).read()
         assert re.search(r'lang="de">\s*<AudioChannelConfiguration[^>]*value="2"/>\s*'
+                         r'<Label>Director\'s &quot;cut&quot;</Label>\s*'
                          r'<Role schemeIdUri="urn:mpeg:dash:role:2011" value="commentary"/>', mpd), mpd
-        assert re.search(r'lang="fr">\s*<AudioChannelConfiguration[^>]*/>\s*<Role [^>]*value="main"/>', mpd)
+        assert re.search(r'lang="fr">\s*<AudioChannelConfiguration[^>]*/>\s*<Label>French</Label>\s*'
+                         r'<Role [^>]*value="main"/>', mpd)
         # the checker catches what a player would trip on
         for path, a, b, want in [
                 ("master.m3u8", r'CHANNELS="6"', 'CHANNELS="2"', r"CHANNELS=2, decoded 6|mixes channel"),
@@ -185,7 +187,8 @@ def case_audio_tracks(h):
                 ("master.m3u8", r'DEFAULT=NO', 'DEFAULT=YES', r"more than one DEFAULT=YES"),
                 ("master.m3u8", r'NAME="French"', 'NAME="English"', r"repeats a NAME"),
                 ("manifest.mpd", r'<Role [^>]*value="commentary"/>', '', r"without a Role"),
-                ("manifest.mpd", r'lang="de"', 'lang="fr"', r"lang fr, HLS LANGUAGE de")]:
+                ("manifest.mpd", r'lang="de"', 'lang="fr"', r"lang fr, HLS LANGUAGE de"),
+                ("manifest.mpd", r'<Label>French</Label>', '<Label>Deutsch</Label>', r"Label 'Deutsch', HLS NAME")]:
             d = h.path("broken-audio")
             shutil.rmtree(d, ignore_errors=True)
             shutil.copytree(out, d)

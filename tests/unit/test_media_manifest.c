@@ -279,6 +279,15 @@ static void test_multi(void **st)
     assert_int_equal(count(m, "value=\"commentary\""), 1);
     assert_int_equal(count(m, "value=\"description\""), 1);
     assert_non_null(strstr(m, "audio_channel_configuration:2011\" value=\"6\""));
+    /* the HLS NAME as the DASH Label (XML-escaped), between the channel
+     * configuration and the Role as the MPD schema orders them */
+    assert_non_null(strstr(m, "value=\"2\"/>\n      <Label>Commentaire &quot;réalisateur&quot;</Label>\n"
+                              "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"commentary\"/>"));
+    assert_non_null(strstr(m, "<Label>German</Label>"));
+    /* AV1 preferred where it decodes; H.264 keeps the default priority */
+    assert_non_null(strstr(m, "maxHeight=\"720\" maxFrameRate=\"30000/1001\" selectionPriority=\"2\">\n"
+                              "      <Representation id=\"av1-360p\""));
+    assert_int_equal(count(m, "selectionPriority=\"1\""), 1);
     free(m);
 
     /* audio only: one variant per group, its default rendition */

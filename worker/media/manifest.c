@@ -466,9 +466,12 @@ static void mpd_video_set(sbuf *b, const pkg_set *s, int first, int id)
             mh = v->height;
         top = i;
     }
+    /* AV1 before H.264 where both decode (dash.js and Shaka honour
+     * selectionPriority; a player without AV1 drops that set) */
     sb_printf(b, "    <AdaptationSet id=\"%d\" contentType=\"video\" mimeType=\"video/mp4\" "
               "segmentAlignment=\"true\" startWithSAP=\"1\" maxWidth=\"%d\" maxHeight=\"%d\" "
-              "maxFrameRate=\"%d/%d\">\n", id, mw, mh, s->video[top].fps_num, s->video[top].fps_den);
+              "maxFrameRate=\"%d/%d\" selectionPriority=\"%d\">\n", id, mw, mh,
+              s->video[top].fps_num, s->video[top].fps_den, strncmp(f->codecs, "av01", 4) ? 1 : 2);
     for (int i = first; i < s->nvideo; i++) {
         const pkg_track *v = &s->video[i];
         if (!same_family(v, f))
@@ -483,14 +486,20 @@ static void mpd_video_set(sbuf *b, const pkg_set *s, int first, int id)
     sb_printf(b, "    </AdaptationSet>\n");
 }
 
-static void mpd_audio_set(sbuf *b, const pkg_track *a, int id, int is_main)
+static void mpd_audio_set(sbuf *b, const pkg_set *s, int i, int id, int is_main)
 {
+    const pkg_track *a = &s->audio[i];
+    char name[96];
+    audio_name(s, i, name, sizeof(name));
     sb_printf(b, "    <AdaptationSet id=\"%d\" contentType=\"audio\" mimeType=\"audio/mp4\" "
               "segmentAlignment=\"true\" startWithSAP=\"1\"", id);
     sb_lang(b, a->lang, 1);
     sb_printf(b, ">\n      <AudioChannelConfiguration "
               "schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" "
               "value=\"%d\"/>\n", a->channels);
+    sb_printf(b, "      <Label>");   /* the HLS NAME */
+    sb_quoted(b, name, 1);
+    sb_printf(b, "</Label>\n");
     sb_printf(b, "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"%s\"/>\n",
               a->role[0] ? a->role : is_main ? "main" : "alternate");
     sb_printf(b, "      <Representation id=\"%s\" bandwidth=\"%lld\" codecs=\"%s\" "
@@ -523,7 +532,7 @@ char *pkg_dash_mpd(const pkg_set *s)
         if (s->audio[i].is_default)
             main_track = i;
     for (int i = 0; i < na; i++)
-        mpd_audio_set(&b, &s->audio[i], id++,
+        mpd_audio_set(&b, s, i, id++,
                       main_track < 0 ? i == 0 : s->audio[i].is_default);
     for (int i = 0; i < s->ntexts; i++) {
         const pkg_text *x = &s->texts[i];

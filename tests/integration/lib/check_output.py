@@ -41,7 +41,7 @@ What is checked
   same codecs/size, bandwidth >= measured peak, SegmentTimeline matching the
   files (count and durations); one Representation per HLS audio rendition in
   audio AdaptationSets with AudioChannelConfiguration, a urn:mpeg:dash:role:2011
-  Role and lang = the HLS LANGUAGE; text AdaptationSets point at existing .vtt.
+  Role, lang = the HLS LANGUAGE and Label (when present) = the HLS NAME; text AdaptationSets point at existing .vtt.
 - total length vs the source's video stream within one frame (with source).
 - thumbs/ (poster decodes, <= 1280 wide; storyboard cues inside the sprite)
   and subtitles/*.vtt (WEBVTT, cues ordered) when present.
@@ -695,6 +695,11 @@ def check_mpd(P, outdir, hls_tracks, measured):
             seen.add(r.get("id"))
             if t.get("lang") and a.get("lang") != t["lang"]:
                 P.add("manifest.mpd: %s lang %s, HLS LANGUAGE %s", r.get("id"), a.get("lang"), t["lang"])
+            label = a.find(MPD_NS + "Label")
+            # HLS cannot quote a '"' in NAME (we write "'"); the Label keeps it
+            if label is not None and t.get("name") is not None and \
+                    (label.text or "").replace('"', "'") != t["name"]:
+                P.add("manifest.mpd: %s Label %r, HLS NAME %r", r.get("id"), label.text, t["name"])
             check_timeline(P, outdir, r.get("id"), r, a, t)
     if seen != set(audio_tracks):
         P.add("manifest.mpd: audio Representations %s, HLS audio renditions %s", sorted(seen),
@@ -810,7 +815,7 @@ def check_audio(P, outdir, audio_media, work, tracks, measured):
         peak, avg = _peak(tdir, pl)
         g["peak"], g["avg"] = max(g["peak"], peak), max(g["avg"], avg)
         tracks[name] = {"audio": True, "extinf": [x["duration"] for x in pl["segments"]],
-                        "lang": lang, "pl": pl, "info": info}
+                        "lang": lang, "name": a.get("NAME"), "pl": pl, "info": info}
         measured[name] = {"peak": peak}
         if info:
             st = info["stream"]
