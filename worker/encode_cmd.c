@@ -53,7 +53,7 @@ static const char usage[] =
     "  --split off|auto|S    one title as time chunks encoded in parallel and stitched\n"
     "                        (auto: titles longer than two chunks; S: seconds a chunk;\n"
     "                        default off)\n"
-    "  --chunk-seconds S     chunk length for --split auto (default 20, whole segments)\n"
+    "  --chunk-seconds S     chunk length for --split auto (default 12, whole segments)\n"
     "  --json                print the result (job.json) on stdout\n";
 
 static int num(const char *s, double lo, double hi, double *out)

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/times.h>
 
 #include "util.h"
 
@@ -39,7 +40,15 @@ int gate_sample(cpu_sample *out)
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
     fclose(f);
     buf[n] = '\0';
-    return gate_parse_proc_stat(buf, out);
+    struct tms t;
+    if (times(&t) == (clock_t)-1)
+        return -1;
+    if (gate_parse_proc_stat(buf, out))
+        return -1;
+    /* times() counts in sysconf(_SC_CLK_TCK) ticks, /proc/stat in USER_HZ:
+     * both are 100 on Linux */
+    out->own = (uint64_t)t.tms_utime + (uint64_t)t.tms_stime;
+    return 0;
 }
 
 double gate_load_between(const cpu_sample *a, const cpu_sample *b)
@@ -66,10 +75,22 @@ void gate_push(cpu_gate *g, const cpu_sample *s)
         g->n++;
     if (g->n >= 2) {
         int oldest = (g->head - g->n + 1 + cap) % cap;
-        double l = gate_load_between(&g->ring[oldest], &g->ring[g->head]);
-        if (l >= 0)
+        const cpu_sample *a = &g->ring[oldest], *b = &g->ring[g->head];
+        double l = gate_load_between(a, b);
+        if (l >= 0) {
             g->load = l;
+            double own = b->own >= a->own ? (double)(b->own - a->own) / (double)(b->total - a->total)
+                                          : 0;
+            g->own = own < 0 ? 0 : own > l ? l : own;
+        }
     }
+}
+
+double gate_load_after(const cpu_gate *g, int busy_after)
+{
+    if (g->load < 0 || busy_after > 0)
+        return g->load;
+    return g->load - g->own < 0 ? 0 : g->load - g->own;
 }
 
 int gate_open(double load, double threshold, int busy_slots, int slots)

@@ -69,7 +69,7 @@ const cfg_opt worker_opts[] = {
     OPT("retry_cap_ms", CFG_INT, "300000", retry_cap_ms, 0, 86400000, "longest retry delay"),
     OPT("max_duration", CFG_DOUBLE, "21600", max_duration, 0, 1e9,
         "longest source in seconds (0 = no limit)"),
-    OPT("chunk_seconds", CFG_DOUBLE, "20", chunk_seconds, 1, 3600,
+    OPT("chunk_seconds", CFG_DOUBLE, "12", chunk_seconds, 1, 3600,
         "split jobs (spec split auto): chunk length in seconds, rounded to whole segments"),
     OPT("max_pixels", CFG_INT, "35389440", max_pixels, 0, 1LL << 40,
         "largest source frame, width*height (default 8192x4320; 0 = no limit)"),

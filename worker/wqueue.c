@@ -540,7 +540,8 @@ static void wake_settle(worker *w)
     ss_strlcpy(id, w->wake_id, sizeof(id));
     w->wake_id[0] = 0;
     if (!w->draining && !w->stopping && w->cmd_connected &&
-        gate_open(w->gate.load, w->conf.cpu_threshold / 100.0, w->njobs, (int)w->conf.slots)) {
+        gate_open(gate_load_after(&w->gate, w->njobs), w->conf.cpu_threshold / 100.0, w->njobs,
+                  (int)w->conf.slots)) {
         w->queue_empty = 0;
         wq_try_claim(w);
         return;
@@ -697,7 +698,8 @@ void wq_try_claim(worker *w)
      * Redis has us in {ss}:idle, none: a notification or the poll comes */
     int limit = !w->queue_empty ? MAX_CLAIMS_IN_FLIGHT : w->idle_marked ? 0 : 1;
     while (!w->draining && !w->stopping && w->cmd_connected && w->claim_inflight < limit &&
-           gate_open(w->gate.load, w->conf.cpu_threshold / 100.0, w->njobs + w->claim_inflight,
+           gate_open(gate_load_after(&w->gate, w->njobs + w->claim_inflight),
+                     w->conf.cpu_threshold / 100.0, w->njobs + w->claim_inflight,
                      (int)w->conf.slots)) {
         if (wq_script(w, "claim", 1, keys, 3, args, on_claim, NULL) != 0)
             break;
@@ -965,8 +967,9 @@ void wq_finish(worker *w, wjob *j)
      * claim said nothing is left, say we are idle instead (the queue then
      * wakes us for new work: no claim runs just to find nothing). */
     int free_slot = !w->draining && !w->stopping &&
-                    gate_open(w->gate.load, w->conf.cpu_threshold / 100.0,
-                              w->njobs - 1 + w->claim_inflight, (int)w->conf.slots);
+                    gate_open(gate_load_after(&w->gate, w->njobs - 1 + w->claim_inflight),
+                              w->conf.cpu_threshold / 100.0, w->njobs - 1 + w->claim_inflight,
+                              (int)w->conf.slots);
     int claim = free_slot && !w->queue_empty;
     int nargs = claim ? 10 : free_slot && w->claim_inflight == 0 ? 11 : 7;
     /* a split job's work item: its own script, fenced by the item's token
@@ -1003,7 +1006,8 @@ static void registry_beat(worker *w)
         pthread_mutex_unlock(&j->mu);
     }
     char gate[96];
-    gate_reason(w->gate.load, w->conf.cpu_threshold / 100.0, w->njobs, (int)w->conf.slots,
+    gate_reason(gate_load_after(&w->gate, w->njobs), w->conf.cpu_threshold / 100.0, w->njobs,
+                (int)w->conf.slots,
                 w->draining || w->stopping, gate, sizeof(gate));
     json_t *info = json_pack("{ss ss si sI si sf sf ss so sb ss}", "id", w->id, "host", w->host,
                              "cores", w->ncpus, "slots", (json_int_t)w->conf.slots, "busy", w->njobs,

@@ -254,6 +254,30 @@ local function split_cancel_done(id, ms)
   emit(id, 'job.cancelled', cjson.encode({reason = 'cancelled while running'}), ms)
 end
 
+-- A chunk or the audio is done: when all are, finalize is ready, unless
+-- the audio was cut to another video length (it ran in parallel with the
+-- chunks, cut to the announced length) than the chunks measured
+-- (vframes): then the audio runs again with the chunks' records (the run
+-- is not counted as a failed attempt).
+local function audio_or_finalize(id, prio, nchunks, ms)
+  local jk, ak = P .. 'job:' .. id, item_key(id, 'audio')
+  if tonumber(redis.call('HGET', jk, 'chunks_done') or '0') < nchunks then return end
+  local a = redis.call('HMGET', ak, 'state', 'result')
+  if a[1] ~= 'done' then return end
+  local ok, rec = pcall(cjson.decode, a[2] or '')
+  local got = ok and type(rec) == 'table' and tonumber(rec.frames) or -1
+  local want = tonumber(redis.call('HGET', jk, 'vframes') or '0')
+  if got == want then
+    item_ready(id, 'finalize', prio, true)
+    return
+  end
+  redis.call('HDEL', ak, 'result')
+  local attempts = redis.call('HINCRBY', ak, 'attempts', -1)
+  item_ready(id, 'audio', prio, true)
+  emit(id, 'job.retrying', cjson.encode({attempt = attempts + 1, item = 'audio',
+    reason = 'the audio was cut to ' .. got .. ' video frames, the chunks measured ' .. want}), ms)
+end
+
 -- A failed attempt of an item: again at the head of the job's ready list,
 -- or, permanent or out of attempts (the job's max_attempts per item), the
 -- whole job fails (failed or dead) and its other items stop.
@@ -297,7 +321,8 @@ local function redrive(id, st, prio, ms)
     redis.call('DEL', item_key(id, n))
   end
   redis.call('DEL', P .. 'ready:' .. id)
-  redis.call('HDEL', jk, 'split', 'plan', 'items', 'nchunks', 'chunks_done', 'items_running')
+  redis.call('HDEL', jk, 'split', 'plan', 'items', 'nchunks', 'chunks_done', 'vframes',
+             'items_running')
   set_state(id, st, 'queued', ms)
   redis.call('LPUSH', P .. 'q:' .. (prio or 'normal'), id)
   stat('redriven')

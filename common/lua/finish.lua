@@ -58,7 +58,7 @@ if outcome == 'split' and from == 'cancelling' then
   outcome = 'cancelled'
 end
 if outcome == 'split' then
-  -- the plan item is done: chunks ready (in time order), audio and
+  -- the plan item is done: chunks (in time order) and audio ready,
   -- finalize waiting for them; the job goes back to the head of its queue
   local names = {}
   local jh = redis.call('HMGET', jk, 'worker', 'attempts', 'started_ms')
@@ -76,11 +76,19 @@ if outcome == 'split' then
     local n = names[i]
     redis.call('DEL', item_key(id, n))
     redis.call('HSET', item_key(id, n), 'state', 'waiting', 'attempts', 0, 'progress', 0)
-    if item_kind(n) == 'chunk' then redis.call('RPUSH', P .. 'ready:' .. id, n) end
   end
-  for i = 2, plan_chunks + 1 do redis.call('HSET', item_key(id, names[i]), 'state', 'ready') end
+  -- ready at once, in claim order: c0, audio, c1, ..., c<n-1>. The audio
+  -- runs in parallel with the chunks (it is cut to the announced length;
+  -- item_finish runs it again if the chunks measure another), second so
+  -- that a second worker starts on it while the first encodes c0
+  local order = {'c0', 'audio'}
+  for k = 1, plan_chunks - 1 do order[#order + 1] = 'c' .. k end
+  for _, n in ipairs(order) do
+    redis.call('RPUSH', P .. 'ready:' .. id, n)
+    redis.call('HSET', item_key(id, n), 'state', 'ready')
+  end
   redis.call('HSET', jk, 'split', '1', 'plan', ARGV[5], 'items', cjson.encode(names), 'nchunks',
-             plan_chunks, 'chunks_done', 0, 'items_running', 0, 'stage', 'encoding')
+             plan_chunks, 'chunks_done', 0, 'vframes', 0, 'items_running', 0, 'stage', 'encoding')
   stat('items_done:plan')
   requeue_split(id, h[3])
   st = 'running'

@@ -6,8 +6,10 @@
 --       [, 'idle']] (as finish.lua's)
 -- outcome: completed (payload = the item's record; for finalize the job's
 --          result) | failed (payload = error object) | cancelled | release
--- A completed chunk counts towards the audio item (ready after the last
--- chunk), audio makes finalize ready, finalize completes the job.
+-- Chunks and audio run in parallel; when the last of them is done,
+-- finalize is ready (or the audio runs again, cut to the length the chunks
+-- measured, if it was cut to another: audio_or_finalize); finalize
+-- completes the job.
 -- Returns {1, job_state[, next claim...]} or {-1, job_state} when the token
 -- is stale.
 local ik, id, name, outcome = KEYS[1], ARGV[2], ARGV[3], ARGV[5]
@@ -54,11 +56,14 @@ elseif outcome == 'completed' then
     count_result(jk, ms, ARGV[6])
     emit(id, 'job.completed', ARGV[8], ms)
     st = 'completed'
-  elseif name == 'audio' then
-    item_ready(id, 'finalize', jh[2], true)
-  elseif item_kind(name) == 'chunk' then
-    local done = redis.call('HINCRBY', jk, 'chunks_done', 1)
-    if done >= tonumber(jh[3] or '0') then item_ready(id, 'audio', jh[2], true) end
+  else
+    if item_kind(name) == 'chunk' then
+      local ok, rec = pcall(cjson.decode, ARGV[6])
+      local f = ok and type(rec) == 'table' and tonumber(rec.frames) or 0
+      redis.call('HINCRBY', jk, 'chunks_done', 1)
+      redis.call('HINCRBY', jk, 'vframes', f)
+    end
+    audio_or_finalize(id, jh[2], tonumber(jh[3] or '0'), ms)
   end
 elseif outcome == 'release' then
   -- a draining worker hands the item back: again at once, not counted

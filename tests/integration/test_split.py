@@ -11,10 +11,15 @@
   to the unsplit encode's and the bytes within a few per cent; segment
   numbers, tfdt and moof sequence numbers equal the unsplit encode's.
 - Through the API with two worker daemons (one core's worth each): a job
-  with "split": 3 is planned by one worker, its chunks are claimed by both,
-  then audio and finalize; GET /v1/jobs/{id} lists the items (state,
+  with "split": 3 is planned by one worker, its chunks and the audio are
+  claimed by both (the audio right after c0, in parallel with the chunks),
+  then finalize; GET /v1/jobs/{id} lists the items (state,
   worker, attempts, CPU seconds) and job.json records who encoded what; the
   output passes the checker.
+- A source with a cut tail (announces 12 s, decodes to less): the audio,
+  cut to the announced length in parallel with the chunks, runs once more
+  cut to the length the chunks measured (job.retrying item audio, not
+  counted as an attempt); the audio playlist ends with the video.
 - SIGKILL one of the two workers while it encodes a chunk: the job
   completes; only the items it held ran again (attempts 2 in the API and in
   job.json, every other item 1); the output passes the checker.
@@ -101,7 +106,26 @@ def out_files(h, jid):
     return n
 
 
+def playlist_seconds(out, track):
+    with open(os.path.join(out, track, "playlist.m3u8")) as f:
+        return sum(float(x[len("#EXTINF:"):].split(",")[0]) for x in f if x.startswith("#EXTINF:"))
+
+
+def cut_tail(h, src):
+    """The clip with its index first and its last bytes cut off: it announces
+    12 s, its video decodes to less."""
+    full = h.path("faststart.mp4")
+    subprocess.check_call(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", src, "-c", "copy",
+                           "-movflags", "+faststart", full])
+    data = open(full, "rb").read()
+    cut = h.path("cut.mp4")
+    with open(cut, "wb") as f:
+        f.write(data[:int(len(data) * 0.88)])
+    return cut
+
+
 def test_split_api(h, src):
+    cut = cut_tail(h, src)
     rport = h.redis()
     url = h.coordinator(redis_port=rport, token=TOKEN, extra=COORD)
     api = Api(url, TOKEN, harness=h)
@@ -128,7 +152,28 @@ def test_split_api(h, src):
     who = {i["name"]: i for i in doc["items"]}
     assert set(who) == set(it), who
     assert all(who[n]["worker"] in ("w1", "w2") and who[n]["attempts"] == 1 for n in who), who
+    # the audio is claimed right after c0, in parallel with the chunks
+    # (claim order c0, audio, c1, ...), not after the last one
+    assert it["audio"]["started_at"] <= it["c1"]["started_at"], (it["audio"], it["c1"])
     print("split api: chunks by %s" % ", ".join("%s:%s" % (k, it[k]["worker"]) for k in it))
+
+    # ---- the audio ran cut to the announced length, the chunks measured
+    # less (a cut tail): it runs again cut to theirs, and the audio playlist
+    # ends with the video
+    job = api.submit(dict(spec(cut, 23), source="file://" + cut))
+    jid = job["id"]
+    j = api.wait_state(jid, ("completed", "failed", "dead", "cancelled"), 180)
+    assert j["state"] == "completed", j
+    evs = api.events(jid)
+    again = [e for e in evs if e["type"] == "job.retrying" and e["data"].get("item") == "audio"]
+    assert len(again) == 1 and "the chunks measured" in again[0]["data"]["reason"], evs
+    assert items(j)["audio"]["attempts"] == 1, items(j)["audio"]
+    out = h.path("out", jid)
+    problems = check_output.check(out, cut, check_duration=False)
+    assert not problems, "cut tail: checker found:\n  %s" % "\n  ".join(problems)
+    v, a = playlist_seconds(out, "240p"), playlist_seconds(out, "audio")
+    assert v < 11.5 and abs(a - v) < 0.1, (v, a)
+    print("split api: cut tail: audio ran again, %.3f s of audio for %.3f s of video" % (a, v))
 
     # ---- SIGKILL one worker in the middle of a chunk
     job = api.submit(spec(src, 24))

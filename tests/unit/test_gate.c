@@ -30,7 +30,7 @@ static void test_parse(void **state)
 static void test_load_between(void **state)
 {
     (void)state;
-    cpu_sample a = { 100, 1000 }, b = { 400, 1400 };
+    cpu_sample a = { 100, 1000, 0 }, b = { 400, 1400, 0 };
     assert_true(fabs(gate_load_between(&a, &b) - 0.75) < 1e-9);
     assert_true(gate_load_between(&b, &a) < 0);      /* time went backwards */
     assert_true(gate_load_between(&a, &a) < 0);      /* no time passed */
@@ -41,7 +41,7 @@ static void test_window(void **state)
     (void)state;
     cpu_gate g;
     gate_init(&g);
-    cpu_sample s = { 0, 0 };
+    cpu_sample s = { 0, 0, 0 };
     assert_true(g.load < 0);   /* nothing measured yet */
     gate_push(&g, &s);
     assert_true(g.load < 0);   /* one sample is no measurement: a busy machine is not "0 %" */
@@ -65,6 +65,37 @@ static void test_window(void **state)
         gate_push(&g, &s);
     }
     assert_true(fabs(g.load - 0.5) < 1e-9);
+}
+
+/* A worker whose own encode filled the machine: once that ends (no slot
+ * busy after the claim) it judges the load without its own share, so it
+ * takes the next item at once; with a slot still busy, the whole load. */
+static void test_load_after(void **state)
+{
+    (void)state;
+    cpu_gate g;
+    gate_init(&g);
+    assert_true(gate_load_after(&g, 0) < 0);   /* not measured yet, either way */
+    cpu_sample s = { 0, 0, 0 };
+    gate_push(&g, &s);
+    for (int i = 0; i < 4; i++) {
+        s.busy += 190;    /* 2 cores: 95 % busy, */
+        s.own += 100;     /* half of it ours (one core) */
+        s.total += 200;
+        gate_push(&g, &s);
+    }
+    assert_true(fabs(g.load - 0.95) < 1e-9);
+    assert_true(fabs(g.own - 0.5) < 1e-9);
+    assert_true(fabs(gate_load_after(&g, 0) - 0.45) < 1e-9);
+    assert_true(fabs(gate_load_after(&g, 1) - 0.95) < 1e-9);
+    assert_true(gate_open(gate_load_after(&g, 0), 0.85, 0, 1));
+    assert_false(gate_open(gate_load_after(&g, 1), 0.85, 1, 2));
+    /* our counter can never make the others' load negative */
+    s.own += 1000;
+    s.busy += 10;
+    s.total += 200;
+    gate_push(&g, &s);
+    assert_true(g.own <= g.load && gate_load_after(&g, 0) >= 0);
 }
 
 static void test_decision(void **state)
@@ -116,6 +147,7 @@ int main(void)
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_load_between),
         cmocka_unit_test(test_window),
+        cmocka_unit_test(test_load_after),
         cmocka_unit_test(test_decision),
         cmocka_unit_test(test_reason),
         cmocka_unit_test(test_claim_delay),

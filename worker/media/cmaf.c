@@ -11,6 +11,7 @@
 #include "mediai.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,9 +65,14 @@ static int cap_write(void *opaque, uint8_t *buf, int n)
 int media_write_file(const char *dir, const char *rel, const char *name, const void *data,
                      size_t len, const media_events *ev, ss_err *err)
 {
+    /* the temporary name is the writer's own: the chunks of a split job
+     * (threads of `encode --split`) each write the same init.mp4, and one's
+     * rename took another's .part away ("cannot write init.mp4: No such
+     * file or directory" in test_split, now and then) */
+    static atomic_uint seq;
     char path[4352], tmp[4400];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    snprintf(tmp, sizeof(tmp), "%s.part", path);
+    snprintf(tmp, sizeof(tmp), "%s.%ld-%u.part", path, (long)getpid(), atomic_fetch_add(&seq, 1));
     FILE *f = fopen(tmp, "wb");
     if (!f)
         return ss_fail(err, SS_EIO, "cannot write %s: %s", path, strerror(errno));

@@ -16,7 +16,8 @@
  *            frames, es_bytes, bytes, init_bytes, init_crc, timescale,
  *            segs: [[start, duration, bytes, iframe_end], ...], measured,
  *            mse_sum, ssim_sum, nq}]}
- *   audio:  {seconds, cpu_seconds, warnings, audio: null | {init_bytes,
+ *   audio:  {frames (the video length it was cut to), seconds,
+ *            cpu_seconds, warnings, audio: null | {init_bytes,
  *            bytes, timescale, segs}, texts: [{name, lang, label}],
  *            subtitles: [...], thumbnails: null | {...}} */
 #include "stage.h"
@@ -333,8 +334,13 @@ static json_t *audio_record(job *j, ss_err *e)
     return rec;
 }
 
-/* The video's length in frames: the sum of the chunks' (results). */
-static int64_t chunks_frames(const json_t *plan, const json_t *results, ss_err *e)
+/* The video's length in frames, for the audio item to cut or pad the
+ * audio to: the sum of the chunks' records when every chunk is done (a
+ * run of the audio item after the last chunk), else the length the
+ * source announces on the CFR grid (the audio runs in parallel with the
+ * chunks; item_finish.lua runs it again in the rare case the chunks then
+ * measure another length, so the published audio always matches). */
+static int64_t video_frames(const json_t *plan, const json_t *results)
 {
     int n = media_plan_chunks(plan);
     int64_t total = 0;
@@ -343,8 +349,8 @@ static int64_t chunks_frames(const json_t *plan, const json_t *results, ss_err *
         snprintf(name, sizeof(name), "c%d", k);
         const json_t *r = json_object_get(results, name);
         if (!json_is_object(r)) {
-            ss_fail(e, SS_EINTERNAL, "no record of chunk %d", k);
-            return -1;
+            double d = json_number_value(json_object_get(plan, "announced_duration"));
+            return (int64_t)ceil(d * jint(plan, "fps_num") / jint(plan, "fps_den") - 1e-6);
         }
         total += jint64(r, "frames");
     }
@@ -562,9 +568,11 @@ int media_encode_item(const char *src, const char *outdir, const media_opts *opt
         job_progress(j, "encoding", 1);
     } else if (!strcmp(item, "audio")) {
         j->mode = STAGE_AUDIO;
-        int64_t total = chunks_frames(plan, results, &e);
-        if (total < 0)
+        int64_t total = video_frames(plan, results);
+        if (total <= 0) {
+            ss_fail(&e, SS_EINTERNAL, "the job's plan gives no video length");
             goto out;
+        }
         if (probe_open(src, opts, &j->ic, &j->pi, &e))
             goto out;
         j->lad.n = 0;   /* no rungs */
@@ -575,6 +583,7 @@ int media_encode_item(const char *src, const char *outdir, const media_opts *opt
         res = audio_record(j, &e);
         if (!res)
             goto out;
+        json_object_set_new(res, "frames", json_integer(total));
         job_progress(j, "encoding", 1);
     } else {
         ss_fail(&e, SS_EINVAL, "no item \"%s\" in the job's plan", item);

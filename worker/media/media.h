@@ -101,13 +101,13 @@ typedef struct media_opts {
     /* One title across workers (media_plan): spec "split" */
     int split;                 /* MEDIA_SPLIT_AUTO (default), _OFF, _SECONDS */
     double split_seconds;      /* MEDIA_SPLIT_SECONDS: the chunk length asked for */
-    double chunk_seconds;      /* auto: the chunk length (worker config; default 20) */
+    double chunk_seconds;      /* auto: the chunk length (worker config; default 12) */
 } media_opts;
 
 #define MEDIA_SPLIT_AUTO 0     /* split titles longer than two chunks */
 #define MEDIA_SPLIT_OFF 1
 #define MEDIA_SPLIT_SECONDS 2  /* chunks of split_seconds (rounded to whole segments) */
-#define MEDIA_CHUNK_SECONDS 20.0
+#define MEDIA_CHUNK_SECONDS 12.0
 
 /* Fill opts with the documented defaults. */
 void media_opts_default(media_opts *opts);
