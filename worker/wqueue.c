@@ -973,14 +973,15 @@ void wq_finish(worker *w, wjob *j)
     int claim = free_slot && !w->queue_empty;
     int nargs = claim ? 10 : free_slot && w->claim_inflight == 0 ? 11 : 7;
     /* a split job's work item: its own script, fenced by the item's token
-     * (one more argument: its CPU seconds) */
+     * (two more arguments: its CPU seconds; the item's backoff, computed
+     * from its attempt as a job's) */
     const char *iargs[] = { j->id, j->item, j->token, outcome, payload ? payload : "{}", permanent,
-                            evdata ? evdata : "{}", cpu, w->id, lease, aging, "idle" };
+                            evdata ? evdata : "{}", cpu, delay, w->id, lease, aging, "idle" };
     if (j->item[0]) {
         snprintf(key, sizeof(key), RK_ITEM_FMT, j->id, j->item);
         snprintf(cpu, sizeof(cpu), "%.2f", j->item_cpu);
     }
-    int rc = j->item[0] ? wq_script(w, "item_finish", 1, keys, nargs + 1, iargs, on_finish, j)
+    int rc = j->item[0] ? wq_script(w, "item_finish", 1, keys, nargs + 2, iargs, on_finish, j)
                         : wq_script(w, "finish", 1, keys, nargs, args, on_finish, j);
     if (rc == 0) {
         j->finishing = 1;

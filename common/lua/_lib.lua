@@ -57,8 +57,13 @@ local function notify_work(id, ms)
   redis.call('PUBLISH', P .. 'notify', id)
 end
 
--- Put due retries back on their priority queue.
+-- Split jobs' item retries that are due (set below, with the split helpers).
+local promote_items
+
+-- Put due retries back on their priority queue (and due item retries back
+-- among their job's ready items).
 local function promote_due(ms)
+  promote_items(ms)
   local due = redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', ms, 'LIMIT', 0, 100)
   for _, id in ipairs(due) do
     redis.call('ZREM', P .. 'delayed', id)
@@ -197,6 +202,29 @@ local function item_ready(id, name, prio, head)
   requeue_split(id, prio)
 end
 
+-- Item retries due by now ({ss}:idelayed, member <id>/<name>): ready again
+-- at the front of their job's items, if the job still runs.
+promote_items = function(ms)
+  local due = redis.call('ZRANGEBYSCORE', P .. 'idelayed', '-inf', ms, 'LIMIT', 0, 100)
+  for _, m in ipairs(due) do
+    redis.call('ZREM', P .. 'idelayed', m)
+    local slash = string.find(m, '/', 1, true)
+    local id, name = string.sub(m, 1, slash - 1), string.sub(m, slash + 1)
+    local jh = redis.call('HMGET', P .. 'job:' .. id, 'state', 'priority')
+    if jh[1] == 'running' and redis.call('HGET', item_key(id, name), 'state') == 'retrying' then
+      item_ready(id, name, jh[2], true)
+    end
+  end
+end
+
+-- The delay before an item's next attempt: exponential backoff with jitter
+-- as a job's (reap.lua): [d/2, d], d = base * 2^(attempts-1), capped.
+local function item_backoff_ms(attempts, base, cap, jitter)
+  local d = base * math.pow(2, math.max(attempts - 1, 0))
+  if d > cap then d = cap end
+  return math.floor(d / 2 + jitter * d / 2)
+end
+
 -- What an item's worker needs: the plan, and for audio and finalize the
 -- records of the items before it (and, for finalize, who ran what).
 local function item_payload(id, name)
@@ -239,6 +267,12 @@ local function drop_ready(id, prio)
   for _, n in ipairs(redis.call('LRANGE', P .. 'ready:' .. id, 0, -1)) do
     redis.call('HSET', item_key(id, n), 'state', 'cancelled')
   end
+  -- and those waiting for a retry
+  for _, n in ipairs(cjson.decode(redis.call('HGET', P .. 'job:' .. id, 'items') or '[]')) do
+    if redis.call('ZREM', P .. 'idelayed', id .. '/' .. n) == 1 then
+      redis.call('HSET', item_key(id, n), 'state', 'cancelled')
+    end
+  end
   redis.call('DEL', P .. 'ready:' .. id)
   redis.call('LREM', P .. 'q:' .. (prio or 'normal'), 0, id)
 end
@@ -278,10 +312,11 @@ local function audio_or_finalize(id, prio, nchunks, ms)
     reason = 'the audio was cut to ' .. got .. ' video frames, the chunks measured ' .. want}), ms)
 end
 
--- A failed attempt of an item: again at the head of the job's ready list,
--- or, permanent or out of attempts (the job's max_attempts per item), the
+-- A failed attempt of an item: again at the head of the job's ready list
+-- after delay_ms (state retrying, in {ss}:idelayed; at once when 0), or,
+-- permanent or out of attempts (the job's max_attempts per item), the
 -- whole job fails (failed or dead) and its other items stop.
-local function item_fail(id, name, permanent, ms, err)
+local function item_fail(id, name, permanent, ms, err, delay_ms)
   local ik, jk = item_key(id, name), P .. 'job:' .. id
   local attempts = tonumber(redis.call('HGET', ik, 'attempts') or '0')
   local jh = redis.call('HMGET', jk, 'max_attempts', 'priority', 'state')
@@ -300,10 +335,16 @@ local function item_fail(id, name, permanent, ms, err)
     redis.call('HSET', jk, 'error', err, 'attempts', attempts)
     return end_failed(id, 'running', permanent, ms, e, attempts, name)
   end
-  item_ready(id, name, jh[2], true)
+  local due = ms + math.max(math.floor(tonumber(delay_ms) or 0), 0)
+  if due > ms then
+    redis.call('HSET', ik, 'state', 'retrying', 'retry_at_ms', due)
+    redis.call('ZADD', P .. 'idelayed', due, id .. '/' .. name)
+  else
+    item_ready(id, name, jh[2], true)
+  end
   stat('items_retried:' .. item_kind(name))
   emit(id, 'job.failed', cjson.encode({error = e, attempt = attempts, will_retry = true, item = name}), ms)
-  emit(id, 'job.retrying', cjson.encode({attempt = attempts + 1, item = name,
+  emit(id, 'job.retrying', cjson.encode({attempt = attempts + 1, item = name, retry_at_ms = due,
                                          reason = 'item ' .. name .. ' runs again'}), ms)
   return 'running'
 end
@@ -319,6 +360,7 @@ local function redrive(id, st, prio, ms)
   redis.call('HDEL', jk, 'finished_ms', 'retry_at_ms', 'result', 'error', 'worker', 'started_ms')
   for _, n in ipairs(cjson.decode(redis.call('HGET', jk, 'items') or '[]')) do
     redis.call('DEL', item_key(id, n))
+    redis.call('ZREM', P .. 'idelayed', id .. '/' .. n)
   end
   redis.call('DEL', P .. 'ready:' .. id)
   redis.call('HDEL', jk, 'split', 'plan', 'items', 'nchunks', 'chunks_done', 'vframes',
@@ -335,6 +377,7 @@ end
 local function forget(id, st)
   for _, n in ipairs(cjson.decode(redis.call('HGET', P .. 'job:' .. id, 'items') or '[]')) do
     redis.call('DEL', item_key(id, n))
+    redis.call('ZREM', P .. 'idelayed', id .. '/' .. n)
   end
   redis.call('DEL', P .. 'job:' .. id, P .. 'events:' .. id, P .. 'ready:' .. id)
   redis.call('ZREM', P .. 'st:' .. st, id)

@@ -2,7 +2,8 @@
 -- optionally the worker's next claim (as finish.lua).
 -- KEYS[1] = {ss}:item:<id>:<name>
 -- ARGV: prefix, id, name, token, outcome, payload_json, permanent (0|1),
---       event_data_json, cpu_seconds [, worker_id, lease_ms, aging_ms
+--       event_data_json, cpu_seconds, retry_delay_ms (failed: the backoff
+--       before the item's next attempt) [, worker_id, lease_ms, aging_ms
 --       [, 'idle']] (as finish.lua's)
 -- outcome: completed (payload = the item's record; for finalize the job's
 --          result) | failed (payload = error object) | cancelled | release
@@ -29,7 +30,10 @@ if outcome == 'failed' then
     return redis.error_reply('item_finish: the error payload is not a JSON object')
   end
 end
-if ARGV[10] and ARGV[10] ~= '' and not (tonumber(ARGV[11]) and tonumber(ARGV[12])) then
+if not tonumber(ARGV[10]) then
+  return redis.error_reply('item_finish: bad retry delay')
+end
+if ARGV[11] and ARGV[11] ~= '' and not (tonumber(ARGV[12]) and tonumber(ARGV[13])) then
   return redis.error_reply('item_finish: bad claim arguments')
 end
 local ms = now_ms()
@@ -73,6 +77,6 @@ elseif outcome == 'release' then
 elseif outcome == 'cancelled' then
   redis.call('HSET', ik, 'state', 'cancelled')
 else
-  st = item_fail(id, name, ARGV[7] == '1', ms, ARGV[6])
+  st = item_fail(id, name, ARGV[7] == '1', ms, ARGV[6], tonumber(ARGV[10]))
 end
-return reply_and_claim(st, ARGV[10], ARGV[11], ARGV[12], ARGV[13], ms)
+return reply_and_claim(st, ARGV[11], ARGV[12], ARGV[13], ARGV[14], ms)

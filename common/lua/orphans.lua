@@ -8,6 +8,10 @@
 -- mode 'expire': the worker restarted under the same id after a crash; its
 --   old claims may have crashed it, so their leases end now and the reaper
 --   counts the attempt (lease_expired) as for any dead worker.
+-- A split job's work items (processing members <id>/<name>) are handled
+-- the same way, per item: expire ends the item's lease now (the reaper
+-- runs it again as lease_expired), release puts it back at the front of
+-- the job's ready items, uncounted.
 -- Returns the number of claims handled.
 local wid, mode = ARGV[2], ARGV[3]
 if mode ~= 'release' and mode ~= 'expire' then
@@ -19,6 +23,35 @@ local ms = now_ms()
 local n = 0
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 for _, id in ipairs(ids) do
+  local slash = string.find(id, '/', 1, true)
+  if slash then
+    -- a split job's work item (<id>/<name>): the same, per item
+    local jid, name = string.sub(id, 1, slash - 1), string.sub(id, slash + 1)
+    local ik, jk = item_key(jid, name), P .. 'job:' .. jid
+    local ih = redis.call('HMGET', ik, 'worker', 'token', 'state')
+    local jh = redis.call('HMGET', jk, 'state', 'priority')
+    if ih[1] == wid and ih[2] and ih[2] ~= '' and not known[ih[2]] and ih[3] == 'running' then
+      n = n + 1
+      if mode == 'expire' then
+        redis.call('ZADD', KEYS[1], ms, id)
+      else
+        redis.call('ZREM', KEYS[1], id)
+        redis.call('HSET', ik, 'token', '', 'lease_ms', 0)
+        redis.call('HINCRBY', jk, 'items_running', -1)
+        if jh[1] == 'running' then
+          -- not counted: the next claim runs this attempt's number again
+          local attempt = redis.call('HINCRBY', ik, 'attempts', -1) + 1
+          item_ready(jid, name, jh[2], true)
+          stat('released')
+          emit(jid, 'job.retrying', cjson.encode({reason = 'the claim answer of item ' .. name ..
+            ' was lost; released unstarted', attempt = attempt, item = name}), ms)
+        else
+          redis.call('HSET', ik, 'state', 'cancelled')
+          split_cancel_done(jid, ms)
+        end
+      end
+    end
+  else
   local jk = P .. 'job:' .. id
   local h = redis.call('HMGET', jk, 'worker', 'token', 'state', 'priority')
   if h[1] == wid and h[2] and h[2] ~= '' and not known[h[2]] and
@@ -44,6 +77,7 @@ for _, id in ipairs(ids) do
                                              attempt = attempt}), ms)
       notify_work(id, ms)
     end
+  end
   end
 end
 return n

@@ -11,7 +11,8 @@ for i, id in ipairs(ids) do
   local slash = string.find(id, '/', 1, true)
   if slash then
     -- a work item of a split job: its attempt failed (lease_expired), it
-    -- runs again at the head of the job's items (docs/SPLIT.md)
+    -- runs again at the head of the job's items after the backoff
+    -- (docs/SPLIT.md)
     local jid, name = string.sub(id, 1, slash - 1), string.sub(id, slash + 1)
     local ik = item_key(jid, name)
     local w = redis.call('HGET', ik, 'worker')
@@ -19,9 +20,11 @@ for i, id in ipairs(ids) do
     redis.call('HSET', ik, 'token', '', 'lease_ms', 0, 'finished_ms', ms)
     redis.call('HINCRBY', P .. 'job:' .. jid, 'items_running', -1)
     stat('reaped')
+    local att = tonumber(redis.call('HGET', ik, 'attempts') or '1')
     item_fail(jid, name, false, ms, cjson.encode({code = 'lease_expired',
       message = 'worker ' .. tostring(w) .. ' stopped renewing its lease on item ' .. name ..
-                ' (killed, hung or cut off)'}))
+                ' (killed, hung or cut off)'}),
+      item_backoff_ms(att, base, cap, (jitter + i * 0.6180339887) % 1))
   else
   local jk = P .. 'job:' .. id
   local h = redis.call('HMGET', jk, 'state', 'attempts', 'worker')

@@ -20,8 +20,9 @@
   cut to the announced length in parallel with the chunks, runs once more
   cut to the length the chunks measured (job.retrying item audio, not
   counted as an attempt); the audio playlist ends with the video.
-- SIGKILL one of the two workers while it encodes a chunk: the job
-  completes; only the items it held ran again (attempts 2 in the API and in
+- SIGKILL one of the two workers while it encodes a chunk and restart it
+  under the same id: its old item claim ends at once (orphans), not after
+  its 120 s lease; the job completes; only the items it held ran again (attempts 2 in the API and in
   job.json, every other item 1); the output passes the checker.
 - Cancel while chunks run: every item stops and the job is cancelled within
   2 s, and its partial output is removed.
@@ -86,6 +87,7 @@ TOKEN = "test-token"
 COORD = {"STREAMSCALE_REAP_INTERVAL_MS": "200", "STREAMSCALE_RETRY_BASE_MS": "100"}
 WENV = {"STREAMSCALE_LEASE_SECONDS": "3", "STREAMSCALE_HEARTBEAT_MS": "300",
           "STREAMSCALE_POLL_MS": "200", "STREAMSCALE_THREADS": "1", "STREAMSCALE_SLOTS": "1"}
+W2ENV = dict(WENV, STREAMSCALE_LEASE_SECONDS="120")
 
 
 def spec(src, crf, chunk=3):
@@ -130,7 +132,10 @@ def test_split_api(h, src):
     url = h.coordinator(redis_port=rport, token=TOKEN, extra=COORD)
     api = Api(url, TOKEN, harness=h)
     h.worker("w1", rport, extra=WENV)
-    h.worker("w2", rport, extra=WENV)
+    # w2's leases are long: after its SIGKILL below it comes back under the
+    # same id, and its old item claims must end at once (orphans), not
+    # after the lease
+    h.worker("w2", rport, extra=W2ENV)
 
     # ---- end to end, two workers
     job = api.submit(spec(src, 23))
@@ -188,13 +193,19 @@ def test_split_api(h, src):
     wait_until(victim, 120, "w2 encoding a chunk", interval=0.05)
     killed = victim()
     h.stop("w2", signal.SIGKILL)
-    j = api.wait_state(jid, ("completed", "failed", "dead", "cancelled"), 180)
+    h.worker("w2", rport, extra=W2ENV)   # restarted under the same id
+    # well before w2's 120 s lease: the restart ended its old claims
+    j = api.wait_state(jid, ("completed", "failed", "dead", "cancelled"), 90)
     assert j["state"] == "completed", j
     it = items(j)
     again = sorted(n for n, i in it.items() if i["attempts"] != 1)
     assert killed in again, (killed, it)
-    assert all(it[n]["attempts"] == 2 and it[n]["worker"] == "w1" for n in again), it
+    assert all(it[n]["attempts"] == 2 and it[n]["worker"] in ("w1", "w2") for n in again), it
     assert all(i["state"] == "done" for i in it.values()), it
+    # the item ran again after a backoff of its own (the reaper's settings)
+    rt = [e["data"] for e in api.events(jid) if e["type"] == "job.retrying"
+          and e["data"].get("item") == killed]
+    assert rt and all(d.get("retry_at_ms", 0) > 0 for d in rt), rt
     out = h.path("out", jid)
     problems = check_output.check(out, src)
     assert not problems, "after SIGKILL: checker found:\n  %s" % "\n  ".join(problems)
