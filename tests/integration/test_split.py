@@ -7,7 +7,8 @@
   continues the one before and the moof sequence numbers count up, as if
   one muxer had written the track); job.json says 4 chunks whose init
   segments were byte-identical per rung (x264 `stitchable`; finalize
-  compares their CRCs and fails otherwise); the top rung's PSNR is close
+  compares their CRCs and fails otherwise); the audio rendition (bytes,
+  language, title, source stream) equals the unsplit one's; the top rung's PSNR is close
   to the unsplit encode's and the bytes within a few per cent; segment
   numbers, tfdt and moof sequence numbers equal the unsplit encode's.
 - Through the API with two worker daemons (one core's worth each): a job
@@ -59,7 +60,9 @@ def fragments(out, rung):
 
 
 def test_split_cli(h):
-    src = gen_clip(h.path("clip.mp4"), seconds=12, size="320x240", rate=25)
+    # a tagged audio track: the split output names it as the unsplit one
+    src = gen_clip(h.path("clip.mp4"), seconds=12, size="320x240", rate=25,
+                   extra_out=["-metadata:s:a:0", "language=fra"])
     whole = encode(src, h.path("whole"))
     split = encode(src, h.path("split"), "--split", "3")
     assert "split" not in whole, whole.get("split")
@@ -70,7 +73,9 @@ def test_split_cli(h):
     assert all(v["cpu_seconds"] >= 0 for v in split["items"].values()), split["items"]
     assert split["segment_count"] == whole["segment_count"] == 12
     assert split["duration"] == whole["duration"]
-    assert split["audio"]["bytes"] == whole["audio"]["bytes"], (split["audio"], whole["audio"])
+    # the same audio rendition: bytes, language, title, source stream
+    assert split["audio"] == whole["audio"], (split["audio"], whole["audio"])
+    assert split["audio"]["language"] == "fr" and split["audio"]["source_stream"] == 1, split["audio"]
     for a, b in zip(whole["renditions"], split["renditions"]):
         assert a["name"] == b["name"] and a["frames"] == b["frames"], (a, b)
         assert abs(a["bytes"] - b["bytes"]) <= 0.05 * a["bytes"], (a["bytes"], b["bytes"])

@@ -301,10 +301,15 @@ static json_t *audio_record(job *j, ss_err *e)
     if (acm) {
         pkg_track t;
         cmaf_track(acm, &t);
+        /* what the probe says of it, as package.c writes it for one process */
+        const probe_audio *pa = &j->pi.audio[j->au[0].src];
         json_object_set_new(rec, "audio",
-                            json_pack("{s:I, s:I, s:i, s:o}", "init_bytes", (json_int_t)t.init_bytes,
-                                      "bytes", (json_int_t)(cmaf_bytes(acm) + t.init_bytes),
-                                      "timescale", t.timescale, "segs", segs_json(&t)));
+                            json_pack("{s:I, s:I, s:i, s:o, s:s, s:s, s:s, s:i}", "init_bytes",
+                                      (json_int_t)t.init_bytes, "bytes",
+                                      (json_int_t)(cmaf_bytes(acm) + t.init_bytes), "timescale",
+                                      t.timescale, "segs", segs_json(&t), "lang", pa->lang, "label",
+                                      pa->title, "role", strcmp(pa->role, "main") ? pa->role : "",
+                                      "source_stream", pa->idx));
     } else {
         json_object_set_new(rec, "audio", json_null());
     }
@@ -454,12 +459,11 @@ static int finalize(job *j, const json_t *plan, const json_t *results, json_t *r
         ss_strlcpy(t->name, "audio", sizeof(t->name));
         t->channels = 2;
         t->is_default = 1;
-        for (int k = 0; k < j->pi.nau; k++)
-            if (j->pi.audio[k].idx == j->pi.aidx) {
-                ss_strlcpy(t->lang, j->pi.audio[k].lang, sizeof(t->lang));
-                ss_strlcpy(t->label, j->pi.audio[k].title, sizeof(t->label));
-            }
-        rec.audio_src[0] = j->pi.aidx;
+        /* the audio item's probe (finalize opens no source) */
+        ss_strlcpy(t->lang, json_string_value(json_object_get(at, "lang")) ?: "", sizeof(t->lang));
+        ss_strlcpy(t->label, json_string_value(json_object_get(at, "label")) ?: "", sizeof(t->label));
+        ss_strlcpy(t->role, json_string_value(json_object_get(at, "role")) ?: "", sizeof(t->role));
+        rec.audio_src[0] = jint(at, "source_stream");
     }
     size_t i;
     json_t *x;
