@@ -6,7 +6,8 @@ export function assert(c, msg) { if (!c) throw new Error('assertion failed: ' + 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Poll fn until it returns something truthy (returned), or throw after
-// timeoutMs with the last error fn threw.
+// timeoutMs with the last error fn threw; an error with .fatal set (a
+// player's fatal error) is thrown at once.
 export async function waitFor(what, fn, timeoutMs = 30000, every = 100) {
   const end = Date.now() + timeoutMs;
   let last;
@@ -14,7 +15,10 @@ export async function waitFor(what, fn, timeoutMs = 30000, every = 100) {
     try {
       const v = await fn();
       if (v) return v;
-    } catch (e) { last = e; }
+    } catch (e) {
+      if (e && e.fatal) throw e;
+      last = e;
+    }
     await sleep(every);
   }
   throw new Error('timed out waiting for ' + what + (last ? ' (' + last.message + ')' : ''));

@@ -247,6 +247,31 @@ def subtitled_clip(h):
     return src
 
 
+def run_browser(h, node, script, env, timeout):
+    """Run tests/browser/<script> (it prints "SUMMARY {json}" last, with
+    `problems`); its output goes to ours. The summary, or AssertionError
+    when it failed, found problems or ran over timeout seconds."""
+    t = time.monotonic()
+    # its own process group, so a timeout ends node and the chromium it started
+    p = subprocess.Popen([node, os.path.join(BROWSER_DIR, script)], cwd=BROWSER_DIR, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, _ = p.communicate()
+        sys.stdout.write(out)
+        raise AssertionError("%s ran over %d s" % (script, timeout))
+    sys.stdout.write("\n".join(ln for ln in out.splitlines() if not ln.startswith("SUMMARY ")) + "\n")
+    lines = [ln for ln in out.splitlines() if ln.startswith("SUMMARY ")]
+    assert lines, "%s printed no summary (rc %s)" % (script, p.returncode)
+    summary = json.loads(lines[-1][8:])
+    print("browser part: %.1f s" % (time.monotonic() - t))
+    assert p.returncode == 0 and not summary["problems"], \
+        "the players found problems (artifacts in %s):\n  %s" % (h.artifacts, "\n  ".join(summary["problems"]))
+    return summary
+
+
 # ------------------------------------------------------------ assertions on the server's log
 
 def check_requests(srv, out, run):
@@ -316,25 +341,7 @@ def test_media_players():
             h.logs["requests"] = h.path("requests.log")
             env = dict(os.environ, SS_BASE="http://127.0.0.1:%d" % srv.port, SS_OUTPUTS=json.dumps(described),
                        SS_PROFILE=profile, SS_ARTIFACTS=h.artifacts)
-            t1 = time.monotonic()
-            # its own process group, so a timeout ends node and the chromium it started
-            p = subprocess.Popen([node, os.path.join(BROWSER_DIR, "players.mjs")], cwd=BROWSER_DIR, env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                 start_new_session=True)
-            try:
-                out, _ = p.communicate(timeout=400)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                out, _ = p.communicate()
-                sys.stdout.write(out)
-                raise AssertionError("players.mjs ran over 400 s")
-            sys.stdout.write("\n".join(ln for ln in out.splitlines() if not ln.startswith("SUMMARY ")) + "\n")
-            lines = [ln for ln in out.splitlines() if ln.startswith("SUMMARY ")]
-            assert lines, "players.mjs printed no summary (rc %s)" % p.returncode
-            summary = json.loads(lines[-1][8:])
-            print("browser part: %.1f s" % (time.monotonic() - t1))
-            assert p.returncode == 0 and not summary["problems"], \
-                "the players found problems (artifacts in %s):\n  %s" % (h.artifacts, "\n  ".join(summary["problems"]))
+            summary = run_browser(h, node, "players.mjs", env, 400)
 
             runs = summary["runs"]
             assert len(runs) == 4 * len(described), [x["tag"] for x in runs]
