@@ -214,14 +214,17 @@ static json_t *build_job_json(wjob *j, publish *p, json_t *output, const char *d
         add_url(urls, p, "sprite", json_string_value(json_object_get(th, "sprite")));
         add_url(urls, p, "storyboard", json_string_value(json_object_get(th, "storyboard")));
     }
+    json_t *dl = json_object_get(output, "download");
+    if (json_is_object(dl))
+        add_url(urls, p, "download", json_string_value(json_object_get(dl, "path")));
     add_url(urls, p, "job_json", "job.json");
     json_t *renditions = json_array();
     size_t i;
     json_t *r;
     json_array_foreach(json_object_get(output, "renditions"), i, r) {
         json_t *c = json_object();
-        const char *keys[] = { "name", "width", "height", "codecs", "bandwidth", "average_bandwidth",
-                               "bytes", "psnr", "ssim", "playlist" };
+        const char *keys[] = { "name", "width", "height", "codecs", "video_codec", "bandwidth",
+                               "average_bandwidth", "bytes", "psnr", "ssim", "playlist" };
         for (size_t k = 0; k < SS_ARRAY_LEN(keys); k++) {
             json_t *v = json_object_get(r, keys[k]);
             if (v)
