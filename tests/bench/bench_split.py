@@ -9,20 +9,26 @@ and a 440 Hz tone; the ladder, preset, CRF and segment length as given)
 in these set-ups, each on a fresh queue:
 
   off-1core    1 worker pinned to core 0 (taskset), threads 1, split off
+  auto-1x1     the same worker, split auto: the overhead of splitting on
+               one core (chunk pre-roll, the audio's own pass, finalize)
   auto-2x1     2 workers pinned to core 0 and core 1, threads 1, split auto
-  auto-4x1     4 workers, threads 1, two pinned to each core, split auto
+  auto-4x1     4 workers, threads 1, one per core where the machine has 4
+               cores, else two per core (oversubscribed: says so)
   off-2core    1 worker on both cores (threads 0 = all), split off
   auto-2core   1 worker on both cores, split auto
   unequal      one worker with threads 2 on both cores, one with threads 1
                pinned to core 1, split auto: how the chunks are shared
+  slots-2to1   one worker with 2 slots (threads 1) on cores 0-1, one with
+               1 slot on core 2 (needs 3 cores; skipped below): 2:1 by slots
 
 Wall time is the job's created -> finished span (Redis server time: from
-the submit to the completion). Quality: the top rung's PSNR (measured by
-the pipeline) and the total bytes of the renditions, split vs unsplit.
-Prints a table and the ratios; never asserts.
+the submit to the completion). Quality: the top rung's PSNR and SSIM
+(measured by the pipeline) and the total bytes of the renditions, split vs
+unsplit. Prints a table and the ratios; never asserts.
 
     /usr/bin/python3 tests/bench/bench_split.py [--build build] [--seconds 120]
-        [--size 1920x1080] [--ladder 360,720,1080] [--chunk-seconds 20]
+        [--size 1920x1080] [--ladder 360,720,1080] [--chunk-seconds 12]
+        [--only off-1core,auto-1x1,auto-2x1]
 """
 import argparse
 import datetime
@@ -52,14 +58,15 @@ def make_title(path, seconds, size):
 
 
 def run(args, name, workers, split, title, Harness, Api):
-    """workers: list of (cpus or None, threads). Returns a result dict."""
+    """workers: list of (cpus or None, threads[, slots]). Returns a result dict."""
     with Harness("bench-split-" + name) as h:
         rport = h.redis()
         url = h.coordinator(redis_port=rport, token="bench-token")
         api = Api(url, "bench-token", harness=h)
-        for i, (cpus, threads) in enumerate(workers):
+        for i, w in enumerate(workers):
+            cpus, threads, slots = (tuple(w) + (1,))[:3]
             p = h.worker("w%d" % i, rport, extra={
-                "STREAMSCALE_THREADS": str(threads), "STREAMSCALE_SLOTS": "1",
+                "STREAMSCALE_THREADS": str(threads), "STREAMSCALE_SLOTS": str(slots),
                 "STREAMSCALE_CHUNK_SECONDS": str(args.chunk_seconds),
                 "STREAMSCALE_LOG_LEVEL": "info", "STREAMSCALE_POLL_MS": "200",
                 "STREAMSCALE_FILE_ROOTS": os.path.dirname(title) + ":" + h.tmp})
@@ -84,7 +91,7 @@ def run(args, name, workers, split, title, Harness, Api):
             if it["name"].startswith("c"):
                 by[it["worker"]] = by.get(it["worker"], 0) + 1
         return {"name": name, "wall": ts(done["finished_at"]) - ts(done["created_at"]),
-                "psnr": top.get("psnr"), "bytes": sum(r["bytes"] for r in rs),
+                "psnr": top.get("psnr"), "ssim": top.get("ssim"), "bytes": sum(r["bytes"] for r in rs),
                 "chunks": (doc["output"].get("split") or {}).get("chunks", 0), "by": by,
                 "cpu": sum(it.get("cpu_seconds", 0) for it in doc.get("items") or [])}
 
@@ -98,7 +105,7 @@ def main():
     ap.add_argument("--preset", default="veryfast")
     ap.add_argument("--crf", type=int, default=23)
     ap.add_argument("--segment-seconds", type=int, default=4)
-    ap.add_argument("--chunk-seconds", type=float, default=20)
+    ap.add_argument("--chunk-seconds", type=float, default=12)
     ap.add_argument("--only", default="", help="comma-separated set-up names")
     args = ap.parse_args()
     os.environ["SS_BUILD_DIR"] = os.path.abspath(args.build)
@@ -108,14 +115,19 @@ def main():
     os.makedirs(out, exist_ok=True)
     title = os.path.join(out, "split_%ds_%s.mp4" % (args.seconds, args.size))
     make_title(title, args.seconds, args.size)
+    ncpu = len(os.sched_getaffinity(0))
+    four = [(str(c), 1) for c in range(4)] if ncpu >= 4 else [("0", 1), ("0", 1), ("1", 1), ("1", 1)]
     setups = [
         ("off-1core", [("0", 1)], "off"),
+        ("auto-1x1", [("0", 1)], "auto"),
         ("auto-2x1", [("0", 1), ("1", 1)], "auto"),
-        ("auto-4x1", [("0", 1), ("0", 1), ("1", 1), ("1", 1)], "auto"),
+        ("auto-4x1", four, "auto"),
         ("off-2core", [(None, 0)], "off"),
         ("auto-2core", [(None, 0)], "auto"),
         ("unequal", [(None, 2), ("1", 1)], "auto"),
     ]
+    if ncpu >= 3:
+        setups.append(("slots-2to1", [("0,1", 1, 2), ("2", 1, 1)], "auto"))
     only = set(x for x in args.only.split(",") if x)
     res = {}
     for name, workers, split in setups:
@@ -123,8 +135,9 @@ def main():
             continue
         r = run(args, name, workers, split, title, Harness, Api)
         res[name] = r
-        print("%-11s %7.1f s  chunks %2d  top PSNR %s  bytes %d  item CPU %.1f s  chunks by %s" % (
-            name, r["wall"], r["chunks"], r["psnr"], r["bytes"], r["cpu"],
+        print("%-11s %7.1f s  chunks %2d  top PSNR %s  SSIM %s  bytes %d  item CPU %.1f s  "
+              "chunks by %s" % (
+            name, r["wall"], r["chunks"], r["psnr"], r["ssim"], r["bytes"], r["cpu"],
             ", ".join("%s:%d" % kv for kv in sorted(r["by"].items())) or "-"), flush=True)
 
     def ratio(a, b):
@@ -133,14 +146,24 @@ def main():
     print("title: %d s %s, ladder %s, %s CRF %d, %d s segments, chunk_seconds %g" % (
         args.seconds, args.size, args.ladder, args.preset, args.crf, args.segment_seconds,
         args.chunk_seconds))
-    print("scaling  off-1core / auto-2x1  = %.2fx faster" % ratio("off-1core", "auto-2x1"))
-    print("oversub  off-1core / auto-4x1  = %.2fx faster" % ratio("off-1core", "auto-4x1"))
+    print("machine: %d cores%s" % (ncpu, "" if ncpu >= 4 else " (auto-4x1 runs two workers per core)"))
+    print("scaling  off-1core / auto-2x1  = %.2fx faster (target >= 1.8)" % ratio("off-1core", "auto-2x1"))
+    print("scaling  off-1core / auto-4x1  = %.2fx faster" % ratio("off-1core", "auto-4x1"))
+    print("overhead auto-1x1 / off-1core  = %.3f (%.1f %% slower; target <= 5 %%)" % (
+        ratio("auto-1x1", "off-1core"), (ratio("auto-1x1", "off-1core") - 1) * 100))
     print("overhead auto-2core / off-2core = %.3f (%.1f %% slower)" % (
         ratio("auto-2core", "off-2core"), (ratio("auto-2core", "off-2core") - 1) * 100))
-    if "off-1core" in res and "auto-2x1" in res and res["off-1core"]["psnr"]:
-        a, b = res["off-1core"], res["auto-2x1"]
-        print("quality  top-rung PSNR split - unsplit = %+.3f dB; bytes split / unsplit = %.4f" % (
-            b["psnr"] - a["psnr"], b["bytes"] / a["bytes"]))
+    base = res.get("off-1core")
+    for name, r in res.items():
+        if base and name != "off-1core" and r["chunks"] and base["psnr"] and r["psnr"]:
+            print("quality  %-10s top rung PSNR %+.3f dB, SSIM %+.5f, bytes %.4fx vs off-1core" % (
+                name, r["psnr"] - base["psnr"], (r["ssim"] or 0) - (base["ssim"] or 0),
+                r["bytes"] / base["bytes"]))
+    for name in ("unequal", "slots-2to1"):
+        if name in res and len(res[name]["by"]) == 2:
+            a, b = (res[name]["by"].get(w, 0) for w in ("w0", "w1"))
+            print("sharing  %-10s w0 %d : w1 %d chunks = %.2f (2:1 expected)" % (
+                name, a, b, a / b if b else float("inf")))
 
 
 if __name__ == "__main__":
