@@ -296,8 +296,10 @@ void wjob_run_media(wjob *j)
         goto out;
 
     /* 1. the source (not for a split job's finalize item: it works from
-     * the other items' records) */
+     * the other items' records; nor for its delete item) */
     int finalize = !strcmp(j->item, "finalize");
+    /* a cancelled split job's last item: remove what its items stored */
+    int remove = !strcmp(j->item, "delete");
     const json_t *plan = j->item_in ? json_object_get(j->item_in, "plan") : NULL;
     const json_t *results = j->item_in ? json_object_get(j->item_in, "results") : NULL;
     set_stage(j, "downloading", 0);
@@ -308,7 +310,7 @@ void wjob_run_media(wjob *j)
     source_info si;
     memset(&si, 0, sizeof(si));
     src_local[0] = '\0';
-    if (!finalize &&
+    if (!finalize && !remove &&
         (source_resolve(source, dir, src_local, sizeof(src_local), &sc, &j->cancel, &si, &err) != 0 ||
          source_check_identity(&si, json_object_get(j->spec, "source_identity"), &err) != 0))
         goto out;
@@ -330,6 +332,10 @@ void wjob_run_media(wjob *j)
     pub.st = st;
     ss_strlcpy(pub.outdir, outdir, sizeof(pub.outdir));
     snprintf(pub.prefix, sizeof(pub.prefix), "%s/", j->id);
+    if (remove) {   /* ends as a cancelled item: the output prefix goes (out:) */
+        ss_fail(&err, SS_ECANCELLED, "cancelled: removing the partial output");
+        goto out;
+    }
 
     /* 3. encode, publishing segments as they complete */
     media_opts mo;

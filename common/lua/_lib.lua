@@ -277,11 +277,27 @@ local function drop_ready(id, prio)
   redis.call('LREM', P .. 'q:' .. (prio or 'normal'), 0, id)
 end
 
--- A cancelling split job ends cancelled when its last running item ends.
+-- A cancelling split job, once its last running item has ended: a last
+-- item, `delete`, removes the partial output that done items stored (any
+-- worker claims it, the job's ready items are gone); when it has ended,
+-- the job is cancelled.
 local function split_cancel_done(id, ms)
   local jk = P .. 'job:' .. id
   if redis.call('HGET', jk, 'state') ~= 'cancelling' then return end
   if tonumber(redis.call('HGET', jk, 'items_running') or '0') > 0 then return end
+  local dk = item_key(id, 'delete')
+  local ds = redis.call('HGET', dk, 'state')
+  if not ds then
+    redis.call('HSET', dk, 'state', 'ready', 'attempts', 0, 'progress', 0)
+    local names = cjson.decode(redis.call('HGET', jk, 'items') or '[]')
+    names[#names + 1] = 'delete'
+    redis.call('HSET', jk, 'items', cjson.encode(names))
+    redis.call('DEL', P .. 'ready:' .. id)
+    redis.call('RPUSH', P .. 'ready:' .. id, 'delete')
+    requeue_split(id, redis.call('HGET', jk, 'priority'))
+    return
+  end
+  if ds == 'ready' then return end
   redis.call('HSET', jk, 'finished_ms', ms, 'stage', 'cancelled')
   set_state(id, 'cancelling', 'cancelled', ms)
   stat('cancelled')
@@ -430,9 +446,10 @@ local function claim_next(worker, lease, aging, ms)
     local id = best[3]
     local jk = P .. 'job:' .. id
     local h = redis.call('HMGET', jk, 'state', 'queued_ms', 'split')
-    if h[1] == 'running' and h[3] == '1' then
+    if (h[1] == 'running' or h[1] == 'cancelling') and h[3] == '1' then
       -- a split job at the head: its next ready item (the job leaves the
-      -- queue with its last ready item)
+      -- queue with its last ready item; a cancelling one has only its
+      -- `delete` item)
       local rl = P .. 'ready:' .. id
       local name = redis.call('LPOP', rl)
       if redis.call('LLEN', rl) == 0 then redis.call('RPOP', q) else left = left + 1 end

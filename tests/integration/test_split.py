@@ -27,6 +27,10 @@
   job.json, every other item 1); the output passes the checker.
 - Cancel while chunks run: every item stops and the job is cancelled within
   2 s, and its partial output is removed.
+- Cancel between items (every worker drained, none running): the job is
+  cancelling, its remaining items are cancelled and never run; a `delete`
+  item waits for a worker and, once one is resumed, removes the output the
+  done chunks stored; then the job is cancelled.
 """
 import json
 import os
@@ -37,7 +41,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import check_output  # noqa: E402
 import signal  # noqa: E402
 import time  # noqa: E402
-from lib.harness import BIN, Api, Harness, gen_clip, main, wait_until  # noqa: E402
+from lib.harness import BIN, Api, Harness, gen_clip, http_json, main, wait_until  # noqa: E402
 
 WORKER = os.path.join(BIN, "streamscale-worker")
 
@@ -240,6 +244,38 @@ def test_split_api(h, src):
     assert all(i["state"] in ("cancelled", "done", "waiting") for i in j["items"]), j["items"]
     wait_until(lambda: out_files(h, jid) == 0, 10, "partial output removed")
     print("split api: cancelled in %.2f s, output removed" % took)
+
+    # ---- cancel between items (none running): the remaining items never
+    # run, and a last `delete` item removes what the done ones stored
+    job = api.submit(spec(src, 26, chunk=2))
+    jid = job["id"]
+    wait_until(lambda: any(i["kind"] == "chunk" and i["state"] == "done"
+                           for i in (api.job(jid).get("items") or [])), 120, "a chunk done",
+               interval=0.05)
+    names = ("w1", "w2", "w3")
+    for w in names:   # the workers finish what they run and claim nothing
+        st, body = http_json("POST", "%s/v1/workers/%s/drain" % (url, w), {}, token=TOKEN)
+        assert st in (200, 202), (st, body)
+    wait_until(lambda: not any(i["state"] == "running" for i in api.job(jid)["items"]), 60,
+               "no item running")
+    before = api.job(jid)
+    left = [i["name"] for i in before["items"] if i["state"] in ("ready", "waiting")]
+    assert before["state"] == "running" and left and out_files(h, jid) > 0, before
+    st, body = api.cancel(jid)
+    assert st in (200, 202) and body["state"] == "cancelling", (st, body)
+    j = api.job(jid)
+    it = items(j)
+    assert it["delete"]["state"] == "ready" and out_files(h, jid) > 0, j   # no worker free yet
+    assert all(it[n]["state"] == "cancelled" for n in left if n != "finalize"), it
+    st, body = http_json("POST", "%s/v1/workers/w1/resume" % url, {}, token=TOKEN)
+    assert st in (200, 202), (st, body)
+    j = api.wait_state(jid, ("cancelled", "completed", "failed"), 30)
+    assert j["state"] == "cancelled", j
+    it = items(j)
+    assert it["delete"]["worker"] == "w1" and it["delete"]["state"] == "cancelled", it["delete"]
+    assert all(it[n]["attempts"] == 0 for n in left), it   # never claimed
+    assert out_files(h, jid) == 0, "output left after cancel between items"
+    print("split api: cancelled between items (%s never ran), output removed" % ", ".join(left))
 
 
 def test_split():
