@@ -307,22 +307,13 @@ int s3_sign_request(const s3_client *c, const s3_request *r, long long now, int6
     if (u.oom)
         goto oom;
     struct curl_slist *l = NULL;
-    char line[8192];
-    for (size_t i = 0; i < nh; i++) {
-        snprintf(line, sizeof(line), "%s: %s", h[i].name, h[i].value);
-        struct curl_slist *nl = curl_slist_append(l, line);
-        if (!nl)
+    for (size_t i = 0; i < nh; i++)
+        if (http_header_add(&l, "%s: %s", h[i].name, h[i].value) != 0)
             goto oom_list;
-        l = nl;
-    }
-    snprintf(line, sizeof(line), "Authorization: %s", auth);
-    if (!(l = curl_slist_append(l, line)))
-        goto oom;
-    if (body_len < (1 << 20) && !(l = curl_slist_append(l, "Expect:")))
-        goto oom;
-    if (!has_ct && !strcmp(r->method, "POST") && !(l = curl_slist_append(l, "Content-Type:")))
-        goto oom;
-    OPENSSL_cleanse(line, sizeof(line));
+    if (http_header_add(&l, "Authorization: %s", auth) != 0 ||
+        (body_len < (1 << 20) && http_header_add(&l, "Expect:") != 0) ||
+        (!has_ct && !strcmp(r->method, "POST") && http_header_add(&l, "Content-Type:") != 0))
+        goto oom_list;
     *hdrs = l;
     *url = s3_buf_take(&u);
     rc = 0;
@@ -347,87 +338,38 @@ void s3_easy_defaults(const s3_client *c, CURL *h, netguard *g)
     g->allow_private = c->allow_private;
     g->allow_http = !strcmp(c->scheme, "http");
     g->max_redirects = 0;
-    netguard_apply(h, g);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)S3_CONNECT_TIMEOUT_S);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)c->timeout_s);
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    http_limits l = { .connect_timeout_ms = S3_CONNECT_TIMEOUT_S * 1000L,
+                      .low_speed_s = c->timeout_s };
+    http_easy_setup(h, g, &l);
     curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(h, CURLOPT_EXPECT_100_TIMEOUT_MS, 1000L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "streamscale/" SS_VERSION);
 }
 
-s3_verdict s3_classify(int curl_code, long status, const char *s3_code, ss_code *code)
+http_verdict s3_classify(int curl_code, long status, const char *s3_code, ss_code *code)
 {
     const char *sc = s3_code ? s3_code : "";
-    *code = SS_OK;
-    if (curl_code != CURLE_OK) {
-        switch (curl_code) {
-        case CURLE_ABORTED_BY_CALLBACK:
-            *code = SS_ECANCELLED;
-            return S3_FAIL;
-        case CURLE_READ_ERROR:
-        case CURLE_WRITE_ERROR:
-            *code = SS_EIO;
-            return S3_FAIL;
-        case CURLE_FILESIZE_EXCEEDED:
-            *code = SS_ELIMIT;
-            return S3_FAIL;
-        case CURLE_UNSUPPORTED_PROTOCOL:
-        case CURLE_URL_MALFORMAT:
-            *code = SS_EINVAL;
-            return S3_FAIL;
-        case CURLE_PEER_FAILED_VERIFICATION:
-        case CURLE_SSL_CERTPROBLEM:
-        case CURLE_SSL_CACERT_BADFILE:
-        case CURLE_TOO_MANY_REDIRECTS:
-        case CURLE_OUT_OF_MEMORY:
-            *code = curl_code == CURLE_OUT_OF_MEMORY ? SS_ENOMEM : SS_ENET;
-            return S3_FAIL;
-        default:
-            /* connect refused/timed out, DNS, resets, timeouts, HTTP/2
-             * stream errors, partial bodies: all worth another try. */
-            *code = SS_ENET;
-            return S3_RETRY;
-        }
+    if (curl_code == CURLE_OK && status == 404 && !strcmp(sc, "NoSuchUpload")) {
+        *code = SS_ENET;   /* the upload, not the object, is gone */
+        return HTTP_FAIL;
     }
-    if (status >= 200 && status < 300)
-        return S3_DONE;
-    if (status == 401 || status == 403) {
-        *code = SS_EAUTH;
-        return S3_FAIL;
-    }
-    if (status == 404) {
-        *code = strcmp(sc, "NoSuchUpload") ? SS_ENOTFOUND : SS_ENET;
-        return S3_FAIL;
-    }
-    if (status == 408 || status == 429) {
-        *code = SS_ENET;
-        return S3_RETRY;
-    }
-    if (status == 400) {
+    if (curl_code == CURLE_OK && status == 400) {
         if (!strcmp(sc, "RequestTimeout") || !strcmp(sc, "BadDigest") ||
             !strcmp(sc, "XAmzContentSHA256Mismatch") || !strcmp(sc, "IncompleteBody") ||
             !strcmp(sc, "SlowDown")) {
             *code = SS_ENET;
-            return S3_RETRY;
+            return HTTP_RETRY;
         }
         if (!strcmp(sc, "ExpiredToken") || !strcmp(sc, "InvalidToken") ||
             !strcmp(sc, "AuthorizationHeaderMalformed") || !strcmp(sc, "InvalidAccessKeyId")) {
             *code = SS_EAUTH;
-            return S3_FAIL;
+            return HTTP_FAIL;
         }
-        *code = !strcmp(sc, "InvalidBucketName") ? SS_EINVAL : SS_ENET;
-        return S3_FAIL;
+        if (!strcmp(sc, "InvalidBucketName")) {
+            *code = SS_EINVAL;
+            return HTTP_FAIL;
+        }
     }
-    if (status >= 500 && status != 501 && status != 505) {
-        *code = SS_ENET;
-        return S3_RETRY;
-    }
-    *code = SS_ENET;
-    return S3_FAIL;
+    return http_classify(curl_code, status, code);
 }
 
 void s3_describe_failure(ss_err *err, ss_code code, const char *what, int curl_code,
@@ -467,99 +409,6 @@ void s3_describe_failure(ss_err *err, ss_code code, const char *what, int curl_c
     ss_fail(err, code, "%s failed: HTTP %ld%s%s%s", what, status, *sc ? " " : "", sc, detail);
 }
 
-int64_t s3_retry_delay_ms(int attempt, int64_t retry_after_ms)
-{
-    if (retry_after_ms > 0)
-        return retry_after_ms > 30000 ? 30000 : retry_after_ms;
-    return ss_backoff_ms(attempt, S3_BACKOFF_BASE_MS, S3_BACKOFF_CAP_MS, ss_random_unit());
-}
-
-static void xml_decode(char *s)
-{
-    char *o = s;
-    for (char *p = s; *p;) {
-        if (*p == '&') {
-            char *semi = strchr(p, ';');
-            if (semi && semi - p <= 10) {
-                size_t n = (size_t)(semi - p - 1);
-                const char *ent = p + 1;
-                unsigned long cp = 0;
-                int ok = 1;
-                if (n == 3 && !strncmp(ent, "amp", 3)) cp = '&';
-                else if (n == 2 && !strncmp(ent, "lt", 2)) cp = '<';
-                else if (n == 2 && !strncmp(ent, "gt", 2)) cp = '>';
-                else if (n == 4 && !strncmp(ent, "quot", 4)) cp = '"';
-                else if (n == 4 && !strncmp(ent, "apos", 4)) cp = '\'';
-                else if (n >= 2 && ent[0] == '#')
-                    cp = ent[1] == 'x' ? strtoul(ent + 2, NULL, 16) : strtoul(ent + 1, NULL, 10);
-                else
-                    ok = 0;
-                if (ok && cp > 0 && cp < 0x110000) {
-                    if (cp < 0x80) {
-                        *o++ = (char)cp;
-                    } else if (cp < 0x800) {
-                        *o++ = (char)(0xc0 | (cp >> 6));
-                        *o++ = (char)(0x80 | (cp & 0x3f));
-                    } else if (cp < 0x10000) {
-                        *o++ = (char)(0xe0 | (cp >> 12));
-                        *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-                        *o++ = (char)(0x80 | (cp & 0x3f));
-                    } else {
-                        *o++ = (char)(0xf0 | (cp >> 18));
-                        *o++ = (char)(0x80 | ((cp >> 12) & 0x3f));
-                        *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-                        *o++ = (char)(0x80 | (cp & 0x3f));
-                    }
-                    p = semi + 1;
-                    continue;
-                }
-            }
-        }
-        *o++ = *p++;
-    }
-    *o = '\0';
-}
-
-char *s3_xml_get(const char *xml, const char *tag, const char **next)
-{
-    if (!xml)
-        return NULL;
-    char open[80], close[80];
-    snprintf(open, sizeof(open), "<%s>", tag);
-    snprintf(close, sizeof(close), "</%s>", tag);
-    const char *a = strstr(xml, open);
-    if (!a)
-        return NULL;
-    a += strlen(open);
-    const char *b = strstr(a, close);
-    if (!b)
-        return NULL;
-    char *v = strndup(a, (size_t)(b - a));
-    if (v)
-        xml_decode(v);
-    if (next)
-        *next = b + strlen(close);
-    return v;
-}
-
-char *s3_xml_escape(const char *s)
-{
-    s3_buf b;
-    s3_buf_init(&b, 0);
-    s3_buf_add(&b, "", 0);
-    for (; *s; s++) {
-        switch (*s) {
-        case '&': s3_buf_adds(&b, "&amp;"); break;
-        case '<': s3_buf_adds(&b, "&lt;"); break;
-        case '>': s3_buf_adds(&b, "&gt;"); break;
-        case '"': s3_buf_adds(&b, "&quot;"); break;
-        case '\'': s3_buf_adds(&b, "&apos;"); break;
-        default: s3_buf_add(&b, s, 1);
-        }
-    }
-    return s3_buf_take(&b);
-}
-
 void s3_base64(const unsigned char *in, size_t n, char *out)
 {
     EVP_EncodeBlock((unsigned char *)out, in, (int)n);
@@ -567,62 +416,14 @@ void s3_base64(const unsigned char *in, size_t n, char *out)
 
 /* ---- blocking calls ---- */
 
-typedef struct call_state {
-    s3_buf *resp;
-    char *etag;
-    int64_t retry_after_ms;
-    const atomic_int *cancel;
-} call_state;
-
-static size_t call_write(char *p, size_t sz, size_t n, void *ud)
-{
-    call_state *cs = ud;
-    if (cs->resp && s3_buf_add(cs->resp, p, sz * n) != 0)
-        return 0;
-    return sz * n;
-}
-
-/* One response header line: keep the ETag and Retry-After. */
-static size_t call_header(char *p, size_t sz, size_t n, void *ud)
-{
-    call_state *cs = ud;
-    size_t len = sz * n;
-    if (cs->etag && len > 5 && !strncasecmp(p, "ETag:", 5)) {
-        const char *v = p + 5;
-        size_t vl = len - 5;
-        while (vl && (*v == ' ' || *v == '\t')) {
-            v++;
-            vl--;
-        }
-        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-            vl--;
-        if (vl >= 128)
-            vl = 127;
-        memcpy(cs->etag, v, vl);
-        cs->etag[vl] = '\0';
-    } else if (len > 12 && !strncasecmp(p, "Retry-After:", 12)) {
-        long s = strtol(p + 12, NULL, 10);
-        if (s > 0)
-            cs->retry_after_ms = (int64_t)s * 1000;
-    }
-    return len;
-}
-
-static int call_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
-{
-    call_state *cs = ud;
-    (void)a; (void)b; (void)c; (void)d;
-    return cs->cancel && atomic_load(cs->cancel) ? 1 : 0;
-}
-
 int s3_call(const s3_client *c, const s3_request *r, const void *body, size_t body_len,
             s3_buf *resp, long *status, char *etag, int64_t *content_length,
             const atomic_int *cancel, int *retries, ss_err *err)
 {
     s3_buf own;
     s3_buf_init(&own, 1 << 20);
-    if (!resp)
-        resp = &own;
+    http_resp hr = { .body = resp ? resp : &own, .body_cap_fails = 1, .cancel = cancel };
+    resp = hr.body;
     char what[512];
     snprintf(what, sizeof(what), "%s s3://%s/%s", r->method, r->bucket ? r->bucket : "",
              r->key ? r->key : "");
@@ -631,10 +432,9 @@ int s3_call(const s3_client *c, const s3_request *r, const void *body, size_t bo
         return ss_fail(err, SS_ENOMEM, "out of memory");
     int rc = -1;
     for (int attempt = 1;; attempt++) {
-        s3_buf_reset(resp);
+        http_resp_reset(&hr);
         if (etag)
             etag[0] = '\0';
-        call_state cs = { .resp = resp, .etag = etag, .cancel = cancel };
         char *url = NULL;
         struct curl_slist *hdrs = NULL;
         if (s3_sign_request(c, r, (long long)time(NULL), (int64_t)body_len, &url, &hdrs, err) != 0)
@@ -642,17 +442,9 @@ int s3_call(const s3_client *c, const s3_request *r, const void *body, size_t bo
         netguard g;
         curl_easy_reset(h);
         s3_easy_defaults(c, h, &g);
-        char ebuf[CURL_ERROR_SIZE] = "";
-        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
+        http_capture(h, &hr);
         curl_easy_setopt(h, CURLOPT_URL, url);
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, call_write);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, &cs);
-        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, call_header);
-        curl_easy_setopt(h, CURLOPT_HEADERDATA, &cs);
-        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, call_progress);
-        curl_easy_setopt(h, CURLOPT_XFERINFODATA, &cs);
-        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
         if (!strcmp(r->method, "HEAD")) {
             curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
         } else if (!strcmp(r->method, "POST")) {
@@ -676,43 +468,39 @@ int s3_call(const s3_client *c, const s3_request *r, const void *body, size_t bo
             curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
             *content_length = cl;
         }
+        if (etag)
+            ss_strlcpy(etag, hr.etag, 128);
         curl_slist_free_all(hdrs);
         free(url);
         char *s3code = NULL, *s3msg = NULL;
-        if (cc == CURLE_OK && resp->data) {
-            s3code = s3_xml_get(resp->data, "Code", NULL);
-            s3msg = s3_xml_get(resp->data, "Message", NULL);
-        }
         /* CompleteMultipartUpload may answer 200 with an error document. */
-        if (cc == CURLE_OK && st == 200 && s3code && resp->data && strstr(resp->data, "<Error>"))
+        if (cc == CURLE_OK && s3_xml_error(resp->data, resp->len, &s3code, &s3msg) && st == 200)
             st = 500;
         ss_code code;
-        s3_verdict v = s3_classify(cc, st, s3code, &code);
-        if (v == S3_DONE) {
+        http_verdict v = s3_classify(cc, st, s3code, &code);
+        if (v == HTTP_DONE) {
             rc = 0;
         } else if (netguard_explain(&g, what, err)) {
-            v = S3_FAIL;
-        } else if (v == S3_RETRY && attempt <= c->max_retries &&
+            v = HTTP_FAIL;
+        } else if (v == HTTP_RETRY && attempt <= c->max_retries &&
                    !(cancel && atomic_load(cancel))) {
             if (retries)
                 (*retries)++;
-            int64_t d = s3_retry_delay_ms(attempt, cs.retry_after_ms);
-            int64_t until = ss_mono_ms() + d;
-            while (ss_mono_ms() < until && !(cancel && atomic_load(cancel)))
-                usleep(20000);
+            http_backoff_wait(attempt, hr.retry_after_ms, cancel);
         } else {
-            if (v == S3_RETRY && attempt > 1) {
+            const char *ebuf = cc ? http_error_text(&hr, cc) : NULL;
+            if (v == HTTP_RETRY && attempt > 1) {
                 char w2[600];
                 snprintf(w2, sizeof(w2), "%s (after %d attempts)", what, attempt);
                 s3_describe_failure(err, code, w2, cc, ebuf, st, s3code, s3msg, r->bucket);
             } else {
                 s3_describe_failure(err, code, what, cc, ebuf, st, s3code, s3msg, r->bucket);
             }
-            v = S3_FAIL;
+            v = HTTP_FAIL;
         }
         free(s3code);
         free(s3msg);
-        if (v != S3_RETRY)
+        if (v != HTTP_RETRY)
             break;
         if (cancel && atomic_load(cancel)) {
             ss_fail(err, SS_ECANCELLED, "%s: cancelled", what);

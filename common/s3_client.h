@@ -1,8 +1,10 @@
 /* s3_client.h — what the s3:// storage backend and the s3:// source fetcher
  * share: endpoint and credentials resolution, bucket/key URLs (path-style or
- * virtual-host), request signing (s3_sigv4), error classification (which
- * failures are retried), a few XML extractors, and a blocking request with
- * retries for the small control calls (list, delete, head).
+ * virtual-host), request signing (s3_sigv4), what S3's error codes add to
+ * the retry classification, and a blocking request
+ * with retries for the small control calls (list, delete, head). The curl
+ * plumbing under all of it (handle options, answer capture, backoff) is
+ * http_client.h.
  *
  * Secrets: the secret key lives only in s3_client and in the signing key
  * derivation; nothing here logs, and error messages never contain it nor a
@@ -15,9 +17,11 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "http_client.h"
 #include "netguard.h"
 #include "s3_buf.h"
 #include "s3_sigv4.h"
+#include "s3_xml.h"
 #include "ss_err.h"
 #include "storage.h"
 
@@ -30,8 +34,6 @@
 #define S3_DEFAULT_RETRIES 6
 #define S3_DEFAULT_TIMEOUT_S 30
 #define S3_CONNECT_TIMEOUT_S 10
-#define S3_BACKOFF_BASE_MS 250
-#define S3_BACKOFF_CAP_MS 15000
 
 typedef struct s3_client {
     char *scheme;        /* "https" or "http" */
@@ -83,21 +85,17 @@ typedef struct s3_request {
 int s3_sign_request(const s3_client *c, const s3_request *r, long long now, int64_t body_len,
                     char **url, struct curl_slist **hdrs, ss_err *err);
 
-/* Options every S3 easy handle gets: timeouts, keep-alive, HTTP/2 over TLS
- * where offered, the SSRF guard g (owned by the caller, one per handle). */
+/* Options every S3 easy handle gets (http_easy_setup with the S3 timeouts,
+ * the SSRF guard g on the endpoint, owned by the caller, one per handle;
+ * no redirects) and the S3 quirks: the path as is, a 1 s wait for 100
+ * Continue. */
 void s3_easy_defaults(const s3_client *c, CURL *h, netguard *g);
 
-/* Retry classification of a finished request. */
-typedef enum s3_verdict {
-    S3_DONE = 0,   /* success */
-    S3_RETRY,      /* transient: retry after a backoff */
-    S3_FAIL        /* permanent for this request */
-} s3_verdict;
-
-/* curl_code: CURLcode of the transfer; status: HTTP status (0 if none);
- * s3_code: the <Code> of an S3 error body or NULL. *code gets the ss_code
- * to report when not S3_DONE. Pure. */
-s3_verdict s3_classify(int curl_code, long status, const char *s3_code, ss_code *code);
+/* http_classify with what S3's error code adds (s3_code: the <Code> of an
+ * S3 error body, or NULL): 400 RequestTimeout/BadDigest/SlowDown/...
+ * retry, 400 ExpiredToken/InvalidAccessKeyId/... are SS_EAUTH,
+ * InvalidBucketName SS_EINVAL, 404 NoSuchUpload SS_ENET. Pure. */
+http_verdict s3_classify(int curl_code, long status, const char *s3_code, ss_code *code);
 
 /* Fill err with a clear message for a failed request ("S3 refused the
  * credentials (403 SignatureDoesNotMatch) ..."). what: "PUT
@@ -105,16 +103,6 @@ s3_verdict s3_classify(int curl_code, long status, const char *s3_code, ss_code 
 void s3_describe_failure(ss_err *err, ss_code code, const char *what, int curl_code,
                          const char *curl_msg, long status, const char *s3_code,
                          const char *s3_message, const char *bucket);
-
-/* Delay before retry number `attempt` (1-based): exponential with jitter,
- * or the server's Retry-After (ms, capped) when it gave one. */
-int64_t s3_retry_delay_ms(int attempt, int64_t retry_after_ms);
-
-/* Text of the first <tag>...</tag> at or after xml, XML entities decoded,
- * malloc'd; NULL if absent. *next (optional) points past the close tag. */
-char *s3_xml_get(const char *xml, const char *tag, const char **next);
-/* Escape &, <, >, ", ' for an XML text node (malloc'd). */
-char *s3_xml_escape(const char *s);
 
 /* Base64 of n bytes into out (size >= 4*ceil(n/3)+1). */
 void s3_base64(const unsigned char *in, size_t n, char *out);

@@ -59,14 +59,12 @@ typedef struct xfer {
     char *body;               /* in-memory body (CompleteMultipartUpload) */
     size_t body_len;
     s3_buf resp;
-    char etag[128];
-    int64_t retry_after_ms;
+    http_resp hr;             /* answer: body into resp, ETag, Retry-After, error text */
     int hashed;
     char sha[65];
     char md5hex[33];
     char md5b64[32];
     netguard g;
-    char ebuf[CURL_ERROR_SIZE];
 } xfer;
 
 struct upload {
@@ -123,6 +121,7 @@ static xfer *xfer_new(upload *u, xkind kind, int max_retries)
     x->attempt = 1;
     x->max_retries = max_retries;
     s3_buf_init(&x->resp, 1 << 20);
+    x->hr.body = &x->resp;    /* over the cap: the tail is dropped */
     x->unext = u->xfers;
     u->xfers = x;
     u->inflight++;
@@ -380,38 +379,6 @@ static int cb_seek(void *ud, curl_off_t off, int origin)
     return CURL_SEEKFUNC_OK;
 }
 
-static size_t cb_write(char *d, size_t sz, size_t n, void *ud)
-{
-    xfer *x = ud;
-    s3_buf_add(&x->resp, d, sz * n);   /* over the cap: the tail is dropped */
-    return sz * n;
-}
-
-static size_t cb_header(char *d, size_t sz, size_t n, void *ud)
-{
-    xfer *x = ud;
-    size_t len = sz * n;
-    if (len > 5 && !strncasecmp(d, "ETag:", 5)) {
-        const char *v = d + 5;
-        size_t vl = len - 5;
-        while (vl && (*v == ' ' || *v == '\t')) {
-            v++;
-            vl--;
-        }
-        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-            vl--;
-        if (vl >= sizeof(x->etag))
-            vl = sizeof(x->etag) - 1;
-        memcpy(x->etag, v, vl);
-        x->etag[vl] = '\0';
-    } else if (len > 12 && !strncasecmp(d, "Retry-After:", 12)) {
-        long s = strtol(d + 12, NULL, 10);
-        if (s > 0)
-            x->retry_after_ms = (int64_t)s * 1000;
-    }
-    return len;
-}
-
 /* SHA-256 and MD5 of the file range, read with pread. */
 static int hash_range(xfer *x, ss_err *e)
 {
@@ -510,18 +477,11 @@ static int xfer_start(s3_priv *p, xfer *x, ss_err *e)
     curl_easy_reset(c);
     s3_easy_defaults(&p->c, c, &x->g);
     x->pos = 0;
-    x->etag[0] = '\0';
-    x->ebuf[0] = '\0';
-    x->retry_after_ms = 0;
-    s3_buf_reset(&x->resp);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->ebuf);
+    http_resp_reset(&x->hr);
+    http_capture(c, &x->hr);
     curl_easy_setopt(c, CURLOPT_URL, x->url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, x->hdrs);
     curl_easy_setopt(c, CURLOPT_PRIVATE, x);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, cb_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, cb_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
     switch (x->kind) {
     case X_PUT:
     case X_PART:
@@ -585,14 +545,10 @@ static void xfer_done(s3_priv *p, xfer *x, CURLcode cc)
     xfer_release_handle(p, x);
 
     char *s3code = NULL, *s3msg = NULL;
-    if (x->resp.data && strstr(x->resp.data, "<Error>")) {
-        s3code = s3_xml_get(x->resp.data, "Code", NULL);
-        s3msg = s3_xml_get(x->resp.data, "Message", NULL);
-        if (status == 200)   /* CompleteMultipartUpload's late failure */
-            status = 500;
-    }
+    if (s3_xml_error(x->resp.data, x->resp.len, &s3code, &s3msg) && status == 200)
+        status = 500;   /* CompleteMultipartUpload's late failure */
     ss_code code;
-    s3_verdict v = s3_classify(cc, status, s3code, &code);
+    http_verdict v = s3_classify(cc, status, s3code, &code);
     /* a missing bucket fails every other object too: known from the S3
      * error code, not from the message text */
     int no_bucket = s3code && !strcmp(s3code, "NoSuchBucket");
@@ -602,7 +558,7 @@ static void xfer_done(s3_priv *p, xfer *x, CURLcode cc)
         !strcmp(s3code, "NoSuchUpload")) {
         /* An earlier try completed the upload but its answer was lost:
          * the HEAD below tells whether the object is there, whole. */
-        v = S3_DONE;
+        v = HTTP_DONE;
         force_verify = 1;
     }
     char what[1400];
@@ -612,27 +568,32 @@ static void xfer_done(s3_priv *p, xfer *x, CURLcode cc)
     else
         snprintf(what, sizeof(what), "%s s3://%s/%s", xkind_name[x->kind], p->bucket, u->key);
 
-    if (v == S3_DONE) {
+    if (v == HTTP_DONE) {
         switch (x->kind) {
         case X_PUT:
             memcpy(u->md5hex, x->md5hex, sizeof(u->md5hex));
-            if (x->etag[0] && etag_matches(x->etag, x->md5hex) == 0) {
-                v = S3_RETRY;   /* the server stored other bytes than we sent */
+            if (x->hr.etag[0] && etag_matches(x->hr.etag, x->md5hex) == 0) {
+                v = HTTP_RETRY;   /* the server stored other bytes than we sent */
                 code = SS_ENET;
             }
             break;
         case X_PART:
-            if (!x->etag[0]) {
-                v = S3_FAIL;
+            if (!x->hr.etag[0]) {
+                v = HTTP_FAIL;
                 ss_fail(&e, SS_ENET, "%s: the server returned no ETag", what);
             }
             break;
         case X_CREATE: {
-            char *id = s3_xml_get(x->resp.data, "UploadId", NULL);
+            ss_err pe = { 0 };
+            s3_xml *doc = s3_xml_parse(x->resp.data, x->resp.len,
+                                       "InitiateMultipartUploadResult", &pe);
+            char *id = doc ? s3_xml_child_text(s3_xml_root(doc), "UploadId") : NULL;
+            s3_xml_free(doc);
             if (!id || !*id) {
                 free(id);
-                v = S3_FAIL;
-                ss_fail(&e, SS_ENET, "%s: no UploadId in the answer", what);
+                v = HTTP_FAIL;
+                ss_fail(&e, SS_ENET, "%s: no UploadId in the answer%s%s", what, pe.code ? ": " : "",
+                        pe.msg);
             } else {
                 u->upload_id = id;
             }
@@ -640,13 +601,13 @@ static void xfer_done(s3_priv *p, xfer *x, CURLcode cc)
         }
         case X_HEAD:
             if (clen != (curl_off_t)u->size) {
-                v = S3_FAIL;
+                v = HTTP_FAIL;
                 ss_fail(&e, SS_ENET, "verify s3://%s/%s: stored size %lld, local size %lld",
                         p->bucket, u->key, (long long)clen, (long long)u->size);
-            } else if (!u->multipart && x->etag[0] && etag_matches(x->etag, u->md5hex) == 0) {
-                v = S3_FAIL;
+            } else if (!u->multipart && x->hr.etag[0] && etag_matches(x->hr.etag, u->md5hex) == 0) {
+                v = HTTP_FAIL;
                 ss_fail(&e, SS_ENET, "verify s3://%s/%s: stored ETag %s is not the MD5 %s",
-                        p->bucket, u->key, x->etag, u->md5hex);
+                        p->bucket, u->key, x->hr.etag, u->md5hex);
             }
             break;
         default:
@@ -654,10 +615,10 @@ static void xfer_done(s3_priv *p, xfer *x, CURLcode cc)
         }
     }
 
-    if (v == S3_RETRY && x->attempt <= x->max_retries && !u->failed &&
+    if (v == HTTP_RETRY && x->attempt <= x->max_retries && !u->failed &&
         !netguard_explain(&x->g, what, &e)) {
         count_retry(p);
-        int64_t d = s3_retry_delay_ms(x->attempt, x->retry_after_ms);
+        int64_t d = http_retry_delay_ms(x->attempt, x->hr.retry_after_ms);
         x->attempt++;
         x->not_before = ss_mono_ms() + d;
         if (x->kind == X_PUT || x->kind == X_PART)
@@ -667,13 +628,15 @@ static void xfer_done(s3_priv *p, xfer *x, CURLcode cc)
         free(s3msg);
         return;
     }
-    if (v != S3_DONE && !e.code && !netguard_explain(&x->g, what, &e)) {
-        if (v == S3_RETRY && x->attempt > 1) {
+    if (v != HTTP_DONE && !e.code && !netguard_explain(&x->g, what, &e)) {
+        if (v == HTTP_RETRY && x->attempt > 1) {
             char w2[1500];
             snprintf(w2, sizeof(w2), "%s (gave up after %d attempts)", what, x->attempt);
-            s3_describe_failure(&e, code, w2, cc, x->ebuf, status, s3code, s3msg, p->bucket);
+            s3_describe_failure(&e, code, w2, cc, http_error_text(&x->hr, cc), status, s3code,
+                                s3msg, p->bucket);
         } else {
-            s3_describe_failure(&e, code, what, cc, x->ebuf, status, s3code, s3msg, p->bucket);
+            s3_describe_failure(&e, code, what, cc, http_error_text(&x->hr, cc), status, s3code,
+                                s3msg, p->bucket);
         }
     }
     free(s3code);
@@ -705,7 +668,7 @@ static void xfer_done(s3_priv *p, xfer *x, CURLcode cc)
         make_parts(p, u, &e);
         break;
     case X_PART:
-        u->etags[x->part - 1] = strdup(x->etag);
+        u->etags[x->part - 1] = strdup(x->hr.etag);
         if (--u->parts_left == 0)
             queue_complete(p, u, &e);
         break;
@@ -817,6 +780,8 @@ static void *s3_thread(void *arg)
 
 /* ----------------------------------------------------------- storage ops */
 
+static void s3_close(storage *st);
+
 static int s3_open(storage *st, const char *url, ss_err *err)
 {
     s3_priv *p = calloc(1, sizeof(*p));
@@ -868,15 +833,8 @@ static int s3_open(storage *st, const char *url, ss_err *err)
     p->thread_started = 1;
     return 0;
 fail:
-    if (p->multi)
-        curl_multi_cleanup(p->multi);
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv);
-    s3_client_free(&p->c);
-    free(p->prefix);
-    free(p->bucket);
-    free(p);
-    st->priv = NULL;
+    st->priv = p;
+    s3_close(st);   /* no thread yet: frees what was made */
     return ss_fail(err, SS_ENOMEM, "could not start the S3 upload thread");
 }
 
@@ -977,13 +935,19 @@ static int s3_delete_prefix(storage *st, const char *key_prefix, ss_err *err)
             rc = -1;
             break;
         }
+        ss_err pe = { 0 };
+        s3_xml *list = s3_xml_parse(resp.data, resp.len, "ListBucketResult", &pe);
+        if (!list) {
+            rc = ss_fail(err, pe.code, "ListObjectsV2 in s3://%s/%s: %s", p->bucket, full, pe.msg);
+            break;
+        }
+        const s3_xml_node *top = s3_xml_root(list);
         s3_buf_init(&body, 0);
         s3_buf_adds(&body, "<Delete><Quiet>true</Quiet>");
         int nkeys = 0;
-        const char *cur = resp.data;
-        char *contents;
-        while ((contents = s3_xml_get(cur, "Contents", &cur))) {
-            char *k = s3_xml_get(contents, "Key", NULL);
+        for (const s3_xml_node *c = s3_xml_child(top, "Contents", NULL); c;
+             c = s3_xml_child(top, "Contents", c)) {
+            char *k = s3_xml_child_text(c, "Key");
             if (k) {
                 char *ek = s3_xml_escape(k);
                 s3_buf_printf(&body, "<Object><Key>%s</Key></Object>", ek ? ek : "");
@@ -991,14 +955,14 @@ static int s3_delete_prefix(storage *st, const char *key_prefix, ss_err *err)
                 nkeys++;
             }
             free(k);
-            free(contents);
         }
         s3_buf_adds(&body, "</Delete>");
-        char *trunc = s3_xml_get(resp.data, "IsTruncated", NULL);
+        char *trunc = s3_xml_child_text(top, "IsTruncated");
         int more = trunc && !strcmp(trunc, "true");
         free(trunc);
         free(token);
-        token = more ? s3_xml_get(resp.data, "NextContinuationToken", NULL) : NULL;
+        token = more ? s3_xml_child_text(top, "NextContinuationToken") : NULL;
+        s3_xml_free(list);
         if (nkeys) {
             if (body.oom) {
                 s3_buf_free(&body);
@@ -1021,16 +985,24 @@ static int s3_delete_prefix(storage *st, const char *key_prefix, ss_err *err)
                 rc = -1;
                 break;
             }
-            char *ecode = resp.data ? s3_xml_get(strstr(resp.data, "<Error>"), "Code", NULL) : NULL;
-            if (ecode) {
-                char *ekey = s3_xml_get(strstr(resp.data, "<Error>"), "Key", NULL);
-                rc = ss_fail(err, SS_ENET, "DeleteObjects in s3://%s/%s: %s for '%s'", p->bucket,
-                             full, ecode, ekey ? ekey : "?");
+            s3_xml *res = s3_xml_parse(resp.data, resp.len, "DeleteResult", &pe);
+            const s3_xml_node *fail = res ? s3_xml_child(s3_xml_root(res), "Error", NULL) : NULL;
+            if (!res || fail) {
+                char *ecode = s3_xml_child_text(fail, "Code");
+                char *ekey = s3_xml_child_text(fail, "Key");
+                if (res)
+                    rc = ss_fail(err, SS_ENET, "DeleteObjects in s3://%s/%s: %s for '%s'",
+                                 p->bucket, full, ecode ? ecode : "?", ekey ? ekey : "?");
+                else
+                    rc = ss_fail(err, pe.code, "DeleteObjects in s3://%s/%s: %s", p->bucket, full,
+                                 pe.msg);
                 free(ekey);
                 free(ecode);
+                s3_xml_free(res);
                 s3_buf_free(&body);
                 break;
             }
+            s3_xml_free(res);
         }
         s3_buf_free(&body);
         if (!more || !token)
@@ -1065,7 +1037,8 @@ static void s3_close(storage *st)
         curl_multi_wakeup(p->multi);
         pthread_join(p->thread, NULL);
     }
-    curl_multi_cleanup(p->multi);
+    if (p->multi)
+        curl_multi_cleanup(p->multi);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     s3_client_free(&p->c);

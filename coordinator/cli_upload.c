@@ -15,6 +15,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "http_client.h"
+#include "log.h"
 #include "storage.h"
 #include "util.h"
 
@@ -81,74 +83,53 @@ int cli_upload_local(const char *path, const char *sha, char *url, size_t urllen
 
 /* ---- through the coordinator (POST /v1/uploads) ------------------------------ */
 
-size_t cli_body_cb(char *d, size_t sz, size_t n, void *ud)
-{
-    cli_body *b = ud;
-    size_t len = sz * n;
-    if (b->n + len > (64u << 20))
-        return 0;
-    char *np = realloc(b->p, b->n + len + 1);
-    if (!np)
-        return 0;
-    memcpy(np + b->n, d, len);
-    b->p = np;
-    b->n += len;
-    b->p[b->n] = '\0';
-    return len;
-}
-
-int cli_cancel_cb(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-    (void)dt, (void)dn, (void)ut, (void)un;
-    const atomic_int *cancel = ud;
-    return cancel && atomic_load(cancel) ? 1 : 0;
-}
-
 long cli_http_call(CURL *h, const char *api, const char *token, const char *method,
-                    const char *path, const void *body, size_t len, const atomic_int *cancel,
-                    json_t **out, ss_err *err)
+                   const char *path, const void *body, size_t len, const atomic_int *cancel,
+                   json_t **out, ss_err *err)
 {
     *out = NULL;
-    char url[4096], auth[1024];
+    char url[4096];
     size_t al = strlen(api);
     snprintf(url, sizeof(url), "%.*s%s", (int)(al && api[al - 1] == '/' ? al - 1 : al), api, path);
     struct curl_slist *hdr = NULL;
-    if (token && *token) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-        hdr = curl_slist_append(hdr, auth);
+    s3_buf answer;
+    s3_buf_init(&answer, 64u << 20);
+    http_resp r = { .body = &answer, .body_cap_fails = 1, .cancel = cancel };
+    long st = 0;
+    if ((token && *token && http_header_add(&hdr, "Authorization: Bearer %s", token) != 0) ||
+        http_header_add(&hdr, "Content-Type: %s", body && strcmp(method, "PUT")
+                                                      ? "application/json"
+                                                      : "application/octet-stream") != 0 ||
+        http_header_add(&hdr, "Expect:") != 0) {
+        ss_fail(err, SS_ENOMEM, "out of memory");
+        goto out;
     }
-    hdr = curl_slist_append(hdr, body && strcmp(method, "PUT") ? "Content-Type: application/json"
-                                                               : "Content-Type: application/octet-stream");
-    hdr = curl_slist_append(hdr, "Expect:");
-    cli_body b = { 0 };
     curl_easy_reset(h);
+    http_limits lim = { .connect_timeout_ms = 5000, .timeout_ms = 60000,
+                        .user_agent = "streamscale-cli/" SS_VERSION };
+    http_easy_setup(h, NULL, &lim);
+    http_capture(h, &r);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cli_body_cb);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, cli_cancel_cb);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)cancel);
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 60000L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "streamscale-cli/" SS_VERSION);
     if (body) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     }
     CURLcode rc = curl_easy_perform(h);
-    long st = 0;
-    if (rc == CURLE_ABORTED_BY_CALLBACK)
+    if (rc == CURLE_ABORTED_BY_CALLBACK) {
         ss_fail(err, SS_ECANCELLED, "interrupted");
-    else if (rc != CURLE_OK)
-        ss_fail(err, SS_ENET, "cannot reach the API at %s: %s", api, curl_easy_strerror(rc));
-    else
+    } else if (rc != CURLE_OK) {
+        char shown[1024];
+        log_redact_url(api, shown, sizeof(shown));
+        ss_fail(err, SS_ENET, "cannot reach the API at %s: %s", shown, curl_easy_strerror(rc));
+    } else {
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
-    if (st && b.p)
-        *out = json_loads(b.p, 0, NULL);
-    free(b.p);
+    }
+    if (st && answer.data)
+        *out = json_loads(answer.data, 0, NULL);
+out:
+    s3_buf_free(&answer);
     curl_slist_free_all(hdr);
     return st;
 }

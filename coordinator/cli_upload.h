@@ -12,22 +12,12 @@
 
 #include "ss_err.h"
 
-/* The CLI's curl callbacks. cli_body_cb (CURLOPT_WRITEFUNCTION) collects
- * an answer into a cli_body (NUL-terminated, at most 64 MiB; the caller
- * frees p); cli_cancel_cb (CURLOPT_XFERINFOFUNCTION, data: a const
- * atomic_int *) aborts the transfer once it is non-zero. */
-typedef struct cli_body {
-    char *p;
-    size_t n;
-} cli_body;
-size_t cli_body_cb(char *d, size_t sz, size_t n, void *ud);
-int cli_cancel_cb(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un);
-
-/* One API request on h (reset first): method, path under api, body of
- * len bytes (JSON, or octet-stream for PUT; NULL = none), the token as
- * Bearer. Returns the HTTP status, or 0 with err set (SS_ENET unreachable,
- * SS_ECANCELLED when cancel became non-zero); *out gets the JSON answer
- * or NULL. */
+/* One API request on h (reset first, then set up by http_client.h with
+ * a 5 s connect and a 60 s overall timeout): method, path under api, body
+ * of len bytes (JSON, or octet-stream for PUT; NULL = none), the token as
+ * Bearer; the answer is read up to 64 MiB. Returns the HTTP status, or 0
+ * with err set (SS_ENET unreachable, SS_ECANCELLED when cancel became
+ * non-zero); *out gets the JSON answer or NULL. */
 long cli_http_call(CURL *h, const char *api, const char *token, const char *method,
                    const char *path, const void *body, size_t len, const atomic_int *cancel,
                    json_t **out, ss_err *err);

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http_client.h"
 #include "log.h"
 #include "netguard.h"
 #include "s3_client.h"
@@ -37,11 +38,8 @@ typedef struct dl {
     int64_t got;             /* body bytes of this attempt */
     s3_buf errbody;          /* body of an error answer */
     char validator[256];     /* ETag or Last-Modified for If-Range */
-    char etag_hdr[256];
-    char lastmod_hdr[256];
+    http_resp hr;            /* ETag, Last-Modified, Retry-After, error text, cancel */
     int64_t total;           /* full size when known (Content-Range/-Length) */
-    int64_t retry_after_ms;
-    const atomic_int *cancel;
     CURL *h;
 } dl;
 
@@ -103,17 +101,6 @@ static void src_close(src *s)
         s3_client_free(&s->c);
 }
 
-static int wait_backoff(int attempt, int64_t retry_after_ms, const atomic_int *cancel)
-{
-    int64_t until = ss_mono_ms() + s3_retry_delay_ms(attempt, retry_after_ms);
-    while (ss_mono_ms() < until) {
-        if (cancel && atomic_load(cancel))
-            return -1;
-        usleep(20000);
-    }
-    return 0;
-}
-
 /* Decide, at the first body bytes, where this attempt's body goes. */
 static void dl_check(dl *d)
 {
@@ -164,33 +151,12 @@ static size_t dl_write(char *p, size_t sz, size_t n, void *ud)
     return len;
 }
 
-static void copy_hdr_value(char *dst, size_t dn, const char *v, size_t vl)
-{
-    while (vl && (*v == ' ' || *v == '\t')) {
-        v++;
-        vl--;
-    }
-    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-        vl--;
-    if (vl >= dn)
-        vl = 0;   /* too long to be useful: ignore */
-    memcpy(dst, v, vl);
-    dst[vl] = '\0';
-}
-
 static size_t dl_header(char *p, size_t sz, size_t n, void *ud)
 {
     dl *d = ud;
     size_t len = sz * n;
-    /* A new response (redirect hop, 100 Continue) starts with its status line. */
-    if (len > 5 && !strncmp(p, "HTTP/", 5)) {
-        d->etag_hdr[0] = d->lastmod_hdr[0] = '\0';
-        d->retry_after_ms = 0;
-    } else if (len > 5 && !strncasecmp(p, "ETag:", 5)) {
-        copy_hdr_value(d->etag_hdr, sizeof(d->etag_hdr), p + 5, len - 5);
-    } else if (len > 14 && !strncasecmp(p, "Last-Modified:", 14)) {
-        copy_hdr_value(d->lastmod_hdr, sizeof(d->lastmod_hdr), p + 14, len - 14);
-    } else if (len > 14 && !strncasecmp(p, "Content-Range:", 14)) {
+    http_resp_header(&d->hr, p, len);
+    if (len > 14 && !strncasecmp(p, "Content-Range:", 14)) {
         /* "bytes START-END/TOTAL" */
         long long a = -1, b = -1, t = -1;
         const char *q = p + 14;
@@ -202,19 +168,8 @@ static size_t dl_header(char *p, size_t sz, size_t n, void *ud)
             if (t > 0)
                 d->total = t;
         }
-    } else if (len > 12 && !strncasecmp(p, "Retry-After:", 12)) {
-        long s = strtol(p + 12, NULL, 10);
-        if (s > 0)
-            d->retry_after_ms = (int64_t)s * 1000;
     }
     return len;
-}
-
-static int dl_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t e)
-{
-    dl *d = ud;
-    (void)a; (void)b; (void)c; (void)e;
-    return d->cancel && atomic_load(d->cancel) ? 1 : 0;
 }
 
 /* Set up h for one attempt (GET or HEAD) of url/s3 object from offset. */
@@ -240,45 +195,39 @@ static int setup_attempt(src *s, const char *url, const fetch_conf *c, CURL *h, 
                          .headers = hh, .nheaders = nh };
         if (s3_sign_request(&s->c, &r, (long long)time(NULL), 0, surl, hdrs, err) != 0)
             return -1;
-        s3_easy_defaults(&s->c, h, g);
+        s3_easy_defaults(&s->c, h, g);   /* its low-speed window is c->low_speed_s */
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_s * 1000L);
         curl_easy_setopt(h, CURLOPT_URL, *surl);
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, *hdrs);
     } else {
         g->allow_private = c->allow_private;
         g->allow_http = c->allow_http;
         g->max_redirects = c->max_redirects;
-        netguard_apply(h, g);
+        http_limits l = { .connect_timeout_ms = c->connect_timeout_s * 1000L,
+                          .low_speed_s = c->low_speed_s };
+        http_easy_setup(h, g, &l);
         curl_easy_setopt(h, CURLOPT_URL, url);
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-        curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-        curl_easy_setopt(h, CURLOPT_USERAGENT, "streamscale/" SS_VERSION);
         curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, NULL);
         if (from > 0) {
             curl_easy_setopt(h, CURLOPT_RANGE, range + 6);
             if (validator && *validator) {
-                char line[300];
-                snprintf(line, sizeof(line), "If-Range: %s", validator);
-                *hdrs = curl_slist_append(NULL, line);
+                if (http_header_add(hdrs, "If-Range: %s", validator) != 0)
+                    return ss_fail(err, SS_ENOMEM, "out of memory");
                 curl_easy_setopt(h, CURLOPT_HTTPHEADER, *hdrs);
             }
         }
     }
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)c->connect_timeout_s);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)c->low_speed_s);
     if (head)
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     return 0;
 }
 
-static void describe_http(ss_err *err, src *s, const char *shown, long st, const dl *d, ss_code code)
+static void describe_http(ss_err *err, src *s, const char *shown, long st, const s3_buf *errbody,
+                          ss_code code)
 {
     char *s3code = NULL, *s3msg = NULL;
-    if (s->is_s3 && d->errbody.data) {
-        s3code = s3_xml_get(d->errbody.data, "Code", NULL);
-        s3msg = s3_xml_get(d->errbody.data, "Message", NULL);
-    }
+    if (s->is_s3)
+        s3_xml_error(errbody->data, errbody->len, &s3code, &s3msg);
     if (s->is_s3) {
         if (s3code)
             s3_classify(0, st, s3code, &code);
@@ -296,20 +245,32 @@ static void describe_http(ss_err *err, src *s, const char *shown, long st, const
     free(s3msg);
 }
 
+/* What fetch_source and fetch_head_size start with: the settings with
+ * their defaults in *c, the URL as it may be shown (credentials and query
+ * redacted) in shown, the source opened in *s. On failure *s is closed
+ * again and err says why. */
+static int fetch_begin(const char *url, const fetch_conf *conf_in, fetch_conf *c, src *s,
+                       char *shown, size_t shown_len, ss_err *err)
+{
+    fill_conf(c, conf_in);
+    log_redact_url(url, shown, shown_len);
+    if (src_open(s, url, c, err) != 0) {
+        src_close(s);
+        return -1;
+    }
+    return 0;
+}
+
 int fetch_source(const char *url, const char *dest_path, const fetch_conf *conf_in,
                  const atomic_int *cancel, fetch_result *res, ss_err *err)
 {
     if (res)
         memset(res, 0, sizeof(*res));
     fetch_conf c;
-    fill_conf(&c, conf_in);
     char shown[1024];
-    log_redact_url(url, shown, sizeof(shown));
     src s;
-    if (src_open(&s, url, &c, err) != 0) {
-        src_close(&s);
+    if (fetch_begin(url, conf_in, &c, &s, shown, sizeof(shown), err) != 0)
         return -1;
-    }
     char part[4200];
     if ((size_t)snprintf(part, sizeof(part), "%s.part", dest_path) >= sizeof(part)) {
         src_close(&s);
@@ -319,7 +280,7 @@ int fetch_source(const char *url, const char *dest_path, const fetch_conf *conf_
     memset(&d, 0, sizeof(d));
     d.max = c.max_bytes;
     d.total = -1;
-    d.cancel = cancel;
+    d.hr.cancel = cancel;
     s3_buf_init(&d.errbody, 64 * 1024);
     d.fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (d.fd < 0) {
@@ -339,22 +300,19 @@ int fetch_source(const char *url, const char *dest_path, const fetch_conf *conf_
         netguard g = { 0 };
         struct curl_slist *hdrs = NULL;
         char *surl = NULL;
-        char ebuf[CURL_ERROR_SIZE] = "";
         d.start = d.have;
         d.checked = d.writing = 0;
         d.got = 0;
         d.range_mismatch = 0;
         s3_buf_reset(&d.errbody);
+        http_resp_reset(&d.hr);
         if (setup_attempt(&s, url, &c, h, &g, d.have, d.validator, 0, &hdrs, &surl, err) != 0)
             break;
-        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
+        http_capture(h, &d.hr);
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, dl_write);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &d);
         curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, dl_header);
         curl_easy_setopt(h, CURLOPT_HEADERDATA, &d);
-        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, dl_progress);
-        curl_easy_setopt(h, CURLOPT_XFERINFODATA, &d);
-        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(d.max - d.have));
         if (deadline) {
             int64_t left = deadline - ss_mono_ms();
@@ -371,7 +329,8 @@ int fetch_source(const char *url, const char *dest_path, const fetch_conf *conf_
             dl_check(&d);   /* an empty body */
         /* Remember what identifies this version of the file. */
         if (!d.validator[0] && (st == 200 || st == 206))
-            ss_strlcpy(d.validator, d.etag_hdr[0] ? d.etag_hdr : d.lastmod_hdr, sizeof(d.validator));
+            ss_strlcpy(d.validator, d.hr.etag[0] ? d.hr.etag : d.hr.last_modified,
+                       sizeof(d.validator));
         if (st == 200 && clen >= 0)
             d.total = clen;
 
@@ -403,20 +362,22 @@ int fetch_source(const char *url, const char *dest_path, const fetch_conf *conf_
             break;
         }
         ss_code code = SS_OK;
-        char *s3code = s.is_s3 && st >= 300 && d.errbody.data
-                           ? s3_xml_get(d.errbody.data, "Code", NULL) : NULL;
-        s3_verdict v = s3_classify(cc, st, s3code, &code);
+        char *s3code = NULL, *s3msg = NULL;
+        if (s.is_s3 && st >= 300)
+            s3_xml_error(d.errbody.data, d.errbody.len, &s3code, &s3msg);
+        free(s3msg);
+        http_verdict v = s3_classify(cc, st, s3code, &code);
         free(s3code);
-        if (v == S3_DONE && (st == 200 || st == 206)) {
+        if (v == HTTP_DONE && (st == 200 || st == 206)) {
             if (d.total >= 0 && d.have != d.total) {
-                v = S3_RETRY;   /* short body: resume */
+                v = HTTP_RETRY;   /* short body: resume */
                 code = SS_ENET;
             } else {
                 rc = 0;
                 break;
             }
-        } else if (v == S3_DONE) {
-            v = S3_FAIL;   /* 204 or another 2xx without the object */
+        } else if (v == HTTP_DONE) {
+            v = HTTP_FAIL;   /* 204 or another 2xx without the object */
             code = SS_ENET;
         }
         if (st == 410)
@@ -426,7 +387,7 @@ int fetch_source(const char *url, const char *dest_path, const fetch_conf *conf_
             d.validator[0] = '\0';
             if (ftruncate(d.fd, 0) == 0)
                 d.have = 0;
-            v = S3_RETRY;
+            v = HTTP_RETRY;
             code = SS_ENET;
         }
         if (st == 416) {
@@ -434,30 +395,30 @@ int fetch_source(const char *url, const char *dest_path, const fetch_conf *conf_
             d.validator[0] = '\0';
             if (ftruncate(d.fd, 0) == 0)
                 d.have = 0;
-            v = S3_RETRY;
+            v = HTTP_RETRY;
             code = SS_ENET;
         }
         if (d.got > 0)
             fails = 0;   /* progress: the retry budget counts attempts without any */
-        if (v == S3_RETRY && deadline && ss_mono_ms() >= deadline) {
+        if (v == HTTP_RETRY && deadline && ss_mono_ms() >= deadline) {
             ss_fail(err, SS_ENET, "source %s: download took longer than %d s", shown, c.timeout_s);
             break;
         }
-        if (v == S3_RETRY && fails < c.max_retries) {
+        if (v == HTTP_RETRY && fails < c.max_retries) {
             fails++;
             log_debug(NULL, "fetch %s: retry %d after %s (have %lld bytes)", shown, fails,
                       cc ? curl_easy_strerror(cc) : "HTTP error", (long long)d.have);
-            if (wait_backoff(fails, d.retry_after_ms, cancel) != 0) {
+            if (http_backoff_wait(fails, d.hr.retry_after_ms, cancel) != 0) {
                 ss_fail(err, SS_ECANCELLED, "download of %s cancelled", shown);
                 break;
             }
             continue;
         }
         if (cc != CURLE_OK) {
-            ss_fail(err, code, "source %s: %s%s", shown, ebuf[0] ? ebuf : curl_easy_strerror(cc),
+            ss_fail(err, code, "source %s: %s%s", shown, http_error_text(&d.hr, cc),
                     fails ? " (retries spent)" : "");
         } else {
-            describe_http(err, &s, shown, st, &d, code);
+            describe_http(err, &s, shown, st, &d.errbody, code);
         }
         break;
     }
@@ -475,8 +436,8 @@ int fetch_source(const char *url, const char *dest_path, const fetch_conf *conf_
     }
 out:
     if (rc == 0 && res) {
-        ss_strlcpy(res->etag, d.etag_hdr, sizeof(res->etag));
-        ss_strlcpy(res->last_modified, d.lastmod_hdr, sizeof(res->last_modified));
+        ss_strlcpy(res->etag, d.hr.etag, sizeof(res->etag));
+        ss_strlcpy(res->last_modified, d.hr.last_modified, sizeof(res->last_modified));
         res->bytes = d.have;
     }
     if (d.fd >= 0)
@@ -492,32 +453,25 @@ out:
 
 int fetch_head_size(const char *url, const fetch_conf *conf_in, int64_t *size, ss_err *err)
 {
-    fetch_conf c;
-    fill_conf(&c, conf_in);
     *size = -1;
+    fetch_conf c;
     char shown[1024];
-    log_redact_url(url, shown, sizeof(shown));
     src s;
-    if (src_open(&s, url, &c, err) != 0) {
-        src_close(&s);
+    if (fetch_begin(url, conf_in, &c, &s, shown, sizeof(shown), err) != 0)
         return -1;
-    }
     CURL *h = curl_easy_init();
     int rc = -1;
-    dl d;
-    memset(&d, 0, sizeof(d));
-    d.total = -1;
-    s3_buf_init(&d.errbody, 1024);
+    s3_buf errbody;
+    s3_buf_init(&errbody, 1024);
+    http_resp hr = { .body = &errbody };
     for (int attempt = 1; h; attempt++) {
         netguard g = { 0 };
         struct curl_slist *hdrs = NULL;
         char *surl = NULL;
-        char ebuf[CURL_ERROR_SIZE] = "";
+        http_resp_reset(&hr);
         if (setup_attempt(&s, url, &c, h, &g, 0, NULL, 1, &hdrs, &surl, err) != 0)
             break;
-        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
-        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, dl_header);
-        curl_easy_setopt(h, CURLOPT_HEADERDATA, &d);
+        http_capture(h, &hr);
         CURLcode cc = curl_easy_perform(h);
         curl_slist_free_all(hdrs);
         free(surl);
@@ -526,29 +480,29 @@ int fetch_head_size(const char *url, const fetch_conf *conf_in, int64_t *size, s
         if (netguard_explain(&g, shown, err))
             break;
         ss_code code;
-        s3_verdict v = s3_classify(cc, st, NULL, &code);
-        if (v == S3_DONE) {
+        http_verdict v = http_classify(cc, st, &code);
+        if (v == HTTP_DONE) {
             curl_off_t cl = -1;
             curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
             *size = cl;
             rc = 0;
             break;
         }
-        if (v == S3_RETRY && attempt <= c.max_retries) {
-            wait_backoff(attempt, d.retry_after_ms, NULL);
+        if (v == HTTP_RETRY && attempt <= c.max_retries) {
+            http_backoff_wait(attempt, hr.retry_after_ms, NULL);
             continue;
         }
         if (cc != CURLE_OK)
-            ss_fail(err, code, "source %s: %s", shown, ebuf[0] ? ebuf : curl_easy_strerror(cc));
+            ss_fail(err, code, "source %s: %s", shown, http_error_text(&hr, cc));
         else
-            describe_http(err, &s, shown, st, &d, code);
+            describe_http(err, &s, shown, st, &errbody, code);
         break;
     }
     if (!h)
         ss_fail(err, SS_ENOMEM, "out of memory");
     if (h)
         curl_easy_cleanup(h);
-    s3_buf_free(&d.errbody);
+    s3_buf_free(&errbody);
     src_close(&s);
     return rc;
 }

@@ -30,7 +30,10 @@ for i, ex in enumerate(json.load(open(schema)).get("examples", [])):
     open("%s/jobspec/seed%d.json" % (d, i), "w").write(json.dumps(ex))
 xml = ['<?xml version="1.0"?><Error><Code>SignatureDoesNotMatch</Code><Message>a &amp; b</Message></Error>',
        '<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k/x.m4s</Key><UploadId>2~abc</UploadId></InitiateMultipartUploadResult>',
-       '<CompleteMultipartUploadResult><ETag>&quot;d41d8cd98f00b204e9800998ecf8427e-2&quot;</ETag></CompleteMultipartUploadResult>']
+       '<CompleteMultipartUploadResult><ETag>&quot;d41d8cd98f00b204e9800998ecf8427e-2&quot;</ETag></CompleteMultipartUploadResult>',
+       '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><IsTruncated>true</IsTruncated><Contents><Key>a&#233;</Key></Contents><NextContinuationToken>t</NextContinuationToken></ListBucketResult>',
+       '<DeleteResult><Deleted><Key>a</Key></Deleted><Error><Key>b</Key><Code>AccessDenied</Code></Error></DeleteResult>',
+       '<Error><Code><![CDATA[<x>]]></Code><!-- c --></Error>']
 for i, x in enumerate(xml):
     open("%s/s3xml/seed%d.xml" % (d, i), "w").write(x)
 urls = ["https://media.example.com/a.mp4", "http://127.0.0.1:8080/x", "https://[::1]/x",
