@@ -279,3 +279,18 @@ const char *storage_cache_control(const char *key)
         return "public, max-age=31536000, immutable";
     return "public, max-age=60";
 }
+
+void storage_set_manifest_cc(storage *st, storage_cc cc)
+{
+    st->manifest_cc = cc;
+}
+
+const char *storage_cache_control_on(const storage *st, const char *key)
+{
+    if (st->manifest_cc != STORAGE_CC_DEFAULT &&
+        (ss_str_has_suffix(key, ".m3u8") || ss_str_has_suffix(key, ".mpd")))
+        /* an EVENT playlist changes every few seconds; the final one does
+         * not any more */
+        return st->manifest_cc == STORAGE_CC_LIVE ? "public, max-age=1" : "public, max-age=86400";
+    return storage_cache_control(key);
+}

@@ -88,6 +88,16 @@ void storage_close(storage *st);
 const char *storage_content_type(const char *key);
 const char *storage_cache_control(const char *key);
 
+/* Cache-Control of the playlists and MPD stored next (docs/PLAYABLE.md):
+ * STORAGE_CC_LIVE while they are EVENT playlists that grow (a short
+ * max-age), STORAGE_CC_FINAL for the finished title (long, as segments but
+ * not immutable); STORAGE_CC_DEFAULT is storage_cache_control's. Read when
+ * a file is queued (storage_put_async). */
+typedef enum { STORAGE_CC_DEFAULT, STORAGE_CC_LIVE, STORAGE_CC_FINAL } storage_cc;
+void storage_set_manifest_cc(storage *st, storage_cc cc);
+/* The Cache-Control a key gets on st now. */
+const char *storage_cache_control_on(const storage *st, const char *key);
+
 /* ---- file:// paths and object keys (one rule for every caller) ----
  *
  * A file:// URL is decoded once (storage_file_path) and the decoded path is
@@ -128,6 +138,7 @@ struct storage {
     storage_conf conf;
     void *priv;           /* the backend's state */
     storage_stats stats;  /* updated by the backend (under its own lock) */
+    storage_cc manifest_cc;   /* the caller's thread only (storage_set_manifest_cc) */
 };
 
 extern const storage_ops storage_file_ops;

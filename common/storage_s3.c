@@ -78,6 +78,7 @@ struct upload {
     int nparts, parts_left;
     char **etags;             /* [nparts] */
     char md5hex[33];          /* of a single PUT's body */
+    const char *cc;           /* Cache-Control (static text) */
     xfer *xfers;              /* live xfers */
     int inflight;
     int failed;
@@ -435,14 +436,14 @@ static int xfer_start(s3_priv *p, xfer *x, ss_err *e)
     switch (x->kind) {
     case X_PUT:
         h[nh++] = (s3_kv){ "content-type", storage_content_type(u->key) };
-        h[nh++] = (s3_kv){ "cache-control", storage_cache_control(u->key) };
+        h[nh++] = (s3_kv){ "cache-control", u->cc };
         h[nh++] = (s3_kv){ "content-md5", x->md5b64 };
         break;
     case X_CREATE:
         method = "POST";
         q[nq++] = (s3_kv){ "uploads", NULL };
         h[nh++] = (s3_kv){ "content-type", storage_content_type(u->key) };
-        h[nh++] = (s3_kv){ "cache-control", storage_cache_control(u->key) };
+        h[nh++] = (s3_kv){ "cache-control", u->cc };
         break;
     case X_PART:
         snprintf(partbuf, sizeof(partbuf), "%d", x->part);
@@ -856,6 +857,7 @@ static int s3_put_async(storage *st, const char *local_path, const char *key, ss
         return ss_fail(err, SS_ENOMEM, "out of memory");
     }
     snprintf(u->key, kl, "%s%s", p->prefix, key);
+    u->cc = storage_cache_control_on(st, key);
     pthread_mutex_lock(&p->mu);
     if (p->in_tail)
         p->in_tail->next = u;

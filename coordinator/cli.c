@@ -274,6 +274,8 @@ static void print_job(json_t *j)
     if (json_is_string(json_object_get(j, "worker")))
         printf("worker:    %s\n", str(j, "worker"));
     printf("created:   %s\n", str(j, "created_at"));
+    if (json_is_string(json_object_get(j, "playable_at")))
+        printf("playable:  %s  %s\n", str(j, "playable_at"), str(j, "playable_url"));
     if (json_is_string(json_object_get(j, "finished_at")))
         printf("finished:  %s\n", str(j, "finished_at"));
     json_t *e = json_object_get(j, "error");
@@ -402,7 +404,7 @@ static int wait_job(cli *c, const char *id)
 {
     char path[128];
     snprintf(path, sizeof(path), "/v1/jobs/%s", id);
-    int tty = isatty(STDERR_FILENO), unreachable = 0;
+    int tty = isatty(STDERR_FILENO), unreachable = 0, told_playable = 0;
     progress_view v = { .t_start = ss_mono_s(), .last_decile = -1 };
     for (;;) {
         json_t *j;
@@ -426,6 +428,12 @@ static int wait_job(cli *c, const char *id)
             int rc = api_error(st, j);
             json_decref(j);
             return rc;
+        }
+        const char *purl = json_string_value(json_object_get(j, "playable_url"));
+        if (purl && !told_playable && strcmp(str(j, "state"), "completed")) {
+            /* playable while encoding (docs/PLAYABLE.md): say so at once */
+            fprintf(stderr, "%splayable now (still encoding): %s\n", tty ? "\r\033[K" : "", purl);
+            told_playable = 1;
         }
         draw_progress(&v, j, tty);
         const char *state = str(j, "state");

@@ -103,11 +103,19 @@ json_t *store_job_from_fields(const char *id, json_t *fields, int full)
     set_time(j, "updated_at", updated);
     if (state && !strcmp(state, "retrying"))
         set_time(j, "retry_at", num(fields, "retry_at_ms"));
+    /* playable while encoding (docs/PLAYABLE.md): when and where */
+    long long playable = num(fields, "playable_ms");
+    const char *purl = json_string_value(json_object_get(fields, "playable_url"));
+    set_time(j, "playable_at", playable);
+    json_object_set_new(j, "playable_url", playable && purl ? json_string(purl) : json_null());
     json_t *timings = json_object();
     if (started && started >= created)
         json_object_set_new(timings, "queued_seconds", json_real((double)(started - created) / 1000));
     if (finished && started && finished >= started)
         json_object_set_new(timings, "run_seconds", json_real((double)(finished - started) / 1000));
+    if (playable && playable >= created)
+        json_object_set_new(timings, "first_playable_seconds",
+                            json_real((double)(playable - created) / 1000));
     json_object_set_new(j, "timings", timings);
     json_object_set_new(j, "error", parse_or_null(json_string_value(json_object_get(fields, "error"))));
     if (full) {

@@ -27,6 +27,7 @@
 #include "util.h"
 #include "wmetrics.h"
 #include "worker.h"
+#include "wpublish.h"
 
 typedef struct publish {
     storage *st;
@@ -376,6 +377,9 @@ void wjob_run_media(wjob *j)
         if (!strcmp(j->item, "audio"))   /* what finalize's job.json says of the source */
             json_object_set_new(rec, "source_info", source_info_json(source, &si));
         j->item_cpu = json_number_value(json_object_get(rec, "cpu_seconds"));
+        /* playable while encoding: the EVENT playlists grow with it */
+        if (mo.hls)
+            wpub_early(j, st, dir, pub.prefix, rec);
         wjob_set_outcome(j, WJOB_COMPLETED, NULL, rec);
         goto out;
     }
@@ -400,12 +404,17 @@ void wjob_run_media(wjob *j)
     }
     double t_encode = ss_mono_s() - t1;
 
-    /* 4. the rest, manifests last, then job.json */
+    /* 4. the rest, manifests last (over the early ones, if any: after a
+     * publish still running), then job.json */
     set_stage(j, "uploading", 92);
     double t2 = ss_mono_s();
+    double playable_s = wpub_final(j);
+    storage_set_manifest_cc(st, STORAGE_CC_FINAL);
     if (publish_rest(j, &pub, &err) != 0)
         goto out;
     json_t *doc = build_job_json(j, &pub, output, dest, t_fetch, t_encode, 0);
+    json_object_set_new(json_object_get(doc, "timings"), "first_playable_seconds",
+                        playable_s >= 0 ? json_real(round(playable_s * 1000) / 1000) : json_null());
     if (finalize) {
         /* who encoded what: every item, its worker, attempts and CPU seconds */
         json_t *items = json_deep_copy(json_object_get(j->item_in, "items"));

@@ -177,6 +177,28 @@ end
 
 -- ---- split jobs: work items (docs/SPLIT.md, proto/redis.md) ----
 
+-- The title can be played (docs/PLAYABLE.md): the first time only, the
+-- job records when and where (playable_ms, playable_url) and appends
+-- job.playable. A split job calls it when its early playlists first list
+-- segments (publish); every job when it completes, if not before.
+local function mark_playable(id, url, segments, ms)
+  local jk = P .. 'job:' .. id
+  if redis.call('HEXISTS', jk, 'playable_ms') == 1 or not url or url == '' then return end
+  local created = tonumber(redis.call('HGET', jk, 'created_ms') or '0') or 0
+  redis.call('HSET', jk, 'playable_ms', ms, 'playable_url', url)
+  local data = {url = url, seconds = created > 0 and (ms - created) / 1000 or 0}
+  if segments then data.segments = segments end
+  emit(id, 'job.playable', cjson.encode(data), ms)
+end
+
+-- A job completes: playable now if it was not before (its result's HLS URL).
+local function playable_at_end(id, result_json, ms)
+  local ok, r = pcall(cjson.decode, result_json)
+  if ok and type(r) == 'table' and type(r.urls) == 'table' and type(r.urls.hls) == 'string' then
+    mark_playable(id, r.urls.hls, nil, ms)
+  end
+end
+
 local function item_key(id, name) return P .. 'item:' .. id .. ':' .. name end
 
 local function item_kind(name)

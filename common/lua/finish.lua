@@ -98,6 +98,7 @@ elseif outcome == 'completed' then
   set_state(id, from, 'completed', ms)
   stat('completed')
   count_result(jk, ms, ARGV[5])
+  playable_at_end(id, ARGV[5], ms)
   emit(id, 'job.completed', ARGV[8], ms)
   st = 'completed'
 elseif outcome == 'cancelled' then

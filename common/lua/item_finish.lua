@@ -58,6 +58,7 @@ elseif outcome == 'completed' then
     set_state(id, 'running', 'completed', ms)
     stat('completed')
     count_result(jk, ms, ARGV[6])
+    playable_at_end(id, ARGV[6], ms)
     emit(id, 'job.completed', ARGV[8], ms)
     st = 'completed'
   else

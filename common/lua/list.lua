@@ -7,7 +7,7 @@
 -- Returns {total, {field, value, ...}, ...} (one flat field list per job).
 local names = {'id', 'state', 'priority', 'progress', 'stage', 'attempts', 'max_attempts',
                'worker', 'created_ms', 'started_ms', 'finished_ms', 'updated_ms',
-               'retry_at_ms', 'error', 'spec', 'speed', 'fps'}
+               'retry_at_ms', 'error', 'spec', 'speed', 'fps', 'playable_ms', 'playable_url'}
 local SEARCH_MAX = 10000
 local first, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
 local q = ARGV[4] or ''

@@ -79,7 +79,10 @@ def test_e2e_s3():
             cc = head.get("CacheControl", "")
             if ext in (".m4s", ".mp4", ".jpg"):
                 assert "immutable" in cc, (key, cc)
-            if ext in (".m3u8", ".mpd", ".json"):
+            # the final playlists and MPD: long (docs/PLAYABLE.md); job.json 60 s
+            if ext in (".m3u8", ".mpd"):
+                assert cc == "public, max-age=86400", (key, cc)
+            if ext == ".json":
                 assert "max-age=60" in cc, (key, cc)
         # every file a playlist names is in the bucket, with the size it had
         for rel in [k for k in keys if k.endswith("playlist.m3u8")]:

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "manifest.h"
+#include "media.h"
 #include "mediai.h"
 
 /* 29.97 fps video at timescale 30000: segments of 120, 120, 119 frames
@@ -72,7 +73,7 @@ static int setup(void **st)
     snprintf(text.name, sizeof(text.name), "fr");
     snprintf(text.lang, sizeof(text.lang), "fre");
     snprintf(text.label, sizeof(text.label), "Fran\"cais");
-    set = (pkg_set){ video, 2, &audio, &text, 1, 4.0, 13.0130, 1 };
+    set = (pkg_set){ video, 2, &audio, &text, 1, 4.0, 13.0130, 1, 0 };
     return 0;
 }
 
@@ -166,7 +167,7 @@ static void test_master(void **st)
     free(m);
 
     /* no audio: no AUDIO group, CODECS video only */
-    pkg_set noa = { video, 2, NULL, NULL, 0, 4.0, 13.013, 0 };
+    pkg_set noa = { video, 2, NULL, NULL, 0, 4.0, 13.013, 0, 0 };
     m = pkg_hls_master(&noa);
     assert_null(strstr(m, "AUDIO"));
     assert_non_null(strstr(m, "BANDWIDTH=4231064,"));
@@ -244,7 +245,7 @@ static void test_multi(void **st)
     snprintf(vv[3].name, sizeof(vv[3].name), "av1-720p");
     snprintf(vv[2].codecs, sizeof(vv[2].codecs), "av01.0.01M.08");
     snprintf(vv[3].codecs, sizeof(vv[3].codecs), "av01.0.05M.08");
-    pkg_set s = { vv, 4, au, NULL, 0, 4.0, 13.013, 4 };
+    pkg_set s = { vv, 4, au, NULL, 0, 4.0, 13.013, 4, 0 };
     char *m = pkg_hls_master(&s);
     assert_non_null(m);
     assert_non_null(strstr(m, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"English\",LANGUAGE=\"en\","
@@ -291,7 +292,7 @@ static void test_multi(void **st)
     free(m);
 
     /* audio only: one variant per group, its default rendition */
-    pkg_set ao = { NULL, 0, au, NULL, 0, 4.0, 13.013, 4 };
+    pkg_set ao = { NULL, 0, au, NULL, 0, 4.0, 13.013, 4, 0 };
     m = pkg_hls_master(&ao);
     assert_int_equal(count(m, "#EXT-X-STREAM-INF:"), 2);
     assert_non_null(strstr(m, "CODECS=\"mp4a.40.2\",AUDIO=\"audio\"\naudio/playlist.m3u8\n"));
@@ -307,7 +308,7 @@ static void test_multi(void **st)
     au[1] = au[0];
     au[1].is_default = 0;
     snprintf(au[1].name, sizeof(au[1].name), "audio_1");
-    pkg_set dup = { vv, 2, au, NULL, 0, 4.0, 13.013, 2 };
+    pkg_set dup = { vv, 2, au, NULL, 0, 4.0, 13.013, 2, 0 };
     m = pkg_hls_master(&dup);
     assert_non_null(strstr(m, "NAME=\"English\""));
     assert_non_null(strstr(m, "NAME=\"English 2\",LANGUAGE=\"en\",DEFAULT=NO"));
@@ -380,6 +381,39 @@ static void test_first_sample_end(void **st)
     assert_int_equal(cmaf_first_sample_end((const uint8_t *)"\0\0\0\x02junkjunk", 12), -1);
 }
 
+/* Playable while encoding: an EVENT playlist lists the first segments,
+ * starts at 0, has no ENDLIST and keeps the target it is given; the early
+ * master declares the bounds, no AVERAGE-BANDWIDTH, no I-frame playlists. */
+static void test_early(void **st)
+{
+    (void)st;
+    char *m = pkg_hls_media_event(&video[1], 2, 5);
+    assert_non_null(m);
+    assert_non_null(strstr(m, "#EXT-X-TARGETDURATION:5\n"));
+    assert_non_null(strstr(m, "#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-START:TIME-OFFSET=0\n"));
+    assert_int_equal(count(m, "#EXTINF:"), 2);
+    assert_non_null(strstr(m, "seg_00001.m4s\n"));
+    assert_null(strstr(m, "seg_00002.m4s"));
+    assert_null(strstr(m, "ENDLIST"));
+    free(m);
+    pkg_track v[2] = { video[0], video[1] }, a = audio;
+    v[0].bound_bps = 1000000;
+    v[1].bound_bps = 6000000;
+    a.bound_bps = 140000;
+    pkg_set e = { v, 2, &a, NULL, 0, 4.0, 0, 1, 1 };
+    m = pkg_hls_master(&e);
+    assert_non_null(m);
+    assert_non_null(strstr(m, "#EXT-X-STREAM-INF:BANDWIDTH=6140000,CODECS=\"avc1.64001f,mp4a.40.2\","));
+    assert_non_null(strstr(m, "#EXT-X-STREAM-INF:BANDWIDTH=1140000,CODECS="));
+    assert_null(strstr(m, "AVERAGE-BANDWIDTH"));
+    assert_null(strstr(m, "I-FRAME"));
+    free(m);
+    /* the bound: maxrate 4500 kb/s, bufsize 9000 kbits, 4 s at 30 fps */
+    int64_t b = media_rung_bound_bps(4500, 9000, 4.0, 30);
+    assert_true(b >= 4500000 + 9000000 / 4 && b < (4500000 + 9000000 / 4) * 1.05);
+    assert_int_equal(media_rung_bound_bps(0, 0, 4.0, 30), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -389,6 +423,7 @@ int main(void)
         cmocka_unit_test_setup(test_master, setup),
         cmocka_unit_test_setup(test_text_playlist, setup),
         cmocka_unit_test_setup(test_mpd, setup),
+        cmocka_unit_test_setup(test_early, setup),
         cmocka_unit_test_setup(test_multi, setup),
         cmocka_unit_test(test_lang_tag),
         cmocka_unit_test(test_first_sample_end),

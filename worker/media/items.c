@@ -364,7 +364,7 @@ static int64_t video_frames(const json_t *plan, const json_t *results)
 
 /* ---- finalize ----------------------------------------------------------- */
 
-static int track_from_json(const json_t *r, pkg_track *t, ss_err *e)
+int track_from_json(const json_t *r, pkg_track *t, ss_err *e)
 {
     const json_t *segs = json_object_get(r, "segs");
     size_t n = json_array_size(segs);

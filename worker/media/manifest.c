@@ -206,13 +206,29 @@ int pkg_target_duration(const pkg_track *t)
     return td < 1 ? 1 : td;
 }
 
-static void media_head(sbuf *b, const pkg_track *t, int iframes)
+static void head(sbuf *b, int target, int event, int iframes)
 {
-    sb_printf(b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:%d\n", pkg_target_duration(t));
-    sb_printf(b, "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n");
+    sb_printf(b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:%d\n", target);
+    sb_printf(b, "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:%s\n", event ? "EVENT" : "VOD");
+    if (event)   /* else players may start at the live edge */
+        sb_printf(b, "#EXT-X-START:TIME-OFFSET=0\n");
     if (iframes)
         sb_printf(b, "#EXT-X-I-FRAMES-ONLY\n");
     sb_printf(b, "#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init.mp4\"\n");
+}
+
+static void media_head(sbuf *b, const pkg_track *t, int iframes)
+{
+    head(b, pkg_target_duration(t), 0, iframes);
+}
+
+char *pkg_hls_media_event(const pkg_track *t, int nsegs, int target)
+{
+    sbuf b = { 0 };
+    head(&b, target, 1, 0);
+    for (int i = 0; i < nsegs && i < t->nsegs; i++)
+        sb_printf(&b, "#EXTINF:%.3f,\nseg_%05d.m4s\n", extinf(t, i), i);
+    return sb_done(&b);
 }
 
 char *pkg_hls_media(const pkg_track *t)
@@ -339,8 +355,9 @@ static void group_rates(const pkg_set *s, const char *group, int64_t *peak, int6
         audio_group(&s->audio[i], g, sizeof(g));
         if (strcmp(g, group))
             continue;
-        if (pkg_peak_bps(&s->audio[i]) > *peak)
-            *peak = pkg_peak_bps(&s->audio[i]);
+        int64_t pk = s->audio[i].bound_bps ? s->audio[i].bound_bps : pkg_peak_bps(&s->audio[i]);
+        if (pk > *peak)
+            *peak = pk;
         if (pkg_avg_bps(&s->audio[i]) > *avg)
             *avg = pkg_avg_bps(&s->audio[i]);
     }
@@ -400,10 +417,12 @@ char *pkg_hls_master(const pkg_set *s)
             const pkg_track *v = &s->video[i];
             char fps[32];
             fps_text(fps, sizeof(fps), v->fps_num, v->fps_den);
-            sb_printf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%lld,AVERAGE-BANDWIDTH=%lld,CODECS=\"%s%s%s\","
-                      "RESOLUTION=%dx%d,FRAME-RATE=%s",
-                      (long long)(pkg_peak_bps(v) + apeak), (long long)(pkg_avg_bps(v) + aavg),
-                      v->codecs, a ? "," : "", a ? a->codecs : "", v->width, v->height, fps);
+            sb_printf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%lld,",
+                      (long long)((v->bound_bps ? v->bound_bps : pkg_peak_bps(v)) + apeak));
+            if (!s->early)
+                sb_printf(&b, "AVERAGE-BANDWIDTH=%lld,", (long long)(pkg_avg_bps(v) + aavg));
+            sb_printf(&b, "CODECS=\"%s%s%s\",RESOLUTION=%dx%d,FRAME-RATE=%s", v->codecs,
+                      a ? "," : "", a ? a->codecs : "", v->width, v->height, fps);
             if (a)
                 sb_printf(&b, ",AUDIO=\"%s\"", g);
             if (s->ntexts)
@@ -411,9 +430,9 @@ char *pkg_hls_master(const pkg_set *s)
             sb_printf(&b, "\n%s/playlist.m3u8\n", v->name);
         }
     }
-    if (s->nvideo)
+    if (s->nvideo && !s->early)
         sb_printf(&b, "\n");
-    for (int i = 0; i < s->nvideo; i++) {
+    for (int i = 0; i < s->nvideo && !s->early; i++) {
         const pkg_track *v = &s->video[i];
         sb_printf(&b, "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=%lld,CODECS=\"%s\",RESOLUTION=%dx%d,"
                   "URI=\"%s/iframes.m3u8\"\n",

@@ -37,6 +37,9 @@ typedef struct pkg_track {
     char label[64];       /* HLS NAME: the track's title; "": the language's name */
     int is_default;       /* the source's default track: DEFAULT=YES, DASH Role "main" */
     char role[16];        /* "commentary", "description", "dub"; "": main or alternate */
+    /* playable while encoding: the peak bitrate no segment of the track can
+     * exceed (BANDWIDTH of an early master); 0: measure it */
+    int64_t bound_bps;
 } pkg_track;
 
 typedef struct pkg_text {
@@ -54,6 +57,9 @@ typedef struct pkg_set {
     double segment_seconds;
     double duration;          /* presentation length in seconds */
     int naudio;               /* renditions at audio (0 with audio set: one) */
+    int early;                /* the master published while encoding: BANDWIDTH from
+                                 bound_bps where set, no AVERAGE-BANDWIDTH, no I-frame
+                                 playlists (docs/PLAYABLE.md) */
 } pkg_set;
 
 /* HLS: one EXT-X-MEDIA group per audio codec and channel layout ("audio"
@@ -86,6 +92,10 @@ void pkg_lang_tag(const char *iso, char *out, size_t outlen);
 const char *pkg_lang_name(const char *tag);
 
 char *pkg_hls_media(const pkg_track *t);        /* <name>/playlist.m3u8 */
+/* The same playlist while the title is encoding: PLAYLIST-TYPE:EVENT,
+ * EXT-X-START at 0, no ENDLIST, the first nsegs segments, and
+ * TARGETDURATION target (kept for the whole title). */
+char *pkg_hls_media_event(const pkg_track *t, int nsegs, int target);
 char *pkg_hls_iframes(const pkg_track *t);      /* <name>/iframes.m3u8 */
 char *pkg_hls_text(const pkg_text *x, double duration);  /* subtitles/<name>.m3u8 */
 char *pkg_hls_master(const pkg_set *s);         /* master.m3u8 */

@@ -170,6 +170,21 @@ int media_plan(const char *src, const media_opts *opts, const media_events *ev,
 /* The number of chunks of a plan. */
 int media_plan_chunks(const json_t *plan);
 
+/* Playable while encoding (docs/PLAYABLE.md): from a split job's plan and
+ * the records of its items stored so far ({name: record}, chunks and audio),
+ * write into outdir the EVENT media playlists of every rung and of the
+ * audio, listing the first segments that every rung has without a gap and
+ * the audio covers, and master.m3u8 with BANDWIDTH bounds (media_rung_bound_bps) and no I-frame playlists.
+ * Returns the number of segments listed (0: not playable yet, nothing
+ * written: the audio record or a second segment is missing), -1 with err. */
+int media_publish_early(const char *outdir, const json_t *plan, const json_t *records,
+                        ss_err *err);
+/* A rung's peak segment bitrate bound (bits/s) from its VBV settings: no
+ * segment of seg_seconds can carry more (maxrate x seconds + bufsize, its
+ * fMP4 boxes, 2 % for rounding). */
+int64_t media_rung_bound_bps(int maxrate_kbps, int bufsize_kbits, double seg_seconds,
+                             double fps);
+
 /* Run one item of a plan into outdir: "c<k>" and "audio" read src and
  * write their segments (announced through ev->file_ready); "finalize"
  * writes the playlists and manifests from results (an object: item name

@@ -134,7 +134,7 @@ int package_write(job *j, pkg_records *rec, json_t *res, ss_err *err)
         nseg = at[0].nsegs;
     }
     pkg_set set = { vt, rec->n, na ? at : NULL, texts, ntexts,
-                    (double)j->seg_num / j->seg_den, duration, na };
+                    (double)j->seg_num / j->seg_den, duration, na, 0 };
 
     if (j->o->hls) {
         for (int i = 0; i < rec->n; i++) {

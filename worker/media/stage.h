@@ -288,4 +288,8 @@ void package_from_job(job *j, pkg_records *r);
  * res. */
 int package_write(job *j, pkg_records *r, json_t *res, ss_err *err);
 
+/* Append the segments of an item's track record ({segs, timescale,
+ * init_bytes}, items.c) to t (t->segs grows; the caller frees it). */
+int track_from_json(const json_t *r, pkg_track *t, ss_err *e);
+
 #endif

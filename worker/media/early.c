@@ -1,0 +1,158 @@
+/* early.c — playable while encoding (docs/PLAYABLE.md): the playlists a
+ * split job publishes before it is done. From the plan and the records of
+ * the items done so far, the EVENT media playlists list the segments that
+ * every rung has from the start without a gap (a later chunk that finished
+ * first waits for the ones before it) and that the audio covers, and the
+ * master declares for each variant a BANDWIDTH no segment of the rung can
+ * exceed, so that a player's choice made early stays valid when the rest
+ * lands. finalize (items.c) later writes the VOD playlists over them with
+ * the same segment URIs. */
+#include "stage.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+int64_t media_rung_bound_bps(int maxrate_kbps, int bufsize_kbits, double seg_seconds,
+                             double fps)
+{
+    if (maxrate_kbps <= 0 || seg_seconds <= 0)
+        return 0;
+    /* x264's VBV: what a decoder's buffer (bufsize, filled at maxrate)
+     * holds at most, plus what arrives during the segment */
+    double bits = (double)maxrate_kbps * 1000 * seg_seconds + (double)bufsize_kbits * 1000;
+    /* fMP4 around the video: styp + moof + mdat header, 16 bytes of trun
+     * per sample */
+    double boxes = (1024 + 16 * ceil(seg_seconds * (fps > 0 ? fps : 60))) * 8;
+    /* 2 % for x264's VBV rounding */
+    return (int64_t)ceil((bits * 1.02 + boxes) / seg_seconds);
+}
+
+static int write_out(const char *outdir, const char *rel, char *text, ss_err *err)
+{
+    if (!text)
+        return ss_fail(err, SS_ENOMEM, "out of memory");
+    char path[4400];
+    snprintf(path, sizeof(path), "%s/%s", outdir, rel);
+    char *slash = strrchr(path, '/');
+    *slash = '\0';
+    if (ss_mkdir_p(path, err)) {
+        free(text);
+        return -1;
+    }
+    *slash = '/';
+    int r = ss_write_file_atomic(path, text, strlen(text), err);
+    free(text);
+    return r;
+}
+
+static int early_target(const pkg_track *t, int fps_num, int fps_den, int seg_num, int seg_den)
+{
+    /* the grid's longest segment (a frame more than the shortest one when
+     * the segment is not a whole number of frames), as an EXTINF */
+    double frames = ceil((double)seg_num * fps_num / ((double)seg_den * fps_den) - 1e-9);
+    double mx = round(frames * fps_den / fps_num * 1000) / 1000;
+    int td = (int)ceil(mx - 1e-9);
+    int known = pkg_target_duration(t);
+    return known > td ? known : td;
+}
+
+int media_publish_early(const char *outdir, const json_t *plan, const json_t *records,
+                        ss_err *err)
+{
+    const json_t *rungs = json_object_get(plan, "rungs");
+    int nr = (int)json_array_size(rungs), nch = media_plan_chunks(plan);
+    int fps_num = (int)json_integer_value(json_object_get(plan, "fps_num"));
+    int fps_den = (int)json_integer_value(json_object_get(plan, "fps_den"));
+    int seg_num = (int)json_integer_value(json_object_get(plan, "seg_num"));
+    int seg_den = (int)json_integer_value(json_object_get(plan, "seg_den"));
+    if (nr < 1 || nr > MEDIA_MAX_RUNGS || fps_num <= 0 || fps_den <= 0 || seg_num <= 0 ||
+        seg_den <= 0)
+        return ss_fail(err, SS_EINVAL, "the job's plan is not one this worker reads");
+    /* the audio item's record is needed: the master names the audio group */
+    const json_t *au = json_object_get(records, "audio");
+    if (!json_is_object(au))
+        return 0;
+    pkg_track vt[MEDIA_MAX_RUNGS], at;
+    memset(vt, 0, sizeof(vt));
+    memset(&at, 0, sizeof(at));
+    int ret = -1, n = 0;
+    for (int k = 0; k < nch; k++) {
+        char name[16];
+        snprintf(name, sizeof(name), "c%d", k);
+        const json_t *rs = json_object_get(json_object_get(records, name), "rungs");
+        if (json_array_size(rs) != (size_t)nr)
+            break;   /* not done yet: nothing after it is listed */
+        for (int i = 0; i < nr; i++) {
+            const json_t *r = json_array_get(rs, (size_t)i);
+            if (!vt[i].codecs[0])
+                ss_strlcpy(vt[i].codecs, json_string_value(json_object_get(r, "codecs")) ?: "",
+                           sizeof(vt[i].codecs));
+            if (track_from_json(r, &vt[i], err))
+                goto out;
+        }
+    }
+    n = vt[0].nsegs;
+    for (int i = 1; i < nr; i++)
+        if (vt[i].nsegs < n)
+            n = vt[i].nsegs;
+    const json_t *ar = json_object_get(au, "audio");
+    if (json_is_object(ar)) {
+        if (track_from_json(ar, &at, err))
+            goto out;
+        if (at.nsegs < n)
+            n = at.nsegs;
+    }
+    if (n < 2) {   /* a player wants a couple of segments to start */
+        ret = 0;
+        goto out;
+    }
+    double seg_s = (double)seg_num / seg_den, fps = (double)fps_num / fps_den;
+    for (int i = 0; i < nr; i++) {
+        const json_t *p = json_array_get(rungs, (size_t)i);
+        pkg_track *t = &vt[i];
+        ss_strlcpy(t->name, json_string_value(json_object_get(p, "name")) ?: "", sizeof(t->name));
+        t->width = (int)json_integer_value(json_object_get(p, "width"));
+        t->height = (int)json_integer_value(json_object_get(p, "height"));
+        t->fps_num = fps_num;
+        t->fps_den = fps_den;
+        t->bound_bps = media_rung_bound_bps(
+            (int)json_integer_value(json_object_get(p, "maxrate_kbps")),
+            (int)json_integer_value(json_object_get(p, "bufsize_kbits")), seg_s, fps);
+        char rel[128];
+        snprintf(rel, sizeof(rel), "%.31s/playlist.m3u8", t->name);
+        if (write_out(outdir, rel, pkg_hls_media_event(t, n,
+                                                       early_target(t, fps_num, fps_den, seg_num,
+                                                                    seg_den)),
+                      err))
+            goto out;
+    }
+    if (at.nsegs) {
+        /* the audio item is done: its whole track is known, and so its
+         * peak (the final figure) and its target duration */
+        ss_strlcpy(at.name, "audio", sizeof(at.name));
+        ss_strlcpy(at.codecs, "mp4a.40.2", sizeof(at.codecs));
+        at.is_audio = 1;
+        at.channels = 2;
+        at.sample_rate = 48000;
+        at.is_default = 1;
+        pkg_lang_tag(json_string_value(json_object_get(plan, "alang")) ?: "", at.lang,
+                     sizeof(at.lang));
+        at.bound_bps = pkg_peak_bps(&at);
+        if (write_out(outdir, "audio/playlist.m3u8",
+                      pkg_hls_media_event(&at, n, pkg_target_duration(&at)), err))
+            goto out;
+    }
+    pkg_set set = { vt, nr, at.nsegs ? &at : NULL, NULL, 0, seg_s, 0, at.nsegs ? 1 : 0, 1 };
+    if (write_out(outdir, "master.m3u8", pkg_hls_master(&set), err))
+        goto out;
+    ret = n;
+out:
+    for (int i = 0; i < nr; i++)
+        free(vt[i].segs);
+    free(at.segs);
+    return ret;
+}
