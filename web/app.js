@@ -2,7 +2,8 @@
  *
  * Two views, chosen by the URL hash: the overview (#/: queue, workers, jobs
  * with live progress) and a job page (#/jobs/<id>: facts, actions, events
- * timeline, renditions, timings, and an hls.js preview of completed jobs).
+ * timeline, renditions, timings, and an hls.js preview of completed jobs,
+ * and of running ones once they are playable: docs/PLAYABLE.md).
  * Everything is read from the coordinator's /v1 API, polled every second
  * while the page is open, with the token the user typed once (kept in
  * sessionStorage, so it is gone when the tab closes). Finished file://
@@ -505,6 +506,12 @@
       renderRenditions(j);
       renderTimings(j);
       if (view.previewFor !== j.id + ':' + (j.finished_at || '')) setupPreview(j);
+    } else if (j.state === 'running' && j.playable_url) {
+      // playable while encoding: the EVENT playlists grow, hls.js follows them
+      $('renditions-card').hidden = true;
+      $('timings-card').hidden = !j.timings || !j.timings.queued_seconds;
+      if (!$('timings-card').hidden) renderTimings(j);
+      if (view.previewFor !== j.id + ':live') setupPreview(j);
     } else {
       $('renditions-card').hidden = true;
       $('timings-card').hidden = !j.timings || !j.timings.queued_seconds;
@@ -581,8 +588,9 @@
 
   function setupPreview(j) {
     destroyPlayer();
-    view.previewFor = j.id + ':' + (j.finished_at || '');
-    const urls = (j.result && j.result.urls) || {};
+    const live = j.state !== 'completed';
+    view.previewFor = j.id + ':' + (live ? 'live' : (j.finished_at || ''));
+    const urls = live ? { hls: j.playable_url } : (j.result && j.result.urls) || {};
     const card = $('preview-card');
     card.hidden = false;
     const links = clear($('outputs'));
@@ -620,7 +628,8 @@
       hls.on(window.Hls.Events.MANIFEST_PARSED, (ev, d) => {
         player.dataset.state = player.dataset.state === 'playing' ? 'playing' : 'ready';
         player.dataset.levels = String(d.levels.length);
-        msg.textContent = d.levels.length + ' rendition(s) · hls.js ' + window.Hls.version + ' · ' + master;
+        msg.textContent = (live ? 'still encoding, playable so far · ' : '') + d.levels.length +
+          ' rendition(s) · hls.js ' + window.Hls.version + ' · ' + master;
       });
       hls.on(window.Hls.Events.FRAG_LOADED, () => {
         player.dataset.frags = String(Number(player.dataset.frags || 0) + 1);
@@ -634,6 +643,7 @@
       hls.loadSource(master);
       hls.attachMedia(v);
       player.dataset.state = 'loading';
+      player.dataset.live = live ? '1' : '0';
     } else if (v.canPlayType('application/vnd.apple.mpegurl')) {
       v.src = master;   // Safari plays HLS itself
       player.dataset.state = 'native';

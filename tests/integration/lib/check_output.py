@@ -6,9 +6,11 @@ master, media and I-frame playlists, the DASH MPD, the fMP4 files (its own
 small box parser) and ffprobe/ffmpeg (Debian's ffmpeg package) as the
 decoder. It shares no code with the product.
 
-Library:  problems = check(outdir, source=None, expect_audio=None)
-          (an empty list means the output is good)
-CLI:      check_output.py OUTDIR [--source FILE] [--no-duration]
+Library:  problems = check(outdir, source=None, expect_audio=None, early_master=None)
+          (an empty list means the output is good; early_master: the text of
+          a master.m3u8 published while encoding, whose BANDWIDTH must cover
+          every segment of the final output, docs/PLAYABLE.md)
+CLI:      check_output.py OUTDIR [--source FILE] [--no-duration] [--early-master FILE]
           exits 0 when good, 1 with one line per problem otherwise.
 
 What is checked
@@ -835,7 +837,31 @@ def check_audio(P, outdir, audio_media, work, tracks, measured):
     return groups
 
 
-def check(outdir, source=None, expect_audio=None, check_duration=True):
+def check_early_master(P, text, measured, groups):
+    """A master published while encoding declared BANDWIDTH before the
+    segments existed: every variant's must still cover the measured peak of
+    its rung's segments (all of them, file size / EXTINF) plus its audio's."""
+    try:
+        m = parse_master(text)
+    except ValueError as e:
+        P.add("early master: %s", e)
+        return
+    if not m["variants"]:
+        P.add("early master: no EXT-X-STREAM-INF")
+    for v in m["variants"]:
+        name = os.path.dirname(v.get("URI", ""))
+        if name not in measured:
+            P.add("early master names %s, which the final output does not have", v.get("URI"))
+            continue
+        g = groups.get(v.get("AUDIO")) if v.get("AUDIO") else None
+        want = measured[name]["peak"] + (g["peak"] if g else 0.0)
+        bw = int(v.get("BANDWIDTH", 0))
+        if bw < want * 0.999:
+            P.add("early master: %s BANDWIDTH %d < the final segments' peak %.0f (video + audio)",
+                  v.get("URI"), bw, want)
+
+
+def check(outdir, source=None, expect_audio=None, check_duration=True, early_master=None):
     """Return a list of problems (empty: the output passes)."""
     P = Problems()
     master_path = os.path.join(outdir, "master.m3u8")
@@ -1008,6 +1034,8 @@ def check(outdir, source=None, expect_audio=None, check_duration=True):
             tol = (1.0 / fps if fps else 0.05) + 0.002
             if abs(src - total) > tol:
                 P.add("total length %.3f s, source video %.3f s (more than one frame apart)", total, src)
+        if early_master is not None:
+            check_early_master(P, early_master, measured, groups)
         if os.path.isfile(os.path.join(outdir, "manifest.mpd")):
             check_mpd(P, outdir, tracks, measured)
         if os.path.isdir(os.path.join(outdir, "thumbs")):
@@ -1025,8 +1053,10 @@ def main(argv):
     ap.add_argument("outdir")
     ap.add_argument("--source")
     ap.add_argument("--no-duration", action="store_true", help="skip the length check against the source")
+    ap.add_argument("--early-master", help="a master.m3u8 published while encoding")
     a = ap.parse_args(argv)
-    problems = check(a.outdir, a.source, check_duration=not a.no_duration)
+    early = open(a.early_master, encoding="utf-8").read() if a.early_master else None
+    problems = check(a.outdir, a.source, check_duration=not a.no_duration, early_master=early)
     for p in problems:
         print("PROBLEM:", p)
     print("%s: %s" % (a.outdir, "OK" if not problems else "%d problem(s)" % len(problems)))
