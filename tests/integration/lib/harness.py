@@ -585,6 +585,24 @@ def gen_clip(path, seconds=4, size="320x240", rate=25, audio=True, extra_in=None
     return path
 
 
+def run_node_script(script, env, timeout):
+    """Run a tests/browser script with node in its own process group (a
+    timeout ends node and the chromium it started); returns (exit status,
+    its output, the JSON of its last "SUMMARY {...}" line or None)."""
+    node = shutil.which("node")
+    assert node, "node is missing: deploy/deps.sh nodejs"
+    bdir = os.path.join(SOURCE, "tests", "browser")
+    p = subprocess.Popen([node, os.path.join(bdir, script)], cwd=bdir, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, _ = p.communicate()
+    lines = [ln for ln in out.splitlines() if ln.startswith("SUMMARY ")]
+    return p.returncode, out, json.loads(lines[-1][8:]) if lines else None
+
+
 def main(fn):
     """Run a test function, print PASS/FAIL, exit with a status ctest reads."""
     t0 = time.monotonic()

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Playable while it is still encoding (docs/PLAYABLE.md).
+
+Two worker daemons (one encoder thread each) encode a split job (2 s
+segments, 8 s chunks: 2, 4, 4, ... segments). As soon as one of them claims
+a chunk from the fourth on, it is stopped (SIGSTOP, lease long enough), so
+the job stays `running` with a gap in front of the chunks the other worker
+goes on to finish. Then, while it runs:
+
+- master.m3u8 and every rung's and the audio's playlist are published as
+  EVENT playlists (EXT-X-START at 0, no ENDLIST) that list exactly the
+  segments before the gap, all stored; later chunks that are done are not
+  listed; the early master has no AVERAGE-BANDWIDTH and no I-frame lines;
+- the API says playable_at/playable_url, `streamscale status` prints them,
+  and job.playable came with the URL (events checked against proto/);
+- hls.js in chromium (tests/browser/playable.mjs) plays from the start for
+  8 s and plays on after a seek inside the listed range.
+
+Then the worker goes on (SIGCONT) and the job completes: the VOD playlists
+list the same segment URIs first, then the rest, with ENDLIST; the checker
+passes on the final output, with the early master's BANDWIDTH checked
+against every final segment; job.json has timings.first_playable_seconds.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import check_output  # noqa: E402
+from lib.harness import BIN, SOURCE, Api, Harness, gen_clip, main, run_node_script, wait_until  # noqa: E402
+from test_media_players import MediaServer  # noqa: E402
+
+BROWSER_DIR = os.path.join(SOURCE, "tests", "browser")
+TOKEN = "test-token"
+WENV = {"STREAMSCALE_LEASE_SECONDS": "120", "STREAMSCALE_HEARTBEAT_MS": "300",
+        "STREAMSCALE_POLL_MS": "200", "STREAMSCALE_THREADS": "1", "STREAMSCALE_SLOTS": "1"}
+
+
+def playlist(path):
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    segs = re.findall(r"#EXTINF:([0-9.]+),\n(seg_\d{5}\.m4s)\n", text)
+    return text, [(u, float(d)) for d, u in segs]
+
+
+def items(job):
+    return {i["name"]: i for i in job.get("items") or []}
+
+
+def test_playable():
+    assert os.path.exists("/usr/bin/chromium"), "chromium is missing: deploy/deps.sh test-browser"
+    assert os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "hls.js", "dist")), \
+        "hls.js is missing from tests/browser/node_modules (npm ci)"
+    with Harness("playable") as h:
+        src = gen_clip(h.path("talk.mp4"), seconds=36, size="640x360", rate=25)
+        rport = h.redis()
+        url = h.coordinator(redis_port=rport, token=TOKEN,
+                            extra={"STREAMSCALE_REAP_INTERVAL_MS": "200"})
+        api = Api(url, TOKEN, harness=h)
+        h.worker("w1", rport, extra=WENV)
+        h.worker("w2", rport, extra=WENV)
+        job = api.submit({"source": "file://" + src, "segment_seconds": 2, "split": 8,
+                          "ladder": [{"height": 180}, {"height": 360}],
+                          "thumbnails": False})
+        jid = job["id"]
+        out = h.path("out", jid)
+
+        # ---- hold the job: stop the worker of a chunk from the fourth on
+        def held():
+            j = api.job(jid)
+            assert j["state"] == "running", "the job ended before a worker could be held: %s" % j["state"]
+            for n, i in items(j).items():
+                if i["kind"] == "chunk" and i["state"] == "running" and int(n[1:]) >= 3 and i["worker"]:
+                    return n, i["worker"]
+            return None
+        chunk, who = wait_until(held, 120, "a worker on a chunk from c3 on", interval=0.02)
+        h.send_signal(who, signal.SIGSTOP)
+        other = "w1" if who == "w2" else "w2"
+        try:
+            # everything but the held chunk (and finalize) gets done
+            def rest_done():
+                it = items(api.job(jid))
+                return all(i["state"] == "done" for n, i in it.items() if n not in (chunk, "finalize"))
+            wait_until(rest_done, 120, "%s to finish every other item" % other, interval=0.2)
+            j = api.job(jid)
+            assert j["state"] == "running" and items(j)["finalize"]["state"] == "waiting", j
+            # the gap: the segments before the held chunk, and not one more
+            k = int(chunk[1:])
+            gap = 2 + 4 * (k - 1)   # chunk 0 has 2 segments, the next ones 4
+            later = [n for n, i in items(j).items() if n.startswith("c") and int(n[1:]) > k]
+            assert all(items(j)[n]["state"] == "done" for n in later)
+
+            def listed():
+                _, s = playlist(os.path.join(out, "360p", "playlist.m3u8"))
+                return len(s) == gap
+            wait_until(listed, 20, "the EVENT playlists to list the %d segments before %s" % (gap, chunk))
+            with open(os.path.join(out, "master.m3u8"), encoding="utf-8") as f:
+                early_master = f.read()
+            assert "AVERAGE-BANDWIDTH" not in early_master and "I-FRAME" not in early_master, early_master
+            assert early_master.count("#EXT-X-STREAM-INF:") == 2, early_master
+            early = {}
+            for name in ("180p", "360p", "audio"):
+                text, segs = playlist(os.path.join(out, name, "playlist.m3u8"))
+                assert "#EXT-X-PLAYLIST-TYPE:EVENT" in text and "#EXT-X-START:TIME-OFFSET=0" in text, text
+                assert "#EXT-X-ENDLIST" not in text, text
+                assert [u for u, _ in segs] == ["seg_%05d.m4s" % i for i in range(gap)], (name, segs)
+                for u, _ in segs:
+                    assert os.path.getsize(os.path.join(out, name, u)) > 0, (name, u)
+                early[name] = segs
+            # a later chunk is done and stored, yet not listed: it waits for the gap
+            assert os.path.isfile(os.path.join(out, "360p", "seg_%05d.m4s" % (gap + 4)))
+            available = sum(d for _, d in early["360p"])
+            print("held %s on %s: EVENT playlists list %d segments (%.1f s)" % (chunk, who, gap, available))
+
+            # ---- signals: API, CLI, event
+            assert j["playable_url"] and j["playable_url"].endswith(jid + "/master.m3u8"), j
+            assert j["playable_at"] and j["timings"]["first_playable_seconds"] > 0, j
+            st = subprocess.run([os.path.join(BIN, "streamscale"), "status", jid], capture_output=True,
+                                text=True, timeout=30,
+                                env=dict(os.environ, STREAMSCALE_API=url, STREAMSCALE_API_TOKEN=TOKEN))
+            assert st.returncode == 0 and "playable:" in st.stdout and j["playable_url"] in st.stdout, st.stdout
+            ev = [e for e in api.events(jid) if e["type"] == "job.playable"]
+            assert len(ev) == 1 and ev[0]["data"]["url"] == j["playable_url"], ev
+            assert ev[0]["data"]["segments"] >= 2, ev
+
+            # ---- hls.js plays it while it is still encoding
+            profile = h.path("chromium-profile")
+            os.makedirs(profile)
+            with MediaServer({"job": out}, h.path("requests.log")) as srv:
+                h.logs["requests"] = h.path("requests.log")
+                env = dict(os.environ, SS_BASE="http://127.0.0.1:%d" % srv.port,
+                           SS_MASTER="/m/job-1/master.m3u8", SS_AVAILABLE="%.3f" % available,
+                           SS_PROFILE=profile, SS_ARTIFACTS=h.artifacts)
+                rc, text, summary = run_node_script("playable.mjs", env, 150)
+                sys.stdout.write(text)
+                assert summary, "playable.mjs printed no summary (rc %s)" % rc
+                assert rc == 0 and summary["ok"], summary.get("problem")
+            assert api.job(jid)["state"] == "running", "the job ended during playback"
+            print("hls.js played %.1f s from %.2f s and on after a seek to %.1f s, while running" % (
+                summary["played_to"], summary["first_t"], summary["seek_to"]))
+        finally:
+            h.send_signal(who, signal.SIGCONT)
+
+        # ---- the end: VOD playlists with the same segment URIs, then the rest
+        j = api.wait_state(jid, ("completed", "failed", "dead", "cancelled"), 180)
+        assert j["state"] == "completed", j
+        for name, segs in early.items():
+            text, final = playlist(os.path.join(out, name, "playlist.m3u8"))
+            assert "#EXT-X-PLAYLIST-TYPE:VOD" in text and text.rstrip().endswith("#EXT-X-ENDLIST"), text
+            assert final[:len(segs)] == segs and len(final) > len(segs), (name, len(segs), len(final))
+        problems = check_output.check(out, src, early_master=early_master)
+        assert not problems, "checker found:\n  %s" % "\n  ".join(problems)
+        with open(os.path.join(out, "job.json")) as f:
+            doc = json.load(f)
+        fp = doc["timings"]["first_playable_seconds"]
+        assert fp is not None and 0 < fp <= j["timings"]["first_playable_seconds"] + 0.01, (fp, j["timings"])
+        types = [e["type"] for e in api.events(jid)]
+        assert types.count("job.playable") == 1 and types.index("job.playable") < types.index("job.completed")
+        print("completed: VOD playlists extend the EVENT ones; first playable after %.2f s" % fp)
+
+
+if __name__ == "__main__":
+    main(test_playable)
