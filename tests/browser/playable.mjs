@@ -9,11 +9,14 @@
 //      SS_AVAILABLE  seconds the EVENT playlists list now
 //      SS_PROFILE    a fresh chromium user-data-dir
 //      SS_ARTIFACTS  where playable-failure.png goes
+//      SS_URL, SS_TOKEN, SS_JOB  the coordinator (its dashboard, with
+//                    output_dir set), its token and the running job
 //
 // Checks: the master parses with every rung; playback starts at the
 // beginning (EXT-X-START 0, not the live edge) and plays at least 8 s; a
 // seek inside the listed range plays on from there; no fatal player error,
-// no failed request. Prints one line "SUMMARY {json}".
+// no failed request. The dashboard's preview of the running job loads its
+// playable_url and gets media. Prints one line "SUMMARY {json}".
 import path from 'node:path';
 import { assert, launch, sleep, waitFor } from './lib.mjs';
 
@@ -65,6 +68,22 @@ try {
   summary.frames = s.frames;
   assert(!(s.errors || []).some((e) => e.fatal), 'fatal player error: ' + JSON.stringify(s.errors));
   assert(!failed.length, 'failed requests: ' + failed.join(', '));
+  // the dashboard previews the running job
+  const dash = await ctx.newPage();
+  await dash.goto(process.env.SS_URL + '/');
+  await dash.waitForSelector('#login:not([hidden])');
+  await dash.fill('#token', process.env.SS_TOKEN);
+  await dash.click('#login-form button[type=submit]');
+  await dash.waitForSelector('#login', { state: 'hidden' });
+  await dash.goto(process.env.SS_URL + '/#/jobs/' + process.env.SS_JOB);
+  await dash.waitForSelector('#job-state[data-state=running]', { timeout: 15000 });
+  await waitFor('the dashboard preview of the running job', async () => {
+    const st = await dash.getAttribute('#player', 'data-state');
+    if (st === 'error') throw new Error('preview error: ' + await dash.getAttribute('#player', 'data-error'));
+    return ['ready', 'playing'].includes(st) && await dash.getAttribute('#player', 'data-live') === '1' &&
+      Number(await dash.getAttribute('#player', 'data-frags')) >= 1;
+  }, 30000);
+  summary.dashboard_preview = await dash.getAttribute('#player', 'data-state');
 } catch (e) {
   rc = 1;
   summary.problem = e.message;

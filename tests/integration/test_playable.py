@@ -14,7 +14,8 @@ goes on to finish. Then, while it runs:
 - the API says playable_at/playable_url, `streamscale status` prints them,
   and job.playable came with the URL (events checked against proto/);
 - hls.js in chromium (tests/browser/playable.mjs) plays from the start for
-  8 s and plays on after a seek inside the listed range.
+  8 s and plays on after a seek inside the listed range; the dashboard's
+  preview of the running job loads it.
 
 Then the worker goes on (SIGCONT) and the job completes: the VOD playlists
 list the same segment URIs first, then the rest, with ENDLIST; the checker
@@ -58,7 +59,8 @@ def test_playable():
         src = gen_clip(h.path("talk.mp4"), seconds=36, size="640x360", rate=25)
         rport = h.redis()
         url = h.coordinator(redis_port=rport, token=TOKEN,
-                            extra={"STREAMSCALE_REAP_INTERVAL_MS": "200"})
+                            extra={"STREAMSCALE_REAP_INTERVAL_MS": "200",
+                                   "STREAMSCALE_OUTPUT_DIR": h.path("out")})
         api = Api(url, TOKEN, harness=h)
         h.worker("w1", rport, extra=WENV)
         h.worker("w2", rport, extra=WENV)
@@ -133,7 +135,8 @@ def test_playable():
                 h.logs["requests"] = h.path("requests.log")
                 env = dict(os.environ, SS_BASE="http://127.0.0.1:%d" % srv.port,
                            SS_MASTER="/m/job-1/master.m3u8", SS_AVAILABLE="%.3f" % available,
-                           SS_PROFILE=profile, SS_ARTIFACTS=h.artifacts)
+                           SS_PROFILE=profile, SS_ARTIFACTS=h.artifacts, SS_URL=url, SS_TOKEN=TOKEN,
+                           SS_JOB=jid)
                 rc, text, summary = run_node_script("playable.mjs", env, 150)
                 sys.stdout.write(text)
                 assert summary, "playable.mjs printed no summary (rc %s)" % rc
