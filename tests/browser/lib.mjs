@@ -1,5 +1,6 @@
-// Helpers the browser tests share (dashboard.test.mjs, console.test.mjs):
-// assertions, polling with a deadline, a small API client, and chromium.
+// Helpers the browser tests share (dashboard.test.mjs, console.test.mjs,
+// players.mjs, tracks.mjs): assertions, polling with a deadline, a small
+// API client, and chromium.
 import { chromium } from 'playwright-core';
 
 export function assert(c, msg) { if (!c) throw new Error('assertion failed: ' + msg); }
@@ -21,7 +22,8 @@ export async function waitFor(what, fn, timeoutMs = 30000, every = 100) {
     }
     await sleep(every);
   }
-  throw new Error('timed out waiting for ' + what + (last ? ' (' + last.message + ')' : ''));
+  throw new Error('timed out after ' + timeoutMs / 1000 + ' s waiting for ' + what +
+                  (last ? ' (' + last.message + ')' : ''));
 }
 
 // apiCall(method, path, body) against the coordinator at base with token;

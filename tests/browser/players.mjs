@@ -34,6 +34,7 @@
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
+import { waitFor } from './lib.mjs';
 
 const BASE = process.env.SS_BASE;
 const OUTPUTS = JSON.parse(process.env.SS_OUTPUTS || '[]');
@@ -51,25 +52,10 @@ const summary = { runs: [], storyboards: {}, posters: {} };
 const failures = [];
 function log(...a) { console.log('[players]', ...a); }
 function fail(msg) { failures.push(msg); log('PROBLEM:', msg); }
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-class PlayerError extends Error {}
-
-async function waitFor(what, fn, timeoutMs, every = 100) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      if (e instanceof PlayerError) throw e;
-      last = e;
-    }
-    await sleep(every);
-  }
-  throw new Error('timed out after ' + timeoutMs / 1000 + ' s waiting for ' + what + (last ? ' (' + last.message + ')' : ''));
-}
+// A player's fatal error: lib.mjs's waitFor throws it at once instead of
+// polling on until its deadline.
+class PlayerError extends Error { constructor(m) { super(m); this.fatal = true; } }
 
 const ctx = await chromium.launchPersistentContext(PROFILE, {
   executablePath: '/usr/bin/chromium',
