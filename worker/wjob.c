@@ -475,6 +475,11 @@ out:
              * items' segments too; each stopping item does it) */
             if (j->item[0] && oc == WJOB_CANCELLED) {
                 ss_err de = { 0 };
+                /* the master first: no new viewer starts on an output that
+                 * is going away (docs/PLAYABLE.md) */
+                char mkey[160];
+                snprintf(mkey, sizeof(mkey), "%smaster.m3u8", pub.prefix);
+                storage_delete_prefix(st, mkey, &de);
                 storage_delete_prefix(st, pub.prefix, &de);
             }
         }

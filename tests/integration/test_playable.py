@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Playable while it is still encoding (docs/PLAYABLE.md).
 
-Two worker daemons (one encoder thread each) encode a split job (2 s
-segments, 8 s chunks: 2, 4, 4, ... segments). As soon as one of them claims
+`streamscale submit --wait` sends a title to two worker daemons (one
+encoder thread each, chunk_seconds 8) that split it (2 s segments, chunks
+of 2, 4, 4, ... segments). As soon as one of them claims
 a chunk from the fourth on, it is stopped (SIGSTOP, lease long enough), so
 the job stays `running` with a gap in front of the chunks the other worker
 goes on to finish. Then, while it runs:
@@ -12,7 +13,8 @@ goes on to finish. Then, while it runs:
   segments before the gap, all stored; later chunks that are done are not
   listed; the early master has no AVERAGE-BANDWIDTH and no I-frame lines;
 - the API says playable_at/playable_url, `streamscale status` prints them,
-  and job.playable came with the URL (events checked against proto/);
+  job.playable came with the URL (events checked against proto/), and the
+  waiting `submit --wait` printed it;
 - hls.js in chromium (tests/browser/playable.mjs) plays from the start for
   8 s and plays on after a seek inside the listed range; the dashboard's
   preview of the running job loads it.
@@ -28,16 +30,19 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import check_output  # noqa: E402
-from lib.harness import BIN, SOURCE, Api, Harness, gen_clip, main, run_node_script, wait_until  # noqa: E402
+from lib.harness import (BIN, SOURCE, Api, Harness, gen_clip, http_json, main, run_node_script,  # noqa: E402
+                         wait_until)
 from test_media_players import MediaServer  # noqa: E402
 
 BROWSER_DIR = os.path.join(SOURCE, "tests", "browser")
 TOKEN = "test-token"
 WENV = {"STREAMSCALE_LEASE_SECONDS": "120", "STREAMSCALE_HEARTBEAT_MS": "300",
-        "STREAMSCALE_POLL_MS": "200", "STREAMSCALE_THREADS": "1", "STREAMSCALE_SLOTS": "1"}
+        "STREAMSCALE_POLL_MS": "200", "STREAMSCALE_THREADS": "1", "STREAMSCALE_SLOTS": "1",
+        "STREAMSCALE_CHUNK_SECONDS": "8"}
 
 
 def playlist(path):
@@ -56,6 +61,7 @@ def test_playable():
     assert os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "hls.js", "dist")), \
         "hls.js is missing from tests/browser/node_modules (npm ci)"
     with Harness("playable") as h:
+        t0 = time.monotonic()
         src = gen_clip(h.path("talk.mp4"), seconds=36, size="640x360", rate=25)
         rport = h.redis()
         url = h.coordinator(redis_port=rport, token=TOKEN,
@@ -64,10 +70,16 @@ def test_playable():
         api = Api(url, TOKEN, harness=h)
         h.worker("w1", rport, extra=WENV)
         h.worker("w2", rport, extra=WENV)
-        job = api.submit({"source": "file://" + src, "segment_seconds": 2, "split": 8,
-                          "ladder": [{"height": 180}, {"height": 360}],
-                          "thumbnails": False})
-        jid = job["id"]
+        # submitted with the CLI, which waits and says when it is playable
+        cenv = dict(os.environ, STREAMSCALE_API=url, STREAMSCALE_API_TOKEN=TOKEN)
+        cli = subprocess.Popen([os.path.join(BIN, "streamscale"), "submit", "file://" + src, "--wait",
+                                "--segment-seconds", "2", "--ladder", "180,360", "--no-thumbnails"],
+                               env=cenv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def submitted():
+            st, body = http_json("GET", url + "/v1/jobs", token=TOKEN)
+            return [j["id"] for j in body["jobs"]] if st == 200 else None
+        jid = wait_until(submitted, 30, "the submitted job")[0]
         out = h.path("out", jid)
 
         # ---- hold the job: stop the worker of a chunk from the fourth on
@@ -115,14 +127,14 @@ def test_playable():
             # a later chunk is done and stored, yet not listed: it waits for the gap
             assert os.path.isfile(os.path.join(out, "360p", "seg_%05d.m4s" % (gap + 4)))
             available = sum(d for _, d in early["360p"])
-            print("held %s on %s: EVENT playlists list %d segments (%.1f s)" % (chunk, who, gap, available))
+            print("held %s on %s: EVENT playlists list %d segments (%.1f s) [at %.0f s]" % (
+                chunk, who, gap, available, time.monotonic() - t0))
 
             # ---- signals: API, CLI, event
             assert j["playable_url"] and j["playable_url"].endswith(jid + "/master.m3u8"), j
             assert j["playable_at"] and j["timings"]["first_playable_seconds"] > 0, j
             st = subprocess.run([os.path.join(BIN, "streamscale"), "status", jid], capture_output=True,
-                                text=True, timeout=30,
-                                env=dict(os.environ, STREAMSCALE_API=url, STREAMSCALE_API_TOKEN=TOKEN))
+                                text=True, timeout=30, env=cenv)
             assert st.returncode == 0 and "playable:" in st.stdout and j["playable_url"] in st.stdout, st.stdout
             ev = [e for e in api.events(jid) if e["type"] == "job.playable"]
             assert len(ev) == 1 and ev[0]["data"]["url"] == j["playable_url"], ev
@@ -142,14 +154,19 @@ def test_playable():
                 assert summary, "playable.mjs printed no summary (rc %s)" % rc
                 assert rc == 0 and summary["ok"], summary.get("problem")
             assert api.job(jid)["state"] == "running", "the job ended during playback"
-            print("hls.js played %.1f s from %.2f s and on after a seek to %.1f s, while running" % (
-                summary["played_to"], summary["first_t"], summary["seek_to"]))
+            print("hls.js played %.1f s from %.2f s and on after a seek to %.1f s, while running "
+                  "[at %.0f s]" % (summary["played_to"], summary["first_t"], summary["seek_to"],
+                                   time.monotonic() - t0))
         finally:
             h.send_signal(who, signal.SIGCONT)
 
         # ---- the end: VOD playlists with the same segment URIs, then the rest
         j = api.wait_state(jid, ("completed", "failed", "dead", "cancelled"), 180)
         assert j["state"] == "completed", j
+        print("completed [at %.0f s]" % (time.monotonic() - t0))
+        _, cerr = cli.communicate(timeout=60)
+        assert cli.returncode == 0, (cli.returncode, cerr[-2000:])
+        assert "playable now (still encoding): " + j["playable_url"] in cerr, cerr[-2000:]
         for name, segs in early.items():
             text, final = playlist(os.path.join(out, name, "playlist.m3u8"))
             assert "#EXT-X-PLAYLIST-TYPE:VOD" in text and text.rstrip().endswith("#EXT-X-ENDLIST"), text
