@@ -249,6 +249,25 @@ static void test_base64(void **state)
     assert_string_equal(b64, "aGVsbG8=");
 }
 
+/* Cache-Control of playlists while a title is playable but still
+ * encoding (short), when final (long); segments stay immutable
+ * (docs/PLAYABLE.md). */
+static void test_manifest_cache_control(void **state)
+{
+    (void)state;
+    storage st;
+    memset(&st, 0, sizeof(st));
+    assert_string_equal(storage_cache_control_on(&st, "j/720p/playlist.m3u8"), "public, max-age=60");
+    storage_set_manifest_cc(&st, STORAGE_CC_LIVE);
+    assert_string_equal(storage_cache_control_on(&st, "j/720p/playlist.m3u8"), "public, max-age=1");
+    assert_string_equal(storage_cache_control_on(&st, "j/master.m3u8"), "public, max-age=1");
+    assert_string_equal(storage_cache_control_on(&st, "j/720p/seg_00001.m4s"),
+                        "public, max-age=31536000, immutable");
+    storage_set_manifest_cc(&st, STORAGE_CC_FINAL);
+    assert_string_equal(storage_cache_control_on(&st, "j/manifest.mpd"), "public, max-age=86400");
+    assert_string_equal(storage_cache_control_on(&st, "j/job.json"), "public, max-age=60");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -258,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_sign_urls),
         cmocka_unit_test(test_credentials),
         cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_manifest_cache_control),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
