@@ -837,10 +837,31 @@ def check_audio(P, outdir, audio_media, work, tracks, measured):
     return groups
 
 
-def check_early_master(P, text, measured, groups):
+def _peak_sets(track_dir, pl):
+    """The peak segment bit rate as RFC 8216bis defines it: the largest rate
+    of a set of contiguous segments lasting 0.5 to 1.5 target durations.
+    Every segment of a regular length is such a set alone; a short last one
+    counts with the segment before it."""
+    segs = []
+    for s in pl["segments"]:
+        f = os.path.join(track_dir, s["uri"])
+        segs.append((os.path.getsize(f) if os.path.isfile(f) else 0, s["duration"] or 0.0))
+    target = pl["target"] or max((d for _, d in segs), default=0)
+    peak = 0.0
+    for i, (b, d) in enumerate(segs):
+        if d < 0.5 * target and i > 0:
+            b, d = b + segs[i - 1][0], d + segs[i - 1][1]
+        if d > 0:
+            peak = max(peak, b * 8 / d)
+    return peak
+
+
+def check_early_master(P, text, outdir, groups):
     """A master published while encoding declared BANDWIDTH before the
-    segments existed: every variant's must still cover the measured peak of
-    its rung's segments (all of them, file size / EXTINF) plus its audio's."""
+    segments existed: every variant's must still cover the peak segment bit
+    rate of its rung's final segments (file size / EXTINF; a short last
+    segment counted with the one before it, as RFC 8216bis's definition
+    does: docs/PLAYABLE.md) plus its audio's."""
     try:
         m = parse_master(text)
     except ValueError as e:
@@ -849,12 +870,13 @@ def check_early_master(P, text, measured, groups):
     if not m["variants"]:
         P.add("early master: no EXT-X-STREAM-INF")
     for v in m["variants"]:
-        name = os.path.dirname(v.get("URI", ""))
-        if name not in measured:
+        path = os.path.join(outdir, v.get("URI", ""))
+        if not os.path.isfile(path):
             P.add("early master names %s, which the final output does not have", v.get("URI"))
             continue
+        pl = parse_media(open(path, encoding="utf-8").read())
         g = groups.get(v.get("AUDIO")) if v.get("AUDIO") else None
-        want = measured[name]["peak"] + (g["peak"] if g else 0.0)
+        want = _peak_sets(os.path.dirname(path), pl) + (g["peak"] if g else 0.0)
         bw = int(v.get("BANDWIDTH", 0))
         if bw < want * 0.999:
             P.add("early master: %s BANDWIDTH %d < the final segments' peak %.0f (video + audio)",
@@ -1035,7 +1057,7 @@ def check(outdir, source=None, expect_audio=None, check_duration=True, early_mas
             if abs(src - total) > tol:
                 P.add("total length %.3f s, source video %.3f s (more than one frame apart)", total, src)
         if early_master is not None:
-            check_early_master(P, early_master, measured, groups)
+            check_early_master(P, early_master, outdir, groups)
         if os.path.isfile(os.path.join(outdir, "manifest.mpd")):
             check_mpd(P, outdir, tracks, measured)
         if os.path.isdir(os.path.join(outdir, "thumbs")):
