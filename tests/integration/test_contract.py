@@ -500,7 +500,7 @@ def lifecycle(c, h, base, rport):
     get = lambda p: call(base, "GET", p)  # noqa: E731
 
     # -- a queued job, its canonical spec and its id
-    meta = {"title": "contract"}
+    meta = {"title": "contract", "playable": True}   # its result names master.m3u8: job.playable
     r = call(base, "POST", "/v1/jobs", src(metadata=meta))
     a = expect(c, r, 201, "Job", "POST /v1/jobs (new)")
     if r.headers.get("Location") != "/v1/jobs/%s" % a["id"]:

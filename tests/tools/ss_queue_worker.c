@@ -8,6 +8,8 @@
  *   "fail": "permanent"   fail with a permanent error
  *   "speed": X            report this encode speed (x real time, and 25·X
  *                         fps) in its heartbeats, as the media pipeline does
+ *   "playable": true      the result names an HLS master (urls.hls), so the
+ *                         completion is also the job's job.playable
  * On success the result names the worker and the attempt, and the worker
  * appends "<job id> <worker id>\n" to $SS_QUEUE_LOG (if set) so tests can
  * count completions per worker independently of Redis.
@@ -65,8 +67,13 @@ static void noop_runner(wjob *j)
             close(fd);
         }
     }
-    json_t *res = json_pack("{sssiso}", "worker", j->w->id, "attempt", j->attempt, "urls",
-                            json_object());
+    json_t *urls = json_object();
+    if (json_is_true(json_object_get(meta, "playable"))) {
+        char u[160];
+        snprintf(u, sizeof(u), "file:///noop/%s/master.m3u8", j->id);
+        json_object_set_new(urls, "hls", json_string(u));
+    }
+    json_t *res = json_pack("{sssiso}", "worker", j->w->id, "attempt", j->attempt, "urls", urls);
     wjob_set_outcome(j, WJOB_COMPLETED, NULL, res);
 }
 
