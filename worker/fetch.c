@@ -174,18 +174,24 @@ static size_t dl_header(char *p, size_t sz, size_t n, void *ud)
 
 /* Set up h for one attempt (GET or HEAD) of url/s3 object from offset. */
 static int setup_attempt(src *s, const char *url, const fetch_conf *c, CURL *h, netguard *g,
-                         int64_t from, const char *validator, int head,
+                         int64_t from, int64_t to, const char *validator, int head,
                          struct curl_slist **hdrs, char **surl, ss_err *err)
 {
+    /* bytes=FROM- (the rest), or bytes=FROM-TO when to >= from (a range
+     * read: asked for even at 0) */
     char range[64];
-    snprintf(range, sizeof(range), "bytes=%lld-", (long long)from);
+    if (to >= from)
+        snprintf(range, sizeof(range), "bytes=%lld-%lld", (long long)from, (long long)to);
+    else
+        snprintf(range, sizeof(range), "bytes=%lld-", (long long)from);
+    int ranged = from > 0 || to >= from;
     curl_easy_reset(h);
     *hdrs = NULL;
     *surl = NULL;
     if (s->is_s3) {
         s3_kv hh[2];
         size_t nh = 0;
-        if (from > 0) {
+        if (ranged) {
             hh[nh++] = (s3_kv){ "range", range };
             /* S3 has no If-Range: If-Match makes a changed object a 412. */
             if (validator && *validator)
@@ -208,7 +214,7 @@ static int setup_attempt(src *s, const char *url, const fetch_conf *c, CURL *h, 
         http_easy_setup(h, g, &l);
         curl_easy_setopt(h, CURLOPT_URL, url);
         curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, NULL);
-        if (from > 0) {
+        if (ranged) {
             curl_easy_setopt(h, CURLOPT_RANGE, range + 6);
             if (validator && *validator) {
                 if (http_header_add(hdrs, "If-Range: %s", validator) != 0)
@@ -306,7 +312,7 @@ int fetch_source(const char *url, const char *dest_path, const fetch_conf *conf_
         d.range_mismatch = 0;
         s3_buf_reset(&d.errbody);
         http_resp_reset(&d.hr);
-        if (setup_attempt(&s, url, &c, h, &g, d.have, d.validator, 0, &hdrs, &surl, err) != 0)
+        if (setup_attempt(&s, url, &c, h, &g, d.have, -1, d.validator, 0, &hdrs, &surl, err) != 0)
             break;
         http_capture(h, &d.hr);
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, dl_write);
@@ -469,7 +475,7 @@ int fetch_head_size(const char *url, const fetch_conf *conf_in, int64_t *size, s
         struct curl_slist *hdrs = NULL;
         char *surl = NULL;
         http_resp_reset(&hr);
-        if (setup_attempt(&s, url, &c, h, &g, 0, NULL, 1, &hdrs, &surl, err) != 0)
+        if (setup_attempt(&s, url, &c, h, &g, 0, -1, NULL, 1, &hdrs, &surl, err) != 0)
             break;
         http_capture(h, &hr);
         CURLcode cc = curl_easy_perform(h);
@@ -505,4 +511,270 @@ int fetch_head_size(const char *url, const fetch_conf *conf_in, int64_t *size, s
     s3_buf_free(&errbody);
     src_close(&s);
     return rc;
+}
+
+/* ---- random access by Range requests (fetch_reader_*) ---------------------- */
+
+#define READER_MIN_BLOCK (128 << 10)
+#define READER_MAX_BLOCK (4 << 20)
+
+struct fetch_reader {
+    src s;
+    fetch_conf c;
+    char *url;
+    char shown[1024];
+    CURL *h;
+    const atomic_int *cancel;
+    char validator[256];     /* the first answer's ETag (or Last-Modified) */
+    char etag[256], last_modified[64];
+    int64_t size;            /* the object's size (Content-Range total) */
+    uint8_t *blk;            /* the block read last: [blk_off, blk_off + blk_len) */
+    int64_t blk_off;
+    size_t blk_len, blk_cap;
+    size_t next;             /* the next block's size: doubles on sequential reads */
+    int64_t bytes;           /* body bytes received in all */
+    int64_t requests;
+    ss_err err;              /* the first failure */
+};
+
+typedef struct rd_req {
+    dl d;                    /* status, Content-Range, error body, d.hr the headers */
+    uint8_t *out;
+    size_t want, got;
+    int not_partial;         /* the answer was no 206: nothing written */
+} rd_req;
+
+static size_t rd_write(char *p, size_t sz, size_t n, void *ud)
+{
+    rd_req *q = ud;
+    size_t len = sz * n;
+    if (!q->d.checked) {
+        q->d.checked = 1;
+        long st = 0;
+        curl_easy_getinfo(q->d.h, CURLINFO_RESPONSE_CODE, &st);
+        q->d.writing = st == 206;
+        q->not_partial = st == 200;
+    }
+    if (!q->d.writing) {
+        if (q->not_partial)
+            return 0;   /* the whole object instead of the range: stop it here */
+        s3_buf_add(&q->d.errbody, p, len);
+        return len;
+    }
+    if (q->got + len > q->want)
+        return 0;       /* more than asked: a server that got the range wrong */
+    memcpy(q->out + q->got, p, len);
+    q->got += len;
+    return len;
+}
+
+/* One range [off, off + len) into out, with retries; *got = bytes (less
+ * only at the end of the object). */
+static int reader_get(fetch_reader *r, int64_t off, size_t len, uint8_t *out, size_t *got,
+                      ss_err *err)
+{
+    int fails = 0;
+    for (;;) {
+        rd_req q;
+        memset(&q, 0, sizeof(q));
+        q.d.h = r->h;
+        q.d.start = off;
+        q.d.total = -1;
+        q.d.hr.cancel = r->cancel;
+        q.out = out;
+        q.want = len;
+        s3_buf_init(&q.d.errbody, 16 * 1024);
+        netguard g = { 0 };
+        struct curl_slist *hdrs = NULL;
+        char *surl = NULL;
+        if (setup_attempt(&r->s, r->url, &r->c, r->h, &g, off, off + (int64_t)len - 1,
+                          r->validator, 0, &hdrs, &surl, err) != 0) {
+            s3_buf_free(&q.d.errbody);
+            return -1;
+        }
+        http_capture(r->h, &q.d.hr);
+        curl_easy_setopt(r->h, CURLOPT_WRITEFUNCTION, rd_write);
+        curl_easy_setopt(r->h, CURLOPT_WRITEDATA, &q);
+        curl_easy_setopt(r->h, CURLOPT_HEADERFUNCTION, dl_header);
+        curl_easy_setopt(r->h, CURLOPT_HEADERDATA, &q.d);
+        CURLcode cc = curl_easy_perform(r->h);
+        curl_slist_free_all(hdrs);
+        free(surl);
+        long st = 0;
+        curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &st);
+        r->requests++;
+        r->bytes += (int64_t)q.got;
+        int rc = 1;   /* 1: retry, 0: done, -1: failed */
+        ss_code code = SS_ENET;
+        if (r->cancel && atomic_load(r->cancel)) {
+            ss_fail(err, SS_ECANCELLED, "reading %s cancelled", r->shown);
+            rc = -1;
+        } else if (netguard_explain(&g, r->shown, err)) {
+            rc = -1;
+        } else if (q.not_partial || (st == 412 && r->validator[0])) {
+            ss_fail(err, q.not_partial && !r->validator[0] ? SS_EINVAL : SS_ENET,
+                    q.not_partial && !r->validator[0]
+                        ? "source %s: the server does not answer range requests"
+                        : "source %s changed while it was read (its ETag is no longer %s)",
+                    r->shown, r->validator);
+            rc = -1;
+        } else if (st == 206 && cc == CURLE_OK && !q.d.range_mismatch) {
+            if (!r->validator[0])
+                ss_strlcpy(r->validator, q.d.hr.etag[0] ? q.d.hr.etag : q.d.hr.last_modified,
+                           sizeof(r->validator));
+            if (!r->etag[0] && !r->last_modified[0]) {
+                ss_strlcpy(r->etag, q.d.hr.etag, sizeof(r->etag));
+                ss_strlcpy(r->last_modified, q.d.hr.last_modified, sizeof(r->last_modified));
+            }
+            if (q.d.total > 0)
+                r->size = q.d.total;
+            *got = q.got;
+            rc = 0;
+        } else if (st == 416) {
+            *got = 0;   /* at or past the end */
+            rc = 0;
+        } else {
+            char *s3code = NULL, *s3msg = NULL;
+            if (r->s.is_s3 && st >= 300)
+                s3_xml_error(q.d.errbody.data, q.d.errbody.len, &s3code, &s3msg);
+            free(s3msg);
+            http_verdict v = s3_classify(cc, st, s3code, &code);
+            free(s3code);
+            if (v == HTTP_DONE || q.d.range_mismatch)
+                v = HTTP_RETRY;   /* a 2xx that is not our range, or cut short */
+            if (v == HTTP_RETRY && fails < r->c.max_retries) {
+                fails++;
+                if (http_backoff_wait(fails, q.d.hr.retry_after_ms, r->cancel) != 0) {
+                    ss_fail(err, SS_ECANCELLED, "reading %s cancelled", r->shown);
+                    rc = -1;
+                }
+            } else {
+                if (cc != CURLE_OK)
+                    ss_fail(err, code, "source %s: %s%s", r->shown, http_error_text(&q.d.hr, cc),
+                            fails ? " (retries spent)" : "");
+                else
+                    describe_http(err, &r->s, r->shown, st, &q.d.errbody, code);
+                rc = -1;
+            }
+        }
+        s3_buf_free(&q.d.errbody);
+        if (rc <= 0)
+            return rc;
+    }
+}
+
+fetch_reader *fetch_reader_open(const char *url, const fetch_conf *conf, const atomic_int *cancel,
+                                ss_err *err)
+{
+    fetch_reader *r = calloc(1, sizeof(*r));
+    if (!r) {
+        ss_fail(err, SS_ENOMEM, "out of memory");
+        return NULL;
+    }
+    fill_conf(&r->c, conf);
+    r->cancel = cancel;
+    r->size = -1;
+    r->next = READER_MIN_BLOCK;
+    log_redact_url(url, r->shown, sizeof(r->shown));
+    r->url = strdup(url);
+    r->h = curl_easy_init();
+    r->blk_cap = READER_MAX_BLOCK;
+    r->blk = malloc(r->blk_cap);
+    if (!r->url || !r->h || !r->blk) {
+        ss_fail(err, SS_ENOMEM, "out of memory");
+        fetch_reader_close(r);
+        return NULL;
+    }
+    if (src_open(&r->s, url, &r->c, err) != 0) {
+        fetch_reader_close(r);
+        return NULL;
+    }
+    /* the first block: the size (Content-Range) and the version read */
+    size_t got = 0;
+    if (reader_get(r, 0, READER_MIN_BLOCK, r->blk, &got, err) != 0) {
+        fetch_reader_close(r);
+        return NULL;
+    }
+    r->blk_off = 0;
+    r->blk_len = got;
+    if (r->size < 0) {
+        ss_fail(err, SS_EINVAL, "source %s: the server does not say the size (Content-Range)",
+                r->shown);
+        fetch_reader_close(r);
+        return NULL;
+    }
+    if (r->size > r->c.max_bytes) {
+        ss_fail(err, SS_ELIMIT, "source %s is larger than the limit of %lld bytes", r->shown,
+                (long long)r->c.max_bytes);
+        fetch_reader_close(r);
+        return NULL;
+    }
+    return r;
+}
+
+int fetch_reader_read(fetch_reader *r, int64_t off, uint8_t *buf, int len)
+{
+    if (len <= 0 || off < 0 || r->err.code)
+        return r->err.code ? -1 : 0;
+    if (off >= r->size)
+        return 0;
+    if (off < r->blk_off || off >= r->blk_off + (int64_t)r->blk_len) {
+        /* a block from off: twice the last one when it follows on, else
+         * the smallest again (a seek) */
+        int seq = off == r->blk_off + (int64_t)r->blk_len;
+        r->next = seq ? (r->next * 2 > READER_MAX_BLOCK ? READER_MAX_BLOCK : r->next * 2)
+                      : READER_MIN_BLOCK;
+        size_t want = r->next;
+        if ((int64_t)want > r->size - off)
+            want = (size_t)(r->size - off);
+        size_t got = 0;
+        r->blk_len = 0;
+        if (reader_get(r, off, want, r->blk, &got, &r->err) != 0)
+            return -1;
+        r->blk_off = off;
+        r->blk_len = got;
+        if (!got)
+            return 0;
+    }
+    size_t at = (size_t)(off - r->blk_off);
+    size_t n = r->blk_len - at;
+    if (n > (size_t)len)
+        n = (size_t)len;
+    memcpy(buf, r->blk + at, n);
+    return (int)n;
+}
+
+int64_t fetch_reader_size(const fetch_reader *r)
+{
+    return r->size;
+}
+
+void fetch_reader_stats(const fetch_reader *r, int64_t *bytes, int64_t *requests)
+{
+    *bytes = r->bytes;
+    *requests = r->requests;
+}
+
+const ss_err *fetch_reader_error(const fetch_reader *r)
+{
+    return &r->err;
+}
+
+void fetch_reader_identity(const fetch_reader *r, char *etag, size_t etag_len, char *last_modified,
+                           size_t lm_len)
+{
+    ss_strlcpy(etag, r->etag, etag_len);
+    ss_strlcpy(last_modified, r->last_modified, lm_len);
+}
+
+void fetch_reader_close(fetch_reader *r)
+{
+    if (!r)
+        return;
+    if (r->h)
+        curl_easy_cleanup(r->h);
+    src_close(&r->s);
+    free(r->url);
+    free(r->blk);
+    free(r);
 }

@@ -66,4 +66,31 @@ int fetch_source(const char *url, const char *dest_path, const fetch_conf *conf,
  * *size when the server does not say. */
 int fetch_head_size(const char *url, const fetch_conf *conf, int64_t *size, ss_err *err);
 
+/* Random access to a remote source (https/http, s3) by Range requests, so
+ * that a split job's chunk reads only its part of the title. Each read
+ * past the block in hand is one GET of bytes=A-B (128 KiB after a seek,
+ * doubling up to 4 MiB while the reads follow on), with the guard,
+ * timeouts and retries of fetch_source, and If-Range (http) / If-Match
+ * (s3) on the first answer's ETag: a source that changes while it is read
+ * is an error, never a mix of two versions.
+ *
+ * fetch_reader_open reads the first block and learns the size; it fails
+ * with SS_EINVAL when the server does not answer ranges (the caller then
+ * downloads the whole source), SS_ELIMIT over max_bytes, else as
+ * fetch_source. Free with fetch_reader_close. */
+typedef struct fetch_reader fetch_reader;
+fetch_reader *fetch_reader_open(const char *url, const fetch_conf *conf, const atomic_int *cancel,
+                                ss_err *err);
+/* Up to len bytes at off into buf: the count (0 at the end), -1 on a
+ * failure (fetch_reader_error says which; later reads fail too). */
+int fetch_reader_read(fetch_reader *r, int64_t off, uint8_t *buf, int len);
+int64_t fetch_reader_size(const fetch_reader *r);
+/* Body bytes received and requests made so far. */
+void fetch_reader_stats(const fetch_reader *r, int64_t *bytes, int64_t *requests);
+const ss_err *fetch_reader_error(const fetch_reader *r);
+/* What identified the version read (as fetch_result's). */
+void fetch_reader_identity(const fetch_reader *r, char *etag, size_t etag_len, char *last_modified,
+                           size_t lm_len);
+void fetch_reader_close(fetch_reader *r);
+
 #endif

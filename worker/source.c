@@ -16,6 +16,17 @@
 #include "log.h"
 #include "util.h"
 
+static void fetch_conf_of(const source_conf *conf, fetch_conf *fc)
+{
+    memset(fc, 0, sizeof(*fc));
+    fc->s3 = &conf->storage;
+    fc->max_bytes = conf->max_bytes;
+    fc->allow_http = conf->allow_http;
+    fc->allow_private = conf->allow_private;
+    fc->timeout_s = conf->timeout_seconds > 0 && conf->timeout_seconds < (1 << 30) ?
+                    (int)conf->timeout_seconds : 0;
+}
+
 static int resolve(const char *url, const char *scratch_dir, char *out, size_t outlen,
                    const source_conf *conf, const atomic_int *cancel, source_info *info,
                    ss_err *err)
@@ -62,13 +73,7 @@ static int resolve(const char *url, const char *scratch_dir, char *out, size_t o
     if ((size_t)snprintf(out, outlen, "%s/source%s", scratch_dir, ext) >= outlen)
         return ss_fail(err, SS_EINVAL, "scratch path too long");
     fetch_conf fc;
-    memset(&fc, 0, sizeof(fc));
-    fc.s3 = &conf->storage;
-    fc.max_bytes = conf->max_bytes;
-    fc.allow_http = conf->allow_http;
-    fc.allow_private = conf->allow_private;
-    fc.timeout_s = conf->timeout_seconds > 0 && conf->timeout_seconds < (1 << 30) ?
-                   (int)conf->timeout_seconds : 0;
+    fetch_conf_of(conf, &fc);
     fetch_result fr;
     if (fetch_source(url, out, &fc, cancel, &fr, err) != 0)
         return -1;
@@ -138,4 +143,31 @@ json_t *source_info_json(const char *url, const source_info *info)
     if (info->last_modified[0])
         json_object_set_new(o, "last_modified", json_string(info->last_modified));
     return o;
+}
+
+fetch_reader *source_open_reader(const char *url, const source_conf *conf, const atomic_int *cancel,
+                                 source_info *info, ss_err *err)
+{
+    memset(info, 0, sizeof(*info));
+    info->mtime = -1;
+    if (ss_str_has_prefix(url, "file://"))
+        return NULL;   /* read in place: a seek is a seek already */
+    fetch_conf fc;
+    fetch_conf_of(conf, &fc);
+    ss_err e = { 0 };
+    fetch_reader *r = fetch_reader_open(url, &fc, cancel, &e);
+    if (!r) {
+        if (e.code != SS_EINVAL) {
+            *err = e;
+            return NULL;
+        }
+        char shown[1024];
+        log_redact_url(url, shown, sizeof(shown));
+        log_info(NULL, "source %s: no range reads (%s): downloading it whole", shown, e.msg);
+        return NULL;
+    }
+    info->size = (long long)fetch_reader_size(r);
+    fetch_reader_identity(r, info->etag, sizeof(info->etag), info->last_modified,
+                          sizeof(info->last_modified));
+    return r;
 }

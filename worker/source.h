@@ -47,4 +47,13 @@ int source_check_identity(const source_info *info, const json_t *identity, ss_er
 /* info as job.json's "source" object (caller decrefs). */
 json_t *source_info_json(const char *url, const source_info *info);
 
+/* A split job's chunk reads a remote (http(s), s3) source by range
+ * requests instead of downloading it (fetch.h, fetch_reader). NULL with
+ * err untouched: read it the usual way (file://, or a server that does not
+ * answer ranges: logged); NULL with err set: the source failed (as
+ * source_resolve would). info gets the size and the ETag/Last-Modified, no
+ * SHA-256 (nothing reads the whole file). */
+struct fetch_reader *source_open_reader(const char *url, const source_conf *conf,
+                                        const atomic_int *cancel, source_info *info, ss_err *err);
+
 #endif

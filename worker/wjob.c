@@ -19,6 +19,7 @@
 
 #include "avlog.h"
 #include "events.h"
+#include "fetch.h"
 #include "jobspec.h"
 #include "cpuacct.h"
 #include "log.h"
@@ -273,11 +274,23 @@ static wjob_outcome outcome_of(wjob *j, const ss_err *err)
 }
 
 /* The job itself. Fills j->outcome/j->err/j->result. */
+/* media_io over a fetch_reader (a chunk's range reads) */
+static int range_read(void *ud, int64_t off, uint8_t *buf, int len)
+{
+    return fetch_reader_read(ud, off, buf, len);
+}
+
+static const char *range_message(void *ud)
+{
+    return fetch_reader_error(ud)->msg;
+}
+
 void wjob_run_media(wjob *j)
 {
     worker *w = j->w;
     ss_err err = { 0 };
     char dir[4096], outdir[4096], src_local[4096];
+    fetch_reader *rd = NULL;   /* a chunk's range reads of a remote source */
     json_t *output = NULL;
     storage *st = NULL;
     publish pub;
@@ -311,7 +324,27 @@ void wjob_run_media(wjob *j)
     source_info si;
     memset(&si, 0, sizeof(si));
     src_local[0] = '\0';
-    if (!finalize && !remove &&
+    /* a chunk of a remote source reads only its range (docs/SPLIT.md,
+     * "Sources"), unless the job pins the source by its SHA-256 (that needs
+     * every byte) */
+    int chunk = j->item[0] == 'c' && j->item[1] >= '0' && j->item[1] <= '9';
+    const json_t *ident = json_object_get(j->spec, "source_identity");
+    if (chunk && !json_object_get(ident, "sha256")) {
+        rd = source_open_reader(source, &sc, &j->cancel, &si, &err);
+        if (!rd && err.code)
+            goto out;
+        if (rd) {
+            /* the name only tells the demuxer the extension */
+            const char *q = source + strcspn(source, "?#");
+            const char *b = q;
+            while (b > source && b[-1] != '/')
+                b--;
+            snprintf(src_local, sizeof(src_local), "%.*s", (int)(q - b), b);
+            if (source_check_identity(&si, ident, &err) != 0)
+                goto out;
+        }
+    }
+    if (!finalize && !remove && !rd &&
         (source_resolve(source, dir, src_local, sizeof(src_local), &sc, &j->cancel, &si, &err) != 0 ||
          source_check_identity(&si, json_object_get(j->spec, "source_identity"), &err) != 0))
         goto out;
@@ -356,6 +389,9 @@ void wjob_run_media(wjob *j)
     log_info(NULL, "encoding with %d encoder thread(s) (threads %lld, slots %lld when claimed)",
              mo.threads, conf->threads, conf->slots);
     mo.scratch_dir = dir;
+    media_io mio = { rd, rd ? fetch_reader_size(rd) : 0, range_read, range_message };
+    if (rd)
+        mo.io = &mio;
     job_ctx ctx = { j, &pub };
     media_events ev = { .ud = &ctx, .progress = on_progress, .position = on_position,
                         .file_ready = on_file_ready, .warning = on_warning };
@@ -367,6 +403,13 @@ void wjob_run_media(wjob *j)
         if (media_encode_item(src_local, outdir, &mo, plan, j->item, results, &ev, &j->cancel, &rec,
                               &err) != 0)
             goto out;
+        if (rd && fetch_reader_error(rd)->code) {
+            /* the demuxer took a failed read for a damaged end: it was the
+             * network, so the item fails (and runs again) */
+            err = *fetch_reader_error(rd);
+            json_decref(rec);
+            goto out;
+        }
         if (pub.err.code || storage_wait(st, &err) != 0) {
             if (pub.err.code)
                 err = pub.err;
@@ -374,6 +417,15 @@ void wjob_run_media(wjob *j)
             goto out;
         }
         json_object_set_new(rec, "worker", json_string(w->id));
+        if (rd) {
+            int64_t nb = 0, nr = 0;
+            fetch_reader_stats(rd, &nb, &nr);
+            log_info(NULL, "item %s read %lld of the source's %lld bytes in %lld range requests",
+                     j->item, (long long)nb, (long long)fetch_reader_size(rd), (long long)nr);
+            json_object_set_new(rec, "source_read", json_pack("{sIsIsI}", "bytes", (json_int_t)nb,
+                                                              "of", (json_int_t)fetch_reader_size(rd),
+                                                              "requests", (json_int_t)nr));
+        }
         if (!strcmp(j->item, "audio"))   /* what finalize's job.json says of the source */
             json_object_set_new(rec, "source_info", source_info_json(source, &si));
         j->item_cpu = json_number_value(json_object_get(rec, "cpu_seconds"));
@@ -494,6 +546,7 @@ out:
     json_decref(output);
     json_decref(pub.sent);
     pthread_mutex_destroy(&pub.mu);
+    fetch_reader_close(rd);
     ss_rm_rf(dir);
 }
 

@@ -17,6 +17,9 @@
   then finalize; GET /v1/jobs/{id} lists the items (state,
   worker, attempts, CPU seconds) and job.json records who encoded what; the
   output passes the checker.
+- An http:// source (a local server that counts what it sends): every
+  chunk reads only its range through Range requests (on average well under
+  half of the file each); the plan and the audio read it whole.
 - A source with a cut tail (announces 12 s, decodes to less): the audio,
   cut to the announced length in parallel with the chunks, runs once more
   cut to the length the chunks measured (job.retrying item audio, not
@@ -32,10 +35,12 @@
   item waits for a worker and, once one is resumed, removes the output the
   done chunks stored; then the job is cancelled.
 """
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import check_output  # noqa: E402
@@ -95,7 +100,8 @@ def test_split_cli(h):
 TOKEN = "test-token"
 COORD = {"STREAMSCALE_REAP_INTERVAL_MS": "200", "STREAMSCALE_RETRY_BASE_MS": "100"}
 WENV = {"STREAMSCALE_LEASE_SECONDS": "3", "STREAMSCALE_HEARTBEAT_MS": "300",
-          "STREAMSCALE_POLL_MS": "200", "STREAMSCALE_THREADS": "1", "STREAMSCALE_SLOTS": "1"}
+          "STREAMSCALE_POLL_MS": "200", "STREAMSCALE_THREADS": "1", "STREAMSCALE_SLOTS": "1",
+          "STREAMSCALE_ALLOW_HTTP_SOURCES": "true", "STREAMSCALE_ALLOW_PRIVATE_NETWORKS": "true"}
 W2ENV = dict(WENV, STREAMSCALE_LEASE_SECONDS="120")
 
 
@@ -133,6 +139,40 @@ def cut_tail(h, src):
     with open(cut, "wb") as f:
         f.write(data[:int(len(data) * 0.88)])
     return cut
+
+
+class RangeSource(http.server.BaseHTTPRequestHandler):
+    """Serves one file with Range (bytes=A-B and bytes=A-) and counts what it
+    sends: (range header or None, body bytes) per GET."""
+    protocol_version = "HTTP/1.1"
+    data = b""
+    served = []
+    lock = threading.Lock()
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        data, rng = RangeSource.data, self.headers.get("Range")
+        a, b = 0, len(data) - 1
+        if rng:
+            x, y = rng.split("=")[1].split("-")
+            a, b = int(x), min(int(y) if y else len(data) - 1, len(data) - 1)
+            self.send_response(206)
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (a, b, len(data)))
+        else:
+            self.send_response(200)
+        body = data[a:b + 1]
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("ETag", '"v1"')
+        self.end_headers()
+        with RangeSource.lock:
+            RangeSource.served.append((rng, len(body)))
+        try:
+            self.wfile.write(body)
+        except OSError:
+            pass   # a reader that stopped early
 
 
 def test_split_api(h, src):
@@ -188,6 +228,35 @@ def test_split_api(h, src):
     v, a = playlist_seconds(out, "240p"), playlist_seconds(out, "audio")
     assert v < 11.5 and abs(a - v) < 0.1, (v, a)
     print("split api: cut tail: audio ran again, %.3f s of audio for %.3f s of video" % (a, v))
+
+    # ---- an http:// source: each chunk reads only its range (Range
+    # requests through the worker's reader); plan and audio read it whole
+    big = gen_clip(h.path("big.mp4"), seconds=24, size="640x360", extra_in=[],
+                   extra_out=["-vf", "noise=alls=12:allf=t", "-g", "25"])
+    RangeSource.data = open(big, "rb").read()
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RangeSource)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url_src = "http://127.0.0.1:%d/big.mp4" % srv.server_address[1]
+        job = api.submit(dict(spec(big, 23, chunk=4), source=url_src,
+                              thumbnails={"enabled": False, "interval_seconds": 2}))
+        jid = job["id"]
+        j = api.wait_state(jid, ("completed", "failed", "dead", "cancelled"), 240)
+        assert j["state"] == "completed", j
+    finally:
+        srv.shutdown()
+    size = len(RangeSource.data)
+    whole = [n for r, n in RangeSource.served if r is None]
+    ranged = [n for r, n in RangeSource.served if r is not None]
+    nchunks = sum(1 for i in j["items"] if i["kind"] == "chunk")
+    assert nchunks >= 6 and len(whole) == 2 and whole == [size, size], (nchunks, whole)
+    assert sum(ranged) < 0.5 * size * nchunks, (sum(ranged), size, nchunks)
+    problems = check_output.check(h.path("out", jid), big)
+    assert not problems, "http source: checker found:\n  %s" % "\n  ".join(problems)
+    print("split api: http source of %d B: %d chunks read %d B in %d range requests "
+          "(%.0f %% of the file each on average); plan and audio read it whole" % (
+              size, nchunks, sum(ranged), len(ranged), 100.0 * sum(ranged) / nchunks / size))
 
     # ---- SIGKILL one worker in the middle of a chunk
     job = api.submit(spec(src, 24))

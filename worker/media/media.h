@@ -102,7 +102,21 @@ typedef struct media_opts {
     int split;                 /* MEDIA_SPLIT_AUTO (default), _OFF, _SECONDS */
     double split_seconds;      /* MEDIA_SPLIT_SECONDS: the chunk length asked for */
     double chunk_seconds;      /* auto: the chunk length (worker config; default 12) */
+    /* The source through this reader instead of the file named src (a
+     * split job's chunk reading a remote source by range requests); NULL:
+     * the file. Borrowed: it must outlive the call. */
+    const struct media_io *io;
 } media_opts;
+
+/* Random access to a source the worker does not hold as a file. */
+typedef struct media_io {
+    void *ud;
+    int64_t size;              /* bytes */
+    /* up to len bytes at off into buf: the count, 0 at the end, < 0 on a
+     * failure (the reader keeps the message: message()) */
+    int (*read)(void *ud, int64_t off, uint8_t *buf, int len);
+    const char *(*message)(void *ud);
+} media_io;
 
 #define MEDIA_SPLIT_AUTO 0     /* split titles longer than two chunks */
 #define MEDIA_SPLIT_OFF 1

@@ -74,8 +74,12 @@ typedef struct probe_info {
     int audio_only;           /* no video stream but audio: an audio-only package */
 } probe_info;
 
-/* Open src, find its stream info and check the limits of o. On success
- * *ic is an open input the caller closes with avformat_close_input(). */
+/* avformat_close_input, and the AVIOContext of a source read through
+ * media_opts.io (probe_open made it) */
+void media_close_input(AVFormatContext **ic);
+/* Open src (or o->io, src then only names it), find its stream info and
+ * check the limits of o. On success *ic is an open input the caller closes
+ * with media_close_input(). */
 int probe_open(const char *src, const media_opts *o, AVFormatContext **ic, probe_info *pi,
                ss_err *err);
 /* The audio tracks o->audio_mode asks for: positions in pi->audio (file

@@ -86,6 +86,82 @@ static void mb(char *out, size_t n, int64_t bytes)
     snprintf(out, n, "%.1f MB", bytes / 1e6);
 }
 
+/* ---- a source through media_io (AVIOContext callbacks) ---- */
+
+typedef struct io_pos {
+    const media_io *io;
+    int64_t pos;
+} io_pos;
+
+static int io_read(void *opaque, uint8_t *buf, int len)
+{
+    io_pos *p = opaque;
+    int n = p->io->read(p->io->ud, p->pos, buf, len);
+    if (n < 0)
+        return AVERROR(EIO);
+    if (n == 0)
+        return AVERROR_EOF;
+    p->pos += n;
+    return n;
+}
+
+static int64_t io_seek(void *opaque, int64_t off, int whence)
+{
+    io_pos *p = opaque;
+    switch (whence & ~AVSEEK_FORCE) {
+    case AVSEEK_SIZE:
+        return p->io->size;
+    case SEEK_SET:
+        p->pos = off;
+        break;
+    case SEEK_CUR:
+        p->pos += off;
+        break;
+    case SEEK_END:
+        p->pos = p->io->size + off;
+        break;
+    default:
+        return AVERROR(EINVAL);
+    }
+    return p->pos;
+}
+
+void media_close_input(AVFormatContext **icp)
+{
+    AVFormatContext *ic = *icp;
+    if (!ic)
+        return;
+    AVIOContext *pb = (ic->flags & AVFMT_FLAG_CUSTOM_IO) ? ic->pb : NULL;
+    avformat_close_input(icp);
+    if (pb) {
+        av_free(pb->opaque);
+        av_freep(&pb->buffer);
+        avio_context_free(&pb);
+    }
+}
+
+/* An input context reading through io (its AVIOContext freed by
+ * media_close_input). */
+static int io_input(const media_io *io, AVFormatContext **icp, ss_err *err)
+{
+    AVFormatContext *ic = avformat_alloc_context();
+    io_pos *p = av_mallocz(sizeof(*p));
+    uint8_t *buf = av_malloc(64 << 10);
+    AVIOContext *pb = ic && p && buf ? avio_alloc_context(buf, 64 << 10, 0, p, io_read, NULL, io_seek)
+                                     : NULL;
+    if (!pb) {
+        av_free(p);
+        av_free(buf);
+        avformat_free_context(ic);
+        return ss_fail(err, SS_ENOMEM, "out of memory");
+    }
+    p->io = io;
+    ic->pb = pb;
+    ic->flags |= AVFMT_FLAG_CUSTOM_IO;
+    *icp = ic;
+    return 0;
+}
+
 int probe_open(const char *src, const media_opts *o, AVFormatContext **icp, probe_info *pi,
                ss_err *err)
 {
@@ -93,8 +169,13 @@ int probe_open(const char *src, const media_opts *o, AVFormatContext **icp, prob
     pi->vidx = pi->aidx = -1;
     *icp = NULL;
     struct stat sb;
-    if (stat(src, &sb) != 0)
+    if (o->io) {
+        memset(&sb, 0, sizeof(sb));
+        sb.st_mode = S_IFREG;
+        sb.st_size = (off_t)o->io->size;
+    } else if (stat(src, &sb) != 0) {
         return ss_fail(err, SS_ENOTFOUND, "source file not found: %s", src);
+    }
     if (!S_ISREG(sb.st_mode))
         return ss_fail(err, SS_EMEDIA, "source is not a regular file");
     pi->file_size = sb.st_size;
@@ -110,15 +191,26 @@ int probe_open(const char *src, const media_opts *o, AVFormatContext **icp, prob
 
     AVFormatContext *ic = NULL;
     char e[128];
+    if (o->io && io_input(o->io, &ic, err))
+        return -1;
+    AVIOContext *own_pb = o->io ? ic->pb : NULL;
     int r = avformat_open_input(&ic, src, NULL, NULL);
     if (r < 0) {
+        /* a failed open frees ic but not a caller's AVIOContext */
+        if (own_pb) {
+            av_free(own_pb->opaque);
+            av_freep(&own_pb->buffer);
+            avio_context_free(&own_pb);
+        }
         media_averr(r, e, sizeof(e));
+        if (o->io && o->io->message && o->io->message(o->io->ud)[0])
+            return ss_fail(err, SS_ENET, "cannot read the source: %s", o->io->message(o->io->ud));
         return ss_fail(err, SS_EMEDIA, "cannot open the source: %s", e);
     }
     r = avformat_find_stream_info(ic, NULL);
     if (r < 0) {
         media_averr(r, e, sizeof(e));
-        avformat_close_input(&ic);
+        media_close_input(&ic);
         return ss_fail(err, SS_EMEDIA, "cannot read the source's streams: %s", e);
     }
 
@@ -160,7 +252,7 @@ int probe_open(const char *src, const media_opts *o, AVFormatContext **icp, prob
     if (ic->duration > 0)
         pi->duration = ic->duration / (double)AV_TIME_BASE;
     if (pi->vidx < 0 && pi->aidx < 0) {
-        avformat_close_input(&ic);
+        media_close_input(&ic);
         return ss_fail(err, SS_EMEDIA, "no decodable video or audio stream");
     }
     if (pi->vidx < 0) {   /* a podcast, a music file: audio renditions only */
@@ -174,7 +266,7 @@ int probe_open(const char *src, const media_opts *o, AVFormatContext **icp, prob
         snprintf(pi->vcodec, sizeof(pi->vcodec), "none");
         pi->sar_num = pi->sar_den = 1;
         if (o->max_duration > 0 && pi->duration > o->max_duration) {
-            avformat_close_input(&ic);
+            media_close_input(&ic);
             return ss_fail(err, SS_ELIMIT, "source is %.1f s long, over the limit of %.0f s",
                            pi->duration, o->max_duration);
         }
@@ -229,7 +321,7 @@ int probe_open(const char *src, const media_opts *o, AVFormatContext **icp, prob
     }
 
     if (o->max_pixels > 0 && (int64_t)pi->width * pi->height > o->max_pixels) {
-        avformat_close_input(&ic);
+        media_close_input(&ic);
         return ss_fail(err, SS_ELIMIT,
                        "source picture %dx%d (%lld pixels) is over the limit of %lld pixels",
                        pi->width, pi->height, (long long)pi->width * pi->height,
@@ -238,7 +330,7 @@ int probe_open(const char *src, const media_opts *o, AVFormatContext **icp, prob
     /* the renditions are planned at the display size: a pixel aspect ratio
      * can make that far larger than the coded picture */
     if (o->max_pixels > 0 && (int64_t)pi->dw * pi->dh > o->max_pixels) {
-        avformat_close_input(&ic);
+        media_close_input(&ic);
         return ss_fail(err, SS_ELIMIT,
                        "source picture %dx%d displays at %dx%d (pixel aspect %d:%d; %lld pixels), "
                        "over the limit of %lld pixels", pi->width, pi->height, pi->dw, pi->dh,
@@ -246,7 +338,7 @@ int probe_open(const char *src, const media_opts *o, AVFormatContext **icp, prob
                        (long long)o->max_pixels);
     }
     if (o->max_duration > 0 && pi->duration > o->max_duration) {
-        avformat_close_input(&ic);
+        media_close_input(&ic);
         return ss_fail(err, SS_ELIMIT, "source is %.1f s long, over the limit of %.0f s",
                        pi->duration, o->max_duration);
     }

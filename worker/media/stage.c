@@ -138,7 +138,7 @@ void job_release(job *j, int final)
     avcodec_free_context(&j->vdec);
     thumbs_free(&j->th);
     subs_free(&j->sb);
-    avformat_close_input(&j->ic);
+    media_close_input(&j->ic);
     pt_free(&j->pt);
     j->vsrc = j->vsink = NULL;
     if (final) {
