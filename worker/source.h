@@ -18,6 +18,9 @@ typedef struct source_conf {
     long long max_bytes;        /* download cap, 0 = none */
     long long timeout_seconds;
     const char *file_roots;     /* ':'-separated folders file:// may use; NULL/"" = none */
+    int no_hash;                /* source_resolve leaves info->sha256 empty (a split job's
+                                   chunk: hashing a local title whole per chunk cost more
+                                   than a chunk's pre-roll) */
 } source_conf;
 
 /* What the worker read, so job.json can say which content it encoded

@@ -330,6 +330,7 @@ void wjob_run_media(wjob *j)
     int chunk = j->item[0] == 'c' && j->item[1] >= '0' && j->item[1] <= '9';
     const json_t *ident = json_object_get(j->spec, "source_identity");
     if (chunk && !json_object_get(ident, "sha256")) {
+        sc.no_hash = 1;   /* job.json's source (size, SHA-256) comes from the audio item */
         rd = source_open_reader(source, &sc, &j->cancel, &si, &err);
         if (!rd && err.code)
             goto out;
