@@ -1,4 +1,4 @@
-/* wjob.c — one claimed job, on its own thread: get the source, run the
+/* wjob.c — one claimed job, on a job thread of the worker's pool: get the source, run the
  * media pipeline into scratch, publish to storage while encoding, then the
  * playlists, the top manifests and job.json last, so no reader ever sees a
  * manifest that names a missing file, and job.json means "all there".
@@ -601,17 +601,129 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
     wjob_reap_thread(j);
 }
 
+/* ---- the job threads ------------------------------------------------------
+ * Long-lived: a job is handed to an idle thread (a condition variable), and
+ * a new thread is started only when none is idle, so their number is the
+ * most jobs that ever ran at once (slots, plus a claim answered while
+ * draining). Starting a thread per job cost a clone, a fresh 8 MiB stack
+ * (mmap/mprotect/munmap once glibc's stack cache overflowed), TLS set-up
+ * and a join per job: 10+ syscalls and two context switches that showed in
+ * the queue benchmark (docs/BENCHMARKS.md). The threads end with the
+ * worker (wjob_pool_stop). */
+struct wjob_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    wjob *head, *tail;          /* handed over, not yet taken (wjob.pool_next) */
+    int queued;
+    int idle;                   /* threads waiting for a job */
+    int stopping;
+    pthread_t *threads;
+    int nthreads, cap;
+};
+
+static void *pool_thread(void *arg)
+{
+    wjob_pool *p = arg;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->head && !p->stopping) {
+            p->idle++;
+            pthread_cond_wait(&p->cv, &p->mu);
+            p->idle--;
+        }
+        wjob *j = p->head;
+        if (!j)
+            break;   /* stopping, nothing left */
+        p->head = j->pool_next;
+        if (!p->head)
+            p->tail = NULL;
+        p->queued--;
+        pthread_mutex_unlock(&p->mu);
+        job_thread(j);   /* its last touch of j is event_active(done_ev) */
+        pthread_mutex_lock(&p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static wjob_pool *pool_get(worker *w)
+{
+    if (!w->pool) {
+        wjob_pool *p = calloc(1, sizeof(*p));
+        if (!p)
+            return NULL;
+        pthread_mutex_init(&p->mu, NULL);
+        pthread_cond_init(&p->cv, NULL);
+        w->pool = p;
+    }
+    return w->pool;
+}
+
+/* Another thread (the caller holds p->mu). 0 or an errno. */
+static int pool_grow(wjob_pool *p)
+{
+    if (p->nthreads == p->cap) {
+        int cap = p->cap ? p->cap * 2 : 8;
+        pthread_t *t = realloc(p->threads, (size_t)cap * sizeof(*t));
+        if (!t)
+            return ENOMEM;
+        p->threads = t;
+        p->cap = cap;
+    }
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    /* libx264 and the decoders keep big frames on the heap, not the stack */
+    pthread_attr_setstacksize(&attr, 8 << 20);
+    int rc = pthread_create(&p->threads[p->nthreads], &attr, pool_thread, p);
+    pthread_attr_destroy(&attr);
+    if (rc == 0)
+        p->nthreads++;
+    return rc;
+}
+
+void wjob_pool_stop(worker *w)
+{
+    wjob_pool *p = w->pool;
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->nthreads; i++)
+        pthread_join(p->threads[i], NULL);
+    free(p->threads);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+    w->pool = NULL;
+}
+
 int wjob_start(worker *w, wjob *j, ss_err *err)
 {
     j->done_ev = event_new(w->base, -1, 0, on_done, j);
     if (!j->done_ev)
         return ss_fail(err, SS_ENOMEM, "event_new failed");
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    /* libx264 and the decoders keep big frames on the heap, not the stack */
-    pthread_attr_setstacksize(&attr, 8 << 20);
-    int rc = pthread_create(&j->thread, &attr, job_thread, j);
-    pthread_attr_destroy(&attr);
+    wjob_pool *p = pool_get(w);
+    if (!p)
+        return ss_fail(err, SS_ENOMEM, "cannot start a job thread: out of memory");
+    pthread_mutex_lock(&p->mu);
+    int rc = 0;
+    /* every idle thread may already be promised to a job handed over
+     * before this one (it has not woken yet) */
+    if (p->idle <= p->queued)
+        rc = pool_grow(p);
+    if (rc == 0) {
+        j->pool_next = NULL;
+        if (p->tail)
+            p->tail->pool_next = j;
+        else
+            p->head = j;
+        p->tail = j;
+        p->queued++;
+        pthread_cond_signal(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
     if (rc != 0)
         return ss_fail(err, SS_ENOMEM, "cannot start a job thread: %s", strerror(rc));
     j->thread_started = 1;
@@ -620,10 +732,9 @@ int wjob_start(worker *w, wjob *j, ss_err *err)
 
 void wjob_reap_thread(wjob *j)
 {
-    if (j->thread_started) {
-        pthread_join(j->thread, NULL);
-        j->thread_started = 0;
-    }
+    /* the job's thread signalled done_ev as its last touch of j and went
+     * back to the pool: nothing to join */
+    j->thread_started = 0;
     j->thread_done = 1;
     pthread_mutex_lock(&j->mu);
     wjob_outcome oc = j->outcome;
@@ -642,8 +753,6 @@ void wjob_free(wjob *j)
 {
     if (!j)
         return;
-    if (j->thread_started)
-        pthread_join(j->thread, NULL);
     if (j->done_ev)
         event_free(j->done_ev);
     json_decref(j->spec);

@@ -379,6 +379,7 @@ int worker_main_with(int argc, char **argv, void (*runner)(wjob *j))
 
 out:
     wq_stop(&w);
+    wjob_pool_stop(&w);
     struct event **evs[] = { &w.sig_term, &w.sig_int, &w.sig_hup, &w.tick_ev, &w.poll_ev,
                              &w.claim_ev, &w.drain_ev, &w.reconnect_ev };
     for (size_t i = 0; i < SS_ARRAY_LEN(evs); i++) {

@@ -3,7 +3,8 @@
  * Threads: one libevent loop thread owns everything that talks to Redis
  * (two hiredis async contexts: one SUBSCRIBEd to notifications and cancel
  * messages, one for commands), the CPU gate, lease renewal and the
- * registry heartbeat. Each claimed job runs on its own thread (wjob.c):
+ * registry heartbeat. Each claimed job runs on a job thread (wjob.c: a pool
+ * of long-lived threads, one job at a time each):
  * download, media pipeline, upload. The job thread never touches Redis;
  * it publishes progress into its wjob under a mutex and signals the loop
  * with event_active() when it is done, so a CPU-bound encode can never
@@ -88,6 +89,7 @@ typedef enum wjob_outcome {
 #define WJOB_CANCEL_DRAIN 3
 
 typedef struct worker worker;
+typedef struct wjob_pool wjob_pool;
 
 typedef struct wjob {
     worker *w;
@@ -104,8 +106,8 @@ typedef struct wjob {
     char item[16];              /* a split job's work item ("c3", "audio", "finalize"); "" = the job */
     json_t *item_in;            /* its claim payload: {plan, results, items} (owned) */
     double item_cpu;            /* CPU seconds the item took (set by the job thread) */
-    pthread_t thread;
-    int thread_started;
+    struct wjob *pool_next;     /* wjob.c: handed to the job threads, not yet taken */
+    int thread_started;         /* handed to a job thread that has not signalled done_ev */
     atomic_int cancel;          /* read by the pipeline; WJOB_CANCEL_* */
     struct event *done_ev;      /* activated by the job thread when it ends */
 
@@ -171,6 +173,7 @@ struct worker {
     int64_t replicas_ms;        /* monotonic: when replicas was asked for */
     int64_t last_beat_ms;
     struct wcalls *calls;       /* in-flight Redis calls (wqueue.c) */
+    wjob_pool *pool;            /* the long-lived job threads (wjob.c) */
     atomic_llong jobs_completed, jobs_failed, jobs_cancelled;
     struct wmetrics *metrics;   /* wmetrics.c: counters, /metrics on metrics_listen */
     /* What a claimed job runs on its thread: the media pipeline
@@ -187,8 +190,11 @@ void wq_try_claim(worker *w);
 void wq_finish(worker *w, wjob *j);      /* report a finished job */
 void wq_registry_bye(worker *w);
 
-/* wjob.c: the job thread */
+/* wjob.c: the job threads. wjob_start hands j to an idle thread of the
+ * worker's pool (a new one when none is idle); wjob_pool_stop ends them
+ * (after the loop: nothing may run). */
 int wjob_start(worker *w, wjob *j, ss_err *err);
+void wjob_pool_stop(worker *w);
 void wjob_free(wjob *j);
 /* loop thread: called when done_ev fires */
 void wjob_reap_thread(wjob *j);

@@ -30,6 +30,8 @@ typedef struct member {
     struct member *next;
     cpuacct *group;
     clockid_t clk;
+    double base;        /* the thread's clock when it joined (a pooled job
+                         * thread joins once per job) */
 } member;
 
 struct cpuacct {
@@ -54,7 +56,7 @@ static double clock_s(clockid_t c)
 static void leave(member *m)
 {
     cpuacct *a = m->group;
-    double s = clock_s(CLOCK_THREAD_CPUTIME_ID);
+    double s = clock_s(CLOCK_THREAD_CPUTIME_ID) - m->base;
     pthread_mutex_lock(&a->mu);
     for (member **pp = &a->live; *pp; pp = &(*pp)->next) {
         if (*pp == m) {
@@ -113,6 +115,7 @@ void cpuacct_join(cpuacct *a)
         free(m);
         return;   /* not counted rather than wrong */
     }
+    m->base = clock_s(m->clk);
     atomic_fetch_add(&a->refs, 1);
     m->group = a;
     pthread_mutex_lock(&a->mu);
@@ -132,7 +135,7 @@ double cpuacct_seconds(void)
     pthread_mutex_lock(&a->mu);
     double s = a->gone;
     for (member *m = a->live; m; m = m->next)
-        s += clock_s(m->clk);
+        s += clock_s(m->clk) - m->base;
     pthread_mutex_unlock(&a->mu);
     return s;
 }
