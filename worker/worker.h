@@ -127,6 +127,8 @@ typedef struct wjob {
     int finishing;              /* finish script in flight or pending */
     int claims_next;            /* that finish also claims the next job */
     int says_idle;              /* that finish marks the worker idle instead */
+    int batched;                /* waiting in (or sent with) a finish_many batch */
+    int no_batch;               /* a batch with it failed: report it alone */
     int finish_failures;        /* reports Redis did not accept yet */
     int64_t next_finish_ms;     /* monotonic: no report before this */
     int thread_done;
@@ -173,6 +175,9 @@ struct worker {
     int64_t replicas_ms;        /* monotonic: when replicas was asked for */
     int64_t last_beat_ms;
     struct wcalls *calls;       /* in-flight Redis calls (wqueue.c) */
+    wjob **batch;               /* completed jobs whose report waits for flush_ev */
+    int nbatch, batch_cap;
+    struct event *flush_ev;     /* sends the batch once this loop pass's jobs are in */
     wjob_pool *pool;            /* the long-lived job threads (wjob.c) */
     atomic_llong jobs_completed, jobs_failed, jobs_cancelled;
     struct wmetrics *metrics;   /* wmetrics.c: counters, /metrics on metrics_listen */

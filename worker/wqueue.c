@@ -510,6 +510,12 @@ void wq_stop(worker *w)
     w->cmd = w->sub = NULL;
     free(w->calls);
     w->calls = NULL;
+    if (w->flush_ev)
+        event_free(w->flush_ev);
+    w->flush_ev = NULL;
+    free(w->batch);
+    w->batch = NULL;
+    w->nbatch = w->batch_cap = 0;
 }
 
 /* ---- notifications and cancel messages ----------------------------------- */
@@ -900,6 +906,21 @@ static void finish_reply(worker *w, redisReply *r, void *ud)
     worker_job_finished(w, j);
 }
 
+/* A completed job's report: the result (payload) and the job.completed
+ * event's data, as JSON text (the caller frees both). */
+static void completed_report(const wjob *j, char **payload, char **evdata)
+{
+    *payload = json_dumps(j->result, JSON_COMPACT);
+    json_t *ev = json_object();
+    json_object_set(ev, "output", json_object_get(j->result, "urls"));
+    json_object_set(ev, "renditions", json_object_get(j->result, "renditions"));
+    *evdata = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+}
+
+static void finish_one(worker *w, wjob *j, wjob_outcome oc);
+static int batch_add(worker *w, wjob *j);
+
 void wq_finish(worker *w, wjob *j)
 {
     if (j->finishing)
@@ -916,6 +937,16 @@ void wq_finish(worker *w, wjob *j)
     }
     if (!w->cmd_connected)
         return;   /* retried from the tick when Redis is back */
+    /* A completed job waits for the others that complete in this pass of
+     * the loop: their reports go in one finish_many call (flush_ev). */
+    if (oc == WJOB_COMPLETED && !j->item[0] && !j->no_batch && batch_add(w, j) == 0)
+        return;
+    finish_one(w, j, oc);
+}
+
+/* One finish (or item_finish) call for j. */
+static void finish_one(worker *w, wjob *j, wjob_outcome oc)
+{
     const char *outcome = "failed";
     char *payload = NULL, *evdata = NULL;
     char permanent[4] = "0", delay[24] = "0";
@@ -923,10 +954,7 @@ void wq_finish(worker *w, wjob *j)
     switch (oc) {
     case WJOB_COMPLETED:
         outcome = "completed";
-        payload = json_dumps(j->result, JSON_COMPACT);
-        ev = json_object();
-        json_object_set(ev, "output", json_object_get(j->result, "urls"));
-        json_object_set(ev, "renditions", json_object_get(j->result, "renditions"));
+        completed_report(j, &payload, &evdata);
         break;
     case WJOB_SPLIT:
         outcome = "split";
@@ -953,8 +981,10 @@ void wq_finish(worker *w, wjob *j)
         ev = json_object();
     }
     }
-    evdata = json_dumps(ev, JSON_COMPACT);
-    json_decref(ev);
+    if (ev) {
+        evdata = json_dumps(ev, JSON_COMPACT);
+        json_decref(ev);
+    }
     char key[160], lease[24], aging[24], cpu[32] = "0";
     RK_KEY(key, RK_JOB_FMT, j->id);
     snprintf(lease, sizeof(lease), "%lld", w->conf.lease_seconds * 1000);
@@ -993,6 +1023,172 @@ void wq_finish(worker *w, wjob *j)
     }
     free(payload);
     free(evdata);
+}
+
+/* ---- finish_many: the reports of jobs that completed together ------------------- */
+
+/* Reports per finish_many call: bounded, so one call stays short in Redis. */
+#define FINISH_BATCH_MAX 64
+
+typedef struct fbatch {
+    int n, want, idle;
+    wjob *jobs[];
+} fbatch;
+
+static void on_flush(evutil_socket_t fd, short what, void *arg);
+
+/* Queue j's report for flush_ev, which runs once the loop has handled the
+ * other events of this pass (the jobs that completed with it). -1: send it
+ * alone now. */
+static int batch_add(worker *w, wjob *j)
+{
+    if (!w->flush_ev && !(w->flush_ev = event_new(w->base, -1, 0, on_flush, w)))
+        return -1;
+    if (w->nbatch == w->batch_cap) {
+        int cap = w->batch_cap ? w->batch_cap * 2 : 16;
+        wjob **b = realloc(w->batch, (size_t)cap * sizeof(*b));
+        if (!b)
+            return -1;
+        w->batch = b;
+        w->batch_cap = cap;
+    }
+    w->batch[w->nbatch++] = j;
+    j->says_idle = 0;
+    j->finishing = 1;
+    j->batched = 1;
+    if (w->nbatch == 1)
+        event_active(w->flush_ev, EV_TIMEOUT, 0);
+    return 0;
+}
+
+static void on_finish_many(worker *w, redisReply *r, void *ud)
+{
+    fbatch *b = ud;
+    w->claim_inflight -= b->want;
+    if (w->claim_inflight < 0)
+        w->claim_inflight = 0;
+    int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements >= (size_t)b->n + 1 &&
+             r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == b->n;
+    for (size_t i = 1; ok && i <= (size_t)b->n; i++)
+        ok = r->element[i]->type == REDIS_REPLY_ARRAY && r->element[i]->elements == 2;
+    if (!ok) {
+        /* Redis unreachable or an error: each job reports again, alone
+         * (a bad argument of one must not hold back the others) */
+        for (int i = 0; i < b->n; i++) {
+            b->jobs[i]->batched = 0;
+            if (r)
+                b->jobs[i]->no_batch = 1;
+            finish_reply(w, r && r->type == REDIS_REPLY_ERROR ? r : NULL, b->jobs[i]);
+        }
+        free(b);
+        wake_settle(w);
+        return;
+    }
+    /* the next jobs first, before the reports give up their slots (so a
+     * claim wq_try_claim sends meanwhile sees the right count) */
+    size_t claimed = r->elements - 1 - (size_t)b->n;
+    for (size_t i = (size_t)b->n + 1; i < r->elements; i++) {
+        redisReply *c = r->element[i];
+        if (c->type != REDIS_REPLY_ARRAY || (c->elements != 5 && c->elements != 7))
+            continue;
+        w->queue_empty = c->element[4]->integer == 0;
+        w->idle_marked = 0;
+        start_claimed(w, c->element, c->elements);
+    }
+    if ((int)claimed < b->want || (b->want == 0 && b->idle)) {
+        /* the queue ran out: Redis has us in {ss}:idle now */
+        w->queue_empty = 1;
+        w->idle_marked = 1;
+        w->wake_id[0] = 0;
+    } else if (w->queue_empty) {
+        w->wake_id[0] = 0;
+    }
+    for (int i = 0; i < b->n; i++) {
+        b->jobs[i]->batched = 0;
+        finish_reply(w, r->element[i + 1], b->jobs[i]);   /* may free the job */
+    }
+    free(b);
+    wake_settle(w);
+}
+
+/* One finish_many call for n completed jobs (n >= 2), asking for as many
+ * next jobs as the gate allows in the slots they free. */
+static void batch_send(worker *w, wjob **jobs, int n)
+{
+    fbatch *b = calloc(1, sizeof(*b) + (size_t)n * sizeof(wjob *));
+    const char **args = calloc(6 + 4 * (size_t)n, sizeof(*args));
+    char **owned = calloc(2 * (size_t)n, sizeof(*owned));
+    int rc = -1;
+    if (b && args && owned) {
+        int freed = 0;   /* slots the gate lets us fill again */
+        while (!w->draining && !w->stopping && freed < n &&
+               gate_open(w->gate.load, w->conf.cpu_threshold / 100.0,
+                         w->njobs - n + w->claim_inflight + freed, (int)w->conf.slots))
+            freed++;
+        b->n = n;
+        b->want = w->queue_empty ? 0 : freed;
+        b->idle = freed > 0 && w->queue_empty && w->claim_inflight == 0;
+        char lease[24], aging[24], want[16], count[16];
+        snprintf(lease, sizeof(lease), "%lld", w->conf.lease_seconds * 1000);
+        snprintf(aging, sizeof(aging), "%lld", w->conf.aging_seconds * 1000);
+        snprintf(want, sizeof(want), "%d", b->want);
+        snprintf(count, sizeof(count), "%d", n);
+        args[0] = w->id;
+        args[1] = lease;
+        args[2] = aging;
+        args[3] = want;
+        args[4] = b->idle ? "idle" : "";
+        args[5] = count;
+        for (int i = 0; i < n; i++) {
+            wjob *j = jobs[i];
+            b->jobs[i] = j;
+            completed_report(j, &owned[2 * i], &owned[2 * i + 1]);
+            args[6 + 4 * i] = j->id;
+            args[7 + 4 * i] = j->token;
+            args[8 + 4 * i] = owned[2 * i] ? owned[2 * i] : "{}";
+            args[9 + 4 * i] = owned[2 * i + 1] ? owned[2 * i + 1] : "{}";
+        }
+        const char *keys[] = { RK_PROCESSING };
+        rc = wq_script(w, "finish_many", 1, keys, 6 + 4 * n, args, on_finish_many, b);
+        for (int i = 0; i < 2 * n; i++)
+            free(owned[i]);
+    }
+    free(owned);
+    free(args);
+    if (rc == 0) {
+        w->claim_inflight += b->want;
+        return;
+    }
+    /* not sent: the tick reports them (one by one) when it can */
+    for (int i = 0; i < n; i++) {
+        jobs[i]->finishing = 0;
+        jobs[i]->batched = 0;
+    }
+    free(b);
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    worker *w = arg;
+    wjob **jobs = w->batch;
+    int n = w->nbatch;
+    w->batch = NULL;
+    w->nbatch = w->batch_cap = 0;
+    for (int k = 0; k < n; k += FINISH_BATCH_MAX) {
+        int m = n - k < FINISH_BATCH_MAX ? n - k : FINISH_BATCH_MAX;
+        if (!w->cmd_connected) {
+            for (int i = k; i < n; i++)
+                jobs[i]->finishing = jobs[i]->batched = 0;   /* the tick retries */
+            break;
+        }
+        if (m == 1) {
+            jobs[k]->finishing = jobs[k]->batched = 0;
+            finish_one(w, jobs[k], WJOB_COMPLETED);
+        } else {
+            batch_send(w, jobs + k, m);
+        }
+    }
+    free(jobs);
 }
 
 /* ---- registry ----------------------------------------------------------------- */

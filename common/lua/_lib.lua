@@ -23,15 +23,22 @@ end
 
 -- Append an event to the job's stream with the next sequence number as its
 -- stream id (0-<seq>), and schedule webhook delivery when the job has one.
-local function emit(id, etype, data, ms)
-  local jk = P .. 'job:' .. id
-  local seq = redis.call('HINCRBY', jk, 'seq', 1)
+-- emit_at: the same with the sequence number the caller took itself (the
+-- job's seq + 1, written back with its other fields in one HSET: the hot
+-- claim and completion paths), hook = the job has a hook_url.
+local function emit_at(id, seq, etype, data, ms, hook)
   redis.call('XADD', P .. 'events:' .. id, 'MAXLEN', '~', 1000, '0-' .. seq,
              'type', etype, 'ts', ms, 'data', data)
-  if redis.call('HEXISTS', jk, 'hook_url') == 1 then
+  if hook then
     redis.call('ZADD', P .. 'hooks:due', 'NX', ms, id)
   end
   return seq
+end
+
+local function emit(id, etype, data, ms)
+  local jk = P .. 'job:' .. id
+  local seq = redis.call('HINCRBY', jk, 'seq', 1)
+  return emit_at(id, seq, etype, data, ms, redis.call('HEXISTS', jk, 'hook_url') == 1)
 end
 
 -- New work is queued: wake ONE idle worker, not the fleet. Workers whose
@@ -145,8 +152,8 @@ end
 -- Count what a completed job's result says it did (uploads, encode speed).
 -- result_json is the worker's job.json without the spec; anything missing
 -- or malformed is skipped, never an error.
-local function count_result(jk, ms, result_json)
-  local started = tonumber(redis.call('HGET', jk, 'started_ms') or '')
+local function count_result(jk, ms, result_json, started_ms)
+  local started = tonumber(started_ms or redis.call('HGET', jk, 'started_ms') or '')
   if started and started > 0 and ms >= started then
     observe('job_duration_seconds', (ms - started) / 1000)
   end
@@ -181,22 +188,36 @@ end
 -- job records when and where (playable_ms, playable_url) and appends
 -- job.playable. A split job calls it when its early playlists first list
 -- segments (publish); every job when it completes, if not before.
+-- job.playable's data (created_ms: the job's, a string or nil).
+local function playable_data(url, created_ms, segments, ms)
+  local created = tonumber(created_ms or '0') or 0
+  local data = {url = url, seconds = created > 0 and (ms - created) / 1000 or 0}
+  if segments then data.segments = segments end
+  return cjson.encode(data)
+end
+
 local function mark_playable(id, url, segments, ms)
   local jk = P .. 'job:' .. id
   if redis.call('HEXISTS', jk, 'playable_ms') == 1 or not url or url == '' then return end
-  local created = tonumber(redis.call('HGET', jk, 'created_ms') or '0') or 0
+  local created = redis.call('HGET', jk, 'created_ms')
   redis.call('HSET', jk, 'playable_ms', ms, 'playable_url', url)
-  local data = {url = url, seconds = created > 0 and (ms - created) / 1000 or 0}
-  if segments then data.segments = segments end
-  emit(id, 'job.playable', cjson.encode(data), ms)
+  emit(id, 'job.playable', playable_data(url, created, segments, ms), ms)
+end
+
+-- A completed job's HLS URL (its result's urls.hls), or nil.
+local function result_hls(result_json)
+  local ok, r = pcall(cjson.decode, result_json)
+  if ok and type(r) == 'table' and type(r.urls) == 'table' and type(r.urls.hls) == 'string' and
+     r.urls.hls ~= '' then
+    return r.urls.hls
+  end
+  return nil
 end
 
 -- A job completes: playable now if it was not before (its result's HLS URL).
 local function playable_at_end(id, result_json, ms)
-  local ok, r = pcall(cjson.decode, result_json)
-  if ok and type(r) == 'table' and type(r.urls) == 'table' and type(r.urls.hls) == 'string' then
-    mark_playable(id, r.urls.hls, nil, ms)
-  end
+  local url = result_hls(result_json)
+  if url then mark_playable(id, url, nil, ms) end
 end
 
 local function item_key(id, name) return P .. 'item:' .. id .. ':' .. name end
@@ -461,13 +482,15 @@ local function claim_next(worker, lease, aging, ms)
     end
     -- how much will still be queued, so the worker knows whether to ask
     -- again (read before the first write: a refused command must not
-    -- leave a half-done claim)
+    -- leave a half-done claim); a list without an oldest id is empty
     local left = -1
-    for _, lv in ipairs(LEVELS) do left = left + redis.call('LLEN', P .. 'q:' .. lv[1]) end
+    for _, c in ipairs(cands) do left = left + redis.call('LLEN', P .. 'q:' .. c[1]) end
     local q = P .. 'q:' .. best[1]
     local id = best[3]
     local jk = P .. 'job:' .. id
-    local h = redis.call('HMGET', jk, 'state', 'queued_ms', 'split')
+    -- everything the claim reads of the job, in one call
+    local h = redis.call('HMGET', jk, 'state', 'queued_ms', 'split', 'attempts', 'seq', 'hook_url',
+                         'spec')
     if (h[1] == 'running' or h[1] == 'cancelling') and h[3] == '1' then
       -- a split job at the head: its next ready item (the job leaves the
       -- queue with its last ready item; a cancelling one has only its
@@ -481,22 +504,58 @@ local function claim_next(worker, lease, aging, ms)
     end
     if h[1] == 'queued' then
       local token = redis.call('INCR', P .. 'fence')
-      local attempt = redis.call('HINCRBY', jk, 'attempts', 1)
+      local attempt = (tonumber(h[4] or '0') or 0) + 1
+      local seq = (tonumber(h[5] or '0') or 0) + 1
       local deadline = ms + lease
       local qms = tonumber(h[2] or '')
       if qms and ms >= qms then observe('job_queue_wait_seconds', (ms - qms) / 1000) end
+      -- the claim's fields, the state (set_state's HSET) and the event's
+      -- sequence number (emit's HINCRBY) in one write
       redis.call('HSET', jk, 'worker', worker, 'token', token, 'lease_ms', deadline,
-                 'started_ms', ms, 'progress', 0, 'stage', 'starting')
+                 'started_ms', ms, 'progress', 0, 'stage', 'starting', 'attempts', attempt,
+                 'state', 'running', 'updated_ms', ms, 'seq', seq)
       redis.call('ZADD', P .. 'processing', deadline, id)
       redis.call('ZREM', P .. 'idle', worker)
-      set_state(id, 'queued', 'running', ms)
+      redis.call('ZREM', P .. 'st:queued', id)
+      redis.call('ZADD', P .. 'st:running', ms, id)
       stat('started')
-      emit(id, 'job.started', cjson.encode({worker = worker, attempt = attempt}), ms)
-      return {id, tostring(token), attempt, redis.call('HGET', jk, 'spec'), left}
+      emit_at(id, seq, 'job.started', cjson.encode({worker = worker, attempt = attempt}), ms, h[6] ~= false)
+      return {id, tostring(token), attempt, h[7], left}
     end
     -- a stale id (job gone or no longer queued): drop it and look again
   end
   return nil
+end
+
+-- What finish reads of a job before it writes (complete_job's h).
+local FINISH_FIELDS = {'token', 'state', 'priority', 'started_ms', 'seq', 'hook_url', 'error',
+                       'playable_ms', 'created_ms'}
+
+-- A running (or cancelling) job completed, its token checked by the caller
+-- (finish, finish_many): h = HMGET of FINISH_FIELDS. The job's writes in
+-- one HSET (set_state's, emit's and mark_playable's included): the hot
+-- path of the queue. Events: job.playable first when the job was not
+-- playable before (playable_at_end), then job.completed.
+local function complete_job(id, h, result, evdata, ms)
+  local jk = P .. 'job:' .. id
+  local seq = (tonumber(h[5] or '0') or 0) + 1
+  local url = not h[8] and result_hls(result) or nil
+  redis.call('ZREM', P .. 'processing', id)
+  redis.call('HSET', jk, 'token', '', 'lease_ms', 0, 'result', result, 'finished_ms', ms,
+             'progress', 100, 'stage', 'done', 'state', 'completed', 'updated_ms', ms,
+             'seq', url and seq + 1 or seq)
+  if url then redis.call('HSET', jk, 'playable_ms', ms, 'playable_url', url) end
+  if h[7] then redis.call('HDEL', jk, 'error') end
+  redis.call('ZREM', P .. 'st:' .. h[2], id)
+  redis.call('ZADD', P .. 'st:completed', ms, id)
+  stat('completed')
+  count_result(jk, ms, result, h[4] or '')
+  local hook = h[6] ~= false
+  if url then
+    emit_at(id, seq, 'job.playable', playable_data(url, h[9] or nil, nil, ms), ms, hook)
+    seq = seq + 1
+  end
+  emit_at(id, seq, 'job.completed', evdata, ms, hook)
 end
 
 -- The reply of finish/item_finish: {1, state} and, when the worker asked

@@ -13,7 +13,7 @@
 -- and one is queued, or {-1, state} when the token
 -- is stale (then nothing is claimed either).
 local id, jk, outcome = ARGV[2], KEYS[1], ARGV[4]
-local h = redis.call('HMGET', jk, 'token', 'state', 'priority')
+local h = redis.call('HMGET', jk, unpack(FINISH_FIELDS))
 if h[1] ~= ARGV[3] or (h[2] ~= 'running' and h[2] ~= 'cancelling') then
   return {-1, h[2] or 'missing'}
 end
@@ -46,6 +46,10 @@ if ARGV[9] and ARGV[9] ~= '' and not (tonumber(ARGV[10]) and tonumber(ARGV[11]))
 end
 local from = h[2]
 local ms = now_ms()
+if outcome == 'completed' then
+  complete_job(id, h, ARGV[5], ARGV[8], ms)
+  return reply_and_claim('completed', ARGV[9], ARGV[10], ARGV[11], ARGV[12], ms)
+end
 redis.call('ZREM', P .. 'processing', id)
 redis.call('HSET', jk, 'token', '', 'lease_ms', 0)
 -- A job the user cancelled ends cancelled, whatever the worker reports
@@ -92,15 +96,6 @@ if outcome == 'split' then
   stat('items_done:plan')
   requeue_split(id, h[3])
   st = 'running'
-elseif outcome == 'completed' then
-  redis.call('HSET', jk, 'result', ARGV[5], 'finished_ms', ms, 'progress', 100, 'stage', 'done')
-  redis.call('HDEL', jk, 'error')
-  set_state(id, from, 'completed', ms)
-  stat('completed')
-  count_result(jk, ms, ARGV[5])
-  playable_at_end(id, ARGV[5], ms)
-  emit(id, 'job.completed', ARGV[8], ms)
-  st = 'completed'
 elseif outcome == 'cancelled' then
   redis.call('HSET', jk, 'finished_ms', ms, 'stage', 'cancelled')
   set_state(id, from, 'cancelled', ms)

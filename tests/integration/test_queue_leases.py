@@ -1,6 +1,7 @@
 """Leases and fencing with real processes: a worker killed with SIGKILL loses
 no job (requeued after its lease, done once by another worker, attempts 2),
 and a worker paused past its lease (SIGSTOP) has its late writes refused."""
+import hashlib
 import os
 import signal
 import sys
@@ -178,6 +179,59 @@ def test_queue_leases():
             assert r("ZSCORE", "{ss}:processing", job["id"]) is not None
             assert r("HGET", key, "token") == token and r("HGET", key, "state") == "running"
         assert api.wait_state(job["id"], ("completed", "failed", "dead"), 60)["attempts"] == 1
+        h.stop("e")
+        check_finish_many(h, api, r, rport, lib, claim, env, log)
+
+
+def check_finish_many(h, api, r, rport, lib, claim, env, log):
+    """finish_many: completed jobs reported together, each fenced by its own
+    token (a stale one is refused, the others complete), the next job
+    claimed in the same call; a bad argument writes nothing. Then a worker
+    whose jobs complete together uses it, and every job completes once."""
+    lua = os.path.join(SOURCE, "common", "lua")
+    many = lib + open(os.path.join(lua, "finish_many.lua")).read()
+    ids = [api.submit({"source": "file:///many/%d.mp4" % i})["id"] for i in range(4)]
+    got = [r("EVAL", claim, 1, "{ss}:processing", "{ss}:", "fm", "60000", "300000") for _ in range(3)]
+    assert [g[0] for g in got] == ids[:3], (got, ids)
+    tok = {g[0]: g[1] for g in got}
+    # a stale token for the third job (as if its lease had been reaped)
+    r("HSET", "{ss}:job:" + ids[2], "token", "999999")
+    argv = ["fm", "60000", "300000", "1", "", "3"]
+    for jid in ids[:3]:
+        argv += [jid, tok[jid], '{"worker":"fm","attempt":1,"urls":{}}', '{"output":{}}']
+    try:   # n does not match the arguments: refused before any write
+        r("EVAL", many, 1, "{ss}:processing", "{ss}:", *(argv[:5] + ["4"] + argv[6:]))
+        raise AssertionError("finish_many accepted a wrong count")
+    except RuntimeError:
+        pass
+    assert api.job(ids[0])["state"] == "running"
+    rep = r("EVAL", many, 1, "{ss}:processing", "{ss}:", *argv)
+    assert rep[0] == 3 and rep[1] == [1, "completed"] and rep[2] == [1, "completed"], rep
+    assert rep[3] == [-1, "running"], rep
+    assert len(rep) == 5 and rep[4][0] == ids[3] and rep[4][2] == 1, rep   # the next job
+    for jid in ids[:2]:
+        j = api.job(jid)
+        assert j["state"] == "completed" and j["result"]["worker"] == "fm", j
+        assert types(api, jid) == ["job.queued", "job.started", "job.completed"], types(api, jid)
+        assert r("ZSCORE", "{ss}:processing", jid) is None
+    assert api.job(ids[2])["state"] == "running"
+    for jid in (ids[2], ids[3]):   # back to the queue (the reaper counts the attempt)
+        r("ZADD", "{ss}:processing", "0", jid)
+
+    # a worker with 8 slots and 200 short jobs: reports go together, once each
+    if os.path.exists(log):
+        os.unlink(log)
+    before = int(r("HGET", "{ss}:stats", "completed") or 0)
+    jobs = [api.submit({"source": "file:///many/w%d.mp4" % i})["id"] for i in range(200)]
+    h.queue_worker("m", rport, extra=dict(env, STREAMSCALE_SLOTS="8"))
+    wait_until(lambda: int(r("HGET", "{ss}:stats", "completed")) - before >= 202, 120,
+               "every job completed", interval=0.1)
+    done = completions(log)
+    assert sorted(jid for jid, _ in done) == sorted(jobs + ids[2:]), len(done)   # once each
+    assert int(r("HGET", "{ss}:stats", "completed")) - before == 202
+    sha = hashlib.sha1(many.encode()).hexdigest()
+    assert r("SCRIPT", "EXISTS", sha) == [1], "the worker never sent a finish_many"
+    h.stop("m")
 
 
 if __name__ == "__main__":
