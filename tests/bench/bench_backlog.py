@@ -7,7 +7,9 @@ backlogs").
     cmake --build build -j2 --target streamscale-coordinator ss_queue_load
     (cd tests/bench/bullmq && npm ci --no-audit --no-fund)    # for the BullMQ column
     /usr/bin/python3 tests/bench/bench_backlog.py --build build --sizes 10000,100000
-    /usr/bin/python3 tests/bench/bench_backlog.py --build build --sizes 1000000   # ~2 GB of Redis
+    /usr/bin/python3 tests/bench/bench_backlog.py --build build --sizes 1000000   # ~6 GB of Redis
+    /usr/bin/python3 tests/bench/bench_backlog.py --build build --sizes 10000,100000,1000000 \
+        --stream-node-max-bytes 512 --expire     # deploy/redis.conf's setting (~2.6 GB at 1M)
 
 For each N, on a fresh redis-server:
   memory      used_memory after N no-op jobs were queued (ss_queue_load
@@ -20,6 +22,15 @@ For each N, on a fresh redis-server:
   queue p99   200 × GET /v1/queue
   claim       200 claim scripts run one at a time from the backlog (what a
               worker's claim costs: its round trip, µs, p50/p99)
+  expire      with --expire: every job is then made a completed job that
+              ended 30 days ago (a helper script: state, finished_ms and the
+              st:completed index, as finish.lua leaves them), and the
+              retention script runs as the coordinator's reaper runs it
+              (expire.lua, 1,000 jobs a call) until nothing is left: per
+              call ms p50 / p99 / max (how long Redis is busy with one call:
+              the stall every other client sees), the first and last tenth of
+              the calls' medians (flat or not as the backlog shrinks), jobs
+              forgotten per second, and Redis memory left per job.
 Never asserts.
 """
 import argparse
@@ -58,6 +69,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default="build")
     ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--expire", action="store_true",
+                    help="also time the retention pass (expire.lua) over all N jobs, made completed")
+    ap.add_argument("--stream-node-max-bytes", type=int, default=None,
+                    help="CONFIG SET on the bench's Redis (deploy/redis.conf uses 512; Redis's "
+                         "default 4096)")
     args = ap.parse_args()
     os.environ["SS_BUILD_DIR"] = os.path.abspath(args.build)
     from lib.harness import Harness, RedisClient  # noqa: E402
@@ -65,11 +81,13 @@ def main():
     bull = os.path.join(HERE, "bullmq")
     have_bull = os.path.isdir(os.path.join(bull, "node_modules"))
     shas = run_json([load, "shas"])
-    rows = []
+    rows, exp_rows = [], []
     for n in [int(x) for x in args.sizes.split(",")]:
         with Harness("bench-backlog-%d" % n) as h:
             rport = h.redis()
             r = RedisClient(rport)
+            if args.stream_node_max_bytes:
+                r("CONFIG", "SET", "stream-node-max-bytes", str(args.stream_node_max_bytes))
             bull_bytes = None
             if have_bull:
                 run_json([load, "enqueue", "--port", rport, "--n", 1, "--tag", "payload"])
@@ -77,11 +95,16 @@ def main():
                 with open(payload, "w") as f:
                     f.write(r("HGET", "{ss}:job:" + r("ZRANGE", "{ss}:jobs", 0, 0)[0], "spec"))
                 r("FLUSHALL")
-                m0 = used_memory(r)
-                run_json(["node", os.path.join(bull, "bench.js"), "fill", "--port", rport, "--n", n,
+                # BullMQ on a Redis of its own, stopped after: a synchronous
+                # FLUSHALL of a million jobs outlasts the client's timeout
+                bport = h.redis("redis-bullmq")
+                br = RedisClient(bport)
+                m0 = used_memory(br)
+                run_json(["node", os.path.join(bull, "bench.js"), "fill", "--port", bport, "--n", n,
                           "--payload", payload])
-                bull_bytes = (used_memory(r) - m0) / n
-                r("FLUSHALL")
+                bull_bytes = (used_memory(br) - m0) / n
+                br.close()
+                h.stop("redis-bullmq")
             m0 = used_memory(r)
             enq = run_json([load, "enqueue", "--port", rport, "--n", n, "--depth", 64,
                             "--tag", "backlog"])
@@ -124,6 +147,14 @@ def main():
                   (n, ss_bytes, "%.0f" % bull_bytes if bull_bytes else "-", enq["per_s"],
                    lat["list"][0], lat["list"][1], lat["queue"][0], lat["queue"][1],
                    rows[-1][6][0], rows[-1][6][1]), flush=True)
+            if args.expire:
+                exp = expire_pass(r, shas)
+                exp_rows.append((n, exp))
+                print("N %d expire: %d jobs in %d calls, %.1f s (%.0f jobs/s); per call p50/p99/max "
+                      "%.1f/%.1f/%.1f ms, first/last tenth p50 %.1f/%.1f ms; %.0f bytes freed per job" %
+                      ((n,) + tuple(exp[k] for k in ("jobs", "calls", "secs", "per_s", "p50", "p99",
+                                                      "max", "first", "last", "freed_bytes"))),
+                      flush=True)
             r.close()
     print("\n| queued jobs | Redis bytes/job | BullMQ bytes/job | enqueue /s (pipelined) | "
           "list p50 / p99 (ms) | /v1/queue p50 / p99 (ms) | claim p50 / p99 (µs) |")
@@ -131,6 +162,71 @@ def main():
     for n, sb, bb, eps, li, qu, cl in rows:
         print("| %d | %.0f | %s | %.0f | %.1f / %.1f | %.1f / %.1f | %.0f / %.0f |" %
               (n, sb, "%.0f" % bb if bb else "—", eps, li[0], li[1], qu[0], qu[1], cl[0], cl[1]))
+    if exp_rows:
+        print("\n| ended jobs | expire calls (1,000 each) | total s | jobs/s | per call p50 / p99 / max "
+              "(ms) | first / last tenth p50 (ms) |")
+        print("|---|---|---|---|---|---|")
+        for n, e in exp_rows:
+            print("| %d | %d | %.1f | %.0f | %.1f / %.1f / %.1f | %.1f / %.1f |" %
+                  (n, e["calls"], e["secs"], e["per_s"], e["p50"], e["p99"], e["max"], e["first"],
+                   e["last"]))
+
+
+# Every job still indexed as queued or running becomes a job that completed
+# AGE_MS ago, as finish.lua leaves one (state, finished_ms, the st:completed
+# index); the priority lists are emptied. A batch per call.
+MAKE_ENDED = """
+local P, ago, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local moved = 0
+for _, st in ipairs({'queued', 'running'}) do
+  local ids = redis.call('ZRANGE', P .. 'st:' .. st, 0, n - 1)
+  for _, id in ipairs(ids) do
+    redis.call('HSET', P .. 'job:' .. id, 'state', 'completed', 'finished_ms', ago, 'stage', 'done',
+               'token', '', 'lease_ms', 0)
+    redis.call('ZADD', P .. 'st:completed', ago, id)
+    redis.call('ZREM', P .. 'st:' .. st, id)
+    redis.call('ZREM', P .. 'processing', id)
+    moved = moved + 1
+  end
+  n = n - #ids
+  if n <= 0 then break end
+end
+if moved == 0 then redis.call('DEL', P .. 'q:high', P .. 'q:normal', P .. 'q:low') end
+return moved
+"""
+
+AGE_MS = 30 * 86400 * 1000
+
+
+def expire_pass(r, shas):
+    ago = int(time.time() * 1000) - AGE_MS
+    while int(r("EVAL", MAKE_ENDED, 0, "{ss}:", ago, 10000)) > 0:
+        pass
+    lua = os.path.join(HERE, "..", "..", "common", "lua")
+    with open(os.path.join(lua, "_lib.lua")) as f, open(os.path.join(lua, "expire.lua")) as g:
+        sha = r("SCRIPT", "LOAD", f.read() + g.read())   # as common/CMakeLists.txt builds it
+    if sha != shas["expire"]:
+        print("note: common/lua differs from the build's scripts; timing the source's expire.lua",
+              flush=True)
+    m0 = used_memory(r)
+    cutoff = ago + 86400 * 1000   # retention_days 29: every one of them is due
+    per, total = [], 0
+    t0 = time.monotonic()
+    while True:
+        t = time.monotonic()
+        n = int(r("EVALSHA", sha, 1, "{ss}:jobs", "{ss}:", cutoff, 1000))
+        per.append((time.monotonic() - t) * 1000)
+        total += n
+        if n == 0:
+            per.pop()
+            break
+    secs = time.monotonic() - t0
+    tenth = max(1, len(per) // 10)
+    left = used_memory(r)
+    return {"jobs": total, "calls": len(per), "secs": secs, "per_s": total / secs if secs else 0,
+            "p50": statistics.median(per), "p99": pct(per, 0.99), "max": max(per),
+            "first": statistics.median(per[:tenth]), "last": statistics.median(per[-tenth:]),
+            "freed_bytes": (m0 - left) / max(1, total)}
 
 
 if __name__ == "__main__":

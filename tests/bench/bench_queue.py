@@ -107,6 +107,9 @@ def parse_args():
                     help="claim_delay_ms values for the latency runs (default = the worker's own)")
     ap.add_argument("--latency-n", type=int, default=200)
     ap.add_argument("--latency-rate", type=float, default=20)
+    ap.add_argument("--configs", default="1,8,50,8x1",
+                    help="throughput configurations, comma list of: 1, 8, 50 (slots / concurrency "
+                         "in one process), 8x1 (8 processes x 1)")
     ap.add_argument("--out", default=None, help="write the raw results as JSON here")
     return ap.parse_args()
 
@@ -355,7 +358,9 @@ def main():
     if "soak" in only:
         from test_queue_soak import run_soak  # noqa: E402
         res["soak"] = run_soak()
-    configs = [("1", 1, 1), ("8", 8, 1), ("50", 50, 1), ("8 procs x 1", 1, 8)]
+    configs = [c for k, c in (("1", ("1", 1, 1)), ("8", ("8", 8, 1)), ("50", ("50", 50, 1)),
+                              ("8x1", ("8 procs x 1", 1, 8)))
+               if k in ARGS.configs.split(",")]
     with Harness("bench-queue") as h:
         rport = h.redis()
         r = RedisClient(rport)
