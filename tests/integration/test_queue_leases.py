@@ -198,7 +198,8 @@ def check_finish_many(h, api, r, rport, lib, claim, env, log):
     r("HSET", "{ss}:job:" + ids[2], "token", "999999")
     argv = ["fm", "60000", "300000", "1", "", "3"]
     for jid in ids[:3]:
-        argv += [jid, tok[jid], '{"worker":"fm","attempt":1,"urls":{}}', '{"output":{}}']
+        urls = '{"hls":"file:///many/%s/master.m3u8"}' % jid if jid == ids[1] else "{}"
+        argv += [jid, tok[jid], '{"worker":"fm","attempt":1,"urls":%s}' % urls, '{"output":{}}']
     try:   # n does not match the arguments: refused before any write
         r("EVAL", many, 1, "{ss}:processing", "{ss}:", *(argv[:5] + ["4"] + argv[6:]))
         raise AssertionError("finish_many accepted a wrong count")
@@ -212,8 +213,12 @@ def check_finish_many(h, api, r, rport, lib, claim, env, log):
     for jid in ids[:2]:
         j = api.job(jid)
         assert j["state"] == "completed" and j["result"]["worker"] == "fm", j
-        assert types(api, jid) == ["job.queued", "job.started", "job.completed"], types(api, jid)
         assert r("ZSCORE", "{ss}:processing", jid) is None
+    assert types(api, ids[0]) == ["job.queued", "job.started", "job.completed"], types(api, ids[0])
+    # a result with an HLS URL: playable at completion, job.playable before job.completed
+    assert types(api, ids[1]) == ["job.queued", "job.started", "job.playable", "job.completed"], \
+        types(api, ids[1])
+    assert api.job(ids[1])["playable_url"] == "file:///many/%s/master.m3u8" % ids[1]
     assert api.job(ids[2])["state"] == "running"
     for jid in (ids[2], ids[3]):   # back to the queue (the reaper counts the attempt)
         r("ZADD", "{ss}:processing", "0", jid)
