@@ -107,9 +107,10 @@ void http_resp_header(http_resp *r, const char *p, size_t len)
                header_copy(p, len, "Last-Modified", r->last_modified, sizeof(r->last_modified))) {
         return;
     } else if (header_copy(p, len, "Retry-After", ra, sizeof(ra))) {
+        /* clamped before the multiplication: a huge value must not overflow */
         long s = strtol(ra, NULL, 10);
         if (s > 0)
-            r->retry_after_ms = (int64_t)s * 1000;
+            r->retry_after_ms = (int64_t)(s > 86400 ? 86400 : s) * 1000;
     }
 }
 

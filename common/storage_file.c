@@ -5,6 +5,7 @@
 #include "storage.h"
 
 #include <ctype.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -55,8 +56,13 @@ static int file_open(storage *st, const char *url, ss_err *err)
 
 static int copy_file(const char *from, const char *to, int64_t *bytes, ss_err *err)
 {
+    /* the temporary name is unique per process and call: two threads of
+     * one worker storing the same key (an early playlist and the final one)
+     * must not unlink or overwrite each other's half-written file */
+    static atomic_uint seq;
     char tmp[8192];
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.part.%d", to, (int)getpid()) >= sizeof(tmp))
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.part.%d.%u", to, (int)getpid(),
+                         atomic_fetch_add(&seq, 1)) >= sizeof(tmp))
         return ss_fail(err, SS_EINVAL, "path too long: %s", to);
     int in = open(from, O_RDONLY | O_CLOEXEC);
     if (in < 0)

@@ -200,7 +200,7 @@ static int setup_attempt(src *s, const char *url, const fetch_conf *c, CURL *h, 
         s3_request r = { .method = head ? "HEAD" : "GET", .bucket = s->bucket, .key = s->key,
                          .headers = hh, .nheaders = nh };
         if (s3_sign_request(&s->c, &r, (long long)time(NULL), 0, surl, hdrs, err) != 0)
-            return -1;
+            goto fail;
         s3_easy_defaults(&s->c, h, g);   /* its low-speed window is c->low_speed_s */
         curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_s * 1000L);
         curl_easy_setopt(h, CURLOPT_URL, *surl);
@@ -217,8 +217,10 @@ static int setup_attempt(src *s, const char *url, const fetch_conf *c, CURL *h, 
         if (ranged) {
             curl_easy_setopt(h, CURLOPT_RANGE, range + 6);
             if (validator && *validator) {
-                if (http_header_add(hdrs, "If-Range: %s", validator) != 0)
-                    return ss_fail(err, SS_ENOMEM, "out of memory");
+                if (http_header_add(hdrs, "If-Range: %s", validator) != 0) {
+                    ss_fail(err, SS_ENOMEM, "out of memory");
+                    goto fail;
+                }
                 curl_easy_setopt(h, CURLOPT_HTTPHEADER, *hdrs);
             }
         }
@@ -226,6 +228,12 @@ static int setup_attempt(src *s, const char *url, const fetch_conf *c, CURL *h, 
     if (head)
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     return 0;
+fail:   /* the callers free hdrs and surl only after a successful setup */
+    curl_slist_free_all(*hdrs);
+    free(*surl);
+    *hdrs = NULL;
+    *surl = NULL;
+    return -1;
 }
 
 static void describe_http(ss_err *err, src *s, const char *shown, long st, const s3_buf *errbody,

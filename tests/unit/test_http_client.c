@@ -38,6 +38,10 @@ static void test_headers(void **state)
     assert_int_equal(r.retry_after_ms, 0);
     hdr(&r, "Retry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n");   /* a date: not used */
     assert_int_equal(r.retry_after_ms, 0);
+    /* a huge number is clamped (it overflowed int64 and was undefined behaviour) */
+    hdr(&r, "Retry-After: 99999999999999999999\r\n");
+    assert_int_equal(r.retry_after_ms, 86400000);
+    hdr(&r, "HTTP/1.1 503 Slow Down\r\n");
     /* a value too long to be an identity is ignored, not cut */
     char line[400] = "ETag: ";
     memset(line + 6, 'x', 300);
