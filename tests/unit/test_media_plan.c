@@ -274,10 +274,12 @@ static void test_chunks(void **st)
     assert_int_equal(plan_chunk_len(0, 5), 2);
     assert_int_equal(plan_chunk_len(1, 5), 4);
     assert_int_equal(plan_chunk_len(2, 5), 5);
-    assert_int_equal(plan_chunk_len(0, 3), 3);     /* short chunks: no ramp */
+    assert_int_equal(plan_chunk_len(0, 3), 2);     /* 12 s chunks of 4 s: 8 s first */
+    assert_int_equal(plan_chunk_len(1, 3), 3);
+    assert_int_equal(plan_chunk_len(0, 2), 2);     /* short chunks: no ramp */
     assert_int_equal(plan_chunk_len(3, 20), 16);   /* 2, 4, 8, 16, 20, ... */
     assert_int_equal(plan_chunk_len(4, 20), 20);
-    int n = plan_chunks(120, 30, 1, 4, 1, 5, 3, c);
+    int n = plan_chunks(120, 30, 1, 4, 1, 5, 3, 1, c);
     assert_int_equal(n, 7);
     int64_t seg0[] = { 0, 2, 6, 11, 16, 21, 26 };
     for (int k = 0; k < n; k++) {
@@ -289,22 +291,26 @@ static void test_chunks(void **st)
     assert_int_equal(c[6].f1, -1);
     assert_int_equal(c[1].f0, 240);
     /* 29.97 fps, 2 s segments: boundaries are the grid's (first frame at or after 2k s) */
-    n = plan_chunks(30, 30000, 1001, 2, 1, 3, 2, c);
+    n = plan_chunks(30, 30000, 1001, 2, 1, 3, 2, 0, c);   /* an explicit length: no ramp */
     assert_int_equal(n, 5);   /* 15 segments (the last partial), 3 a chunk */
     assert_int_equal(c[1].f0, plan_boundary_frame(3, 30000, 1001, 2, 1));
     assert_int_equal(c[1].f0, 180);   /* 6 s at 29.97 fps: frame 179.82 -> 180 */
     /* a part segment at the end counts: 10.5 s in 5 s chunks of 1 s segments */
-    n = plan_chunks(10.5, 25, 1, 1, 1, 5, 2, c);
+    n = plan_chunks(10.5, 25, 1, 1, 1, 5, 2, 1, c);
     assert_int_equal(n, 3);
     assert_int_equal(c[2].seg0, 6);   /* 2 + 4, then the 5 left */
     /* auto: no split unless there are more than two chunks (min 3) */
-    assert_int_equal(plan_chunks(40, 30, 1, 4, 1, 5, 3, c), 0);
-    assert_int_equal(plan_chunks(41, 30, 1, 4, 1, 5, 3, c), 3);
+    assert_int_equal(plan_chunks(40, 30, 1, 4, 1, 5, 3, 1, c), 0);
+    assert_int_equal(plan_chunks(41, 30, 1, 4, 1, 5, 3, 1, c), 3);
+    /* 12 s chunks of 4 s segments (3 a chunk), 30 s: 2, 3, 3 segments */
+    assert_int_equal(plan_chunks(30, 30, 1, 4, 1, 3, 3, 1, c), 3);
+    assert_int_equal(c[1].seg0, 2);
+    assert_int_equal(c[2].seg0, 5);
     /* unknown length or bad grid: no split */
-    assert_int_equal(plan_chunks(0, 30, 1, 4, 1, 5, 2, c), 0);
-    assert_int_equal(plan_chunks(100, 0, 1, 4, 1, 5, 2, c), 0);
+    assert_int_equal(plan_chunks(0, 30, 1, 4, 1, 5, 2, 1, c), 0);
+    assert_int_equal(plan_chunks(100, 0, 1, 4, 1, 5, 2, 1, c), 0);
     /* never more than PLAN_MAX_CHUNKS: chunks grow instead */
-    n = plan_chunks(100000, 30, 1, 1, 1, 1, 2, c);
+    n = plan_chunks(100000, 30, 1, 1, 1, 1, 2, 1, c);
     assert_true(n >= 2 && n <= PLAN_MAX_CHUNKS);
     assert_int_equal(c[n - 1].f1, -1);
     for (int k = 1; k < n; k++)

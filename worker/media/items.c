@@ -132,8 +132,10 @@ static int split_chunks(job *j, plan_chunk *ch, int *per, double *dur)
                                                      : MEDIA_CHUNK_SECONDS;
     *per = plan_chunk_segments(secs, j->seg_num, j->seg_den);
     *dur = video_announced_end(j);
+    /* an explicit chunk length is kept; auto starts with short chunks */
+    int auto_split = opts->split != MEDIA_SPLIT_SECONDS;
     return plan_chunks(*dur, j->fps_num, j->fps_den, j->seg_num, j->seg_den, *per,
-                       opts->split == MEDIA_SPLIT_SECONDS ? 2 : 3, ch);
+                       auto_split ? 3 : 2, auto_split, ch);
 }
 
 void items_warn_unsplit(job *j)

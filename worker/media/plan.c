@@ -510,7 +510,7 @@ int plan_chunk_segments(double chunk_seconds, int seg_num, int seg_den)
 
 int plan_chunk_len(int k, int per_chunk)
 {
-    if (per_chunk < 2 * PLAN_FIRST_CHUNK_SEGMENTS)
+    if (per_chunk <= PLAN_FIRST_CHUNK_SEGMENTS)
         return per_chunk;
     int64_t n = PLAN_FIRST_CHUNK_SEGMENTS;
     for (int i = 0; i < k && n < per_chunk; i++)
@@ -519,7 +519,7 @@ int plan_chunk_len(int k, int per_chunk)
 }
 
 int plan_chunks(double duration, int fps_num, int fps_den, int seg_num, int seg_den, int per_chunk,
-                int min_chunks, plan_chunk *out)
+                int min_chunks, int ramp, plan_chunk *out)
 {
     if (duration <= 0 || per_chunk < 1 || fps_num <= 0 || fps_den <= 0 || seg_num <= 0 ||
         seg_den <= 0)
@@ -537,7 +537,7 @@ int plan_chunks(double duration, int fps_num, int fps_den, int seg_num, int seg_
     for (;;) {
         n = 0;
         for (int64_t seg = 0; seg < nseg; n++)
-            seg += plan_chunk_len((int)n, per_chunk);
+            seg += ramp ? plan_chunk_len((int)n, per_chunk) : per_chunk;
         if (n <= PLAN_MAX_CHUNKS)
             break;
         per_chunk *= 2;
@@ -546,7 +546,7 @@ int plan_chunks(double duration, int fps_num, int fps_den, int seg_num, int seg_
     for (int64_t k = 0; k < n; k++) {
         out[k].seg0 = seg;
         out[k].f0 = plan_boundary_frame(seg, fps_num, fps_den, seg_num, seg_den);
-        seg += plan_chunk_len((int)k, per_chunk);
+        seg += ramp ? plan_chunk_len((int)k, per_chunk) : per_chunk;
         out[k].f1 = k == n - 1 ? -1 : plan_boundary_frame(seg, fps_num, fps_den, seg_num, seg_den);
     }
     return (int)n;

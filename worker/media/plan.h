@@ -137,20 +137,21 @@ int plan_chunk_segments(double chunk_seconds, int seg_num, int seg_den);
 
 /* The start of a title is ready first (playable while encoding,
  * docs/SPLIT.md "Chunk schedule"): chunk 0 is PLAN_FIRST_CHUNK_SEGMENTS
- * segments, each next one twice the one before, up to per_chunk; with
- * chunks shorter than twice that, every chunk is per_chunk. Segments of
- * chunk k. */
+ * segments, each next one twice the one before, up to per_chunk (chunks of
+ * at most PLAN_FIRST_CHUNK_SEGMENTS are all per_chunk). Segments of chunk
+ * k. */
 #define PLAN_FIRST_CHUNK_SEGMENTS 2
 int plan_chunk_len(int k, int per_chunk);
 
 /* The chunks of a title of duration seconds (the announced length; the
  * last chunk runs to the real end) at fps_num/fps_den with segments of
- * seg_num/seg_den: the schedule of plan_chunk_len, per_chunk segments in
- * regular chunks (made larger when there would be more than
- * PLAN_MAX_CHUNKS). min_chunks: fewer regular chunks than this means no
- * split (0 chunks returned). Returns the count written to out. */
+ * seg_num/seg_den: per_chunk segments each (made larger when there would
+ * be more than PLAN_MAX_CHUNKS), after the short first chunks of
+ * plan_chunk_len when ramp is set. min_chunks: fewer regular chunks than
+ * this means no split (0 chunks returned). Returns the count written to
+ * out. */
 int plan_chunks(double duration, int fps_num, int fps_den, int seg_num, int seg_den, int per_chunk,
-                int min_chunks, plan_chunk *out);
+                int min_chunks, int ramp, plan_chunk *out);
 
 /* RFC 6381 "avc1.PPCCLL" from H.264 extradata, which may be an avcC box
  * body (first byte 1) or Annex B (start codes; the SPS NAL is found).
