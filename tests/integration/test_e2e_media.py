@@ -8,6 +8,8 @@ checked against proto/ by the harness, job.json and the files checked here.
   French), the AV1 ladder next to H.264, download.mp4 (its URL in the
   result and in job.completed), and a warning that the job was not split
   (one worker encodes AV1 / several tracks); the independent checker passes;
+- the same title split (`split` 2, every track, 5.1): the audio item
+  encodes every rendition, finalize lists them all;
 - an audio-only source (cover art) with `mp4` and AV1: an audio-only package,
   no download, and one warning for each option it could not honour;
 - specs the API must refuse with 400: AV1 alone, an unknown codec, a
@@ -98,6 +100,18 @@ def test_e2e_media():
         problems = check_output.check(out, source=multi)
         assert not problems, "\n  ".join(problems)
         print("multi: %s; warnings: %s" % (", ".join("%s %s %dch" % g[:3] for g in got), warn))
+
+        # ---- every audio track of a split job: the audio item encodes them all
+        j = api.submit({"source": "file://" + multi, "segment_seconds": 1, "ladder": [{"height": 108}],
+                        "audio": {"surround": True}, "split": 2})
+        j, doc, out, completed = finished(h, api, j["id"])
+        assert [x["name"] for x in j["items"]][-1] == "finalize" and doc["output"]["split"]["chunks"] >= 2, \
+            j["items"]
+        got = [(t["name"], t["language"], t["channels"]) for t in doc["output"]["audio_tracks"]]
+        assert got == [("audio", "en", 2), ("audio_51", "en", 6), ("audio_1", "fr", 2), ("audio_2", "de", 2)], got
+        problems = check_output.check(out, source=multi)
+        assert not problems, "\n  ".join(problems)
+        print("split: %d chunks, audio %s" % (doc["output"]["split"]["chunks"], [g[0] for g in got]))
 
         # ---- audio-only: what needs a picture is said, not silently dropped
         j = api.submit({"source": "file://" + podcast, "segment_seconds": 2, "mp4": True,

@@ -3,8 +3,9 @@
 needs beyond one picture and one sound: HDR sources (PQ and HLG) tone-mapped
 to SDR BT.709, mirrored pictures (a selfie camera's hflip, a transpose),
 every audio track as its own rendition (languages, default, title, roles,
-a 5.1 rendition next to the stereo one), an AV1 ladder next to H.264, the
-MP4 download, an audio-only source with cover art.
+a 5.1 rendition next to the stereo one; split across items, every one
+byte-identical to one process's), an AV1 ladder next to H.264, the MP4
+download, an audio-only source with cover art.
 Each output passes the independent checker (lib/check_output.py); the facts
 specific to each case are checked from the files, not from job.json alone.
 
@@ -222,6 +223,33 @@ def case_audio_tracks(h):
                                                        "--no-quality", "--no-thumbnails", "--mp4", "108"))
 
 
+def case_audio_split(h):
+    """Every audio rendition of a split title (docs/SPLIT.md): the audio item
+    encodes them all, byte-identical to one process's, and job.json lists
+    the same tracks."""
+    src = h.path("split-audio.mkv")
+    ff("-f", "lavfi", "-i", "testsrc2=size=192x108:rate=24:duration=6",
+       "-f", "lavfi", "-i", "sine=frequency=300:duration=6:sample_rate=48000",
+       "-f", "lavfi", "-i", "sine=frequency=500:duration=6:sample_rate=48000",
+       "-map", "0", "-map", "1", "-map", "2", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+       "-filter:a:0", "aformat=channel_layouts=5.1", "-metadata:s:a:0", "language=eng",
+       "-metadata:s:a:1", "language=fre", "-metadata:s:a:1", "title=Doublage", "-disposition:a:0", "default",
+       "-disposition:a:1", "0", src)
+    common = ("--ladder", "108", "--segment-seconds", "1", "--surround", "--no-thumbnails", "--no-quality")
+    one, one_out = expect_ok(h, "audio-one-process", src, opts=common + ("--split", "off"))
+
+    def facts(j, out, err):
+        assert j["split"]["chunks"] >= 2, j.get("split")
+        assert j["audio_tracks"] == one["audio_tracks"], (j["audio_tracks"], one["audio_tracks"])
+        assert [t["name"] for t in j["audio_tracks"]] == ["audio", "audio_51", "audio_1"], j["audio_tracks"]
+        for t in j["audio_tracks"]:
+            for f in sorted(os.listdir(os.path.join(one_out, t["name"]))):
+                a, b = (open(os.path.join(d, t["name"], f), "rb").read() for d in (out, one_out))
+                assert a == b, "%s/%s differs from the one-process encode" % (t["name"], f)
+        assert not any("not split" in w for w in j["warnings"]), j["warnings"]
+    expect_ok(h, "audio-split", src, facts, opts=common + ("--split", "2"))
+
+
 def case_av1(h):
     """An AV1 ladder next to H.264 on a grid whose segments differ by a frame
     (25 fps, 1.5 s: 38, 37, 38, ... frames), which SVT-AV1 can only follow
@@ -283,6 +311,7 @@ def test_media_tracks():
         case_audio_only(h)
         case_av1(h)
         case_audio_tracks(h)
+        case_audio_split(h)
         case_hdr(h, "smpte2084", "pq")
         case_hdr(h, "arib-std-b67", "hlg")
         case_mirror(h, "hflip", (-1, 0, 0, 1), 0, "hflip")

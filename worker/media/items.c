@@ -17,8 +17,9 @@
  *            segs: [[start, duration, bytes, iframe_end], ...], measured,
  *            mse_sum, ssim_sum, nq}]}
  *   audio:  {frames (the video length it was cut to), seconds,
- *            cpu_seconds, warnings, audio: null | {init_bytes,
- *            bytes, timescale, segs}, texts: [{name, lang, label}],
+ *            cpu_seconds, warnings, audio: [{name, channels, default,
+ *            init_bytes, bytes, timescale, segs, lang, label, role,
+ *            source_stream}] (every rendition), texts: [{name, lang, label}],
  *            subtitles: [...], thumbnails: null | {...}} */
 #include "stage.h"
 
@@ -103,23 +104,16 @@ static int plan_load(job *j, const json_t *plan, ss_err *e)
 }
 
 /* What keeps a title in one process although split is on (NULL:
- * nothing): the chunk items encode H.264 only and the audio item one
- * stereo track, so an AV1 ladder, several audio renditions (or a 5.1 one)
- * and the MP4 download (made from the finished renditions) are encoded
- * by one worker (docs/SPLIT.md). */
+ * nothing), docs/SPLIT.md: the MP4 download is remuxed from the finished
+ * renditions' files, which finalize (records only) does not have; an AV1
+ * chunk can get no frame (a last chunk past the real end) and SVT-AV1
+ * 1.4.1 never returns from closing such an encoder. Every audio rendition
+ * splits like the rest (the audio item encodes them all). */
 static const char *unsplit_media(const job *j)
 {
-    const media_opts *o = j->o;
-    int sel[PROBE_MAX_AUDIO];
-    if (o->av1)
+    if (j->o->av1)
         return "an AV1 ladder";
-    if (o->mp4_height)
-        return "an MP4 download";
-    if (o->surround)
-        return "audio.surround";
-    if (probe_pick_audio(&j->pi, o, sel, PROBE_MAX_AUDIO) > 1)
-        return "several audio tracks";
-    return NULL;
+    return j->o->mp4_height ? "an MP4 download" : NULL;
 }
 
 /* The chunks a split of the probed title would make (fewer than 2: not
@@ -298,23 +292,22 @@ static json_t *chunk_record(job *j)
 static json_t *audio_record(job *j, ss_err *e)
 {
     json_t *rec = json_object();
-    /* a split title has at most one audio rendition (media_plan) */
-    cmaf_out *acm = j->nau ? j->au[0].cm : NULL;
-    if (acm) {
-        pkg_track t;
-        cmaf_track(acm, &t);
-        /* what the probe says of it, as package.c writes it for one process */
-        const probe_audio *pa = &j->pi.audio[j->au[0].src];
-        json_object_set_new(rec, "audio",
-                            json_pack("{s:I, s:I, s:i, s:o, s:s, s:s, s:s, s:i}", "init_bytes",
-                                      (json_int_t)t.init_bytes, "bytes",
-                                      (json_int_t)(cmaf_bytes(acm) + t.init_bytes), "timescale",
-                                      t.timescale, "segs", segs_json(&t), "lang", pa->lang, "label",
-                                      pa->title, "role", strcmp(pa->role, "main") ? pa->role : "",
-                                      "source_stream", pa->idx));
-    } else {
-        json_object_set_new(rec, "audio", json_null());
+    /* every audio rendition, with what the probe says of it, as
+     * package.c writes them for one process */
+    pkg_records pr;
+    package_from_job(j, &pr);
+    json_t *arr = json_array();
+    for (int i = 0; i < pr.naudio; i++) {
+        const pkg_track *t = &pr.audio[i];
+        json_array_append_new(arr, json_pack("{s:s, s:i, s:b, s:I, s:I, s:i, s:o, s:s, s:s, s:s, s:i}",
+                                             "name", t->name, "channels", t->channels, "default",
+                                             t->is_default, "init_bytes", (json_int_t)t->init_bytes,
+                                             "bytes", (json_int_t)pr.audio_bytes[i], "timescale",
+                                             t->timescale, "segs", segs_json(t), "lang", t->lang,
+                                             "label", t->label, "role", t->role, "source_stream",
+                                             pr.audio_src[i]));
     }
+    json_object_set_new(rec, "audio", arr);
     json_t *subarr = json_array(), *texts = json_array();
     if (j->sb) {
         pkg_text tx[PROBE_MAX_SUBS];
@@ -395,13 +388,19 @@ static int finalize(job *j, const json_t *plan, const json_t *results, json_t *r
     pkg_records rec;
     memset(&rec, 0, sizeof(rec));
     int ret = -1;
-    rec.n = j->lad.n;
-    uint32_t crc[MEDIA_MAX_RUNGS] = { 0 };
+    /* the H.264 rungs, then the AV1 ladder's (stage_run_pass's order) */
+    rec.n = j->o->av1 ? 2 * j->lad.n : j->lad.n;
+    uint32_t crc[2 * MEDIA_MAX_RUNGS] = { 0 };
     int nch = media_plan_chunks(plan);
     json_t *warnings = json_array();
     json_array_extend(warnings, json_object_get(plan, "warnings"));
-    for (int i = 0; i < rec.n; i++)
-        rec.rungs[i].p = j->lad.rungs[i];
+    for (int i = 0; i < rec.n; i++) {
+        rec.rungs[i].p = j->lad.rungs[i % j->lad.n];
+        rec.rungs[i].codec_id = i < j->lad.n ? "h264" : "av1";
+        if (i >= j->lad.n)
+            snprintf(rec.rungs[i].p.name, sizeof(rec.rungs[i].p.name), "av1-%.10s",
+                     j->lad.rungs[i - j->lad.n].name);
+    }
     for (int k = 0; k < nch; k++) {
         char name[16];
         snprintf(name, sizeof(name), "c%d", k);
@@ -451,24 +450,24 @@ static int finalize(job *j, const json_t *plan, const json_t *results, json_t *r
         goto out;
     }
     json_array_extend(warnings, json_object_get(au, "warnings"));
-    const json_t *at = json_object_get(au, "audio");
-    if (json_is_object(at)) {
-        rec.naudio = 1;
-        if (track_from_json(at, &rec.audio[0], e))
-            goto out;
-        rec.audio_bytes[0] = jint64(at, "bytes");
-        pkg_track *t = &rec.audio[0];
-        ss_strlcpy(t->name, "audio", sizeof(t->name));
-        t->channels = 2;
-        t->is_default = 1;
-        /* the audio item's probe (finalize opens no source) */
-        ss_strlcpy(t->lang, json_string_value(json_object_get(at, "lang")) ?: "", sizeof(t->lang));
-        ss_strlcpy(t->label, json_string_value(json_object_get(at, "label")) ?: "", sizeof(t->label));
-        ss_strlcpy(t->role, json_string_value(json_object_get(at, "role")) ?: "", sizeof(t->role));
-        rec.audio_src[0] = jint(at, "source_stream");
-    }
     size_t i;
     json_t *x;
+    json_array_foreach(json_object_get(au, "audio"), i, x) {
+        if (rec.naudio >= MEDIA_MAX_AUDIO)
+            break;
+        pkg_track *t = &rec.audio[rec.naudio];
+        if (track_from_json(x, t, e))
+            goto out;
+        rec.audio_bytes[rec.naudio] = jint64(x, "bytes");
+        /* the audio item's probe (finalize opens no source) */
+        ss_strlcpy(t->name, json_string_value(json_object_get(x, "name")) ?: "audio", sizeof(t->name));
+        t->channels = jint(x, "channels");
+        t->is_default = json_is_true(json_object_get(x, "default"));
+        ss_strlcpy(t->lang, json_string_value(json_object_get(x, "lang")) ?: "", sizeof(t->lang));
+        ss_strlcpy(t->label, json_string_value(json_object_get(x, "label")) ?: "", sizeof(t->label));
+        ss_strlcpy(t->role, json_string_value(json_object_get(x, "role")) ?: "", sizeof(t->role));
+        rec.audio_src[rec.naudio++] = jint(x, "source_stream");
+    }
     json_array_foreach(json_object_get(au, "texts"), i, x) {
         if (rec.ntexts >= PROBE_MAX_SUBS)
             break;
@@ -497,11 +496,11 @@ static int finalize(job *j, const json_t *plan, const json_t *results, json_t *r
         if (ss_mkdir_p(d, e))
             goto out;
     }
-    const char *sub[] = { rec.naudio ? "audio" : NULL, rec.ntexts ? "subtitles" : NULL };
-    for (size_t k = 0; k < SS_ARRAY_LEN(sub); k++) {
+    for (int k = 0; k <= rec.naudio; k++) {
+        const char *sub = k < rec.naudio ? rec.audio[k].name : rec.ntexts ? "subtitles" : NULL;
         char d[4200];
-        snprintf(d, sizeof(d), "%s/%s", j->outdir, sub[k] ? sub[k] : "");
-        if (sub[k] && ss_mkdir_p(d, e))
+        snprintf(d, sizeof(d), "%s/%s", j->outdir, sub ? sub : "");
+        if (sub && ss_mkdir_p(d, e))
             goto out;
     }
     json_object_set(res, "source", json_object_get(plan, "source"));
@@ -522,7 +521,8 @@ static int finalize(job *j, const json_t *plan, const json_t *results, json_t *r
 out:
     for (int k = 0; k < rec.n; k++)
         free(rec.rungs[k].t.segs);
-    free(rec.audio[0].segs);
+    for (int k = 0; k < rec.naudio; k++)
+        free(rec.audio[k].segs);
     json_decref(warnings);
     return ret;
 }
@@ -599,7 +599,7 @@ int media_encode_item(const char *src, const char *outdir, const media_opts *opt
         json_object_set(res, "warnings", j->warnings);
         json_object_set_new(res, "seconds", json_real(stage_seconds_since(t0)));
         double cpu = ss_cpu_s(RUSAGE_THREAD) - c0;
-        for (int i = 0; i < j->lad.n && j->mode == STAGE_CHUNK; i++)
+        for (int i = 0; i < j->nr && j->mode == STAGE_CHUNK; i++)
             cpu += j->rungs[i].cpu;
         json_object_set_new(res, "cpu_seconds", json_real(round(cpu * 100) / 100));
     }
