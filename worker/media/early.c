@@ -99,7 +99,9 @@ int media_publish_early(const char *outdir, const json_t *plan, const json_t *re
     for (int i = 1; i < nr; i++)
         if (vt[i].nsegs < n)
             n = vt[i].nsegs;
-    const json_t *ar = json_object_get(au, "audio");
+    /* every audio rendition of the title (items.c): the early master
+     * lists the first, the final one all of them */
+    const json_t *ar = json_array_get(json_object_get(au, "audio"), 0);
     if (json_is_object(ar)) {
         if (track_from_json(ar, &at, err))
             goto out;
