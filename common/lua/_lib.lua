@@ -64,6 +64,16 @@ local function notify_work(id, ms)
   redis.call('PUBLISH', P .. 'notify', id)
 end
 
+-- n more items of job id are claimable at once (a split job just
+-- planned): wake up to n idle workers, one each, not only the first
+-- (notify_work's broadcast when none is idle is left to the first call).
+local function wake_idle(id, n, ms)
+  for _ = 1, n do
+    if redis.call('ZCARD', P .. 'idle') == 0 then return end
+    notify_work(id, ms)
+  end
+end
+
 -- Split jobs' item retries that are due (set below, with the split helpers).
 local promote_items
 

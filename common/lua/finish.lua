@@ -95,6 +95,9 @@ if outcome == 'split' then
              plan_chunks, 'chunks_done', 0, 'vframes', 0, 'items_running', 0, 'stage', 'encoding')
   stat('items_done:plan')
   requeue_split(id, h[3])
+  -- every chunk and the audio are claimable now: wake as many idle
+  -- workers (the planner claims one itself, requeue_split woke one)
+  wake_idle(id, plan_chunks - 1, ms)
   st = 'running'
 elseif outcome == 'cancelled' then
   redis.call('HSET', jk, 'finished_ms', ms, 'stage', 'cancelled')
