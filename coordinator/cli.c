@@ -928,7 +928,7 @@ static int cmd_bulk(cli *c, const cmd *self, parsed *p)
     }
     char path[64];
     snprintf(path, sizeof(path), "/v1/queue/%s", action);
-    long long done = 0, left = 0, budget = -1;
+    long long done = 0, left = 0, budget = -1, prev_left = -1;
     for (;;) {
         long long want = BULK_BATCH_MAX;
         if (cap > 0 && cap - done < want)
@@ -958,7 +958,12 @@ static int cmd_bulk(cli *c, const cmd *self, parsed *p)
         } else if (left > 0 && d > 0) {
             fprintf(stderr, "\r%s: %lld done, %lld left ", self->name, done, left);
         }
-        if (d == 0 || left == 0 || done >= budget || (cap > 0 && done >= cap) ||
+        /* a batch of stale index entries (jobs already gone) does nothing
+         * but shrink what is left: go on while either moves (the first
+         * answer has nothing to compare with: one more batch tells) */
+        int progress = d > 0 || prev_left < 0 || left < prev_left;
+        prev_left = left;
+        if (!progress || left == 0 || done >= budget || (cap > 0 && done >= cap) ||
             atomic_load(&interrupted))
             break;
     }

@@ -29,7 +29,7 @@ import threading
 
 sys.path.insert(0, os.path.dirname(__file__))
 from lib import contract  # noqa: E402
-from lib.harness import BIN, Api, Harness, gen_clip, http_json, main, wait_until  # noqa: E402
+from lib.harness import BIN, Api, Harness, RedisClient, gen_clip, http_json, main, wait_until  # noqa: E402
 
 TOKEN = "test-token"
 CLI = os.path.join(BIN, "streamscale")
@@ -337,7 +337,7 @@ def contract_ok(name, body):
     assert not errs, (name, errs, body)
 
 
-def check_fleet_commands(h, env, api):
+def check_fleet_commands(h, env, api, rport):
     """drain/resume a worker, retry-all and clear a state, through the CLI."""
     p = run(env, "drain", "w1", "--json")
     assert p.returncode == 0, (p.returncode, p.stderr)
@@ -386,6 +386,21 @@ def check_fleet_commands(h, env, api):
     p = run(env, "retry-all", "dead")   # nothing there: fine, exit 0
     assert p.returncode == 0 and "retried 0 dead job(s)" in p.stdout, (p.stdout, p.stderr)
 
+    # A whole batch of stale index entries (ids whose job is gone) before a
+    # failed job: the CLI goes on while batches shrink what is left (it
+    # stopped at the first batch that cleared nothing: "0 ... 1 still failed").
+    r = RedisClient(rport)
+    stale = ["stale%05d" % i for i in range(10000)]
+    for k in range(0, len(stale), 1000):
+        r("ZADD", "{ss}:st:failed", *[a for s in stale[k:k + 1000] for a in (0, s)])
+    jid = api.submit({"source": "file://" + h.path("media", "missing-stale.mp4")})["id"]
+    assert api.wait_state(jid, ("failed", "dead"), 60)["state"] == "failed"
+    p = run(env, "clear", "failed")
+    assert p.returncode == 0 and p.stdout.startswith("cleared 1 failed job(s); 0 still failed"), \
+        (p.stdout, p.stderr)
+    assert r("ZCARD", "{ss}:st:failed") == 0
+    r.close()
+
 
 def test_cli():
     with Harness("cli") as h:
@@ -405,7 +420,7 @@ def test_cli():
         check_libav_routine(h, env)
         check_uploads(h, env, api, url, rport)
         check_workers(h, env, api, rport)
-        check_fleet_commands(h, env, api)
+        check_fleet_commands(h, env, api, rport)
 
 
 if __name__ == "__main__":
