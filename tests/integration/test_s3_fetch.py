@@ -2,7 +2,9 @@
 (common/netguard.c), through build/tests/ss_s3tool get/head, against a real
 local HTTP server (stdlib, Range-capable) on a free loopback port.
 
-Covers: download with resume (the server drops the connection half way
+Covers: range reads (fetch_reader: the bytes asked for, in blocks, with
+If-Range; a server without ranges; a source that changes while read);
+download with resume (the server drops the connection half way
 through the first answer; the retry asks for the rest with Range/If-Range);
 a server that ignores Range; 404; the size cap; http:// refused unless
 allowed; file:// refused; SSRF: 127.0.0.1, localhost (a name that resolves
@@ -29,6 +31,7 @@ class Source(http.server.BaseHTTPRequestHandler):
     data = b""
     log = []
     drop_first = set()     # paths whose first full answer is cut half way
+    changing = 0           # answers of /changing.mp4 (its ETag changes with each)
     lock = threading.Lock()
 
     def log_message(self, *a):
@@ -53,17 +56,23 @@ class Source(http.server.BaseHTTPRequestHandler):
             return
         data = Source.data
         etag = '"%s"' % hashlib.md5(data).hexdigest()
+        if self.path == "/changing.mp4":
+            # a new version after its first answer
+            with Source.lock:
+                Source.changing += 1
+                etag = '"v%d"' % Source.changing
         rng = self.headers.get("Range")
-        start = 0
+        start, end = 0, len(data) - 1
         if rng and self.path != "/norange.mp4" and self.headers.get("If-Range") in (None, etag):
-            start = int(rng.split("=")[1].split("-")[0])
+            a, b = rng.split("=")[1].split("-")
+            start, end = int(a), min(int(b), end) if b else end
             self.send_response(206)
-            self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (start, end, len(data)))
         else:
             self.send_response(200)
             if self.path != "/norange.mp4":
                 self.send_header("Accept-Ranges", "bytes")
-        body = data[start:]
+        body = data[start:end + 1]
         self.send_header("Content-Length", str(len(body)))
         self.send_header("ETag", etag)
         self.end_headers()
@@ -93,6 +102,14 @@ class QuietServer(http.server.ThreadingHTTPServer):
 def get(url, out, extra=None):
     r = subprocess.run([TOOL] + (extra or []) + ["get", url, out], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=120)
+    res = json.loads(r.stdout.decode().strip().splitlines()[-1])
+    res["rc"] = r.returncode
+    return res
+
+
+def read(url, off, n, out, extra=None):
+    r = subprocess.run([TOOL] + (extra or []) + ["read", url, str(off), str(n), out],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
     res = json.loads(r.stdout.decode().strip().splitlines()[-1])
     res["rc"] = r.returncode
     return res
@@ -128,6 +145,29 @@ def test():
             assert r["ok"], r
             with open(h.path("norange.mp4"), "rb") as f:
                 assert f.read() == Source.data
+
+            # Range reads (a split job's chunk, fetch_reader): the bytes asked for,
+            # a block from the offset, not the whole file; the first block is
+            # read at open (the size).
+            Source.log.clear()
+            off, n = 3 * 1024 * 1024 + 17, 300000
+            r = r0 = read(base + "/video.mp4", off, n, h.path("part.bin"), ok)
+            assert r["ok"], r
+            with open(h.path("part.bin"), "rb") as f:
+                assert f.read() == Source.data[off:off + n], "range bytes differ"
+            assert r["objects"] == 3 and r["bytes"] < 1024 * 1024, r   # 128 KiB + 2 blocks
+            assert all(x[1] and x[1].startswith("bytes=") and x[1].count("-") == 1 and
+                       not x[1].endswith("-") for x in Source.log), Source.log
+            assert all(x[2] for x in Source.log[1:]), Source.log   # If-Range after the first
+            # A server that ignores Range: "does not answer range requests"
+            # (the worker then downloads it whole).
+            r = read(base + "/norange.mp4", 0, 1000, h.path("x0"), ok)
+            assert not r["ok"] and r["code"] == "invalid" and "range requests" in r["message"], r
+            # A source that changes while it is read: an error, never a mix.
+            r = read(base + "/changing.mp4", off, n, h.path("x00"), ok)
+            assert not r["ok"] and "changed while it was read" in r["message"], r
+            print("range reads: %d requests, %d bytes received for %d asked" % (
+                r0["objects"], r0["bytes"], n))
 
             # 404 -> not_found, no partial file left.
             r = get(base + "/missing.mp4", h.path("missing.mp4"), ok)

@@ -5,6 +5,9 @@
  *   ss_s3tool [options] put DEST_URL PATH [KEY]   file, or a folder (recursive)
  *   ss_s3tool [options] get SOURCE_URL OUT        fetch_source
  *   ss_s3tool [options] head SOURCE_URL           fetch_head_size
+ *   ss_s3tool [options] read SOURCE_URL OFF LEN OUT   fetch_reader: LEN bytes at
+ *                                                 OFF (objects = requests made,
+ *                                                 bytes = bytes received)
  *   ss_s3tool [options] rm DEST_URL KEY_PREFIX    storage_delete_prefix
  *
  * Prints one JSON line: {"ok":true,"objects":..,"bytes":..,"retries":..,
@@ -32,6 +35,7 @@ static void usage(void)
             "usage: ss_s3tool [options] put DEST_URL PATH [KEY]\n"
             "       ss_s3tool [options] get SOURCE_URL OUT\n"
             "       ss_s3tool [options] head SOURCE_URL\n"
+            "       ss_s3tool [options] read SOURCE_URL OFFSET LEN OUT\n"
             "       ss_s3tool [options] rm DEST_URL KEY_PREFIX\n"
             "options: --endpoint URL --region R --access-key K --secret-key S\n"
             "         --credentials-file F --path-style 0|1 --parallel N\n"
@@ -188,6 +192,39 @@ int main(int argc, char **argv)
         int64_t size = -1;
         int rc = fetch_head_size(url, &fc, &size, &err);
         storage_stats s = { .objects = rc == 0, .bytes = size };
+        return result(rc == 0, &err, &s, ss_mono_s() - t0);
+    }
+    if (!strcmp(cmd, "read") && argc - i >= 5) {
+        atomic_int cancel = 0;
+        long long off = atoll(argv[i + 2]), len = atoll(argv[i + 3]);
+        fetch_reader *r = len > 0 && len < (1LL << 30) ? fetch_reader_open(url, &fc, &cancel, &err)
+                                                       : NULL;
+        if (!r)
+            return result(0, &err, NULL, ss_mono_s() - t0);
+        uint8_t *buf = malloc((size_t)len);
+        long long have = 0;
+        int rc = buf ? 0 : ss_fail(&err, SS_ENOMEM, "out of memory");
+        while (!rc && have < len) {
+            int n = fetch_reader_read(r, off + have, buf + have,
+                                      (int)(len - have > (1 << 20) ? (1 << 20) : len - have));
+            if (n < 0) {
+                err = *fetch_reader_error(r);
+                rc = -1;
+            } else if (n == 0) {
+                break;
+            }
+            have += n > 0 ? n : 0;
+        }
+        FILE *f = rc ? NULL : fopen(argv[i + 4], "wb");
+        if (!rc && (!f || fwrite(buf, 1, (size_t)have, f) != (size_t)have))
+            rc = ss_fail(&err, SS_EIO, "cannot write %s", argv[i + 4]);
+        if (f)
+            fclose(f);
+        int64_t bytes = 0, reqs = 0;
+        fetch_reader_stats(r, &bytes, &reqs);
+        storage_stats s = { .objects = reqs, .bytes = bytes };
+        free(buf);
+        fetch_reader_close(r);
         return result(rc == 0, &err, &s, ss_mono_s() - t0);
     }
     if (!strcmp(cmd, "rm") && argc - i >= 3) {
