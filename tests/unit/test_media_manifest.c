@@ -414,10 +414,77 @@ static void test_early(void **st)
     assert_int_equal(media_rung_bound_bps(0, 0, 4.0, 30), 0);
 }
 
+/* media_publish_early lists the chunks done from the start without a gap,
+ * and stops at a chunk whose init segment differs from the first one's
+ * (its frames would be decoded with another SPS/PPS). */
+static json_t *chunk_rec(int first_seg, int nsegs, int crc)
+{
+    json_t *segs = json_array();
+    for (int s = 0; s < nsegs; s++)
+        json_array_append_new(segs, json_pack("[IIII]", (json_int_t)(first_seg + s) * 4 * 90000,
+                                              (json_int_t)4 * 90000, (json_int_t)50000,
+                                              (json_int_t)10000));
+    return json_pack("{s:[{ss ss si si si so}]}", "rungs", "name", "360p", "codecs",
+                     "avc1.64001e", "timescale", 90000, "init_bytes", 700, "init_crc", crc,
+                     "segs", segs);
+}
+
+static int listed(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/360p/playlist.m3u8", dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[256];
+    int n = 0;
+    while (fgets(line, sizeof(line), f))
+        n += !strncmp(line, "#EXTINF:", 8);
+    fclose(f);
+    return n;
+}
+
+static void test_early_listing(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/ss-early-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    json_t *plan = json_pack("{s:[{ss si si si si}] s:[[ii][ii][ii]] si si si si}", "rungs",
+                             "name", "360p", "width", 640, "height", 360, "maxrate_kbps", 1000,
+                             "bufsize_kbits", 2000, "chunks", 0, 2, 2, 4, 4, 6, "fps_num", 25,
+                             "fps_den", 1, "seg_num", 4, "seg_den", 1);
+    json_t *arec = json_pack("{s:[{ss si si so}]}", "audio", "name", "audio", "timescale",
+                              48000, "init_bytes", 600, "segs", json_array());
+    json_t *aseg_list = json_object_get(json_array_get(json_object_get(arec, "audio"), 0), "segs");
+    for (int s = 0; s < 6; s++)
+        json_array_append_new(aseg_list, json_pack("[IIII]", (json_int_t)s * 4 * 48000,
+                                               (json_int_t)4 * 48000, (json_int_t)64000,
+                                               (json_int_t)0));
+    json_t *recs = json_pack("{so so so so}", "audio", arec, "c0", chunk_rec(0, 2, 7), "c1",
+                             chunk_rec(2, 2, 7), "c2", chunk_rec(4, 2, 7));
+    ss_err e = { 0 };
+    assert_int_equal(media_publish_early(dir, plan, recs, &e), 6);
+    assert_int_equal(listed(dir), 6);
+    /* c2 wrote another init segment: only c0 and c1 are listed */
+    json_object_set_new(recs, "c2", chunk_rec(4, 2, 8));
+    assert_int_equal(media_publish_early(dir, plan, recs, &e), 4);
+    assert_int_equal(listed(dir), 4);
+    /* c1 is missing: a later chunk done first waits for it */
+    json_object_del(recs, "c1");
+    json_object_set_new(recs, "c2", chunk_rec(4, 2, 7));
+    assert_int_equal(media_publish_early(dir, plan, recs, &e), 2);
+    json_decref(plan);
+    json_decref(recs);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_rates, setup),
+        cmocka_unit_test(test_early_listing),
         cmocka_unit_test_setup(test_media_playlist, setup),
         cmocka_unit_test_setup(test_iframe_playlist, setup),
         cmocka_unit_test_setup(test_master, setup),

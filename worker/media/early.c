@@ -77,6 +77,7 @@ int media_publish_early(const char *outdir, const json_t *plan, const json_t *re
     if (!json_is_object(au))
         return 0;
     pkg_track vt[MEDIA_MAX_RUNGS], at;
+    uint32_t crc[MEDIA_MAX_RUNGS] = { 0 };
     memset(vt, 0, sizeof(vt));
     memset(&at, 0, sizeof(at));
     int ret = -1, n = 0;
@@ -86,6 +87,21 @@ int media_publish_early(const char *outdir, const json_t *plan, const json_t *re
         const json_t *rs = json_object_get(json_object_get(records, name), "rungs");
         if (json_array_size(rs) != (size_t)nr)
             break;   /* not done yet: nothing after it is listed */
+        /* a chunk whose init segment differs from the first one's (another
+         * x264 build, say) is not listed: its frames would be decoded with
+         * the other SPS/PPS; finalize fails such a job */
+        int same = 1;
+        for (int i = 0; i < nr && same; i++) {
+            const json_t *r = json_array_get(rs, (size_t)i);
+            uint32_t c32 = (uint32_t)json_integer_value(json_object_get(r, "init_crc"));
+            if (json_integer_value(json_object_get(r, "init_bytes")) > 0) {
+                if (crc[i] && crc[i] != c32)
+                    same = 0;
+                crc[i] = c32;
+            }
+        }
+        if (!same)
+            break;
         for (int i = 0; i < nr; i++) {
             const json_t *r = json_array_get(rs, (size_t)i);
             if (!vt[i].codecs[0])
