@@ -7,9 +7,9 @@ checked against proto/ by the harness, job.json and the files checked here.
   {height} and `split` 2: the published tracks (English stereo and 5.1,
   French), the AV1 ladder next to H.264, download.mp4 (its URL in the
   result and in job.completed), and a warning that the job was not split
-  (one worker encodes AV1 / several tracks); the independent checker passes;
-- the same title split (`split` 2, every track, 5.1): the audio item
-  encodes every rendition, finalize lists them all;
+  (one worker makes the download); the independent checker passes;
+- the same title split (`split` 2, every track, 5.1, AV1): the audio item
+  encodes every rendition, the chunks both ladders, finalize lists them all;
 - an audio-only source (cover art) with `mp4` and AV1: an audio-only package,
   no download, and one warning for each option it could not honour;
 - specs the API must refuse with 400: AV1 alone, an unknown codec, a
@@ -93,7 +93,7 @@ def test_e2e_media():
             assert where["download"].endswith(j["id"] + "/download.mp4"), where
         assert [r.get("video_codec") for r in completed["renditions"]] == ["h264", "av1"], completed["renditions"]
         warn = o["warnings"]
-        assert any(re.match(r"not split across workers \(it would make \d+ chunks\): a job with an AV1 ladder", w)
+        assert any(re.match(r"not split across workers \(it would make \d+ chunks\): a job with an MP4 download", w)
                    for w in warn), warn
         assert any("3 audio streams: 2 published" in w for w in warn), warn
         assert not j.get("items") and "split" not in o, (j.get("items"), o.get("split"))
@@ -103,12 +103,14 @@ def test_e2e_media():
 
         # ---- every audio track of a split job: the audio item encodes them all
         j = api.submit({"source": "file://" + multi, "segment_seconds": 1, "ladder": [{"height": 108}],
-                        "audio": {"surround": True}, "split": 2})
+                        "audio": {"surround": True}, "codecs": ["h264", "av1"], "split": 2})
         j, doc, out, completed = finished(h, api, j["id"])
         assert [x["name"] for x in j["items"]][-1] == "finalize" and doc["output"]["split"]["chunks"] >= 2, \
             j["items"]
         got = [(t["name"], t["language"], t["channels"]) for t in doc["output"]["audio_tracks"]]
         assert got == [("audio", "en", 2), ("audio_51", "en", 6), ("audio_1", "fr", 2), ("audio_2", "de", 2)], got
+        assert [r["video_codec"] for r in doc["renditions"]] == ["h264", "av1"], doc["renditions"]
+        assert set(doc["output"]["split"]["init_crc"]) == {"108p", "av1-108p"}, doc["output"]["split"]
         problems = check_output.check(out, source=multi)
         assert not problems, "\n  ".join(problems)
         print("split: %d chunks, audio %s" % (doc["output"]["split"]["chunks"], [g[0] for g in got]))

@@ -85,7 +85,9 @@ int media_publish_early(const char *outdir, const json_t *plan, const json_t *re
         char name[16];
         snprintf(name, sizeof(name), "c%d", k);
         const json_t *rs = json_object_get(json_object_get(records, name), "rungs");
-        if (json_array_size(rs) != (size_t)nr)
+        /* the H.264 rungs come first; an AV1 ladder's follow (the early
+         * master lists H.264, the final one both) */
+        if (json_array_size(rs) < (size_t)nr)
             break;   /* not done yet: nothing after it is listed */
         /* a chunk whose init segment differs from the first one's (another
          * x264 build, say) is not listed: its frames would be decoded with

@@ -111,8 +111,6 @@ static int plan_load(job *j, const json_t *plan, ss_err *e)
  * splits like the rest (the audio item encodes them all). */
 static const char *unsplit_media(const job *j)
 {
-    if (j->o->av1)
-        return "an AV1 ladder";
     return j->o->mp4_height ? "an MP4 download" : NULL;
 }
 

@@ -257,15 +257,46 @@ void *rung_main(void *arg)
             return NULL;
         }
     }
-    if (r == 0 && (rung_encode(g, NULL, &err) || (g->qm && qmeter_packet(g->qm, NULL, &err)) ||
+    /* an encoder that got no frame (a chunk past the real end) has
+     * nothing to flush; SVT-AV1 would wait for one (rung_release) */
+    int flush = g->frames > 0 || !g->codec->restart;
+    if (r == 0 && ((flush && rung_encode(g, NULL, &err)) || (g->qm && qmeter_packet(g->qm, NULL, &err)) ||
                    (g->cm && cmaf_finish(g->cm, g->frames ? g->last_pts + 1 : 0, &err))))
         job_fail_err(j, &err);
     g->cpu = ss_cpu_s(RUSAGE_THREAD);
     return NULL;
 }
 
+/* SVT-AV1 1.4.1 never returns from flushing or closing an encoder that
+ * got no frame (svt_av1_enc_deinit waits for a packet; a chunk whose
+ * range held no frame hung there): give it one black frame and the end of
+ * stream, and throw its output away. */
+static void rung_feed_idle(rung *g)
+{
+    AVFrame *f = av_frame_alloc();
+    AVPacket *p = av_packet_alloc();
+    if (f && p) {
+        f->width = g->enc->width;
+        f->height = g->enc->height;
+        f->format = g->enc->pix_fmt;
+        f->pts = 0;
+        if (av_frame_get_buffer(f, 0) >= 0) {
+            memset(f->data[0], 16, (size_t)f->linesize[0] * f->height);
+            for (int c = 1; c < 3 && f->data[c]; c++)
+                memset(f->data[c], 128, (size_t)f->linesize[c] * ((f->height + 1) / 2));
+            if (avcodec_send_frame(g->enc, f) >= 0 && avcodec_send_frame(g->enc, NULL) >= 0)
+                while (avcodec_receive_packet(g->enc, p) >= 0)
+                    av_packet_unref(p);
+        }
+    }
+    av_frame_free(&f);
+    av_packet_free(&p);
+}
+
 void rung_release(rung *g)
 {
+    if (g->enc && g->codec && g->codec->restart && g->frames == 0)
+        rung_feed_idle(g);
     frameq_destroy(&g->q);
     avcodec_free_context(&g->enc);
     sws_freeContext(g->sws);
