@@ -374,7 +374,7 @@ local function audio_or_finalize(id, prio, nchunks, ms)
     item_ready(id, 'finalize', prio, true)
     return
   end
-  redis.call('HDEL', ak, 'result')
+  redis.call('HDEL', ak, 'result', 'record')   -- publishers wait for the re-run's
   local attempts = redis.call('HINCRBY', ak, 'attempts', -1)
   item_ready(id, 'audio', prio, true)
   emit(id, 'job.retrying', cjson.encode({attempt = attempts + 1, item = 'audio',

@@ -11,7 +11,8 @@
 -- A split job's work items (processing members <id>/<name>) are handled
 -- the same way, per item: expire ends the item's lease now (the reaper
 -- runs it again as lease_expired), release puts it back at the front of
--- the job's ready items, uncounted.
+-- the job's ready items, uncounted (a cancelling job's items are
+-- cancelled instead, except its `delete` item, which must still run).
 -- Returns the number of claims handled.
 local wid, mode = ARGV[2], ARGV[3]
 if mode ~= 'release' and mode ~= 'expire' then
@@ -45,6 +46,12 @@ for _, id in ipairs(ids) do
           stat('released')
           emit(jid, 'job.retrying', cjson.encode({reason = 'the claim answer of item ' .. name ..
             ' was lost; released unstarted', attempt = attempt, item = name}), ms)
+        elseif name == 'delete' then
+          -- a cancelled job's last item (split_cancel_done) must still run:
+          -- it removes what the done items stored
+          redis.call('HINCRBY', ik, 'attempts', -1)
+          item_ready(jid, name, jh[2], true)
+          stat('released')
         else
           redis.call('HSET', ik, 'state', 'cancelled')
           split_cancel_done(jid, ms)
