@@ -13,10 +13,14 @@
 #include "rkeys.h"
 #include "util.h"
 
-/* A publish that takes longer than this stops before its master (the
- * lease is PUB_LEASE_MS; finalize waits at most that long for it). */
+/* The publish lease (finalize waits at most that long for a holder).
+ * Before each store the holder asks Redis (publish.lua check) whether its
+ * lease is still its own with PUB_MARGIN_MS left and finalize has not
+ * started: a holder that stalled, or that a newer lease or finalize
+ * overtook, stores nothing more, so it cannot write EVENT playlists over
+ * the final ones or shrink a newer holder's. */
 #define PUB_LEASE_MS 20000
-#define PUB_BUDGET_S 15.0
+#define PUB_MARGIN_MS 5000
 
 static int open_redis(wjob *j, rconn *rc)
 {
@@ -42,11 +46,29 @@ static redisReply *pub_call(rconn *rc, wjob *j, int nargs, const char **args)
     return r;
 }
 
-/* Store the playlists: every media playlist, then (a barrier) the master,
- * so no master names a playlist that is not there. */
-static int store_playlists(storage *st, const char *dir, const char *prefix, const json_t *plan,
-                           int master, ss_err *e)
+/* Whether this holder (gen) may store now (publish.lua check). */
+static int still_holder(rconn *rc, wjob *j, const char *gen)
 {
+    char margin[16];
+    snprintf(margin, sizeof(margin), "%d", PUB_MARGIN_MS);
+    const char *args[] = { j->id, "check", gen, margin };
+    redisReply *r = pub_call(rc, j, 4, args);
+    int ok = r && r->type == REDIS_REPLY_INTEGER && r->integer > 0;
+    if (r)
+        freeReplyObject(r);
+    if (!ok)
+        log_info(j->id, "early publish: the lease is no longer this worker's; stopped");
+    return ok;
+}
+
+/* Store the playlists: every media playlist, then (a barrier) the master,
+ * so no master names a playlist that is not there; each stage only while
+ * the lease is still this holder's. */
+static int store_playlists(storage *st, const char *dir, const char *prefix, const json_t *plan,
+                           rconn *rc, wjob *j, const char *gen, ss_err *e)
+{
+    if (!still_holder(rc, j, gen))
+        return 1;
     size_t i;
     json_t *r;
     char local[4400], key[4400];
@@ -63,8 +85,8 @@ static int store_playlists(storage *st, const char *dir, const char *prefix, con
         return -1;
     if (storage_wait(st, e))
         return -1;
-    if (!master)
-        return 0;
+    if (!still_holder(rc, j, gen))
+        return 1;
     snprintf(local, sizeof(local), "%s/master.m3u8", dir);
     snprintf(key, sizeof(key), "%smaster.m3u8", prefix);
     return storage_put(st, local, key, e);
@@ -85,7 +107,6 @@ void wpub_early(wjob *j, storage *st, const char *scratch, const char *prefix, c
     redisReply *r = recs && url ? pub_call(&rc, j, 6, take) : NULL;
     storage_set_manifest_cc(st, STORAGE_CC_LIVE);
     while (r && r->type == REDIS_REPLY_ARRAY && r->elements == 5 && r->element[0]->integer == 1) {
-        double t0 = ss_mono_s();
         char gen[24], segs[24];
         snprintf(gen, sizeof(gen), "%lld", r->element[1]->integer);
         json_t *plan = json_loads(r->element[2]->str ? r->element[2]->str : "", 0, NULL);
@@ -94,8 +115,7 @@ void wpub_early(wjob *j, storage *st, const char *scratch, const char *prefix, c
         freeReplyObject(r);
         ss_err e = { 0 };
         int n = plan && records ? media_publish_early(dir, plan, records, &e) : 0;
-        if (n > have && store_playlists(st, dir, prefix, plan, 1, &e) == 0 &&
-            ss_mono_s() - t0 < PUB_BUDGET_S) {
+        if (n > have && store_playlists(st, dir, prefix, plan, &rc, j, gen, &e) == 0) {
             log_info(j->id, "published %d segment(s) of every rung while encoding", n);
         } else {
             if (n < 0 || e.code)

@@ -18,6 +18,12 @@
 --        playable_ms/playable_url and appends job.playable. If more was
 --        stored meanwhile (pub_dirty) and finalize still waits: a new lease,
 --        as take's reply; else frees the lease and returns {0}.
+--  check ARGV: gen, margin ms
+--        Before each store: returns the ms left on the lease when `gen`
+--        still holds it with at least `margin` ms left and the job may
+--        still publish (running, finalize waiting); else 0, and the holder
+--        stores nothing more (a stalled holder whose lease ran out, or one
+--        that a newer lease or finalize overtook).
 --  final A job is about to write its final (VOD) playlists: returns
 --        {ms until a running publish lease ends (0: none), playable_ms (0:
 --        not yet), created_ms, now ms}.
@@ -72,6 +78,11 @@ elseif mode == 'done' then
   if h[2] == '1' and may_publish() then return lease(tonumber(h[3]) or 20000) end
   redis.call('HSET', jk, 'pub_until_ms', 0)
   return {0}
+elseif mode == 'check' then
+  local h = redis.call('HMGET', jk, 'pub_gen', 'pub_until_ms')
+  local left = (tonumber(h[2] or '0') or 0) - ms
+  if h[1] ~= ARGV[4] or left < (tonumber(ARGV[5]) or 0) or not may_publish() then return 0 end
+  return left
 elseif mode == 'final' then
   local h = redis.call('HMGET', jk, 'pub_until_ms', 'playable_ms', 'created_ms')
   local left = (tonumber(h[1] or '0') or 0) - ms

@@ -11,6 +11,10 @@ length) must run again because the chunks measured another length: its
 `record` goes with its `result`, so early publishers do not list the first
 cut's audio while the re-run rewrites the same segment names.
 
+publish.lua's check: an early publisher stores only while its lease (gen)
+is current with a margin left and finalize has not started, so a stalled
+holder cannot write EVENT playlists over the final ones.
+
 Only a real redis-server and the scripts: the state a worker and the
 coordinator leave is written by hand, then orphans.lua runs as a worker's
 reconnect runs it.
@@ -64,6 +68,23 @@ def test_queue_split_scripts():
         a = r.hgetall(ak)
         assert a["state"] == "ready" and "result" not in a and "record" not in a, a
         assert r("LRANGE", "{ss}:ready:" + jid, 0, -1) == ["audio"]
+
+        # publish check: the current holder with time left may store; a stale
+        # generation, too little time left, or finalize started: not
+        jid = "0123456789abcdef0125"
+        jk, fk = "{ss}:job:" + jid, "{ss}:item:%s:finalize" % jid
+        now = int(r("TIME")[0]) * 1000
+        r("HSET", jk, "state", "running", "pub_gen", 3, "pub_until_ms", now + 20000)
+        r("HSET", fk, "state", "waiting")
+        pub = script("publish.lua")
+
+        def check(gen, margin):
+            return r("EVAL", pub, 1, jk, "{ss}:", jid, "check", str(gen), str(margin))
+        assert 14000 < check(3, 5000) <= 20000
+        assert check(2, 5000) == 0          # a newer lease overtook this holder
+        assert check(3, 30000) == 0         # not enough of the lease left
+        r("HSET", fk, "state", "running")   # finalize writes the VOD playlists now
+        assert check(3, 5000) == 0
         r.close()
 
 
