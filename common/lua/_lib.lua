@@ -69,7 +69,7 @@ end
 -- (notify_work's broadcast when none is idle is left to the first call).
 local function wake_idle(id, n, ms)
   for _ = 1, n do
-    if redis.call('ZCARD', P .. 'idle') == 0 then return end
+    if not redis.call('ZRANGE', P .. 'idle', 0, 0)[1] then return end
     notify_work(id, ms)
   end
 end
