@@ -412,7 +412,10 @@ def test_cli():
         check_usage(h, url)
         check_interrupt(env, api, h)
         check_spec_and_flags(env, api, h)
+        # heartbeats every 300 ms: on a quiet machine the 12 s clip encodes in
+        # about 1.5 s, and a heartbeat a second could miss the encode's speed
         h.worker("w1", rport, extra={"STREAMSCALE_THREADS": "1", "STREAMSCALE_POLL_MS": "200",
+                                      "STREAMSCALE_HEARTBEAT_MS": "300",
                                       "STREAMSCALE_FILE_ROOTS": ":".join(
                                           h.path(d) for d in ("media", "spool", "out"))})
         check_changed_content(h, env, api)
