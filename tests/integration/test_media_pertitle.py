@@ -17,6 +17,10 @@ small moving box (static) and a test pattern under heavy temporal noise
 - `--rate-control two-pass` with per-title on the noisy clip: every rung's
   elementary-stream bitrate is within 5 % of the target per-title chose
   (x264's two-pass ABR over the whole clip; the checker passes too).
+- `--codecs h264,av1` with per-title on the noisy clip: SVT-AV1 probes at
+  the display size; every AV1 rung's CRF, rate and cap are the ones
+  per_title.codecs.av1 derived from them (not 1.5x the x264 CRF under
+  H.264's cap), the H.264 ladder is unchanged.
 - The API path: a job with "ladder": "per-title" and "rate_control":
   "two-pass" through the coordinator, Redis and a worker daemon completes;
   its job.json summary carries psnr/ssim per rendition.
@@ -86,6 +90,36 @@ def check_per_title(j):
     assert len(set(r["name"] for r in j["renditions"])) == len(heights)
 
 
+def check_av1_per_title(jv, jn):
+    pt = jv["per_title"]
+    assert pt["rungs"] == jn["per_title"]["rungs"], "AV1 probes changed the H.264 ladder"
+    assert pt["codecs"]["h264"]["method"], pt["codecs"]
+    av1 = pt["codecs"]["av1"]
+    assert av1["encoder"] == "libsvtav1" and av1["method"].startswith("SVT-AV1 probes"), av1
+    assert len(av1["points"]) == 3, av1["points"]
+    for p in av1["points"]:
+        assert p["height"] == jv["source"]["display_height"] and p["kbps"] > 0, p
+        assert 10 < p["psnr"] <= 100 and 0 < p["ssim"] <= 1, p
+    h264 = {r["name"]: r for r in jv["renditions"] if r["video_codec"] == "h264"}
+    ren = {r["name"]: r for r in jv["renditions"] if r["video_codec"] == "av1"}
+    plan = {r["name"]: r for r in pt["rungs"]}
+    assert sorted(ren) == sorted(r["name"] for r in av1["rungs"]) == \
+        sorted("av1-" + n for n in h264), (sorted(ren), av1["rungs"])
+    differ = 0
+    for a in av1["rungs"]:
+        h = plan[a["name"][4:]]
+        r = ren[a["name"]]
+        # the AV1 rendition was encoded with what per_title.codecs.av1 decided
+        assert r["maxrate_kbps"] == a["maxrate_kbps"] and r["crf"] == a["crf"], (r, a)
+        assert 0 < a["rate_ratio"] < 3, a
+        assert abs(a["target_kbps"] - h["target_kbps"] * a["rate_ratio"]) <= 1 + 0.002 * h["target_kbps"], (a, h)
+        assert a["target_kbps"] <= a["maxrate_kbps"] <= max(2 * a["target_kbps"], 200), a
+        # the old rule: CRF 1.5x H.264's, H.264's cap
+        differ += r["maxrate_kbps"] != h264[a["name"][4:]]["maxrate_kbps"]
+        differ += abs(a["crf"] - 1.5 * h["crf"]) > 0.6
+    assert differ, "AV1 rungs still use 1.5x the H.264 CRF and H.264's caps"
+
+
 def test_media_pertitle():
     with Harness("media_pertitle") as h:
         static = gen_clip(h.path("static.mp4"), seconds=8, size="640x360", rate=25,
@@ -113,6 +147,12 @@ def test_media_pertitle():
         assert ja["ladder"] == "auto" and "per_title" not in ja, ja.keys()
         assert all(isinstance(r["psnr"], float) for r in ja["renditions"]), ja["renditions"]
         assert total_bytes(js) < total_bytes(ja), (total_bytes(js), total_bytes(ja))
+
+        # per codec: with codecs h264,av1 the AV1 rungs' CRF and rates come
+        # from SVT-AV1 probes (per_title.codecs.av1), not 1.5x the x264 CRF
+        # under H.264's caps; the H.264 ladder is the one without AV1
+        jv = encode(noisy, h.path("noisy-av1"), "--ladder", "per-title", "--codecs", "h264,av1")
+        check_av1_per_title(jv, jn)
 
         # two-pass: per-title picks the rates, x264's two passes hit them
         jt = encode(noisy, h.path("noisy-2pass"), "--ladder", "per-title", "--rate-control",

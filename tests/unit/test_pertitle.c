@@ -303,13 +303,47 @@ static void test_choose_edges(void **st)
     assert_true(strstr(r[0].why, "cap") != NULL);
 }
 
+/* Another codec's curve at equal PSNR (the per-title AV1 ladder): a codec
+ * that needs half the rate for the same PSNR at a higher CRF scale maps
+ * to ratio 0.5 and its own CRF, not a fixed multiple of the reference's;
+ * out of its range it clamps; no point at the height: -1. */
+static void test_codec_map(void **st)
+{
+    (void)st;
+    pt_limits lim, al;
+    ptplan_limits_default(&lim);
+    al = lim;
+    al.crf_min = 1;
+    al.crf_max = 63;
+    pt_point ref[] = { { 640, 360, 24, 2000, 40, 0.98 }, { 640, 360, 30, 1000, 37, 0.96 },
+                       { 640, 360, 36, 500, 34, 0.93 }, { 320, 180, 30, 300, 30, 0.9 } };
+    pt_point alt[] = { { 640, 360, 32, 1000, 40, 0.98 }, { 640, 360, 42, 500, 37, 0.96 },
+                       { 640, 360, 52, 250, 34, 0.93 } };
+    pt_codec_map m;
+    assert_int_equal(ptplan_codec_map(ref, 4, &lim, alt, 3, &al, 360, 30, &m), 0);
+    assert_float_equal(m.ref_kbps, 1000, 1e-6);
+    assert_float_equal(m.psnr, 37, 1e-6);
+    assert_float_equal(m.crf, 42, 1e-3);
+    assert_float_equal(m.kbps, 500, 0.1);
+    assert_float_equal(m.ratio, 0.5, 1e-4);
+    /* between probes: CRF 27 -> PSNR 38.5 -> the alt's CRF 37 */
+    assert_int_equal(ptplan_codec_map(ref, 4, &lim, alt, 3, &al, 360, 27, &m), 0);
+    assert_float_equal(m.crf, 37, 1e-3);
+    assert_float_equal(m.ratio, 0.5, 1e-3);
+    /* a PSNR the alt curve cannot go down to: its highest CRF (52 + 6) */
+    pt_point flat[] = { { 640, 360, 32, 1000, 45, 0.99 }, { 640, 360, 52, 400, 44, 0.99 } };
+    assert_int_equal(ptplan_codec_map(ref, 4, &lim, flat, 2, &al, 360, 36, &m), 0);
+    assert_float_equal(m.crf, 58, 1e-6);
+    assert_int_equal(ptplan_codec_map(ref, 4, &lim, alt, 3, &al, 720, 30, &m), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hull_known),     cmocka_unit_test(test_curve),
         cmocka_unit_test(test_choose_medium),  cmocka_unit_test(test_choose_easy_and_hard),
         cmocka_unit_test(test_res_margin),     cmocka_unit_test(test_top_min_height),
-        cmocka_unit_test(test_choose_edges),
+        cmocka_unit_test(test_choose_edges),   cmocka_unit_test(test_codec_map),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

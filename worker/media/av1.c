@@ -25,10 +25,11 @@
  * under 10 % more. */
 #define AV1_PRESET 8
 
-/* SVT-AV1's CRF (0..63) for the ladder's x264 CRF: 1.5x (23 -> 35). */
+/* SVT-AV1's CRF (0..63): per-title's from the AV1 probes, else 1.5x the
+ * ladder's x264 CRF (23 -> 35). */
 static int av1_crf(const enc_settings *s)
 {
-    double c = (s->crf_exact > 0 ? s->crf_exact : s->crf) * 1.5;
+    double c = s->codec_crf > 0 ? s->codec_crf : (s->crf_exact > 0 ? s->crf_exact : s->crf) * 1.5;
     int q = (int)(c + 0.5);
     return q < 1 ? 1 : q > 63 ? 63 : q;
 }

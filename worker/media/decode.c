@@ -271,6 +271,7 @@ int decode_per_title(job *j, ss_err *e)
     s.preset = j->o->preset ? j->o->preset : "veryfast";
     snprintf(s.x264_params, sizeof(s.x264_params), "%s",
              enc_x264_params(j->o->ladder == MEDIA_LADDER_PER_TITLE, j->pass, 0));
+    s.av1 = j->o->av1;
     job_progress(j, "analysing", 0);
     if (video_open(j, e))
         return -1;

@@ -27,6 +27,7 @@ typedef struct enc_settings {
     int target_kbps;           /* two-pass average */
     int crf;                   /* single pass: CRF (crf_exact > 0 wins) */
     double crf_exact;
+    double codec_crf;          /* > 0: the codec's own CRF (per-title AV1), wins over crf */
     int level;                 /* codec level (H.264 level_idc) */
     int pass;                  /* 0 single pass, 1 or 2: two-pass */
     const char *stats;         /* two-pass statistics file */

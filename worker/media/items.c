@@ -37,10 +37,12 @@
 
 static json_t *rung_json(const plan_rung *r)
 {
-    return json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f}", "name", r->name, "width",
-                     r->width, "height", r->height, "maxrate_kbps", r->maxrate_kbps, "target_kbps",
-                     r->target_kbps, "bufsize_kbits", r->bufsize_kbits, "crf", r->crf, "level",
-                     r->level, "crf_exact", r->crf_exact);
+    return json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:i, s:i}", "name",
+                     r->name, "width", r->width, "height", r->height, "maxrate_kbps",
+                     r->maxrate_kbps, "target_kbps", r->target_kbps, "bufsize_kbits",
+                     r->bufsize_kbits, "crf", r->crf, "level", r->level, "crf_exact", r->crf_exact,
+                     "av1_crf", r->av1_crf, "av1_target_kbps", r->av1_target_kbps,
+                     "av1_maxrate_kbps", r->av1_maxrate_kbps);
 }
 
 static int jint(const json_t *o, const char *k)
@@ -79,6 +81,9 @@ static int plan_load(job *j, const json_t *plan, ss_err *e)
         p->crf = jint(x, "crf");
         p->level = jint(x, "level");
         p->crf_exact = json_number_value(json_object_get(x, "crf_exact"));
+        p->av1_crf = json_number_value(json_object_get(x, "av1_crf"));
+        p->av1_target_kbps = jint(x, "av1_target_kbps");
+        p->av1_maxrate_kbps = jint(x, "av1_maxrate_kbps");
         if (!p->name[0] || p->width < 2 || p->height < 2 || p->width > PLAN_MAX_SIDE ||
             p->height > PLAN_MAX_SIDE)
             return ss_fail(e, SS_EINVAL, "the job's plan has a bad rung");

@@ -186,6 +186,7 @@ typedef struct pt_setup {
     int threads;               /* CPU threads the probes may use */
     const char *preset;        /* libx264 preset */
     char x264_params[64];      /* as the real encode's */
+    int av1;                   /* codecs has av1: probe SVT-AV1 too (top size) */
 } pt_setup;
 
 /* The sampled windows for a title of duration seconds (<= 0: unknown) at

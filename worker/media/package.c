@@ -193,6 +193,8 @@ int package_write(job *j, pkg_records *rec, json_t *res, ss_err *err)
         json_object_set_new(r, "maxrate_kbps", json_integer(g->p.maxrate_kbps));
         if (j->pass)
             json_object_set_new(r, "target_kbps", json_integer(g->p.target_kbps));
+        else if (g->codec_id && !strcmp(g->codec_id, "av1") && g->p.av1_crf > 0)   /* per-title */
+            json_object_set_new(r, "crf", json_real(g->p.av1_crf));
         else if (g->p.crf_exact > 0)
             json_object_set_new(r, "crf", json_real(g->p.crf_exact));
         else

@@ -12,6 +12,10 @@
  *     PSNR/SSIM at the display size (quality.c) on the IDRs and every
  *     PT_QSTEP-th frame.
  *
+ * With codecs av1, three SVT-AV1 probes at the display size measure AV1's
+ * own CRF -> rate/quality curve on the same frames (its keyframes where it
+ * puts them: the libsvtav1 wrapper ignores forced ones).
+ *
  * pt_finish() turns each (resolution, CRF) probe into a predicted rate and
  * quality of a whole encode with the real segment length (an IDR every
  * keyint frames: rate = (IDR bits + (keyint - 1) x other-frame bits) /
@@ -47,6 +51,12 @@
  * extend them by pt_limits.extrap_lo steps down, extrap up). */
 #define PT_NCRF 3
 static const double probe_crfs[PT_NCRF] = { 24, 30, 36 };
+/* With codecs av1: SVT-AV1 probes at the display size only, at its own
+ * CRFs (0..63 scale; they bracket 1.5x the x264 ones), the real encode's
+ * preset. Its CRF -> rate/PSNR curve, compared with x264's at the same
+ * size, sets every AV1 rung's CRF and rate (pt_finish). */
+static const double av1_probe_crfs[PT_NCRF] = { 32, 42, 52 };
+#define PT_AV1_PRESET 8
 
 /* Candidate heights: the display height, then standard heights below it
  * at least PT_RES_STEP apart (about half the pixels of the one above:
@@ -69,6 +79,7 @@ typedef struct probe {
     AVCodecContext *enc;
     qmeter *qm;
     double crf;
+    int av1;                    /* an SVT-AV1 probe (else libx264) */
     int64_t bytes_i, bytes_p;
     int n_i, n_p;
 } probe;
@@ -91,7 +102,7 @@ struct pt_ctx {
     atomic_int abort;
     pthread_mutex_t mu;
     ss_err err;
-    pres r[PT_MAX_RES * PT_NCRF];   /* one thread per probe (resolution x CRF) */
+    pres r[(PT_MAX_RES + 1) * PT_NCRF];   /* one thread per probe (resolution x CRF, AV1) */
     int nres;
     uint8_t *flags;             /* per sample frame: F_START, F_MEASURE */
     int64_t cap, nfed;
@@ -172,9 +183,10 @@ int pt_windows(double duration, double fps, double *starts, int max, int *frames
 
 static int probe_start(pt_ctx *pt, pres *r, probe *p, int threads, ss_err *err)
 {
-    const AVCodec *codec = avcodec_find_encoder_by_name("libx264");
+    const char *lib = p->av1 ? "libsvtav1" : "libx264";
+    const AVCodec *codec = avcodec_find_encoder_by_name(lib);
     if (!codec)
-        return ss_fail(err, SS_EINTERNAL, "libx264 encoder not available");
+        return ss_fail(err, SS_EINTERNAL, "%s encoder not available", lib);
     AVCodecContext *c = p->enc = avcodec_alloc_context3(codec);
     if (!c)
         return ss_fail(err, SS_ENOMEM, "out of memory");
@@ -191,18 +203,25 @@ static int probe_start(pt_ctx *pt, pres *r, probe *p, int threads, ss_err *err)
     c->color_range = AVCOL_RANGE_MPEG;
     AVDictionary *d = NULL;
     char crf[16];
-    snprintf(crf, sizeof(crf), "%.1f", p->crf);
-    av_dict_set(&d, "preset", pt->s.preset ? pt->s.preset : "veryfast", 0);
-    av_dict_set(&d, "profile", "high", 0);
-    av_dict_set(&d, "crf", crf, 0);
-    av_dict_set(&d, "forced-idr", "1", 0);
-    av_dict_set(&d, "x264-params", pt->s.x264_params, 0);
+    if (p->av1) {   /* no forced keyframes (ignored): one per keyint, as the real rung */
+        c->gop_size = pt->s.keyint + 1;
+        av_dict_set_int(&d, "preset", PT_AV1_PRESET, 0);
+        av_dict_set_int(&d, "crf", (int64_t)p->crf, 0);
+        av_dict_set(&d, "svtav1-params", "lp=1", 0);
+    } else {
+        snprintf(crf, sizeof(crf), "%.1f", p->crf);
+        av_dict_set(&d, "preset", pt->s.preset ? pt->s.preset : "veryfast", 0);
+        av_dict_set(&d, "profile", "high", 0);
+        av_dict_set(&d, "crf", crf, 0);
+        av_dict_set(&d, "forced-idr", "1", 0);
+        av_dict_set(&d, "x264-params", pt->s.x264_params, 0);
+    }
     int ret = avcodec_open2(c, codec, &d);
     av_dict_free(&d);
     if (ret < 0) {
         char e[128];
         media_averr(ret, e, sizeof(e));
-        return ss_fail(err, SS_EINTERNAL, "libx264 probe %dp CRF %.0f: %s", r->h, p->crf, e);
+        return ss_fail(err, SS_EINTERNAL, "%s probe %dp CRF %.0f: %s", lib, r->h, p->crf, e);
     }
     p->qm = qmeter_new(c, pt->s.top_w, pt->s.top_h, err);
     return p->qm ? 0 : -1;
@@ -217,9 +236,12 @@ static int probe_drain(pt_ctx *pt, probe *p, AVPacket *pkt, ss_err *err)
         if (r < 0) {
             char e[128];
             media_averr(r, e, sizeof(e));
-            return ss_fail(err, SS_EINTERNAL, "libx264 probe: %s", e);
+            return ss_fail(err, SS_EINTERNAL, "%s probe: %s", p->av1 ? "libsvtav1" : "libx264", e);
         }
-        if (pkt->pts >= 0 && pkt->pts < pt->cap && (pt->flags[pkt->pts] & F_START)) {
+        /* SVT-AV1 keys only what it chose to: count its keyframes as such */
+        int key = p->av1 ? !!(pkt->flags & AV_PKT_FLAG_KEY)
+                         : pkt->pts >= 0 && pkt->pts < pt->cap && (pt->flags[pkt->pts] & F_START);
+        if (key) {
             p->bytes_i += pkt->size;
             p->n_i++;
         } else {
@@ -264,7 +286,7 @@ static int pres_frame(pres *r, AVFrame *in, AVPacket *pkt, ss_err *err)
     if (ret < 0) {
         char e[128];
         media_averr(ret, e, sizeof(e));
-        ss_fail(err, SS_EINTERNAL, "libx264 probe: %s", e);
+        ss_fail(err, SS_EINTERNAL, "%s probe: %s", p->av1 ? "libsvtav1" : "libx264", e);
         goto fail;
     }
     if (probe_drain(pt, p, pkt, err))
@@ -303,7 +325,7 @@ static void *pres_main(void *arg)
         probe *p = &r->pr;
         if (avcodec_send_frame(p->enc, NULL) < 0 || probe_drain(pt, p, pkt, &err) ||
             qmeter_packet(p->qm, NULL, &err)) {
-            ss_fail(&err, SS_EINTERNAL, "libx264 probe would not flush");
+            ss_fail(&err, SS_EINTERNAL, "%s probe would not flush", p->av1 ? "libsvtav1" : "libx264");
             pt_fail(pt, &err);
         }
     }
@@ -371,6 +393,19 @@ pt_ctx *pt_new(const pt_setup *s, int nwin, int win_frames, const atomic_int *ca
             if (probe_start(pt, r, &r->pr, 1, err))
                 goto fail;
         }
+    for (int k = 0; s->av1 && k < PT_NCRF; k++) {
+        pres *r = &pt->r[pt->nres];
+        r->pt = pt;
+        r->h = s->top_h;
+        r->w = s->top_w;
+        frameq_init(&r->q);
+        r->qinit = 1;
+        pt->nres++;
+        r->pr.av1 = 1;
+        r->pr.crf = av1_probe_crfs[k];
+        if (probe_start(pt, r, &r->pr, 1, err))
+            goto fail;
+    }
     for (int i = 0; i < pt->nres; i++) {
         if (pthread_create(&pt->r[i].th, NULL, pres_main, &pt->r[i])) {
             ss_fail(err, SS_EINTERNAL, "cannot start a thread");
@@ -536,6 +571,70 @@ static json_t *round_real(double v, double scale)
     return json_real(round(v * scale) / scale);
 }
 
+/* A rung's VBV cap: 2x its rate, at least PT_MIN_MAXRATE, at most the
+ * table cap (never under the rate). */
+static int pt_maxrate(int target, int cap)
+{
+    int maxrate = 2 * target;
+    if (maxrate < PT_MIN_MAXRATE)
+        maxrate = PT_MIN_MAXRATE;
+    if (maxrate > cap)
+        maxrate = cap;
+    return maxrate < target ? target : maxrate;
+}
+
+/* The AV1 rung of H.264 rung g (already in *pr): where x264's curve at
+ * the display size is at g's CRF, the AV1 curve's CRF for the same PSNR,
+ * and g's rate times AV1's rate ratio there; the cap as H.264's (2x the
+ * rate, 200 kbps .. the table cap). Appended to ja. */
+static int av1_rung(const pt_ctx *pt, const pt_point *pts, int npts, const pt_limits *lim,
+                    const pt_point *apts, int napts, const pt_rung *g, plan_rung *pr, json_t *ja)
+{
+    pt_limits al = *lim;
+    al.crf_min = 1;
+    al.crf_max = 63;
+    pt_codec_map m;
+    if (ptplan_codec_map(pts, npts, lim, apts, napts, &al, pt->s.top_h, g->crf, &m))
+        return 0;   /* no AV1 measurement: the 1.5x CRF mapping stays */
+    int target = (int)lround(g->kbps * m.ratio);
+    if (target < 1)
+        target = 1;
+    int maxrate = pt_maxrate(target, pt->s.cap_kbps);
+    pr->av1_crf = round(m.crf * 10) / 10;
+    pr->av1_target_kbps = target;
+    pr->av1_maxrate_kbps = maxrate;
+    char name[24];
+    snprintf(name, sizeof(name), "av1-%.10s", pr->name);
+    json_t *o = json_pack("{s:s, s:i, s:o, s:i, s:o, s:o, s:o}", "name", name, "target_kbps", target,
+                          "crf", round_real(pr->av1_crf, 10), "maxrate_kbps", maxrate,
+                          "rate_ratio", round_real(m.ratio, 1000), "h264_crf_at_top",
+                          round_real(m.ref_crf, 10), "psnr_at_top", round_real(m.psnr, 100));
+    return o && !json_array_append_new(ja, o) ? 0 : -1;
+}
+
+/* per_title.codecs: how each codec's rates were decided. */
+static json_t *codecs_report(const pt_ctx *pt, const pt_point *apts, int napts, json_t *jav1)
+{
+    json_t *pa = json_array(), *crfs = json_array();
+    for (int i = 0; i < napts; i++)
+        json_array_append_new(pa, json_pack("{s:i, s:i, s:f, s:o, s:o, s:o}", "width", apts[i].width,
+                                            "height", apts[i].height, "crf", apts[i].crf, "kbps",
+                                            round_real(apts[i].kbps, 10), "psnr",
+                                            round_real(apts[i].psnr, 1000), "ssim",
+                                            round_real(apts[i].ssim, 100000)));
+    for (int k = 0; k < PT_NCRF; k++)
+        json_array_append_new(crfs, json_real(av1_probe_crfs[k]));
+    const char *how = json_array_size(jav1)
+                          ? "SVT-AV1 probes at the display size: each rung's CRF gives the PSNR "
+                            "x264 reaches there at the H.264 rung's CRF; rate = H.264 rate x the "
+                            "AV1/x264 rate ratio at that PSNR"
+                          : "no usable SVT-AV1 probe: CRF = 1.5 x the H.264 CRF, H.264's caps";
+    return json_pack("{s:{s:s}, s:{s:s, s:s, s:i, s:o, s:o, s:o}}", "h264", "method",
+                     "x264 probes at every candidate size (rungs above)", "av1", "method", how,
+                     "encoder", "libsvtav1", "preset", PT_AV1_PRESET, "crfs", crfs, "points", pa,
+                     "rungs", jav1);
+}
+
 int pt_finish(pt_ctx *pt, plan_ladder *lad, json_t **report, ss_err *err)
 {
     *report = NULL;
@@ -558,8 +657,8 @@ int pt_finish(pt_ctx *pt, plan_ladder *lad, json_t **report, ss_err *err)
     if (pt->nfed == 0)
         return ss_fail(err, SS_EMEDIA, "no decodable video frames in the source");
 
-    pt_point pts[PT_MAX_POINTS];
-    int npts = 0;
+    pt_point pts[PT_MAX_POINTS], apts[PT_NCRF];
+    int npts = 0, napts = 0;
     json_t *jpoints = json_array();
     double cpu = 0;
     int qframes = 0;
@@ -569,8 +668,12 @@ int pt_finish(pt_ctx *pt, plan_ladder *lad, json_t **report, ss_err *err)
         int nq;
         qmeter_samples(p->qm, &nq);
         qframes += nq;
-        if (npts < PT_MAX_POINTS && probe_point(pt, &pt->r[i], p, &pts[npts]) == 0)
+        if (p->av1) {
+            if (napts < PT_NCRF && probe_point(pt, &pt->r[i], p, &apts[napts]) == 0)
+                napts++;
+        } else if (npts < PT_MAX_POINTS && probe_point(pt, &pt->r[i], p, &pts[npts]) == 0) {
             npts++;
+        }
     }
     pt_limits lim;
     ptplan_limits_default(&lim);
@@ -600,18 +703,13 @@ int pt_finish(pt_ctx *pt, plan_ladder *lad, json_t **report, ss_err *err)
     memset(lad, 0, sizeof(*lad));
     double fps = (double)pt->s.fps_num / pt->s.fps_den;
     json_t *jr = json_array();
+    json_t *jav1 = pt->s.av1 ? json_array() : NULL;
     for (int i = 0; i < nr; i++) {
         const pt_rung *g = &rungs[i];
         int target = (int)lround(g->kbps);
         if (target < 1)
             target = 1;
-        int maxrate = 2 * target;
-        if (maxrate < PT_MIN_MAXRATE)
-            maxrate = PT_MIN_MAXRATE;
-        if (maxrate > cap)
-            maxrate = cap;
-        if (maxrate < target)
-            maxrate = target;
+        int maxrate = pt_maxrate(target, cap);
         char name[16];
         int dup = 0;
         for (int k = i + 1; k < nr; k++)
@@ -621,6 +719,8 @@ int pt_finish(pt_ctx *pt, plan_ladder *lad, json_t **report, ss_err *err)
         else
             snprintf(name, sizeof(name), "%dp", g->height % 100000);
         plan_rung_make(&lad->rungs[lad->n++], name, g->width, g->height, fps, maxrate, target, g->crf);
+        if (pt->s.av1 && av1_rung(pt, pts, npts, &lim, apts, napts, g, &lad->rungs[lad->n - 1], jav1))
+            goto nomem;
         json_array_append_new(jr, json_pack("{s:s, s:i, s:i, s:i, s:o, s:o, s:o, s:i, s:s}", "name",
                                             name, "width", g->width, "height", g->height,
                                             "target_kbps", target, "crf", round_real(g->crf, 10),
@@ -675,7 +775,14 @@ int pt_finish(pt_ctx *pt, plan_ladder *lad, json_t **report, ss_err *err)
                         "limits", lims, "rungs", jr, "seconds",
                         round_real(ss_mono_s() - pt->t_start, 1000), "cpu_seconds_probe_threads",
                         round_real(cpu, 100));
+    if (*report && jav1)
+        json_object_set_new(*report, "codecs", codecs_report(pt, apts, napts, jav1));
     return *report ? 0 : ss_fail(err, SS_ENOMEM, "out of memory");
+nomem:
+    json_decref(jr);
+    json_decref(jav1);
+    json_decref(jpoints);
+    return ss_fail(err, SS_ENOMEM, "out of memory");
 }
 
 void pt_free(pt_ctx **ppt)

@@ -31,6 +31,10 @@ typedef struct plan_rung {
     int crf;
     int level;                /* H.264 level_idc, e.g. 31 */
     double crf_exact;         /* per-title: the CRF to 0.1 (0: crf) */
+    /* per-title with codecs av1: the AV1 rung's own rate from the AV1
+     * probes (av1_crf 0: none, the AV1 rung maps the H.264 CRF) */
+    double av1_crf;           /* SVT-AV1's CRF (0..63) */
+    int av1_target_kbps, av1_maxrate_kbps;
 } plan_rung;
 
 typedef struct plan_ladder {

@@ -204,6 +204,31 @@ int ptplan_curve_range(const pt_point *p, int n, int height, const pt_limits *li
     return 0;
 }
 
+int ptplan_codec_map(const pt_point *ref, int nref, const pt_limits *lref, const pt_point *alt,
+                     int nalt, const pt_limits *lalt, int height, double crf, pt_codec_map *out)
+{
+    curve a, b;
+    if (curve_make(ref, nref, height, lref, &a) || curve_make(alt, nalt, height, lalt, &b))
+        return -1;
+    memset(out, 0, sizeof(*out));
+    out->ref_crf = fmin(fmax(crf, a.lo_crf), a.hi_crf);
+    out->ref_kbps = exp2(curve_lr(&a, out->ref_crf));
+    out->psnr = curve_eval(&a, a.q, out->ref_crf, Q_SLOPE);
+    /* PSNR never rises with the CRF: bisect for the last CRF still at it */
+    double lo = b.lo_crf, hi = b.hi_crf;
+    for (int it = 0; it < 60; it++) {
+        double m = (lo + hi) / 2;
+        if (curve_eval(&b, b.q, m, Q_SLOPE) >= out->psnr)
+            lo = m;
+        else
+            hi = m;
+    }
+    out->crf = (lo + hi) / 2;
+    out->kbps = exp2(curve_lr(&b, out->crf));
+    out->ratio = out->kbps / out->ref_kbps;
+    return 0;
+}
+
 /* ---- the ladder ------------------------------------------------------ */
 
 typedef struct curves {

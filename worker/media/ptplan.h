@@ -76,6 +76,22 @@ typedef struct pt_rung {
 
 void ptplan_limits_default(pt_limits *l);
 
+/* Another codec measured on the same frames at one resolution (the AV1
+ * ladder of a per-title job): where the reference codec's curve of
+ * `height` is at CRF crf (clamped to its range), the other codec's curve
+ * at equal PSNR. */
+typedef struct pt_codec_map {
+    double ref_crf, ref_kbps;   /* the reference curve at crf */
+    double psnr;                /* its PSNR there */
+    double crf, kbps;           /* the other curve's CRF and rate for that PSNR (clamped to
+                                 * its range) */
+    double ratio;               /* kbps / ref_kbps */
+} pt_codec_map;
+
+/* 0 and out filled, or -1 when either curve has no point at height. */
+int ptplan_codec_map(const pt_point *ref, int nref, const pt_limits *lref, const pt_point *alt,
+                     int nalt, const pt_limits *lalt, int height, double crf, pt_codec_map *out);
+
 /* Upper convex hull of the points (kbps > 0) in (log2 kbps, psnr), cut
  * after its best-quality vertex. idx receives indices into p in increasing
  * rate (n entries at most); returns their count. */

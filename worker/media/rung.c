@@ -74,6 +74,7 @@ int rung_open(job *j, rung *g, int threads, ss_err *err)
         .target_kbps = g->p.target_kbps,
         .crf = g->p.crf,
         .crf_exact = g->p.crf_exact,
+        .codec_crf = g->codec == &enc_svtav1 ? g->p.av1_crf : 0,
         .level = g->p.level,
         .pass = j->pass,
         .stats = g->stats,
