@@ -20,7 +20,7 @@ small moving box (static) and a test pattern under heavy temporal noise
 - `--codecs h264,av1` with per-title on the noisy clip: SVT-AV1 probes at
   the display size; every AV1 rung's CRF, rate and cap are the ones
   per_title.codecs.av1 derived from them (not 1.5x the x264 CRF under
-  H.264's cap), the H.264 ladder is unchanged.
+  H.264's cap), the H.264 ladder is unchanged; the same split in chunks.
 - The API path: a job with "ladder": "per-title" and "rate_control":
   "two-pass" through the coordinator, Redis and a worker daemon completes;
   its job.json summary carries psnr/ssim per rendition.
@@ -153,6 +153,11 @@ def test_media_pertitle():
         # under H.264's caps; the H.264 ladder is the one without AV1
         jv = encode(noisy, h.path("noisy-av1"), "--ladder", "per-title", "--codecs", "h264,av1")
         check_av1_per_title(jv, jn)
+        # split in chunks: the same AV1 CRFs and caps reach the encode and job.json
+        jw = encode(noisy, h.path("noisy-av1-split"), "--ladder", "per-title", "--codecs", "h264,av1",
+                    "--split", "4")
+        assert jw["split"]["chunks"] == 2, jw["split"]
+        check_av1_per_title(jw, jn)
 
         # two-pass: per-title picks the rates, x264's two passes hit them
         jt = encode(noisy, h.path("noisy-2pass"), "--ladder", "per-title", "--rate-control",

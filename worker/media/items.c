@@ -401,8 +401,7 @@ static int finalize(job *j, const json_t *plan, const json_t *results, json_t *r
         rec.rungs[i].p = j->lad.rungs[i % j->lad.n];
         rec.rungs[i].codec_id = i < j->lad.n ? "h264" : "av1";
         if (i >= j->lad.n)
-            snprintf(rec.rungs[i].p.name, sizeof(rec.rungs[i].p.name), "av1-%.10s",
-                     j->lad.rungs[i - j->lad.n].name);
+            plan_av1_rung(&j->lad.rungs[i - j->lad.n], &rec.rungs[i].p);
     }
     for (int k = 0; k < nch; k++) {
         char name[16];

@@ -603,9 +603,9 @@ static int av1_rung(const pt_ctx *pt, const pt_point *pts, int npts, const pt_li
     pr->av1_crf = round(m.crf * 10) / 10;
     pr->av1_target_kbps = target;
     pr->av1_maxrate_kbps = maxrate;
-    char name[24];
-    snprintf(name, sizeof(name), "av1-%.10s", pr->name);
-    json_t *o = json_pack("{s:s, s:i, s:o, s:i, s:o, s:o, s:o}", "name", name, "target_kbps", target,
+    plan_rung a;
+    plan_av1_rung(pr, &a);
+    json_t *o = json_pack("{s:s, s:i, s:o, s:i, s:o, s:o, s:o}", "name", a.name, "target_kbps", target,
                           "crf", round_real(pr->av1_crf, 10), "maxrate_kbps", maxrate,
                           "rate_ratio", round_real(m.ratio, 1000), "h264_crf_at_top",
                           round_real(m.ref_crf, 10), "psnr_at_top", round_real(m.psnr, 100));

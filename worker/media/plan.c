@@ -145,6 +145,17 @@ static void rung_fill(plan_rung *r, int w, int h, double fps, const media_rung_r
     r->level = plan_h264_level(w, h, fps, r->maxrate_kbps);
 }
 
+void plan_av1_rung(const plan_rung *h, plan_rung *out)
+{
+    *out = *h;
+    snprintf(out->name, sizeof(out->name), "av1-%.10s", h->name);
+    if (h->av1_crf > 0) {
+        out->target_kbps = h->av1_target_kbps;
+        out->maxrate_kbps = h->av1_maxrate_kbps;
+        out->bufsize_kbits = 2 * h->av1_maxrate_kbps;
+    }
+}
+
 void plan_rung_make(plan_rung *r, const char *name, int w, int h, double fps, int maxrate_kbps,
                     int target_kbps, double crf_exact)
 {

@@ -71,6 +71,10 @@ void plan_rung_make(plan_rung *r, const char *name, int w, int h, double fps, in
 
 /* Cap for a rung of w x h at fps (kbps), from the documented table. */
 int plan_maxrate_kbps(int w, int h, double fps);
+/* The AV1 ladder's rung for H.264 rung h (spec codecs): the same size,
+ * named "av1-<name>"; with per-title's AV1 values (av1_crf > 0) their rate
+ * and cap (bufsize 2x). */
+void plan_av1_rung(const plan_rung *h, plan_rung *out);
 
 /* Smallest H.264 level (level_idc: 30 = 3.0, 31 = 3.1, ...; at least 30)
  * whose frame size, macroblock rate and (High profile) bitrate limits hold

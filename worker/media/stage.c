@@ -245,14 +245,8 @@ int stage_run_pass(job *j, ss_err *e, double *cpu_main)
         g->j = j;
         g->p = j->lad.rungs[i % j->lad.n];
         g->codec = i < j->lad.n ? &enc_x264 : &enc_svtav1;
-        if (i >= j->lad.n) {
-            snprintf(g->p.name, sizeof(g->p.name), "av1-%.10s", j->lad.rungs[i - j->lad.n].name);
-            if (g->p.av1_crf > 0) {   /* per-title: AV1's own rate and cap */
-                g->p.target_kbps = g->p.av1_target_kbps;
-                g->p.maxrate_kbps = g->p.av1_maxrate_kbps;
-                g->p.bufsize_kbits = 2 * g->p.av1_maxrate_kbps;
-            }
-        }
+        if (i >= j->lad.n)
+            plan_av1_rung(&j->lad.rungs[i - j->lad.n], &g->p);
         frameq_init(&g->q);
     }
     for (int i = 0; i < j->nr; i++)
