@@ -64,6 +64,15 @@ int enc_alloc(const enc_settings *s, const char *lib, const AVCodec **codec, AVC
 int enc_open(AVCodecContext *c, const AVCodec *codec, AVDictionary **d, const enc_settings *s,
              const char *lib, ss_err *err);
 
+/* Free an encoder context. An SVT-AV1 context is opened (enc_open) and
+ * freed under one process-wide lock: libsvtav1 sets up and tears down
+ * process-wide state without a lock of its own, and chunk threads open
+ * and close AV1 encoders at every segment boundary at the same time. */
+void enc_free(AVCodecContext **c);
+/* avcodec_open2, under that lock for SVT-AV1 (enc_open and the per-title
+ * probes use it). */
+int enc_avopen(AVCodecContext *c, const AVCodec *codec, AVDictionary **d);
+
 /* The libx264 encoder. */
 extern const encoder enc_x264;
 /* The SVT-AV1 encoder (av1.c). */

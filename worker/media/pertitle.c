@@ -24,6 +24,7 @@
  *
  * Owns its threads, encoders, meters and queues; pt_free() releases all,
  * also half way. */
+#include "encoder.h"
 #include "mediai.h"
 
 #include <math.h>
@@ -216,7 +217,7 @@ static int probe_start(pt_ctx *pt, pres *r, probe *p, int threads, ss_err *err)
         av_dict_set(&d, "forced-idr", "1", 0);
         av_dict_set(&d, "x264-params", pt->s.x264_params, 0);
     }
-    int ret = avcodec_open2(c, codec, &d);
+    int ret = enc_avopen(c, codec, &d);
     av_dict_free(&d);
     if (ret < 0) {
         char e[128];
@@ -796,7 +797,7 @@ void pt_free(pt_ctx **ppt)
             pthread_join(pt->r[i].th, NULL);
     for (int i = 0; i < pt->nres; i++) {
         pres *r = &pt->r[i];
-        avcodec_free_context(&r->pr.enc);
+        enc_free(&r->pr.enc);
         qmeter_free(&r->pr.qm);
         sws_freeContext(r->sws);
         if (r->qinit)

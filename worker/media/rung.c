@@ -9,6 +9,7 @@
 #include "stage.h"
 
 #include <stdio.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -46,10 +47,40 @@ int enc_alloc(const enc_settings *s, const char *lib, const AVCodec **codec, AVC
     return 0;
 }
 
+/* encoder.h enc_free: SVT-AV1's process-wide state is set up and torn down
+ * under this lock (its own has none). */
+static pthread_mutex_t svt_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int is_svt(const AVCodec *codec)
+{
+    return codec && !strcmp(codec->name, "libsvtav1");
+}
+
+int enc_avopen(AVCodecContext *c, const AVCodec *codec, AVDictionary **d)
+{
+    if (!is_svt(codec))
+        return avcodec_open2(c, codec, d);
+    pthread_mutex_lock(&svt_lock);
+    int r = avcodec_open2(c, codec, d);
+    pthread_mutex_unlock(&svt_lock);
+    return r;
+}
+
+void enc_free(AVCodecContext **c)
+{
+    if (*c && is_svt((*c)->codec)) {
+        pthread_mutex_lock(&svt_lock);
+        avcodec_free_context(c);
+        pthread_mutex_unlock(&svt_lock);
+    } else {
+        avcodec_free_context(c);
+    }
+}
+
 int enc_open(AVCodecContext *c, const AVCodec *codec, AVDictionary **d, const enc_settings *s,
              const char *lib, ss_err *err)
 {
-    int r = avcodec_open2(c, codec, d);
+    int r = enc_avopen(c, codec, d);
     av_dict_free(d);
     if (r < 0) {
         char e[128];
@@ -168,7 +199,7 @@ static int rung_restart(rung *g, ss_err *err)
                memcmp(old->extradata, g->enc->extradata, (size_t)old->extradata_size)))
         r = ss_fail(err, SS_EINTERNAL, "%s for %s: stream headers changed on a restart",
                     g->codec->lib, g->p.name);
-    avcodec_free_context(&old);
+    enc_free(&old);
     return r;
 }
 
@@ -299,7 +330,7 @@ void rung_release(rung *g)
     if (g->enc && g->codec && g->codec->restart && g->frames == 0)
         rung_feed_idle(g);
     frameq_destroy(&g->q);
-    avcodec_free_context(&g->enc);
+    enc_free(&g->enc);
     sws_freeContext(g->sws);
     g->sws = NULL;
     cmaf_free(&g->cm);
