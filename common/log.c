@@ -166,7 +166,8 @@ static size_t starts_with_name(const char *s, const char *const *list)
 static void redact(const char *in, char *out, size_t cap)
 {
     size_t o = 0;
-#define PUT(c) do { if (o + 1 < cap) out[o++] = (c); } while (0)
+/* c is evaluated once, also when out is full (PUT(*p++) must advance p) */
+#define PUT(c) do { char c_ = (char)(c); if (o + 1 < cap) out[o++] = c_; } while (0)
 #define PUTS(str) do { for (const char *q_ = (str); *q_; q_++) PUT(*q_); } while (0)
     const char *p = in;
     while (*p) {
@@ -336,7 +337,8 @@ int ss_url_redact(const char *url, char *out, size_t outlen)
 {
     size_t o = 0;
     int changed = 0;
-#define PUT(c) do { if (o + 1 < outlen) out[o++] = (c); } while (0)
+/* c is evaluated once, also when out is full (PUT(*p++) must advance p) */
+#define PUT(c) do { char c_ = (char)(c); if (o + 1 < outlen) out[o++] = c_; } while (0)
 #define PUTS(str) do { for (const char *q_ = (str); *q_; q_++) PUT(*q_); } while (0)
     if (!outlen)
         return 0;
