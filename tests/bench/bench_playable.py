@@ -38,7 +38,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-from bench_split import make_title  # noqa: E402
+from bench_split import make_title, start_workers  # noqa: E402
 
 
 def ts(s):
@@ -95,14 +95,7 @@ def run_ours(args, name, workers, split, title, Harness, Api):
         rport = h.redis()
         url = h.coordinator(redis_port=rport, token="bench-token")
         api = Api(url, "bench-token", harness=h)
-        for i, (cpus, threads) in enumerate(workers):
-            p = h.worker("w%d" % i, rport, extra={
-                "STREAMSCALE_THREADS": str(threads), "STREAMSCALE_SLOTS": "1",
-                "STREAMSCALE_LOG_LEVEL": "info", "STREAMSCALE_POLL_MS": "200",
-                "STREAMSCALE_FILE_ROOTS": os.path.dirname(title) + ":" + h.tmp})
-            if cpus is not None:
-                subprocess.check_call(["taskset", "-a", "-p", "-c", cpus, str(p.pid)],
-                                      stdout=subprocess.DEVNULL)
+        start_workers(h, rport, workers, title)
         spec = {"source": "file://" + title, "preset": args.preset, "crf": args.crf,
                 "segment_seconds": args.segment_seconds, "split": split,
                 "ladder": [{"height": int(x)} for x in args.ladder.split(",")],

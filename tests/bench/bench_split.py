@@ -45,6 +45,22 @@ def ts(s):
     return datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
 
 
+def start_workers(h, rport, workers, title, extra=None):
+    """Worker daemons w0, w1, ... from (cpus, threads[, slots]) tuples, each
+    pinned with taskset to cpus (None: not pinned), reading the title's
+    folder."""
+    for i, w in enumerate(workers):
+        cpus, threads, slots = (tuple(w) + (1,))[:3]
+        env = {"STREAMSCALE_THREADS": str(threads), "STREAMSCALE_SLOTS": str(slots),
+               "STREAMSCALE_LOG_LEVEL": "info", "STREAMSCALE_POLL_MS": "200",
+               "STREAMSCALE_FILE_ROOTS": os.path.dirname(title) + ":" + h.tmp}
+        env.update(extra or {})
+        p = h.worker("w%d" % i, rport, extra=env)
+        if cpus is not None:
+            subprocess.check_call(["taskset", "-a", "-p", "-c", cpus, str(p.pid)],
+                                  stdout=subprocess.DEVNULL)
+
+
 def make_title(path, seconds, size):
     if os.path.exists(path):
         return
@@ -63,16 +79,8 @@ def run(args, name, workers, split, title, Harness, Api):
         rport = h.redis()
         url = h.coordinator(redis_port=rport, token="bench-token")
         api = Api(url, "bench-token", harness=h)
-        for i, w in enumerate(workers):
-            cpus, threads, slots = (tuple(w) + (1,))[:3]
-            p = h.worker("w%d" % i, rport, extra={
-                "STREAMSCALE_THREADS": str(threads), "STREAMSCALE_SLOTS": str(slots),
-                "STREAMSCALE_CHUNK_SECONDS": str(args.chunk_seconds),
-                "STREAMSCALE_LOG_LEVEL": "info", "STREAMSCALE_POLL_MS": "200",
-                "STREAMSCALE_FILE_ROOTS": os.path.dirname(title) + ":" + h.tmp})
-            if cpus is not None:
-                subprocess.check_call(["taskset", "-a", "-p", "-c", cpus, str(p.pid)],
-                                      stdout=subprocess.DEVNULL)
+        start_workers(h, rport, workers, title,
+                      {"STREAMSCALE_CHUNK_SECONDS": str(args.chunk_seconds)})
         spec = {"source": "file://" + title, "preset": args.preset, "crf": args.crf,
                 "segment_seconds": args.segment_seconds, "split": split,
                 "ladder": [{"height": int(x)} for x in args.ladder.split(",")],
