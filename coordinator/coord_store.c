@@ -131,8 +131,29 @@ json_t *store_job_from_fields(const char *id, json_t *fields, int full)
     return j;
 }
 
-/* A split job's work items ({ss}:item:<id>:<name>), in order. */
-static json_t *store_items(rconn *r, const char *id, const json_t *names)
+/* A chunk's time range in the title (seconds), from the plan's chunk list
+ * (output frames [f0, f1); f1 < 0: to the end, the announced duration). */
+static void chunk_range(json_t *it, const json_t *plan, const char *name)
+{
+    char *end;
+    long k = strtol(name + 1, &end, 10);
+    const json_t *c = json_array_get(json_object_get(plan, "chunks"), k >= 0 ? (size_t)k : 0);
+    double num = (double)json_integer_value(json_object_get(plan, "fps_num"));
+    double den = (double)json_integer_value(json_object_get(plan, "fps_den"));
+    if (*end || k < 0 || !json_is_object(c) || num <= 0 || den <= 0)
+        return;
+    json_int_t f0 = json_integer_value(json_object_get(c, "f0"));
+    json_int_t f1 = json_integer_value(json_object_get(c, "f1"));
+    double t0 = (double)f0 * den / num;
+    double t1 = f1 >= 0 ? (double)f1 * den / num
+                        : json_number_value(json_object_get(plan, "announced_duration"));
+    json_object_set_new(it, "start_seconds", json_real(t0));
+    json_object_set_new(it, "end_seconds", json_real(t1 > t0 ? t1 : t0));
+}
+
+/* A split job's work items ({ss}:item:<id>:<name>), in order; a chunk's
+ * time range from plan (NULL: not known yet). */
+static json_t *store_items(rconn *r, const char *id, const json_t *names, const json_t *plan)
 {
     json_t *arr = json_array();
     size_t i;
@@ -164,6 +185,8 @@ static json_t *store_items(rconn *r, const char *id, const json_t *names)
         json_object_set_new(it, "cpu_seconds", cpu && st && !strcmp(st, "done") ? json_real(atof(cpu))
                                                                                 : json_null());
         json_object_set_new(it, "error", parse_or_null(json_string_value(json_object_get(f, "error"))));
+        if (n[0] == 'c' && plan)
+            chunk_range(it, plan, n);
         json_array_append_new(arr, it);
         json_decref(f);
     }
@@ -189,9 +212,13 @@ json_t *store_job_json(rconn *r, const char *id, int full, ss_err *err)
     json_t *j = store_job_from_fields(id, fields, full);
     json_t *names = full ? json_loads(json_string_value(json_object_get(fields, "items")) ?: "",
                                       0, NULL) : NULL;
+    json_t *plan = json_is_array(names)
+                       ? json_loads(json_string_value(json_object_get(fields, "plan")) ?: "", 0, NULL)
+                       : NULL;
     json_decref(fields);
     if (json_is_array(names))
-        json_object_set_new(j, "items", store_items(r, id, names));
+        json_object_set_new(j, "items", store_items(r, id, names, json_is_object(plan) ? plan : NULL));
     json_decref(names);
+    json_decref(plan);
     return j;
 }

@@ -416,6 +416,8 @@
     $('job-id').textContent = id;
     clear($('job-state'));
     clear($('job-progress')).append(bar(0));
+    clear($('job-strip'));
+    $('strip-box').hidden = true;
     clear($('events'));
     clear($('job-facts'));
     $('job-error').hidden = true;
@@ -479,6 +481,7 @@
     st.dataset.state = j.state;
     st.textContent = j.state + (j.stage && j.state === 'running' ? ' · ' + j.stage : '');
     setBar($('job-progress').firstChild, j.state === 'completed' ? 100 : j.progress, j.state);
+    renderStrip(j);
     const res = j.result || {};
     const dl = clear($('job-facts'));
     fact(dl, 'source', shortSource(j.source));
@@ -518,6 +521,59 @@
       if (!$('timings-card').hidden) renderTimings(j);
       if (view.previewFor) { destroyPlayer(); view.previewFor = null; $('preview-card').hidden = true; }
     }
+  }
+
+  /* A split job's chunk strip: one cell per work item in time order (plan,
+   * the chunks as wide as their time range, audio, finalize), coloured by
+   * state, with the worker, attempts, CPU seconds and timings in its
+   * tooltip and a short text alternative ("chunk 3 of 9: running on w2,
+   * attempt 1"). Cells are kept by item name, so a poll only updates them. */
+  const ITEM_LABEL = { plan: 'P', audio: 'A', finalize: 'F', delete: 'D' };
+  function renderStrip(j) {
+    const items = j.items || [];
+    const box = $('strip-box');
+    const strip = $('job-strip');
+    box.hidden = !items.length;
+    if (!view.strip) view.strip = new Map();
+    if (!items.length) { clear(strip); view.strip.clear(); return; }
+    const chunks = items.filter((i) => i.kind === 'chunk');
+    const counts = {};
+    const seen = new Set();
+    let k = 0;
+    for (const it of items) {
+      seen.add(it.name);
+      counts[it.state] = (counts[it.state] || 0) + 1;
+      let cell = view.strip.get(it.name);
+      if (!cell) {
+        cell = h('div', { role: 'listitem', tabindex: 0, 'data-item': it.name, 'data-kind': it.kind });
+        view.strip.set(it.name, cell);
+      }
+      const chunk = it.kind === 'chunk';
+      const what = chunk ? 'chunk ' + (++k) + ' of ' + chunks.length : it.kind;
+      const dur = chunk && typeof it.end_seconds === 'number' ? Math.max(0, it.end_seconds - it.start_seconds) : null;
+      cell.className = 'cell ' + it.state + (chunk ? '' : ' side');
+      cell.dataset.state = it.state;
+      if (chunk) cell.style.flexGrow = String(dur > 0 ? dur : 1);
+      cell.textContent = chunk ? String(k) : ITEM_LABEL[it.kind] || it.kind[0].toUpperCase();
+      let alt = what + ': ' + it.state;
+      if (it.worker && it.state !== 'waiting' && it.state !== 'ready') alt += (it.state === 'running' ? ' on ' : ' by ') + it.worker;
+      if (it.attempts) alt += ', attempt ' + it.attempts;
+      cell.setAttribute('aria-label', alt);
+      const tip = [what + (dur !== null ? ' (' + it.start_seconds.toFixed(1) + '–' + it.end_seconds.toFixed(1) + ' s)' : '') + ': ' + it.state];
+      tip.push('worker: ' + (it.worker || '—'), 'attempts: ' + it.attempts);
+      if (typeof it.cpu_seconds === 'number') tip.push('CPU: ' + it.cpu_seconds.toFixed(1) + ' s');
+      if (it.state === 'running' && it.progress) tip.push('progress: ' + Math.round(it.progress) + '%');
+      if (it.started_at) tip.push('started: ' + timeText(it.started_at));
+      if (it.finished_at) tip.push('finished: ' + timeText(it.finished_at));
+      if (it.started_at && it.finished_at) tip.push('ran: ' + secondsText((Date.parse(it.finished_at) - Date.parse(it.started_at)) / 1000));
+      if (it.error && it.error.message) tip.push('error: ' + it.error.message);
+      cell.title = tip.join('\n');
+      strip.append(cell);   // keeps the API's order
+    }
+    for (const [n, c] of view.strip) if (!seen.has(n)) { c.remove(); view.strip.delete(n); }
+    const done = chunks.filter((i) => i.state === 'done').length;
+    $('strip-summary').textContent = chunks.length + ' chunks, ' + done + ' done · ' + items.length +
+      ' items: ' + Object.entries(counts).map(([st, n]) => n + ' ' + st).join(', ');
   }
 
   function renderRenditions(j) {

@@ -7,18 +7,70 @@ a job seen queued -> running (progress bar moving) -> completed, cancel and
 retry buttons, the real job's page with its events, renditions, poster and
 the hls.js preview playing, an s3:// job previewed through public_base_url,
 no console errors. Screenshots (dashboard.png,
-job.png) are kept in build/test-artifacts/ops-dashboard/."""
+job.png) are kept in build/test-artifacts/ops-dashboard/.
+
+A split job ("split": 2 on a 6 s clip, 1 s segments: 3 chunks) on the same
+real worker: its items in GET /v1/jobs/{id} carry each chunk's time range
+(contiguous, from 0 to the title's end); tests/browser/strip.test.mjs,
+signed in with the read-only view token, sees its chunk strip update live
+until every cell is done (one cell per chunk, sized by duration, text
+alternative and tooltip; screenshot strip.png)."""
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lib.harness import BIN, SOURCE, Api, Harness, RedisClient, free_port, http_json, main  # noqa: E402
+from lib.harness import BIN, SOURCE, Api, Harness, RedisClient, free_port, http_json, main, wait_until  # noqa: E402
 
 TOKEN = "dashboard-test-token"
+VIEW = "dashboard-view-token"
 BROWSER_DIR = os.path.join(SOURCE, "tests", "browser")
+
+
+def split_strip(h, api, url, node, out):
+    """A split job on the real worker, its chunk strip watched in chromium
+    while it runs (tests/browser/strip.test.mjs)."""
+    clip = h.path("split.mp4")
+    subprocess.check_call([os.path.join(BIN, "streamscale-worker"), "testclip", clip,
+                           "--seconds", "6", "--size", "320x240"], stdout=subprocess.DEVNULL)
+    t0 = time.monotonic()
+    # the worker drained while the page opens on the queued job, so the
+    # browser sees the items from the start
+    st, ans = http_json("POST", url + "/v1/workers/real/drain", token=TOKEN)
+    assert st == 200, (st, ans)
+    jid = api.submit({"source": "file://" + clip, "split": 2, "segment_seconds": 1,
+                      "ladder": [{"height": 144}], "thumbnails": {"enabled": False,
+                                                              "interval_seconds": 10}})["id"]
+    profile = h.path("chromium-profile-strip")
+    os.makedirs(profile)
+    ready = h.path("strip.ready")
+    env = dict(os.environ, SS_URL=url, SS_VIEW_TOKEN=VIEW, SS_SPLIT_JOB=jid,
+               SS_ARTIFACTS=h.artifacts, SS_PROFILE=profile, SS_READY=ready)
+    p = subprocess.Popen([node, os.path.join(BROWSER_DIR, "strip.test.mjs")], cwd=BROWSER_DIR,
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: os.path.exists(ready) or p.poll() is not None, 60, "the strip page open")
+        st, ans = http_json("POST", url + "/v1/workers/real/resume", token=TOKEN)
+        assert st == 200, (st, ans)
+        job = api.wait_state(jid, ("completed", "failed", "dead"), 180)
+        stdout, _ = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    sys.stdout.write(stdout)
+    assert job["state"] == "completed", job
+    assert p.returncode == 0, "the strip test failed (see above; screenshot in %s)" % h.artifacts
+    chunks = [i for i in job["items"] if i["kind"] == "chunk"]
+    assert len(chunks) == 3, job["items"]
+    ends = [(c["start_seconds"], c["end_seconds"]) for c in chunks]
+    assert ends[0][0] == 0 and abs(ends[-1][1] - 6) < 0.05, ends
+    assert all(abs(a[1] - b[0]) < 1e-6 for a, b in zip(ends, ends[1:])), ends
+    assert all(i["state"] == "done" for i in job["items"]), job["items"]
+    print("split job and its strip: %.1f s" % (time.monotonic() - t0))
 
 
 def test_ops_dashboard():
@@ -40,7 +92,8 @@ def test_ops_dashboard():
         url = h.coordinator(redis_port=rport, token=TOKEN, port=port,
                             extra={"STREAMSCALE_OUTPUT_DIR": out,
                                    "STREAMSCALE_PUBLIC_BASE_URL": public,
-                                   "STREAMSCALE_DEFAULT_DESTINATION": "file://%s/" % out})
+                                   "STREAMSCALE_DEFAULT_DESTINATION": "file://%s/" % out,
+                                   "STREAMSCALE_VIEW_TOKEN": VIEW})
         api = Api(url, TOKEN)
 
         # one real encode, on a short generated clip
@@ -57,6 +110,7 @@ def test_ops_dashboard():
         s3job = api.submit({"source": "file://" + clip, "idempotency_key": "dashboard-s3-view"})["id"]
         job2 = api.wait_state(s3job, ("completed", "failed", "dead"), 180)
         assert job2["state"] == "completed", job2
+        split_strip(h, api, url, node, out)
         assert h.stop("real") == 0
         r = RedisClient(rport)
         res = r("HGET", "{ss}:job:" + s3job, "result")
