@@ -42,6 +42,8 @@ typedef struct publish {
 typedef struct job_ctx {
     wjob *j;
     publish *pub;
+    const char *scratch;      /* the job's scratch folder (early playlists) */
+    int hls;                  /* the job publishes HLS (early publish) */
 } job_ctx;
 
 static void set_stage(wjob *j, const char *stage, double pct)
@@ -108,6 +110,25 @@ static void on_file_ready(void *ud, const char *relpath)
 {
     job_ctx *c = ud;
     put_file(c->pub, relpath);
+}
+
+/* The audio item's progress record (docs/PLAYABLE.md): once what it names
+ * is stored (a barrier on the handle), it goes to Redis and may unlock or
+ * extend the early publish, before the audio item is done. */
+static void on_partial(void *ud, const json_t *rec)
+{
+    job_ctx *c = ud;
+    publish *p = c->pub;
+    if (!c->hls)
+        return;
+    pthread_mutex_lock(&p->mu);
+    ss_err e = { 0 };
+    int bad = p->err.code || storage_wait(p->st, &e) != 0;
+    if (bad && !p->err.code)
+        p->err = e;
+    pthread_mutex_unlock(&p->mu);
+    if (!bad)
+        wpub_early(c->j, p->st, c->scratch, p->prefix, rec);
 }
 
 static void on_warning(void *ud, const char *msg)
@@ -393,9 +414,10 @@ void wjob_run_media(wjob *j)
     media_io mio = { rd, rd ? fetch_reader_size(rd) : 0, range_read, range_message };
     if (rd)
         mo.io = &mio;
-    job_ctx ctx = { j, &pub };
+    job_ctx ctx = { j, &pub, dir, mo.hls };
     media_events ev = { .ud = &ctx, .progress = on_progress, .position = on_position,
-                        .file_ready = on_file_ready, .warning = on_warning };
+                        .file_ready = on_file_ready, .warning = on_warning,
+                        .partial = on_partial };
     double t1 = ss_mono_s();
     if (j->item[0] && !finalize) {
         /* a chunk or the audio of a split job (docs/SPLIT.md): its files

@@ -56,6 +56,19 @@ def items(job):
     return {i["name"]: i for i in job.get("items") or []}
 
 
+def two_workers(h):
+    """Redis, a coordinator writing to out/, workers w1 and w2 (WENV):
+    (API URL, Api)."""
+    rport = h.redis()
+    url = h.coordinator(redis_port=rport, token=TOKEN,
+                        extra={"STREAMSCALE_REAP_INTERVAL_MS": "200",
+                               "STREAMSCALE_OUTPUT_DIR": h.path("out")})
+    api = Api(url, TOKEN, harness=h)
+    h.worker("w1", rport, extra=WENV)
+    h.worker("w2", rport, extra=WENV)
+    return url, api
+
+
 def test_playable():
     assert os.path.exists("/usr/bin/chromium"), "chromium is missing: deploy/deps.sh test-browser"
     assert os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "hls.js", "dist")), \
@@ -63,13 +76,7 @@ def test_playable():
     with Harness("playable") as h:
         t0 = time.monotonic()
         src = gen_clip(h.path("talk.mp4"), seconds=36, size="640x360", rate=25)
-        rport = h.redis()
-        url = h.coordinator(redis_port=rport, token=TOKEN,
-                            extra={"STREAMSCALE_REAP_INTERVAL_MS": "200",
-                                   "STREAMSCALE_OUTPUT_DIR": h.path("out")})
-        api = Api(url, TOKEN, harness=h)
-        h.worker("w1", rport, extra=WENV)
-        h.worker("w2", rport, extra=WENV)
+        url, api = two_workers(h)
         # submitted with the CLI, which waits and says when it is playable
         cenv = dict(os.environ, STREAMSCALE_API=url, STREAMSCALE_API_TOKEN=TOKEN)
         cli = subprocess.Popen([os.path.join(BIN, "streamscale"), "submit", "file://" + src, "--wait",

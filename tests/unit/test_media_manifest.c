@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -424,9 +425,9 @@ static json_t *chunk_rec(int first_seg, int nsegs, int crc)
         json_array_append_new(segs, json_pack("[IIII]", (json_int_t)(first_seg + s) * 4 * 90000,
                                               (json_int_t)4 * 90000, (json_int_t)50000,
                                               (json_int_t)10000));
-    return json_pack("{s:[{ss ss si si si so}]}", "rungs", "name", "360p", "codecs",
-                     "avc1.64001e", "timescale", 90000, "init_bytes", 700, "init_crc", crc,
-                     "segs", segs);
+    return json_pack("{s:I, s:[{ss ss si si si so}]}", "frames", (json_int_t)nsegs * 4 * 25,
+                     "rungs", "name", "360p", "codecs", "avc1.64001e", "timescale", 90000,
+                     "init_bytes", 700, "init_crc", crc, "segs", segs);
 }
 
 static int listed(const char *dir)
@@ -453,8 +454,11 @@ static void test_early_listing(void **st)
                              "name", "360p", "width", 640, "height", 360, "maxrate_kbps", 1000,
                              "bufsize_kbits", 2000, "chunks", 0, 2, 2, 4, 4, 6, "fps_num", 25,
                              "fps_den", 1, "seg_num", 4, "seg_den", 1);
-    json_t *arec = json_pack("{s:[{ss si si so}]}", "audio", "name", "audio", "timescale",
-                              48000, "init_bytes", 600, "segs", json_array());
+    /* the audio item's progress record: cut to 24 s, 6 of its segments
+     * written so far */
+    json_t *arec = json_pack("{s:i, s:b, s:[{ss si si so}]}", "frames", 600, "partial", 1,
+                             "audio", "name", "audio", "timescale", 48000, "init_bytes", 600,
+                             "segs", json_array());
     json_t *aseg_list = json_object_get(json_array_get(json_object_get(arec, "audio"), 0), "segs");
     for (int s = 0; s < 6; s++)
         json_array_append_new(aseg_list, json_pack("[IIII]", (json_int_t)s * 4 * 48000,
@@ -463,8 +467,47 @@ static void test_early_listing(void **st)
     json_t *recs = json_pack("{so so so so}", "audio", arec, "c0", chunk_rec(0, 2, 7), "c1",
                              chunk_rec(2, 2, 7), "c2", chunk_rec(4, 2, 7));
     ss_err e = { 0 };
-    assert_int_equal(media_publish_early(dir, plan, recs, &e), 6);
-    assert_int_equal(listed(dir), 6);
+    /* the audio's progress record covers 5 segments: the rungs' 6th waits */
+    json_array_remove(aseg_list, 5);
+    assert_int_equal(media_publish_early(dir, plan, recs, &e), 5);
+    assert_int_equal(listed(dir), 5);
+    /* and a first segment only: not playable yet, nothing written */
+    char d2[] = "/tmp/ss-early-XXXXXX";
+    assert_non_null(mkdtemp(d2));
+    json_t *arec1 = json_deep_copy(arec);
+    json_t *one = json_object_get(json_array_get(json_object_get(arec1, "audio"), 0), "segs");
+    while (json_array_size(one) > 1)
+        json_array_remove(one, 1);
+    json_t *recs1 = json_pack("{sO sO}", "audio", arec1, "c0", json_object_get(recs, "c0"));
+    json_decref(arec1);
+    assert_int_equal(media_publish_early(d2, plan, recs1, &e), 0);
+    assert_int_equal(listed(d2), -1);
+    json_decref(recs1);
+    rmdir(d2);
+    /* the audio is done, cut to 24 s: its last segment (it ends at the
+     * cut, which a re-run cut to the measured length would change) is
+     * listed only by the final playlists */
+    json_array_append_new(aseg_list, json_pack("[IIII]", (json_int_t)5 * 4 * 48000,
+                                               (json_int_t)4 * 48000, (json_int_t)64000,
+                                               (json_int_t)0));
+    json_object_del(arec, "partial");
+    assert_int_equal(media_publish_early(dir, plan, recs, &e), 5);
+    assert_int_equal(listed(dir), 5);
+    /* the chunks measured another length (the audio runs again, cut
+     * there): no audio segment past it, nor one that ends within a few AAC
+     * frames before it, is listed (20.08 s: the 5th, ending at 20 s, is;
+     * 20.04 s: it is not) */
+    json_object_set_new(json_object_get(recs, "c2"), "frames", json_integer(195));
+    assert_int_equal(media_publish_early(dir, plan, recs, &e), 5);
+    json_object_set_new(json_object_get(recs, "c2"), "frames", json_integer(102));
+    assert_int_equal(media_publish_early(dir, plan, recs, &e), 5);
+    json_object_set_new(json_object_get(recs, "c2"), "frames", json_integer(101));
+    assert_int_equal(media_publish_early(dir, plan, recs, &e), 4);
+    json_object_set_new(json_object_get(recs, "c2"), "frames", json_integer(200));
+    /* the audio's part of the early BANDWIDTH is its bound: 6144 bits per
+     * channel per AAC frame (576 kb/s for stereo) and the boxes */
+    int64_t ab = media_audio_bound_bps(2, 4.0);
+    assert_true(ab >= 576000 && ab < 576000 * 1.05);
     /* c2 wrote another init segment: only c0 and c1 are listed */
     json_object_set_new(recs, "c2", chunk_rec(4, 2, 8));
     assert_int_equal(media_publish_early(dir, plan, recs, &e), 4);

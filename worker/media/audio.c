@@ -148,7 +148,11 @@ static int audio_mux(job *j, atrack *a, AVPacket *pkt, ss_err *err)
         while (plan_boundary_frame(a->akcut, 48000, 1, j->seg_num, j->seg_den) <= pkt->pts)
             a->akcut++;
     }
-    return cmaf_write(a->cm, pkt, cut, err);
+    if (cmaf_write(a->cm, pkt, cut, err))
+        return -1;
+    if (cut && j->mode == STAGE_AUDIO)   /* a segment more: playable sooner */
+        audio_item_progress(j);
+    return 0;
 }
 
 /* Mux held packets the video has passed (all up to end when end >= 0,

@@ -31,6 +31,46 @@ int64_t media_rung_bound_bps(int maxrate_kbps, int bufsize_kbits, double seg_sec
     return (int64_t)ceil((bits * 1.02 + boxes) / seg_seconds);
 }
 
+int64_t media_audio_bound_bps(int channels, double seg_seconds)
+{
+    if (channels <= 0 || seg_seconds <= 0)
+        return 0;
+    /* an AAC frame (1024 samples at 48 kHz) carries at most 6144 bits per
+     * channel (ISO/IEC 14496-3, the decoder's input buffer); a segment is
+     * cut at the first frame at or after its boundary, so it may hold one
+     * frame more than its length */
+    double frames = ceil(seg_seconds * 48000 / 1024) + 1;
+    double bits = frames * 6144 * channels + (1024 + 16 * frames) * 8;
+    return (int64_t)ceil(bits / seg_seconds);
+}
+
+/* How many of the audio record's first segments an early playlist may
+ * list: those that end at least AUDIO_GUARD before the length the audio
+ * was cut to (the record's frames) and, once every chunk is done, before
+ * the length the chunks measured. The audio item runs again, cut to the
+ * measured length, when the two differ (item_finish.lua); that run writes
+ * the same segment names with the same bytes except near the cut, where
+ * the encoder's flush and the padding or cut change the last AAC frames
+ * (a frame depends on the next one's samples): so what an early playlist
+ * listed never changes. The audio's last segment is listed only by the
+ * final playlists. */
+#define AUDIO_GUARD (3 * 1024 / 48000.0)
+
+static int audio_listable(const pkg_track *at, const json_t *au, int64_t chunk_frames,
+                          int fps_num, int fps_den)
+{
+    int64_t cut = json_integer_value(json_object_get(au, "frames"));
+    if (chunk_frames > 0 && (cut <= 0 || chunk_frames < cut))
+        cut = chunk_frames;
+    if (cut <= 0 || at->timescale <= 0)
+        return at->nsegs;
+    double lim = ((double)cut * fps_den / fps_num - AUDIO_GUARD) * at->timescale;
+    int n = 0;
+    while (n < at->nsegs && (double)(at->segs[n].start + at->segs[n].duration) <= lim)
+        n++;
+    return n;
+}
+
 static int write_out(const char *outdir, const char *rel, char *text, ss_err *err)
 {
     if (!text)
@@ -80,8 +120,9 @@ int media_publish_early(const char *outdir, const json_t *plan, const json_t *re
     uint32_t crc[MEDIA_MAX_RUNGS] = { 0 };
     memset(vt, 0, sizeof(vt));
     memset(&at, 0, sizeof(at));
-    int ret = -1, n = 0;
-    for (int k = 0; k < nch; k++) {
+    int ret = -1, n = 0, k;
+    int64_t chunk_frames = 0;   /* the chunks' length, once all are done */
+    for (k = 0; k < nch; k++) {
         char name[16];
         snprintf(name, sizeof(name), "c%d", k);
         const json_t *rs = json_object_get(json_object_get(records, name), "rungs");
@@ -112,19 +153,26 @@ int media_publish_early(const char *outdir, const json_t *plan, const json_t *re
             if (track_from_json(r, &vt[i], err))
                 goto out;
         }
+        chunk_frames += json_integer_value(json_object_get(json_object_get(records, name),
+                                                           "frames"));
     }
+    if (k < nch)
+        chunk_frames = 0;
     n = vt[0].nsegs;
     for (int i = 1; i < nr; i++)
         if (vt[i].nsegs < n)
             n = vt[i].nsegs;
     /* every audio rendition of the title (items.c): the early master
-     * lists the first, the final one all of them */
+     * lists the first, the final one all of them. The record is the audio
+     * item's final one or, while it runs, its latest progress record
+     * (`partial`: the segments it has stored so far) */
     const json_t *ar = json_array_get(json_object_get(au, "audio"), 0);
     if (json_is_object(ar)) {
         if (track_from_json(ar, &at, err))
             goto out;
-        if (at.nsegs < n)
-            n = at.nsegs;
+        int na = audio_listable(&at, au, chunk_frames, fps_num, fps_den);
+        if (na < n)
+            n = na;
     }
     if (n < 2) {   /* a player wants a couple of segments to start */
         ret = 0;
@@ -151,8 +199,9 @@ int media_publish_early(const char *outdir, const json_t *plan, const json_t *re
             goto out;
     }
     if (at.nsegs) {
-        /* the audio item is done: its whole track is known, and so its
-         * peak (the final figure) and its target duration */
+        /* the audio may still be encoding: its BANDWIDTH part is a bound
+         * (media_audio_bound_bps), the same in every update; its target
+         * duration is the grid's, as the rungs' */
         ss_strlcpy(at.name, "audio", sizeof(at.name));
         ss_strlcpy(at.codecs, "mp4a.40.2", sizeof(at.codecs));
         at.is_audio = 1;
@@ -161,9 +210,11 @@ int media_publish_early(const char *outdir, const json_t *plan, const json_t *re
         at.is_default = 1;
         pkg_lang_tag(json_string_value(json_object_get(plan, "alang")) ?: "", at.lang,
                      sizeof(at.lang));
-        at.bound_bps = pkg_peak_bps(&at);
+        at.bound_bps = media_audio_bound_bps(at.channels, seg_s);
         if (write_out(outdir, "audio/playlist.m3u8",
-                      pkg_hls_media_event(&at, n, pkg_target_duration(&at)), err))
+                      pkg_hls_media_event(&at, n, early_target(&at, 48000, 1024, seg_num,
+                                                               seg_den)),
+                      err))
             goto out;
     }
     pkg_set set = { vt, nr, at.nsegs ? &at : NULL, NULL, 0, seg_s, 0, at.nsegs ? 1 : 0, 1 };

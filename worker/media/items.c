@@ -292,11 +292,10 @@ static json_t *chunk_record(job *j)
     return json_pack("{s:I, s:o}", "frames", (json_int_t)rec.frames, "rungs", rs);
 }
 
-static json_t *audio_record(job *j, ss_err *e)
+/* Every audio rendition with the segments written so far, with what the
+ * probe says of it, as package.c writes them for one process. */
+static json_t *audio_tracks_json(job *j)
 {
-    json_t *rec = json_object();
-    /* every audio rendition, with what the probe says of it, as
-     * package.c writes them for one process */
     pkg_records pr;
     package_from_job(j, &pr);
     json_t *arr = json_array();
@@ -310,7 +309,37 @@ static json_t *audio_record(job *j, ss_err *e)
                                              "label", t->label, "role", t->role, "source_stream",
                                              pr.audio_src[i]));
     }
-    json_object_set_new(rec, "audio", arr);
+    return arr;
+}
+
+/* Playable while encoding (docs/PLAYABLE.md "Schedule"): the early master
+ * needs only the audio of chunk 0, not the whole title's, so the audio
+ * item reports what it has written: after its first 2 segments, then every
+ * MEDIA_PARTIAL_SECONDS. Every segment listed was announced (file_ready)
+ * before; the caller stores them before the record leaves. */
+void audio_item_progress(job *j)
+{
+    if (!j->ev || !j->ev->partial || j->nau < 1)
+        return;
+    pkg_track t;
+    cmaf_track(j->au[0].cm, &t);
+    double now = ss_mono_s();
+    if (t.nsegs < 2 || t.nsegs <= j->partial_segs ||
+        (j->partial_segs && now - j->partial_t < MEDIA_PARTIAL_SECONDS))
+        return;
+    json_t *rec = json_pack("{s:I, s:b, s:o}", "frames", (json_int_t)j->vframes, "partial", 1,
+                            "audio", audio_tracks_json(j));
+    if (rec)
+        j->ev->partial(j->ev->ud, rec);
+    json_decref(rec);
+    j->partial_t = ss_mono_s();
+    j->partial_segs = t.nsegs;
+}
+
+static json_t *audio_record(job *j, ss_err *e)
+{
+    json_t *rec = json_object();
+    json_object_set_new(rec, "audio", audio_tracks_json(j));
     json_t *subarr = json_array(), *texts = json_array();
     if (j->sb) {
         pkg_text tx[PROBE_MAX_SUBS];

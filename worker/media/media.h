@@ -154,7 +154,16 @@ typedef struct media_events {
     /* Optional, with each "encoding" progress call: how far the encode is
      * in the title (seconds) and frames so far, for speed and fps. */
     void (*position)(void *ud, double media_seconds, int64_t frames);
+    /* Optional, the audio item of a split job (items.c): a progress
+     * record, {frames, partial: true, audio: [...]} as the final record's
+     * but listing only the segments each rendition has written so far (all
+     * announced through file_ready before). Called on the encoding thread
+     * after the first 2 segments, then every MEDIA_PARTIAL_SECONDS; the
+     * record is borrowed. docs/PLAYABLE.md */
+    void (*partial)(void *ud, const json_t *record);
 } media_events;
+
+#define MEDIA_PARTIAL_SECONDS 1.5
 
 /* Encode src into outdir (created if missing). cancel: when it becomes
  * non-zero the encode stops within a fraction of a second and returns -1
@@ -198,6 +207,9 @@ int media_publish_early(const char *outdir, const json_t *plan, const json_t *re
  * fMP4 boxes, 2 % for rounding). */
 int64_t media_rung_bound_bps(int maxrate_kbps, int bufsize_kbits, double seg_seconds,
                              double fps);
+/* The audio's (AAC at 48 kHz, channels): no segment of seg_seconds can
+ * carry more (6144 bits per channel in each AAC frame, its fMP4 boxes). */
+int64_t media_audio_bound_bps(int channels, double seg_seconds);
 
 /* Run one item of a plan into outdir: "c<k>" and "audio" read src and
  * write their segments (announced through ev->file_ready); "finalize"

@@ -153,6 +153,8 @@ struct job {
     int64_t range_f0, range_f1;   /* chunk: output frames [f0, f1); f1 < 0: to the end */
     int range_seg0;         /* chunk: its first segment */
     int range_done;         /* chunk: every frame of the range is out */
+    double partial_t;       /* audio item: when it last sent a progress record */
+    int partial_segs;       /* ... with how many segments of its first rendition */
 };
 
 #define STAGE_WHOLE 0       /* the whole title in one process (media_encode) */
@@ -291,5 +293,7 @@ int package_write(job *j, pkg_records *r, json_t *res, ss_err *err);
 /* Append the segments of an item's track record ({segs, timescale,
  * init_bytes}, items.c) to t (t->segs grows; the caller frees it). */
 int track_from_json(const json_t *r, pkg_track *t, ss_err *e);
+/* The audio item's progress (ev->partial) after a segment was written. */
+void audio_item_progress(job *j);
 
 #endif
