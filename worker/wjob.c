@@ -594,7 +594,13 @@ static void *job_thread(void *arg)
     double secs = (double)(ss_mono_ms() - j->started_mono_ms) / 1000;
     switch (oc) {
     case WJOB_COMPLETED:
-        log_info(NULL, "completed in %.1fs", secs);
+        if (secs * 1000 < WJOB_SHORT_MS) {
+            /* counted in the tick's summary line (wq_tick) */
+            log_debug(NULL, "completed in %.3fs", secs);
+            atomic_fetch_add(&j->w->short_completed, 1);
+        } else {
+            log_info(NULL, "completed in %.1fs", secs);
+        }
         break;
     case WJOB_CANCELLED:
         log_info(NULL, "cancelled after %.1fs", secs);
@@ -743,9 +749,12 @@ int wjob_start(worker *w, wjob *j, ss_err *err)
             p->head = j;
         p->tail = j;
         p->queued++;
-        pthread_cond_signal(&p->cv);
     }
     pthread_mutex_unlock(&p->mu);
+    /* signalled after the unlock: a thread woken under the lock would
+     * only block on it again (a second context switch per job) */
+    if (rc == 0)
+        pthread_cond_signal(&p->cv);
     if (rc != 0)
         return ss_fail(err, SS_ENOMEM, "cannot start a job thread: %s", strerror(rc));
     j->thread_started = 1;

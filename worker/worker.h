@@ -88,6 +88,13 @@ typedef enum wjob_outcome {
 #define WJOB_CANCEL_LOST 2
 #define WJOB_CANCEL_DRAIN 3
 
+/* Per-job info lines ("claimed", "completed in") only for jobs that run at
+ * least this long; shorter ones log them at debug, and the worker sums
+ * them up in one info line per WJOB_SUMMARY_MS (docs/OPERATIONS.md,
+ * "Logs"): a no-op queue job cost two formatted writes under the log lock. */
+#define WJOB_SHORT_MS 1000
+#define WJOB_SUMMARY_MS 60000
+
 typedef struct worker worker;
 typedef struct wjob_pool wjob_pool;
 
@@ -123,6 +130,9 @@ typedef struct wjob {
     int64_t started_mono_ms;
 
     /* loop-thread only */
+    int64_t claimed_ms;         /* monotonic: when the claim came back */
+    int claim_logged;           /* the info "claimed" line is out (wq_tick) */
+    char claim_note[160];        /* what that line says of the claim */
     int hb_inflight;
     int finishing;              /* finish script in flight or pending */
     int claims_next;            /* that finish also claims the next job */
@@ -178,6 +188,10 @@ struct worker {
     wjob **batch;               /* completed jobs whose report waits for flush_ev */
     int nbatch, batch_cap;
     struct event *flush_ev;     /* sends the batch once this loop pass's jobs are in */
+    int reports_inflight;       /* finish/finish_many calls of batchable reports in flight */
+    /* short jobs (under WJOB_SHORT_MS) log at debug; the tick sums them up at info */
+    atomic_llong short_completed;
+    int64_t short_since_ms;
     wjob_pool *pool;            /* the long-lived job threads (wjob.c) */
     atomic_llong jobs_completed, jobs_failed, jobs_cancelled;
     struct wmetrics *metrics;   /* wmetrics.c: counters, /metrics on metrics_listen */

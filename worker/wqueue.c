@@ -10,6 +10,7 @@
  * back off exponentially, running encodes go on, and their heartbeats and
  * final reports resume when Redis is back.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -645,8 +646,13 @@ static void start_claimed(worker *w, redisReply **f, size_t n)
         wq_finish(w, j);
         return;
     }
-    log_info(j->id, "claimed%s%s (attempt %d, token %s, %d/%lld slots busy, load %.0f%%)",
-             j->item[0] ? " item " : "", j->item, j->attempt, j->token, w->njobs, w->conf.slots, w->gate.load < 0 ? 0 : w->gate.load * 100);
+    /* the info line waits until the job has run WJOB_SHORT_MS (wq_tick):
+     * a short job's lines are debug ones, summed up by the tick */
+    j->claimed_ms = ss_mono_ms();
+    snprintf(j->claim_note, sizeof(j->claim_note), "%s%s (attempt %d, token %s, %d/%lld slots busy, load %.0f%%)",
+             j->item[0] ? " item " : "", j->item, j->attempt, j->token, w->njobs, w->conf.slots,
+             w->gate.load < 0 ? 0 : w->gate.load * 100);
+    log_debug(j->id, "claimed%s", j->claim_note);
     ss_err err = { 0 };
     if (!j->spec)
         ss_fail(&err, SS_EINVAL, "job spec in Redis is not valid JSON");
@@ -688,10 +694,48 @@ static void on_claim(worker *w, redisReply *r, void *ud)
     wake_settle(w);
 }
 
-/* Claims in flight at once: enough to fill many slots quickly without
- * flooding Redis; once a claim comes back empty, only one probes at a time
- * until a notification says there is work again. */
+/* Single claims in flight at once; once a claim comes back empty, only
+ * one probes at a time until a notification says there is work again.
+ * Free slots beyond one are claimed together: one claim call with want
+ * (up to CLAIM_BATCH_MAX jobs). */
 #define MAX_CLAIMS_IN_FLIGHT 8
+#define CLAIM_BATCH_MAX 64
+
+/* The answer to a claim with want = (intptr_t)ud: a list of claims,
+ * shorter than want when the queue ran out (Redis has us in {ss}:idle). */
+static void on_claim_many(worker *w, redisReply *r, void *ud)
+{
+    int want = (int)(intptr_t)ud;
+    w->claim_inflight -= want;
+    if (w->claim_inflight < 0)
+        w->claim_inflight = 0;
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        w->queue_empty = 1;   /* Redis trouble (logged): the tick and notifications retry */
+        worker_check_drain(w);
+        wake_settle(w);
+        return;
+    }
+    size_t got = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        redisReply *c = r->element[i];
+        if (c->type != REDIS_REPLY_ARRAY || (c->elements != 5 && c->elements != 7))
+            continue;
+        got++;
+        w->queue_empty = c->element[4]->integer == 0;
+        w->idle_marked = 0;
+        start_claimed(w, c->element, c->elements);
+    }
+    if ((int)got < want) {
+        w->queue_empty = 1;
+        w->idle_marked = 1;
+        w->wake_id[0] = 0;   /* the job we were woken for is taken */
+    } else if (w->queue_empty) {
+        w->wake_id[0] = 0;
+    }
+    worker_check_drain(w);
+    wq_try_claim(w);   /* another free slot? */
+    wake_settle(w);
+}
 
 void wq_try_claim(worker *w)
 {
@@ -703,13 +747,25 @@ void wq_try_claim(worker *w)
     /* with the queue empty, one claim probes (and so marks us idle); once
      * Redis has us in {ss}:idle, none: a notification or the poll comes */
     int limit = !w->queue_empty ? MAX_CLAIMS_IN_FLIGHT : w->idle_marked ? 0 : 1;
-    while (!w->draining && !w->stopping && w->cmd_connected && w->claim_inflight < limit &&
-           gate_open(gate_load_after(&w->gate, w->njobs + w->claim_inflight),
-                     w->conf.cpu_threshold / 100.0, w->njobs + w->claim_inflight,
-                     (int)w->conf.slots)) {
-        if (wq_script(w, "claim", 1, keys, 3, args, on_claim, NULL) != 0)
-            break;
-        w->claim_inflight++;
+    /* the slots the gate lets us fill now */
+    int k = 0;
+    while (!w->draining && !w->stopping && w->cmd_connected && k < CLAIM_BATCH_MAX &&
+           (k == 0 ? w->claim_inflight < limit : !w->queue_empty) &&
+           gate_open(gate_load_after(&w->gate, w->njobs + w->claim_inflight + k),
+                     w->conf.cpu_threshold / 100.0, w->njobs + w->claim_inflight + k,
+                     (int)w->conf.slots))
+        k++;
+    if (k == 1) {
+        if (wq_script(w, "claim", 1, keys, 3, args, on_claim, NULL) == 0)
+            w->claim_inflight++;
+    } else if (k > 1) {
+        /* several free slots (at start, after a wake): one call claims
+         * them all, each job with its own lease and token */
+        char want[16];
+        snprintf(want, sizeof(want), "%d", k);
+        const char *bargs[] = { w->id, lease, aging, want };
+        if (wq_script(w, "claim", 1, keys, 4, bargs, on_claim_many, (void *)(intptr_t)k) == 0)
+            w->claim_inflight += k;
     }
 }
 
@@ -1056,7 +1112,10 @@ static int batch_add(worker *w, wjob *j)
     j->says_idle = 0;
     j->finishing = 1;
     j->batched = 1;
-    if (w->nbatch == 1)
+    /* one batch call in flight at a time: what completes meanwhile goes
+     * in the next one (on_finish_many activates flush_ev), so batches grow
+     * with the load instead of one call per completion */
+    if (w->nbatch == 1 && w->reports_inflight == 0)
         event_active(w->flush_ev, EV_TIMEOUT, 0);
     return 0;
 }
@@ -1064,6 +1123,10 @@ static int batch_add(worker *w, wjob *j)
 static void on_finish_many(worker *w, redisReply *r, void *ud)
 {
     fbatch *b = ud;
+    if (w->reports_inflight > 0)
+        w->reports_inflight--;
+    if (w->reports_inflight == 0 && w->nbatch > 0 && w->flush_ev)
+        event_active(w->flush_ev, EV_TIMEOUT, 0);   /* the reports that waited for this one */
     w->claim_inflight -= b->want;
     if (w->claim_inflight < 0)
         w->claim_inflight = 0;
@@ -1111,7 +1174,7 @@ static void on_finish_many(worker *w, redisReply *r, void *ud)
     wake_settle(w);
 }
 
-/* One finish_many call for n completed jobs (n >= 2), asking for as many
+/* One finish_many call for n completed jobs (n >= 1), asking for as many
  * next jobs as the gate allows in the slots they free. */
 static void batch_send(worker *w, wjob **jobs, int n)
 {
@@ -1157,6 +1220,7 @@ static void batch_send(worker *w, wjob **jobs, int n)
     free(args);
     if (rc == 0) {
         w->claim_inflight += b->want;
+        w->reports_inflight++;
         return;
     }
     /* not sent: the tick reports them (one by one) when it can */
@@ -1181,12 +1245,7 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
                 jobs[i]->finishing = jobs[i]->batched = 0;   /* the tick retries */
             break;
         }
-        if (m == 1) {
-            jobs[k]->finishing = jobs[k]->batched = 0;
-            finish_one(w, jobs[k], WJOB_COMPLETED);
-        } else {
-            batch_send(w, jobs + k, m);
-        }
+        batch_send(w, jobs + k, m);
     }
     free(jobs);
 }
@@ -1240,6 +1299,16 @@ void wq_tick(worker *w)
     int64_t now = ss_mono_ms();
     /* A call outstanding for too long means a hung connection: drop it. */
     wcalls *l = calls(w);
+    if (!w->short_since_ms)
+        w->short_since_ms = now;
+    if (now - w->short_since_ms >= WJOB_SUMMARY_MS) {
+        long long n = atomic_exchange(&w->short_completed, 0);
+        if (n > 0)
+            log_info(NULL, "%lld job(s) completed in under %.1fs each in the last %.0fs "
+                           "(their own lines are debug ones)",
+                     n, WJOB_SHORT_MS / 1000.0, (double)(now - w->short_since_ms) / 1000);
+        w->short_since_ms = now;
+    }
     int64_t limit = w->conf.lease_seconds * 1000 / 3;
     if (limit < 2000)
         limit = 2000;
@@ -1265,9 +1334,15 @@ void wq_tick(worker *w)
             registry_beat(w);
         }
     }
-    /* Jobs whose report could not be sent yet (Redis was down). */
+    /* Jobs whose report could not be sent yet (Redis was down); the
+     * "claimed" info line of those running WJOB_SHORT_MS. */
     for (wjob *j = w->jobs, *next; j; j = next) {
         next = j->next;
+        if (!j->claim_logged && j->claimed_ms && now - j->claimed_ms >= WJOB_SHORT_MS) {
+            j->claim_logged = 1;
+            log_info(j->id, "claimed%s, running for %.1fs", j->claim_note,
+                     (double)(now - j->claimed_ms) / 1000);
+        }
         if (j->thread_done && !j->finishing && now >= j->next_finish_ms)
             wq_finish(w, j);
     }

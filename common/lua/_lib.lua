@@ -17,8 +17,25 @@ local function set_state(id, from, to, ms)
   redis.call('HSET', P .. 'job:' .. id, 'state', to, 'updated_ms', ms)
 end
 
+-- Counters of {ss}:stats. A script that handles many jobs in one call
+-- (finish_many) sets STATS = {} first and calls flush_stats() last: each
+-- counter is then one HINCRBY per call instead of one per job.
+local STATS = nil
+
 local function stat(name, n)
+  if STATS then
+    STATS[name] = (STATS[name] or 0) + (tonumber(n) or 1)
+    return
+  end
   redis.call('HINCRBY', P .. 'stats', name, n or 1)
+end
+
+local function flush_stats()
+  if not STATS then return end
+  for name, n in pairs(STATS) do
+    redis.call('HINCRBY', P .. 'stats', name, string.format('%d', n))
+  end
+  STATS = nil
 end
 
 -- Append an event to the job's stream with the next sequence number as its
@@ -154,9 +171,8 @@ local function observe(name, v)
   for _, b in ipairs(HIST_BOUNDS[name]) do
     if v <= b then le = tostring(b); break end
   end
-  redis.call('HINCRBY', P .. 'stats', 'hist:' .. name .. ':' .. le, 1)
-  redis.call('HINCRBY', P .. 'stats', 'hist:' .. name .. ':sum_milli',
-             string.format('%d', math.floor(v * 1000 + 0.5)))
+  stat('hist:' .. name .. ':' .. le, 1)
+  stat('hist:' .. name .. ':sum_milli', string.format('%d', math.floor(v * 1000 + 0.5)))
 end
 
 -- Count what a completed job's result says it did (uploads, encode speed).

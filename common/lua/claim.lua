@@ -1,10 +1,30 @@
 -- claim: take the next job for a worker, with a lease and a fencing token.
 -- KEYS[1] = {ss}:processing
--- ARGV: prefix, worker_id, lease_ms, aging_ms
+-- ARGV: prefix, worker_id, lease_ms, aging_ms[, want]
 -- Promotes due retries, then claim_next (_lib.lua): highest effective
 -- priority first (one level gained per aging_ms waited), FIFO within one.
--- Returns {id, token, attempt, spec, jobs still queued} or nil when nothing
--- is queued.
+-- Without want: returns {id, token, attempt, spec, jobs still queued} (a
+-- split job's work item adds item, payload) or nil when nothing is queued.
+-- With want (1..64, a worker with several free slots): up to want claims
+-- in one call, each as above with its own lease and fencing token, in the
+-- order claim_next picks them; returns the list of claims, shorter than
+-- want when the queue ran out (the worker is then in {ss}:idle).
 local ms = now_ms()
+if ARGV[5] == nil then
+  promote_due(ms)
+  return claim_next(ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ms)
+end
+local worker, lease, aging, want = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+if not (lease and aging and want) or worker == '' or want < 1 or want > 64 or want ~= math.floor(want) then
+  return redis.error_reply('claim: bad arguments')
+end
+STATS = {}   -- the claims' counters in one HINCRBY each
 promote_due(ms)
-return claim_next(ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ms)
+local out = {}
+for _ = 1, want do
+  local nxt = claim_next(worker, lease, aging, ms)
+  if not nxt then break end
+  out[#out + 1] = nxt
+end
+flush_stats()
+return out

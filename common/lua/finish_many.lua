@@ -23,6 +23,7 @@ if not (lease and aging and want and n) or worker == '' or n < 1 or want < 0 or 
 end
 local ms = now_ms()
 local out = {n}
+STATS = {}   -- the counters of all n jobs (and the claims) in one HINCRBY each
 for i = 0, n - 1 do
   local id, token = ARGV[8 + 4 * i], ARGV[9 + 4 * i]
   local h = redis.call('HMGET', P .. 'job:' .. id, unpack(FINISH_FIELDS))
@@ -43,4 +44,5 @@ elseif want > 0 then
     out[#out + 1] = nxt
   end
 end
+flush_stats()
 return out

@@ -181,6 +181,7 @@ def test_queue_leases():
         assert api.wait_state(job["id"], ("completed", "failed", "dead"), 60)["attempts"] == 1
         h.stop("e")
         check_finish_many(h, api, r, rport, lib, claim, env, log)
+        check_claim_many(api, r, claim)
 
 
 def check_finish_many(h, api, r, rport, lib, claim, env, log):
@@ -237,6 +238,40 @@ def check_finish_many(h, api, r, rport, lib, claim, env, log):
     sha = hashlib.sha1(many.encode()).hexdigest()
     assert r("SCRIPT", "EXISTS", sha) == [1], "the worker never sent a finish_many"
     h.stop("m")
+
+
+def check_claim_many(api, r, claim):
+    """claim with want: k jobs in one call, in FIFO order, each with its own
+    fencing token, lease and job.started; fewer when the queue runs out
+    (the worker is then idle); a bad want writes nothing."""
+    ids = [api.submit({"source": "file:///batch/%d.mp4" % i})["id"] for i in range(5)]
+    started = int(r("HGET", "{ss}:stats", "started") or 0)
+    try:
+        r("EVAL", claim, 1, "{ss}:processing", "{ss}:", "cm", "60000", "300000", "0")
+        raise AssertionError("claim accepted want 0")
+    except RuntimeError:
+        pass
+    assert all(api.job(jid)["state"] == "queued" for jid in ids)
+    got = r("EVAL", claim, 1, "{ss}:processing", "{ss}:", "cm", "60000", "300000", "3")
+    assert [g[0] for g in got] == ids[:3], (got, ids)
+    assert len({g[1] for g in got}) == 3, got   # three distinct fencing tokens
+    assert [g[4] for g in got] == [4, 3, 2], got   # still queued after each
+    for g in got:
+        jid = g[0]
+        assert r("HGET", "{ss}:job:" + jid, "token") == g[1] and g[2] == 1, g
+        assert r("HGET", "{ss}:job:" + jid, "worker") == "cm"
+        assert float(r("ZSCORE", "{ss}:processing", jid)) > time.time() * 1000 + 50000
+        assert types(api, jid)[-1] == "job.started", types(api, jid)
+        assert api.job(jid)["state"] == "running"
+    assert r("ZSCORE", "{ss}:idle", "cm") is None
+    rest = r("EVAL", claim, 1, "{ss}:processing", "{ss}:", "cm", "60000", "300000", "5")
+    assert [g[0] for g in rest] == ids[3:], (rest, ids)   # the queue ran out
+    assert r("ZSCORE", "{ss}:idle", "cm") is not None, "a short batch marks the worker idle"
+    assert r("EVAL", claim, 1, "{ss}:processing", "{ss}:", "cm", "60000", "300000", "2") == []
+    # the counters of a batch are written once, but count every job
+    assert int(r("HGET", "{ss}:stats", "started")) - started == 5
+    for jid in ids:   # back to the queue (the reaper counts the attempt)
+        r("ZADD", "{ss}:processing", "0", jid)
 
 
 if __name__ == "__main__":
