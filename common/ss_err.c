@@ -61,6 +61,7 @@ const char *ss_code_name(ss_code code)
     case SS_ENOMEM:     return "no_memory";
     case SS_ECANCELLED: return "cancelled";
     case SS_ELOST:      return "lease_lost";
+    case SS_ECHANGED:   return "source_changed";
     case SS_EINTERNAL:  return "internal";
     }
     return "unknown";
@@ -70,7 +71,7 @@ int ss_err_permanent(ss_code code)
 {
     switch (code) {
     case SS_EINVAL: case SS_EMEDIA: case SS_ELIMIT: case SS_EAUTH:
-    case SS_ENOTFOUND: case SS_EDENIED:
+    case SS_ENOTFOUND: case SS_EDENIED: case SS_ECHANGED:
         return 1;
     default:
         return 0;

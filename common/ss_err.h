@@ -25,6 +25,8 @@ typedef enum ss_code {
     SS_ENOMEM,      /* out of memory (transient) */
     SS_ECANCELLED,  /* the job was cancelled */
     SS_ELOST,       /* the worker lost its lease (fencing token refused) */
+    SS_ECHANGED,    /* a split job's source is not the one it was planned from: the queue
+                       plans the job again (docs/SPLIT.md "Retry") */
     SS_EINTERNAL    /* a bug: should not happen */
 } ss_code;
 

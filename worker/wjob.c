@@ -294,6 +294,50 @@ static wjob_outcome outcome_of(wjob *j, const ss_err *err)
     return WJOB_FAILED;
 }
 
+/* What a split job's plan records of the source it read (plan "source"),
+ * and the check every chunk and audio item makes against it: a retry
+ * continues from the items that were done (docs/SPLIT.md "Retry"), so an
+ * item must never encode another version than they did. Compared: the
+ * size, and the ETag, Last-Modified (http(s), s3) and mtime (file://) where
+ * both sides know them. A difference fails the item with SS_ECHANGED: the
+ * queue plans the job again (proto/redis.md). */
+static json_t *planned_source(const source_info *si)
+{
+    json_t *o = json_pack("{sI}", "size", (json_int_t)si->size);
+    if (si->mtime >= 0)
+        json_object_set_new(o, "mtime", json_integer(si->mtime));
+    if (si->etag[0])
+        json_object_set_new(o, "etag", json_string(si->etag));
+    if (si->last_modified[0])
+        json_object_set_new(o, "last_modified", json_string(si->last_modified));
+    return o;
+}
+
+static int check_planned_source(const json_t *plan, const source_info *si, ss_err *err)
+{
+    const json_t *p = json_object_get(plan, "source");
+    if (!p)
+        return 0;   /* planned before plans recorded it */
+    long long size = (long long)json_integer_value(json_object_get(p, "size"));
+    if (size != si->size)
+        return ss_fail(err, SS_ECHANGED, "the source changed since the job was planned: it is "
+                       "%lld bytes, the plan read %lld", si->size, size);
+    const json_t *m = json_object_get(p, "mtime");
+    if (m && si->mtime >= 0 && json_integer_value(m) != si->mtime)
+        return ss_fail(err, SS_ECHANGED, "the source changed since the job was planned: its "
+                       "mtime is %lld, the plan read %lld", si->mtime,
+                       (long long)json_integer_value(m));
+    struct { const char *k; const char *have; } hdr[] = { { "etag", si->etag },
+                                                          { "last_modified", si->last_modified } };
+    for (size_t i = 0; i < SS_ARRAY_LEN(hdr); i++) {
+        const char *want = json_string_value(json_object_get(p, hdr[i].k));
+        if (want && hdr[i].have[0] && strcmp(want, hdr[i].have))
+            return ss_fail(err, SS_ECHANGED, "the source changed since the job was planned: its "
+                           "%s is '%s', the plan read '%s'", hdr[i].k, hdr[i].have, want);
+    }
+    return 0;
+}
+
 /* The job itself. Fills j->outcome/j->err/j->result. */
 /* media_io over a fetch_reader (a chunk's range reads) */
 static int range_read(void *ud, int64_t off, uint8_t *buf, int len)
@@ -362,13 +406,15 @@ void wjob_run_media(wjob *j)
             while (b > source && b[-1] != '/')
                 b--;
             snprintf(src_local, sizeof(src_local), "%.*s", (int)(q - b), b);
-            if (source_check_identity(&si, ident, &err) != 0)
+            if (source_check_identity(&si, ident, &err) != 0 ||
+                check_planned_source(plan, &si, &err) != 0)
                 goto out;
         }
     }
     if (!finalize && !remove && !rd &&
         (source_resolve(source, dir, src_local, sizeof(src_local), &sc, &j->cancel, &si, &err) != 0 ||
-         source_check_identity(&si, json_object_get(j->spec, "source_identity"), &err) != 0))
+         source_check_identity(&si, json_object_get(j->spec, "source_identity"), &err) != 0 ||
+         check_planned_source(plan, &si, &err) != 0))
         goto out;
     double t_fetch = ss_mono_s() - t0;
 
@@ -465,6 +511,7 @@ void wjob_run_media(wjob *j)
             goto out;
         if (p) {
             log_info(NULL, "split into %d chunks", media_plan_chunks(p));
+            json_object_set_new(p, "source", planned_source(&si));
             wjob_set_outcome(j, WJOB_SPLIT, NULL, p);
             goto out;
         }

@@ -397,6 +397,52 @@ local function audio_or_finalize(id, prio, nchunks, ms)
     reason = 'the audio was cut to ' .. got .. ' video frames, the chunks measured ' .. want}), ms)
 end
 
+-- A split job's items go (it is planned again), with their retries, their
+-- claims (a worker still running one is refused at its next call) and the
+-- job's item fields.
+local function drop_items(id)
+  local jk = P .. 'job:' .. id
+  for _, n in ipairs(cjson.decode(redis.call('HGET', jk, 'items') or '[]')) do
+    redis.call('DEL', item_key(id, n))
+    redis.call('ZREM', P .. 'idelayed', id .. '/' .. n)
+    redis.call('ZREM', P .. 'processing', id .. '/' .. n)
+  end
+  redis.call('DEL', P .. 'ready:' .. id)
+  redis.call('HDEL', jk, 'split', 'plan', 'items', 'nchunks', 'chunks_done', 'vframes',
+             'items_running')
+end
+
+-- An item found that the source is not the one the job was planned from
+-- (error code source_changed: its size, ETag, Last-Modified or mtime
+-- differ from the plan's `source`): chunks of two versions must never be
+-- stitched, so the job is planned again from scratch (running -> queued at
+-- the head of its queue, its items go) as its next attempt; out of
+-- attempts, it fails.
+local function replan(id, name, ms, e, err, prio)
+  local jk = P .. 'job:' .. id
+  local h = redis.call('HMGET', jk, 'attempts', 'max_attempts')
+  local attempts, max = tonumber(h[1] or '1') or 1, tonumber(h[2] or '3') or 3
+  redis.call('HSET', jk, 'error', err)
+  if attempts >= max then
+    redis.call('HSET', item_key(id, name), 'state', 'failed')
+    drop_ready(id, prio)
+    return end_failed(id, 'running', true, ms, e, attempts, name)
+  end
+  drop_items(id)
+  local q = P .. 'q:' .. (prio or 'normal')
+  redis.call('LREM', q, 0, id)
+  redis.call('HSET', jk, 'stage', 'queued', 'progress', 0, 'queued_ms', ms)
+  redis.call('HDEL', jk, 'worker', 'started_ms')
+  set_state(id, 'running', 'queued', ms)
+  redis.call('RPUSH', q, id)
+  stat('retried')
+  emit(id, 'job.failed', cjson.encode({error = e, attempt = attempts, will_retry = true, item = name}), ms)
+  emit(id, 'job.retrying', cjson.encode({attempt = attempts + 1, item = name,
+    reason = 'the source changed since the job was planned: it is planned again'}), ms)
+  notify_work(id, ms)
+  return 'queued'
+end
+
 -- A failed attempt of an item: again at the head of the job's ready list
 -- after delay_ms (state retrying, in {ss}:idelayed; at once when 0), or,
 -- permanent or out of attempts (the job's max_attempts per item), the
@@ -414,6 +460,7 @@ local function item_fail(id, name, permanent, ms, err, delay_ms)
     split_cancel_done(id, ms)
     return jh[3]
   end
+  if type(e) == 'table' and e.code == 'source_changed' then return replan(id, name, ms, e, err, jh[2]) end
   if permanent or attempts >= max then
     redis.call('HSET', ik, 'state', 'failed')
     drop_ready(id, jh[2])
@@ -434,26 +481,77 @@ local function item_fail(id, name, permanent, ms, err, delay_ms)
   return 'running'
 end
 
+-- The retry of a failed or dead split job continues from its plan: the
+-- chunks and the audio that were done stay done (their records, and their
+-- files in storage); every other item is reset (fresh attempts, no claim:
+-- a worker still running one is refused at its next call) and the chunks
+-- and audio among them are ready again in claim order (c0, audio, c1, ...).
+-- Returns the names kept and how many items are ready.
+local function resume_items(id)
+  local jk = P .. 'job:' .. id
+  local nchunks = tonumber(redis.call('HGET', jk, 'nchunks') or '0')
+  local kept, done, vframes = {}, 0, 0
+  local order = {'c0', 'audio'}
+  for k = 1, nchunks - 1 do order[#order + 1] = 'c' .. k end
+  redis.call('DEL', P .. 'ready:' .. id)
+  local ready = 0
+  for _, n in ipairs(cjson.decode(redis.call('HGET', jk, 'items') or '[]')) do
+    if n ~= 'plan' then
+      redis.call('ZREM', P .. 'idelayed', id .. '/' .. n)
+      redis.call('ZREM', P .. 'processing', id .. '/' .. n)
+      local r = redis.call('HMGET', item_key(id, n), 'state', 'result')
+      if r[1] == 'done' and r[2] and n ~= 'finalize' then
+        kept[#kept + 1] = n
+        if item_kind(n) == 'chunk' then
+          local okr, rec = pcall(cjson.decode, r[2])
+          done = done + 1
+          vframes = vframes + (okr and type(rec) == 'table' and tonumber(rec.frames) or 0)
+        end
+      else
+        local ik = item_key(id, n)
+        redis.call('HDEL', ik, 'token', 'lease_ms', 'worker', 'started_ms', 'finished_ms', 'error',
+                   'result', 'record', 'retry_at_ms', 'cpu_seconds', 'stage')
+        redis.call('HSET', ik, 'state', 'waiting', 'attempts', 0, 'progress', 0)
+      end
+    end
+  end
+  for _, n in ipairs(order) do
+    if redis.call('HGET', item_key(id, n), 'state') == 'waiting' then
+      redis.call('HSET', item_key(id, n), 'state', 'ready')
+      redis.call('RPUSH', P .. 'ready:' .. id, n)
+      ready = ready + 1
+    end
+  end
+  redis.call('HSET', jk, 'chunks_done', done, 'vframes', vframes, 'items_running', 0)
+  return kept, ready, nchunks
+end
+
 -- A job in a final failure state (failed, dead, cancelled) queued again
 -- with fresh attempts, and a worker woken for it (retry.lua, bulk.lua). st
--- is its state, prio its priority. A split job starts again from its plan:
--- its items go.
+-- is its state, prio its priority. A failed or dead split job continues
+-- from its plan (resume_items; claim_next starts it with its first ready
+-- item); a cancelled one, whose output was deleted, is planned again (its
+-- items go).
 local function redrive(id, st, prio, ms)
   local jk = P .. 'job:' .. id
   redis.call('LREM', P .. 'dead', 0, id)
   redis.call('HSET', jk, 'attempts', 0, 'queued_ms', ms, 'progress', 0, 'stage', 'queued')
   redis.call('HDEL', jk, 'finished_ms', 'retry_at_ms', 'result', 'error', 'worker', 'started_ms')
-  for _, n in ipairs(cjson.decode(redis.call('HGET', jk, 'items') or '[]')) do
-    redis.call('DEL', item_key(id, n))
-    redis.call('ZREM', P .. 'idelayed', id .. '/' .. n)
+  local kept, ready, nchunks
+  if st ~= 'cancelled' and redis.call('HGET', jk, 'split') == '1' and
+     redis.call('HEXISTS', jk, 'plan') == 1 then
+    kept, ready, nchunks = resume_items(id)
+  else
+    drop_items(id)
   end
-  redis.call('DEL', P .. 'ready:' .. id)
-  redis.call('HDEL', jk, 'split', 'plan', 'items', 'nchunks', 'chunks_done', 'vframes',
-             'items_running')
   set_state(id, st, 'queued', ms)
   redis.call('LPUSH', P .. 'q:' .. (prio or 'normal'), id)
   stat('redriven')
-  emit(id, 'job.queued', cjson.encode({redrive = true, previous_state = st}), ms)
+  local data = {redrive = true, previous_state = st}
+  if kept and #kept > 0 then data.kept = kept end
+  emit(id, 'job.queued', cjson.encode(data), ms)
+  -- only finalize was left: it is the one ready item
+  if kept and ready == 0 then audio_or_finalize(id, prio, nchunks, ms) end
   notify_work(id, ms)
 end
 
@@ -469,6 +567,17 @@ local function forget(id, st)
   redis.call('ZREM', P .. 'jobs', id)
   redis.call('ZREM', P .. 'hooks:due', id)
   if st == 'dead' then redis.call('LREM', P .. 'dead', 0, id) end
+end
+
+-- A retried split job (queued, its plan kept: redrive) runs again: its
+-- first item's claim starts it, as a claim starts a job (job.started).
+local function split_resumed(id, h, worker, ms)
+  local attempt = (tonumber(h[4] or '0') or 0) + 1
+  redis.call('HSET', P .. 'job:' .. id, 'worker', worker, 'started_ms', ms, 'attempts', attempt,
+             'stage', 'encoding')
+  set_state(id, 'queued', 'running', ms)
+  stat('started')
+  emit(id, 'job.started', cjson.encode({worker = worker, attempt = attempt}), ms)
 end
 
 -- Take the next job for a worker (claim.lua, and finish.lua when the worker
@@ -517,13 +626,15 @@ local function claim_next(worker, lease, aging, ms)
     -- everything the claim reads of the job, in one call
     local h = redis.call('HMGET', jk, 'state', 'queued_ms', 'split', 'attempts', 'seq', 'hook_url',
                          'spec')
-    if (h[1] == 'running' or h[1] == 'cancelling') and h[3] == '1' then
+    if (h[1] == 'running' or h[1] == 'cancelling' or h[1] == 'queued') and h[3] == '1' then
       -- a split job at the head: its next ready item (the job leaves the
       -- queue with its last ready item; a cancelling one has only its
-      -- `delete` item)
+      -- `delete` item; a queued one is a retry that continues from its
+      -- plan, redrive, and runs again with this item)
       local rl = P .. 'ready:' .. id
       local name = redis.call('LPOP', rl)
       if redis.call('LLEN', rl) == 0 then redis.call('RPOP', q) else left = left + 1 end
+      if name and h[1] == 'queued' then split_resumed(id, h, worker, ms) end
       if name then return claim_item(id, name, worker, lease, ms, left) end
     else
       redis.call('RPOP', q)

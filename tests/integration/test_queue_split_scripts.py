@@ -15,6 +15,17 @@ publish.lua's check: an early publisher stores only while its lease (gen)
 is current with a margin left and finalize has not started, so a stalled
 holder cannot write EVENT playlists over the final ones.
 
+retry.lua of a failed split job continues from its plan: the done chunks and
+audio keep their records, worker, attempts and timings; the other items are
+reset (a claim a stopping worker still held is refused) and ready again in
+claim order; the first claim starts the job again (job.started). Only
+finalize left: it is the ready item. A cancelled split job (its output was
+deleted) is planned again: its items go.
+
+item_finish.lua with error code source_changed (an item saw another source
+than the plan recorded): the job is planned again from scratch (queued at
+the head, items gone), never stitched from two versions.
+
 Only a real redis-server and the scripts: the state a worker and the
 coordinator leave is written by hand, then orphans.lua runs as a worker's
 reconnect runs it.
@@ -85,6 +96,112 @@ def test_queue_split_scripts():
         assert check(3, 30000) == 0         # not enough of the lease left
         r("HSET", fk, "state", "running")   # finalize writes the VOD playlists now
         assert check(3, 5000) == 0
+
+        # ---- retry of a failed split job continues from its plan
+        jid = "0123456789abcdef0126"
+        jk = "{ss}:job:" + jid
+
+        def ik(n):
+            return "{ss}:item:%s:%s" % (jid, n)
+        r("HSET", jk, "state", "failed", "priority", "normal", "split", "1", "plan", '{"chunks":[1,2,3]}',
+          "nchunks", 3, "chunks_done", 1, "vframes", 50, "items_running", 1, "attempts", 1,
+          "max_attempts", 3, "error", '{"code":"not_found","message":"x"}',
+          "items", '["plan","c0","c1","c2","audio","finalize"]', "spec", "{}")
+        r("ZADD", "{ss}:st:failed", 1, jid)
+        r("HSET", ik("plan"), "state", "done", "worker", "w1", "attempts", 1)
+        r("HSET", ik("c0"), "state", "done", "worker", "w1", "attempts", 2, "started_ms", 11,
+          "finished_ms", 12, "result", '{"frames":50}')
+        r("HSET", ik("c1"), "state", "failed", "worker", "w2", "attempts", 1, "started_ms", 13,
+          "error", '{"code":"not_found","message":"x"}')
+        # c2 still running on a worker that stops at its next heartbeat
+        r("HSET", ik("c2"), "state", "running", "worker", "w3", "token", "90", "attempts", 1,
+          "started_ms", 14, "lease_ms", 99999999999999)
+        r("ZADD", "{ss}:processing", 99999999999999, jid + "/c2")
+        r("HSET", ik("audio"), "state", "done", "worker", "w2", "attempts", 1, "started_ms", 15,
+          "result", '{"frames":150}')
+        r("HSET", ik("finalize"), "state", "waiting", "attempts", 0)
+        got = r("EVAL", script("retry.lua"), 1, jk, "{ss}:", jid)
+        assert got == [1, "queued"], got
+        j = r.hgetall(jk)
+        assert j["state"] == "queued" and j["split"] == "1" and "plan" in j, j
+        assert j["chunks_done"] == "1" and j["vframes"] == "50" and j["items_running"] == "0", j
+        assert r.hgetall(ik("c0")) == {"state": "done", "worker": "w1", "attempts": "2",
+                                       "started_ms": "11", "finished_ms": "12",
+                                       "result": '{"frames":50}'}
+        assert r("HGET", ik("audio"), "worker") == "w2"
+        for n in ("c1", "c2"):
+            assert r.hgetall(ik(n)) == {"state": "ready", "attempts": "0", "progress": "0"}, n
+        assert r.hgetall(ik("finalize"))["state"] == "waiting"
+        assert r("LRANGE", "{ss}:ready:" + jid, 0, -1) == ["c1", "c2"]
+        assert r("ZSCORE", "{ss}:processing", jid + "/c2") is None
+        ev = r("XRANGE", "{ss}:events:" + jid, "-", "+")
+        assert '"kept":["c0","audio"]' in ev[-1][1][5], ev
+        # the stopping worker's item_finish is refused
+        got = r("EVAL", script("item_finish.lua"), 1, ik("c2"), "{ss}:", jid, "c2", "90",
+                "completed", '{"frames":50}', "0", "{}", "1", "0")
+        assert got[0] == -1, got
+        # the first claim starts the job with its first ready item
+        r("DEL", "{ss}:q:normal")
+        r("LPUSH", "{ss}:q:normal", jid)
+        got = r("EVAL", script("claim.lua"), 1, "{ss}:processing", "{ss}:", "w4", "60000", "0")
+        assert got[0] == jid and got[5] == "c1", got
+        j = r.hgetall(jk)
+        assert j["state"] == "running" and j["worker"] == "w4" and j["attempts"] == "1", j
+        assert r("ZSCORE", "{ss}:st:running", jid) is not None
+        ev = r("XRANGE", "{ss}:events:" + jid, "-", "+")
+        assert ev[-1][1][1] == "job.started", ev
+
+        # ---- only finalize failed: the retry makes it the ready item
+        jid = "0123456789abcdef0127"
+        jk = "{ss}:job:" + jid
+        r("HSET", jk, "state", "dead", "priority", "normal", "split", "1", "plan", '{"chunks":[1,2]}',
+          "nchunks", 2, "items", '["plan","c0","c1","audio","finalize"]', "spec", "{}")
+        for n, f in (("c0", 50), ("c1", 50), ("audio", 100)):
+            r("HSET", ik(n), "state", "done", "worker", "w1", "attempts", 1,
+              "result", '{"frames":%d}' % f)
+        r("HSET", ik("finalize"), "state", "failed", "worker", "w1", "attempts", 3)
+        assert r("EVAL", script("retry.lua"), 1, jk, "{ss}:", jid) == [1, "queued"]
+        assert r("LRANGE", "{ss}:ready:" + jid, 0, -1) == ["finalize"]
+        assert r.hgetall(ik("finalize")) == {"state": "ready", "attempts": "0", "progress": "0"}
+        # a retried split job cancelled before it runs again: its `delete`
+        # item removes what the kept items stored
+        got = r("EVAL", script("cancel.lua"), 1, jk, "{ss}:", jid, "test")
+        assert got == [1, "cancelling"], got
+        assert r("LRANGE", "{ss}:ready:" + jid, 0, -1) == ["delete"]
+        assert r("HGET", ik("finalize"), "state") == "cancelled"
+
+
+        # ---- a cancelled split job (output deleted) is planned again
+        jid = "0123456789abcdef0128"
+        jk = "{ss}:job:" + jid
+        r("HSET", jk, "state", "cancelled", "priority", "normal", "split", "1", "plan", "{}",
+          "nchunks", 2, "items", '["plan","c0","c1","audio","finalize","delete"]', "spec", "{}")
+        r("HSET", ik("c0"), "state", "done", "result", "{}")
+        assert r("EVAL", script("retry.lua"), 1, jk, "{ss}:", jid) == [1, "queued"]
+        j = r.hgetall(jk)
+        assert "split" not in j and "plan" not in j and "items" not in j, j
+        assert r("EXISTS", ik("c0")) == 0
+
+        # ---- an item saw another source than the plan's: planned again
+        jid = "0123456789abcdef0129"
+        jk = "{ss}:job:" + jid
+        r("HSET", jk, "state", "running", "priority", "normal", "split", "1", "plan", "{}",
+          "nchunks", 2, "items_running", 2, "attempts", 1, "max_attempts", 3,
+          "items", '["plan","c0","c1","audio","finalize"]', "spec", "{}")
+        r("ZADD", "{ss}:st:running", 1, jid)
+        r("HSET", ik("c0"), "state", "done", "result", '{"frames":5}')
+        r("HSET", ik("c1"), "state", "running", "token", "91", "attempts", 1)
+        r("HSET", ik("audio"), "state", "running", "token", "92", "attempts", 1)
+        r("ZADD", "{ss}:processing", 99999999999999, jid + "/audio")
+        got = r("EVAL", script("item_finish.lua"), 1, ik("c1"), "{ss}:", jid, "c1", "91", "failed",
+                '{"code":"source_changed","message":"the source changed"}', "1", "{}", "1", "0")
+        assert got == [1, "queued"], got
+        j = r.hgetall(jk)
+        assert j["state"] == "queued" and "split" not in j and "plan" not in j, j
+        assert r("LINDEX", "{ss}:q:normal", -1) == jid   # at the head
+        assert r("EXISTS", ik("c0")) == 0 and r("ZSCORE", "{ss}:processing", jid + "/audio") is None
+        ev = r("XRANGE", "{ss}:events:" + jid, "-", "+")
+        assert ev[-1][1][1] == "job.retrying" and "planned again" in ev[-1][1][5], ev
         r.close()
 
 

@@ -24,6 +24,12 @@
   cut to the announced length in parallel with the chunks, runs once more
   cut to the length the chunks measured (job.retrying item audio, not
   counted as an attempt); the audio playlist ends with the video.
+- A retry continues from the items that were done: a chunk of an http
+  source whose tail answers 404 fails the job; after POST retry the done
+  items keep their worker, start and attempts, only the others run (job.json
+  says who ran what), the output passes the checker. With the source
+  replaced before the retry (another size and ETag than the plan read), the
+  job is planned again from scratch (job.retrying "planned again").
 - SIGKILL one of the two workers while it encodes a chunk and restart it
   under the same id: its old item claim ends at once (orphans), not after
   its 120 s lease; the job completes; only the items it held ran again (attempts 2 in the API and in
@@ -130,13 +136,18 @@ def playlist_seconds(out, track):
         return sum(float(x[len("#EXTINF:"):].split(",")[0]) for x in f if x.startswith("#EXTINF:"))
 
 
+def faststart(h, src, name):
+    """The clip remuxed with its index first; returns its bytes."""
+    out = h.path(name)
+    subprocess.check_call(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", src, "-c", "copy",
+                           "-movflags", "+faststart", out])
+    return open(out, "rb").read()
+
+
 def cut_tail(h, src):
     """The clip with its index first and its last bytes cut off: it announces
     12 s, its video decodes to less."""
-    full = h.path("faststart.mp4")
-    subprocess.check_call(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", src, "-c", "copy",
-                           "-movflags", "+faststart", full])
-    data = open(full, "rb").read()
+    data = faststart(h, src, "faststart.mp4")
     cut = h.path("cut.mp4")
     with open(cut, "wb") as f:
         f.write(data[:int(len(data) * 0.88)])
@@ -148,6 +159,8 @@ class RangeSource(http.server.BaseHTTPRequestHandler):
     sends: (range header or None, body bytes) per GET."""
     protocol_version = "HTTP/1.1"
     data = b""
+    etag = '"v1"'
+    fail_from = None   # a Range from this offset on gets a 404 (a source that breaks)
     served = []
     lock = threading.Lock()
 
@@ -160,6 +173,11 @@ class RangeSource(http.server.BaseHTTPRequestHandler):
         if rng:
             x, y = rng.split("=")[1].split("-")
             a, b = int(x), min(int(y) if y else len(data) - 1, len(data) - 1)
+            if RangeSource.fail_from is not None and a >= RangeSource.fail_from:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             self.send_response(206)
             self.send_header("Content-Range", "bytes %d-%d/%d" % (a, b, len(data)))
         else:
@@ -167,7 +185,7 @@ class RangeSource(http.server.BaseHTTPRequestHandler):
         body = data[a:b + 1]
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Accept-Ranges", "bytes")
-        self.send_header("ETag", '"v1"')
+        self.send_header("ETag", RangeSource.etag)
         self.end_headers()
         with RangeSource.lock:
             RangeSource.served.append((rng, len(body)))
@@ -260,6 +278,8 @@ def test_split_api(h, src):
           "(%.0f %% of the file each on average); plan and audio read it whole" % (
               size, nchunks, sum(ranged), len(ranged), 100.0 * sum(ranged) / nchunks / size))
 
+    retry_continues(h, api)
+
     # ---- SIGKILL one worker in the middle of a chunk
     job = api.submit(spec(src, 24))
     jid = job["id"]
@@ -350,6 +370,72 @@ def test_split_api(h, src):
 
     if os.environ.get("SS_LONG_TESTS") == "1":
         unequal_slots(h, api, rport, src)
+
+
+def retry_continues(h, api):
+    """A chunk fails for good (its range of an http source answers 404): the
+    job fails; its retry keeps the plan and the items that were done (same
+    worker, start and attempts) and runs only the others. Then the same with
+    the source replaced before the retry: the first item sees another size
+    and ETag than the plan read, and the job is planned again from scratch."""
+    t_start = time.monotonic()
+    one = gen_clip(h.path("retry.mp4"), seconds=12, size="320x240", extra_out=["-g", "25"])
+    two = gen_clip(h.path("other.mp4"), seconds=8, size="320x240", video_src="testsrc",
+                   extra_out=["-g", "25"])
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RangeSource)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url_src = "http://127.0.0.1:%d/retry.mp4" % srv.server_address[1]
+    sp = dict(spec(one, 28, chunk=2), source=url_src,
+              thumbnails={"enabled": False, "interval_seconds": 2})
+    try:
+        for changed in (False, True):
+            # the index first, the chunks' ranges in time order
+            RangeSource.data = faststart(h, one, "one-fast.mp4")
+            RangeSource.etag, RangeSource.fail_from = '"v1"', int(len(RangeSource.data) * 0.8)
+            jid = api.submit(dict(sp, crf=28 + changed))["id"]
+            j = api.wait_state(jid, ("completed", "failed", "dead", "cancelled"), 240)
+            assert j["state"] == "failed", j
+            before = {n: i for n, i in items(j).items() if i["state"] == "done"}
+            assert "plan" in before and any(n.startswith("c") for n in before), before
+            if changed:
+                RangeSource.data = faststart(h, two, "two-fast.mp4")
+                RangeSource.etag = '"v2"'
+            RangeSource.fail_from = None
+            t0 = api.job(jid)
+            st, body = api.retry(jid)
+            assert st in (200, 202), (st, body)
+            j = api.wait_state(jid, ("completed", "failed", "dead", "cancelled"), 240)
+            assert j["state"] == "completed", j
+            it = items(j)
+            evs = api.events(jid)
+            out = h.path("out", jid)
+            if changed:
+                again = [e["data"] for e in evs if e["type"] == "job.retrying" and
+                         "planned again" in e["data"].get("reason", "")]
+                assert len(again) == 1, evs
+                problems = check_output.check(out, two)
+                assert not problems, "source changed: checker found:\n  %s" % "\n  ".join(problems)
+                print("split api: retry after the source changed: planned again (%s)" % again[0])
+                continue
+            for n, i in before.items():   # not run again
+                assert {k: it[n][k] for k in ("worker", "started_at", "attempts", "state")} == \
+                    {k: i[k] for k in ("worker", "started_at", "attempts", "state")}, (n, i, it[n])
+            rerun = sorted(n for n in it if n not in before)
+            assert all(it[n]["state"] == "done" and it[n]["attempts"] >= 1 and
+                       it[n]["started_at"] >= t0["updated_at"] for n in rerun), it
+            queued = [e["data"] for e in evs if e["type"] == "job.queued" and e["data"].get("redrive")]
+            assert queued and set(queued[-1]["kept"]) == set(before) - {"plan"}, queued
+            problems = check_output.check(out, one)
+            assert not problems, "retried split job: checker found:\n  %s" % "\n  ".join(problems)
+            with open(os.path.join(out, "job.json")) as f:
+                who = {i["name"]: i for i in json.load(f)["items"]}
+            assert {n: (who[n]["worker"], who[n]["attempts"]) for n in it} == \
+                {n: (i["worker"], i["attempts"]) for n, i in it.items()}, (who, it)
+            print("split api: retry kept %s, ran again %s" % (sorted(before), rerun))
+    finally:
+        srv.shutdown()
+    print("split api: retry cases took %.1f s" % (time.monotonic() - t_start))
 
 
 def unequal_slots(h, api, rport, src):
