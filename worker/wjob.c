@@ -294,13 +294,14 @@ static wjob_outcome outcome_of(wjob *j, const ss_err *err)
     return WJOB_FAILED;
 }
 
-/* What a split job's plan records of the source it read (plan "source"),
- * and the check every chunk and audio item makes against it: a retry
- * continues from the items that were done (docs/SPLIT.md "Retry"), so an
- * item must never encode another version than they did. Compared: the
- * size, and the ETag, Last-Modified (http(s), s3) and mtime (file://) where
- * both sides know them. A difference fails the item with SS_ECHANGED: the
- * queue plans the job again (proto/redis.md). */
+/* What a split job's plan records of the source it read (plan
+ * "source_version"; its "source" is the probe's report), and the check
+ * every chunk and audio item makes against it: a retry continues from the
+ * items that were done (docs/SPLIT.md "Retry"), so an item must never
+ * encode another version than they did. Compared: the size, and the ETag,
+ * Last-Modified (http(s), s3) and mtime (file://) where both sides know
+ * them. A difference fails the item with SS_ECHANGED: the queue plans the
+ * job again (proto/redis.md). */
 static json_t *planned_source(const source_info *si)
 {
     json_t *o = json_pack("{sI}", "size", (json_int_t)si->size);
@@ -315,7 +316,7 @@ static json_t *planned_source(const source_info *si)
 
 static int check_planned_source(const json_t *plan, const source_info *si, ss_err *err)
 {
-    const json_t *p = json_object_get(plan, "source");
+    const json_t *p = json_object_get(plan, "source_version");
     if (!p)
         return 0;   /* planned before plans recorded it */
     long long size = (long long)json_integer_value(json_object_get(p, "size"));
@@ -511,7 +512,7 @@ void wjob_run_media(wjob *j)
             goto out;
         if (p) {
             log_info(NULL, "split into %d chunks", media_plan_chunks(p));
-            json_object_set_new(p, "source", planned_source(&si));
+            json_object_set_new(p, "source_version", planned_source(&si));
             wjob_set_outcome(j, WJOB_SPLIT, NULL, p);
             goto out;
         }

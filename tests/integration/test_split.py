@@ -429,7 +429,10 @@ def retry_continues(h, api):
             problems = check_output.check(out, one)
             assert not problems, "retried split job: checker found:\n  %s" % "\n  ".join(problems)
             with open(os.path.join(out, "job.json")) as f:
-                who = {i["name"]: i for i in json.load(f)["items"]}
+                doc = json.load(f)
+            # the plan's probe report, next to what it records of the source's version
+            assert doc["output"]["source"]["width"] == 320, doc["output"]["source"]
+            who = {i["name"]: i for i in doc["items"]}
             assert {n: (who[n]["worker"], who[n]["attempts"]) for n in it} == \
                 {n: (i["worker"], i["attempts"]) for n, i in it.items()}, (who, it)
             print("split api: retry kept %s, ran again %s" % (sorted(before), rerun))
