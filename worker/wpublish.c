@@ -2,6 +2,7 @@
  * common/lua/publish.lua (wpublish.h). */
 #include "wpublish.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,16 @@ static int still_holder(rconn *rc, wjob *j, const char *gen)
     return ok;
 }
 
+/* Queue <dir>/<sub>/<name> as <prefix><sub>/<name> when it was written. */
+static int put_if_there(storage *st, const char *dir, const char *prefix, const char *sub,
+                        const char *name, ss_err *e)
+{
+    char local[4400], key[4400];
+    snprintf(local, sizeof(local), "%s/%s/%s", dir, sub, name);
+    snprintf(key, sizeof(key), "%s%s/%s", prefix, sub, name);
+    return access(local, F_OK) == 0 ? storage_put_async(st, local, key, e) : 0;
+}
+
 /* Store the playlists: every media playlist, then (a barrier) the master,
  * so no master names a playlist that is not there; each stage only while
  * the lease is still this holder's. */
@@ -74,15 +85,23 @@ static int store_playlists(storage *st, const char *dir, const char *prefix, con
     char local[4400], key[4400];
     json_array_foreach(json_object_get(plan, "rungs"), i, r) {
         const char *name = json_string_value(json_object_get(r, "name"));
-        snprintf(local, sizeof(local), "%s/%s/playlist.m3u8", dir, name ? name : "");
-        snprintf(key, sizeof(key), "%s%s/playlist.m3u8", prefix, name ? name : "");
-        if (storage_put_async(st, local, key, e))
+        if (put_if_there(st, dir, prefix, name ? name : "", "playlist.m3u8", e) ||
+            put_if_there(st, dir, prefix, name ? name : "", "iframes.m3u8", e))
             return -1;
     }
-    snprintf(local, sizeof(local), "%s/audio/playlist.m3u8", dir);
-    snprintf(key, sizeof(key), "%saudio/playlist.m3u8", prefix);
-    if (access(local, F_OK) == 0 && storage_put_async(st, local, key, e))
+    if (put_if_there(st, dir, prefix, "audio", "playlist.m3u8", e))
         return -1;
+    snprintf(local, sizeof(local), "%s/subtitles", dir);
+    DIR *d = opendir(local);
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        if (ss_str_has_suffix(de->d_name, ".m3u8") &&
+            put_if_there(st, dir, prefix, "subtitles", de->d_name, e)) {
+            closedir(d);
+            return -1;
+        }
+    if (d)
+        closedir(d);
     if (storage_wait(st, e))
         return -1;
     if (!still_holder(rc, j, gen))
@@ -106,6 +125,10 @@ void wpub_early(wjob *j, storage *st, const char *scratch, const char *prefix, c
     const char *take[] = { j->id, "take", j->item, j->token, recs ? recs : "{}", lease };
     redisReply *r = recs && url ? pub_call(&rc, j, 6, take) : NULL;
     storage_set_manifest_cc(st, STORAGE_CC_LIVE);
+    /* the audio item's final record brings the subtitles: published even
+     * when no segment more is listed */
+    int force = !strcmp(j->item, "audio") && !json_is_true(json_object_get(rec, "partial")) &&
+                json_array_size(json_object_get(rec, "texts")) > 0;
     while (r && r->type == REDIS_REPLY_ARRAY && r->elements == 5 && r->element[0]->integer == 1) {
         char gen[24], segs[24];
         snprintf(gen, sizeof(gen), "%lld", r->element[1]->integer);
@@ -115,13 +138,15 @@ void wpub_early(wjob *j, storage *st, const char *scratch, const char *prefix, c
         freeReplyObject(r);
         ss_err e = { 0 };
         int n = plan && records ? media_publish_early(dir, plan, records, &e) : 0;
-        if (n > have && store_playlists(st, dir, prefix, plan, &rc, j, gen, &e) == 0) {
+        if ((n > have || (force && n > 0 && n == have)) &&
+            store_playlists(st, dir, prefix, plan, &rc, j, gen, &e) == 0) {
             log_info(j->id, "published %d segment(s) of every rung while encoding", n);
         } else {
             if (n < 0 || e.code)
                 log_warn(j->id, "early publish: %s", e.msg);
             n = 0;
         }
+        force = 0;
         json_decref(plan);
         json_decref(records);
         snprintf(segs, sizeof(segs), "%d", n);

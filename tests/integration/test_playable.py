@@ -11,7 +11,8 @@ goes on to finish. Then, while it runs:
 - master.m3u8 and every rung's and the audio's playlist are published as
   EVENT playlists (EXT-X-START at 0, no ENDLIST) that list exactly the
   segments before the gap, all stored; later chunks that are done are not
-  listed; the early master has no AVERAGE-BANDWIDTH and no I-frame lines;
+  listed; the early master has no AVERAGE-BANDWIDTH, and every rung's
+  I-frame playlist (EVENT, the same segments);
 - the API says playable_at/playable_url, `streamscale status` prints them,
   job.playable came with the URL (events checked against proto/), and the
   waiting `submit --wait` printed it;
@@ -120,14 +121,20 @@ def test_playable():
             wait_until(listed, 20, "the EVENT playlists to list the %d segments before %s" % (gap, chunk))
             with open(os.path.join(out, "master.m3u8"), encoding="utf-8") as f:
                 early_master = f.read()
-            assert "AVERAGE-BANDWIDTH" not in early_master and "I-FRAME" not in early_master, early_master
+            assert "AVERAGE-BANDWIDTH" not in early_master, early_master
             assert early_master.count("#EXT-X-STREAM-INF:") == 2, early_master
+            assert early_master.count("#EXT-X-I-FRAME-STREAM-INF:") == 2, early_master
             early = {}
             for name in ("180p", "360p", "audio"):
                 text, segs = playlist(os.path.join(out, name, "playlist.m3u8"))
                 assert "#EXT-X-PLAYLIST-TYPE:EVENT" in text and "#EXT-X-START:TIME-OFFSET=0" in text, text
                 assert "#EXT-X-ENDLIST" not in text, text
                 assert [u for u, _ in segs] == ["seg_%05d.m4s" % i for i in range(gap)], (name, segs)
+                if name != "audio":   # its I-frame playlist lists the same segments
+                    with open(os.path.join(out, name, "iframes.m3u8"), encoding="utf-8") as f:
+                        itext = f.read()
+                    assert "#EXT-X-PLAYLIST-TYPE:EVENT" in itext and "#EXT-X-ENDLIST" not in itext, itext
+                    assert re.findall(r"(seg_\d{5}\.m4s)\n", itext) == [u for u, _ in segs], itext
                 for u, _ in segs:
                     assert os.path.getsize(os.path.join(out, name, u)) > 0, (name, u)
                 early[name] = segs

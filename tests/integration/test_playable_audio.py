@@ -1,22 +1,30 @@
 #!/usr/bin/env python3
-"""The early master does not wait for the whole title's audio
-(docs/PLAYABLE.md "Schedule"): the audio item reports its progress (the
-segments it has stored so far) while it encodes, so the master is published
-as soon as chunk 0 of every rung and the audio covering it are stored.
+"""The early master does not wait for the whole title's audio, and declares
+what the final one will (docs/PLAYABLE.md).
 
 Two worker daemons (test_playable.py's: one encoder thread each, 8 s
-chunks; 2 s segments) split a 90 s title at a tiny size: chunk 0 (two
-segments) takes a fraction of a second, the audio item (90 s of AAC)
-several. The job becomes playable
-(job.playable, validated against proto/ like every event and API answer)
-while the audio item is still running: `playable_at` is well before the
-audio item's `finished_at`, and the first poll that sees the playable URL
-sees the audio item running. The EVENT playlists name only stored
-segments, the audio's listing no more than the rungs'. The job is cancelled
-then (completion is test_playable.py's part).
+chunks; 2 s segments) split a 90 s title at a tiny size, with a subtitle
+track: chunk 0 (two segments) takes a fraction of a second, the audio item
+(90 s of AAC, the subtitles) several. The audio item reports its progress
+(the segments it has stored so far) while it encodes, so:
+
+- the job becomes playable (job.playable, validated against proto/ like
+  every event and API answer) while the audio item is still running:
+  the first poll that sees the playable URL sees it running, and
+  `playable_at` is well before its `finished_at`; the EVENT playlists name
+  only stored segments, the audio's listing no more than the rungs';
+- the early master lists every rung's I-frame playlist (EVENT, as long as
+  the rung's playlist). The other worker is then stopped (SIGSTOP) at the
+  start of a chunk, so the job stays running with a gap; once the audio
+  item is done, the early master (still no AVERAGE-BANDWIDTH) declares
+  the subtitles too, their playlist and file stored.
+
+Then the worker goes on and the job is cancelled (completion is
+test_playable.py's part).
 """
 import os
 import re
+import signal
 import sys
 from datetime import datetime
 
@@ -37,7 +45,13 @@ def segments(path):
 
 def test_playable_audio():
     with Harness("playable-audio") as h:
-        src = gen_clip(h.path("long.mp4"), seconds=90, size="192x108", rate=10)
+        srt = h.path("talk.srt")
+        with open(srt, "w") as f:
+            for i in range(1, 10):
+                f.write("%d\n00:00:%02d,000 --> 00:00:%02d,500\nline %d\n\n" % (i, i * 5, i * 5 + 2, i))
+        src = gen_clip(h.path("long.mp4"), seconds=90, size="192x108", rate=10, extra_in=["-i", srt],
+                       extra_out=["-map", "0", "-map", "1", "-map", "2", "-c:s", "mov_text",
+                                  "-metadata:s:s:0", "language=eng"])
         _, api = two_workers(h)
         jid = api.submit({"source": "file://" + src, "segment_seconds": 2,
                           "ladder": [{"height": 108}], "thumbnails": {"enabled": False}})["id"]
@@ -67,14 +81,50 @@ def test_playable_audio():
         ev = [e for e in api.events(jid) if e["type"] == "job.playable"]
         assert len(ev) == 1 and ev[0]["data"]["url"] == j["playable_url"], ev
 
-        # and well before the audio item was done
-        def audio_done():
-            a = {i["name"]: i for i in api.job(jid)["items"]}["audio"]
-            return a if a["state"] == "done" else None
-        a = wait_until(audio_done, 120, "the audio item to be done", interval=0.1)
-        lead = ts(a["finished_at"]) - ts(j["playable_at"])
-        print("the audio item was done %.2f s after the job became playable" % lead)
-        assert lead > 1.0, (j["playable_at"], a["finished_at"])
+        # hold the other worker at the start of a chunk: a gap stays
+        def held():
+            it = {i["name"]: i for i in api.job(jid)["items"]}
+            for n, i in it.items():
+                if (i["kind"] == "chunk" and i["state"] == "running" and i["worker"] and
+                        i["worker"] != it["audio"]["worker"] and (i.get("progress") or 0) < 30):
+                    return n, i["worker"]
+            return None
+        chunk, who = wait_until(held, 60, "the other worker to start a chunk", interval=0.02)
+        h.send_signal(who, signal.SIGSTOP)
+        try:
+            # well before the audio item was done
+            def audio_done():
+                a = {i["name"]: i for i in api.job(jid)["items"]}["audio"]
+                return a if a["state"] == "done" else None
+            a = wait_until(audio_done, 120, "the audio item to be done", interval=0.1)
+            lead = ts(a["finished_at"]) - ts(j["playable_at"])
+            print("the audio item was done %.2f s after the job became playable (%s held on %s)" % (
+                lead, chunk, who))
+            assert lead > 1.0, (j["playable_at"], a["finished_at"])
+
+            # the early master now declares the subtitles, and the I-frame playlists
+            with open(os.path.join(out, "master.m3u8"), encoding="utf-8") as f:
+                master = f.read()
+            assert "AVERAGE-BANDWIDTH" not in master and api.job(jid)["state"] == "running", master
+            assert master.count("#EXT-X-I-FRAME-STREAM-INF:") == 1, master
+            assert 'URI="108p/iframes.m3u8"' in master, master
+            subs = re.findall(r'#EXT-X-MEDIA:TYPE=SUBTITLES,.*URI="(subtitles/[^"]+)"', master)
+            assert len(subs) == 1 and 'SUBTITLES="subs"' in master, master
+            with open(os.path.join(out, subs[0]), encoding="utf-8") as f:
+                vtts = re.findall(r"\n([^#\n]+\.vtt)\n", f.read())
+            assert vtts and os.path.getsize(os.path.join(out, "subtitles", vtts[0])) > 0, vtts
+            text, segs = segments(os.path.join(out, "108p", "playlist.m3u8"))
+            with open(os.path.join(out, "108p", "iframes.m3u8"), encoding="utf-8") as f:
+                itext = f.read()
+            assert "#EXT-X-PLAYLIST-TYPE:EVENT" in itext and "#EXT-X-I-FRAMES-ONLY" in itext, itext
+            assert "#EXT-X-ENDLIST" not in itext, itext
+            iseg = re.findall(r"#EXT-X-BYTERANGE:(\d+)@0\n(seg_\d{5}\.m4s)\n", itext)
+            assert [u for _, u in iseg] == segs, (iseg, segs)
+            for n, u in iseg:
+                assert 0 < int(n) <= os.path.getsize(os.path.join(out, "108p", u)), (n, u)
+            print("early master: %d segment(s), I-frame playlist, subtitles %s" % (len(segs), subs[0]))
+        finally:
+            h.send_signal(who, signal.SIGCONT)
         api.cancel(jid)   # (or it completed meanwhile)
         api.wait_state(jid, ("cancelled", "completed"), 60)
 

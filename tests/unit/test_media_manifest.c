@@ -15,6 +15,7 @@
 #include "manifest.h"
 #include "media.h"
 #include "mediai.h"
+#include "util.h"
 
 /* 29.97 fps video at timescale 30000: segments of 120, 120, 119 frames
  * (4.004, 4.004, 3.9706 s) and a short tail of 31 frames (1.0343 s). */
@@ -384,7 +385,8 @@ static void test_first_sample_end(void **st)
 
 /* Playable while encoding: an EVENT playlist lists the first segments,
  * starts at 0, has no ENDLIST and keeps the target it is given; the early
- * master declares the bounds, no AVERAGE-BANDWIDTH, no I-frame playlists. */
+ * master declares the bounds, no AVERAGE-BANDWIDTH, I-frame playlists with
+ * their bounds only. */
 static void test_early(void **st)
 {
     (void)st;
@@ -409,6 +411,22 @@ static void test_early(void **st)
     assert_null(strstr(m, "AVERAGE-BANDWIDTH"));
     assert_null(strstr(m, "I-FRAME"));
     free(m);
+    /* with I-frame bounds: the I-frame playlists, with them; EVENT too */
+    v[0].iframe_bound_bps = 300000;
+    v[1].iframe_bound_bps = 900000;
+    m = pkg_hls_master(&e);
+    assert_int_equal(count(m, "#EXT-X-I-FRAME-STREAM-INF:"), 2);
+    assert_non_null(strstr(m, "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=900000,CODECS=\"avc1.64001f\","));
+    free(m);
+    m = pkg_hls_iframes_event(&video[1], 2, 5);
+    assert_non_null(strstr(m, "#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-START:TIME-OFFSET=0\n"
+                              "#EXT-X-I-FRAMES-ONLY\n"));
+    assert_int_equal(count(m, "#EXT-X-BYTERANGE:"), 2);
+    assert_null(strstr(m, "ENDLIST"));
+    free(m);
+    /* 2 x (bufsize 9000 kbits, 2 %, the boxes) per 4 s */
+    int64_t ib = media_iframe_bound_bps(9000, 4.0, 30);
+    assert_true(ib >= 2 * 9000000 / 4 && ib < 2 * 9000000 / 4 * 1.05);
     /* the bound: maxrate 4500 kb/s, bufsize 9000 kbits, 4 s at 30 fps */
     int64_t b = media_rung_bound_bps(4500, 9000, 4.0, 30);
     assert_true(b >= 4500000 + 9000000 / 4 && b < (4500000 + 9000000 / 4) * 1.05);
@@ -504,6 +522,32 @@ static void test_early_listing(void **st)
     json_object_set_new(json_object_get(recs, "c2"), "frames", json_integer(101));
     assert_int_equal(media_publish_early(dir, plan, recs, &e), 4);
     json_object_set_new(json_object_get(recs, "c2"), "frames", json_integer(200));
+    assert_int_equal(media_publish_early(dir, plan, recs, &e), 5);
+    /* every rung's I-frame playlist, as long as its playlist; the master
+     * names it. The subtitles only from the audio's final record */
+    char path[600];
+    snprintf(path, sizeof(path), "%s/360p/iframes.m3u8", dir);
+    size_t len = 0;
+    char *txt = ss_read_file(path, 1 << 20, &len, NULL);
+    assert_non_null(txt);
+    assert_int_equal(count(txt, "#EXT-X-BYTERANGE:"), 5);
+    free(txt);
+    snprintf(path, sizeof(path), "%s/master.m3u8", dir);
+    txt = ss_read_file(path, 1 << 20, &len, NULL);
+    assert_non_null(strstr(txt, "URI=\"360p/iframes.m3u8\""));
+    assert_null(strstr(txt, "SUBTITLES"));
+    free(txt);
+    json_object_set_new(arec, "texts", json_pack("[{ss ss ss}]", "name", "sub_en", "lang", "en",
+                                                 "label", "English"));
+    assert_int_equal(media_publish_early(dir, plan, recs, &e), 5);
+    txt = ss_read_file(path, 1 << 20, &len, NULL);
+    assert_non_null(strstr(txt, "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"English\""));
+    assert_non_null(strstr(txt, "SUBTITLES=\"subs\"\n360p/playlist.m3u8"));
+    free(txt);
+    snprintf(path, sizeof(path), "%s/subtitles/sub_en.m3u8", dir);
+    txt = ss_read_file(path, 1 << 20, &len, NULL);
+    assert_non_null(strstr(txt, "#EXTINF:24.000,\nsub_en.vtt\n"));
+    free(txt);
     /* the audio's part of the early BANDWIDTH is its bound: 6144 bits per
      * channel per AAC frame (576 kb/s for stereo) and the boxes */
     int64_t ab = media_audio_bound_bps(2, 4.0);

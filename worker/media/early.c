@@ -31,6 +31,20 @@ int64_t media_rung_bound_bps(int maxrate_kbps, int bufsize_kbits, double seg_sec
     return (int64_t)ceil((bits * 1.02 + boxes) / seg_seconds);
 }
 
+int64_t media_iframe_bound_bps(int bufsize_kbits, double seg_seconds, double fps)
+{
+    if (bufsize_kbits <= 0 || seg_seconds <= 0)
+        return 0;
+    /* an I-frame playlist's entry is a segment's start up to the end of its
+     * IDR: the boxes before it (a trun entry per sample) and one frame,
+     * which x264's VBV keeps within bufsize; its segment lasts seg_seconds,
+     * or at least half of it (a shorter tail counts with the segment before
+     * it, two IDRs over more than seg_seconds, as the variants' peak) */
+    double bits = (double)bufsize_kbits * 1000 * 1.02 +
+                  (1024 + 16 * ceil(seg_seconds * (fps > 0 ? fps : 60))) * 8;
+    return (int64_t)ceil(2 * bits / seg_seconds);
+}
+
 int64_t media_audio_bound_bps(int channels, double seg_seconds)
 {
     if (channels <= 0 || seg_seconds <= 0)
@@ -190,12 +204,39 @@ int media_publish_early(const char *outdir, const json_t *plan, const json_t *re
         t->bound_bps = media_rung_bound_bps(
             (int)json_integer_value(json_object_get(p, "maxrate_kbps")),
             (int)json_integer_value(json_object_get(p, "bufsize_kbits")), seg_s, fps);
+        t->iframe_bound_bps = media_iframe_bound_bps(
+            (int)json_integer_value(json_object_get(p, "bufsize_kbits")), seg_s, fps);
+        int td = early_target(t, fps_num, fps_den, seg_num, seg_den);
         char rel[128];
         snprintf(rel, sizeof(rel), "%.31s/playlist.m3u8", t->name);
-        if (write_out(outdir, rel, pkg_hls_media_event(t, n,
-                                                       early_target(t, fps_num, fps_den, seg_num,
-                                                                    seg_den)),
-                      err))
+        if (write_out(outdir, rel, pkg_hls_media_event(t, n, td), err))
+            goto out;
+        snprintf(rel, sizeof(rel), "%.31s/iframes.m3u8", t->name);
+        if (t->iframe_bound_bps && write_out(outdir, rel, pkg_hls_iframes_event(t, n, td), err))
+            goto out;
+    }
+    /* the subtitles, once the audio item is done (it writes them last; its
+     * worker stores them before its record leaves): their playlists name
+     * the whole file, as the final ones, which finalize rewrites with the
+     * length the chunks measured */
+    pkg_text texts[PROBE_MAX_SUBS];
+    int ntexts = 0;
+    size_t ti;
+    const json_t *tx;
+    json_array_foreach(json_is_true(json_object_get(au, "partial")) ? NULL
+                                                                     : json_object_get(au, "texts"),
+                       ti, tx) {
+        if (ntexts >= PROBE_MAX_SUBS)
+            break;
+        pkg_text *x = &texts[ntexts++];
+        ss_strlcpy(x->name, json_string_value(json_object_get(tx, "name")) ?: "", sizeof(x->name));
+        ss_strlcpy(x->lang, json_string_value(json_object_get(tx, "lang")) ?: "", sizeof(x->lang));
+        ss_strlcpy(x->label, json_string_value(json_object_get(tx, "label")) ?: "",
+                   sizeof(x->label));
+        char rel[128];
+        snprintf(rel, sizeof(rel), "subtitles/%.31s.m3u8", x->name);
+        double dur = (double)json_integer_value(json_object_get(au, "frames")) * fps_den / fps_num;
+        if (write_out(outdir, rel, pkg_hls_text(x, dur), err))
             goto out;
     }
     if (at.nsegs) {
@@ -217,7 +258,7 @@ int media_publish_early(const char *outdir, const json_t *plan, const json_t *re
                       err))
             goto out;
     }
-    pkg_set set = { vt, nr, at.nsegs ? &at : NULL, NULL, 0, seg_s, 0, at.nsegs ? 1 : 0, 1 };
+    pkg_set set = { vt, nr, at.nsegs ? &at : NULL, texts, ntexts, seg_s, 0, at.nsegs ? 1 : 0, 1 };
     if (write_out(outdir, "master.m3u8", pkg_hls_master(&set), err))
         goto out;
     ret = n;

@@ -241,14 +241,27 @@ char *pkg_hls_media(const pkg_track *t)
     return sb_done(&b);
 }
 
+static void iframe_lines(sbuf *b, const pkg_track *t, int n)
+{
+    for (int i = 0; i < n && i < t->nsegs; i++)
+        sb_printf(b, "#EXTINF:%.3f,\n#EXT-X-BYTERANGE:%lld@0\nseg_%05d.m4s\n", extinf(t, i),
+                  (long long)t->segs[i].iframe_end, i);
+}
+
 char *pkg_hls_iframes(const pkg_track *t)
 {
     sbuf b = { 0 };
     media_head(&b, t, 1);
-    for (int i = 0; i < t->nsegs; i++)
-        sb_printf(&b, "#EXTINF:%.3f,\n#EXT-X-BYTERANGE:%lld@0\nseg_%05d.m4s\n", extinf(t, i),
-                  (long long)t->segs[i].iframe_end, i);
+    iframe_lines(&b, t, t->nsegs);
     sb_printf(&b, "#EXT-X-ENDLIST\n");
+    return sb_done(&b);
+}
+
+char *pkg_hls_iframes_event(const pkg_track *t, int nsegs, int target)
+{
+    sbuf b = { 0 };
+    head(&b, target, 1, 1);
+    iframe_lines(&b, t, nsegs);
     return sb_done(&b);
 }
 
@@ -430,13 +443,18 @@ char *pkg_hls_master(const pkg_set *s)
             sb_printf(&b, "\n%s/playlist.m3u8\n", v->name);
         }
     }
-    if (s->nvideo && !s->early)
-        sb_printf(&b, "\n");
-    for (int i = 0; i < s->nvideo && !s->early; i++) {
+    int gap = 1;
+    for (int i = 0; i < s->nvideo; i++) {
         const pkg_track *v = &s->video[i];
+        if (s->early && !v->iframe_bound_bps)
+            continue;
+        if (gap)
+            sb_printf(&b, "\n");
+        gap = 0;
         sb_printf(&b, "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=%lld,CODECS=\"%s\",RESOLUTION=%dx%d,"
                   "URI=\"%s/iframes.m3u8\"\n",
-                  (long long)pkg_iframe_peak_bps(v), v->codecs, v->width, v->height, v->name);
+                  (long long)(v->iframe_bound_bps ? v->iframe_bound_bps : pkg_iframe_peak_bps(v)),
+                  v->codecs, v->width, v->height, v->name);
     }
     return sb_done(&b);
 }

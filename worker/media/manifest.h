@@ -40,6 +40,8 @@ typedef struct pkg_track {
     /* playable while encoding: the peak bitrate no segment of the track can
      * exceed (BANDWIDTH of an early master); 0: measure it */
     int64_t bound_bps;
+    int64_t iframe_bound_bps;   /* the same for its I-frame playlist; an early master lists
+                                   I-frame playlists only with it */
 } pkg_track;
 
 typedef struct pkg_text {
@@ -58,8 +60,9 @@ typedef struct pkg_set {
     double duration;          /* presentation length in seconds */
     int naudio;               /* renditions at audio (0 with audio set: one) */
     int early;                /* the master published while encoding: BANDWIDTH from
-                                 bound_bps where set, no AVERAGE-BANDWIDTH, no I-frame
-                                 playlists (docs/PLAYABLE.md) */
+                                 bound_bps where set, no AVERAGE-BANDWIDTH, I-frame
+                                 playlists only of rungs with iframe_bound_bps
+                                 (docs/PLAYABLE.md) */
 } pkg_set;
 
 /* HLS: one EXT-X-MEDIA group per audio codec and channel layout ("audio"
@@ -97,6 +100,9 @@ char *pkg_hls_media(const pkg_track *t);        /* <name>/playlist.m3u8 */
  * TARGETDURATION target (kept for the whole title). */
 char *pkg_hls_media_event(const pkg_track *t, int nsegs, int target);
 char *pkg_hls_iframes(const pkg_track *t);      /* <name>/iframes.m3u8 */
+/* The same while encoding: EVENT, its first nsegs segments (as
+ * pkg_hls_media_event). */
+char *pkg_hls_iframes_event(const pkg_track *t, int nsegs, int target);
 char *pkg_hls_text(const pkg_text *x, double duration);  /* subtitles/<name>.m3u8 */
 char *pkg_hls_master(const pkg_set *s);         /* master.m3u8 */
 char *pkg_dash_mpd(const pkg_set *s);           /* manifest.mpd */

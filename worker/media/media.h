@@ -210,6 +210,9 @@ int64_t media_rung_bound_bps(int maxrate_kbps, int bufsize_kbits, double seg_sec
 /* The audio's (AAC at 48 kHz, channels): no segment of seg_seconds can
  * carry more (6144 bits per channel in each AAC frame, its fMP4 boxes). */
 int64_t media_audio_bound_bps(int channels, double seg_seconds);
+/* A rung's I-frame playlist's (its IDR within bufsize, the boxes before
+ * it, segments of at least half seg_seconds). */
+int64_t media_iframe_bound_bps(int bufsize_kbits, double seg_seconds, double fps);
 
 /* Run one item of a plan into outdir: "c<k>" and "audio" read src and
  * write their segments (announced through ev->file_ready); "finalize"
