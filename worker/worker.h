@@ -132,7 +132,8 @@ typedef struct wjob {
     /* loop-thread only */
     int64_t claimed_ms;         /* monotonic: when the claim came back */
     int claim_logged;           /* the info "claimed" line is out (wq_tick) */
-    char claim_note[160];        /* what that line says of the claim */
+    int claim_busy;             /* slots busy with it, at the claim (for that line) */
+    double claim_load;          /* the CPU load then, 0..1 */
     int hb_inflight;
     int finishing;              /* finish script in flight or pending */
     int claims_next;            /* that finish also claims the next job */

@@ -613,6 +613,18 @@ static void on_sub_message(redisAsyncContext *ac, void *r, void *priv)
 
 /* ---- claim ------------------------------------------------------------------ */
 
+/* A job's "claimed" line: at debug when claimed, at info once it has
+ * run WJOB_SHORT_MS (wq_tick; ran_ms > 0). */
+static void log_claim(const wjob *j, ss_log_level level, int64_t ran_ms)
+{
+    char ran[48] = "";
+    if (ran_ms > 0)
+        snprintf(ran, sizeof(ran), ", running for %.1fs", (double)ran_ms / 1000);
+    ss_log(level, j->id, "claimed%s%s (attempt %d, token %s, %d/%lld slots busy, load %.0f%%)%s",
+           j->item[0] ? " item " : "", j->item, j->attempt, j->token, j->claim_busy, j->conf.slots,
+           j->claim_load * 100, ran);
+}
+
 /* Start a job from the claim fields {id, token, attempt, spec, still
  * queued[, item, payload]} (n of them: 5 for a job, 7 for a split job's
  * work item). */
@@ -649,10 +661,9 @@ static void start_claimed(worker *w, redisReply **f, size_t n)
     /* the info line waits until the job has run WJOB_SHORT_MS (wq_tick):
      * a short job's lines are debug ones, summed up by the tick */
     j->claimed_ms = ss_mono_ms();
-    snprintf(j->claim_note, sizeof(j->claim_note), "%s%s (attempt %d, token %s, %d/%lld slots busy, load %.0f%%)",
-             j->item[0] ? " item " : "", j->item, j->attempt, j->token, w->njobs, w->conf.slots,
-             w->gate.load < 0 ? 0 : w->gate.load * 100);
-    log_debug(j->id, "claimed%s", j->claim_note);
+    j->claim_busy = w->njobs;
+    j->claim_load = w->gate.load < 0 ? 0 : w->gate.load;
+    log_claim(j, SS_LOG_DEBUG, 0);
     ss_err err = { 0 };
     if (!j->spec)
         ss_fail(&err, SS_EINVAL, "job spec in Redis is not valid JSON");
@@ -1340,8 +1351,7 @@ void wq_tick(worker *w)
         next = j->next;
         if (!j->claim_logged && j->claimed_ms && now - j->claimed_ms >= WJOB_SHORT_MS) {
             j->claim_logged = 1;
-            log_info(j->id, "claimed%s, running for %.1fs", j->claim_note,
-                     (double)(now - j->claimed_ms) / 1000);
+            log_claim(j, SS_LOG_INFO, now - j->claimed_ms);
         }
         if (j->thread_done && !j->finishing && now >= j->next_finish_ms)
             wq_finish(w, j);
