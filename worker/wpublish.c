@@ -67,8 +67,9 @@ static int put_if_there(storage *st, const char *dir, const char *prefix, const 
                         const char *name, ss_err *e)
 {
     char local[4400], key[4400];
-    snprintf(local, sizeof(local), "%s/%s/%s", dir, sub, name);
-    snprintf(key, sizeof(key), "%s%s/%s", prefix, sub, name);
+    if ((size_t)snprintf(local, sizeof(local), "%s/%s/%s", dir, sub, name) >= sizeof(local) ||
+        (size_t)snprintf(key, sizeof(key), "%s%s/%s", prefix, sub, name) >= sizeof(key))
+        return ss_fail(e, SS_EINVAL, "early publish: path too long");
     return access(local, F_OK) == 0 ? storage_put_async(st, local, key, e) : 0;
 }
 
