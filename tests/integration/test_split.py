@@ -12,7 +12,8 @@
   to the unsplit encode's and the bytes within a few per cent; segment
   numbers, tfdt and moof sequence numbers equal the unsplit encode's.
 - Through the API with two worker daemons (one core's worth each): a job
-  with "split": 3 is planned by one worker, its chunks and the audio are
+  with "split": 3 is planned by one worker (only c0 stores each rung's
+  init.mp4: one store, counted by inode), its chunks and the audio are
   claimed by both (the audio right after c0, in parallel with the chunks),
   then finalize; GET /v1/jobs/{id} lists the items (state,
   worker, attempts, CPU seconds) and job.json records who encoded what; the
@@ -195,6 +196,34 @@ class RangeSource(http.server.BaseHTTPRequestHandler):
             pass   # a reader that stopped early
 
 
+class watch_inits:
+    """Counts the stores of <out>/<rung>/init.mp4 while a job runs: file
+    storage writes a temporary file and renames it into place, so each
+    store is a new inode and times (polled every 2 ms)."""
+
+    def __init__(self, out, rungs):
+        self.inodes = {r: set() for r in rungs}
+        self.seen = {}
+        self.done = threading.Event()
+        self.t = threading.Thread(target=self.run, args=(out,), daemon=True)
+        self.t.start()
+
+    def run(self, out):
+        while not self.done.is_set():
+            for r, s in self.inodes.items():
+                try:
+                    st = os.stat(os.path.join(out, r, "init.mp4"))
+                    s.add((st.st_ino, st.st_mtime_ns, st.st_ctime_ns))
+                except OSError:
+                    pass
+            time.sleep(0.002)
+
+    def stop(self):
+        self.done.set()
+        self.t.join()
+        self.seen = {r: len(s) for r, s in self.inodes.items()}
+
+
 def test_split_api(h, src):
     cut = cut_tail(h, src)
     rport = h.redis()
@@ -209,8 +238,13 @@ def test_split_api(h, src):
     # ---- end to end, two workers
     job = api.submit(spec(src, 23))
     jid = job["id"]
+    stored = watch_inits(h.path("out", jid), ("144p", "240p"))
     j = api.wait_state(jid, ("completed", "failed", "dead", "cancelled"), 180)
+    stored.stop()
     assert j["state"] == "completed", j
+    # one chunk (c0) stored each rung's init.mp4: file storage renames every
+    # store into place, so each store is a new inode
+    assert stored.seen == {"144p": 1, "240p": 1}, stored.seen
     it = items(j)
     assert list(it) == ["plan", "c0", "c1", "c2", "c3", "audio", "finalize"], list(it)
     assert all(i["state"] == "done" and i["attempts"] == 1 for i in it.values()), it

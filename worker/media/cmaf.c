@@ -29,6 +29,7 @@ struct cmaf_out {
     size_t caplen, capsz;
     int cap_oom;
     int header_done;       /* init.mp4 written */
+    int init_quiet;        /* init.mp4 is written but not announced (cmaf_keep_init) */
     pkg_seg *segs;
     int nsegs, segsz;
     int open_seg;          /* a segment has packets not yet written */
@@ -249,6 +250,11 @@ fail:
     return NULL;
 }
 
+void cmaf_keep_init(cmaf_out *c)
+{
+    c->init_quiet = 1;
+}
+
 void cmaf_set_base(cmaf_out *c, int seg_base, int64_t start)
 {
     c->seg_base = seg_base;
@@ -348,7 +354,8 @@ static int cut(cmaf_out *c, int64_t next_start, ss_err *err)
         }
         if (off != c->caplen)
             return ss_fail(err, SS_EINTERNAL, "mp4 muxer wrote a fragment with its header");
-        if (media_write_file(c->dir, c->rel, "init.mp4", c->cap, off, c->ev, err))
+        if (media_write_file(c->dir, c->rel, "init.mp4", c->cap, off, c->init_quiet ? NULL : c->ev,
+                             err))
             return -1;
         c->init_bytes = (int64_t)off;
         c->header_done = 1;

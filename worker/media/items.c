@@ -9,7 +9,8 @@
  * grid, the CFR grid anchored at the video start in every chunk, an IDR at
  * each chunk's first frame (it is a segment boundary), segment numbers and
  * tfdt continued (cmaf_set_base), and libx264's `stitchable` so that every
- * chunk writes the same init segment (finalize checks their CRCs).
+ * chunk makes the same init segment: the plan's `init_chunk` (chunk 0)
+ * stores it, the others only record its CRC (finalize checks them).
  *
  * Records (JSON, kept by the caller, e.g. in Redis):
  *   chunk:  {frames, seconds, cpu_seconds, warnings, rungs: [{name, codecs,
@@ -218,6 +219,7 @@ int media_plan(const char *src, const media_opts *opts, const media_events *ev,
                                             (json_int_t)ch[i].f0, "f1", (json_int_t)ch[i].f1));
     json_object_set_new(p, "chunks", cs);
     json_object_set_new(p, "chunk_segments", json_integer(per));
+    json_object_set_new(p, "init_chunk", json_integer(0));
     json_object_set_new(p, "announced_duration", json_real(dur));
     json_object_set_new(p, "alang", json_string(j->pi.alang));
     json_object_set(p, "source", json_object_get(res, "source"));
@@ -596,6 +598,10 @@ int media_encode_item(const char *src, const char *outdir, const media_opts *opt
         j->range_seg0 = (int)jint64(c, "seg0");
         j->range_f0 = jint64(c, "f0");
         j->range_f1 = jint64(c, "f1");
+        /* one chunk stores the rungs' init.mp4, identical in every chunk
+         * (`stitchable`): the first one, whose segments a player needs
+         * first (and the early publish waits for) */
+        j->range_init = k == (int)jint64(plan, "init_chunk");
         if (probe_open(src, opts, &j->ic, &j->pi, &e))
             goto out;
         job_progress(j, "encoding", 0);

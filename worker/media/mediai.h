@@ -107,6 +107,11 @@ cmaf_out *cmaf_open(const char *dir, const char *rel, const AVCodecContext *enc,
  * the same) and each fragment's sequence number and decode time (tfdt) are
  * moved on to continue the chunks before. Call before the first write. */
 void cmaf_set_base(cmaf_out *c, int seg_base, int64_t start);
+/* init.mp4 is written to dir (so its CRC can be taken) but not announced
+ * through ev->file_ready, so it is not stored: a split job's chunks all
+ * make the same init segment and only the plan's `init_chunk` stores it
+ * (docs/SPLIT.md). Call before the first write. */
+void cmaf_keep_init(cmaf_out *c);
 /* Mux one packet (timestamps in enc's time base). cut: the packet starts a
  * new segment (it must be a keyframe); the segment before it is written. */
 int cmaf_write(cmaf_out *c, AVPacket *pkt, int cut, ss_err *err);

@@ -129,8 +129,11 @@ int rung_open(job *j, rung *g, int threads, ss_err *err)
     char dir[4200];
     snprintf(dir, sizeof(dir), "%s/%s", j->outdir, g->p.name);
     g->cm = cmaf_open(dir, g->p.name, g->enc, j->ev, err);
-    if (g->cm && j->mode == STAGE_CHUNK)
+    if (g->cm && j->mode == STAGE_CHUNK) {
         cmaf_set_base(g->cm, j->range_seg0, j->range_f0);
+        if (!j->range_init)
+            cmaf_keep_init(g->cm);
+    }
     return g->cm ? 0 : -1;
 }
 

@@ -152,6 +152,8 @@ struct job {
     int mode;               /* STAGE_WHOLE, STAGE_CHUNK or STAGE_AUDIO */
     int64_t range_f0, range_f1;   /* chunk: output frames [f0, f1); f1 < 0: to the end */
     int range_seg0;         /* chunk: its first segment */
+    int range_init;         /* chunk: it stores every rung's init.mp4 (the plan's init_chunk;
+                               the others only take its CRC) */
     int range_done;         /* chunk: every frame of the range is out */
     double partial_t;       /* audio item: when it last sent a progress record */
     int partial_segs;       /* ... with how many segments of its first rendition */
