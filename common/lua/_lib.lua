@@ -30,6 +30,23 @@ local function stat(name, n)
   redis.call('HINCRBY', P .. 'stats', name, n or 1)
 end
 
+-- A whole number as the string Redis would make of it (redis.call formats
+-- every number argument with printf: a claim and a completion pass the
+-- same time and deadline several times each), once per script call.
+local NUMSTR = {}
+local function nstr(n)
+  local s = NUMSTR[n]
+  if not s then
+    s = string.format('%d', n)
+    NUMSTR[n] = s
+  end
+  return s
+end
+
+-- claim_next's per-call memos: the worker found not drained, its idle mark
+-- removed (a script's claims all run for one worker, atomically).
+local NOT_DRAINED, NOT_IDLE
+
 local function flush_stats()
   if not STATS then return end
   for name, n in pairs(STATS) do
@@ -590,9 +607,12 @@ local LEVELS = {{'high', 2}, {'normal', 1}, {'low', 0}}
 local function claim_next(worker, lease, aging, ms)
   -- a worker drained through the API ({ss}:drain) claims nothing, and is
   -- not idle either: notify_work must not wake it for work it cannot take
-  if redis.call('HEXISTS', P .. 'drain', worker) == 1 then
-    redis.call('ZREM', P .. 'idle', worker)
-    return nil
+  if NOT_DRAINED ~= worker then
+    if redis.call('HEXISTS', P .. 'drain', worker) == 1 then
+      redis.call('ZREM', P .. 'idle', worker)
+      return nil
+    end
+    NOT_DRAINED = worker
   end
   for _ = 1, 16 do
     local cands = {}
@@ -603,6 +623,7 @@ local function claim_next(worker, lease, aging, ms)
     if #cands == 0 then
       -- nothing queued: this worker is idle (notify_work may wake it)
       redis.call('ZADD', P .. 'idle', ms, worker)
+      NOT_IDLE = nil
       return nil
     end
     local best = cands[1]
@@ -648,16 +669,20 @@ local function claim_next(worker, lease, aging, ms)
       if qms and ms >= qms then observe('job_queue_wait_seconds', (ms - qms) / 1000) end
       -- the claim's fields, the state (set_state's HSET) and the event's
       -- sequence number (emit's HINCRBY) in one write
-      redis.call('HSET', jk, 'worker', worker, 'token', token, 'lease_ms', deadline,
-                 'started_ms', ms, 'progress', 0, 'stage', 'starting', 'attempts', attempt,
-                 'state', 'running', 'updated_ms', ms, 'seq', seq)
-      redis.call('ZADD', P .. 'processing', deadline, id)
-      redis.call('ZREM', P .. 'idle', worker)
+      local tok, mss, dls = tostring(token), nstr(ms), nstr(deadline)
+      redis.call('HSET', jk, 'worker', worker, 'token', tok, 'lease_ms', dls,
+                 'started_ms', mss, 'progress', '0', 'stage', 'starting', 'attempts', attempt,
+                 'state', 'running', 'updated_ms', mss, 'seq', seq)
+      redis.call('ZADD', P .. 'processing', dls, id)
+      if NOT_IDLE ~= worker then
+        redis.call('ZREM', P .. 'idle', worker)
+        NOT_IDLE = worker
+      end
       redis.call('ZREM', P .. 'st:queued', id)
-      redis.call('ZADD', P .. 'st:running', ms, id)
+      redis.call('ZADD', P .. 'st:running', mss, id)
       stat('started')
-      emit_at(id, seq, 'job.started', cjson.encode({worker = worker, attempt = attempt}), ms, h[6] ~= false)
-      return {id, tostring(token), attempt, h[7], left}
+      emit_at(id, seq, 'job.started', cjson.encode({worker = worker, attempt = attempt}), mss, h[6] ~= false)
+      return {id, tok, attempt, h[7], left}
     end
     -- a stale id (job gone or no longer queued): drop it and look again
   end
@@ -677,22 +702,23 @@ local function complete_job(id, h, result, evdata, ms)
   local jk = P .. 'job:' .. id
   local seq = (tonumber(h[5] or '0') or 0) + 1
   local url = not h[8] and result_hls(result) or nil
+  local mss = nstr(ms)
   redis.call('ZREM', P .. 'processing', id)
-  redis.call('HSET', jk, 'token', '', 'lease_ms', 0, 'result', result, 'finished_ms', ms,
-             'progress', 100, 'stage', 'done', 'state', 'completed', 'updated_ms', ms,
+  redis.call('HSET', jk, 'token', '', 'lease_ms', '0', 'result', result, 'finished_ms', mss,
+             'progress', '100', 'stage', 'done', 'state', 'completed', 'updated_ms', mss,
              'seq', url and seq + 1 or seq)
-  if url then redis.call('HSET', jk, 'playable_ms', ms, 'playable_url', url) end
+  if url then redis.call('HSET', jk, 'playable_ms', mss, 'playable_url', url) end
   if h[7] then redis.call('HDEL', jk, 'error') end
   redis.call('ZREM', P .. 'st:' .. h[2], id)
-  redis.call('ZADD', P .. 'st:completed', ms, id)
+  redis.call('ZADD', P .. 'st:completed', mss, id)
   stat('completed')
   count_result(jk, ms, result, h[4] or '')
   local hook = h[6] ~= false
   if url then
-    emit_at(id, seq, 'job.playable', playable_data(url, h[9] or nil, nil, ms), ms, hook)
+    emit_at(id, seq, 'job.playable', playable_data(url, h[9] or nil, nil, ms), mss, hook)
     seq = seq + 1
   end
-  emit_at(id, seq, 'job.completed', evdata, ms, hook)
+  emit_at(id, seq, 'job.completed', evdata, mss, hook)
 end
 
 -- The reply of finish/item_finish: {1, state} and, when the worker asked
