@@ -415,8 +415,8 @@ local function audio_or_finalize(id, prio, nchunks, ms)
 end
 
 -- A split job's items go (it is planned again), with their retries, their
--- claims (a worker still running one is refused at its next call) and the
--- job's item fields.
+-- claims (a worker still running one is refused at its next call), the
+-- job's item fields and its early-publish state.
 local function drop_items(id)
   local jk = P .. 'job:' .. id
   for _, n in ipairs(cjson.decode(redis.call('HGET', jk, 'items') or '[]')) do
@@ -427,6 +427,13 @@ local function drop_items(id)
   redis.call('DEL', P .. 'ready:' .. id)
   redis.call('HDEL', jk, 'split', 'plan', 'items', 'nchunks', 'chunks_done', 'vframes',
              'items_running')
+  -- the early publish starts over with the new plan: a publisher of the old
+  -- one loses its lease (a new generation, never a restarted count that
+  -- could hand its number to a new holder), and the new plan's first
+  -- playlists replace the old ones and make the job playable again
+  redis.call('HINCRBY', jk, 'pub_gen', 1)
+  redis.call('HDEL', jk, 'pub_until_ms', 'pub_dirty', 'pub_segments', 'pub_lease',
+             'playable_ms', 'playable_url')
 end
 
 -- An item found that the source is not the one the job was planned from

@@ -187,7 +187,9 @@ def test_queue_split_scripts():
         jk = "{ss}:job:" + jid
         r("HSET", jk, "state", "running", "priority", "normal", "split", "1", "plan", "{}",
           "nchunks", 2, "items_running", 2, "attempts", 1, "max_attempts", 3,
-          "items", '["plan","c0","c1","audio","finalize"]', "spec", "{}")
+          "items", '["plan","c0","c1","audio","finalize"]', "spec", "{}",
+          "pub_gen", 4, "pub_until_ms", now + 20000, "pub_segments", 7, "pub_lease", 20000,
+          "playable_ms", now - 1000, "playable_url", "http://x/" + jid + "/master.m3u8")
         r("ZADD", "{ss}:st:running", 1, jid)
         r("HSET", ik("c0"), "state", "done", "result", '{"frames":5}')
         r("HSET", ik("c1"), "state", "running", "token", "91", "attempts", 1)
@@ -202,6 +204,15 @@ def test_queue_split_scripts():
         assert r("EXISTS", ik("c0")) == 0 and r("ZSCORE", "{ss}:processing", jid + "/audio") is None
         ev = r("XRANGE", "{ss}:events:" + jid, "-", "+")
         assert ev[-1][1][1] == "job.retrying" and "planned again" in ev[-1][1][5], ev
+        # the old plan's early publish is over: its holder's lease (gen 4) no
+        # longer passes check once the new plan runs, and the new plan
+        # publishes (and becomes playable) from its first segments
+        assert j["pub_gen"] == "5", j
+        for f in ("pub_until_ms", "pub_segments", "pub_lease", "playable_ms", "playable_url"):
+            assert f not in j, (f, j)
+        r("HSET", jk, "state", "running", "items", '["plan","c0","audio","finalize"]')
+        r("HSET", ik("finalize"), "state", "waiting")
+        assert r("EVAL", pub, 1, jk, "{ss}:", jid, "check", "4", "5000") == 0
         r.close()
 
 
