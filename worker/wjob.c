@@ -445,9 +445,11 @@ void wjob_run_media(wjob *j)
     media_opts_default(&mo);
     if (media_opts_from_spec(&mo, j->spec, &err) != 0)
         goto out;
+    /* threads N: about N busy cores (plan_thread_budget); threads 0: cores
+     * / slots, and a one-slot worker's job the whole machine (0, not gated) */
     mo.threads = (int)conf->threads;
-    if (!mo.threads) {
-        mo.threads = w->ncpus / (int)(conf->slots > 0 ? conf->slots : 1);
+    if (!mo.threads && conf->slots > 1) {
+        mo.threads = w->ncpus / (int)conf->slots;
         if (mo.threads < 1)
             mo.threads = 1;
     }
@@ -456,7 +458,7 @@ void wjob_run_media(wjob *j)
     mo.max_file_size = conf->max_file_size;
     mo.chunk_seconds = conf->chunk_seconds > 0 ? conf->chunk_seconds : MEDIA_CHUNK_SECONDS;
     log_info(NULL, "encoding with %d encoder thread(s) (threads %lld, slots %lld when claimed)",
-             mo.threads, conf->threads, conf->slots);
+             mo.threads ? mo.threads : w->ncpus, conf->threads, conf->slots);
     mo.scratch_dir = dir;
     media_io mio = { rd, rd ? fetch_reader_size(rd) : 0, range_read, range_message };
     if (rd)

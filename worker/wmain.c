@@ -43,7 +43,7 @@ const cfg_opt worker_opts[] = {
         "claim only while the machine's CPU load (last ~8 s, percent) is under this; 100 = slots only"),
     OPT("slots", CFG_INT, "1", slots, 1, 64, "jobs this worker runs at once"),
     OPT("threads", CFG_INT, "0", threads, 0, 256,
-        "encoder threads per job (0 = all cores divided by slots)"),
+        "about this many busy cores per job (0 = all cores divided by slots)"),
     OPT("scratch_dir", CFG_STR, "/var/lib/streamscale/scratch", scratch_dir, 0, 0,
         "working folder for downloads and output before upload"),
     OPT("storage", CFG_STR, "file:///var/lib/streamscale/out/", storage, 0, 0,

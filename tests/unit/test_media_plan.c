@@ -498,6 +498,69 @@ static void test_av1_codec_string(void **st)
     assert_int_equal(plan_av1_codec_string(NULL, 0, s, sizeof(s)), -1);
 }
 
+/* The thread budget: `threads N` is N CPU tokens (the decoding thread 1, a
+ * rung its libx264 threads), so a one-thread worker with a 3-rung ladder
+ * keeps one core busy, not four; threads 0 (the whole machine) is not
+ * gated, so a single worker uses every core as before. */
+static void test_thread_budget(void **st)
+{
+    (void)st;
+    plan_ladder l;
+    memset(&l, 0, sizeof(l));
+    int h[3] = { 360, 720, 1080 };
+    for (int i = 0; i < 3; i++) {
+        l.rungs[i].height = h[i];
+        l.rungs[i].width = h[i] * 16 / 9;
+    }
+    l.n = 3;
+    plan_threads t;
+    /* threads 1: one token; every rung one libx264 thread */
+    plan_thread_budget(&l, 1, 2, &t);
+    assert_int_equal(t.tokens, 1);
+    assert_int_equal(t.decoder, 1);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(t.x264[i], 1);
+        assert_int_equal(t.weight[i], 1);
+    }
+    /* threads 2: two tokens; the top rung gets two frame threads, which
+     * keep about 1.5 cores busy: it holds one token; the same on 2 cores
+     * as on 16 */
+    for (int ncpus = 2; ncpus <= 16; ncpus += 14) {
+        plan_thread_budget(&l, 2, ncpus, &t);
+        assert_int_equal(t.tokens, 2);
+        assert_int_equal(t.decoder, 1);
+        assert_int_equal(t.x264[0], 1);
+        assert_int_equal(t.x264[1], 1);
+        assert_int_equal(t.x264[2], 2);
+        assert_int_equal(t.weight[2], 1);
+    }
+    /* no rung gets more threads than the budget; weights are half the
+     * threads, rounded up; a big budget decodes on a few threads */
+    plan_thread_budget(&l, 4, 16, &t);
+    for (int i = 0; i < 3; i++) {
+        assert_true(t.x264[i] >= 1 && t.x264[i] <= 4);
+        assert_int_equal(t.weight[i], (t.x264[i] + 1) / 2);
+    }
+    assert_int_equal(t.x264[2], 3);
+    assert_int_equal(t.weight[2], 2);
+    plan_thread_budget(&l, 16, 32, &t);
+    assert_int_equal(t.tokens, 16);
+    assert_int_equal(t.decoder, 4);
+    assert_int_equal(t.x264[2], 11);   /* ceil(16 x 0.643) */
+    /* threads 0: every core, not gated, today's split */
+    plan_thread_budget(&l, 0, 8, &t);
+    assert_int_equal(t.tokens, 0);
+    assert_int_equal(t.decoder, 0);
+    assert_int_equal(t.x264[0], 1);
+    assert_int_equal(t.x264[2], 6);   /* ceil(8 x 0.643) */
+    /* one rung takes the whole budget */
+    l.n = 1;
+    plan_thread_budget(&l, 3, 8, &t);
+    assert_int_equal(t.x264[0], 3);
+    assert_int_equal(t.weight[0], 2);
+    assert_int_equal(t.tokens, 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -508,7 +571,7 @@ int main(void)
         cmocka_unit_test(test_codec_string),   cmocka_unit_test(test_opts_from_spec),
         cmocka_unit_test(test_orientation),    cmocka_unit_test(test_prefilter_hdr),
         cmocka_unit_test(test_av1_codec_string),
-        cmocka_unit_test(test_chunks),
+        cmocka_unit_test(test_chunks),         cmocka_unit_test(test_thread_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,3 +74,19 @@ int frameq_get(frameq *q, AVFrame **f, int (*stop)(void *), void *ud)
     pthread_mutex_unlock(&q->mu);
     return r;
 }
+
+int frameq_room(frameq *q)
+{
+    pthread_mutex_lock(&q->mu);
+    int r = q->n < FRAMEQ_CAP;
+    pthread_mutex_unlock(&q->mu);
+    return r;
+}
+
+int frameq_ready(frameq *q)
+{
+    pthread_mutex_lock(&q->mu);
+    int r = q->n > 0 || q->eof;
+    pthread_mutex_unlock(&q->mu);
+    return r;
+}

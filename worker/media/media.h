@@ -78,7 +78,7 @@ typedef struct media_opts {
     const char *preset;        /* libx264 preset, default "veryfast" */
     int crf;                   /* default 23 */
     double segment_seconds;    /* default 4 */
-    int threads;               /* total CPU threads to use; 0 = all cores */
+    int threads;               /* about this many busy cores (CPU tokens, plan_thread_budget); 0 = every core, not gated */
     int audio_kbps;            /* AAC stereo bitrate, default 128 */
     int hls, dash;             /* which manifests to write (default both) */
     int thumbnails;            /* poster + sprite + storyboard (default on) */

@@ -179,6 +179,11 @@ void frameq_destroy(frameq *q);
 int frameq_put(frameq *q, AVFrame *f, int (*stop)(void *), void *ud);
 /* 1: *f is the next frame (the caller owns it); 0: end; -1: stop(ud). */
 int frameq_get(frameq *q, AVFrame **f, int (*stop)(void *), void *ud);
+/* Whether frameq_put would queue at once (room) and frameq_get would
+ * return at once (a frame or the end); exact for the one producer and the
+ * one consumer respectively, whom the other side can only help. */
+int frameq_room(frameq *q);
+int frameq_ready(frameq *q);
 
 /* ---- pertitle.c ---- */
 typedef struct pt_ctx pt_ctx;

@@ -562,3 +562,32 @@ int plan_chunks(double duration, int fps_num, int fps_den, int seg_num, int seg_
     }
     return (int)n;
 }
+
+void plan_thread_budget(const plan_ladder *l, int total, int ncpus, plan_threads *out)
+{
+    memset(out, 0, sizeof(*out));
+    int gated = total > 0;
+    if (ncpus < 1)
+        ncpus = 1;
+    if (!gated)
+        total = ncpus;
+    double px = 0;
+    for (int i = 0; i < l->n; i++)
+        px += (double)l->rungs[i].width * l->rungs[i].height;
+    for (int i = 0; i < l->n && i < MEDIA_MAX_RUNGS; i++) {
+        double share = px > 0 ? (double)l->rungs[i].width * l->rungs[i].height / px : 1;
+        int t = (int)ceil(total * share);
+        out->x264[i] = t < 1 ? 1 : t > total ? total : t;
+        /* libx264's frame threads wait on each other's rows: two of them
+         * kept about 1.5 cores busy (measured: two local encodes at once,
+         * threads 2 against threads 1, got CPU 1.6:1 when the top rung
+         * held 2 tokens per frame, 2.2:1 with 1), so half, rounded up */
+        out->weight[i] = (out->x264[i] + 1) / 2;
+    }
+    if (gated) {
+        out->tokens = total;
+        /* decoder frame threads run outside the tokens: one on a small
+         * budget, a few for a big one (a 4K HEVC source) */
+        out->decoder = total >= 8 ? total / 4 : 1;
+    }
+}

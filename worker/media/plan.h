@@ -173,4 +173,26 @@ int plan_avc_codec_string(const uint8_t *extradata, size_t len, char *out, size_
  * sequence header is there. out needs 16 bytes. */
 int plan_av1_codec_string(const uint8_t *extradata, size_t len, char *out, size_t outlen);
 
+/* How a job spends its thread budget (`threads`: about that many cores in
+ * all, docs/OPERATIONS.md). Every rung runs on its own thread, so a ladder
+ * of 3 rungs with one libx264 thread each keeps 3 threads busy besides the
+ * decoding one: with a budget, the job gets that many CPU tokens, and the
+ * decoding thread (1 token) and each rung (weight[i] tokens, for each frame
+ * it scales and encodes) work only while they hold theirs. Without one
+ * (threads 0: the whole machine) nothing is gated, as a single worker that
+ * owns the machine keeps every core busy best with every thread running. */
+typedef struct plan_threads {
+    int x264[MEDIA_MAX_RUNGS];    /* libx264 threads of rung i */
+    int weight[MEDIA_MAX_RUNGS];  /* tokens rung i holds while it encodes: half its
+                                     libx264 threads, rounded up (plan.c) */
+    int tokens;                   /* the job's CPU tokens; 0: not gated */
+    int decoder;                  /* video decoder and pre-filter threads; 0: libav*'s choice */
+} plan_threads;
+
+/* total: the job's threads (> 0: a budget of about that many cores; <= 0:
+ * every core, not gated); ncpus: the machine's cores. libx264 threads per
+ * rung are the budget (or the cores) split by pixel share, rounded up (the
+ * top rung gets frame threads, see stage.c), at most the budget. */
+void plan_thread_budget(const plan_ladder *l, int total, int ncpus, plan_threads *out);
+
 #endif

@@ -283,10 +283,25 @@ void *rung_main(void *arg)
     ss_err err = { 0 };
     AVFrame *f = NULL;
     int r;
-    while ((r = frameq_get(&g->q, &f, job_stop_cb, j)) > 0) {
+    /* the job's CPU tokens (plan_thread_budget): held while frames are
+     * queued (a handoff per frame cost more than small frames take to
+     * encode), never while waiting for one */
+    int w = j->thb.weight[(g - j->rungs) % (j->lad.n > 0 ? j->lad.n : 1)];
+    int held = 0;
+    for (;;) {
+        if (held && !frameq_ready(&g->q)) {
+            job_tokens_give(j, w);
+            held = 0;
+        }
+        if ((r = frameq_get(&g->q, &f, job_stop_cb, j)) <= 0)
+            break;
+        if (!held)
+            job_tokens_take(j, w);
+        held = 1;
         int e = rung_encode(g, f, &err);
         av_frame_free(&f);
         if (e) {
+            job_tokens_give(j, w);
             job_fail_err(j, &err);
             g->cpu = ss_cpu_s(RUSAGE_THREAD);
             return NULL;
@@ -295,9 +310,12 @@ void *rung_main(void *arg)
     /* an encoder that got no frame (a chunk past the real end) has
      * nothing to flush; SVT-AV1 would wait for one (rung_release) */
     int flush = g->frames > 0 || !g->codec->restart;
+    if (!held)
+        job_tokens_take(j, w);
     if (r == 0 && ((flush && rung_encode(g, NULL, &err)) || (g->qm && qmeter_packet(g->qm, NULL, &err)) ||
                    (g->cm && cmaf_finish(g->cm, g->frames ? g->last_pts + 1 : 0, &err))))
         job_fail_err(j, &err);
+    job_tokens_give(j, w);
     g->cpu = ss_cpu_s(RUSAGE_THREAD);
     return NULL;
 }

@@ -145,6 +145,8 @@ void job_release(job *j, int final)
         json_decref(j->warnings);
         json_decref(j->pt_report);
         pthread_mutex_destroy(&j->mu);
+        pthread_mutex_destroy(&j->tok_mu);
+        pthread_cond_destroy(&j->tok_cv);
         return;
     }
     j->vframes = j->first_out = j->dec_errors = 0;
@@ -154,22 +156,32 @@ void job_release(job *j, int final)
     atomic_store(&j->abort, 0);
 }
 
-/* x264 threads per rung: the budget split by pixel share, rounded up, at
- * least 1. The top rung carries about half of all the work; with a single
- * x264 thread it would be a critical path that the other core cannot help
- * with once the smaller rungs have caught up (measured: 1.5 instead of 1.8
- * busy cores on 2 cores), so it gets frame threads and the small rungs run
- * single-threaded. */
-static void thread_split(const plan_ladder *l, int total, int *out)
+static int tokens_clamp(const job *j, int n)
 {
-    double px = 0;
-    for (int i = 0; i < l->n; i++)
-        px += (double)l->rungs[i].width * l->rungs[i].height;
-    for (int i = 0; i < l->n; i++) {
-        double share = (double)l->rungs[i].width * l->rungs[i].height / px;
-        int t = (int)ceil(total * share);
-        out[i] = t < 1 ? 1 : t;
-    }
+    return n < 1 ? 1 : n > j->thb.tokens ? j->thb.tokens : n;
+}
+
+void job_tokens_take(job *j, int n)
+{
+    if (!j->thb.tokens)
+        return;
+    n = tokens_clamp(j, n);
+    pthread_mutex_lock(&j->tok_mu);
+    while (j->tok_free < n)
+        pthread_cond_wait(&j->tok_cv, &j->tok_mu);
+    j->tok_free -= n;
+    pthread_mutex_unlock(&j->tok_mu);
+}
+
+void job_tokens_give(job *j, int n)
+{
+    if (!j->thb.tokens)
+        return;
+    n = tokens_clamp(j, n);
+    pthread_mutex_lock(&j->tok_mu);
+    j->tok_free += n;
+    pthread_cond_broadcast(&j->tok_cv);
+    pthread_mutex_unlock(&j->tok_mu);
 }
 
 /* An audio-only title's poster (and one-tile sprite) from its embedded
@@ -229,15 +241,22 @@ int stage_run_pass(job *j, ss_err *e, double *cpu_main)
 {
     const media_opts *opts = j->o;
     int nstarted = 0;
+    plan_thread_budget(&j->lad, opts->threads, ss_ncpus(), &j->thb);
+    j->tok_free = j->thb.tokens;
     if (j->pi.audio_only)
         audio_only_origin(j);
     else if (video_open(j, e))
         return -1;
     if (j->pass != 1 && j->mode != STAGE_CHUNK && j->pi.aidx >= 0 && audio_open(j, e))
         return -1;
-    int total = opts->threads > 0 ? opts->threads : ss_ncpus();
-    int th[MEDIA_MAX_RUNGS];
-    thread_split(&j->lad, total, th);
+    /* x264 threads per rung: the budget split by pixel share, rounded up.
+     * The top rung carries about half of all the work; with a single x264
+     * thread it would be a critical path that the other core cannot help
+     * with once the smaller rungs have caught up (measured: 1.5 instead of
+     * 1.8 busy cores on 2 cores), so it gets frame threads and the small
+     * rungs run single-threaded. Below the machine's cores the job's CPU
+     * tokens keep it to about `threads` busy cores (plan.h). */
+    const int *th = j->thb.x264;
     /* the AV1 ladder (spec codecs): the same rungs, frames and grid */
     j->nr = opts->av1 && j->pass != 1 ? 2 * j->lad.n : j->lad.n;
     for (int i = 0; i < j->nr; i++) {
@@ -273,7 +292,12 @@ int stage_run_pass(job *j, ss_err *e, double *cpu_main)
     job_progress(j, j->pass == 1 ? "analysing" : "encoding", 0);
     int dr = 0;
     if (nstarted == j->nr) {
+        job_tokens_take(j, 1);
+        j->dec_tok = 1;
         dr = decode_all(j, e);
+        if (j->dec_tok)
+            job_tokens_give(j, 1);
+        j->dec_tok = 0;
         if (dr)
             atomic_store(&j->abort, 1);
         for (int i = 0; i < j->nr; i++)
@@ -304,6 +328,8 @@ void stage_init(job *j, const media_opts *opts, const media_events *ev, const at
     j->ev = ev;
     j->cancel = cancel ? cancel : &never;
     pthread_mutex_init(&j->mu, NULL);
+    pthread_mutex_init(&j->tok_mu, NULL);
+    pthread_cond_init(&j->tok_cv, NULL);
     j->warnings = json_array();
     snprintf(j->outdir, sizeof(j->outdir), "%s", outdir);
     snprintf(j->log_job, sizeof(j->log_job), "%s", log_get_job());

@@ -157,6 +157,13 @@ struct job {
     int range_done;         /* chunk: every frame of the range is out */
     double partial_t;       /* audio item: when it last sent a progress record */
     int partial_segs;       /* ... with how many segments of its first rendition */
+    /* the thread budget (plan_thread_budget): with thb.tokens, the decoding
+     * thread and the rungs work only while they hold CPU tokens */
+    plan_threads thb;
+    pthread_mutex_t tok_mu;
+    pthread_cond_t tok_cv;
+    int tok_free;
+    int dec_tok;            /* the decoding thread holds its token */
 };
 
 #define STAGE_WHOLE 0       /* the whole title in one process (media_encode) */
@@ -176,6 +183,11 @@ int job_fail(job *j, ss_code code, const char *fmt, ...) __attribute__((format(p
 int job_fail_err(job *j, const ss_err *e);
 /* Record a warning for job.json (ud: the job; thread-safe). */
 void job_warn(void *ud, const char *msg);
+/* Take n of the job's CPU tokens (waits; at most all of them) and give
+ * them back; no-ops when the job is not gated (thb.tokens 0). A thread
+ * never blocks on a frame queue while it holds tokens. */
+void job_tokens_take(job *j, int n);
+void job_tokens_give(job *j, int n);
 void job_progress(job *j, const char *stage, double f);
 /* frameq stop callback (ud: the job). */
 int job_stop_cb(void *ud);

@@ -77,7 +77,8 @@ static int vfilter_open(job *j, const AVFrame *f, ss_err *err)
 
     char what[600];
     snprintf(what, sizeof(what), "video filter \"%s\"", chain);
-    if (media_graph_build(&j->vg, &j->vsrc, &j->vsink, "buffer", "buffersink", args, chain, 0,
+    if (media_graph_build(&j->vg, &j->vsrc, &j->vsink, "buffer", "buffersink", args, chain,
+                          j->thb.decoder,
                           SS_EINTERNAL, what, err))
         return -1;
     j->vg_w = f->width;
@@ -124,7 +125,14 @@ static int video_out(job *j, AVFrame *f, ss_err *err)
         AVFrame *c = av_frame_clone(f);
         if (!c)
             return ss_fail(err, SS_ENOMEM, "out of memory");
-        if (frameq_put(&j->rungs[i].q, c, job_stop_cb, j))
+        /* a full queue waits for a rung, which may need this token */
+        int wait = j->dec_tok && !frameq_room(&j->rungs[i].q);
+        if (wait)
+            job_tokens_give(j, 1);
+        int r = frameq_put(&j->rungs[i].q, c, job_stop_cb, j);
+        if (wait)
+            job_tokens_take(j, 1);
+        if (r)
             return -1;
     }
     double span = j->pi.duration, at = t;
@@ -325,7 +333,7 @@ int video_open(job *j, ss_err *err)
         return ss_fail(err, SS_ENOMEM, "out of memory");
     if (avcodec_parameters_to_context(j->vdec, st->codecpar) < 0)
         return ss_fail(err, SS_ENOMEM, "out of memory");
-    j->vdec->thread_count = 0;
+    j->vdec->thread_count = j->thb.decoder;   /* 0: libavcodec's choice */
     j->vdec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
     j->vdec->pkt_timebase = st->time_base;
     /* Everything is timed from the video stream's start: video and audio
