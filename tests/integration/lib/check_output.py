@@ -9,7 +9,8 @@ decoder. It shares no code with the product.
 Library:  problems = check(outdir, source=None, expect_audio=None, early_master=None)
           (an empty list means the output is good; early_master: the text of
           a master.m3u8 published while encoding, whose BANDWIDTH must cover
-          every segment of the final output, docs/PLAYABLE.md)
+          every segment of the final output, its I-frame playlists' too,
+          docs/PLAYABLE.md)
 CLI:      check_output.py OUTDIR [--source FILE] [--no-duration] [--early-master FILE]
           exits 0 when good, 1 with one line per problem otherwise.
 
@@ -845,7 +846,10 @@ def _peak_sets(track_dir, pl):
     segs = []
     for s in pl["segments"]:
         f = os.path.join(track_dir, s["uri"])
-        segs.append((os.path.getsize(f) if os.path.isfile(f) else 0, s["duration"] or 0.0))
+        size = os.path.getsize(f) if os.path.isfile(f) else 0
+        if s.get("range"):   # an I-frame playlist's entry: its byte range
+            size = s["range"][0]
+        segs.append((size, s["duration"] or 0.0))
     target = pl["target"] or max((d for _, d in segs), default=0)
     peak = 0.0
     for i, (b, d) in enumerate(segs):
@@ -861,7 +865,8 @@ def check_early_master(P, text, outdir, groups):
     segments existed: every variant's must still cover the peak segment bit
     rate of its rung's final segments (file size / EXTINF; a short last
     segment counted with the one before it, as RFC 8216bis's definition
-    does: docs/PLAYABLE.md) plus its audio's."""
+    does: docs/PLAYABLE.md) plus its audio's; every I-frame playlist's, the
+    peak of its byte ranges so counted."""
     try:
         m = parse_master(text)
     except ValueError as e:
@@ -881,6 +886,15 @@ def check_early_master(P, text, outdir, groups):
         if bw < want * 0.999:
             P.add("early master: %s BANDWIDTH %d < the final segments' peak %.0f (video + audio)",
                   v.get("URI"), bw, want)
+    for v in m["iframes"]:   # the same for its I-frame playlists (their byte ranges)
+        path = os.path.join(outdir, v.get("URI", ""))
+        if not os.path.isfile(path):
+            P.add("early master names %s, which the final output does not have", v.get("URI"))
+            continue
+        want = _peak_sets(os.path.dirname(path), parse_media(open(path, encoding="utf-8").read()))
+        if int(v.get("BANDWIDTH", 0)) < want * 0.999:
+            P.add("early master: %s BANDWIDTH %s < the final I-frames' peak %.0f", v.get("URI"),
+                  v.get("BANDWIDTH"), want)
 
 
 def check(outdir, source=None, expect_audio=None, check_duration=True, early_master=None):
