@@ -22,7 +22,9 @@ in these set-ups, each on a fresh queue:
                more they are pinned to cores 0-1 and core 2 (two machines);
                on 2 cores neither is pinned and they share both (pinning
                the one-thread worker to a core the other also uses makes
-               the share depend on where the scheduler puts the threads)
+               the share depend on where the scheduler puts the threads),
+               and they run in the bench's session: with autogroup
+               scheduling two sessions get even CPU whatever their threads
   slots-2to1   one worker with 2 slots (threads 1) on cores 0-1, one with
                1 slot on core 2 (needs 3 cores; skipped below): 2:1 by slots
 
@@ -81,6 +83,9 @@ def make_title(path, seconds, size):
 def run(args, name, workers, split, title, Harness, Api):
     """workers: list of (cpus or None, threads[, slots]). Returns a result dict."""
     with Harness("bench-split-" + name) as h:
+        # workers sharing cores share them by threads only in one
+        # scheduling group (see "unequal" above)
+        h.new_session = not (name == "unequal" and all(w[0] is None for w in workers))
         rport = h.redis()
         url = h.coordinator(redis_port=rport, token="bench-token")
         api = Api(url, "bench-token", harness=h)

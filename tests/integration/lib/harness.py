@@ -153,6 +153,11 @@ class Harness:
     def __init__(self, name, keep=False):
         self.name = name
         self.acl = False         # Redis has the ACL users (redis(acl=True))
+        # daemons start in a session of their own; with the kernel's
+        # autogroup scheduling each session is a group that gets an even
+        # share of busy cores, whatever its thread count (benchmarks that
+        # compare workers' CPU shares turn this off)
+        self.new_session = True
         self.procs = {}          # name -> Popen
         self.logs = {}
         self.tmp = tempfile.mkdtemp(prefix="ss-%s-" % name)
@@ -276,7 +281,7 @@ class Harness:
             _endpoints[e["STREAMSCALE_METRICS_LISTEN"]] = "worker"
         f = open(log, "ab")
         p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, env=e, cwd=cwd,
-                             start_new_session=True)
+                             start_new_session=self.new_session)
         f.close()
         self.procs[name] = p
         self.stopped.discard(name)
