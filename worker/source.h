@@ -50,8 +50,9 @@ int source_check_identity(const source_info *info, const json_t *identity, ss_er
 /* info as job.json's "source" object (caller decrefs). */
 json_t *source_info_json(const char *url, const source_info *info);
 
-/* A split job's chunk reads a remote (http(s), s3) source by range
- * requests instead of downloading it (fetch.h, fetch_reader). NULL with
+/* A split job's chunk, and the plan's probe, read a remote (http(s), s3)
+ * source by range requests instead of downloading it (fetch.h,
+ * fetch_reader; docs/SPLIT.md "Sources"). NULL with
  * err untouched: read it the usual way (file://, or a server that does not
  * answer ranges: logged); NULL with err set: the source failed (as
  * source_resolve would). info gets the size and the ETag/Last-Modified, no

@@ -340,7 +340,7 @@ static int check_planned_source(const json_t *plan, const source_info *si, ss_er
 }
 
 /* The job itself. Fills j->outcome/j->err/j->result. */
-/* media_io over a fetch_reader (a chunk's range reads) */
+/* media_io over a fetch_reader (a chunk's or the plan's range reads) */
 static int range_read(void *ud, int64_t off, uint8_t *buf, int len)
 {
     return fetch_reader_read(ud, off, buf, len);
@@ -356,7 +356,7 @@ void wjob_run_media(wjob *j)
     worker *w = j->w;
     ss_err err = { 0 };
     char dir[4096], outdir[4096], src_local[4096];
-    fetch_reader *rd = NULL;   /* a chunk's range reads of a remote source */
+    fetch_reader *rd = NULL;   /* a chunk's or the plan's range reads of a remote source */
     json_t *output = NULL;
     storage *st = NULL;
     publish pub;
@@ -390,12 +390,15 @@ void wjob_run_media(wjob *j)
     source_info si;
     memset(&si, 0, sizeof(si));
     src_local[0] = '\0';
-    /* a chunk of a remote source reads only its range (docs/SPLIT.md,
+    /* a chunk of a remote source reads only its range, and the plan only
+     * the container's index (and the per-title windows) (docs/SPLIT.md,
      * "Sources"), unless the job pins the source by its SHA-256 (that needs
-     * every byte) */
+     * every byte). A plan that does not split downloads it whole below. */
     int chunk = j->item[0] == 'c' && j->item[1] >= '0' && j->item[1] <= '9';
+    const json_t *split = json_object_get(j->spec, "split");
+    int planning = !j->item[0] && !(json_is_string(split) && !strcmp(json_string_value(split), "off"));
     const json_t *ident = json_object_get(j->spec, "source_identity");
-    if (chunk && !json_object_get(ident, "sha256")) {
+    if ((chunk || planning) && !json_object_get(ident, "sha256")) {
         sc.no_hash = 1;   /* job.json's source (size, SHA-256) comes from the audio item */
         rd = source_open_reader(source, &sc, &j->cancel, &si, &err);
         if (!rd && err.code)
@@ -510,13 +513,43 @@ void wjob_run_media(wjob *j)
     if (!j->item[0] && mo.split != MEDIA_SPLIT_OFF) {
         /* the plan: split into work items, or encode it all here */
         json_t *p = NULL;
-        if (media_plan(src_local, &mo, &ev, &j->cancel, &p, &err) != 0)
+        int prc = media_plan(src_local, &mo, &ev, &j->cancel, &p, &err);
+        if (rd && fetch_reader_error(rd)->code) {
+            /* a failed read, not a damaged source: the plan runs again */
+            err = *fetch_reader_error(rd);
+            json_decref(p);
             goto out;
+        }
+        if (prc != 0)
+            goto out;
+        if (rd) {
+            int64_t nb = 0, nr = 0;
+            fetch_reader_stats(rd, &nb, &nr);
+            log_info(NULL, "the plan read %lld of the source's %lld bytes in %lld range requests",
+                     (long long)nb, (long long)fetch_reader_size(rd), (long long)nr);
+        }
         if (p) {
             log_info(NULL, "split into %d chunks", media_plan_chunks(p));
             json_object_set_new(p, "source_version", planned_source(&si));
             wjob_set_outcome(j, WJOB_SPLIT, NULL, p);
             goto out;
+        }
+        if (rd) {
+            /* not split: this claim encodes the title whole, from one
+             * download (every byte once; the probe's range reads were
+             * the index only) */
+            fetch_reader_close(rd);
+            rd = NULL;
+            mo.io = NULL;
+            sc.no_hash = 0;
+            set_stage(j, "downloading", -1);
+            double t3 = ss_mono_s();
+            if (source_resolve(source, dir, src_local, sizeof(src_local), &sc, &j->cancel, &si,
+                               &err) != 0 ||
+                source_check_identity(&si, ident, &err) != 0)
+                goto out;
+            t_fetch += ss_mono_s() - t3;
+            t1 += ss_mono_s() - t3;   /* encode time without the download */
         }
     }
     if (finalize ? media_encode_item(NULL, outdir, &mo, plan, "finalize", results, &ev, &j->cancel,

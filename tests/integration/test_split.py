@@ -18,9 +18,12 @@
   then finalize; GET /v1/jobs/{id} lists the items (state,
   worker, attempts, CPU seconds) and job.json records who encoded what; the
   output passes the checker.
-- An http:// source (a local server that counts what it sends): every
-  chunk reads only its range through Range requests (on average well under
-  half of the file each); the plan and the audio read it whole.
+- An http:// source (a local server that counts what it sends; its index
+  at the end): the plan reads under 10 % of it through Range requests,
+  every chunk only its range (on average well under half of the file
+  each); the audio reads it whole. A short one (index first, not split):
+  the plan's probe reads a little by ranges, then the same claim downloads
+  it once.
 - A source with a cut tail (announces 12 s, decodes to less): the audio,
   cut to the announced length in parallel with the chunks, runs once more
   cut to the length the chunks measured (job.retrying item audio, not
@@ -44,6 +47,7 @@
   item waits for a worker and, once one is resumed, removes the output the
   done chunks stored; then the job is cancelled.
 """
+import datetime
 import http.server
 import json
 import os
@@ -120,6 +124,11 @@ def spec(src, crf, chunk=3):
             "thumbnails": {"enabled": True, "interval_seconds": 2}}
 
 
+def unix_time(ts):
+    """An API timestamp ('2026-03-01T12:00:00.480Z') as unix seconds."""
+    return datetime.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
 def items(job):
     return {i["name"]: i for i in job.get("items") or []}
 
@@ -157,7 +166,7 @@ def cut_tail(h, src):
 
 class RangeSource(http.server.BaseHTTPRequestHandler):
     """Serves one file with Range (bytes=A-B and bytes=A-) and counts what it
-    sends: (range header or None, body bytes) per GET."""
+    sends: (range header or None, body bytes, unix time) per GET."""
     protocol_version = "HTTP/1.1"
     data = b""
     etag = '"v1"'
@@ -189,7 +198,7 @@ class RangeSource(http.server.BaseHTTPRequestHandler):
         self.send_header("ETag", RangeSource.etag)
         self.end_headers()
         with RangeSource.lock:
-            RangeSource.served.append((rng, len(body)))
+            RangeSource.served.append((rng, len(body), time.time()))
         try:
             self.wfile.write(body)
         except OSError:
@@ -283,8 +292,9 @@ def test_split_api(h, src):
     assert v < 11.5 and abs(a - v) < 0.1, (v, a)
     print("split api: cut tail: audio ran again, %.3f s of audio for %.3f s of video" % (a, v))
 
-    # ---- an http:// source: each chunk reads only its range (Range
-    # requests through the worker's reader); plan and audio read it whole
+    # ---- an http:// source (its index at the end, as ffmpeg writes it):
+    # the plan reads the index by Range requests, each chunk only its range,
+    # the audio reads it whole
     big = gen_clip(h.path("big.mp4"), seconds=24, size="640x360", extra_in=[],
                    extra_out=["-vf", "noise=alls=12:allf=t", "-g", "25"])
     RangeSource.data = open(big, "rb").read()
@@ -298,19 +308,44 @@ def test_split_api(h, src):
         jid = job["id"]
         j = api.wait_state(jid, ("completed", "failed", "dead", "cancelled"), 240)
         assert j["state"] == "completed", j
+        size = len(RangeSource.data)
+        # what was served before the plan finished is the plan's (the other
+        # items are claimed after it)
+        planned = unix_time(items(j)["plan"]["finished_at"])
+        plan = [n for r, n, t in RangeSource.served if t <= planned]
+        after = [(r, n) for r, n, t in RangeSource.served if t > planned]
+        whole = [n for r, n in after if r is None]
+        ranged = [n for r, n in after if r is not None]
+        nchunks = sum(1 for i in j["items"] if i["kind"] == "chunk")
+        assert nchunks >= 6 and whole == [size], (nchunks, whole)   # the audio's download
+        assert sum(plan) < 0.10 * size, (sum(plan), size)
+        assert sum(ranged) < 0.5 * size * nchunks, (sum(ranged), size, nchunks)
+        problems = check_output.check(h.path("out", jid), big)
+        assert not problems, "http source: checker found:\n  %s" % "\n  ".join(problems)
+        print("split api: http source of %d B: the plan read %d B (%.1f %%) in %d range requests; "
+              "%d chunks read %d B in %d range requests (%.0f %% of the file each on average); "
+              "the audio read it whole" % (
+                  size, sum(plan), 100.0 * sum(plan) / size, len(plan), nchunks, sum(ranged),
+                  len(ranged), 100.0 * sum(ranged) / nchunks / size))
+
+        # a short title (not split), its index first: the plan's probe reads
+        # the index by ranges, then the same claim downloads it once and
+        # encodes it whole
+        short = gen_clip(h.path("short.mp4"), seconds=3, size="320x240", extra_out=["-g", "25"])
+        RangeSource.data, RangeSource.served = faststart(h, short, "short-fast.mp4"), []
+        size = len(RangeSource.data)
+        j = api.wait_state(api.submit(dict(spec(short, 23), source=url_src, split="auto",
+                                           thumbnails={"enabled": False,
+                                                       "interval_seconds": 2}))["id"],
+                           ("completed", "failed", "dead", "cancelled"), 120)
+        assert j["state"] == "completed" and not j.get("items"), j
+        whole = [n for r, n, t in RangeSource.served if r is None]
+        ranged = [n for r, n, t in RangeSource.served if r is not None]
+        assert whole == [size] and sum(ranged) < 0.5 * size, (whole, ranged, size)
+        print("split api: short http source of %d B, not split: probed by %d B of range reads, "
+              "then downloaded once" % (size, sum(ranged)))
     finally:
         srv.shutdown()
-    size = len(RangeSource.data)
-    whole = [n for r, n in RangeSource.served if r is None]
-    ranged = [n for r, n in RangeSource.served if r is not None]
-    nchunks = sum(1 for i in j["items"] if i["kind"] == "chunk")
-    assert nchunks >= 6 and len(whole) == 2 and whole == [size, size], (nchunks, whole)
-    assert sum(ranged) < 0.5 * size * nchunks, (sum(ranged), size, nchunks)
-    problems = check_output.check(h.path("out", jid), big)
-    assert not problems, "http source: checker found:\n  %s" % "\n  ".join(problems)
-    print("split api: http source of %d B: %d chunks read %d B in %d range requests "
-          "(%.0f %% of the file each on average); plan and audio read it whole" % (
-              size, nchunks, sum(ranged), len(ranged), 100.0 * sum(ranged) / nchunks / size))
 
     retry_continues(h, api)
 
