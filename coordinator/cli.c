@@ -287,6 +287,9 @@ static void print_job(json_t *j)
     json_array_foreach(json_object_get(j, "items"), n, it) {
         printf("item:      %-9s %-9s %-20s attempts %lld", str(it, "name"), str(it, "state"),
                str(it, "worker"), (long long)json_integer_value(json_object_get(it, "attempts")));
+        if (json_is_number(json_object_get(it, "start_seconds")))
+            printf(", %.1f-%.1f s", json_number_value(json_object_get(it, "start_seconds")),
+                   json_number_value(json_object_get(it, "end_seconds")));
         if (json_is_number(json_object_get(it, "cpu_seconds")))
             printf(", %.1f CPU s", json_number_value(json_object_get(it, "cpu_seconds")));
         else if (!strcmp(str(it, "state"), "running"))

@@ -11,7 +11,8 @@ job.png) are kept in build/test-artifacts/ops-dashboard/.
 
 A split job ("split": 2 on a 6 s clip, 1 s segments: 3 chunks) on the same
 real worker: its items in GET /v1/jobs/{id} carry each chunk's time range
-(contiguous, from 0 to the title's end); tests/browser/strip.test.mjs,
+(contiguous, from 0 to the title's end; `streamscale status` prints them);
+tests/browser/strip.test.mjs,
 signed in with the read-only view token, sees its chunk strip update live
 until every cell is done (one cell per chunk, sized by duration, text
 alternative and tooltip; screenshot strip.png)."""
@@ -70,6 +71,13 @@ def split_strip(h, api, url, node, out):
     assert ends[0][0] == 0 and abs(ends[-1][1] - 6) < 0.05, ends
     assert all(abs(a[1] - b[0]) < 1e-6 for a, b in zip(ends, ends[1:])), ends
     assert all(i["state"] == "done" for i in job["items"]), job["items"]
+    # streamscale status prints the same items, a chunk with its range
+    out = subprocess.run([os.path.join(BIN, "streamscale"), "--api", url, "--token", VIEW,
+                          "status", jid], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    lines = [ln.split() for ln in out.stdout.splitlines() if ln.startswith("item:")]
+    assert [ln[1] for ln in lines] == [i["name"] for i in job["items"]], out.stdout
+    assert "2.0-4.0 s" in [ln for ln in out.stdout.splitlines() if " c1 " in ln][0], out.stdout
     print("split job and its strip: %.1f s" % (time.monotonic() - t0))
 
 
