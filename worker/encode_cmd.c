@@ -375,9 +375,10 @@ static int run_split(const char *src, const char *outdir, const media_opts *o, c
             const char *k;
             json_t *v;
             json_object_foreach(p.results, k, v)
-                json_object_set_new(items, k, json_pack("{s:O?, s:O?}", "seconds",
+                json_object_set_new(items, k, json_pack("{s:O?, s:O?, s:O?}", "seconds",
                                                     json_object_get(v, "seconds"), "cpu_seconds",
-                                                    json_object_get(v, "cpu_seconds")));
+                                                    json_object_get(v, "cpu_seconds"), "preroll",
+                                                    json_object_get(v, "preroll")));
             json_object_set_new(*res, "items", items);
         }
     }

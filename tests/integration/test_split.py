@@ -10,7 +10,8 @@
   compares their CRCs and fails otherwise); the audio rendition (bytes,
   language, title, source stream) equals the unsplit one's; the top rung's PSNR is close
   to the unsplit encode's and the bytes within a few per cent; segment
-  numbers, tfdt and moof sequence numbers equal the unsplit encode's.
+  numbers, tfdt and moof sequence numbers equal the unsplit encode's; each
+  chunk's pre-roll passes at most 1 s of frames through the pre-filter.
 - Through the API with two worker daemons (one core's worth each): a job
   with "split": 3 is planned by one worker (only c0 stores each rung's
   init.mp4: one store, counted by inode), its chunks and the audio are
@@ -93,6 +94,12 @@ def test_split_cli(h):
     assert set(s["init_crc"]) == {"144p", "240p"}, s
     assert set(split["items"]) == {"c0", "c1", "c2", "c3", "audio"}, split["items"]
     assert all(v["cpu_seconds"] >= 0 for v in split["items"].values()), split["items"]
+    # the pre-roll's cost: only its last 0.5 s (+2 frames) passes the
+    # pre-filter, whose grid starts there (not at 0 s: a copy of the first
+    # frame for every slot since the title's start, 225 frames for c3)
+    for k in ("c1", "c2", "c3"):
+        p = split["items"][k]["preroll"]
+        assert 0 < p["filtered"] <= 25, (k, p)
     assert split["segment_count"] == whole["segment_count"] == 12
     assert split["duration"] == whole["duration"]
     # the same audio rendition: bytes, language, title, source stream

@@ -32,6 +32,8 @@ int decode_all(job *j, ss_err *err)
             ret = ss_fail(err, SS_EMEDIA, "cannot seek to %.1f s in the source", t);
             goto out;
         }
+        double cut = (double)j->range_f0 * j->fps_den / j->fps_num - STAGE_PREROLL_FILTER;
+        j->pre_cut = cut > 0 ? (int64_t)(cut / av_q2d(st->time_base)) : 0;
     }
     if (j->mode == STAGE_AUDIO) {
         /* the video only for the thumbnails: key frames */
@@ -55,6 +57,13 @@ int decode_all(job *j, ss_err *err)
             break;
         }
         if (pkt->stream_index == j->pi.vidx) {
+            if (j->pre_cut > 0) {
+                /* a chunk's pre-roll far before its range: the frames
+                 * other frames refer to (STAGE_PREROLL_FILTER) */
+                int64_t pp = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+                j->vdec->skip_frame = !j->vg && pp != AV_NOPTS_VALUE && pp - j->t0 < j->pre_cut
+                                          ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
+            }
             r = avcodec_send_packet(j->vdec, pkt);
             if (r < 0 && r != AVERROR(EAGAIN)) {
                 j->dec_errors++;
@@ -88,6 +97,8 @@ int decode_all(job *j, ss_err *err)
             goto out;
     }
     if (job_cancelled(j))
+        goto out;
+    if (j->mode == STAGE_CHUNK && (ret = video_push_held(j, err)))
         goto out;
     if (j->vg) {
         if (av_buffersrc_close(j->vsrc, j->next_vpts - j->t0, AV_BUFFERSRC_FLAG_PUSH) < 0) {

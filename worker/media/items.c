@@ -13,7 +13,10 @@
  * stores it, the others only record its CRC (finalize checks them).
  *
  * Records (JSON, kept by the caller, e.g. in Redis):
- *   chunk:  {frames, seconds, cpu_seconds, warnings, rungs: [{name, codecs,
+ *   chunk:  {frames, seconds, cpu_seconds, warnings, preroll: {decoded,
+ *            filtered, cpu_seconds} (before its range: frames decoded, frames
+ *            out of the pre-filter, CPU of the decoding thread from the
+ *            source's open), rungs: [{name, codecs,
  *            frames, es_bytes, bytes, init_bytes, init_crc, timescale,
  *            segs: [[start, duration, bytes, iframe_end], ...], measured,
  *            mse_sum, ssim_sum, nq}]}
@@ -605,9 +608,14 @@ int media_encode_item(const char *src, const char *outdir, const media_opts *opt
         if (probe_open(src, opts, &j->ic, &j->pi, &e))
             goto out;
         job_progress(j, "encoding", 0);
+        j->pre_c0 = ss_cpu_s(RUSAGE_THREAD);
         if (stage_passes(j, src, &e, &cpu_main))
             goto out;
         res = chunk_record(j);
+        json_object_set_new(res, "preroll",
+                            json_pack("{s:I, s:I, s:f}", "decoded", (json_int_t)j->pre_decoded,
+                                      "filtered", (json_int_t)j->pre_filtered, "cpu_seconds",
+                                      round(j->pre_cpu * 1000) / 1000));
         job_progress(j, "encoding", 1);
     } else if (!strcmp(item, "audio")) {
         j->mode = STAGE_AUDIO;

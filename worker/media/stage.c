@@ -133,6 +133,8 @@ void job_release(job *j, int final)
         audio_release(&j->au[i]);
     j->nau = 0;
     avfilter_graph_free(&j->vg);
+    av_frame_free(&j->pre_hold[0]);
+    av_frame_free(&j->pre_hold[1]);
     sws_freeContext(j->fix);
     j->fix = NULL;
     avcodec_free_context(&j->vdec);
@@ -152,6 +154,7 @@ void job_release(job *j, int final)
     j->vframes = j->first_out = j->dec_errors = 0;
     j->vts_shift = j->ts_fixed = 0;
     j->range_done = 0;
+    j->pre_decoded = j->pre_filtered = 0;
     j->last_progress = 0;
     atomic_store(&j->abort, 0);
 }

@@ -164,6 +164,11 @@ struct job {
     pthread_cond_t tok_cv;
     int tok_free;
     int dec_tok;            /* the decoding thread holds its token */
+    int64_t pre_cut;        /* chunk: pre-roll frames before this pts (from t0) skip the filter */
+    AVFrame *pre_hold[2];   /* ... but the last two of them are kept for it */
+    int64_t pre_decoded;    /* chunk: frames decoded before its range (its pre-roll) */
+    int64_t pre_filtered;   /* ... and frames out of the pre-filter before its range */
+    double pre_c0, pre_cpu; /* ... and the CPU seconds of its thread until the range */
 };
 
 #define STAGE_WHOLE 0       /* the whole title in one process (media_encode) */
@@ -173,6 +178,14 @@ struct job {
  * (seconds) before its first frame: deinterlacing and the CFR filter see
  * the frames around the cut as one process would. */
 #define STAGE_PREROLL 1.0
+/* Of the pre-roll, only the frames from this long (seconds) before the
+ * chunk's first frame pass the pre-filter (with the two frames before
+ * them, for the deinterlacer's context and a frame that lasts into the
+ * range), and the CFR grid starts at the first of them, not at the title's
+ * start; before that, frames no other frame refers to are not decoded.
+ * Every frame of the range comes out as in one process (the filters look
+ * one frame back at most), for a fraction of the pre-roll's cost. */
+#define STAGE_PREROLL_FILTER 0.5
 
 /* ---- stage.c: the job's shared state ---- */
 /* The job is aborting (an error, or the caller cancelled: then also
@@ -231,6 +244,9 @@ int video_open(job *j, ss_err *err);
 int video_receive(job *j, AVFrame *f, ss_err *err);
 /* Frames still in the pre-filter. */
 int video_pull(job *j, ss_err *err);
+/* A chunk's held pre-roll frames into the pre-filter (at the end of the
+ * source, before its flush). */
+int video_push_held(job *j, ss_err *err);
 /* The announced end of the video (seconds from its start; 0: unknown). */
 double video_announced_end(const job *j);
 

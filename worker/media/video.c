@@ -8,10 +8,13 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <sys/resource.h>
 
 #include <libavfilter/buffersink.h>
 #include <libavfilter/buffersrc.h>
 #include <libswscale/swscale.h>
+
+#include "util.h"
 
 int media_graph_build(AVFilterGraph **g, AVFilterContext **src, AVFilterContext **sink,
                       const char *src_filter, const char *sink_filter, const char *args,
@@ -69,6 +72,13 @@ static int vfilter_open(job *j, const AVFrame *f, ss_err *err)
              f->width, f->height, f->format, st->time_base.num, st->time_base.den, sar.num, sar.den,
              fr.num, fr.den);
     /* the audio item's key frames for the thumbnails: no frame rate */
+    if (j->mode == STAGE_CHUNK && j->range_f0 > 0) {
+        /* the title's CFR grid from a slot before this first frame: no
+         * copies of it for every slot since the title's start (each went
+         * through the rest of the chain: a rotation, a tone map) */
+        int64_t slot = (int64_t)floor((double)f->pts * av_q2d(st->time_base) * j->fps_num / j->fps_den) - 1;
+        j->fps_start = slot > 0 ? (double)slot * j->fps_den / j->fps_num : 0;
+    }
     plan_pre pre = { j->pi.interlaced, j->mode == STAGE_AUDIO ? 0 : j->fps_num, j->fps_den,
                      j->fps_start, j->pi.hdr,
                      j->pi.color_primaries, j->pi.colorspace, j->pi.rotation, j->pi.mirror };
@@ -103,8 +113,12 @@ static int video_out(job *j, AVFrame *f, ss_err *err)
     if (j->mode == STAGE_CHUNK) {
         /* the CFR grid starts at the video start as in one process: frames
          * are numbered on the title's timeline; keep the chunk's range */
-        if (f->pts < j->range_f0)
+        if (f->pts < j->range_f0) {
+            j->pre_filtered++;
             return 0;
+        }
+        if (!j->vframes)
+            j->pre_cpu = ss_cpu_s(RUSAGE_THREAD) - j->pre_c0;
         if (j->range_f1 >= 0 && f->pts >= j->range_f1) {
             j->range_done = 1;
             return 0;
@@ -223,6 +237,8 @@ static int64_t video_pts(job *j, const AVFrame *f, double tb)
     return pts;
 }
 
+static int video_push(job *j, AVFrame *f, ss_err *err);
+
 static int video_frame(job *j, AVFrame *f, ss_err *err)
 {
     AVStream *st = j->ic->streams[j->pi.vidx];
@@ -258,6 +274,37 @@ static int video_frame(job *j, AVFrame *f, ss_err *err)
         if (pt_window(j->pt, j->fps_start, err))
             return -1;
     }
+    if (j->mode == STAGE_CHUNK) {
+        if (!j->vframes)
+            j->pre_decoded++;
+        if (!j->vg && f->pts < j->pre_cut) {
+            /* pre-roll far before the range: keep the last two */
+            av_frame_free(&j->pre_hold[0]);
+            j->pre_hold[0] = j->pre_hold[1];
+            j->pre_hold[1] = av_frame_clone(f);
+            return j->pre_hold[1] ? 0 : ss_fail(err, SS_ENOMEM, "out of memory");
+        }
+        if (video_push_held(j, err))
+            return -1;
+    }
+    return video_push(j, f, err);
+}
+
+int video_push_held(job *j, ss_err *err)
+{
+    for (int k = 0; k < 2; k++) {
+        int r = j->pre_hold[k] ? video_push(j, j->pre_hold[k], err) : 0;
+        av_frame_free(&j->pre_hold[k]);
+        if (r)
+            return -1;
+    }
+    return 0;
+}
+
+/* A frame on the timeline into the pre-filter (opened at the first one),
+ * and what comes out of it on to the rungs. */
+static int video_push(job *j, AVFrame *f, ss_err *err)
+{
     if (!j->vg && vfilter_open(j, f, err))
         return -1;
     AVFrame *use = f, *fixed = NULL;
