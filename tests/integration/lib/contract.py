@@ -87,7 +87,12 @@ class Contract:
         key = json.dumps(schema, sort_keys=True)
         v = self._validators.get(key)
         if v is None:
-            v = self._validators[key] = Draft202012Validator(schema, resolver=self.resolver)
+            # the schema inside the openapi document (its paths and
+            # components are no keywords): jsonschema's own resolver, which
+            # unevaluatedProperties uses through an allOf, then finds
+            # "#/components/..." in the root it validates from
+            v = self._validators[key] = Draft202012Validator(dict(self.openapi, **schema),
+                                                             resolver=self.resolver)
         return v
 
     def errors(self, schema, instance):
