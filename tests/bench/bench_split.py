@@ -29,7 +29,10 @@ in these set-ups, each on a fresh queue:
                1 slot on core 2 (needs 3 cores; skipped below): 2:1 by slots
 
 Wall time is the job's created -> finished span (Redis server time: from
-the submit to the completion). Quality: the top rung's PSNR and SSIM
+the submit to the completion). Worker CPU is the user + system CPU of
+every worker daemon of the set-up over the job (/proc/PID/stat), the
+figure to compare on a shared machine: the other tenants' load stretches
+wall time far more than it changes the work done. Quality: the top rung's PSNR and SSIM
 (measured by the pipeline) and the total bytes of the renditions, split vs
 unsplit. Prints a table and the ratios; never asserts.
 
@@ -52,10 +55,18 @@ def ts(s):
     return datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
 
 
+def proc_cpu(pid):
+    """User + system CPU seconds of a live process (all its threads)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_workers(h, rport, workers, title, extra=None):
     """Worker daemons w0, w1, ... from (cpus, threads[, slots]) tuples, each
     pinned with taskset to cpus (None: not pinned), reading the title's
-    folder."""
+    folder. Returns their pids."""
+    pids = []
     for i, w in enumerate(workers):
         cpus, threads, slots = (tuple(w) + (1,))[:3]
         env = {"STREAMSCALE_THREADS": str(threads), "STREAMSCALE_SLOTS": str(slots),
@@ -63,9 +74,11 @@ def start_workers(h, rport, workers, title, extra=None):
                "STREAMSCALE_FILE_ROOTS": os.path.dirname(title) + ":" + h.tmp}
         env.update(extra or {})
         p = h.worker("w%d" % i, rport, extra=env)
+        pids.append(p.pid)
         if cpus is not None:
             subprocess.check_call(["taskset", "-a", "-p", "-c", cpus, str(p.pid)],
                                   stdout=subprocess.DEVNULL)
+    return pids
 
 
 def make_title(path, seconds, size):
@@ -89,8 +102,9 @@ def run(args, name, workers, split, title, Harness, Api):
         rport = h.redis()
         url = h.coordinator(redis_port=rport, token="bench-token")
         api = Api(url, "bench-token", harness=h)
-        start_workers(h, rport, workers, title,
-                      {"STREAMSCALE_CHUNK_SECONDS": str(args.chunk_seconds)})
+        pids = start_workers(h, rport, workers, title,
+                             {"STREAMSCALE_CHUNK_SECONDS": str(args.chunk_seconds)})
+        cpu0 = sum(proc_cpu(p) for p in pids)
         spec = {"source": "file://" + title, "preset": args.preset, "crf": args.crf,
                 "segment_seconds": args.segment_seconds, "split": split,
                 "ladder": [{"height": int(x)} for x in args.ladder.split(",")],
@@ -100,6 +114,9 @@ def run(args, name, workers, split, title, Harness, Api):
         done = api.wait_state(j["id"], ("completed", "failed", "dead"), 7200)
         if done["state"] != "completed":
             raise SystemExit("%s: %s" % (name, done["error"]))
+        # every worker process's CPU (all items, the plan, finalize, the
+        # daemon's own): far steadier than wall time on a shared machine
+        worker_cpu = sum(proc_cpu(p) for p in pids) - cpu0
         with open(os.path.join(h.path("out"), j["id"], "job.json")) as f:
             doc = json.load(f)
         rs = doc["renditions"]
@@ -111,7 +128,8 @@ def run(args, name, workers, split, title, Harness, Api):
         return {"name": name, "wall": ts(done["finished_at"]) - ts(done["created_at"]),
                 "psnr": top.get("psnr"), "ssim": top.get("ssim"), "bytes": sum(r["bytes"] for r in rs),
                 "chunks": (doc["output"].get("split") or {}).get("chunks", 0), "by": by,
-                "cpu": sum(it.get("cpu_seconds", 0) for it in doc.get("items") or [])}
+                "cpu": sum(it.get("cpu_seconds", 0) for it in doc.get("items") or []),
+                "worker_cpu": worker_cpu}
 
 
 def main():
@@ -153,9 +171,9 @@ def main():
             continue
         r = run(args, name, workers, split, title, Harness, Api)
         res[name] = r
-        print("%-11s %7.1f s  chunks %2d  top PSNR %s  SSIM %s  bytes %d  item CPU %.1f s  "
-              "chunks by %s" % (
-            name, r["wall"], r["chunks"], r["psnr"], r["ssim"], r["bytes"], r["cpu"],
+        print("%-11s %7.1f s  worker CPU %6.1f s  chunks %2d  top PSNR %s  SSIM %s  bytes %d  "
+              "item CPU %.1f s  chunks by %s" % (
+            name, r["wall"], r["worker_cpu"], r["chunks"], r["psnr"], r["ssim"], r["bytes"], r["cpu"],
             ", ".join("%s:%d" % kv for kv in sorted(r["by"].items())) or "-"), flush=True)
 
     def ratio(a, b):
@@ -171,6 +189,13 @@ def main():
         ratio("auto-1x1", "off-1core"), (ratio("auto-1x1", "off-1core") - 1) * 100))
     print("overhead auto-2core / off-2core = %.3f (%.1f %% slower)" % (
         ratio("auto-2core", "off-2core"), (ratio("auto-2core", "off-2core") - 1) * 100))
+
+    def cpu_ratio(a, b):
+        return (res[a]["worker_cpu"] / res[b]["worker_cpu"]
+                if a in res and b in res and res[b]["worker_cpu"] else float("nan"))
+    for a, b in (("auto-1x1", "off-1core"), ("auto-2core", "off-2core")):
+        print("CPU      %-10s / %-9s = %.3f (worker processes' user+sys; %.1f %% more)" % (
+            a, b, cpu_ratio(a, b), (cpu_ratio(a, b) - 1) * 100))
     base = res.get("off-1core")
     for name, r in res.items():
         if base and name != "off-1core" and r["chunks"] and base["psnr"] and r["psnr"]:
