@@ -414,11 +414,78 @@ local function audio_or_finalize(id, prio, nchunks, ms)
     reason = 'the audio was cut to ' .. got .. ' video frames, the chunks measured ' .. want}), ms)
 end
 
+-- A claim dropped by drop_items or resume_items may still be storing (a
+-- PUT in flight, a retry after a 5xx) until its worker hears at its next
+-- heartbeat that the claim is gone and aborts its uploads: at the latest
+-- when its lease would have run out. Work that could store the same names
+-- (a new plan's chunks: another init.mp4) waits for that, plus a margin for
+-- the abort (docs/SPLIT.md "Fencing the old claims").
+local ITEM_FENCE_MARGIN_MS = 5000
+
+-- The claims of the job's running items that may still store: {token =
+-- lease deadline ms} (deadline + margin not yet past), and the latest
+-- deadline (0 if none).
+local function items_lease_end(id, ms)
+  local claims, last = {}, 0
+  for _, n in ipairs(cjson.decode(redis.call('HGET', P .. 'job:' .. id, 'items') or '[]')) do
+    local r = redis.call('HMGET', item_key(id, n), 'state', 'lease_ms', 'token')
+    local d = tonumber(r[2] or '0') or 0
+    if r[1] == 'running' and r[3] and r[3] ~= '' and d + ITEM_FENCE_MARGIN_MS > ms then
+      claims[r[3]] = d
+      if d > last then last = d end
+    end
+  end
+  return claims, last
+end
+
+-- When the job's next items may run: after the latest running claim's
+-- lease plus the margin (ms), or 0 when no claim may still store. The
+-- claims waited for are kept in the job's `fence_claims` ({token:
+-- deadline}): a worker that reports the end of one (item_finish, refused
+-- as stale: it stores nothing more after it) shortens the wait
+-- (fence_release).
+local function fence_until(id, ms)
+  local claims, last = items_lease_end(id, ms)
+  if last == 0 then
+    redis.call('HDEL', P .. 'job:' .. id, 'fence_claims')
+    return 0
+  end
+  redis.call('HSET', P .. 'job:' .. id, 'fence_claims', cjson.encode(claims))
+  return last + ITEM_FENCE_MARGIN_MS
+end
+
+-- A stale item_finish (token): if the job waits for that claim (a fenced
+-- `retrying` job), it no longer does; when no claim is left, the job is due
+-- now, else after the latest one left (+ margin).
+local function fence_release(id, token, ms)
+  local jk = P .. 'job:' .. id
+  local h = redis.call('HMGET', jk, 'fence_claims', 'state')
+  if not h[1] then return end
+  local claims = cjson.decode(h[1])
+  if not claims[token] then return end
+  claims[token] = nil
+  local last = 0
+  for _, d in pairs(claims) do if d > last then last = d end end
+  if last + ITEM_FENCE_MARGIN_MS <= ms then
+    redis.call('HDEL', jk, 'fence_claims')
+    last = ms - ITEM_FENCE_MARGIN_MS
+  else
+    redis.call('HSET', jk, 'fence_claims', cjson.encode(claims))
+  end
+  if h[2] == 'retrying' and redis.call('ZSCORE', P .. 'delayed', id) then
+    local due = last + ITEM_FENCE_MARGIN_MS
+    redis.call('ZADD', P .. 'delayed', due, id)
+    redis.call('HSET', jk, 'retry_at_ms', due)
+  end
+end
+
 -- A split job's items go (it is planned again), with their retries, their
 -- claims (a worker still running one is refused at its next call), the
--- job's item fields and its early-publish state.
-local function drop_items(id)
+-- job's item fields and its early-publish state. Returns fence_until: when
+-- the new plan may start (0: now).
+local function drop_items(id, ms)
   local jk = P .. 'job:' .. id
+  local fence = fence_until(id, ms or now_ms())
   for _, n in ipairs(cjson.decode(redis.call('HGET', jk, 'items') or '[]')) do
     redis.call('DEL', item_key(id, n))
     redis.call('ZREM', P .. 'idelayed', id .. '/' .. n)
@@ -433,7 +500,8 @@ local function drop_items(id)
   -- playlists replace the old ones and make the job playable again
   redis.call('HINCRBY', jk, 'pub_gen', 1)
   redis.call('HDEL', jk, 'pub_until_ms', 'pub_dirty', 'pub_segments', 'pub_lease',
-             'playable_ms', 'playable_url')
+             'pub_texts', 'playable_ms', 'playable_url')
+  return fence
 end
 
 -- An item found that the source is not the one the job was planned from
@@ -441,7 +509,9 @@ end
 -- differ from the plan's `source`): chunks of two versions must never be
 -- stitched, so the job is planned again from scratch (running -> queued at
 -- the head of its queue, its items go) as its next attempt; out of
--- attempts, it fails.
+-- attempts, it fails. While a claim of the old plan may still store (its
+-- lease has not run out: fence_until), the job waits as `retrying` in
+-- {ss}:delayed instead, and promote_due queues it when that has passed.
 local function replan(id, name, ms, e, err, prio)
   local jk = P .. 'job:' .. id
   local h = redis.call('HMGET', jk, 'attempts', 'max_attempts')
@@ -452,17 +522,25 @@ local function replan(id, name, ms, e, err, prio)
     drop_ready(id, prio)
     return end_failed(id, 'running', true, ms, e, attempts, name)
   end
-  drop_items(id)
+  local fence = drop_items(id, ms)
   local q = P .. 'q:' .. (prio or 'normal')
   redis.call('LREM', q, 0, id)
   redis.call('HSET', jk, 'stage', 'queued', 'progress', 0, 'queued_ms', ms)
   redis.call('HDEL', jk, 'worker', 'started_ms')
-  set_state(id, 'running', 'queued', ms)
-  redis.call('RPUSH', q, id)
   stat('retried')
   emit(id, 'job.failed', cjson.encode({error = e, attempt = attempts, will_retry = true, item = name}), ms)
-  emit(id, 'job.retrying', cjson.encode({attempt = attempts + 1, item = name,
-    reason = 'the source changed since the job was planned: it is planned again'}), ms)
+  local reason = 'the source changed since the job was planned: it is planned again'
+  if fence > 0 then
+    redis.call('HSET', jk, 'retry_at_ms', fence)
+    redis.call('ZADD', P .. 'delayed', fence, id)
+    set_state(id, 'running', 'retrying', ms)
+    emit(id, 'job.retrying', cjson.encode({attempt = attempts + 1, item = name, retry_at_ms = fence,
+      reason = reason .. ' once the old plan\'s claims have ended'}), ms)
+    return 'retrying'
+  end
+  set_state(id, 'running', 'queued', ms)
+  redis.call('RPUSH', q, id)
+  emit(id, 'job.retrying', cjson.encode({attempt = attempts + 1, item = name, reason = reason}), ms)
   notify_work(id, ms)
   return 'queued'
 end
@@ -510,9 +588,11 @@ end
 -- files in storage); every other item is reset (fresh attempts, no claim:
 -- a worker still running one is refused at its next call) and the chunks
 -- and audio among them are ready again in claim order (c0, audio, c1, ...).
--- Returns the names kept and how many items are ready.
-local function resume_items(id)
+-- Returns the names kept, how many items are ready, the number of chunks
+-- and fence_until (when a claim reset here can no longer store; 0: now).
+local function resume_items(id, ms)
   local jk = P .. 'job:' .. id
+  local fence = fence_until(id, ms)
   local nchunks = tonumber(redis.call('HGET', jk, 'nchunks') or '0')
   local kept, done, vframes = {}, 0, 0
   local order = {'c0', 'audio'}
@@ -547,7 +627,7 @@ local function resume_items(id)
     end
   end
   redis.call('HSET', jk, 'chunks_done', done, 'vframes', vframes, 'items_running', 0)
-  return kept, ready, nchunks
+  return kept, ready, nchunks, fence
 end
 
 -- A job in a final failure state (failed, dead, cancelled) queued again
@@ -561,18 +641,32 @@ local function redrive(id, st, prio, ms)
   redis.call('LREM', P .. 'dead', 0, id)
   redis.call('HSET', jk, 'attempts', 0, 'queued_ms', ms, 'progress', 0, 'stage', 'queued')
   redis.call('HDEL', jk, 'finished_ms', 'retry_at_ms', 'result', 'error', 'worker', 'started_ms')
-  local kept, ready, nchunks
+  local kept, ready, nchunks, fence
   if st ~= 'cancelled' and redis.call('HGET', jk, 'split') == '1' and
      redis.call('HEXISTS', jk, 'plan') == 1 then
-    kept, ready, nchunks = resume_items(id)
+    kept, ready, nchunks, fence = resume_items(id, ms)
   else
-    drop_items(id)
+    fence = drop_items(id, ms)
   end
-  set_state(id, st, 'queued', ms)
-  redis.call('LPUSH', P .. 'q:' .. (prio or 'normal'), id)
   stat('redriven')
   local data = {redrive = true, previous_state = st}
   if kept and #kept > 0 then data.kept = kept end
+  local q = P .. 'q:' .. (prio or 'normal')
+  if fence > 0 then
+    -- a claim of the previous run may still store: the job waits for it
+    -- (only finalize left: it is the one ready item, claimable once queued)
+    if kept and ready == 0 then audio_or_finalize(id, prio, nchunks, ms) end
+    redis.call('LREM', q, 0, id)
+    set_state(id, st, 'retrying', ms)
+    emit(id, 'job.queued', cjson.encode(data), ms)
+    redis.call('HSET', jk, 'retry_at_ms', fence)
+    redis.call('ZADD', P .. 'delayed', fence, id)
+    emit(id, 'job.retrying', cjson.encode({attempt = 1, retry_at_ms = fence,
+      reason = 'waits until the previous run\'s claims have ended'}), ms)
+    return
+  end
+  set_state(id, st, 'queued', ms)
+  redis.call('LPUSH', q, id)
   emit(id, 'job.queued', cjson.encode(data), ms)
   -- only finalize was left: it is the one ready item
   if kept and ready == 0 then audio_or_finalize(id, prio, nchunks, ms) end

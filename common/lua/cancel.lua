@@ -12,7 +12,13 @@ local st = h[1]
 if not st then return {0, 'missing'} end
 local ms = now_ms()
 local split = redis.call('HGET', jk, 'split') == '1'
-if (st == 'queued' and not split) or st == 'retrying' then
+if st == 'retrying' and split then
+  -- a retry that continues from its plan, waiting for the previous run's
+  -- claims to end (redrive): its kept items' files go as a queued one's
+  redis.call('ZREM', P .. 'delayed', id)
+  redis.call('HDEL', jk, 'retry_at_ms')
+end
+if (st == 'queued' and not split) or (st == 'retrying' and not split) then
   if st == 'queued' then
     redis.call('LREM', P .. 'q:' .. (h[2] or 'normal'), 0, id)
   else
@@ -24,7 +30,7 @@ if (st == 'queued' and not split) or st == 'retrying' then
   emit(id, 'job.cancelled', cjson.encode({reason = ARGV[3]}), ms)
   return {1, 'cancelled'}
 end
-if st == 'running' or st == 'cancelling' or st == 'queued' then
+if st == 'running' or st == 'cancelling' or st == 'queued' or st == 'retrying' then
   if st ~= 'cancelling' then set_state(id, st, 'cancelling', ms) end
   redis.call('PUBLISH', P .. 'ctl:' .. id, 'cancel')
   if split then

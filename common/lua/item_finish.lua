@@ -18,6 +18,8 @@ local jk = P .. 'job:' .. id
 local ih = redis.call('HMGET', ik, 'token', 'state')
 local jh = redis.call('HMGET', jk, 'state', 'priority', 'nchunks')
 if ih[1] ~= ARGV[4] or ih[2] ~= 'running' then
+  -- a claim a re-plan or retry took away: its worker stores no more now
+  if jh[1] then fence_release(id, ARGV[4], now_ms()) end
   return {-1, jh[1] or 'missing'}
 end
 local valid = {completed = true, failed = true, cancelled = true, release = true}

@@ -30,10 +30,13 @@ Only a real redis-server and the scripts: the state a worker and the
 coordinator leave is written by hand, then orphans.lua runs as a worker's
 reconnect runs it.
 """
+import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
+from lib import contract  # noqa: E402
 from lib.harness import SOURCE, Harness, RedisClient, main  # noqa: E402
 
 JID = "0123456789abcdef0123"
@@ -43,6 +46,22 @@ def script(name):
     lua = os.path.join(SOURCE, "common", "lua")
     with open(os.path.join(lua, "_lib.lua")) as f, open(os.path.join(lua, name)) as g:
         return f.read() + g.read()
+
+
+def events(r, jid):
+    """The job's stream as events (checked against proto/events.schema.json):
+    [(type, data)]."""
+    out = []
+    for sid, f in r("XRANGE", "{ss}:events:" + jid, "-", "+"):
+        kv = dict(zip(f[0::2], f[1::2]))
+        ts = int(kv["ts"])
+        seq = int(sid.split("-")[1])
+        ev = {"id": "evt_%s_%d" % (jid, seq), "type": kv["type"], "job_id": jid, "seq": seq,
+              "created_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts // 1000)) +
+              ".%03dZ" % (ts % 1000), "data": json.loads(kv["data"])}
+        contract.get().check_event(ev)
+        out.append((ev["type"], ev["data"]))
+    return out
 
 
 def test_queue_split_scripts():
@@ -113,10 +132,11 @@ def test_queue_split_scripts():
           "finished_ms", 12, "result", '{"frames":50}')
         r("HSET", ik("c1"), "state", "failed", "worker", "w2", "attempts", 1, "started_ms", 13,
           "error", '{"code":"not_found","message":"x"}')
-        # c2 still running on a worker that stops at its next heartbeat
+        # c2 still claimed by a worker that stopped renewing it (its lease
+        # ran out before the reaper's tick: it can no longer store)
         r("HSET", ik("c2"), "state", "running", "worker", "w3", "token", "90", "attempts", 1,
-          "started_ms", 14, "lease_ms", 99999999999999)
-        r("ZADD", "{ss}:processing", 99999999999999, jid + "/c2")
+          "started_ms", 14, "lease_ms", now - 10000)
+        r("ZADD", "{ss}:processing", now - 10000, jid + "/c2")
         r("HSET", ik("audio"), "state", "done", "worker", "w2", "attempts", 1, "started_ms", 15,
           "result", '{"frames":150}')
         r("HSET", ik("finalize"), "state", "waiting", "attempts", 0)
@@ -213,6 +233,70 @@ def test_queue_split_scripts():
         r("HSET", jk, "state", "running", "items", '["plan","c0","audio","finalize"]')
         r("HSET", ik("finalize"), "state", "waiting")
         assert r("EVAL", pub, 1, jk, "{ss}:", jid, "check", "4", "5000") == 0
+
+        # ---- planned again while a claim of the old plan may still store
+        # (c1's worker has not heard yet; a PUT of its init.mp4 in flight):
+        # the job waits as `retrying` until that lease ran out, plus a margin
+        jid = "012345678900abcdef2a"
+        jk = "{ss}:job:" + jid
+        now = int(r("TIME")[0]) * 1000
+        r("HSET", jk, "state", "running", "priority", "normal", "split", "1", "plan", "{}",
+          "nchunks", 2, "items_running", 2, "attempts", 1, "max_attempts", 3,
+          "items", '["plan","c0","c1","audio","finalize"]', "spec", "{}", "created_ms", now)
+        r("ZADD", "{ss}:st:running", 1, jid)
+        r("HSET", ik("c0"), "state", "running", "token", "93", "attempts", 1)
+        r("HSET", ik("c1"), "state", "running", "token", "94", "attempts", 1,
+          "lease_ms", now + 60000)
+        r("ZADD", "{ss}:processing", now + 60000, jid + "/c1")
+        got = r("EVAL", script("item_finish.lua"), 1, ik("c0"), "{ss}:", jid, "c0", "93", "failed",
+                '{"code":"source_changed","message":"the source changed"}', "1", "{}", "1", "0")
+        assert got == [1, "retrying"], got
+        j = r.hgetall(jk)
+        assert j["state"] == "retrying" and "split" not in j, j
+        due = int(r("ZSCORE", "{ss}:delayed", jid))
+        assert due == int(j["retry_at_ms"]) == now + 65000, (due, j)
+        assert jid not in r("LRANGE", "{ss}:q:normal", 0, -1)
+        ev = events(r, jid)
+        assert ev[-2][0] == "job.failed" and ev[-2][1]["will_retry"], ev
+        assert ev[-1][0] == "job.retrying" and ev[-1][1]["retry_at_ms"] == due, ev
+        assert json.loads(j["fence_claims"]) == {"94": now + 60000}, j
+        # nothing claims it before then
+        r("DEL", "{ss}:q:normal")
+        got = r("EVAL", script("claim.lua"), 1, "{ss}:processing", "{ss}:", "w5", "60000", "0")
+        assert not got, got
+        # c1's worker reports that it stopped (refused: its claim is gone),
+        # so it stores no more: the job is due now, and the new plan starts
+        got = r("EVAL", script("item_finish.lua"), 1, ik("c1"), "{ss}:", jid, "c1", "94", "failed",
+                '{"code":"source_changed","message":"the source changed"}', "1", "{}", "1", "0")
+        assert got == [-1, "retrying"], got
+        assert int(r("ZSCORE", "{ss}:delayed", jid)) <= int(r("TIME")[0]) * 1000 + 1000
+        assert "fence_claims" not in r.hgetall(jk)
+        got = r("EVAL", script("claim.lua"), 1, "{ss}:processing", "{ss}:", "w5", "60000", "0")
+        assert got and got[0] == jid and got[2] == 2 and len(got) == 5, got
+        assert events(r, jid)[-1][0] == "job.started"
+
+        # ---- the retry of a failed split job while a reset claim may still
+        # store: waits as `retrying` too; a cancel then still deletes the
+        # kept items' files (its `delete` item)
+        jid = "012345678900abcdef2b"
+        jk = "{ss}:job:" + jid
+        r("HSET", jk, "state", "failed", "priority", "normal", "split", "1", "plan", "{}",
+          "nchunks", 2, "items", '["plan","c0","c1","audio","finalize"]', "spec", "{}")
+        r("HSET", ik("c0"), "state", "done", "result", '{"frames":5}')
+        r("HSET", ik("c1"), "state", "running", "token", "95", "attempts", 1,
+          "lease_ms", now + 60000)
+        r("HSET", ik("audio"), "state", "failed", "attempts", 3)
+        r("HSET", ik("finalize"), "state", "waiting")
+        assert r("EVAL", script("retry.lua"), 1, jk, "{ss}:", jid) == [1, "queued"]
+        j = r.hgetall(jk)
+        assert j["state"] == "retrying" and j["retry_at_ms"] == str(now + 65000), j
+        assert [e[0] for e in events(r, jid)[-2:]] == ["job.queued", "job.retrying"]
+        assert r("LRANGE", "{ss}:ready:" + jid, 0, -1) == ["audio", "c1"]
+        assert jid not in r("LRANGE", "{ss}:q:normal", 0, -1)
+        got = r("EVAL", script("cancel.lua"), 1, jk, "{ss}:", jid, "test")
+        assert got == [1, "cancelling"], got
+        assert r("ZSCORE", "{ss}:delayed", jid) is None
+        assert r("LRANGE", "{ss}:ready:" + jid, 0, -1) == ["delete"]
         r.close()
 
 
