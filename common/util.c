@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -391,6 +392,12 @@ int64_t ss_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms, double unit)
 
 int ss_ncpus(void)
 {
+    /* the CPUs this process may run on (taskset, systemd's CPUAffinity=),
+     * not every one the machine has */
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
 }

@@ -73,7 +73,8 @@ double ss_random_unit(void);
  * attempt starts at 1. unit in [0,1) is the random draw (testable). */
 int64_t ss_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms, double unit);
 
-/* Number of online CPUs (at least 1). */
+/* Number of CPUs this process may run on (its affinity mask: taskset,
+ * CPUAffinity=; the online CPUs if that cannot be read), at least 1. */
 int ss_ncpus(void);
 
 #endif

@@ -523,9 +523,9 @@ static void test_thread_budget(void **st)
         assert_int_equal(t.weight[i], 1);
     }
     /* threads 2: two tokens; the top rung gets two frame threads, which
-     * keep about 1.5 cores busy: it holds one token; the same on 2 cores
+     * keep about 1.5 cores busy: it holds one token; the same on 3 cores
      * as on 16 */
-    for (int ncpus = 2; ncpus <= 16; ncpus += 14) {
+    for (int ncpus = 3; ncpus <= 16; ncpus += 13) {
         plan_thread_budget(&l, 2, ncpus, &t);
         assert_int_equal(t.tokens, 2);
         assert_int_equal(t.decoder, 1);
@@ -559,6 +559,32 @@ static void test_thread_budget(void **st)
     assert_int_equal(t.x264[0], 3);
     assert_int_equal(t.weight[0], 2);
     assert_int_equal(t.tokens, 3);
+    /* threads at least the CPUs the worker may use: as threads 0 */
+    l.n = 3;
+    plan_threads z;
+    plan_thread_budget(&l, 0, 2, &z);
+    for (int n = 2; n <= 4; n++) {
+        plan_thread_budget(&l, n, 2, &t);
+        assert_memory_equal(&t, &z, sizeof(t));
+    }
+    assert_int_equal(t.tokens, 0);
+    assert_int_equal(t.x264[2], 2);
+}
+
+static void test_budget_tokens(void **st)
+{
+    (void)st;
+    /* a budget only below the CPUs the worker may run on */
+    assert_int_equal(plan_budget_tokens(1, 2), 1);
+    assert_int_equal(plan_budget_tokens(2, 2), 0);
+    assert_int_equal(plan_budget_tokens(3, 2), 0);
+    assert_int_equal(plan_budget_tokens(1, 1), 0);   /* taskset to one core */
+    assert_int_equal(plan_budget_tokens(2, 16), 2);
+    assert_int_equal(plan_budget_tokens(15, 16), 15);
+    assert_int_equal(plan_budget_tokens(16, 16), 0);
+    assert_int_equal(plan_budget_tokens(0, 8), 0);
+    assert_int_equal(plan_budget_tokens(-1, 8), 0);
+    assert_int_equal(plan_budget_tokens(1, 0), 0);   /* unknown count: one CPU */
 }
 
 int main(void)
@@ -571,7 +597,7 @@ int main(void)
         cmocka_unit_test(test_codec_string),   cmocka_unit_test(test_opts_from_spec),
         cmocka_unit_test(test_orientation),    cmocka_unit_test(test_prefilter_hdr),
         cmocka_unit_test(test_av1_codec_string),
-        cmocka_unit_test(test_chunks),         cmocka_unit_test(test_thread_budget),
+        cmocka_unit_test(test_chunks),         cmocka_unit_test(test_thread_budget), cmocka_unit_test(test_budget_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

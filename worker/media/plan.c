@@ -563,12 +563,22 @@ int plan_chunks(double duration, int fps_num, int fps_den, int seg_num, int seg_
     return (int)n;
 }
 
+int plan_budget_tokens(int threads, int ncpus)
+{
+    /* a budget of every CPU the worker may use (threads 2 on 2 cores)
+     * only throttles it: that worker owns its CPUs and runs as threads 0 */
+    if (ncpus < 1)
+        ncpus = 1;
+    return threads > 0 && threads < ncpus ? threads : 0;
+}
+
 void plan_thread_budget(const plan_ladder *l, int total, int ncpus, plan_threads *out)
 {
     memset(out, 0, sizeof(*out));
-    int gated = total > 0;
     if (ncpus < 1)
         ncpus = 1;
+    total = plan_budget_tokens(total, ncpus);
+    int gated = total > 0;
     if (!gated)
         total = ncpus;
     double px = 0;

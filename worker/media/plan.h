@@ -189,8 +189,15 @@ typedef struct plan_threads {
     int decoder;                  /* video decoder and pre-filter threads; 0: libav*'s choice */
 } plan_threads;
 
-/* total: the job's threads (> 0: a budget of about that many cores; <= 0:
- * every core, not gated); ncpus: the machine's cores. libx264 threads per
+/* The CPU tokens of a job with `threads` on a worker that may run on ncpus
+ * CPUs (ss_ncpus: its affinity mask): threads when 0 < threads < ncpus; 0
+ * (no budget, as threads 0) otherwise, since a budget of every CPU the
+ * worker may use only throttles it. */
+int plan_budget_tokens(int threads, int ncpus);
+
+/* total: the job's threads (> 0: a budget of about that many cores, when
+ * plan_budget_tokens keeps one; else every core, not gated); ncpus: the
+ * CPUs the worker may run on. libx264 threads per
  * rung are the budget (or the cores) split by pixel share, rounded up (the
  * top rung gets frame threads, see stage.c), at most the budget. */
 void plan_thread_budget(const plan_ladder *l, int total, int ncpus, plan_threads *out);
