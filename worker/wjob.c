@@ -399,7 +399,10 @@ void wjob_run_media(wjob *j)
     int planning = !j->item[0] && !(json_is_string(split) && !strcmp(json_string_value(split), "off"));
     const json_t *ident = json_object_get(j->spec, "source_identity");
     if ((chunk || planning) && !json_object_get(ident, "sha256")) {
-        sc.no_hash = 1;   /* job.json's source (size, SHA-256) comes from the audio item */
+        /* a chunk's job.json source (size, SHA-256) comes from the audio
+         * item; the plan of a local file hashes it (a title it does not
+         * split goes into job.json from here) */
+        sc.no_hash = chunk;
         rd = source_open_reader(source, &sc, &j->cancel, &si, &err);
         if (!rd && err.code)
             goto out;
