@@ -1195,8 +1195,11 @@ static void batch_send(worker *w, wjob **jobs, int n)
     int rc = -1;
     if (b && args && owned) {
         int freed = 0;   /* slots the gate lets us fill again */
+        /* as finish_one: the load without our own finished work when
+         * nothing else of ours would run */
         while (!w->draining && !w->stopping && freed < n &&
-               gate_open(w->gate.load, w->conf.cpu_threshold / 100.0,
+               gate_open(gate_load_after(&w->gate, w->njobs - n + w->claim_inflight + freed),
+                         w->conf.cpu_threshold / 100.0,
                          w->njobs - n + w->claim_inflight + freed, (int)w->conf.slots))
             freed++;
         b->n = n;
