@@ -380,6 +380,9 @@ static int run_split(const char *src, const char *outdir, const media_opts *o, c
                                                     json_object_get(v, "cpu_seconds"), "preroll",
                                                     json_object_get(v, "preroll")));
             json_object_set_new(*res, "items", items);
+        } else {
+            json_decref(*res);   /* the items its error names: no retry here */
+            *res = NULL;
         }
     }
     json_decref(p.results);

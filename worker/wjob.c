@@ -644,7 +644,11 @@ out:
                 storage_delete_prefix(st, pub.prefix, &de);
             }
         }
-        wjob_set_outcome(j, oc, &err, NULL);
+        /* a failed finalize's {items}: the items its error names (finish_one) */
+        json_t *bad = finalize && oc == WJOB_FAILED && json_object_get(output, "items") ? output : NULL;
+        if (bad)
+            output = NULL;
+        wjob_set_outcome(j, oc, &err, bad);
     }
     if (st) {
         storage_stats ust;

@@ -126,12 +126,13 @@ void wpub_early(wjob *j, storage *st, const char *scratch, const char *prefix, c
     const char *take[] = { j->id, "take", j->item, j->token, recs ? recs : "{}", lease };
     redisReply *r = recs && url ? pub_call(&rc, j, 6, take) : NULL;
     storage_set_manifest_cc(st, STORAGE_CC_LIVE);
-    /* the audio item's final record brings the subtitles: published even
-     * when no segment more is listed */
-    int force = !strcmp(j->item, "audio") && !json_is_true(json_object_get(rec, "partial")) &&
-                json_array_size(json_object_get(rec, "texts")) > 0;
-    while (r && r->type == REDIS_REPLY_ARRAY && r->elements == 5 && r->element[0]->integer == 1) {
+    /* a lease given for the audio item's final record (in this call or,
+     * when another worker held the lease then, in its holder's next one)
+     * brings the subtitles: published even when no segment more is listed,
+     * and `done` says so (pub_texts) */
+    while (r && r->type == REDIS_REPLY_ARRAY && r->elements == 6 && r->element[0]->integer == 1) {
         char gen[24], segs[24];
+        int force = r->element[5]->integer == 1, texts = 0;
         snprintf(gen, sizeof(gen), "%lld", r->element[1]->integer);
         json_t *plan = json_loads(r->element[2]->str ? r->element[2]->str : "", 0, NULL);
         json_t *records = json_loads(r->element[3]->str ? r->element[3]->str : "", 0, NULL);
@@ -142,17 +143,17 @@ void wpub_early(wjob *j, storage *st, const char *scratch, const char *prefix, c
         if ((n > have || (force && n > 0 && n == have)) &&
             store_playlists(st, dir, prefix, plan, &rc, j, gen, &e) == 0) {
             log_info(j->id, "published %d segment(s) of every rung while encoding", n);
+            texts = force;
         } else {
             if (n < 0 || e.code)
                 log_warn(j->id, "early publish: %s", e.msg);
             n = 0;
         }
-        force = 0;
         json_decref(plan);
         json_decref(records);
         snprintf(segs, sizeof(segs), "%d", n);
-        const char *done[] = { j->id, "done", gen, segs, url };
-        r = pub_call(&rc, j, 5, done);
+        const char *done[] = { j->id, "done", gen, segs, url, texts ? "1" : "0" };
+        r = pub_call(&rc, j, 6, done);
     }
     storage_set_manifest_cc(st, STORAGE_CC_DEFAULT);
     if (r)

@@ -1039,6 +1039,9 @@ static void finish_one(worker *w, wjob *j, wjob_outcome oc)
     default: {
         json_t *e = json_pack("{ssss}", "code", ss_code_name(j->err.code), "message",
                               j->err.msg[0] ? j->err.msg : "unknown error");
+        /* a failed finalize names the items at fault: a retry runs them again */
+        if (j->item[0] && json_is_array(json_object_get(j->result, "items")))
+            json_object_set(e, "items", json_object_get(j->result, "items"));
         payload = json_dumps(e, JSON_COMPACT);
         json_decref(e);
         permanent[0] = ss_err_permanent(j->err.code) ? '1' : '0';

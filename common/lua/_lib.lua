@@ -500,7 +500,7 @@ local function drop_items(id, ms)
   -- playlists replace the old ones and make the job playable again
   redis.call('HINCRBY', jk, 'pub_gen', 1)
   redis.call('HDEL', jk, 'pub_until_ms', 'pub_dirty', 'pub_segments', 'pub_lease',
-             'pub_texts', 'playable_ms', 'playable_url')
+             'pub_texts', 'pub_force', 'playable_ms', 'playable_url')
   return fence
 end
 
@@ -588,11 +588,22 @@ end
 -- files in storage); every other item is reset (fresh attempts, no claim:
 -- a worker still running one is refused at its next call) and the chunks
 -- and audio among them are ready again in claim order (c0, audio, c1, ...).
+-- The items named by the job's last error (err: its JSON), when finalize
+-- failed because of their records (error.items: a chunk's init segment
+-- differs from the stored one, a record does not match the plan): those
+-- are reset too, done or not, so the retry can get past it.
 -- Returns the names kept, how many items are ready, the number of chunks
 -- and fence_until (when a claim reset here can no longer store; 0: now).
-local function resume_items(id, ms)
+local function resume_items(id, ms, err)
   local jk = P .. 'job:' .. id
   local fence = fence_until(id, ms)
+  local redo = {}
+  local oke, e = pcall(cjson.decode, err or '')
+  if oke and type(e) == 'table' and type(e.items) == 'table' then
+    for _, n in ipairs(e.items) do
+      if type(n) == 'string' then redo[n] = true end
+    end
+  end
   local nchunks = tonumber(redis.call('HGET', jk, 'nchunks') or '0')
   local kept, done, vframes = {}, 0, 0
   local order = {'c0', 'audio'}
@@ -604,7 +615,7 @@ local function resume_items(id, ms)
       redis.call('ZREM', P .. 'idelayed', id .. '/' .. n)
       redis.call('ZREM', P .. 'processing', id .. '/' .. n)
       local r = redis.call('HMGET', item_key(id, n), 'state', 'result')
-      if r[1] == 'done' and r[2] and n ~= 'finalize' then
+      if r[1] == 'done' and r[2] and n ~= 'finalize' and not redo[n] then
         kept[#kept + 1] = n
         if item_kind(n) == 'chunk' then
           local okr, rec = pcall(cjson.decode, r[2])
@@ -638,13 +649,14 @@ end
 -- items go).
 local function redrive(id, st, prio, ms)
   local jk = P .. 'job:' .. id
+  local err = redis.call('HGET', jk, 'error')
   redis.call('LREM', P .. 'dead', 0, id)
   redis.call('HSET', jk, 'attempts', 0, 'queued_ms', ms, 'progress', 0, 'stage', 'queued')
   redis.call('HDEL', jk, 'finished_ms', 'retry_at_ms', 'result', 'error', 'worker', 'started_ms')
   local kept, ready, nchunks, fence
   if st ~= 'cancelled' and redis.call('HGET', jk, 'split') == '1' and
      redis.call('HEXISTS', jk, 'plan') == 1 then
-    kept, ready, nchunks, fence = resume_items(id, ms)
+    kept, ready, nchunks, fence = resume_items(id, ms, err)
   else
     fence = drop_items(id, ms)
   end

@@ -116,6 +116,40 @@ def test_queue_split_scripts():
         r("HSET", fk, "state", "running")   # finalize writes the VOD playlists now
         assert check(3, 5000) == 0
 
+        # ---- the audio's final record (with subtitles) arrives while another
+        # worker holds the publish lease: the holder's next lease is given
+        # for the texts (texts 1), so it publishes them without a segment
+        # more; `done` with texts 1 records them (pub_texts)
+        jid = "0123456789abcdef012c"
+        jk = "{ss}:job:" + jid
+        r("HSET", jk, "state", "running", "priority", "normal", "split", "1", "plan", "{}",
+          "items", '["plan","c0","audio","finalize"]')
+        r("HSET", "{ss}:item:%s:c0" % jid, "state", "running", "token", "80")
+        r("HSET", "{ss}:item:%s:audio" % jid, "state", "running", "token", "81")
+        r("HSET", "{ss}:item:%s:finalize" % jid, "state", "waiting")
+        url = "http://x/%s/master.m3u8" % jid
+
+        def pubc(*a):
+            return r("EVAL", pub, 1, jk, "{ss}:", jid, *a)
+        got = pubc("take", "c0", "80", '{"frames":50}', "20000")
+        assert got[0] == 1 and got[4] == 0 and got[5:] == [0], got
+        gen = str(got[1])
+        final = '{"frames":50,"texts":[{"name":"sub_en"}]}'
+        assert pubc("take", "audio", "81", final, "20000") == [0]    # c0's worker holds it
+        got = pubc("done", gen, "2", url, "0")
+        assert got[0] == 1 and got[4] == 2 and got[5] == 1, got      # published for the texts
+        gen = str(got[1])
+        assert pubc("done", gen, "2", url, "1") == [0]
+        assert r("HGET", jk, "pub_texts") == "1"
+        got = pubc("take", "c0", "80", '{"frames":50}', "20000")
+        assert got[0] == 1 and got[5] == 0, got
+        # a forced try that failed to store is not retried in a loop: the
+        # next take (more stored) tries again
+        r("HDEL", jk, "pub_texts")
+        assert pubc("done", str(got[1]), "0", url, "0")[5] == 1      # texts still out
+        got = pubc("done", str(int(got[1]) + 1), "0", url, "0")
+        assert got == [0], got
+
         # ---- retry of a failed split job continues from its plan
         jid = "0123456789abcdef0126"
         jk = "{ss}:job:" + jid
@@ -183,6 +217,29 @@ def test_queue_split_scripts():
         assert r("EVAL", script("retry.lua"), 1, jk, "{ss}:", jid) == [1, "queued"]
         assert r("LRANGE", "{ss}:ready:" + jid, 0, -1) == ["finalize"]
         assert r.hgetall(ik("finalize")) == {"state": "ready", "attempts": "0", "progress": "0"}
+        # ---- finalize failed because of chunk c1's record (its init segment
+        # differs from the stored one: error.items): the retry runs c1 again,
+        # done or not, instead of failing the same way forever
+        jid2 = jid
+        jid = "0123456789abcdef012d"
+        jk2, jk = jk, "{ss}:job:" + jid
+        r("HSET", jk, "state", "failed", "priority", "normal", "split", "1", "plan", '{"chunks":[1,2]}',
+          "nchunks", 2, "items", '["plan","c0","c1","audio","finalize"]', "spec", "{}",
+          "error", '{"code":"internal","message":"rung 360p: chunk 1 wrote a different init '
+          'segment","items":["c1"]}')
+        for n, f in (("c0", 50), ("c1", 50), ("audio", 100)):
+            r("HSET", ik(n), "state", "done", "worker", "w1", "attempts", 1,
+              "result", '{"frames":%d}' % f)
+        r("HSET", ik("finalize"), "state", "failed", "worker", "w1", "attempts", 3)
+        assert r("EVAL", script("retry.lua"), 1, jk, "{ss}:", jid) == [1, "queued"]
+        assert r("LRANGE", "{ss}:ready:" + jid, 0, -1) == ["c1"]
+        assert r.hgetall(ik("c1")) == {"state": "ready", "attempts": "0", "progress": "0"}
+        assert r("HGET", ik("c0"), "state") == "done"
+        assert r("HGET", ik("finalize"), "state") == "waiting"
+        assert r("HGET", jk, "chunks_done") == "1" and r("HGET", jk, "vframes") == "50"
+        assert events(r, jid)[-1][1]["kept"] == ["c0", "audio"]
+        jid, jk = jid2, jk2
+
         # a retried split job cancelled before it runs again: its `delete`
         # item removes what the kept items stored
         got = r("EVAL", script("cancel.lua"), 1, jk, "{ss}:", jid, "test")

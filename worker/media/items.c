@@ -420,7 +420,39 @@ int track_from_json(const json_t *r, pkg_track *t, ss_err *e)
     return 0;
 }
 
-static int finalize(job *j, const json_t *plan, const json_t *results, json_t *res, ss_err *e)
+/* The chunks to run again when chunk k's init segment of rung i differs
+ * from another chunk's: those whose init differs from the plan's
+ * init_chunk's (the init.mp4 that was stored); all of them when that
+ * chunk has none or they are the majority (which side is right is then
+ * unknown: e.g. a rolling encoder upgrade across the workers). */
+static json_t *init_offenders(const json_t *plan, const json_t *results, int nch, int i)
+{
+    char name[16];
+    int ref_k = (int)jint64(plan, "init_chunk");
+    snprintf(name, sizeof(name), "c%d", ref_k);
+    const json_t *ref = json_array_get(json_object_get(json_object_get(results, name), "rungs"),
+                                       (size_t)i);
+    json_t *out = json_array();
+    for (int k = 0; k < nch && jint64(ref, "init_bytes") > 0; k++) {
+        snprintf(name, sizeof(name), "c%d", k);
+        const json_t *r = json_array_get(json_object_get(json_object_get(results, name), "rungs"),
+                                         (size_t)i);
+        if (jint64(r, "init_bytes") > 0 && jint64(r, "init_crc") != jint64(ref, "init_crc"))
+            json_array_append_new(out, json_string(name));
+    }
+    if (json_array_size(out) == 0 || 2 * json_array_size(out) > (size_t)nch) {
+        json_array_clear(out);
+        for (int k = 0; k < nch; k++) {
+            snprintf(name, sizeof(name), "c%d", k);
+            json_array_append_new(out, json_string(name));
+        }
+    }
+    return out;
+}
+
+/* bad: on failure, the items whose records caused it (a new array), when known */
+static int finalize(job *j, const json_t *plan, const json_t *results, json_t *res, json_t **bad,
+                    ss_err *e)
 {
     pkg_records rec;
     memset(&rec, 0, sizeof(rec));
@@ -444,6 +476,7 @@ static int finalize(job *j, const json_t *plan, const json_t *results, json_t *r
         const json_t *rs = json_object_get(c, "rungs");
         if (!json_is_object(c) || json_array_size(rs) != (size_t)rec.n) {
             ss_fail(e, SS_EINTERNAL, "the record of chunk %d does not match the plan", k);
+            *bad = json_pack("[s]", name);
             goto out;
         }
         rec.frames += jint64(c, "frames");
@@ -453,6 +486,7 @@ static int finalize(job *j, const json_t *plan, const json_t *results, json_t *r
             rung_rec *g = &rec.rungs[i];
             if (strcmp(json_string_value(json_object_get(r, "name")) ?: "", g->p.name)) {
                 ss_fail(e, SS_EINTERNAL, "the record of chunk %d does not match the plan", k);
+                *bad = json_pack("[s]", name);
                 goto out;
             }
             if (!g->codecs[0])
@@ -463,6 +497,7 @@ static int finalize(job *j, const json_t *plan, const json_t *results, json_t *r
                 if (crc[i] && crc[i] != c32) {
                     ss_fail(e, SS_EINTERNAL, "rung %s: chunk %d wrote a different init segment",
                             g->p.name, k);
+                    *bad = init_offenders(plan, results, nch, i);
                     goto out;
                 }
                 crc[i] = c32;
@@ -483,6 +518,7 @@ static int finalize(job *j, const json_t *plan, const json_t *results, json_t *r
     const json_t *au = json_object_get(results, "audio");
     if (!json_is_object(au)) {
         ss_fail(e, SS_EINTERNAL, "no record of the audio item");
+        *bad = json_pack("[s]", "audio");
         goto out;
     }
     json_array_extend(warnings, json_object_get(au, "warnings"));
@@ -579,7 +615,7 @@ int media_encode_item(const char *src, const char *outdir, const media_opts *opt
     job J, *j = &J;
     stage_init(j, opts, ev, cancel, outdir);
     double t0 = ss_mono_s(), c0 = ss_cpu_s(RUSAGE_THREAD), cpu_main = 0;
-    json_t *res = NULL;
+    json_t *res = NULL, *bad = NULL;
     ss_err e = { 0 };
     int ret = -1;
     int k = -1;
@@ -592,7 +628,7 @@ int media_encode_item(const char *src, const char *outdir, const media_opts *opt
         ss_strlcpy(j->pi.alang, json_string_value(json_object_get(plan, "alang")) ?: "",
                    sizeof(j->pi.alang));
         job_progress(j, "packaging", 0);
-        if (finalize(j, plan, results, res, &e))
+        if (finalize(j, plan, results, res, &bad, &e))
             goto out;
         job_progress(j, "packaging", 1);
     } else if (k >= 0 && k < media_plan_chunks(plan)) {
@@ -653,6 +689,8 @@ int media_encode_item(const char *src, const char *outdir, const media_opts *opt
     ret = 0;
 out:
     json_decref(res);
+    if (ret && bad)
+        *result = json_pack("{s:o}", "items", bad);
     stage_end(j, ret, &e, err, "the item failed");
     return ret;
 }

@@ -219,7 +219,10 @@ int64_t media_iframe_bound_bps(int bufsize_kbits, double seg_seconds, double fps
  * writes the playlists and manifests from results (an object: item name
  * -> that item's *result; audio needs the chunks' too) and does not read
  * src. *result: the item's record (a new object the caller owns; for
- * finalize the job.json "output" object). */
+ * finalize the job.json "output" object). When finalize fails because of
+ * other items' records (a chunk's init segment differs, a record does not
+ * match the plan), *result is {"items": [names]} instead: the items a retry
+ * runs again (docs/SPLIT.md "Retry"). */
 int media_encode_item(const char *src, const char *outdir, const media_opts *opts,
                       const json_t *plan, const char *item, const json_t *results,
                       const media_events *ev, const atomic_int *cancel, json_t **result,
