@@ -586,8 +586,10 @@ void wjob_run_media(wjob *j)
             if (n && !strcmp(n, "finalize")) {
                 json_object_set_new(x, "worker", json_string(w->id));
                 json_object_set_new(x, "attempts", json_integer(j->attempt));
+                /* this job's threads (cpuacct.h): the pooled thread's
+                 * own clock counts every job it ran before */
                 json_object_set_new(x, "cpu_seconds",
-                                    json_real(round(ss_cpu_s(RUSAGE_THREAD) * 100) / 100));
+                                    json_real(round(cpuacct_seconds() * 100) / 100));
             }
         }
         json_object_set_new(doc, "items", items ? items : json_array());

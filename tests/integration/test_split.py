@@ -49,6 +49,7 @@
   done chunks stored; then the job is cancelled.
 """
 import datetime
+import datetime
 import http.server
 import json
 import os
@@ -276,6 +277,12 @@ def test_split_api(h, src):
     who = {i["name"]: i for i in doc["items"]}
     assert set(who) == set(it), who
     assert all(who[n]["worker"] in ("w1", "w2") and who[n]["attempts"] == 1 for n in who), who
+    # finalize's CPU is its own (one thread, records only): at most its wall
+    # time, not its pooled thread's total since the worker started
+    fin = it["finalize"]
+    fin_wall = (datetime.datetime.fromisoformat(fin["finished_at"].replace("Z", "+00:00")) -
+                datetime.datetime.fromisoformat(fin["started_at"].replace("Z", "+00:00")))
+    assert who["finalize"]["cpu_seconds"] <= fin_wall.total_seconds() + 0.05, (who["finalize"], fin)
     # the audio is claimed right after c0, in parallel with the chunks
     # (claim order c0, audio, c1, ...), not after the last one
     assert it["audio"]["started_at"] <= it["c1"]["started_at"], (it["audio"], it["c1"])
