@@ -49,7 +49,7 @@
   done chunks stored; then the job is cancelled.
 """
 import datetime
-import datetime
+import hashlib
 import http.server
 import json
 import os
@@ -356,6 +356,8 @@ def test_split_api(h, src):
         whole = [n for r, n, t in RangeSource.served if r is None]
         ranged = [n for r, n, t in RangeSource.served if r is not None]
         assert whole == [size] and sum(ranged) < 0.5 * size, (whole, ranged, size)
+        with open(h.path("out", j["id"], "job.json")) as f:   # hashed from the download
+            assert json.load(f)["source"]["sha256"] == hashlib.sha256(RangeSource.data).hexdigest()
         print("split api: short http source of %d B, not split: probed by %d B of range reads, "
               "then downloaded once" % (size, sum(ranged)))
     finally:
