@@ -8,6 +8,9 @@ them: together they cannot exceed it (before, each reported the worker's
 whole getrusage(RUSAGE_SELF), the other job and the start-up included), and
 they are most of it (the rest is the loop thread: Redis, heartbeats). Each
 job's figure holds at least its rung and demux threads' own.
+
+A local per-title encode with threads 1 runs one probe at a time (one CPU
+token, per_title.probes.busy_max); with threads = the CPUs, no budget.
 """
 import json
 import os
@@ -63,6 +66,22 @@ def test_worker_cpu():
             assert c["job"] >= own - 0.05 and c["job"] > 0, c
         pt = docs[1]["output"]["per_title"]["cpu_seconds"]
         assert 0 < pt <= cpu[1]["job"] + 0.05, (pt, cpu[1])
+
+        # the per-title probes keep to the budget: threads 1 (below the
+        # CPUs this process may use) is one CPU token, held by the decoding
+        # thread or one probe at a time; at least every CPU is no budget
+        ncpu = len(os.sched_getaffinity(0))
+        for threads, tokens in ((1, 1 if ncpu > 1 else 0), (ncpu, 0)):
+            out = subprocess.run([os.path.join(BIN, "streamscale-worker"), "encode", clips[1],
+                                  h.path("pt%d" % threads), "--ladder", "per-title",
+                                  "--threads", str(threads), "--no-thumbnails", "--json"],
+                                 stdout=subprocess.PIPE, check=True).stdout
+            probes = json.loads(out)["per_title"]["probes"]
+            print("threads %d: per-title probes %s" % (threads, {k: probes[k] for k in (
+                "cpu_tokens", "busy_max")}))
+            assert probes["cpu_tokens"] == tokens, (threads, probes["cpu_tokens"])
+            if tokens:
+                assert probes["busy_max"] == tokens, (threads, probes["busy_max"])
 
 
 if __name__ == "__main__":

@@ -260,6 +260,16 @@ out:
     return ret;
 }
 
+static void pt_tok_take(void *ud, int n)
+{
+    job_tokens_take(ud, n);
+}
+
+static void pt_tok_give(void *ud, int n)
+{
+    job_tokens_give(ud, n);
+}
+
 /* The per-title pass: windows analysed and probe-encoded, the ladder in
  * j->lad, the report in j->pt_report. */
 int decode_per_title(job *j, ss_err *e)
@@ -278,7 +288,17 @@ int decode_per_title(job *j, ss_err *e)
     s.fps_den = j->fps_den;
     s.keyint = plan_keyint(j->fps_num, j->fps_den, j->seg_num, j->seg_den);
     s.cap_kbps = plan_maxrate_kbps(s.top_w, s.top_h, fps);
-    s.threads = j->o->threads > 0 ? j->o->threads : ss_ncpus();
+    /* the job's threads budget, as the encode's (plan_thread_budget, no
+     * rungs yet): the decoding thread holds a token, each probe one while
+     * it has frames, the decoder and pre-filter run on one thread */
+    plan_ladder none;
+    memset(&none, 0, sizeof(none));
+    plan_thread_budget(&none, j->o->threads, ss_ncpus(), &j->thb);
+    j->tok_free = j->thb.tokens;
+    s.tokens = j->thb.tokens;
+    s.tok_take = pt_tok_take;
+    s.tok_give = pt_tok_give;
+    s.tok_ud = j;
     s.preset = j->o->preset ? j->o->preset : "veryfast";
     snprintf(s.x264_params, sizeof(s.x264_params), "%s",
              enc_x264_params(j->o->ladder == MEDIA_LADDER_PER_TITLE, j->pass, 0));
@@ -289,7 +309,9 @@ int decode_per_title(job *j, ss_err *e)
     j->pt = pt_new(&s, nwin, frames, j->cancel, e);
     if (!j->pt)
         return -1;
+    job_tokens_take(j, 1);
     int r = decode_windows(j, starts, nwin, frames, e);
+    job_tokens_give(j, 1);   /* before pt_finish waits for the probes */
     if (r && j->cancel && atomic_load(j->cancel)) {
         ss_err_clear(e);
         ss_fail(e, SS_ECANCELLED, "cancelled");

@@ -193,7 +193,12 @@ typedef struct pt_setup {
     int fps_num, fps_den;      /* output frame rate */
     int keyint;                /* frames per segment of the real encode */
     int cap_kbps;              /* the top rung's VBV cap (the table's, at the display size) */
-    int threads;               /* CPU threads the probes may use */
+    int tokens;                /* CPU tokens (plan_budget_tokens) the caller's feeding
+                                  thread, which holds one, and the probes share: a probe
+                                  holds one while it has frames queued; 0: not gated */
+    void (*tok_take)(void *ud, int n);   /* with tokens: take and give them back */
+    void (*tok_give)(void *ud, int n);
+    void *tok_ud;
     const char *preset;        /* libx264 preset */
     char x264_params[64];      /* as the real encode's */
     int av1;                   /* codecs has av1: probe SVT-AV1 too (top size) */

@@ -124,6 +124,7 @@ struct pt_ctx {
     double *cuts;
     int ncuts, cutcap;
     double t_start;
+    int busy, busy_max;         /* probes encoding at once (pt_busy) */
 };
 
 static int pt_stop(void *ud)
@@ -132,6 +133,30 @@ static int pt_stop(void *ud)
     if (pt->cancel && atomic_load(pt->cancel))
         atomic_store(&pt->abort, 1);
     return atomic_load(&pt->abort);
+}
+
+/* The CPU tokens (pt_setup.tokens): no-ops when not gated. */
+static void pt_take(pt_ctx *pt)
+{
+    if (pt->s.tokens && pt->s.tok_take)
+        pt->s.tok_take(pt->s.tok_ud, 1);
+}
+
+static void pt_give(pt_ctx *pt)
+{
+    if (pt->s.tokens && pt->s.tok_give)
+        pt->s.tok_give(pt->s.tok_ud, 1);
+}
+
+/* A probe starts or stops a run of queued frames (with tokens: holding
+ * one); the most at once goes to the report (probes.busy_max). */
+static void pt_busy(pt_ctx *pt, int d)
+{
+    pthread_mutex_lock(&pt->mu);
+    pt->busy += d;
+    if (pt->busy > pt->busy_max)
+        pt->busy_max = pt->busy;
+    pthread_mutex_unlock(&pt->mu);
 }
 
 static void pt_fail(pt_ctx *pt, const ss_err *e)
@@ -314,7 +339,22 @@ static void *pres_main(void *arg)
         pt_fail(pt, &err);
         return NULL;
     }
-    while ((rc = frameq_get(&r->q, &f, pt_stop, pt)) > 0) {
+    /* a CPU token while frames are queued (as a rung, rung.c), never
+     * while waiting for one */
+    int held = 0;
+    for (;;) {
+        if (held && !frameq_ready(&r->q)) {
+            pt_busy(pt, -1);
+            pt_give(pt);
+            held = 0;
+        }
+        if ((rc = frameq_get(&r->q, &f, pt_stop, pt)) <= 0)
+            break;
+        if (!held) {
+            pt_take(pt);
+            pt_busy(pt, 1);
+        }
+        held = 1;
         int e = pres_frame(r, f, pkt, &err);
         av_frame_free(&f);
         if (e) {
@@ -324,11 +364,20 @@ static void *pres_main(void *arg)
     }
     if (rc == 0) {
         probe *p = &r->pr;
+        if (!held) {
+            pt_take(pt);
+            pt_busy(pt, 1);
+        }
+        held = 1;
         if (avcodec_send_frame(p->enc, NULL) < 0 || probe_drain(pt, p, pkt, &err) ||
             qmeter_packet(p->qm, NULL, &err)) {
             ss_fail(&err, SS_EINTERNAL, "%s probe would not flush", p->av1 ? "libsvtav1" : "libx264");
             pt_fail(pt, &err);
         }
+    }
+    if (held) {
+        pt_busy(pt, -1);
+        pt_give(pt);
     }
     av_packet_free(&pkt);
     r->cpu = ss_cpu_s(RUSAGE_THREAD);
@@ -380,7 +429,8 @@ pt_ctx *pt_new(const pt_setup *s, int nwin, int win_frames, const atomic_int *ca
         if (std_heights[i] * PT_RES_STEP <= hs[n - 1] + 1e-9)
             hs[n++] = std_heights[i];
     /* one single-threaded encoder per probe: many small independent jobs
-     * keep every core busy */
+     * keep every core busy (with s->tokens, at most that many at once,
+     * the feeding thread included) */
     for (int i = 0; i < n; i++)
         for (int k = 0; k < PT_NCRF; k++) {
             pres *r = &pt->r[pt->nres];
@@ -508,7 +558,15 @@ int pt_feed(pt_ctx *pt, const AVFrame *f, ss_err *err)
         if (!c)
             return ss_fail(err, SS_ENOMEM, "out of memory");
         c->pts = idx;
-        if (frameq_put(&pt->r[i].q, c, pt_stop, pt)) {
+        /* the caller holds a token: a full queue waits for a probe, which
+         * may need it */
+        int wait = pt->s.tokens && !frameq_room(&pt->r[i].q);
+        if (wait)
+            pt_give(pt);
+        int r = frameq_put(&pt->r[i].q, c, pt_stop, pt);
+        if (wait)
+            pt_take(pt);
+        if (r) {
             pthread_mutex_lock(&pt->mu);
             if (pt->err.code)
                 *err = pt->err;
@@ -763,10 +821,11 @@ int pt_finish(pt_ctx *pt, plan_ladder *lad, json_t **report, ss_err *err)
     json_t *crfs = json_array();
     for (int k = 0; k < PT_NCRF; k++)
         json_array_append_new(crfs, json_real(probe_crfs[k]));
-    json_t *probes = json_pack("{s:o, s:I, s:i, s:i, s:o}", "crfs", crfs, "frames",
+    json_t *probes = json_pack("{s:o, s:I, s:i, s:i, s:o, s:i, s:i}", "crfs", crfs, "frames",
                                (json_int_t)pt->nfed, "quality_frames_per_probe",
                                pt->nres ? qframes / pt->nres : 0, "keyint", pt->s.keyint,
-                               "points", jpoints);
+                               "points", jpoints, "cpu_tokens", pt->s.tokens, "busy_max",
+                               pt->busy_max);
     json_t *lims = json_pack("{s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "min_rungs",
                              lim.min_rungs, "max_rungs", lim.max_rungs, "max_step", lim.max_step, "min_step",
                              lim.min_step, "top_psnr", lim.top_psnr, "max_kbps", lim.max_kbps,
