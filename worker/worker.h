@@ -173,7 +173,9 @@ struct worker {
     int claim_inflight;         /* claim scripts sent, not answered */
     int queue_empty;            /* the last claim found nothing */
     char wake_id[64];           /* woken for this job while a claim was in flight */
-    int idle_marked;            /* Redis has us in {ss}:idle: no probing claims needed */
+    int idle_marked;            /* a claim found nothing (Redis has us in {ss}:idle unless
+                                 * drained or after 16 stale ids): no probing claims
+                                 * until a notification or the poll tick */
     int connected_once;         /* Redis answered us before (orphan check mode) */
     int draining;               /* SIGTERM seen: claim nothing more */
     int drain_expired;

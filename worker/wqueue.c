@@ -237,16 +237,45 @@ static int wq_script(worker *w, const char *name, int nkeys, const char **keys, 
 static void on_sub_message(redisAsyncContext *ac, void *r, void *priv);
 static void wake_settle(worker *w);
 
+/* on_orphans' ud: the mode and why */
+#define ORPHANS_RELEASE NULL
+#define ORPHANS_EXPIRE ((void *)1)
+#define ORPHANS_AFTER_ERROR ((void *)2)
+
 static void on_orphans(worker *w, redisReply *r, void *ud)
 {
     if (w->claim_inflight > 0)
         w->claim_inflight--;
     if (r && r->type == REDIS_REPLY_INTEGER && r->integer > 0)
         log_warn(NULL, "%lld claim(s) held for this worker were unknown to it: %s", r->integer,
-                 ud ? "their leases end now (the reaper counts the attempt)"
-                    : "released to the queue unstarted");
-    wq_try_claim(w);
+                 ud == ORPHANS_EXPIRE ? "their leases end now (the reaper counts the attempt)"
+                                      : "released to the queue unstarted");
+    /* after a claim that errored, the next claim waits for the tick or a
+     * notification: a job that breaks every claim must not spin us */
+    if (ud != ORPHANS_AFTER_ERROR)
+        wq_try_claim(w);
     wake_settle(w);
+}
+
+/* Send orphans in the mode ud says, the tokens of the jobs we run known. */
+static void send_orphans(worker *w, void *ud)
+{
+    int n = 0;
+    for (wjob *j = w->jobs; j; j = j->next)
+        n++;
+    const char **args = calloc((size_t)n + 2, sizeof(*args));
+    if (!args)
+        return;
+    args[0] = w->id;
+    args[1] = ud == ORPHANS_EXPIRE ? "expire" : "release";
+    int k = 2;
+    for (wjob *j = w->jobs; j; j = j->next)
+        args[k++] = j->token;
+    const char *keys[] = { RK_PROCESSING };
+    /* no claim goes out before this answer: it must not see its own claim */
+    if (wq_script(w, "orphans", 1, keys, k, args, on_orphans, ud) == 0)
+        w->claim_inflight++;
+    free(args);
 }
 
 /* Claims Redis holds for our id that we do not run: after a restart under
@@ -256,22 +285,16 @@ static void check_orphans(worker *w)
 {
     int first = !w->connected_once;
     w->connected_once = 1;
-    int n = 0;
-    for (wjob *j = w->jobs; j; j = j->next)
-        n++;
-    const char **args = calloc((size_t)n + 2, sizeof(*args));
-    if (!args)
-        return;
-    args[0] = w->id;
-    args[1] = first ? "expire" : "release";
-    int k = 2;
-    for (wjob *j = w->jobs; j; j = j->next)
-        args[k++] = j->token;
-    const char *keys[] = { RK_PROCESSING };
-    /* no claim goes out before this answer: it must not see its own claim */
-    if (wq_script(w, "orphans", 1, keys, k, args, on_orphans, first ? (void *)1 : NULL) == 0)
-        w->claim_inflight++;
-    free(args);
+    send_orphans(w, first ? ORPHANS_EXPIRE : ORPHANS_RELEASE);
+}
+
+/* A claim call answered with an error: Redis keeps a script's writes up
+ * to the error, so claims it made before it are ours without our knowing
+ * (issue 17): give them back unstarted, as after a lost answer. */
+static void claim_failed(worker *w, redisReply *r)
+{
+    if (r && r->type == REDIS_REPLY_ERROR && w->cmd_connected)
+        send_orphans(w, ORPHANS_AFTER_ERROR);
 }
 
 static void on_role_count(worker *w, redisReply *r, void *ud)
@@ -686,8 +709,9 @@ static void on_claim(worker *w, redisReply *r, void *ud)
         w->claim_inflight--;
     if (!r || r->type != REDIS_REPLY_ARRAY || (r->elements != 5 && r->elements != 7)) {
         w->queue_empty = 1;   /* nothing queued, or Redis trouble (logged) */
+        claim_failed(w, r);
         if (r && r->type == REDIS_REPLY_NIL) {
-            w->idle_marked = 1;   /* claim_next put us in {ss}:idle */
+            w->idle_marked = 1;   /* no probing until a notification or the tick */
             w->wake_id[0] = 0;    /* the job we were woken for is taken */
         }
         worker_check_drain(w);
@@ -713,7 +737,8 @@ static void on_claim(worker *w, redisReply *r, void *ud)
 #define CLAIM_BATCH_MAX 64
 
 /* The answer to a claim with want = (intptr_t)ud: a list of claims,
- * shorter than want when the queue ran out (Redis has us in {ss}:idle). */
+ * shorter than want when claim_next found no more (as a single claim's
+ * nil: Redis has us in {ss}:idle unless drained or after 16 stale ids). */
 static void on_claim_many(worker *w, redisReply *r, void *ud)
 {
     int want = (int)(intptr_t)ud;
@@ -722,6 +747,7 @@ static void on_claim_many(worker *w, redisReply *r, void *ud)
         w->claim_inflight = 0;
     if (!r || r->type != REDIS_REPLY_ARRAY) {
         w->queue_empty = 1;   /* Redis trouble (logged): the tick and notifications retry */
+        claim_failed(w, r);
         worker_check_drain(w);
         wake_settle(w);
         return;
@@ -1150,7 +1176,10 @@ static void on_finish_many(worker *w, redisReply *r, void *ud)
         ok = r->element[i]->type == REDIS_REPLY_ARRAY && r->element[i]->elements == 2;
     if (!ok) {
         /* Redis unreachable or an error: each job reports again, alone
-         * (a bad argument of one must not hold back the others) */
+         * (a bad argument of one must not hold back the others); claims
+         * the call made before an error go back first */
+        if (b->want > 0)
+            claim_failed(w, r);
         for (int i = 0; i < b->n; i++) {
             b->jobs[i]->batched = 0;
             if (r)
@@ -1173,7 +1202,8 @@ static void on_finish_many(worker *w, redisReply *r, void *ud)
         start_claimed(w, c->element, c->elements);
     }
     if ((int)claimed < b->want || (b->want == 0 && b->idle)) {
-        /* the queue ran out: Redis has us in {ss}:idle now */
+        /* claim_next found no more (Redis has us in {ss}:idle unless
+         * drained or after 16 stale ids): no probing until told */
         w->queue_empty = 1;
         w->idle_marked = 1;
         w->wake_id[0] = 0;

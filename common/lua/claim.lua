@@ -8,7 +8,9 @@
 -- With want (1..64, a worker with several free slots): up to want claims
 -- in one call, each as above with its own lease and fencing token, in the
 -- order claim_next picks them; returns the list of claims, shorter than
--- want when the queue ran out (the worker is then in {ss}:idle).
+-- want when claim_next found no more: as with a single claim's nil, that
+-- marks the worker idle, except a drained worker (its mark is removed)
+-- and a claim_next that gave up after 16 stale ids (no mark).
 local ms = now_ms()
 if ARGV[5] == nil then
   promote_due(ms)

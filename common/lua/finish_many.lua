@@ -12,8 +12,9 @@
 -- others go on). The claims run after the reports.
 -- Returns {n, r_1, …, r_n, c_1, …, c_m}: r_i = {1, 'completed'} or
 -- {-1, state}; c_j = a claim as claim.lua returns it ({id, token, attempt,
--- spec, still queued[, item, payload]}), m < want when the queue ran out
--- (the worker is then in {ss}:idle).
+-- spec, still queued[, item, payload]}), m < want when claim_next found
+-- no more (the worker is then marked idle as by claim.lua: not when
+-- drained, nor after 16 stale ids).
 local worker, lease, aging = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local want, n = tonumber(ARGV[5]), tonumber(ARGV[7])
 -- every argument checked before the first write (no roll back in Redis)

@@ -4,7 +4,10 @@
 -- ARGV: prefix, worker_id, mode, token1, token2, ... (the tokens it runs)
 -- mode 'release': the worker lost a claim's answer (the connection dropped
 --   after Redis ran the claim); it never started the job, so the job goes
---   back to the head of its queue, the attempt not counted.
+--   back to the head of its queue, the attempt not counted; several go
+--   back in the order they were claimed (fencing token order), so the
+--   queue keeps its FIFO order. A worker also runs it after a claim call
+--   that ended in an error: the script's writes before the error stay.
 -- mode 'expire': the worker restarted under the same id after a crash; its
 --   old claims may have crashed it, so their leases end now and the reaper
 --   counts the attempt (lease_expired) as for any dead worker.
@@ -23,6 +26,7 @@ for i = 4, #ARGV do known[ARGV[i]] = true end
 local ms = now_ms()
 local n = 0
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+local back = {}   -- released jobs: {token, queue, id}
 for _, id in ipairs(ids) do
   local slash = string.find(id, '/', 1, true)
   if slash then
@@ -77,7 +81,7 @@ for _, id in ipairs(ids) do
       redis.call('HSET', jk, 'token', '', 'lease_ms', 0, 'stage', 'queued', 'progress', 0)
       -- the attempt is not counted: the next claim runs this number again
       local attempt = redis.call('HINCRBY', jk, 'attempts', -1) + 1
-      redis.call('RPUSH', P .. 'q:' .. (h[4] or 'normal'), id)
+      back[#back + 1] = {tonumber(h[2]) or 0, P .. 'q:' .. (h[4] or 'normal'), id}
       set_state(id, 'running', 'queued', ms)
       stat('released')
       emit(id, 'job.retrying', cjson.encode({reason = 'the claim answer was lost; released unstarted',
@@ -87,4 +91,9 @@ for _, id in ipairs(ids) do
   end
   end
 end
+-- back to the head of their queues in the order they were claimed (a
+-- batch shares one lease deadline, so ZRANGE gives id order): the head is
+-- the list's tail, so the last claimed (highest token) goes in first
+table.sort(back, function(a, b) return a[1] > b[1] end)
+for _, b in ipairs(back) do redis.call('RPUSH', b[2], b[3]) end
 return n

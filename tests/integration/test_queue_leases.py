@@ -182,6 +182,7 @@ def test_queue_leases():
         h.stop("e")
         check_finish_many(h, api, r, rport, lib, claim, env, log)
         check_claim_many(api, r, claim)
+        check_claim_release(h, api, r, rport, lib, claim, env)
 
 
 def check_finish_many(h, api, r, rport, lib, claim, env, log):
@@ -272,6 +273,40 @@ def check_claim_many(api, r, claim):
     assert int(r("HGET", "{ss}:stats", "started")) - started == 5
     for jid in ids:   # back to the queue (the reaper counts the attempt)
         r("ZADD", "{ss}:processing", "0", jid)
+
+
+def check_claim_release(h, api, r, rport, lib, claim, env):
+    """Claims a worker does not know go back in FIFO order (a batch shares
+    one lease deadline); a batched claim that errors after its first claim
+    gives that claim back at once, uncounted, not after its lease."""
+    orphans = lib + open(os.path.join(SOURCE, "common", "lua", "orphans.lua")).read()
+    ids = [api.submit({"source": "file:///release/%d.mp4" % i, "priority": "high"})["id"]
+           for i in range(3)]
+    got = r("EVAL", claim, 1, "{ss}:processing", "{ss}:", "cr", "60000", "300000", "3")
+    assert [g[0] for g in got] == ids, (got, ids)
+    assert r("EVAL", orphans, 1, "{ss}:processing", "{ss}:", "cr", "release") == 3
+    assert r("LRANGE", "{ss}:q:high", 0, -1) == ids[::-1], ids   # the oldest at the head
+    got = r("EVAL", claim, 1, "{ss}:processing", "{ss}:", "cr", "60000", "300000", "3")
+    assert [(g[0], g[2]) for g in got] == [(jid, 1) for jid in ids], (got, ids)
+
+    # the batch's second job breaks claim_next (a job key of the wrong type)
+    a = api.submit({"source": "file:///release/ok.mp4", "priority": "high"})["id"]
+    b = api.submit({"source": "file:///release/bad.mp4", "priority": "high"})["id"]
+    bkey = "{ss}:job:" + b
+    r("RENAME", bkey, "{ss}:saved")
+    r("SET", bkey, "corrupt")
+    h.queue_worker("f", rport, extra=dict(env, STREAMSCALE_SLOTS="2"))
+    wait_until(lambda: "released to the queue unstarted" in h.log_text("f"), 10,
+               "the errored batch's claim released")
+    r("DEL", bkey)
+    r("RENAME", "{ss}:saved", bkey)
+    for jid in (a, b):
+        j = api.wait_state(jid, ("completed", "failed", "dead"), 30)
+        assert j["state"] == "completed" and j["attempts"] == 1, j
+    assert "job.failed" not in types(api, a), types(api, a)   # no lease_expired
+    rel = [e["data"] for e in api.events(a) if e["type"] == "job.retrying"]
+    assert rel and all(d["attempt"] == 1 for d in rel), rel
+    h.stop("f")
 
 
 if __name__ == "__main__":
