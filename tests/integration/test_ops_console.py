@@ -19,15 +19,13 @@ deploy/redis-acl.conf, so the new key and commands are proven allowed:
   artifacts; docs/console.png is one of them).
 Every answer is checked against proto/openapi.yaml by the harness."""
 import os
-import shutil
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lib.harness import SOURCE, Api, Harness, http_json, main, wait_until  # noqa: E402
+from lib.browser import assert_screenshots, browser_env, require_browser, run_browser_test  # noqa: E402
+from lib.harness import Api, Harness, http_json, main, wait_until  # noqa: E402
 
-BROWSER_DIR = os.path.join(SOURCE, "tests", "browser")
 TOKEN = "console-test-token"
 VIEW = "console-view-token"
 COORD = {"STREAMSCALE_REAP_INTERVAL_MS": "200", "STREAMSCALE_VIEW_TOKEN": VIEW,
@@ -170,21 +168,10 @@ def test_ops_console():
         print("history: %d samples, %d completed" % (len(s), sum(x["completed"] for x in s)))
 
         # ---- the same in the dashboard, in Debian's chromium
-        node = shutil.which("node")
-        assert node and os.path.exists("/usr/bin/chromium") and os.path.isdir(
-            os.path.join(BROWSER_DIR, "node_modules", "playwright-core")), \
-            "node, chromium and playwright-core are needed: tests/run.sh installs them"
-        profile = h.path("chromium-profile")
-        os.makedirs(profile)
-        env = dict(os.environ, SS_URL=url, SS_TOKEN=TOKEN, SS_VIEW_TOKEN=VIEW,
-                   SS_ARTIFACTS=h.artifacts, SS_PROFILE=profile)
-        r = subprocess.run([node, os.path.join(BROWSER_DIR, "console.test.mjs")], cwd=BROWSER_DIR,
-                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           timeout=180)
-        sys.stdout.write(r.stdout)
-        assert r.returncode == 0, "the browser test failed (see above; screenshot in %s)" % h.artifacts
-        with open(os.path.join(h.artifacts, "console.png"), "rb") as f:
-            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+        require_browser()
+        run_browser_test(h, "console.test.mjs",
+                         browser_env(h, url, SS_TOKEN=TOKEN, SS_VIEW_TOKEN=VIEW), 180)
+        assert_screenshots(h, "console.png")
 
 
 if __name__ == "__main__":

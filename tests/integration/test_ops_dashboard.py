@@ -18,20 +18,20 @@ until every cell is done (one cell per chunk, sized by duration, text
 alternative and tooltip; screenshot strip.png)."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lib.harness import BIN, SOURCE, Api, Harness, RedisClient, free_port, http_json, main, wait_until  # noqa: E402
+from lib.browser import (assert_screenshots, browser_env, finish_browser_test,  # noqa: E402
+                         require_browser, run_browser_test, start_browser_test, stop_browser_test)
+from lib.harness import BIN, Api, Harness, RedisClient, free_port, http_json, main, wait_until  # noqa: E402
 
 TOKEN = "dashboard-test-token"
 VIEW = "dashboard-view-token"
-BROWSER_DIR = os.path.join(SOURCE, "tests", "browser")
 
 
-def split_strip(h, api, url, node, out):
+def split_strip(h, api, url, out):
     """A split job on the real worker, its chunk strip watched in chromium
     while it runs (tests/browser/strip.test.mjs)."""
     clip = h.path("split.mp4")
@@ -45,26 +45,18 @@ def split_strip(h, api, url, node, out):
     jid = api.submit({"source": "file://" + clip, "split": 2, "segment_seconds": 1,
                       "ladder": [{"height": 144}], "thumbnails": {"enabled": False,
                                                               "interval_seconds": 10}})["id"]
-    profile = h.path("chromium-profile-strip")
-    os.makedirs(profile)
     ready = h.path("strip.ready")
-    env = dict(os.environ, SS_URL=url, SS_VIEW_TOKEN=VIEW, SS_SPLIT_JOB=jid,
-               SS_ARTIFACTS=h.artifacts, SS_PROFILE=profile, SS_READY=ready)
-    p = subprocess.Popen([node, os.path.join(BROWSER_DIR, "strip.test.mjs")], cwd=BROWSER_DIR,
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    p = start_browser_test("strip.test.mjs", browser_env(
+        h, url, "chromium-profile-strip", SS_VIEW_TOKEN=VIEW, SS_SPLIT_JOB=jid, SS_READY=ready))
     try:
         wait_until(lambda: os.path.exists(ready) or p.poll() is not None, 60, "the strip page open")
         st, ans = http_json("POST", url + "/v1/workers/real/resume", token=TOKEN)
         assert st == 200, (st, ans)
         job = api.wait_state(jid, ("completed", "failed", "dead"), 180)
-        stdout, _ = p.communicate(timeout=120)
+        finish_browser_test(h, p, 120)
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    sys.stdout.write(stdout)
+        stop_browser_test(p)
     assert job["state"] == "completed", job
-    assert p.returncode == 0, "the strip test failed (see above; screenshot in %s)" % h.artifacts
     chunks = [i for i in job["items"] if i["kind"] == "chunk"]
     assert len(chunks) == 3, job["items"]
     ends = [(c["start_seconds"], c["end_seconds"]) for c in chunks]
@@ -82,13 +74,7 @@ def split_strip(h, api, url, node, out):
 
 
 def test_ops_dashboard():
-    if not os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "playwright-core")):
-        raise AssertionError("playwright-core is missing: tests/run.sh installs it "
-                             "(cd tests/browser && npm install)")
-    if not os.path.exists("/usr/bin/chromium"):
-        raise AssertionError("chromium is missing: deploy/deps.sh test-browser")
-    node = shutil.which("node")
-    assert node, "node is missing: deploy/deps.sh nodejs"
+    require_browser()
     with Harness("ops-dashboard") as h:
         rport = h.redis()
         out = h.path("out")
@@ -118,7 +104,7 @@ def test_ops_dashboard():
         s3job = api.submit({"source": "file://" + clip, "idempotency_key": "dashboard-s3-view"})["id"]
         job2 = api.wait_state(s3job, ("completed", "failed", "dead"), 180)
         assert job2["state"] == "completed", job2
-        split_strip(h, api, url, node, out)
+        split_strip(h, api, url, out)
         assert h.stop("real") == 0
         r = RedisClient(rport)
         res = r("HGET", "{ss}:job:" + s3job, "result")
@@ -132,21 +118,11 @@ def test_ops_dashboard():
             "STREAMSCALE_HEARTBEAT_MS": "200", "STREAMSCALE_POLL_MS": "200",
             "STREAMSCALE_LEASE_SECONDS": "10", "STREAMSCALE_LOG_LEVEL": "info"})
 
-        profile = h.path("chromium-profile")
-        os.makedirs(profile)
-        env = dict(os.environ, SS_URL=url, SS_TOKEN=TOKEN, SS_REAL_JOB=real, SS_S3_JOB=s3job,
-                   SS_ARTIFACTS=h.artifacts, SS_PROFILE=profile)
-        r = subprocess.run([node, os.path.join(BROWSER_DIR, "dashboard.test.mjs")], cwd=BROWSER_DIR,
-                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           timeout=300)
-        sys.stdout.write(r.stdout)
-        assert r.returncode == 0, "the browser test failed (see above; screenshots in %s)" % h.artifacts
-        summary = json.loads([ln for ln in r.stdout.splitlines() if ln.startswith("SUMMARY ")][-1][8:])
+        _, summary = run_browser_test(h, "dashboard.test.mjs", browser_env(
+            h, url, SS_TOKEN=TOKEN, SS_REAL_JOB=real, SS_S3_JOB=s3job), 300)
+        assert summary is not None, "the browser test printed no SUMMARY line"
         print("playback: %s" % summary.get("playback"))
-        for name in ("dashboard.png", "job.png"):
-            p = os.path.join(h.artifacts, name)
-            with open(p, "rb") as f:
-                assert f.read(8) == b"\x89PNG\r\n\x1a\n", p
+        assert_screenshots(h, "dashboard.png", "job.png")
         # the coordinator counted the dashboard's own traffic
         st, text = http_json("GET", url + "/metrics")
         assert 'route="dashboard",code="200"' in text and 'route="files",code="200"' in text, text[-2000:]

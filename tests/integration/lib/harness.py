@@ -590,15 +590,25 @@ def gen_clip(path, seconds=4, size="320x240", rate=25, audio=True, extra_in=None
     return path
 
 
-def run_node_script(script, env, timeout):
-    """Run a tests/browser script with node in its own process group (a
-    timeout ends node and the chromium it started); returns (exit status,
-    its output, the JSON of its last "SUMMARY {...}" line or None)."""
+def start_node_script(script, env):
+    """Start a tests/browser script with node in its own process group (so
+    ending the group ends node and the chromium it started)."""
     node = shutil.which("node")
     assert node, "node is missing: deploy/deps.sh nodejs"
     bdir = os.path.join(SOURCE, "tests", "browser")
-    p = subprocess.Popen([node, os.path.join(bdir, script)], cwd=bdir, env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    return subprocess.Popen([node, os.path.join(bdir, script)], cwd=bdir, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def run_node_script(script, env, timeout):
+    """Run a tests/browser script (start_node_script) to its end, or end its
+    group after timeout seconds; returns (exit status, its output, the JSON
+    of its last "SUMMARY {...}" line or None)."""
+    return finish_node_script(start_node_script(script, env), timeout)
+
+
+def finish_node_script(p, timeout):
+    """run_node_script for a script started with start_node_script."""
     try:
         out, _ = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
