@@ -24,7 +24,9 @@ in these set-ups, each on a fresh queue:
                the one-thread worker to a core the other also uses makes
                the share depend on where the scheduler puts the threads),
                and they run in the bench's session: with autogroup
-               scheduling two sessions get even CPU whatever their threads
+               scheduling two sessions get even CPU whatever their threads;
+               there threads 2 covers both cores, so it has no budget (as
+               threads 0) and about 3:1 is expected
   slots-2to1   one worker with 2 slots (threads 1) on cores 0-1, one with
                1 slot on core 2 (needs 3 cores; skipped below): 2:1 by slots
 
