@@ -363,6 +363,8 @@ void wjob_run_media(wjob *j)
     memset(&pub, 0, sizeof(pub));
     pthread_mutex_init(&pub.mu, NULL);
     pub.sent = json_object();
+    /* set before the first goto out: the error path reads it */
+    const int finalize = !strcmp(j->item, "finalize");
 
     const worker_conf *conf = &j->conf;   /* never w->conf: SIGHUP rewrites it */
     if ((size_t)snprintf(dir, sizeof(dir), "%s/%s.%s", conf->scratch_dir, j->id, j->token) >=
@@ -377,7 +379,6 @@ void wjob_run_media(wjob *j)
 
     /* 1. the source (not for a split job's finalize item: it works from
      * the other items' records; nor for its delete item) */
-    int finalize = !strcmp(j->item, "finalize");
     /* a cancelled split job's last item: remove what its items stored */
     int remove = !strcmp(j->item, "delete");
     const json_t *plan = j->item_in ? json_object_get(j->item_in, "plan") : NULL;
