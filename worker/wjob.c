@@ -366,8 +366,6 @@ void wjob_run_media(wjob *j)
     /* set before the first goto out: the error path reads it */
     const int finalize = !strcmp(j->item, "finalize");
 
-    /* set before the first goto: out: reads it */
-    int finalize = !strcmp(j->item, "finalize");
     const worker_conf *conf = &j->conf;   /* never w->conf: SIGHUP rewrites it */
     if ((size_t)snprintf(dir, sizeof(dir), "%s/%s.%s", conf->scratch_dir, j->id, j->token) >=
             sizeof(dir) - 8) {
