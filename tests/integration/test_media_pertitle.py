@@ -16,7 +16,8 @@ small moving box (static) and a test pattern under heavy temporal noise
   fewer bits than its fixed (auto) ladder.
 - `--rate-control two-pass` with per-title on the noisy clip: every rung's
   elementary-stream bitrate is within 5 % of the target per-title chose
-  (x264's two-pass ABR over the whole clip; the checker passes too).
+  (x264's two-pass ABR over the whole clip; the checker passes too); split
+  in chunks, job.json still says two-pass with each rung's target.
 - `--codecs h264,av1` with per-title on the noisy clip: SVT-AV1 probes at
   the display size; every AV1 rung's CRF, rate and cap are the ones
   per_title.codecs.av1 derived from them (not 1.5x the x264 CRF under
@@ -169,6 +170,13 @@ def test_media_pertitle():
             assert abs(got / r["target_kbps"] - 1) <= 0.05, (r["name"], got, r["target_kbps"])
         assert [r["target_kbps"] for r in jt["renditions"]] == \
             [x["target_kbps"] for x in jn["per_title"]["rungs"]], "two-pass used other rates"
+        # split in chunks, each chunk runs both passes: job.json says two-pass
+        # and each rung's target (finalize runs no pass of its own)
+        jst = encode(static, h.path("static-2pass-split"), "--ladder", "per-title",
+                     "--rate-control", "two-pass", "--split", "4")
+        assert jst["split"]["chunks"] == 2, jst["split"]
+        assert jst["rate_control"] == "two-pass", jst["rate_control"]
+        assert all(r["target_kbps"] > 0 and "crf" not in r for r in jst["renditions"]), jst["renditions"]
 
         # the API path: coordinator -> Redis -> worker daemon
         rport = h.redis()

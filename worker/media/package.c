@@ -101,6 +101,9 @@ int package_write(job *j, pkg_records *rec, json_t *res, ss_err *err)
     memset(vt, 0, sizeof(vt));
     memset(at, 0, sizeof(at));
     int nseg = -1;
+    /* what the job asked, not this process's pass: a split job's finalize
+     * runs no pass of its own, its chunks ran both */
+    const int two_pass = j->o->rate_control == MEDIA_RC_TWO_PASS;
     for (int i = 0; i < rec->n; i++) {
         rung_rec *g = &rec->rungs[i];
         vt[i] = g->t;
@@ -191,7 +194,7 @@ int package_write(job *j, pkg_records *rec, json_t *res, ss_err *err)
         json_object_set_new(r, "video_bitrate_avg", json_integer(pkg_avg_bps(&vt[i])));
         json_object_set_new(r, "video_bitrate_peak", json_integer(pkg_peak_bps(&vt[i])));
         json_object_set_new(r, "maxrate_kbps", json_integer(g->p.maxrate_kbps));
-        if (j->pass)
+        if (two_pass)
             json_object_set_new(r, "target_kbps", json_integer(g->p.target_kbps));
         else if (g->codec_id && !strcmp(g->codec_id, "av1") && g->p.av1_crf > 0)   /* per-title */
             json_object_set_new(r, "crf", json_real(g->p.av1_crf));
@@ -205,7 +208,7 @@ int package_write(job *j, pkg_records *rec, json_t *res, ss_err *err)
             json_array_foreach(json_object_get(j->pt_report, "rungs"), k, x) {
                 if (strcmp(json_string_value(json_object_get(x, "name")), g->p.name))
                     continue;
-                if (j->pass)
+                if (two_pass)
                     json_object_set(r, "crf_per_title", json_object_get(x, "crf"));
                 json_object_set(r, "predicted_psnr", json_object_get(x, "predicted_psnr"));
                 json_object_set(r, "predicted_ssim", json_object_get(x, "predicted_ssim"));
@@ -240,7 +243,7 @@ int package_write(job *j, pkg_records *rec, json_t *res, ss_err *err)
     json_object_set_new(res, "duration", json_real(round(duration * 1000) / 1000));
     json_object_set_new(res, "frame_rate", !rec->n ? json_null()
                         : json_real(round((double)j->fps_num / j->fps_den * 1000) / 1000));
-    json_object_set_new(res, "rate_control", json_string(j->pass ? "two-pass" : "capped-crf"));
+    json_object_set_new(res, "rate_control", json_string(two_pass ? "two-pass" : "capped-crf"));
     json_object_set_new(res, "ladder", json_string(j->o->ladder == MEDIA_LADDER_PER_TITLE ? "per-title"
                                                    : j->o->ladder == MEDIA_LADDER_EXPLICIT ? "explicit"
                                                                                            : "auto"));
