@@ -206,39 +206,42 @@ def test_queue_split_scripts():
         assert ev[-1][1][1] == "job.started", ev
 
         # ---- only finalize failed: the retry makes it the ready item
+        def failed_at_finalize(fjid, state, *fields):
+            """A split job whose chunks and audio are done and whose
+            finalize failed; returns its job key."""
+            fjk = "{ss}:job:" + fjid
+            r("HSET", fjk, "state", state, "priority", "normal", "split", "1",
+              "plan", '{"chunks":[1,2]}', "nchunks", 2,
+              "items", '["plan","c0","c1","audio","finalize"]', "spec", "{}", *fields)
+            for n, f in (("c0", 50), ("c1", 50), ("audio", 100)):
+                r("HSET", "{ss}:item:%s:%s" % (fjid, n), "state", "done", "worker", "w1",
+                  "attempts", 1, "result", '{"frames":%d}' % f)
+            r("HSET", "{ss}:item:%s:finalize" % fjid, "state", "failed", "worker", "w1",
+              "attempts", 3)
+            return fjk
+
         jid = "0123456789abcdef0127"
-        jk = "{ss}:job:" + jid
-        r("HSET", jk, "state", "dead", "priority", "normal", "split", "1", "plan", '{"chunks":[1,2]}',
-          "nchunks", 2, "items", '["plan","c0","c1","audio","finalize"]', "spec", "{}")
-        for n, f in (("c0", 50), ("c1", 50), ("audio", 100)):
-            r("HSET", ik(n), "state", "done", "worker", "w1", "attempts", 1,
-              "result", '{"frames":%d}' % f)
-        r("HSET", ik("finalize"), "state", "failed", "worker", "w1", "attempts", 3)
+        jk = failed_at_finalize(jid, "dead")
         assert r("EVAL", script("retry.lua"), 1, jk, "{ss}:", jid) == [1, "queued"]
         assert r("LRANGE", "{ss}:ready:" + jid, 0, -1) == ["finalize"]
         assert r.hgetall(ik("finalize")) == {"state": "ready", "attempts": "0", "progress": "0"}
         # ---- finalize failed because of chunk c1's record (its init segment
         # differs from the stored one: error.items): the retry runs c1 again,
         # done or not, instead of failing the same way forever
-        jid2 = jid
-        jid = "0123456789abcdef012d"
-        jk2, jk = jk, "{ss}:job:" + jid
-        r("HSET", jk, "state", "failed", "priority", "normal", "split", "1", "plan", '{"chunks":[1,2]}',
-          "nchunks", 2, "items", '["plan","c0","c1","audio","finalize"]', "spec", "{}",
-          "error", '{"code":"internal","message":"rung 360p: chunk 1 wrote a different init '
-          'segment","items":["c1"]}')
-        for n, f in (("c0", 50), ("c1", 50), ("audio", 100)):
-            r("HSET", ik(n), "state", "done", "worker", "w1", "attempts", 1,
-              "result", '{"frames":%d}' % f)
-        r("HSET", ik("finalize"), "state", "failed", "worker", "w1", "attempts", 3)
-        assert r("EVAL", script("retry.lua"), 1, jk, "{ss}:", jid) == [1, "queued"]
-        assert r("LRANGE", "{ss}:ready:" + jid, 0, -1) == ["c1"]
-        assert r.hgetall(ik("c1")) == {"state": "ready", "attempts": "0", "progress": "0"}
-        assert r("HGET", ik("c0"), "state") == "done"
-        assert r("HGET", ik("finalize"), "state") == "waiting"
-        assert r("HGET", jk, "chunks_done") == "1" and r("HGET", jk, "vframes") == "50"
-        assert events(r, jid)[-1][1]["kept"] == ["c0", "audio"]
-        jid, jk = jid2, jk2
+        cjid = "0123456789abcdef012d"
+        cjk = failed_at_finalize(cjid, "failed", "error",
+                                 '{"code":"internal","message":"rung 360p: chunk 1 wrote a '
+                                 'different init segment","items":["c1"]}')
+
+        def cik(n):
+            return "{ss}:item:%s:%s" % (cjid, n)
+        assert r("EVAL", script("retry.lua"), 1, cjk, "{ss}:", cjid) == [1, "queued"]
+        assert r("LRANGE", "{ss}:ready:" + cjid, 0, -1) == ["c1"]
+        assert r.hgetall(cik("c1")) == {"state": "ready", "attempts": "0", "progress": "0"}
+        assert r("HGET", cik("c0"), "state") == "done"
+        assert r("HGET", cik("finalize"), "state") == "waiting"
+        assert r("HGET", cjk, "chunks_done") == "1" and r("HGET", cjk, "vframes") == "50"
+        assert events(r, cjid)[-1][1]["kept"] == ["c0", "audio"]
 
         # a retried split job cancelled before it runs again: its `delete`
         # item removes what the kept items stored
