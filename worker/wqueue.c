@@ -703,43 +703,17 @@ static void start_claimed(worker *w, redisReply **f, size_t n)
     wq_finish(w, j);
 }
 
-static void on_claim(worker *w, redisReply *r, void *ud)
-{
-    if (w->claim_inflight > 0)
-        w->claim_inflight--;
-    if (!r || r->type != REDIS_REPLY_ARRAY || (r->elements != 5 && r->elements != 7)) {
-        w->queue_empty = 1;   /* nothing queued, or Redis trouble (logged) */
-        claim_failed(w, r);
-        if (r && r->type == REDIS_REPLY_NIL) {
-            w->idle_marked = 1;   /* no probing until a notification or the tick */
-            w->wake_id[0] = 0;    /* the job we were woken for is taken */
-        }
-        worker_check_drain(w);
-        wake_settle(w);
-        return;
-    }
-    /* the claim says what is left: with nothing, no further claim (nor
-     * one riding on the finish) until a notification says otherwise */
-    w->queue_empty = r->element[4]->integer == 0;
-    w->idle_marked = 0;
-    if (w->queue_empty)
-        w->wake_id[0] = 0;   /* nothing else queued: the wake is answered */
-    start_claimed(w, r->element, r->elements);
-    wq_try_claim(w);   /* another free slot? */
-    wake_settle(w);
-}
-
-/* Single claims in flight at once; once a claim comes back empty, only
+/* Claim calls in flight at once; once a claim comes back empty, only
  * one probes at a time until a notification says there is work again.
- * Free slots beyond one are claimed together: one claim call with want
- * (up to CLAIM_BATCH_MAX jobs). */
+ * Every claim call passes want (the free slots the gate lets us fill, up
+ * to CLAIM_BATCH_MAX): one claim path, one answer shape. */
 #define MAX_CLAIMS_IN_FLIGHT 8
 #define CLAIM_BATCH_MAX 64
 
 /* The answer to a claim with want = (intptr_t)ud: a list of claims,
- * shorter than want when claim_next found no more (as a single claim's
- * nil: Redis has us in {ss}:idle unless drained or after 16 stale ids). */
-static void on_claim_many(worker *w, redisReply *r, void *ud)
+ * shorter than want when claim_next found no more (Redis then has us in
+ * {ss}:idle unless drained or after 16 stale ids). */
+static void on_claim(worker *w, redisReply *r, void *ud)
 {
     int want = (int)(intptr_t)ud;
     w->claim_inflight -= want;
@@ -780,7 +754,6 @@ void wq_try_claim(worker *w)
     snprintf(lease, sizeof(lease), "%lld", w->conf.lease_seconds * 1000);
     snprintf(aging, sizeof(aging), "%lld", w->conf.aging_seconds * 1000);
     const char *keys[] = { RK_PROCESSING };
-    const char *args[] = { w->id, lease, aging };
     /* with the queue empty, one claim probes (and so marks us idle); once
      * Redis has us in {ss}:idle, none: a notification or the poll comes */
     int limit = !w->queue_empty ? MAX_CLAIMS_IN_FLIGHT : w->idle_marked ? 0 : 1;
@@ -792,18 +765,15 @@ void wq_try_claim(worker *w)
                      w->conf.cpu_threshold / 100.0, w->njobs + w->claim_inflight + k,
                      (int)w->conf.slots))
         k++;
-    if (k == 1) {
-        if (wq_script(w, "claim", 1, keys, 3, args, on_claim, NULL) == 0)
-            w->claim_inflight++;
-    } else if (k > 1) {
-        /* several free slots (at start, after a wake): one call claims
-         * them all, each job with its own lease and token */
-        char want[16];
-        snprintf(want, sizeof(want), "%d", k);
-        const char *bargs[] = { w->id, lease, aging, want };
-        if (wq_script(w, "claim", 1, keys, 4, bargs, on_claim_many, (void *)(intptr_t)k) == 0)
-            w->claim_inflight += k;
-    }
+    if (k == 0)
+        return;
+    /* one call claims every free slot (at start, after a wake), each job
+     * with its own lease and token */
+    char want[16];
+    snprintf(want, sizeof(want), "%d", k);
+    const char *args[] = { w->id, lease, aging, want };
+    if (wq_script(w, "claim", 1, keys, 4, args, on_claim, (void *)(intptr_t)k) == 0)
+        w->claim_inflight += k;
 }
 
 /* ---- heartbeat and progress ----------------------------------------------- */

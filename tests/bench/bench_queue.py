@@ -35,6 +35,11 @@ latency     notify → claim at a light rate (20 jobs/s, one idle worker):
             keyspace notification, µs) and started_ms − created_ms (Redis
             TIME, ms); BullMQ add → processor start (µs, in-process) and
             processedOn − timestamp (ms).
+commands    INFO commandstats per job, one run of each configuration per
+            side: the submit phase (streamscale's pipelined enqueue script,
+            BullMQ's addBulk) and the consume phase apart, every command a
+            script runs counted (its time is also inside the script's
+            evalsha). Not in the default set.
 scripts     where Redis spends its time per job: one streamscale run (8
             slots) and one BullMQ run (concurrency 8) with SLOWLOG recording
             every command (slowlog-log-slower-than 0); execution µs per
@@ -95,7 +100,7 @@ def parse_args():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--n", type=int, default=10000, help="jobs per throughput run")
     ap.add_argument("--only", default="ceiling,throughput,enqueue,latency",
-                    help="comma list of: ceiling, throughput, enqueue, latency, scripts, soak")
+                    help="comma list of: ceiling, throughput, enqueue, latency, commands, scripts, soak")
     ap.add_argument("--no-bullmq", action="store_true", help="streamscale only")
     ap.add_argument("--variant", action="append", default=[], metavar="LABEL=PATH",
                     help="also measure this ss_queue_worker binary (e.g. a build with a proposed "
@@ -182,10 +187,29 @@ def start_ss_worker(h, name, rport, env, binary=None):
 
 # ---- streamscale ---------------------------------------------------------
 
-def ss_throughput(h, rport, r, n, slots, procs, tag, binary=None):
+def command_stats(r):
+    """INFO commandstats as {command: (calls, usec)}; commands run by a
+    script are counted on their own too (their time is also in the
+    script's evalsha entry)."""
+    out = {}
+    for line in r("INFO", "commandstats").splitlines():
+        if not line.startswith("cmdstat_"):
+            continue
+        name, _, rest = line[len("cmdstat_"):].partition(":")
+        kv = dict(x.split("=", 1) for x in rest.split(","))
+        out[name] = (int(kv["calls"]), int(kv["usec"]))
+    return out
+
+
+def ss_throughput(h, rport, r, n, slots, procs, tag, binary=None, stats=None):
     r("FLUSHALL")
+    if stats is not None:
+        r("CONFIG", "RESETSTAT")
     enq = run_json([LOAD, "enqueue", "--port", rport, "--n", n, "--depth", 64, "--tag", tag])
     assert enq["created"] == n, enq
+    if stats is not None:
+        stats["submit"] = command_stats(r)
+        r("CONFIG", "RESETSTAT")
     r0 = redis_cpu_s(r)
     names = ["tp%d" % k for k in range(procs)]
     ps = [start_ss_worker(h, nm, rport, worker_env({"STREAMSCALE_SLOTS": str(slots)}), binary)
@@ -196,6 +220,8 @@ def ss_throughput(h, rport, r, n, slots, procs, tag, binary=None):
     wall = time.monotonic() - t0
     wcpu = sum(proc_cpu_s(p.pid) for p in ps)
     rcpu = redis_cpu_s(r) - r0
+    if stats is not None:
+        stats["consume"] = command_stats(r)
     for nm in names:
         h.stop(nm)
     done, first, last = r("EVAL", SPAN_SS, 1, "{ss}:st:completed", "{ss}:job:")
@@ -214,9 +240,13 @@ def node(mode, rport, **kw):
     return [str(a) for a in argv]
 
 
-def bull_throughput(h, rport, r, n, conc, procs, payload):
+def bull_throughput(h, rport, r, n, conc, procs, payload, stats=None):
     r("FLUSHALL")
+    if stats is not None:
+        r("CONFIG", "RESETSTAT")
     fill = run_json(node("fill", rport, n=n, payload=payload))
+    if stats is not None:
+        stats["submit"] = command_stats(r)
     ps = []
     for k in range(procs):
         ps.append(subprocess.Popen(node("consumer", rport, concurrency=conc), stdin=subprocess.PIPE,
@@ -225,6 +255,8 @@ def bull_throughput(h, rport, r, n, conc, procs, payload):
         line = p.stdout.readline().strip()
         if line != "ready":
             raise SystemExit("BullMQ consumer did not start: %r" % line)
+    if stats is not None:
+        r("CONFIG", "RESETSTAT")
     r0 = redis_cpu_s(r)
     for p in ps:
         p.stdin.write("go\n")
@@ -234,6 +266,8 @@ def bull_throughput(h, rport, r, n, conc, procs, payload):
                "%d BullMQ completions" % n, interval=0.01)
     wall = time.monotonic() - t0
     rcpu = redis_cpu_s(r) - r0
+    if stats is not None:
+        stats["consume"] = command_stats(r)
     ccpu = 0.0
     for p in ps:
         p.stdin.write("stop\n")
@@ -447,6 +481,38 @@ def main():
                     fmt(m["script_64"] / m["bull_add_bulk"], 2) + "×" if m["bull_add_bulk"] else "-"],
                    ["HTTP POST /v1/jobs, 1 connection", fmt(m["http_1"]), "-", "-"],
                    ["HTTP POST /v1/jobs, 8 connections", fmt(m["http_8"]), "-", "-"]])
+
+        if "commands" in only:
+            res["commands"] = {}
+            for name, conc, procs in configs:
+                got = {}
+                for who in ("ss", "bull") if bull else ("ss",):
+                    st = {}
+                    if who == "ss":
+                        x = ss_throughput(h, rport, r, ARGS.n, conc, procs, "cmd-%s" % name.replace(" ", ""),
+                                          stats=st)
+                    else:
+                        x = bull_throughput(h, rport, r, ARGS.n, conc, procs, payload, stats=st)
+                    got[who] = (x, st)
+                    log("commands %-12s %-5s %8.0f jobs/s  redis %5.0f µs/job" % (name, who, x["per_s"],
+                                                                                 x["redis_cpu_us"]))
+                res["commands"][name] = {w: {"run": x, "stats": st} for w, (x, st) in got.items()}
+                for phase in ("submit", "consume"):
+                    rows = []
+                    cmds = sorted(set().union(*(got[w][1][phase] for w in got)),
+                                  key=lambda c: -max(got[w][1][phase].get(c, (0, 0))[1] for w in got))
+                    for c in cmds:
+                        row = [c]
+                        for w in got:
+                            calls, us = got[w][1][phase].get(c, (0, 0))
+                            row += [fmt(calls / ARGS.n, 2), fmt(us / ARGS.n, 1)]
+                        rows.append(row)
+                    head = ["command"]
+                    for w in got:
+                        head += ["%s calls/job" % w, "%s µs/job" % w]
+                    table("Redis commands per job, %s phase, %s consumers, %d jobs (INFO commandstats; "
+                          "a script's commands are also inside its evalsha/evalsha_ro µs)"
+                          % (phase, name, ARGS.n), head, rows)
 
         if "scripts" in only:
             res["scripts"] = {}
