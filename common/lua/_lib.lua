@@ -47,6 +47,48 @@ end
 -- removed (a script's claims all run for one worker, atomically).
 local NOT_DRAINED, NOT_IDLE
 
+-- A batch's per-call state (claim with want, finish_many: STATS set). The
+-- priority lists as claim_next last read them: QLEN[prio] = its length
+-- (0: empty), QIDS[prio] = its oldest ids, oldest last (one LRANGE of
+-- CLAIM_AHEAD ids, not one LINDEX per claim), QPOP[prio] = ids taken off
+-- its tail and not popped yet (one RPOP with a count per call). FENCE =
+-- {next, last}: fencing tokens taken with one INCRBY. IDX = the state
+-- index moves ({ss}:st:<state>) of the batch's jobs: one ZREM and one ZADD
+-- per state and call (flush_batch). None of it outlives the call.
+local QLEN, QIDS, QPOP = {}, {}, {}
+local CLAIM_AHEAD = 1
+local FENCE = nil
+local IDX = nil
+
+-- Apply the pops claim_next deferred and forget what it read of the lists:
+-- before anything else reads or writes them (a push, a split job's ready
+-- items) and at the end of the call.
+local function q_sync()
+  for prio, n in pairs(QPOP) do
+    if n > 0 then redis.call('RPOP', P .. 'q:' .. prio, string.format('%d', n)) end
+  end
+  QLEN, QIDS, QPOP = {}, {}, {}
+end
+
+-- A job moves from one state index to another (set_state's index part):
+-- at once, or with the batch's other moves at flush_batch.
+local function index_move(id, from, to, mss)
+  if not IDX then
+    if from then redis.call('ZREM', P .. 'st:' .. from, id) end
+    redis.call('ZADD', P .. 'st:' .. to, mss, id)
+    return
+  end
+  if from then
+    local r = IDX.rem[from]
+    if not r then r = {}; IDX.rem[from] = r end
+    r[#r + 1] = id
+  end
+  local a = IDX.add[to]
+  if not a then a = {}; IDX.add[to] = a end
+  a[#a + 1] = mss
+  a[#a + 1] = id
+end
+
 local function flush_stats()
   if not STATS then return end
   for name, n in pairs(STATS) do
@@ -55,13 +97,36 @@ local function flush_stats()
   STATS = nil
 end
 
+-- A batch begins (claim with want, finish_many): counters, state index
+-- moves, pops and fencing tokens are gathered (ahead = the claims it may
+-- make) and written by flush_batch, which every return path calls.
+local function begin_batch(ahead)
+  STATS = {}
+  IDX = {rem = {}, add = {}}
+  CLAIM_AHEAD = math.max(1, math.min(ahead or 1, 64))
+end
+
+local function flush_batch()
+  q_sync()
+  if IDX then
+    for st, ids in pairs(IDX.rem) do redis.call('ZREM', P .. 'st:' .. st, unpack(ids)) end
+    for st, a in pairs(IDX.add) do redis.call('ZADD', P .. 'st:' .. st, unpack(a)) end
+    IDX = nil
+  end
+  FENCE = nil
+  CLAIM_AHEAD = 1
+  flush_stats()
+end
+
 -- Append an event to the job's stream with the next sequence number as its
 -- stream id (0-<seq>), and schedule webhook delivery when the job has one.
 -- emit_at: the same with the sequence number the caller took itself (the
 -- job's seq + 1, written back with its other fields in one HSET: the hot
 -- claim and completion paths), hook = the job has a hook_url.
 local function emit_at(id, seq, etype, data, ms, hook)
-  redis.call('XADD', P .. 'events:' .. id, 'MAXLEN', '~', 1000, '0-' .. seq,
+  -- strings, not numbers: Lua's and redis.call's number formatting is a
+  -- printf of a double each time
+  redis.call('XADD', P .. 'events:' .. id, 'MAXLEN', '~', '1000', string.format('0-%d', seq),
              'type', etype, 'ts', ms, 'data', data)
   if hook then
     redis.call('ZADD', P .. 'hooks:due', 'NX', ms, id)
@@ -114,6 +179,7 @@ local promote_items
 -- Put due retries back on their priority queue (and due item retries back
 -- among their job's ready items).
 local function promote_due(ms)
+  q_sync()
   promote_items(ms)
   local due = redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', ms, 'LIMIT', 0, 100)
   for _, id in ipairs(due) do
@@ -186,21 +252,22 @@ local function observe(name, v)
   if type(v) ~= 'number' or v ~= v or v < 0 or v == math.huge then return end
   local le = '+Inf'
   for _, b in ipairs(HIST_BOUNDS[name]) do
-    if v <= b then le = tostring(b); break end
+    if v <= b then le = b; break end
   end
   stat('hist:' .. name .. ':' .. le, 1)
-  stat('hist:' .. name .. ':sum_milli', string.format('%d', math.floor(v * 1000 + 0.5)))
+  stat('hist:' .. name .. ':sum_milli', math.floor(v * 1000 + 0.5))
 end
 
 -- Count what a completed job's result says it did (uploads, encode speed).
 -- result_json is the worker's job.json without the spec; anything missing
 -- or malformed is skipped, never an error.
-local function count_result(jk, ms, result_json, started_ms)
+local function count_result(jk, ms, result_json, started_ms, decoded)
   local started = tonumber(started_ms or redis.call('HGET', jk, 'started_ms') or '')
   if started and started > 0 and ms >= started then
     observe('job_duration_seconds', (ms - started) / 1000)
   end
-  local ok, res = pcall(cjson.decode, result_json)
+  local ok, res = true, decoded   -- decoded: the caller's cjson.decode (false: it failed)
+  if decoded == nil then ok, res = pcall(cjson.decode, result_json) end
   if not ok or type(res) ~= 'table' then return end
   local up = res.upload
   if type(up) == 'table' then
@@ -248,13 +315,17 @@ local function mark_playable(id, url, segments, ms)
 end
 
 -- A completed job's HLS URL (its result's urls.hls), or nil.
-local function result_hls(result_json)
-  local ok, r = pcall(cjson.decode, result_json)
-  if ok and type(r) == 'table' and type(r.urls) == 'table' and type(r.urls.hls) == 'string' and
+local function hls_of(r)
+  if type(r) == 'table' and type(r.urls) == 'table' and type(r.urls.hls) == 'string' and
      r.urls.hls ~= '' then
     return r.urls.hls
   end
   return nil
+end
+
+local function result_hls(result_json)
+  local ok, r = pcall(cjson.decode, result_json)
+  return ok and hls_of(r) or nil
 end
 
 -- A job completes: playable now if it was not before (its result's HLS URL).
@@ -273,6 +344,7 @@ end
 -- A split job with a newly ready item goes (back) to the head of its
 -- queue, so its items are claimed before later jobs'.
 local function requeue_split(id, prio)
+  q_sync()
   local q = P .. 'q:' .. (prio or 'normal')
   if not redis.call('LPOS', q, id) then redis.call('RPUSH', q, id) end
   notify_work(id, now_ms())
@@ -716,6 +788,7 @@ end
 -- + one level per aging ms waited; ties go to the higher base level. FIFO
 -- within a queue. Returns {id, token, attempt, spec, still queued} or nil.
 local LEVELS = {{'high', 2}, {'normal', 1}, {'low', 0}}
+local WORKER_JSON = {}   -- {worker id, the id as JSON}: job.started's data is built, not encoded
 
 local function claim_next(worker, lease, aging, ms)
   -- a worker drained through the API ({ss}:drain) claims nothing, and is
@@ -727,11 +800,24 @@ local function claim_next(worker, lease, aging, ms)
     end
     NOT_DRAINED = worker
   end
+  -- outside a batch nothing is remembered from one call to the next
+  if not IDX then QLEN, QIDS, QPOP = {}, {}, {} end
   for _ = 1, 16 do
     local cands = {}
     for _, lv in ipairs(LEVELS) do
-      local oldest = redis.call('LINDEX', P .. 'q:' .. lv[1], -1)
-      if oldest then cands[#cands + 1] = {lv[1], lv[2], oldest} end
+      local prio = lv[1]
+      if QLEN[prio] ~= 0 then
+        local ids = QIDS[prio]
+        if not ids or #ids == 0 then
+          -- the next CLAIM_AHEAD oldest ids (after those taken, not popped yet)
+          local skip = QPOP[prio] or 0
+          ids = redis.call('LRANGE', P .. 'q:' .. prio, string.format('%d', -(skip + CLAIM_AHEAD)),
+                           string.format('%d', -(skip + 1)))
+          QIDS[prio] = ids
+          if #ids == 0 then QLEN[prio] = 0 end
+        end
+        if #ids > 0 then cands[#cands + 1] = {prio, lv[2], ids[#ids]} end
+      end
     end
     if #cands == 0 then
       -- nothing queued: this worker is idle (notify_work may wake it)
@@ -753,7 +839,14 @@ local function claim_next(worker, lease, aging, ms)
     -- again (read before the first write: a refused command must not
     -- leave a half-done claim); a list without an oldest id is empty
     local left = -1
-    for _, c in ipairs(cands) do left = left + redis.call('LLEN', P .. 'q:' .. c[1]) end
+    for _, c in ipairs(cands) do
+      local n = QLEN[c[1]]
+      if not n then
+        n = redis.call('LLEN', P .. 'q:' .. c[1]) - (QPOP[c[1]] or 0)
+        QLEN[c[1]] = n
+      end
+      left = left + n
+    end
     local q = P .. 'q:' .. best[1]
     local id = best[3]
     local jk = P .. 'job:' .. id
@@ -765,16 +858,38 @@ local function claim_next(worker, lease, aging, ms)
       -- queue with its last ready item; a cancelling one has only its
       -- `delete` item; a queued one is a retry that continues from its
       -- plan, redrive, and runs again with this item)
+      q_sync()
       local rl = P .. 'ready:' .. id
       local name = redis.call('LPOP', rl)
       if redis.call('LLEN', rl) == 0 then redis.call('RPOP', q) else left = left + 1 end
       if name and h[1] == 'queued' then split_resumed(id, h, worker, ms) end
       if name then return claim_item(id, name, worker, lease, ms, left) end
     else
-      redis.call('RPOP', q)
+      -- taken off the list: the pop itself waits for q_sync (one RPOP
+      -- with a count per list and call)
+      local b = best[1]
+      table.remove(QIDS[b])
+      QLEN[b] = QLEN[b] - 1
+      if IDX then
+        QPOP[b] = (QPOP[b] or 0) + 1
+      else
+        redis.call('RPOP', q)
+      end
     end
     if h[1] == 'queued' then
-      local token = redis.call('INCR', P .. 'fence')
+      local token
+      if IDX then
+        -- a batch takes CLAIM_AHEAD tokens at once (those left unused are
+        -- skipped: a token need only be unique and never reused)
+        if not FENCE or FENCE[1] > FENCE[2] then
+          local last = redis.call('INCRBY', P .. 'fence', string.format('%d', CLAIM_AHEAD))
+          FENCE = {last - CLAIM_AHEAD + 1, last}
+        end
+        token = FENCE[1]
+        FENCE[1] = token + 1
+      else
+        token = redis.call('INCR', P .. 'fence')
+      end
       local attempt = (tonumber(h[4] or '0') or 0) + 1
       local seq = (tonumber(h[5] or '0') or 0) + 1
       local deadline = ms + lease
@@ -782,19 +897,21 @@ local function claim_next(worker, lease, aging, ms)
       if qms and ms >= qms then observe('job_queue_wait_seconds', (ms - qms) / 1000) end
       -- the claim's fields, the state (set_state's HSET) and the event's
       -- sequence number (emit's HINCRBY) in one write
-      local tok, mss, dls = tostring(token), nstr(ms), nstr(deadline)
+      local tok, mss, dls = string.format('%d', token), nstr(ms), nstr(deadline)
+      local att = string.format('%d', attempt)
       redis.call('HSET', jk, 'worker', worker, 'token', tok, 'lease_ms', dls,
-                 'started_ms', mss, 'progress', '0', 'stage', 'starting', 'attempts', attempt,
-                 'state', 'running', 'updated_ms', mss, 'seq', seq)
+                 'started_ms', mss, 'progress', '0', 'stage', 'starting', 'attempts', att,
+                 'state', 'running', 'updated_ms', mss, 'seq', string.format('%d', seq))
       redis.call('ZADD', P .. 'processing', dls, id)
       if NOT_IDLE ~= worker then
         redis.call('ZREM', P .. 'idle', worker)
         NOT_IDLE = worker
       end
-      redis.call('ZREM', P .. 'st:queued', id)
-      redis.call('ZADD', P .. 'st:running', mss, id)
+      index_move(id, 'queued', 'running', mss)
       stat('started')
-      emit_at(id, seq, 'job.started', cjson.encode({worker = worker, attempt = attempt}), mss, h[6] ~= false)
+      if WORKER_JSON[1] ~= worker then WORKER_JSON = {worker, cjson.encode(worker)} end
+      emit_at(id, seq, 'job.started', '{"worker":' .. WORKER_JSON[2] .. ',"attempt":' .. att .. '}',
+              mss, h[6] ~= false)
       return {id, tok, attempt, h[7], left}
     end
     -- a stale id (job gone or no longer queued): drop it and look again
@@ -814,18 +931,19 @@ local FINISH_FIELDS = {'token', 'state', 'priority', 'started_ms', 'seq', 'hook_
 local function complete_job(id, h, result, evdata, ms)
   local jk = P .. 'job:' .. id
   local seq = (tonumber(h[5] or '0') or 0) + 1
-  local url = not h[8] and result_hls(result) or nil
+  local ok, res = pcall(cjson.decode, result)   -- once, for the URL and the counters
+  if not ok then res = nil end
+  local url = not h[8] and hls_of(res) or nil
   local mss = nstr(ms)
   redis.call('ZREM', P .. 'processing', id)
   redis.call('HSET', jk, 'token', '', 'lease_ms', '0', 'result', result, 'finished_ms', mss,
              'progress', '100', 'stage', 'done', 'state', 'completed', 'updated_ms', mss,
-             'seq', url and seq + 1 or seq)
+             'seq', string.format('%d', url and seq + 1 or seq))
   if url then redis.call('HSET', jk, 'playable_ms', mss, 'playable_url', url) end
   if h[7] then redis.call('HDEL', jk, 'error') end
-  redis.call('ZREM', P .. 'st:' .. h[2], id)
-  redis.call('ZADD', P .. 'st:completed', mss, id)
+  index_move(id, h[2], 'completed', mss)
   stat('completed')
-  count_result(jk, ms, result, h[4] or '')
+  count_result(jk, ms, result, h[4] or '', res or false)
   local hook = h[6] ~= false
   if url then
     emit_at(id, seq, 'job.playable', playable_data(url, h[9] or nil, nil, ms), mss, hook)

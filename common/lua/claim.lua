@@ -20,7 +20,7 @@ local worker, lease, aging, want = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 if not (lease and aging and want) or worker == '' or want < 1 or want > 64 or want ~= math.floor(want) then
   return redis.error_reply('claim: bad arguments')
 end
-STATS = {}   -- the claims' counters in one HINCRBY each
+begin_batch(want)   -- counters, index moves, pops and tokens once per call (flush_batch)
 promote_due(ms)
 local out = {}
 for _ = 1, want do
@@ -28,5 +28,5 @@ for _ = 1, want do
   if not nxt then break end
   out[#out + 1] = nxt
 end
-flush_stats()
+flush_batch()
 return out

@@ -24,7 +24,7 @@ if not (lease and aging and want and n) or worker == '' or n < 1 or want < 0 or 
 end
 local ms = now_ms()
 local out = {n}
-STATS = {}   -- the counters of all n jobs (and the claims) in one HINCRBY each
+begin_batch(want)   -- counters, index moves, pops and tokens of all n jobs and the claims once per call
 for i = 0, n - 1 do
   local id, token = ARGV[8 + 4 * i], ARGV[9 + 4 * i]
   local h = redis.call('HMGET', P .. 'job:' .. id, unpack(FINISH_FIELDS))
@@ -45,5 +45,5 @@ elseif want > 0 then
     out[#out + 1] = nxt
   end
 end
-flush_stats()
+flush_batch()
 return out
