@@ -460,6 +460,9 @@ void wjob_run_media(wjob *j)
         if (mo.threads < 1)
             mo.threads = 1;
     }
+    /* one of several items of a split job that share a slot: its share */
+    if (j->item_threads > 0)
+        mo.threads = j->item_threads;
     mo.max_duration = conf->max_duration;
     mo.max_pixels = conf->max_pixels;
     mo.max_file_size = conf->max_file_size;

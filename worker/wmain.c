@@ -44,6 +44,9 @@ const cfg_opt worker_opts[] = {
     OPT("slots", CFG_INT, "1", slots, 1, 64, "jobs this worker runs at once"),
     OPT("threads", CFG_INT, "0", threads, 0, 256,
         "about this many busy cores per job (0 = all cores divided by slots)"),
+    OPT("items_per_slot", CFG_INT, "0", items_per_slot, 0, 64,
+        "items of one split job a slot runs at once (0 = by its budget: one per 4 cores, at least "
+        "2 on 2 cores or more; 1 = one at a time)"),
     OPT("scratch_dir", CFG_STR, "/var/lib/streamscale/scratch", scratch_dir, 0, 0,
         "working folder for downloads and output before upload"),
     OPT("storage", CFG_STR, "file:///var/lib/streamscale/out/", storage, 0, 0,
@@ -119,6 +122,40 @@ int worker_busy(const worker *w)
     return w->njobs;
 }
 
+int worker_slots_busy(const worker *w)
+{
+    int n = 0, xfound = 0;
+    for (const wjob *j = w->jobs; j; j = j->next) {
+        const wjob *k = w->jobs;
+        while (k != j && k->group != j->group)
+            k = k->next;
+        n += k == j;   /* the first of its group */
+        xfound |= w->xclaim_group && j->group == w->xclaim_group;
+    }
+    return n + (w->xclaim_group && !xfound);
+}
+
+int worker_items_per_slot(const worker *w, int *threads_each)
+{
+    int ncpus = w->ncpus > 0 ? w->ncpus : 1;
+    int b = (int)w->conf.threads;
+    if (b <= 0)
+        b = ncpus / (int)(w->conf.slots > 0 ? w->conf.slots : 1);
+    if (b > ncpus)
+        b = ncpus;
+    int per = (b + SS_ITEM_CORES - 1) / SS_ITEM_CORES;
+    if (w->conf.items_per_slot > 0)
+        per = b / (int)w->conf.items_per_slot;
+    if (per < 1)
+        per = 1;
+    int k = b / per;
+    if (w->conf.items_per_slot > 0 && k > w->conf.items_per_slot)
+        k = (int)w->conf.items_per_slot;
+    if (threads_each)
+        *threads_each = k > 1 ? per : 0;
+    return k > 1 ? k : 1;
+}
+
 static void stop_loop(worker *w)
 {
     if (w->stopping)
@@ -141,7 +178,7 @@ void worker_fatal(worker *w)
  * the wire (its answer could be a job nobody would then release). */
 void worker_check_drain(worker *w)
 {
-    if (w->draining && w->njobs == 0 && w->claim_inflight == 0)
+    if (w->draining && w->njobs == 0 && w->claim_inflight == 0 && !w->xclaim_group)
         stop_loop(w);
 }
 
@@ -154,6 +191,7 @@ void worker_job_finished(worker *w, wjob *j)
         *pp = j->next;
         w->njobs--;
     }
+    w->xclaim_after_ms = 0;   /* its slot may take another item of the job now */
     wjob_free(j);
     worker_check_drain(w);
     if (!w->draining)
@@ -217,6 +255,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     w->conf.cpu_threshold = nc.cpu_threshold;
     w->conf.slots = nc.slots;
     w->conf.threads = nc.threads;
+    w->conf.items_per_slot = nc.items_per_slot;
     w->conf.poll_ms = nc.poll_ms;
     w->conf.claim_delay_ms = nc.claim_delay_ms;
     w->conf.aging_seconds = nc.aging_seconds;

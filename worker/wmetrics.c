@@ -59,7 +59,7 @@ static void write_metrics(worker *w, wmetrics *m, struct evbuffer *b)
         { "streamscale_worker_redis_connected", "1 while the worker's command connection to Redis is up." },
         { "streamscale_worker_draining", "1 after SIGTERM: claims nothing, finishes or releases its jobs." },
     };
-    double v[] = { (double)w->conf.slots, (double)w->njobs, w->gate.load < 0 ? 0 : w->gate.load,
+    double v[] = { (double)w->conf.slots, (double)worker_slots_busy(w), w->gate.load < 0 ? 0 : w->gate.load,
                    w->conf.cpu_threshold / 100.0,
                    (double)w->ncpus, w->cmd_connected ? 1 : 0, w->draining ? 1 : 0 };
     for (size_t i = 0; i < SS_ARRAY_LEN(g); i++) {

@@ -33,6 +33,7 @@ typedef struct worker_conf {
     double cpu_threshold;          /* percent, 100 = no CPU check */
     long long slots;
     long long threads;             /* encoder threads per job, 0 = all cores */
+    long long items_per_slot;      /* split jobs: items a slot runs at once, 0 = by its budget */
     char *scratch_dir;
     char *storage;                 /* default destination URL */
     long long lease_seconds;
@@ -95,6 +96,10 @@ typedef enum wjob_outcome {
 #define WJOB_SHORT_MS 1000
 #define WJOB_SUMMARY_MS 60000
 
+/* A slot whose CPU budget is larger runs several items of one split job at
+ * once, each with about this many cores at most (worker_items_per_slot) */
+#define SS_ITEM_CORES 4
+
 typedef struct worker worker;
 typedef struct wjob_pool wjob_pool;
 
@@ -113,6 +118,10 @@ typedef struct wjob {
     char item[16];              /* a split job's work item ("c3", "audio", "finalize"); "" = the job */
     json_t *item_in;            /* its claim payload: {plan, results, items} (owned) */
     double item_cpu;            /* CPU seconds the item took (set by the job thread) */
+    int item_threads;           /* > 0: its CPU budget (mo.threads) when several items of
+                                 * one job share a slot (worker_items_per_slot) */
+    int group;                  /* the slot it runs in: the claims of one slot share it
+                                 * (several items of one split job, docs/SPLIT.md) */
     struct wjob *pool_next;     /* wjob.c: handed to the job threads, not yet taken */
     int thread_started;         /* handed to a job thread that has not signalled done_ev */
     atomic_int cancel;          /* read by the pipeline; WJOB_CANCEL_* */
@@ -171,6 +180,9 @@ struct worker {
     wjob *jobs;
     int njobs;
     int claim_inflight;         /* claim scripts sent, not answered */
+    int next_group;             /* the last wjob.group given out */
+    int xclaim_group;           /* a claim of another item for this slot (group) in flight */
+    int64_t xclaim_after_ms;    /* monotonic: no such claim before (the last found none) */
     int queue_empty;            /* the last claim found nothing */
     char wake_id[64];           /* woken for this job while a claim was in flight */
     int idle_marked;            /* a claim found nothing (Redis has us in {ss}:idle unless
@@ -237,6 +249,16 @@ void worker_job_finished(worker *w, wjob *j);   /* after the finish script */
 /* Stop at once for an error a retry cannot fix (already logged): exit 1. */
 void worker_fatal(worker *w);
 int worker_busy(const worker *w);
+/* Slots busy: the distinct groups of the running claims (several items of
+ * one split job share one slot), counting a group whose item claim is in
+ * flight. */
+int worker_slots_busy(const worker *w);
+/* How many items of one split job a slot runs at once (1: one, as a job),
+ * and the CPU budget (threads) of each (docs/SPLIT.md "Several items at
+ * once"): a slot's budget B (threads, or cores / slots; at most the cores)
+ * gives each item ceil(B / 4) tokens, and the slot B / that many items;
+ * items_per_slot N > 0: N items of B / N tokens each (at least 1). */
+int worker_items_per_slot(const worker *w, int *threads_each);
 /* A draining worker exits once nothing runs and no claim is in flight. */
 void worker_check_drain(worker *w);
 /* The daemon; runner NULL = the media pipeline. */

@@ -569,8 +569,9 @@ static void wake_settle(worker *w)
     char id[sizeof(w->wake_id)];
     ss_strlcpy(id, w->wake_id, sizeof(id));
     w->wake_id[0] = 0;
+    int busy = worker_slots_busy(w);
     if (!w->draining && !w->stopping && w->cmd_connected &&
-        gate_open(gate_load_after(&w->gate, w->njobs), w->conf.cpu_threshold / 100.0, w->njobs,
+        gate_open(gate_load_after(&w->gate, busy), w->conf.cpu_threshold / 100.0, busy,
                   (int)w->conf.slots)) {
         w->queue_empty = 0;
         wq_try_claim(w);
@@ -609,8 +610,9 @@ static void on_sub_message(redisAsyncContext *ac, void *r, void *priv)
         if (w->draining)
             return;
         w->queue_empty = 0;
-        int delay = w->njobs == 0 ? 0 : gate_claim_delay_ms(w->gate.load, w->njobs, (int)w->conf.slots,
-                                                            (int)w->conf.claim_delay_ms);
+        int busy = worker_slots_busy(w);
+        int delay = busy == 0 ? 0 : gate_claim_delay_ms(w->gate.load, busy, (int)w->conf.slots,
+                                                        (int)w->conf.claim_delay_ms);
         if (!w->claim_ev)
             w->claim_ev = evtimer_new(w->base, on_claim_timer, w);
         if (!evtimer_pending(w->claim_ev, NULL)) {
@@ -650,8 +652,9 @@ static void log_claim(const wjob *j, ss_log_level level, int64_t ran_ms)
 
 /* Start a job from the claim fields {id, token, attempt, spec, still
  * queued[, item, payload]} (n of them: 5 for a job, 7 for a split job's
- * work item). */
-static void start_claimed(worker *w, redisReply **f, size_t n)
+ * work item), in a slot of its own (group 0) or beside the items of
+ * that group (another item of their job, claim_items). */
+static void start_claimed(worker *w, redisReply **f, size_t n, int group)
 {
     wjob *j = calloc(1, sizeof(*j));
     if (!j)
@@ -665,7 +668,12 @@ static void start_claimed(worker *w, redisReply **f, size_t n)
     if (n >= 7 && f[5]->str) {
         ss_strlcpy(j->item, f[5]->str, sizeof(j->item));
         j->item_in = f[6]->str ? json_loads(f[6]->str, 0, NULL) : NULL;
+        /* a slot that runs several items at once divides its budget */
+        int each = 0;
+        if (worker_items_per_slot(w, &each) > 1)
+            j->item_threads = each;
     }
+    j->group = group ? group : ++w->next_group;
     pthread_mutex_init(&j->mu, NULL);
     ss_strlcpy(j->stage, "starting", sizeof(j->stage));
     j->last_hb_ok_ms = ss_mono_ms();
@@ -734,7 +742,7 @@ static void on_claim(worker *w, redisReply *r, void *ud)
         got++;
         w->queue_empty = c->element[4]->integer == 0;
         w->idle_marked = 0;
-        start_claimed(w, c->element, c->elements);
+        start_claimed(w, c->element, c->elements, 0);
     }
     if ((int)got < want) {
         w->queue_empty = 1;
@@ -748,6 +756,63 @@ static void on_claim(worker *w, redisReply *r, void *ud)
     wake_settle(w);
 }
 
+/* The answer to claim_items' call: the item (or nothing) for ud's slot. */
+static void on_claim_item(worker *w, redisReply *r, void *ud)
+{
+    int group = (int)(intptr_t)ud;
+    w->xclaim_group = 0;
+    size_t got = 0;
+    if (r && r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < r->elements; i++) {
+            redisReply *c = r->element[i];
+            if (c->type != REDIS_REPLY_ARRAY || c->elements != 7)
+                continue;
+            got++;
+            start_claimed(w, c->element, c->elements, group);
+        }
+    } else {
+        claim_failed(w, r);
+    }
+    if (!got)   /* none ready now: ask again after a poll, or when one of ours ends */
+        w->xclaim_after_ms = ss_mono_ms() + w->conf.poll_ms;
+    worker_check_drain(w);
+    wq_try_claim(w);
+    wake_settle(w);
+}
+
+/* A slot running an item of a split job, with room for more of them
+ * (worker_items_per_slot): claim the job's next item into the same slot,
+ * one claim at a time. The claim script gives only an item of that job,
+ * and only while it is the job the queue would give next (a later job's
+ * items do not overtake; an unsplit job never shares a slot). The CPU gate
+ * admitted the slot; its own load does not hold back its items. */
+static void claim_items(worker *w)
+{
+    if (w->xclaim_group || w->draining || w->stopping || !w->cmd_connected ||
+        ss_mono_ms() < w->xclaim_after_ms)
+        return;
+    int per = worker_items_per_slot(w, NULL);
+    if (per < 2)
+        return;
+    for (wjob *j = w->jobs; j; j = j->next) {
+        if (!j->item[0] || j->thread_done || atomic_load(&j->cancel))
+            continue;
+        int n = 0;
+        for (const wjob *k = w->jobs; k; k = k->next)
+            n += k->group == j->group;
+        if (n >= per)
+            continue;
+        char lease[24], aging[24];
+        snprintf(lease, sizeof(lease), "%lld", w->conf.lease_seconds * 1000);
+        snprintf(aging, sizeof(aging), "%lld", w->conf.aging_seconds * 1000);
+        const char *keys[] = { RK_PROCESSING };
+        const char *args[] = { w->id, lease, aging, "1", j->id };
+        if (wq_script(w, "claim", 1, keys, 5, args, on_claim_item, (void *)(intptr_t)j->group) == 0)
+            w->xclaim_group = j->group;
+        return;
+    }
+}
+
 void wq_try_claim(worker *w)
 {
     char lease[24], aging[24];
@@ -758,22 +823,23 @@ void wq_try_claim(worker *w)
      * Redis has us in {ss}:idle, none: a notification or the poll comes */
     int limit = !w->queue_empty ? MAX_CLAIMS_IN_FLIGHT : w->idle_marked ? 0 : 1;
     /* the slots the gate lets us fill now */
-    int k = 0;
+    int k = 0, busy = worker_slots_busy(w);
     while (!w->draining && !w->stopping && w->cmd_connected && k < CLAIM_BATCH_MAX &&
            (k == 0 ? w->claim_inflight < limit : !w->queue_empty) &&
-           gate_open(gate_load_after(&w->gate, w->njobs + w->claim_inflight + k),
-                     w->conf.cpu_threshold / 100.0, w->njobs + w->claim_inflight + k,
+           gate_open(gate_load_after(&w->gate, busy + w->claim_inflight + k),
+                     w->conf.cpu_threshold / 100.0, busy + w->claim_inflight + k,
                      (int)w->conf.slots))
         k++;
-    if (k == 0)
-        return;
-    /* one call claims every free slot (at start, after a wake), each job
-     * with its own lease and token */
-    char want[16];
-    snprintf(want, sizeof(want), "%d", k);
-    const char *args[] = { w->id, lease, aging, want };
-    if (wq_script(w, "claim", 1, keys, 4, args, on_claim, (void *)(intptr_t)k) == 0)
-        w->claim_inflight += k;
+    if (k > 0) {
+        /* one call claims every free slot (at start, after a wake), each job
+         * with its own lease and token */
+        char want[16];
+        snprintf(want, sizeof(want), "%d", k);
+        const char *args[] = { w->id, lease, aging, want };
+        if (wq_script(w, "claim", 1, keys, 4, args, on_claim, (void *)(intptr_t)k) == 0)
+            w->claim_inflight += k;
+    }
+    claim_items(w);
 }
 
 /* ---- heartbeat and progress ----------------------------------------------- */
@@ -949,7 +1015,7 @@ static void finish_reply(worker *w, redisReply *r, void *ud)
             w->idle_marked = 0;
             if (w->queue_empty)
                 w->wake_id[0] = 0;
-            start_claimed(w, r->element + 2, r->elements - 2);
+            start_claimed(w, r->element + 2, r->elements - 2, 0);
         }
         if (wait) {
             /* acknowledged: the job is done for us only once a replica
@@ -1007,6 +1073,18 @@ void wq_finish(worker *w, wjob *j)
     finish_one(w, j, oc);
 }
 
+/* 1 when j's slot is free once j ends: no other claim in its group, none
+ * on the wire for it. */
+static int group_alone(const worker *w, const wjob *j)
+{
+    if (w->xclaim_group == j->group)
+        return 0;
+    for (const wjob *k = w->jobs; k; k = k->next)
+        if (k != j && k->group == j->group)
+            return 0;
+    return 1;
+}
+
 /* One finish (or item_finish) call for j. */
 static void finish_one(worker *w, wjob *j, wjob_outcome oc)
 {
@@ -1062,10 +1140,10 @@ static void finish_one(worker *w, wjob *j, wjob_outcome oc)
      * free and the gate is open: one round trip per job. When the last
      * claim said nothing is left, say we are idle instead (the queue then
      * wakes us for new work: no claim runs just to find nothing). */
+    int after = worker_slots_busy(w) - group_alone(w, j) + w->claim_inflight;
     int free_slot = !w->draining && !w->stopping &&
-                    gate_open(gate_load_after(&w->gate, w->njobs - 1 + w->claim_inflight),
-                              w->conf.cpu_threshold / 100.0, w->njobs - 1 + w->claim_inflight,
-                              (int)w->conf.slots);
+                    gate_open(gate_load_after(&w->gate, after), w->conf.cpu_threshold / 100.0,
+                              after, (int)w->conf.slots);
     int claim = free_slot && !w->queue_empty;
     int nargs = claim ? 10 : free_slot && w->claim_inflight == 0 ? 11 : 7;
     /* a split job's work item: its own script, fenced by the item's token
@@ -1169,7 +1247,7 @@ static void on_finish_many(worker *w, redisReply *r, void *ud)
             continue;
         w->queue_empty = c->element[4]->integer == 0;
         w->idle_marked = 0;
-        start_claimed(w, c->element, c->elements);
+        start_claimed(w, c->element, c->elements, 0);
     }
     if ((int)claimed < b->want || (b->want == 0 && b->idle)) {
         /* claim_next found no more (Redis has us in {ss}:idle unless
@@ -1199,11 +1277,13 @@ static void batch_send(worker *w, wjob **jobs, int n)
     if (b && args && owned) {
         int freed = 0;   /* slots the gate lets us fill again */
         /* as finish_one: the load without our own finished work when
-         * nothing else of ours would run */
+         * nothing else of ours would run (completed jobs, not items: each
+         * had a slot of its own) */
+        int busy = worker_slots_busy(w) - n;
         while (!w->draining && !w->stopping && freed < n &&
-               gate_open(gate_load_after(&w->gate, w->njobs - n + w->claim_inflight + freed),
+               gate_open(gate_load_after(&w->gate, busy + w->claim_inflight + freed),
                          w->conf.cpu_threshold / 100.0,
-                         w->njobs - n + w->claim_inflight + freed, (int)w->conf.slots))
+                         busy + w->claim_inflight + freed, (int)w->conf.slots))
             freed++;
         b->n = n;
         b->want = w->queue_empty ? 0 : freed;
@@ -1279,11 +1359,12 @@ static void registry_beat(worker *w)
         pthread_mutex_unlock(&j->mu);
     }
     char gate[96];
-    gate_reason(gate_load_after(&w->gate, w->njobs), w->conf.cpu_threshold / 100.0, w->njobs,
+    int busy = worker_slots_busy(w);
+    gate_reason(gate_load_after(&w->gate, busy), w->conf.cpu_threshold / 100.0, busy,
                 (int)w->conf.slots,
                 w->draining || w->stopping, gate, sizeof(gate));
     json_t *info = json_pack("{ss ss si sI si sf sf ss so sb ss}", "id", w->id, "host", w->host,
-                             "cores", w->ncpus, "slots", (json_int_t)w->conf.slots, "busy", w->njobs,
+                             "cores", w->ncpus, "slots", (json_int_t)w->conf.slots, "busy", busy,
                              "cpu_load", w->gate.load < 0 ? 0 : w->gate.load * 100, "cpu_threshold",
                              w->conf.cpu_threshold, "version", SS_VERSION, "jobs", jobs, "draining",
                              w->draining, "gate", gate);

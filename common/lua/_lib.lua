@@ -46,6 +46,9 @@ end
 -- claim_next's per-call memos: the worker found not drained, its idle mark
 -- removed (a script's claims all run for one worker, atomically).
 local NOT_DRAINED, NOT_IDLE
+-- claim.lua's `only` job id: claim_next takes an item of that split job
+-- when it is what the queue would give anyway, else nothing (no idle mark)
+local ONLY_JOB
 
 -- A batch's per-call state (claim with want, finish_many: STATS set). The
 -- priority lists as claim_next last read them: QLEN[prio] = its length
@@ -819,6 +822,7 @@ local function claim_next(worker, lease, aging, ms)
         if #ids > 0 then cands[#cands + 1] = {prio, lv[2], ids[#ids]} end
       end
     end
+    if #cands == 0 and ONLY_JOB then return nil end
     if #cands == 0 then
       -- nothing queued: this worker is idle (notify_work may wake it)
       redis.call('ZADD', P .. 'idle', ms, worker)
@@ -849,10 +853,14 @@ local function claim_next(worker, lease, aging, ms)
     end
     local q = P .. 'q:' .. best[1]
     local id = best[3]
+    -- another item of the job the worker runs: only while that job is next
+    -- (a later job's items never overtake), nothing else
+    if ONLY_JOB and id ~= ONLY_JOB then return nil end
     local jk = P .. 'job:' .. id
     -- everything the claim reads of the job, in one call
     local h = redis.call('HMGET', jk, 'state', 'queued_ms', 'split', 'attempts', 'seq', 'hook_url',
                          'spec')
+    if ONLY_JOB and h[3] ~= '1' then return nil end
     if (h[1] == 'running' or h[1] == 'cancelling' or h[1] == 'queued') and h[3] == '1' then
       -- a split job at the head: its next ready item (the job leaves the
       -- queue with its last ready item; a cancelling one has only its

@@ -1,6 +1,6 @@
 -- claim: take the next job for a worker, with a lease and a fencing token.
 -- KEYS[1] = {ss}:processing
--- ARGV: prefix, worker_id, lease_ms, aging_ms[, want]
+-- ARGV: prefix, worker_id, lease_ms, aging_ms[, want[, only]]
 -- Promotes due retries, then claim_next (_lib.lua): highest effective
 -- priority first (one level gained per aging_ms waited), FIFO within one.
 -- Without want: returns {id, token, attempt, spec, jobs still queued} (a
@@ -11,6 +11,11 @@
 -- want when claim_next found no more: as with a single claim's nil, that
 -- marks the worker idle, except a drained worker (its mark is removed)
 -- and a claim_next that gave up after 16 stale ids (no mark).
+-- With only (a job id, after want): only ready items of that split job,
+-- and only while it is the job claim_next would pick (priority, aging,
+-- FIFO): a worker running one of its items takes more of them at once
+-- (docs/SPLIT.md "Several items at once"); anything else gives nothing,
+-- and no idle mark.
 local ms = now_ms()
 if ARGV[5] == nil then
   promote_due(ms)
@@ -20,6 +25,7 @@ local worker, lease, aging, want = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 if not (lease and aging and want) or worker == '' or want < 1 or want > 64 or want ~= math.floor(want) then
   return redis.error_reply('claim: bad arguments')
 end
+if ARGV[6] and ARGV[6] ~= '' then ONLY_JOB = ARGV[6] end
 begin_batch(want)   -- counters, index moves, pops and tokens once per call (flush_batch)
 promote_due(ms)
 local out = {}

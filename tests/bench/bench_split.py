@@ -15,7 +15,14 @@ in these set-ups, each on a fresh queue:
   auto-4x1     4 workers, threads 1, one per core where the machine has 4
                cores, else two per core (oversubscribed: says so)
   off-2core    1 worker on both cores (threads 0 = all), split off
-  auto-2core   1 worker on both cores, split auto
+  auto-2core   1 worker on both cores, split auto (its slot runs two
+               items of the job at once, a core each: docs/SPLIT.md
+               "Several items at once")
+  auto-2core-1item  the same with items_per_slot 1: one item at a time,
+               with both cores (how it ran before)
+  auto-2core-s2 the same worker with slots 2 (two items at once, each
+               with cores / slots threads, but a later job could take the
+               other slot), split auto
   unequal      one worker with threads 2, one with threads 1, split auto:
                how the chunks are shared (2:1 expected: `threads` is a
                budget of busy cores, docs/OPERATIONS.md). With 3 cores or
@@ -104,8 +111,10 @@ def run(args, name, workers, split, title, Harness, Api):
         rport = h.redis()
         url = h.coordinator(redis_port=rport, token="bench-token")
         api = Api(url, "bench-token", harness=h)
-        pids = start_workers(h, rport, workers, title,
-                             {"STREAMSCALE_CHUNK_SECONDS": str(args.chunk_seconds)})
+        env = {"STREAMSCALE_CHUNK_SECONDS": str(args.chunk_seconds)}
+        if name.endswith("-1item"):
+            env["STREAMSCALE_ITEMS_PER_SLOT"] = "1"
+        pids = start_workers(h, rport, workers, title, env)
         cpu0 = sum(proc_cpu(p) for p in pids)
         spec = {"source": "file://" + title, "preset": args.preset, "crf": args.crf,
                 "segment_seconds": args.segment_seconds, "split": split,
@@ -162,6 +171,8 @@ def main():
         ("auto-4x1", four, "auto"),
         ("off-2core", [(None, 0)], "off"),
         ("auto-2core", [(None, 0)], "auto"),
+        ("auto-2core-1item", [(None, 0)], "auto"),
+        ("auto-2core-s2", [(None, 0, 2)], "auto"),
         ("unequal", [("0,1", 2), ("2", 1)] if ncpu >= 3 else [(None, 2), (None, 1)], "auto"),
     ]
     if ncpu >= 3:
@@ -195,7 +206,8 @@ def main():
     def cpu_ratio(a, b):
         return (res[a]["worker_cpu"] / res[b]["worker_cpu"]
                 if a in res and b in res and res[b]["worker_cpu"] else float("nan"))
-    for a, b in (("auto-1x1", "off-1core"), ("auto-2core", "off-2core")):
+    print("overhead auto-2core-1item / off-2core = %.3f (one item at a time)" % ratio("auto-2core-1item", "off-2core"))
+    for a, b in (("auto-1x1", "off-1core"), ("auto-2core", "off-2core"), ("auto-2core-1item", "off-2core")):
         print("CPU      %-10s / %-9s = %.3f (worker processes' user+sys; %.1f %% more)" % (
             a, b, cpu_ratio(a, b), (cpu_ratio(a, b) - 1) * 100))
     base = res.get("off-1core")

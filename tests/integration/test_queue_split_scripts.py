@@ -22,6 +22,9 @@ claim order; the first claim starts the job again (job.started). Only
 finalize left: it is the ready item. A cancelled split job (its output was
 deleted) is planned again: its items go.
 
+claim.lua with `only`: an item of that split job only while it is next in
+the queue; an unsplit job or another job first gives nothing (no idle mark).
+
 item_finish.lua with error code source_changed (an item saw another source
 than the plan recorded): the job is planned again from scratch (queued at
 the head, items gone), never stitched from two versions.
@@ -204,6 +207,22 @@ def test_queue_split_scripts():
         assert r("ZSCORE", "{ss}:st:running", jid) is not None
         ev = r("XRANGE", "{ss}:events:" + jid, "-", "+")
         assert ev[-1][1][1] == "job.started", ev
+        # claim with `only` (a slot running several items of one job): an
+        # unsplit job queued first (high) is not taken and nothing moves, no
+        # idle mark; then the job's next item; then nothing (no idle mark)
+        r("HSET", "{ss}:job:plainjob", "state", "queued", "priority", "high", "spec", "{}")
+        r("LPUSH", "{ss}:q:high", "plainjob")
+
+        def only(job):
+            return r("EVAL", script("claim.lua"), 1, "{ss}:processing", "{ss}:", "w4", "60000",
+                     "0", "1", job)
+        assert only(jid) == [] and r("LRANGE", "{ss}:q:high", 0, -1) == ["plainjob"]
+        assert only("plainjob") == [] and r("HGET", "{ss}:job:plainjob", "state") == "queued"
+        r("DEL", "{ss}:q:high", "{ss}:job:plainjob")
+        got = only(jid)
+        assert len(got) == 1 and got[0][0] == jid and got[0][5] == "c2", got
+        assert r("HGET", ik("c2"), "worker") == "w4" and r("HGET", jk, "items_running") == "2"
+        assert only(jid) == [] and r("ZSCORE", "{ss}:idle", "w4") is None
 
         # ---- only finalize failed: the retry makes it the ready item
         def failed_at_finalize(fjid, state, *fields):

@@ -41,6 +41,9 @@
   job.json, every other item 1); the output passes the checker.
 - Cancel while chunks run: every item stops and the job is cancelled within
   2 s, and its partial output is removed.
+- One slot with a budget of 2 cores (threads 2) runs two items of the job at
+  once (each its own claim; the registry says one busy slot); a job queued
+  behind it starts only after the first job's chunks and audio are claimed.
 - SS_LONG_TESTS=1: a worker with 2 slots next to one with 1 runs two of
   the job's items at once; the chunk share (~2:1) is printed.
 - Cancel between items (every worker drained, none running): the job is
@@ -453,6 +456,7 @@ def test_split_api(h, src):
     assert out_files(h, jid) == 0, "output left after cancel between items"
     print("split api: cancelled between items (%s never ran), output removed" % ", ".join(left))
 
+    items_per_slot(h, api, url, rport, src)
     if os.environ.get("SS_LONG_TESTS") == "1":
         unequal_slots(h, api, rport, src)
 
@@ -524,6 +528,55 @@ def retry_continues(h, api):
     finally:
         srv.shutdown()
     print("split api: retry cases took %.1f s" % (time.monotonic() - t_start))
+
+
+def items_per_slot(h, api, url, rport, src):
+    """One worker with one slot and a budget of 2 cores (threads 2; w1 drained):
+    the slot runs two items of the split job at once, a core each (docs/SPLIT.md
+    "Several items at once"), each with its own claim; the registry still says
+    one busy slot; the output passes the checker. A job submitted behind it
+    (unsplit) starts only once the first job's chunks and audio are claimed:
+    a later job never shares the slot, and never overtakes."""
+    t0 = time.monotonic()
+    st, body = http_json("POST", "%s/v1/workers/w1/drain" % url, {}, token=TOKEN)
+    assert st in (200, 202), (st, body)
+    h.worker("w5", rport, extra=dict(WENV, STREAMSCALE_THREADS="2"))
+    job = api.submit(spec(src, 28))
+    jid = job["id"]
+    later = api.submit(dict(spec(src, 28), split="off"))
+    most, busy, held = [0], [], [0]
+
+    def done():
+        """Until the job ends: the most items w5 ran at once (API items), and
+        its registry entries (a beat every 2 s): busy slots, claims held."""
+        j = api.job(jid)
+        n = sum(1 for i in j.get("items") or [] if i["state"] == "running" and i["worker"] == "w5")
+        most[0] = max(most[0], n)
+        for w in api.workers():
+            if w["id"] == "w5" and w["jobs"]:
+                busy.append(w["busy"])
+                held[0] = max(held[0], len(w["jobs"]))
+        return j["state"] not in ("queued", "running")
+    wait_until(done, 180, "the job to end", interval=0.05)
+    j = api.job(jid)
+    assert j["state"] == "completed", j
+    assert most[0] == 2, "w5 (threads 2, one slot) never ran two items at once"
+    assert busy and max(busy) <= 1, busy   # one slot, however many items it runs
+    it = items(j)
+    assert all(i["worker"] == "w5" and i["attempts"] == 1 for i in it.values()), it
+    problems = check_output.check(h.path("out", jid), src)
+    assert not problems, "checker found:\n  " + "\n  ".join(problems)
+    # the later job waited for every chunk and the audio to be claimed
+    lj = api.wait_state(later["id"], ("completed", "failed", "dead"), 120)
+    assert lj["state"] == "completed", lj
+    last = max(unix_time(i["started_at"]) for i in it.values() if i["kind"] in ("chunk", "audio"))
+    assert unix_time(lj["started_at"]) >= last, (lj["started_at"], it)
+    st, body = http_json("POST", "%s/v1/workers/w1/resume" % url, {}, token=TOKEN)
+    assert st in (200, 202), (st, body)
+    st, body = http_json("POST", "%s/v1/workers/w5/drain" % url, {}, token=TOKEN)
+    assert st in (200, 202), (st, body)
+    print("split api: one slot of 2 cores ran 2 items at once (the registry saw up to %d claims, "
+          "busy %d; %.1f s)" % (held[0], max(busy), time.monotonic() - t0))
 
 
 def unequal_slots(h, api, rport, src):
