@@ -1,5 +1,6 @@
 #!/bin/sh
-# run.sh — build the libFuzzer targets with clang and run each for a while,
+# run.sh — build the libFuzzer targets with clang and run each for a while
+# (as many targets at once as there are cores),
 # starting from seeds made here (the job spec examples of
 # proto/job.schema.json, S3 reply shapes, URLs, HTTP requests).
 #
@@ -54,11 +55,37 @@ reqs = ["GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\n\r\n",
 for i, r in enumerate(reqs):
     open("%s/http/seed%d" % (d, i), "w").write(r)
 PY
+# Each target is one process on one core: run as many at once as there are
+# cores (in lanes; each target still gets its full time), then report.
+lanes=$(nproc)
+[ "$lanes" -ge 1 ] || lanes=1
+run_target() {
+    rc=0
+    (cd "$d/$1" && "$d/fuzz_$1" -max_total_time="$secs" -max_len=4096 . >"$d/$1.log" 2>&1) || rc=$?
+    echo "$rc" >"$d/$1.rc"
+}
+rm -f "$d"/*.rc
+i=0
+pids=""
+while [ "$i" -lt "$lanes" ]; do
+    lane=""
+    k=0
+    for t in $targets; do
+        [ $((k % lanes)) = "$i" ] && lane="$lane $t"
+        k=$((k + 1))
+    done
+    if [ -n "$lane" ]; then
+        (for t in $lane; do run_target "$t"; done) &
+        pids="$pids $!"
+    fi
+    i=$((i + 1))
+done
+# shellcheck disable=SC2086
+wait $pids
 status=0
 for t in $targets; do
     echo "== fuzz_$t ($secs s)"
-    rc=0
-    (cd "$d/$t" && "$d/fuzz_$t" -max_total_time="$secs" -max_len=4096 . >"$d/$t.log" 2>&1) || rc=$?
+    rc=$(cat "$d/$t.rc" 2>/dev/null || echo "no exit status")
     grep -E "^(Done|==.*ERROR|SUMMARY)" "$d/$t.log" || true
     if [ "$rc" != 0 ] || ls "$d/$t"/crash-* "$d/$t"/leak-* "$d/$t"/timeout-* "$d/$t"/oom-* >/dev/null 2>&1; then
         echo "run.sh: fuzz_$t failed (exit $rc); its log: $d/$t.log; inputs: $(ls "$d/$t" | grep -E '^(crash|leak|timeout|oom)-' | tr '\n' ' ')" >&2
