@@ -58,15 +58,41 @@ import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor, wait
 
 FFPROBE = os.environ.get("FFPROBE", "ffprobe")
 FFMPEG = os.environ.get("FFMPEG", "ffmpeg")
 MPD_NS = "{urn:mpeg:dash:schema:mpd:2011}"
 
 
+# ffprobe/ffmpeg start slowly (a few hundred libraries to load): the checks
+# that need only their own answer (decoding a rendition, its I-frame ranges,
+# the thumbnails, the source's length) run beside the rest, one process per
+# core, and are judged when check() settles them, in the order they started.
+POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
+
+
 class Problems(list):
+    def __init__(self):
+        super().__init__()
+        self.pending = []
+
     def add(self, fmt, *args):
         self.append(fmt % args if args else fmt)
+
+    def later(self, judge, fn, *args, **kw):
+        """Run fn(*args, **kw) in the pool; judge(its result) when settled."""
+        self.pending.append((POOL.submit(fn, *args, **kw), judge))
+
+    def settle(self):
+        while self.pending:
+            fut, judge = self.pending.pop(0)
+            judge(fut.result())
+
+    def drain(self):
+        """Wait for what still runs (before its files go), judging nothing."""
+        wait([f for f, _ in self.pending])
+        self.pending = []
 
 
 # ---------------------------------------------------------------- HLS parsing
@@ -578,11 +604,12 @@ def probe_track(P, track_dir, pl, name, is_video, work):
         info["end"] = last
         info["first"] = pts[0]
     if is_video:
-        r = subprocess.run([FFMPEG, "-nostdin", "-v", "error", "-xerror", "-i", cat, "-map", "0:v",
-                            "-f", "null", "-"], capture_output=True, timeout=600)
-        if r.returncode != 0 or r.stderr.strip():
-            P.add("%s: does not decode cleanly: %s", name,
-                  r.stderr.decode(errors="replace").strip()[:300])
+        def decoded(r):
+            if r.returncode != 0 or r.stderr.strip():
+                P.add("%s: does not decode cleanly: %s", name,
+                      r.stderr.decode(errors="replace").strip()[:300])
+        P.later(decoded, subprocess.run, [FFMPEG, "-nostdin", "-v", "error", "-xerror", "-i", cat, "-map",
+                                          "0:v", "-f", "null", "-"], capture_output=True, timeout=600)
     return info
 
 
@@ -590,7 +617,6 @@ def check_iframes(P, outdir, rel, track_dir, init, work):
     pl = check_media_playlist(P, outdir, rel, iframes=True)
     if not pl:
         return None
-    decoded = 0
     for k, s in enumerate(pl["segments"]):
         if not s["range"]:
             P.add("%s: %s has no EXT-X-BYTERANGE", rel, s["uri"])
@@ -607,16 +633,17 @@ def check_iframes(P, outdir, rel, track_dir, init, work):
             continue
         # decode the first, the middle and the last range
         if k in (0, len(pl["segments"]) // 2, len(pl["segments"]) - 1):
-            part = os.path.join(work, "iframe.mp4")
+            part = os.path.join(work, "iframe-%s-%d.mp4" % (rel.replace("/", "_"), k))
             with open(part, "wb") as fo:
                 fo.write(init)
                 fo.write(seg[:n])
-            j = ffprobe_json(["-select_streams", "v:0", "-show_entries", "frame=key_frame,pict_type",
-                              part])
-            fr = j.get("frames", [])
-            if not fr or int(fr[0].get("key_frame", 0)) != 1:
-                P.add("%s: byte range of %s does not decode to a keyframe", rel, s["uri"])
-            decoded += 1
+
+            def keyframe(j, uri=s["uri"]):
+                fr = j.get("frames", [])
+                if not fr or int(fr[0].get("key_frame", 0)) != 1:
+                    P.add("%s: byte range of %s does not decode to a keyframe", rel, uri)
+            P.later(keyframe, ffprobe_json, ["-select_streams", "v:0", "-show_entries",
+                                             "frame=key_frame,pict_type", part])
     return pl
 
 
@@ -759,8 +786,8 @@ def check_thumbs(P, outdir):
             P.add("thumbs/%s missing", f)
             return
     try:
-        pj = ffprobe_json(["-show_entries", "stream=codec_name,width,height", os.path.join(d, "poster.jpg")])
-        sj = ffprobe_json(["-show_entries", "stream=codec_name,width,height", os.path.join(d, "sprite.jpg")])
+        pj, sj = POOL.map(lambda f: ffprobe_json(["-show_entries", "stream=codec_name,width,height",
+                                                  os.path.join(d, f)]), ("poster.jpg", "sprite.jpg"))
     except RuntimeError as e:
         P.add("thumbs: %s", e)
         return
@@ -921,6 +948,8 @@ def check(outdir, source=None, expect_audio=None, check_duration=True, early_mas
         P.add("master.m3u8: audio rendition %s, expected %s", bool(audio_media), expect_audio)
     work = tempfile.mkdtemp(prefix="ss-check-")
     tracks, measured = {}, {}
+    # the source's length (used at the end) is measured beside the rest
+    src_len = POOL.submit(source_video_duration, source) if source and check_duration else None
     try:
         groups = check_audio(P, outdir, audio_media, work, tracks, measured)
         for x in m["media"]:
@@ -1060,7 +1089,7 @@ def check(outdir, source=None, expect_audio=None, check_duration=True, early_mas
                 if abs(a_total - total) > 0.05:
                     P.add("%s lasts %.3f s, video %.3f s", name, a_total, total)
         if source and total is not None and check_duration and probed:
-            src = source_video_duration(source)
+            src = src_len.result()
             fps = None
             v0 = m["variants"][0]
             try:
@@ -1076,7 +1105,11 @@ def check(outdir, source=None, expect_audio=None, check_duration=True, early_mas
             check_mpd(P, outdir, tracks, measured)
         if os.path.isdir(os.path.join(outdir, "thumbs")):
             check_thumbs(P, outdir)
+        P.settle()
     finally:
+        P.drain()
+        if src_len:
+            wait([src_len])
         for f in os.listdir(work):
             os.unlink(os.path.join(work, f))
         os.rmdir(work)
