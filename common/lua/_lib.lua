@@ -27,7 +27,8 @@ local function stat(name, n)
     STATS[name] = (STATS[name] or 0) + (tonumber(n) or 1)
     return
   end
-  redis.call('HINCRBY', P .. 'stats', name, n or 1)
+  if type(n) == 'number' then n = string.format('%d', n) end
+  redis.call('HINCRBY', P .. 'stats', name, n or '1')
 end
 
 -- A whole number as the string Redis would make of it (redis.call formats
@@ -251,14 +252,30 @@ local HIST_BOUNDS = {
   job_encode_frames_per_second = {5, 10, 25, 50, 100, 200, 400, 800, 1600, 3200},
 }
 
+-- The counters' field names, made once per call and histogram: HKEYS[name][i] for
+-- bucket i (#bounds + 1: +Inf), [0] the sum (a concatenation with a number is a
+-- printf of a double: two per job on the claim and completion paths before).
+local HKEYS = {}
+
 local function observe(name, v)
   if type(v) ~= 'number' or v ~= v or v < 0 or v == math.huge then return end
-  local le = '+Inf'
-  for _, b in ipairs(HIST_BOUNDS[name]) do
-    if v <= b then le = b; break end
+  local bounds = HIST_BOUNDS[name]
+  local i = #bounds + 1
+  for k, b in ipairs(bounds) do
+    if v <= b then i = k; break end
   end
-  stat('hist:' .. name .. ':' .. le, 1)
-  stat('hist:' .. name .. ':sum_milli', math.floor(v * 1000 + 0.5))
+  local keys = HKEYS[name]
+  if not keys then
+    keys = {[0] = 'hist:' .. name .. ':sum_milli'}
+    HKEYS[name] = keys
+  end
+  local key = keys[i]
+  if not key then
+    key = 'hist:' .. name .. ':' .. (bounds[i] and tostring(bounds[i]) or '+Inf')
+    keys[i] = key
+  end
+  stat(key, 1)
+  stat(keys[0], math.floor(v * 1000 + 0.5))
 end
 
 -- Count what a completed job's result says it did (uploads, encode speed).
