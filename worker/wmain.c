@@ -11,6 +11,7 @@
  * never reads what this thread rewrites); connections, storage, ids and
  * paths need a restart.
  */
+#include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -44,6 +45,9 @@ const cfg_opt worker_opts[] = {
     OPT("slots", CFG_INT, "1", slots, 1, 64, "jobs this worker runs at once"),
     OPT("threads", CFG_INT, "0", threads, 0, 256,
         "about this many busy cores per job (0 = all cores divided by slots)"),
+    OPT("keep_memory", CFG_BOOL, "true", keep_memory, 0, 0,
+        "keep freed memory for the next item or job (fewer page faults; the process stays at its "
+        "peak size between jobs); read at start"),
     OPT("items_per_slot", CFG_INT, "0", items_per_slot, 0, 64,
         "items of one split job a slot runs at once (0 = by its budget: one per 4 cores, at least "
         "2 on 2 cores or more; 1 = one at a time)"),
@@ -117,6 +121,24 @@ const cfg_opt worker_opts[] = {
     { 0 }
 };
 
+/* glibc malloc returns freed memory above 128 KiB-ish to the kernel
+ * (mmap'd blocks at once, the heap's top past the trim threshold), so
+ * every item's frame buffers, decoder, x264 and filter graph were fresh
+ * pages again: ~10k page faults per chunk item (docs/BENCHMARKS.md). With
+ * a 32 MiB mmap threshold (its dynamic maximum) and a 1 GiB trim
+ * threshold, freed memory stays in the heap for the next item. Both
+ * together: setting only the trim threshold turns off glibc's adaptive
+ * mmap threshold and maps every frame. Not when GLIBC_TUNABLES sets malloc
+ * itself (the operator's choice). */
+void worker_keep_memory(void)
+{
+    const char *t = getenv("GLIBC_TUNABLES");
+    if (t && strstr(t, "glibc.malloc."))
+        return;
+    mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
+}
+
 int worker_busy(const worker *w)
 {
     return w->njobs;
@@ -151,8 +173,13 @@ int worker_items_per_slot(const worker *w, int *threads_each)
     int k = b / per;
     if (w->conf.items_per_slot > 0 && k > w->conf.items_per_slot)
         k = (int)w->conf.items_per_slot;
+    /* a slot without a budget (threads 0 with one slot, threads >= the
+     * cores) owns its cores: each item may use twice its share (all of
+     * them on 2 cores: no budget, as a job there), so a job's last item,
+     * alone, still fills the machine; the kernel shares them meanwhile */
+    int each = b < ncpus ? per : 2 * per;
     if (threads_each)
-        *threads_each = k > 1 ? per : 0;
+        *threads_each = k > 1 ? (each >= ncpus ? 0 : each) : 0;
     return k > 1 ? k : 1;
 }
 
@@ -374,6 +401,8 @@ int worker_main_with(int argc, char **argv, void (*runner)(wjob *j))
     }
 
     signal(SIGPIPE, SIG_IGN);
+    if (w.conf.keep_memory)
+        worker_keep_memory();
     evthread_use_pthreads();
     w.base = event_base_new();
     if (!w.base) {

@@ -34,6 +34,7 @@ typedef struct worker_conf {
     long long slots;
     long long threads;             /* encoder threads per job, 0 = all cores */
     long long items_per_slot;      /* split jobs: items a slot runs at once, 0 = by its budget */
+    int keep_memory;               /* malloc keeps freed memory (worker_keep_memory) */
     char *scratch_dir;
     char *storage;                 /* default destination URL */
     long long lease_seconds;
@@ -249,6 +250,8 @@ void worker_job_finished(worker *w, wjob *j);   /* after the finish script */
 /* Stop at once for an error a retry cannot fix (already logged): exit 1. */
 void worker_fatal(worker *w);
 int worker_busy(const worker *w);
+/* malloc keeps freed memory for the next item (keep_memory; wmain.c) */
+void worker_keep_memory(void);
 /* Slots busy: the distinct groups of the running claims (several items of
  * one split job share one slot), counting a group whose item claim is in
  * flight. */
@@ -257,7 +260,9 @@ int worker_slots_busy(const worker *w);
  * and the CPU budget (threads) of each (docs/SPLIT.md "Several items at
  * once"): a slot's budget B (threads, or cores / slots; at most the cores)
  * gives each item ceil(B / 4) tokens, and the slot B / that many items;
- * items_per_slot N > 0: N items of B / N tokens each (at least 1). */
+ * items_per_slot N > 0: N items of B / N tokens each (at least 1). A slot
+ * without a budget (B = every core) gives each item twice that (0 = no
+ * budget when that is every core). */
 int worker_items_per_slot(const worker *w, int *threads_each);
 /* A draining worker exits once nothing runs and no claim is in flight. */
 void worker_check_drain(worker *w);

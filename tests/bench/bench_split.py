@@ -37,6 +37,8 @@ in these set-ups, each on a fresh queue:
   slots-2to1   one worker with 2 slots (threads 1) on cores 0-1, one with
                1 slot on core 2 (needs 3 cores; skipped below): 2:1 by slots
 
+Page faults: the minor faults of the worker daemons over the job (a
+fresh buffer costs one per page it touches; keep_memory keeps freed ones).
 Wall time is the job's created -> finished span (Redis server time: from
 the submit to the completion). Worker CPU is the user + system CPU of
 every worker daemon of the set-up over the job (/proc/PID/stat), the
@@ -69,6 +71,12 @@ def proc_cpu(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_faults(pid):
+    """Minor page faults of a live process (all its threads)."""
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[7])
 
 
 def start_workers(h, rport, workers, title, extra=None):
@@ -114,8 +122,11 @@ def run(args, name, workers, split, title, Harness, Api):
         env = {"STREAMSCALE_CHUNK_SECONDS": str(args.chunk_seconds)}
         if name.endswith("-1item"):
             env["STREAMSCALE_ITEMS_PER_SLOT"] = "1"
+        if args.keep_memory:
+            env["STREAMSCALE_KEEP_MEMORY"] = args.keep_memory
         pids = start_workers(h, rport, workers, title, env)
         cpu0 = sum(proc_cpu(p) for p in pids)
+        flt0 = sum(proc_faults(p) for p in pids)
         spec = {"source": "file://" + title, "preset": args.preset, "crf": args.crf,
                 "segment_seconds": args.segment_seconds, "split": split,
                 "ladder": [{"height": int(x)} for x in args.ladder.split(",")],
@@ -128,6 +139,7 @@ def run(args, name, workers, split, title, Harness, Api):
         # every worker process's CPU (all items, the plan, finalize, the
         # daemon's own): far steadier than wall time on a shared machine
         worker_cpu = sum(proc_cpu(p) for p in pids) - cpu0
+        faults = sum(proc_faults(p) for p in pids) - flt0
         with open(os.path.join(h.path("out"), j["id"], "job.json")) as f:
             doc = json.load(f)
         rs = doc["renditions"]
@@ -140,7 +152,7 @@ def run(args, name, workers, split, title, Harness, Api):
                 "psnr": top.get("psnr"), "ssim": top.get("ssim"), "bytes": sum(r["bytes"] for r in rs),
                 "chunks": (doc["output"].get("split") or {}).get("chunks", 0), "by": by,
                 "cpu": sum(it.get("cpu_seconds", 0) for it in doc.get("items") or []),
-                "worker_cpu": worker_cpu}
+                "worker_cpu": worker_cpu, "faults": faults}
 
 
 def main():
@@ -154,6 +166,8 @@ def main():
     ap.add_argument("--segment-seconds", type=int, default=4)
     ap.add_argument("--chunk-seconds", type=float, default=12)
     ap.add_argument("--only", default="", help="comma-separated set-up names")
+    ap.add_argument("--keep-memory", default="", choices=("", "true", "false"),
+                    help="the workers' keep_memory setting (default: theirs)")
     args = ap.parse_args()
     os.environ["SS_BUILD_DIR"] = os.path.abspath(args.build)
     from lib.harness import Api, Harness  # noqa: E402  (reads SS_BUILD_DIR)
@@ -184,9 +198,10 @@ def main():
             continue
         r = run(args, name, workers, split, title, Harness, Api)
         res[name] = r
-        print("%-11s %7.1f s  worker CPU %6.1f s  chunks %2d  top PSNR %s  SSIM %s  bytes %d  "
-              "item CPU %.1f s  chunks by %s" % (
-            name, r["wall"], r["worker_cpu"], r["chunks"], r["psnr"], r["ssim"], r["bytes"], r["cpu"],
+        print("%-11s %7.1f s  worker CPU %6.1f s  page faults %dk  chunks %2d  top PSNR %s  SSIM %s  "
+              "bytes %d  item CPU %.1f s  chunks by %s" % (
+            name, r["wall"], r["worker_cpu"], r["faults"] // 1000, r["chunks"], r["psnr"], r["ssim"],
+            r["bytes"], r["cpu"],
             ", ".join("%s:%d" % kv for kv in sorted(r["by"].items())) or "-"), flush=True)
 
     def ratio(a, b):
