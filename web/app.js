@@ -222,7 +222,7 @@
     poll(overviewTick, gen);
   }
 
-  async function overviewTick() {
+  async function overviewTick(g) {
     const state = $('state-filter').value;
     const search = $('search').value.trim();
     const q = '/v1/jobs?limit=' + PAGE + '&offset=' + jobsOffset + (state ? '&state=' + state : '') +
@@ -233,7 +233,17 @@
     renderQueue(queue);
     renderHistory(hist);
     renderWorkers(workers.workers || []);
-    renderJobs(jobs);
+    // a running split job's row shows its chunk strip: the list has no
+    // items, so each running job on this page is read once a poll
+    const running = (jobs.jobs || []).filter((j) => j.state === 'running');
+    const full = await Promise.all(running.map((j) => api('GET', '/v1/jobs/' + j.id).catch((e) => {
+      if (e instanceof AuthError) throw e;
+      return null;   // gone meanwhile: no strip this time
+    })));
+    if (g !== gen) return POLL_MS;   // left the overview meanwhile
+    const items = new Map();
+    for (const f of full) if (f && f.state === 'running' && f.items && f.items.length) items.set(f.id, f.items);
+    renderJobs(jobs, items);
     return POLL_MS;
   }
 
@@ -367,7 +377,7 @@
     return td;
   }
 
-  function renderJobs(list) {
+  function renderJobs(list, items) {
     const tb = $('jobs').tBodies[0];
     const jobs = list.jobs || [];
     $('jobs-total').textContent = list.total ? (jobsOffset + 1) + '–' + (jobsOffset + jobs.length) + ' of ' + list.total : '';
@@ -390,6 +400,19 @@
       r.tr.dataset.state = j.state;
       clear(c[1]).append(badge(j.state, j.state === 'running' && j.stage ? j.stage : ''));
       setBar(r.prog, j.state === 'completed' ? 100 : j.progress, j.state);
+      const its = items && items.get(j.id);
+      if (its) {
+        if (!r.strip) {
+          r.strip = h('div', { class: 'strip mini', role: 'list', 'aria-label': 'chunk strip of job ' + j.id });
+          r.stripCells = new Map();
+          c[2].append(r.strip);
+        }
+        const { chunks } = fillStrip(r.strip, r.stripCells, its);
+        r.strip.title = chunks.length + ' chunks, ' + chunks.filter((i) => i.state === 'done').length + ' done';
+      } else if (r.strip) {
+        r.strip.remove();
+        r.strip = null;
+      }
       const running = j.state === 'running';
       c[3].textContent = running && typeof j.speed === 'number' ? j.speed.toFixed(2) + '×' : '';
       c[3].title = running && typeof j.fps === 'number' ? j.fps.toFixed(1) + ' fps' : '';
@@ -536,6 +559,16 @@
     box.hidden = !items.length;
     if (!view.strip) view.strip = new Map();
     if (!items.length) { clear(strip); view.strip.clear(); return; }
+    const { chunks, counts } = fillStrip(strip, view.strip, items);
+    const done = chunks.filter((i) => i.state === 'done').length;
+    $('strip-summary').textContent = chunks.length + ' chunks, ' + done + ' done · ' + items.length +
+      ' items: ' + Object.entries(counts).map(([st, n]) => n + ' ' + st).join(', ');
+  }
+
+  /* The cells of a strip (the job page's, or a running job's row on the
+   * overview): cells is the Map item name -> cell of that strip. Returns
+   * the chunk items and the count of items per state. */
+  function fillStrip(strip, cells, items) {
     const chunks = items.filter((i) => i.kind === 'chunk');
     const counts = {};
     const seen = new Set();
@@ -543,10 +576,10 @@
     for (const it of items) {
       seen.add(it.name);
       counts[it.state] = (counts[it.state] || 0) + 1;
-      let cell = view.strip.get(it.name);
+      let cell = cells.get(it.name);
       if (!cell) {
         cell = h('div', { role: 'listitem', tabindex: 0, 'data-item': it.name, 'data-kind': it.kind });
-        view.strip.set(it.name, cell);
+        cells.set(it.name, cell);
       }
       const chunk = it.kind === 'chunk';
       const what = chunk ? 'chunk ' + (++k) + ' of ' + chunks.length : it.kind;
@@ -570,10 +603,8 @@
       cell.title = tip.join('\n');
       strip.append(cell);   // keeps the API's order
     }
-    for (const [n, c] of view.strip) if (!seen.has(n)) { c.remove(); view.strip.delete(n); }
-    const done = chunks.filter((i) => i.state === 'done').length;
-    $('strip-summary').textContent = chunks.length + ' chunks, ' + done + ' done · ' + items.length +
-      ' items: ' + Object.entries(counts).map(([st, n]) => n + ' ' + st).join(', ');
+    for (const [n, c] of cells) if (!seen.has(n)) { c.remove(); cells.delete(n); }
+    return { chunks, counts };
   }
 
   function renderRenditions(j) {

@@ -10,8 +10,11 @@
 // sized by their time range, the text alternative of each cell ("chunk 2
 // of 3: done by real, attempt 1"), the tooltip (worker, attempts, CPU
 // seconds, timings), and the cells updating live (states other than done seen)
-// until every one is done.
-// Screenshot strip.png. Prints one JSON summary line.
+// until every one is done. A second tab on the overview: the job's row in
+// the jobs list shows the same strip, small, while the job runs (its cells
+// in the API's order, their states and text alternatives updating live)
+// and none once it completed.
+// Screenshots strip.png and strip-row.png. Prints one JSON summary line.
 import fs from 'node:fs';
 import path from 'node:path';
 import { apiClient, assert, launch, waitFor } from './lib.mjs';
@@ -38,19 +41,47 @@ try {
   await page.waitForSelector('#job-state[data-state=queued]');
   assert(await page.isHidden('#strip-box'), 'no strip before the plan');
   assert(await page.isVisible('#readonly'), 'signed in read-only');
+  // the overview in a second tab (session storage is per tab: sign in there too)
+  const ov = await ctx.newPage();
+  ov.on('console', (m) => { if (m.type() === 'error') errors.push('overview: ' + m.text()); });
+  ov.on('pageerror', (e) => errors.push('overview page error: ' + e.message));
+  await ov.goto(URL_ + '/');
+  await ov.waitForSelector('#login:not([hidden])');
+  await ov.fill('#token', VIEW);
+  await ov.click('#login-form button[type=submit]');
+  await ov.waitForSelector('#jobs tr[data-job="' + JOB + '"][data-state=queued]');
+  const ROW = '#jobs tr[data-job="' + JOB + '"]';
+  assert(!(await ov.$(ROW + ' .strip')), 'no strip in the row of a queued job');
   fs.writeFileSync(process.env.SS_READY, 'open\n');   // the test resumes the worker
 
   // the cells as they change, until the job is completed and every cell done
   const cells = () => page.$$eval('#job-strip [role=listitem]', (cs) => cs.map((c) => ({
     name: c.dataset.item, kind: c.dataset.kind, state: c.dataset.state, label: c.getAttribute('aria-label'),
     title: c.title, width: c.getBoundingClientRect().width })));
+  const rowCells = () => ov.$$eval(ROW + ' .strip.mini [role=listitem]', (cs) => cs.map((c) => ({
+    name: c.dataset.item, state: c.dataset.state, label: c.getAttribute('aria-label'),
+    width: c.getBoundingClientRect().width })));
+  summary.row = { polls: 0, seen: {} };
+  let rowLast = null;
+  let rowShot = false;
   const last = await waitFor('every cell done', async () => {
     const cs = await cells();
     for (const c of cs) (summary.seen[c.state] = summary.seen[c.state] || new Set()).add(c.name);
+    const rs = await rowCells();
+    if (rs.length) {
+      summary.row.polls++;
+      rowLast = rs;
+      for (const c of rs) (summary.row.seen[c.state] = summary.row.seen[c.state] || new Set()).add(c.name);
+      if (!rowShot && rs.some((c) => c.state === 'running')) {
+        rowShot = true;
+        await ov.locator(ROW).screenshot({ path: path.join(ART, 'strip-row.png') });
+      }
+    }
     const st = await page.getAttribute('#job-state', 'data-state');
     return st === 'completed' && cs.length && cs.every((c) => c.state === 'done') ? cs : null;
   }, 120000, 150);
   for (const k of Object.keys(summary.seen)) summary.seen[k] = summary.seen[k].size;
+  for (const k of Object.keys(summary.row.seen)) summary.row.seen[k] = summary.row.seen[k].size;
   // it updated live: cells were seen in other states before all were done
   assert(Object.keys(summary.seen).some((k) => k !== 'done'), 'live states: ' + JSON.stringify(summary.seen));
 
@@ -76,6 +107,23 @@ try {
   const side = last.filter((c) => c.kind !== 'chunk');
   assert(side.every((c) => c.width < Math.min(...chunks.map((x) => x.width)) + 1), 'small side cells');
   assert(/chunks, \d+ done/.test(await page.textContent('#strip-summary')), 'summary line');
+
+  // the overview's row: the same strip while the job ran, updated live
+  assert(rowLast, 'the running job\'s row never showed a strip: ' + JSON.stringify(summary.row));
+  assert(JSON.stringify(rowLast.map((c) => c.name)) === JSON.stringify(job.items.map((i) => i.name)),
+    'row cells in the API order: ' + rowLast.map((c) => c.name) + ' vs ' + job.items.map((i) => i.name));
+  assert(Object.keys(summary.row.seen).some((k) => k !== 'done') && summary.row.polls >= 2,
+    'row strip live: ' + JSON.stringify(summary.row));
+  let k = 0;
+  for (const c of rowLast) {
+    const it = job.items.find((i) => i.name === c.name);
+    const what = it.kind === 'chunk' ? 'chunk ' + (++k) + ' of ' + api.length : it.kind;
+    assert(c.label.startsWith(what + ': '), 'row cell text alternative: ' + c.label + ' (want ' + what + ')');
+    assert(c.width > 0, 'row cell shown: ' + c.name);
+  }
+  // completed: no strip in the row any more
+  await waitFor('no strip in the completed job\'s row', async () =>
+    (await ov.$(ROW + '[data-state=completed]')) && !(await ov.$(ROW + ' .strip')), 15000, 150);
   summary.chunks = chunks.length;
   await page.screenshot({ path: path.join(ART, 'strip.png') });
   assert(!errors.length, 'no console errors: ' + errors.join(' | '));

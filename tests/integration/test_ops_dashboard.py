@@ -15,7 +15,10 @@ real worker: its items in GET /v1/jobs/{id} carry each chunk's time range
 tests/browser/strip.test.mjs,
 signed in with the read-only view token, sees its chunk strip update live
 until every cell is done (one cell per chunk, sized by duration, text
-alternative and tooltip; screenshot strip.png)."""
+alternative and tooltip; screenshot strip.png), and in a second tab the
+overview's jobs list shows the same strip, small, in the job's row while it
+runs (cells in the API's order, updating live) and none once it completed
+(strip-row.png)."""
 import json
 import os
 import subprocess
