@@ -146,7 +146,21 @@ int worker_busy(const worker *w)
 
 int worker_slots_busy(const worker *w)
 {
-    int n = 0, xfound = 0;
+    /* The common case in one pass: a claim of a new slot is put at the
+     * head of the list with the next group, so groups that fall strictly
+     * along the list are all distinct (the pairwise walk below cost 4 % of
+     * a 50-slot worker's CPU: it runs on every claim and report). */
+    int n = 0, xfound = 0, prev = 0, falling = 1;
+    for (const wjob *j = w->jobs; j; j = j->next) {
+        falling &= n == 0 || j->group < prev;
+        prev = j->group;
+        n++;
+        xfound |= w->xclaim_group && j->group == w->xclaim_group;
+    }
+    if (falling)
+        return n + (w->xclaim_group && !xfound);
+    n = 0;
+    xfound = 0;
     for (const wjob *j = w->jobs; j; j = j->next) {
         const wjob *k = w->jobs;
         while (k != j && k->group != j->group)
