@@ -52,7 +52,7 @@ static void write_metrics(worker *w, wmetrics *m, struct evbuffer *b)
         const char *name, *help;
     } g[] = {
         { "streamscale_worker_slots", "Jobs this worker runs at once (slots)." },
-        { "streamscale_worker_busy_slots", "Jobs running now." },
+        { "streamscale_worker_busy_slots", "Slots busy now (several items of one split job in a slot count once)." },
         { "streamscale_worker_cpu_load_ratio", "The machine's CPU load over the last ~8 s (0-1), as the gate sees it." },
         { "streamscale_worker_cpu_threshold_ratio", "The gate claims work only under this load (cpu_threshold, 0-1)." },
         { "streamscale_worker_cores", "CPU cores of this machine." },
