@@ -52,4 +52,7 @@ cmake --build build-test -j"$(nproc)"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp:print_suppressions=0}
-ctest --test-dir build-test --output-on-failure --timeout 900 "$@"
+# -j2: a test that mostly waits (tests/CMakeLists.txt, SS_LIGHT_TESTS) may
+# run beside another such test; every other test takes both slots and runs
+# alone.
+ctest --test-dir build-test --output-on-failure --timeout 900 -j2 "$@"
