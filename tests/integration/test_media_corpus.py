@@ -81,11 +81,13 @@ CASES = None   # the Cases of the running test: expect_ok/expect_fail add to it
 
 
 def expect_ok(*args, **kw):
-    return CASES.add(run_ok, *args, **kw)
+    """run_ok as one of this test's cases (a future); without them (another
+    test imports this one), run_ok itself, at once."""
+    return CASES.add(run_ok, *args, **kw) if CASES else run_ok(*args, **kw)
 
 
 def expect_fail(*args, **kw):
-    return CASES.add(run_fail, *args, **kw)
+    return CASES.add(run_fail, *args, **kw) if CASES else run_fail(*args, **kw)
 
 
 def run_ok(h, name, src, facts=None, opts=(), check_duration=True, expect_audio=None):
