@@ -266,7 +266,7 @@ static void on_term(evutil_socket_t sig, short what, void *arg)
     w->draining = 1;
     log_info(NULL, "signal %d: draining (%d job(s) running, up to %llds)", (int)sig, w->njobs,
              w->conf.drain_timeout);
-    if (w->njobs == 0 && w->claim_inflight == 0) {
+    if (w->njobs == 0 && w->claim_inflight == 0 && !w->xclaim_group) {
         stop_loop(w);
         return;
     }

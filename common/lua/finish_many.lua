@@ -9,7 +9,8 @@
 --       event_data_json)
 -- Each job is completed as finish's outcome completed does it, or refused
 -- when its token is stale ({-1, state}: nothing written for that job; the
--- others go on). The claims run after the reports.
+-- others go on). The claims run after the reports, which are written
+-- whole first (their own batch), so a claim that errors leaves them done.
 -- Returns {n, r_1, …, r_n, c_1, …, c_m}: r_i = {1, 'completed'} or
 -- {-1, state}; c_j = a claim as claim.lua returns it ({id, token, attempt,
 -- spec, still queued[, item, payload]}), m < want when claim_next found
@@ -24,7 +25,7 @@ if not (lease and aging and want and n) or worker == '' or n < 1 or want < 0 or 
 end
 local ms = now_ms()
 local out = {n}
-begin_batch(want)   -- counters, index moves, pops and tokens of all n jobs and the claims once per call
+begin_batch(0)   -- the reports' counters and index moves once per call (the claims: their own batch)
 for i = 0, n - 1 do
   local id, token = ARGV[8 + 4 * i], ARGV[9 + 4 * i]
   local h = redis.call('HMGET', P .. 'job:' .. id, unpack(FINISH_FIELDS))
@@ -35,9 +36,13 @@ for i = 0, n - 1 do
     out[#out + 1] = {1, 'completed'}
   end
 end
+-- the completions are written whole (index moves, counters) before any
+-- claim: a claim that errors (an old ACL, say) cannot leave them half done
+flush_batch()
 if ARGV[6] == 'idle' and want == 0 then
   redis.call('ZADD', P .. 'idle', ms, worker)
 elseif want > 0 then
+  begin_batch(want)
   promote_due(ms)
   for _ = 1, want do
     local nxt = claim_next(worker, lease, aging, ms)

@@ -298,8 +298,7 @@ def check_claim_release(h, api, r, rport, lib, claim, env):
     h.queue_worker("f", rport, extra=dict(env, STREAMSCALE_SLOTS="2"))
     wait_until(lambda: "released to the queue unstarted" in h.log_text("f"), 10,
                "the errored batch's claim released")
-    r("DEL", bkey)
-    r("RENAME", "{ss}:saved", bkey)
+    r("RENAME", "{ss}:saved", bkey)   # in one step: a claim between a DEL and it drops b
     for jid in (a, b):
         j = api.wait_state(jid, ("completed", "failed", "dead"), 30)
         assert j["state"] == "completed" and j["attempts"] == 1, j
