@@ -205,6 +205,7 @@ struct worker {
     int nbatch, batch_cap;
     struct event *flush_ev;     /* sends the batch once this loop pass's jobs are in */
     int reports_inflight;       /* finish/finish_many calls of batchable reports in flight */
+    int reports_jobs;           /* the completed jobs those calls report */
     /* short jobs (under WJOB_SHORT_MS) log at debug; the tick sums them up at info */
     atomic_llong short_completed;
     int64_t short_since_ms;

@@ -1173,6 +1173,12 @@ static void finish_one(worker *w, wjob *j, wjob_outcome oc)
 
 /* Reports per finish_many call: bounded, so one call stays short in Redis. */
 #define FINISH_BATCH_MAX 64
+/* finish_many calls in flight at once: the jobs that complete while one is
+ * on the wire go (with the claims for their slots) in a second one right
+ * behind it on the same connection, not after its answer; what completes
+ * while two are out waits for the first answer, so batches still grow with
+ * the load. */
+#define FINISH_CALLS_IN_FLIGHT 2
 
 typedef struct fbatch {
     int n, want, idle;
@@ -1200,10 +1206,10 @@ static int batch_add(worker *w, wjob *j)
     j->says_idle = 0;
     j->finishing = 1;
     j->batched = 1;
-    /* one batch call in flight at a time: what completes meanwhile goes
-     * in the next one (on_finish_many activates flush_ev), so batches grow
-     * with the load instead of one call per completion */
-    if (w->nbatch == 1 && w->reports_inflight == 0)
+    /* at most FINISH_CALLS_IN_FLIGHT batch calls in flight: what completes
+     * meanwhile goes in the next one (on_finish_many activates flush_ev),
+     * so batches grow with the load instead of one call per completion */
+    if (w->nbatch == 1 && w->reports_inflight < FINISH_CALLS_IN_FLIGHT)
         event_active(w->flush_ev, EV_TIMEOUT, 0);
     return 0;
 }
@@ -1213,7 +1219,10 @@ static void on_finish_many(worker *w, redisReply *r, void *ud)
     fbatch *b = ud;
     if (w->reports_inflight > 0)
         w->reports_inflight--;
-    if (w->reports_inflight == 0 && w->nbatch > 0 && w->flush_ev)
+    w->reports_jobs -= b->n;
+    if (w->reports_jobs < 0)
+        w->reports_jobs = 0;
+    if (w->reports_inflight < FINISH_CALLS_IN_FLIGHT && w->nbatch > 0 && w->flush_ev)
         event_active(w->flush_ev, EV_TIMEOUT, 0);   /* the reports that waited for this one */
     w->claim_inflight -= b->want;
     if (w->claim_inflight < 0)
@@ -1278,8 +1287,9 @@ static void batch_send(worker *w, wjob **jobs, int n)
         int freed = 0;   /* slots the gate lets us fill again */
         /* as finish_one: the load without our own finished work when
          * nothing else of ours would run (completed jobs, not items: each
-         * had a slot of its own) */
-        int busy = worker_slots_busy(w) - n;
+         * had a slot of its own), nor the jobs a call still in flight
+         * reports (the claims it carries are in claim_inflight) */
+        int busy = worker_slots_busy(w) - n - w->reports_jobs;
         while (!w->draining && !w->stopping && freed < n &&
                gate_open(gate_load_after(&w->gate, busy + w->claim_inflight + freed),
                          w->conf.cpu_threshold / 100.0,
@@ -1318,6 +1328,7 @@ static void batch_send(worker *w, wjob **jobs, int n)
     if (rc == 0) {
         w->claim_inflight += b->want;
         w->reports_inflight++;
+        w->reports_jobs += n;
         return;
     }
     /* not sent: the tick reports them (one by one) when it can */
