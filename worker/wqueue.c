@@ -851,8 +851,15 @@ static void on_heartbeat(worker *w, redisReply *r, void *ud)
      * returns; wq_finish waits for hb_inflight == 0. */
     wjob *j = ud;
     j->hb_inflight = 0;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+        /* an error (READONLY from a demoted master, a dropped link): the
+         * job's report still goes now, or from the tick once Redis is back,
+         * not after the next heartbeat (which the tick sends first after
+         * a reconnect and may fail the same way until the lease is gone) */
+        if (j->thread_done && !j->finishing)
+            wq_finish(w, j);
         return;
+    }
     long long ok = r->element[0]->integer;
     const char *state = r->element[1]->str ? r->element[1]->str : "";
     if (ok == 1) {
