@@ -49,8 +49,8 @@ const cfg_opt worker_opts[] = {
         "keep freed memory for the next item or job (fewer page faults; the process stays at its "
         "peak size between jobs); read at start"),
     OPT("items_per_slot", CFG_INT, "0", items_per_slot, 0, 64,
-        "items of one split job a slot runs at once (0 = by its budget: one per 4 cores, at least "
-        "2 on 2 cores or more; 1 = one at a time)"),
+        "items of one split job a slot runs at once (0 = by its budget B: items of ceil(B/4) cores "
+        "each, so 2 on 2 cores, 4 on 8 or 16; N = N items of B/N; 1 = one at a time)"),
     OPT("scratch_dir", CFG_STR, "/var/lib/streamscale/scratch", scratch_dir, 0, 0,
         "working folder for downloads and output before upload"),
     OPT("storage", CFG_STR, "file:///var/lib/streamscale/out/", storage, 0, 0,

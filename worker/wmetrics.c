@@ -127,7 +127,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         evhttp_add_header(h, "Cache-Control", "no-store");
         evbuffer_add_printf(b, "{\"status\":\"%s\",\"redis\":\"%s\",\"busy\":%d,\"draining\":%s}\n",
                             w->cmd_connected ? "ok" : "unavailable", w->cmd_connected ? "ok" : "down",
-                            w->njobs, w->draining ? "true" : "false");
+                            worker_slots_busy(w), w->draining ? "true" : "false");
         evhttp_send_reply(req, w->cmd_connected ? 200 : 503, NULL, b);
     } else {
         evhttp_add_header(h, "Content-Type", "text/plain; charset=utf-8");

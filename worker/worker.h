@@ -181,6 +181,8 @@ struct worker {
     wjob *jobs;
     int njobs;
     int claim_inflight;         /* claim scripts sent, not answered */
+    int orphans_due;            /* a claim call errored: release what Redis gave us unknown,
+                                 * once no other claim is on the wire (wqueue.c) */
     int next_group;             /* the last wjob.group given out */
     int xclaim_group;           /* a claim of another item for this slot (group) in flight */
     int64_t xclaim_after_ms;    /* monotonic: no such claim before (the last found none) */

@@ -291,10 +291,23 @@ static void check_orphans(worker *w)
 /* A claim call answered with an error: Redis keeps a script's writes up
  * to the error, so claims it made before it are ours without our knowing
  * (issue 17): give them back unstarted, as after a lost answer. */
+static void send_due_orphans(worker *w)
+{
+    /* only with no claim on the wire: a claim call sent before the error
+     * runs in Redis before orphans, and its job, not in w->jobs yet, would
+     * be released while its answer still starts it here (run twice) */
+    if (w->orphans_due && w->claim_inflight == 0 && !w->xclaim_group && w->cmd_connected) {
+        w->orphans_due = 0;
+        send_orphans(w, ORPHANS_AFTER_ERROR);
+    }
+}
+
 static void claim_failed(worker *w, redisReply *r)
 {
-    if (r && r->type == REDIS_REPLY_ERROR && w->cmd_connected)
-        send_orphans(w, ORPHANS_AFTER_ERROR);
+    if (r && r->type == REDIS_REPLY_ERROR && w->cmd_connected) {
+        w->orphans_due = 1;   /* no new claim goes out until it is sent */
+        send_due_orphans(w);
+    }
 }
 
 static void on_role_count(worker *w, redisReply *r, void *ud)
@@ -355,6 +368,7 @@ static void on_cmd_disconnect(const redisAsyncContext *ac, int status)
     w->cmd = NULL;
     w->cmd_connected = 0;
     w->claim_inflight = 0;
+    w->orphans_due = 0;   /* the reconnect's orphans call releases them */
     w->role_inflight = 0;
     w->wake_id[0] = 0;   /* the claims after the reconnect will see the job */
     w->idle_marked = 0;
@@ -692,7 +706,7 @@ static void start_claimed(worker *w, redisReply **f, size_t n, int group)
     /* the info line waits until the job has run WJOB_SHORT_MS (wq_tick):
      * a short job's lines are debug ones, summed up by the tick */
     j->claimed_ms = ss_mono_ms();
-    j->claim_busy = w->njobs;
+    j->claim_busy = worker_slots_busy(w);   /* slots, as the registry counts them */
     j->claim_load = w->gate.load < 0 ? 0 : w->gate.load;
     log_claim(j, SS_LOG_DEBUG, 0);
     ss_err err = { 0 };
@@ -788,7 +802,7 @@ static void on_claim_item(worker *w, redisReply *r, void *ud)
  * admitted the slot; its own load does not hold back its items. */
 static void claim_items(worker *w)
 {
-    if (w->xclaim_group || w->draining || w->stopping || !w->cmd_connected ||
+    if (w->xclaim_group || w->orphans_due || w->draining || w->stopping || !w->cmd_connected ||
         ss_mono_ms() < w->xclaim_after_ms)
         return;
     int per = worker_items_per_slot(w, NULL);
@@ -815,6 +829,9 @@ static void claim_items(worker *w)
 
 void wq_try_claim(worker *w)
 {
+    send_due_orphans(w);
+    if (w->orphans_due)
+        return;   /* the claims on the wire answer first, then the release */
     char lease[24], aging[24];
     snprintf(lease, sizeof(lease), "%lld", w->conf.lease_seconds * 1000);
     snprintf(aging, sizeof(aging), "%lld", w->conf.aging_seconds * 1000);
@@ -1151,8 +1168,8 @@ static void finish_one(worker *w, wjob *j, wjob_outcome oc)
     int free_slot = !w->draining && !w->stopping &&
                     gate_open(gate_load_after(&w->gate, after), w->conf.cpu_threshold / 100.0,
                               after, (int)w->conf.slots);
-    int claim = free_slot && !w->queue_empty;
-    int nargs = claim ? 10 : free_slot && w->claim_inflight == 0 ? 11 : 7;
+    int claim = free_slot && !w->queue_empty && !w->orphans_due;
+    int nargs = claim ? 10 : free_slot && w->claim_inflight == 0 && !w->orphans_due ? 11 : 7;
     /* a split job's work item: its own script, fenced by the item's token
      * (two more arguments: its CPU seconds; the item's backoff, computed
      * from its attempt as a job's) */
@@ -1303,7 +1320,7 @@ static void batch_send(worker *w, wjob **jobs, int n)
                          busy + w->claim_inflight + freed, (int)w->conf.slots))
             freed++;
         b->n = n;
-        b->want = w->queue_empty ? 0 : freed;
+        b->want = w->queue_empty || w->orphans_due ? 0 : freed;
         b->idle = freed > 0 && w->queue_empty && w->claim_inflight == 0;
         char lease[24], aging[24], want[16], count[16];
         snprintf(lease, sizeof(lease), "%lld", w->conf.lease_seconds * 1000);

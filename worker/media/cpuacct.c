@@ -120,6 +120,7 @@ void cpuacct_join(cpuacct *a)
     member *m = calloc(1, sizeof(*m));
     if (!m || pthread_getcpuclockid(pthread_self(), &m->clk) != 0) {
         free(m);
+        left_at = -1;   /* the next job must not start from an old reading */
         return;   /* not counted rather than wrong */
     }
     m->base = left_at >= 0 ? left_at : clock_s(m->clk);
