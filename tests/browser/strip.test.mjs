@@ -60,7 +60,11 @@ try {
     title: c.title, width: c.getBoundingClientRect().width })));
   const rowCells = () => ov.$$eval(ROW + ' .strip.mini [role=listitem]', (cs) => cs.map((c) => ({
     name: c.dataset.item, state: c.dataset.state, label: c.getAttribute('aria-label'),
-    width: c.getBoundingClientRect().width })));
+    width: c.getBoundingClientRect().width,
+    // why a cell could measure 0 (seen once in 5 runs: the plan cell of the last poll)
+    why: { strip: c.parentElement.getBoundingClientRect().width, row: c.closest('tr').getBoundingClientRect().width,
+      overviewHidden: document.getElementById('overview').hidden, visibility: document.visibilityState,
+      display: getComputedStyle(c).display, flex: getComputedStyle(c).flex } })));
   summary.row = { polls: 0, seen: {} };
   let rowLast = null;
   let rowShot = false;
@@ -119,7 +123,8 @@ try {
     const it = job.items.find((i) => i.name === c.name);
     const what = it.kind === 'chunk' ? 'chunk ' + (++k) + ' of ' + api.length : it.kind;
     assert(c.label.startsWith(what + ': '), 'row cell text alternative: ' + c.label + ' (want ' + what + ')');
-    assert(c.width > 0, 'row cell shown: ' + c.name);
+    assert(c.width > 0, 'row cell shown: ' + c.name + ' ' + JSON.stringify(c.why) + ' (row polls: ' +
+      summary.row.polls + ')');
   }
   // completed: no strip in the row any more
   await waitFor('no strip in the completed job\'s row', async () =>
