@@ -770,6 +770,23 @@ static void on_claim(worker *w, redisReply *r, void *ud)
     wake_settle(w);
 }
 
+/* The lease and aging arguments (ms) every call that claims passes. */
+static void claim_times(const worker *w, char lease[24], char aging[24])
+{
+    snprintf(lease, 24, "%lld", w->conf.lease_seconds * 1000);
+    snprintf(aging, 24, "%lld", w->conf.aging_seconds * 1000);
+}
+
+/* The claims running in slot group g (several items of one split job
+ * share one). */
+static int group_size(const worker *w, int g)
+{
+    int n = 0;
+    for (const wjob *k = w->jobs; k; k = k->next)
+        n += k->group == g;
+    return n;
+}
+
 /* The answer to claim_items' call: the item (or nothing) for ud's slot. */
 static void on_claim_item(worker *w, redisReply *r, void *ud)
 {
@@ -811,14 +828,10 @@ static void claim_items(worker *w)
     for (wjob *j = w->jobs; j; j = j->next) {
         if (!j->item[0] || j->thread_done || atomic_load(&j->cancel))
             continue;
-        int n = 0;
-        for (const wjob *k = w->jobs; k; k = k->next)
-            n += k->group == j->group;
-        if (n >= per)
+        if (group_size(w, j->group) >= per)
             continue;
         char lease[24], aging[24];
-        snprintf(lease, sizeof(lease), "%lld", w->conf.lease_seconds * 1000);
-        snprintf(aging, sizeof(aging), "%lld", w->conf.aging_seconds * 1000);
+        claim_times(w, lease, aging);
         const char *keys[] = { RK_PROCESSING };
         const char *args[] = { w->id, lease, aging, "1", j->id };
         if (wq_script(w, "claim", 1, keys, 5, args, on_claim_item, (void *)(intptr_t)j->group) == 0)
@@ -833,8 +846,7 @@ void wq_try_claim(worker *w)
     if (w->orphans_due)
         return;   /* the claims on the wire answer first, then the release */
     char lease[24], aging[24];
-    snprintf(lease, sizeof(lease), "%lld", w->conf.lease_seconds * 1000);
-    snprintf(aging, sizeof(aging), "%lld", w->conf.aging_seconds * 1000);
+    claim_times(w, lease, aging);
     const char *keys[] = { RK_PROCESSING };
     /* with the queue empty, one claim probes (and so marks us idle); once
      * Redis has us in {ss}:idle, none: a notification or the poll comes */
@@ -1101,12 +1113,7 @@ void wq_finish(worker *w, wjob *j)
  * on the wire for it. */
 static int group_alone(const worker *w, const wjob *j)
 {
-    if (w->xclaim_group == j->group)
-        return 0;
-    for (const wjob *k = w->jobs; k; k = k->next)
-        if (k != j && k->group == j->group)
-            return 0;
-    return 1;
+    return w->xclaim_group != j->group && group_size(w, j->group) == 1;
 }
 
 /* One finish (or item_finish) call for j. */
@@ -1155,8 +1162,7 @@ static void finish_one(worker *w, wjob *j, wjob_outcome oc)
     }
     char key[160], lease[24], aging[24], cpu[32] = "0";
     RK_KEY(key, RK_JOB_FMT, j->id);
-    snprintf(lease, sizeof(lease), "%lld", w->conf.lease_seconds * 1000);
-    snprintf(aging, sizeof(aging), "%lld", w->conf.aging_seconds * 1000);
+    claim_times(w, lease, aging);
     const char *keys[] = { key };
     const char *args[] = { j->id, j->token, outcome, payload ? payload : "{}", permanent, delay,
                            evdata ? evdata : "{}", w->id, lease, aging, "idle" };
@@ -1323,8 +1329,7 @@ static void batch_send(worker *w, wjob **jobs, int n)
         b->want = w->queue_empty || w->orphans_due ? 0 : freed;
         b->idle = freed > 0 && w->queue_empty && w->claim_inflight == 0;
         char lease[24], aging[24], want[16], count[16];
-        snprintf(lease, sizeof(lease), "%lld", w->conf.lease_seconds * 1000);
-        snprintf(aging, sizeof(aging), "%lld", w->conf.aging_seconds * 1000);
+        claim_times(w, lease, aging);
         snprintf(want, sizeof(want), "%d", b->want);
         snprintf(count, sizeof(count), "%d", n);
         args[0] = w->id;
