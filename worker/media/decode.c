@@ -13,6 +13,56 @@
 #include "cpuacct.h"
 #include "util.h"
 
+/* A chunk decodes from the source's last key frame K at or before its
+ * first frame (the seek reads up to K's packet):
+ * - K on the chunk's first slot (within STAGE_KEY_ON_GRID of a frame: a
+ *   source whose GOPs line up with the segment grid, as the fixed GOPs of
+ *   many encoders do) needs no pre-roll at all: every frame from K on
+ *   decodes as in one process and the CFR grid gives the first slot K, as
+ *   one process does; frames that come out before K are dropped
+ *   (j->pre_from). Not for interlaced sources: the deinterlacer looks one
+ *   frame back.
+ * - K at least STAGE_PREROLL_MIN before it: the filters, which look one
+ *   frame back at most, see every frame they need; the pre-roll is K to
+ *   the range (with the reference-frames-only part of STAGE_PREROLL_FILTER).
+ * Returns 1 with K's packet in pkt (decode from it), 0 when the chunk
+ * decodes from the key frame at least STAGE_PREROLL before instead (a key
+ * frame just before the range; the caller seeks again, and a remote source
+ * reads one block more), -1 out of memory. */
+static int chunk_seek_near(job *j, AVPacket *pkt)
+{
+    AVStream *st = j->ic->streams[j->pi.vidx];
+    double tb = av_q2d(st->time_base);
+    double frame = (double)j->fps_den / j->fps_num;
+    double t = (double)j->range_f0 * frame, tol = STAGE_KEY_ON_GRID * frame;
+    double back = STAGE_PREROLL_MIN > 3 * frame ? STAGE_PREROLL_MIN : 3 * frame;
+    if (av_seek_frame(j->ic, j->pi.vidx, j->t0 + (int64_t)((t + tol) / tb), AVSEEK_FLAG_BACKWARD) < 0)
+        return 0;
+    for (int n = 0; n < 1024; n++) {
+        if (av_read_frame(j->ic, pkt) < 0)
+            return 0;
+        if (pkt->stream_index != j->pi.vidx) {
+            av_packet_unref(pkt);
+            continue;
+        }
+        if (!(pkt->flags & AV_PKT_FLAG_KEY) || pkt->pts == AV_NOPTS_VALUE)
+            break;
+        double k = (double)(pkt->pts - j->t0) * tb;
+        if (!j->pi.interlaced && fabs(k - t) <= tol) {
+            j->pre_from = pkt->pts - j->t0;
+            return 1;
+        }
+        if (k <= t - back) {
+            double cut = t - STAGE_PREROLL_FILTER;
+            j->pre_cut = cut > 0 ? (int64_t)(cut / tb) : 0;
+            return 1;
+        }
+        break;
+    }
+    av_packet_unref(pkt);
+    return 0;
+}
+
 int decode_all(job *j, ss_err *err)
 {
     AVPacket *pkt = av_packet_alloc();
@@ -23,7 +73,15 @@ int decode_all(job *j, ss_err *err)
         ret = ss_fail(err, SS_ENOMEM, "out of memory");
         goto out;
     }
+    int held = 0;   /* pkt holds the first packet to decode */
     if (j->mode == STAGE_CHUNK && j->range_f0 > 0) {
+        held = chunk_seek_near(j, pkt);
+        if (held < 0) {
+            ret = ss_fail(err, SS_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (j->mode == STAGE_CHUNK && j->range_f0 > 0 && !held) {
         /* read only the chunk's time range: from the key frame before it */
         AVStream *st = j->ic->streams[j->pi.vidx];
         double t = (double)j->range_f0 * j->fps_den / j->fps_num - STAGE_PREROLL;
@@ -45,7 +103,8 @@ int decode_all(job *j, ss_err *err)
     for (;;) {
         if (job_cancelled(j) || j->range_done)
             break;
-        int r = av_read_frame(j->ic, pkt);
+        int r = held ? 0 : av_read_frame(j->ic, pkt);
+        held = 0;
         if (r == AVERROR_EOF)
             break;
         if (r < 0) {

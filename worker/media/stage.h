@@ -165,6 +165,8 @@ struct job {
     int tok_free;
     int dec_tok;            /* the decoding thread holds its token */
     int64_t pre_cut;        /* chunk: pre-roll frames before this pts (from t0) skip the filter */
+    int64_t pre_from;       /* chunk started on a key frame at its range: frames before this pts
+                             * (from t0) are dropped (decode.c chunk_seek_near) */
     AVFrame *pre_hold[2];   /* ... but the last two of them are kept for it */
     int64_t pre_decoded;    /* chunk: frames decoded before its range (its pre-roll) */
     int64_t pre_filtered;   /* ... and frames out of the pre-filter before its range */
@@ -174,10 +176,15 @@ struct job {
 #define STAGE_WHOLE 0       /* the whole title in one process (media_encode) */
 #define STAGE_CHUNK 1       /* a chunk's video, every rung (no audio, thumbnails, subtitles) */
 #define STAGE_AUDIO 2       /* the audio, subtitles and thumbnails (key frames) of the title */
-/* A chunk starts decoding at the source key frame at least this long
- * (seconds) before its first frame: deinterlacing and the CFR filter see
- * the frames around the cut as one process would. */
+/* A chunk starts decoding at the source's last key frame before its first
+ * frame (decode.c chunk_seek_near): on that frame (within STAGE_KEY_ON_GRID
+ * of a frame), or at least STAGE_PREROLL_MIN (and 3 frames) before it, or
+ * else the key frame at least STAGE_PREROLL before it. The filters look
+ * one frame back at most (deinterlacing, the CFR filter), so they see the
+ * frames around the cut as one process would. */
 #define STAGE_PREROLL 1.0
+#define STAGE_PREROLL_MIN 0.1
+#define STAGE_KEY_ON_GRID 0.01
 /* Of the pre-roll, only the frames from this long (seconds) before the
  * chunk's first frame pass the pre-filter (with the two frames before
  * them, for the deinterlacer's context and a frame that lasts into the

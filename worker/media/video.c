@@ -277,6 +277,8 @@ static int video_frame(job *j, AVFrame *f, ss_err *err)
     if (j->mode == STAGE_CHUNK) {
         if (!j->vframes)
             j->pre_decoded++;
+        if (f->pts < j->pre_from)
+            return 0;   /* before the key frame the chunk starts on */
         if (!j->vg && f->pts < j->pre_cut) {
             /* pre-roll far before the range: keep the last two */
             av_frame_free(&j->pre_hold[0]);
