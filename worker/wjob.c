@@ -675,17 +675,37 @@ static void *job_thread(void *arg)
     log_set_job(j->id);
     avlog_job_begin(j->id);
     j->started_mono_ms = ss_mono_ms();
-    /* the job's CPU group: this thread and every thread it starts */
-    cpuacct *cpu = cpuacct_new();
-    cpuacct_join(cpu);
-    if (j->w->runner)
-        j->w->runner(j);
-    else
-        wjob_run_media(j);
-    cpuacct_join(NULL);
-    cpuacct_unref(cpu);
+    int c = atomic_load(&j->cancel);
+    int64_t ran = -1;
+    /* a job that waited in the pool (prefetched) whose lease was not
+     * renewed for half of it (the process was paused, Redis is away): it
+     * may be another worker's by now, so it does not start here; it is
+     * released (a release with a stale token is refused: nothing lost) */
+    if (!c && j->started_mono_ms - atomic_load(&j->lease_ok_ms) > j->conf.lease_seconds * 500)
+        c = WJOB_CANCEL_DRAIN;
+    if (c) {
+        /* stopped before it started (a prefetched job that waited for a
+         * thread: its lease was lost or is in doubt, it was cancelled, or
+         * the worker drains): nothing ran, nothing to undo */
+        ss_err err = { 0 };
+        ss_fail(&err, SS_ECANCELLED, "stopped before it started");
+        wjob_set_outcome(j, c == WJOB_CANCEL_LOST ? WJOB_LOST
+                           : c == WJOB_CANCEL_DRAIN ? WJOB_RELEASE : WJOB_CANCELLED, &err, NULL);
+    } else {
+        /* the job's CPU group: this thread and every thread it starts */
+        cpuacct *cpu = cpuacct_new();
+        cpuacct_join(cpu);
+        if (j->w->runner)
+            j->w->runner(j);
+        else
+            wjob_run_media(j);
+        cpuacct_join(NULL);
+        cpuacct_unref(cpu);
+        ran = ss_mono_ms() - j->started_mono_ms;
+    }
     pthread_mutex_lock(&j->mu);
     wjob_outcome oc = j->outcome;
+    j->ran_ms = ran;
     pthread_mutex_unlock(&j->mu);
     double secs = (double)(ss_mono_ms() - j->started_mono_ms) / 1000;
     switch (oc) {
@@ -823,7 +843,7 @@ void wjob_pool_stop(worker *w)
     w->pool = NULL;
 }
 
-int wjob_start(worker *w, wjob *j, ss_err *err)
+int wjob_start(worker *w, wjob *j, int hold, ss_err *err)
 {
     j->done_ev = event_new(w->base, -1, 0, on_done, j);
     if (!j->done_ev)
@@ -834,9 +854,13 @@ int wjob_start(worker *w, wjob *j, ss_err *err)
     pthread_mutex_lock(&p->mu);
     int rc = 0;
     /* every idle thread may already be promised to a job handed over
-     * before this one (it has not woken yet) */
-    if (p->idle <= p->queued)
+     * before this one (it has not woken yet); a held job waits for a
+     * running thread (the loop holds one only when every slot runs) */
+    int wake = p->idle > p->queued;
+    if (!wake && (!hold || p->nthreads == 0)) {
         rc = pool_grow(p);
+        wake = 1;
+    }
     if (rc == 0) {
         j->pool_next = NULL;
         if (p->tail)
@@ -849,12 +873,35 @@ int wjob_start(worker *w, wjob *j, ss_err *err)
     pthread_mutex_unlock(&p->mu);
     /* signalled after the unlock: a thread woken under the lock would
      * only block on it again (a second context switch per job) */
-    if (rc == 0)
+    if (rc == 0 && wake)
         pthread_cond_signal(&p->cv);
     if (rc != 0)
         return ss_fail(err, SS_ENOMEM, "cannot start a job thread: %s", strerror(rc));
     j->thread_started = 1;
     return 0;
+}
+
+int wjob_unqueue(worker *w, wjob *j)
+{
+    wjob_pool *p = w->pool;
+    if (!p || !j->thread_started)
+        return 0;
+    int found = 0;
+    pthread_mutex_lock(&p->mu);
+    for (wjob **pp = &p->head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->pool_next) {
+        if (*pp != j)
+            continue;
+        *pp = j->pool_next;
+        if (p->tail == j)
+            p->tail = prev;
+        p->queued--;
+        found = 1;
+        break;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (found)
+        j->thread_started = 0;
+    return found;
 }
 
 void wjob_reap_thread(wjob *j)
@@ -863,9 +910,16 @@ void wjob_reap_thread(wjob *j)
      * back to the pool: nothing to join */
     j->thread_started = 0;
     j->thread_done = 1;
+    worker *w = j->w;
     pthread_mutex_lock(&j->mu);
     wjob_outcome oc = j->outcome;
+    int64_t ran = j->ran_ms;
     pthread_mutex_unlock(&j->mu);
+    /* what prefetch goes by: jobs in a row that ran short */
+    if (ran >= 0 && ran < w->conf.prefetch_max_ms)
+        w->short_run += w->short_run < 1000000;
+    else if (ran >= 0)
+        w->short_run = 0;
     if (oc == WJOB_COMPLETED)
         atomic_fetch_add(&j->w->jobs_completed, 1);
     else if (oc == WJOB_CANCELLED)

@@ -59,6 +59,12 @@ const cfg_opt worker_opts[] = {
         "a claim expires this long after the last renewal (renewed every heartbeat_ms)"),
     OPT("heartbeat_ms", CFG_INT, "1000", heartbeat_ms, 100, 60000,
         "lease renewal and progress update interval"),
+    OPT("prefetch", CFG_INT, "8", prefetch, 0, 64,
+        "while the last 16 jobs each ran under prefetch_max_ms, claim up to this many jobs beyond "
+        "the free slots, so a slot that frees starts its next job without a round trip to Redis "
+        "(0 = off; one not started within 2 x prefetch_max_ms, at least 1 s, goes back to the queue)"),
+    OPT("prefetch_max_ms", CFG_INT, "50", prefetch_max_ms, 1, 60000,
+        "a job that ran under this long counts as short for prefetch"),
     OPT("poll_ms", CFG_INT, "2000", poll_ms, 100, 600000,
         "look for work this often even without a notification"),
     OPT("drain_timeout", CFG_INT, "1800", drain_timeout, 0, 86400,
@@ -266,6 +272,7 @@ static void on_term(evutil_socket_t sig, short what, void *arg)
     w->draining = 1;
     log_info(NULL, "signal %d: draining (%d job(s) running, up to %llds)", (int)sig, w->njobs,
              w->conf.drain_timeout);
+    wq_release_prefetched(w, 0);   /* not started: back to the queue now */
     if (w->njobs == 0 && w->claim_inflight == 0 && !w->xclaim_group) {
         stop_loop(w);
         return;
@@ -297,6 +304,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     w->conf.slots = nc.slots;
     w->conf.threads = nc.threads;
     w->conf.items_per_slot = nc.items_per_slot;
+    w->conf.prefetch = nc.prefetch;
+    w->conf.prefetch_max_ms = nc.prefetch_max_ms;
     w->conf.poll_ms = nc.poll_ms;
     w->conf.claim_delay_ms = nc.claim_delay_ms;
     w->conf.aging_seconds = nc.aging_seconds;

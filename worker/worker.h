@@ -34,6 +34,8 @@ typedef struct worker_conf {
     long long slots;
     long long threads;             /* encoder threads per job, 0 = all cores */
     long long items_per_slot;      /* split jobs: items a slot runs at once, 0 = by its budget */
+    long long prefetch;            /* jobs claimed beyond the free slots while jobs are short */
+    long long prefetch_max_ms;     /* a job that ran under this long counts as short */
     int keep_memory;               /* malloc keeps freed memory (worker_keep_memory) */
     char *scratch_dir;
     char *storage;                 /* default destination URL */
@@ -125,7 +127,12 @@ typedef struct wjob {
                                  * (several items of one split job, docs/SPLIT.md) */
     struct wjob *pool_next;     /* wjob.c: handed to the job threads, not yet taken */
     int thread_started;         /* handed to a job thread that has not signalled done_ev */
+    int prefetched;             /* loop: claimed beyond the slots, waiting in the pool for a
+                                 * thread that ends its job (wjob_start hold) */
     atomic_int cancel;          /* read by the pipeline; WJOB_CANCEL_* */
+    atomic_llong lease_ok_ms;   /* monotonic: when the claim or the last renewal Redis
+                                 * accepted was sent; a job that waited in the pool starts
+                                 * only while this is under half a lease old */
     struct event *done_ev;      /* activated by the job thread when it ends */
 
     pthread_mutex_t mu;         /* guards the fields below */
@@ -138,6 +145,7 @@ typedef struct wjob {
     json_t *result;             /* job.json content on success (owned) */
     ss_err err;
     int64_t started_mono_ms;
+    int64_t ran_ms;             /* how long the runner ran; -1 = it never started */
 
     /* loop-thread only */
     int64_t claimed_ms;         /* monotonic: when the claim came back */
@@ -203,6 +211,7 @@ struct worker {
     int64_t replicas_ms;        /* monotonic: when replicas was asked for */
     int64_t last_beat_ms;
     struct wcalls *calls;       /* in-flight Redis calls (wqueue.c) */
+    int64_t reply_sent_ms;      /* monotonic: when the call whose reply is handled now was sent */
     wjob **batch;               /* completed jobs whose report waits for flush_ev */
     int nbatch, batch_cap;
     struct event *flush_ev;     /* sends the batch once this loop pass's jobs are in */
@@ -212,6 +221,7 @@ struct worker {
     atomic_llong short_completed;
     int64_t short_since_ms;
     wjob_pool *pool;            /* the long-lived job threads (wjob.c) */
+    int short_run;              /* jobs in a row that ran under prefetch_max_ms (prefetch) */
     atomic_llong jobs_completed, jobs_failed, jobs_cancelled;
     struct wmetrics *metrics;   /* wmetrics.c: counters, /metrics on metrics_listen */
     /* What a claimed job runs on its thread: the media pipeline
@@ -227,11 +237,20 @@ void wq_tick(worker *w);                 /* heartbeats, registry, timeouts */
 void wq_try_claim(worker *w);
 void wq_finish(worker *w, wjob *j);      /* report a finished job */
 void wq_registry_bye(worker *w);
+/* Give prefetched jobs that no thread has taken back to the queue, those
+ * claimed at least unstarted_ms ago (0: all, for a drain). */
+void wq_release_prefetched(worker *w, int64_t unstarted_ms);
 
 /* wjob.c: the job threads. wjob_start hands j to an idle thread of the
- * worker's pool (a new one when none is idle); wjob_pool_stop ends them
+ * worker's pool (a new one when none is idle); with hold (a prefetched
+ * job: every slot is running), no thread is added: the first thread that
+ * ends its job takes it, before it sleeps. wjob_unqueue takes a job back
+ * that no thread has taken yet (1; 0 when one has). A job whose cancel
+ * flag is set before a thread takes it ends without running (released,
+ * lost or cancelled, as the flag says). wjob_pool_stop ends the threads
  * (after the loop: nothing may run). */
-int wjob_start(worker *w, wjob *j, ss_err *err);
+int wjob_start(worker *w, wjob *j, int hold, ss_err *err);
+int wjob_unqueue(worker *w, wjob *j);
 void wjob_pool_stop(worker *w);
 void wjob_free(wjob *j);
 /* loop thread: called when done_ev fires */

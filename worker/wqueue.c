@@ -171,6 +171,9 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
         if (redis_error_wants_reconnect(reply->str))
             drop_connections(c->w);
     }
+    /* the lease a claim or renewal answered began after this: a reply
+     * read late (the process was paused) must not look fresh */
+    c->w->reply_sent_ms = c->sent_ms;
     if (c->cb)
         c->cb(c->w, reply, c->ud);
     call_free(c);
@@ -664,6 +667,88 @@ static void log_claim(const wjob *j, ss_log_level level, int64_t ran_ms)
            j->claim_load * 100, ran);
 }
 
+/* ---- prefetch ----------------------------------------------------------------
+ * While the worker's recent jobs were all short (prefetch_max_ms), it
+ * claims up to prefetch jobs beyond its slots: they wait in the job pool,
+ * and a job thread that ends its job takes the next one at once, with no
+ * round trip to Redis in between (docs/OPERATIONS.md, "prefetch"). A
+ * prefetched job holds a lease like any claim (heartbeats renew it); one
+ * that no thread took within prefetch_hold_ms (the slots got long jobs
+ * after all), or when the worker drains, goes back to the queue unstarted
+ * (finish "release": the attempt is not counted). */
+#define PREFETCH_AFTER 16        /* short jobs in a row before prefetching */
+
+/* How long a prefetched job may wait for a thread: twice a short job, at
+ * least 1 s. A claim older than that stops prefetching (prefetch_now). */
+static int64_t prefetch_hold_ms(const worker *w)
+{
+    return 2 * w->conf.prefetch_max_ms > 1000 ? 2 * w->conf.prefetch_max_ms : 1000;
+}
+
+static int prefetch_now(const worker *w)
+{
+    if (w->conf.prefetch <= 0 || w->draining || w->stopping || w->short_run < PREFETCH_AFTER)
+        return 0;
+    /* a claim running (or waiting) longer than a short job and a short
+     * job before it would take: jobs are not short now (so a prefetched
+     * job released after prefetch_hold_ms is not claimed again at once) */
+    int64_t old = ss_mono_ms() - 2 * w->conf.prefetch_max_ms;
+    for (const wjob *j = w->jobs; j; j = j->next)
+        if (j->thread_started && j->claimed_ms < old)
+            return 0;
+    return (int)w->conf.prefetch;
+}
+
+/* The claims the gate may fill: the slots, plus the prefetch. */
+static int claim_cap(const worker *w)
+{
+    return (int)w->conf.slots + prefetch_now(w);
+}
+
+/* Slots whose job (or items) a thread runs or has queued: the distinct
+ * groups of the claims handed to the pool and not yet ended. */
+static int slots_running(const worker *w)
+{
+    int n = 0, prev = 0, falling = 1;
+    for (const wjob *j = w->jobs; j; j = j->next) {
+        if (!j->thread_started)
+            continue;
+        falling &= n == 0 || j->group < prev;
+        prev = j->group;
+        n++;
+    }
+    if (falling)
+        return n;   /* the usual case: every group distinct (worker_slots_busy) */
+    n = 0;
+    for (const wjob *j = w->jobs; j; j = j->next) {
+        if (!j->thread_started)
+            continue;
+        const wjob *k = w->jobs;
+        while (k != j && !(k->thread_started && k->group == j->group))
+            k = k->next;
+        n += k == j;
+    }
+    return n;
+}
+
+void wq_release_prefetched(worker *w, int64_t unstarted_ms)
+{
+    int64_t now = ss_mono_ms();
+    for (wjob *j = w->jobs, *next; j; j = next) {
+        next = j->next;   /* wq_finish may end j (a lost lease) */
+        if (!j->prefetched || !j->thread_started || now - j->claimed_ms < unstarted_ms ||
+            !wjob_unqueue(w, j))
+            continue;
+        log_info(j->id, "prefetched, not started%s: releasing it to the queue",
+                 w->draining ? " (draining)" : " in time (every slot runs a longer job)");
+        pthread_mutex_lock(&j->mu);
+        j->outcome = WJOB_RELEASE;
+        pthread_mutex_unlock(&j->mu);
+        j->thread_done = 1;
+        wq_finish(w, j);
+    }
+}
+
 /* Start a job from the claim fields {id, token, attempt, spec, still
  * queued[, item, payload]} (n of them: 5 for a job, 7 for a split job's
  * work item), in a slot of its own (group 0) or beside the items of
@@ -706,6 +791,7 @@ static void start_claimed(worker *w, redisReply **f, size_t n, int group)
     /* the info line waits until the job has run WJOB_SHORT_MS (wq_tick):
      * a short job's lines are debug ones, summed up by the tick */
     j->claimed_ms = ss_mono_ms();
+    atomic_store(&j->lease_ok_ms, w->reply_sent_ms);
     j->claim_busy = worker_slots_busy(w);   /* slots, as the registry counts them */
     j->claim_load = w->gate.load < 0 ? 0 : w->gate.load;
     log_claim(j, SS_LOG_DEBUG, 0);
@@ -714,8 +800,14 @@ static void start_claimed(worker *w, redisReply **f, size_t n, int group)
         ss_fail(&err, SS_EINVAL, "job spec in Redis is not valid JSON");
     else if (j->item[0] && !j->item_in)
         ss_fail(&err, SS_EINVAL, "work item %s: its plan in Redis is not valid JSON", j->item);
-    else if (wjob_start(w, j, &err) == 0)
-        return;
+    else {
+        /* every slot runs: a prefetched claim, for the first thread that
+         * ends its job */
+        j->prefetched = group == 0 && w->conf.prefetch > 0 && slots_running(w) >= w->conf.slots;
+        if (wjob_start(w, j, j->prefetched, &err) == 0)
+            return;
+        j->prefetched = 0;
+    }
     /* Could not even start: report it as this attempt's failure. */
     pthread_mutex_lock(&j->mu);
     j->outcome = WJOB_FAILED;
@@ -852,12 +944,11 @@ void wq_try_claim(worker *w)
      * Redis has us in {ss}:idle, none: a notification or the poll comes */
     int limit = !w->queue_empty ? MAX_CLAIMS_IN_FLIGHT : w->idle_marked ? 0 : 1;
     /* the slots the gate lets us fill now */
-    int k = 0, busy = worker_slots_busy(w);
+    int k = 0, busy = worker_slots_busy(w), cap = claim_cap(w);
     while (!w->draining && !w->stopping && w->cmd_connected && k < CLAIM_BATCH_MAX &&
            (k == 0 ? w->claim_inflight < limit : !w->queue_empty) &&
            gate_open(gate_load_after(&w->gate, busy + w->claim_inflight + k),
-                     w->conf.cpu_threshold / 100.0, busy + w->claim_inflight + k,
-                     (int)w->conf.slots))
+                     w->conf.cpu_threshold / 100.0, busy + w->claim_inflight + k, cap))
         k++;
     if (k > 0) {
         /* one call claims every free slot (at start, after a wake), each job
@@ -893,6 +984,7 @@ static void on_heartbeat(worker *w, redisReply *r, void *ud)
     const char *state = r->element[1]->str ? r->element[1]->str : "";
     if (ok == 1) {
         j->last_hb_ok_ms = ss_mono_ms();
+        atomic_store(&j->lease_ok_ms, w->reply_sent_ms);
         if (!strcmp(state, "cancelling")) {
             int expected = 0;
             if (atomic_compare_exchange_strong(&j->cancel, &expected, WJOB_CANCEL_USER))
@@ -1139,7 +1231,10 @@ static void finish_one(worker *w, wjob *j, wjob_outcome oc)
         break;
     case WJOB_RELEASE:
         outcome = "release";
-        ev = json_pack("{sssi}", "reason", "released by a draining worker", "attempt", j->attempt);
+        ev = json_pack("{sssi}", "reason",
+                       w->draining ? "released by a draining worker"
+                                   : "prefetched, not started in time: released by the worker",
+                       "attempt", j->attempt);
         break;
     default: {
         json_t *e = json_pack("{ssss}", "code", ss_code_name(j->err.code), "message",
@@ -1171,9 +1266,11 @@ static void finish_one(worker *w, wjob *j, wjob_outcome oc)
      * claim said nothing is left, say we are idle instead (the queue then
      * wakes us for new work: no claim runs just to find nothing). */
     int after = worker_slots_busy(w) - group_alone(w, j) + w->claim_inflight;
-    int free_slot = !w->draining && !w->stopping &&
+    /* a release (drain, or a prefetched job that did not start) claims
+     * nothing in its place */
+    int free_slot = !w->draining && !w->stopping && oc != WJOB_RELEASE &&
                     gate_open(gate_load_after(&w->gate, after), w->conf.cpu_threshold / 100.0,
-                              after, (int)w->conf.slots);
+                              after, claim_cap(w));
     int claim = free_slot && !w->queue_empty && !w->orphans_due;
     int nargs = claim ? 10 : free_slot && w->claim_inflight == 0 && !w->orphans_due ? 11 : 7;
     /* a split job's work item: its own script, fenced by the item's token
@@ -1319,11 +1416,11 @@ static void batch_send(worker *w, wjob **jobs, int n)
          * nothing else of ours would run (completed jobs, not items: each
          * had a slot of its own), nor the jobs a call still in flight
          * reports (the claims it carries are in claim_inflight) */
-        int busy = worker_slots_busy(w) - n - w->reports_jobs;
+        int busy = worker_slots_busy(w) - n - w->reports_jobs, cap = claim_cap(w);
         while (!w->draining && !w->stopping && freed < n &&
                gate_open(gate_load_after(&w->gate, busy + w->claim_inflight + freed),
                          w->conf.cpu_threshold / 100.0,
-                         busy + w->claim_inflight + freed, (int)w->conf.slots))
+                         busy + w->claim_inflight + freed, cap))
             freed++;
         b->n = n;
         b->want = w->queue_empty || w->orphans_due ? 0 : freed;
@@ -1483,4 +1580,5 @@ void wq_tick(worker *w)
         if (j->thread_done && !j->finishing && now >= j->next_finish_ms)
             wq_finish(w, j);
     }
+    wq_release_prefetched(w, prefetch_hold_ms(w));
 }

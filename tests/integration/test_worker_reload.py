@@ -10,7 +10,6 @@ daemons (build-tsan/): there any data race between the reload and the job
 threads is a report in the worker's log, which fails the test (the harness
 scans every log for sanitizer reports).
 """
-import json
 import os
 import signal
 import subprocess
@@ -25,15 +24,7 @@ TOKEN = "reload-token"
 
 def thread_lines(h, name, jid):
     """The worker's "encoding with N encoder thread(s)" lines of one job."""
-    out = []
-    for line in h.log_text(name).splitlines():
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if rec.get("job") == jid and rec.get("msg", "").startswith("encoding with"):
-            out.append(rec["msg"])
-    return out
+    return [m for m in h.job_messages(name, jid) if m.startswith("encoding with")]
 
 
 def test_worker_reload():

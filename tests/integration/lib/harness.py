@@ -291,6 +291,18 @@ class Harness:
         with open(self.logs[name], errors="replace") as f:
             return f.read()
 
+    def job_messages(self, name, jid):
+        """The messages of a daemon's JSON log lines about one job."""
+        out = []
+        for line in self.log_text(name).splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and rec.get("job") == jid:
+                out.append(rec.get("msg", ""))
+        return out
+
     def send_signal(self, name, sig):
         """Send sig; a terminating signal marks the exit as expected."""
         p = self.procs[name]

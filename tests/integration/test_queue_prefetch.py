@@ -1,0 +1,127 @@
+"""Prefetch (worker setting prefetch, docs/OPERATIONS.md): a worker whose
+recent jobs were short claims a few jobs beyond its free slots. A
+prefetched job is run once or given back, never lost or run twice:
+released unstarted on SIGTERM, released when it waited too long behind a
+longer job, and never started after its lease may have been lost (a
+worker paused past its lease)."""
+import os
+import signal
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from lib.harness import Api, Harness, main, wait_until  # noqa: E402
+
+TOKEN = "test-token"
+COORD = {"STREAMSCALE_REAP_INTERVAL_MS": "200", "STREAMSCALE_RETRY_BASE_MS": "100"}
+WORKER = {"STREAMSCALE_LEASE_SECONDS": "3", "STREAMSCALE_HEARTBEAT_MS": "300",
+          "STREAMSCALE_POLL_MS": "200"}
+
+
+def completions(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [line.split() for line in f if line.strip()]
+
+
+def ran_by(log, jid):
+    return [w for j, w in completions(log) if j == jid]
+
+
+def types(api, jid):
+    return [e["type"] for e in api.events(jid)]
+
+
+def warm_up(api, tag, n=18):
+    """Short jobs in a row: what turns prefetch on (16 needed)."""
+    jobs = [api.submit({"source": "file:///%s/%d.mp4" % (tag, i), "metadata": {"sleep_ms": 0}})
+            for i in range(n)]
+    for j in jobs:
+        assert api.wait_state(j["id"], "completed", 30)["state"] == "completed"
+
+
+def claimed_by(api, jid, worker):
+    j = api.job(jid)
+    return j["state"] == "running" and j.get("worker") == worker
+
+
+def test_queue_prefetch():
+    with Harness("queue-prefetch") as h:
+        rport = h.redis()
+        url = h.coordinator(redis_port=rport, token=TOKEN, extra=COORD)
+        api = Api(url, TOKEN, harness=h)
+        log = h.path("completions.log")
+        env = dict(WORKER, SS_QUEUE_LOG=log, STREAMSCALE_PREFETCH="2",
+                   STREAMSCALE_PREFETCH_MAX_MS="5000")
+
+        # ---- SIGTERM: running jobs finish, prefetched ones go back unstarted
+        h.queue_worker("a", rport, extra=env)
+        warm_up(api, "warm-a")
+        long = api.submit({"source": "file:///drain/long.mp4", "metadata": {"sleep_ms": 2000}})
+        wait_until(lambda: claimed_by(api, long["id"], "a"), 30, "the long job running on a")
+        pre = [api.submit({"source": "file:///drain/p%d.mp4" % i, "metadata": {"sleep_ms": 10}})
+               for i in range(2)]
+        for p in pre:
+            wait_until(lambda: claimed_by(api, p["id"], "a"), 30, "a prefetched job claimed by a")
+        assert all(not ran_by(log, p["id"]) for p in pre), completions(log)
+        assert h.stop("a") == 0
+        assert api.job(long["id"])["state"] == "completed"
+        assert ran_by(log, long["id"]) == ["a"]
+        for p in pre:
+            j = api.job(p["id"])
+            assert j["state"] == "queued" and j["attempts"] == 0, j
+            assert not ran_by(log, p["id"]), completions(log)
+            rel = [e["data"] for e in api.events(p["id"]) if e["type"] == "job.retrying"]
+            assert len(rel) == 1 and "draining" in rel[0]["reason"], rel
+        assert "prefetched, not started (draining)" in h.log_text("a")
+        # another worker runs them, once, the attempt not counted twice
+        h.queue_worker("b", rport, extra=dict(WORKER, SS_QUEUE_LOG=log))
+        for p in pre:
+            j = api.wait_state(p["id"], "completed", 30)
+            assert j["attempts"] == 1 and j["result"]["worker"] == "b", j
+            assert ran_by(log, p["id"]) == ["b"]
+            assert types(api, p["id"]).count("job.completed") == 1
+        h.stop("b")
+
+        # ---- a worker paused past its leases: the prefetched job is taken
+        # by another worker and never starts on the paused one
+        h.queue_worker("c", rport, extra=env)
+        warm_up(api, "warm-c")
+        long = api.submit({"source": "file:///pause/long.mp4", "metadata": {"sleep_ms": 3000}})
+        wait_until(lambda: claimed_by(api, long["id"], "c"), 30, "the long job running on c")
+        p = api.submit({"source": "file:///pause/p.mp4", "metadata": {"sleep_ms": 10}})
+        wait_until(lambda: claimed_by(api, p["id"], "c"), 30, "the job prefetched by c")
+        h.send_signal("c", signal.SIGSTOP)
+        h.queue_worker("d", rport, extra=dict(WORKER, SS_QUEUE_LOG=log))
+        j = api.wait_state(p["id"], "completed", 60)
+        assert j["result"]["worker"] == "d" and j["attempts"] == 2, j
+        api.wait_state(long["id"], "completed", 60)
+        h.send_signal("c", signal.SIGCONT)
+        wait_until(lambda: any("report refused" in m or "dropping the job" in m
+                               for m in h.job_messages("c", p["id"])), 30,
+                   "c to give up the prefetched job")
+        assert ran_by(log, p["id"]) == ["d"], completions(log)
+        assert types(api, p["id"]).count("job.completed") == 1
+        h.stop("c")
+        h.stop("d")
+
+        # ---- a prefetched job behind a longer one goes back after
+        # 2 x prefetch_max_ms (at least 1 s) and runs when a slot frees
+        h.queue_worker("e", rport, extra=dict(env, STREAMSCALE_PREFETCH_MAX_MS="1000"))
+        warm_up(api, "warm-e")
+        long = api.submit({"source": "file:///hold/long.mp4", "metadata": {"sleep_ms": 4000}})
+        wait_until(lambda: claimed_by(api, long["id"], "e"), 30, "the long job running on e")
+        p = api.submit({"source": "file:///hold/p.mp4", "metadata": {"sleep_ms": 10}})
+        wait_until(lambda: claimed_by(api, p["id"], "e"), 30, "the job prefetched by e")
+        wait_until(lambda: "not started in time" in h.log_text("e"), 30, "the held job released")
+        j = api.wait_state(p["id"], "completed", 30)
+        assert j["attempts"] == 1 and j["result"]["worker"] == "e", j
+        assert ran_by(log, p["id"]) == ["e"]
+        rel = [e["data"] for e in api.events(p["id"]) if e["type"] == "job.retrying"]
+        assert len(rel) == 1 and "prefetched" in rel[0]["reason"], rel
+        assert api.job(long["id"])["state"] == "completed"
+        h.stop("e")
+
+
+if __name__ == "__main__":
+    main(test_queue_prefetch)
