@@ -843,7 +843,14 @@ void wjob_pool_stop(worker *w)
     w->pool = NULL;
 }
 
-int wjob_start(worker *w, wjob *j, int hold, ss_err *err)
+/* Threads that will look at the queue: those on a job (or between two),
+ * and the idle ones already signalled for a queued job (p->mu held). */
+static int pool_lookers(const wjob_pool *p)
+{
+    return p->nthreads - p->idle + (p->queued < p->idle ? p->queued : p->idle);
+}
+
+int wjob_start(worker *w, wjob *j, int run_limit, ss_err *err)
 {
     j->done_ev = event_new(w->base, -1, 0, on_done, j);
     if (!j->done_ev)
@@ -853,15 +860,18 @@ int wjob_start(worker *w, wjob *j, int hold, ss_err *err)
         return ss_fail(err, SS_ENOMEM, "cannot start a job thread: out of memory");
     pthread_mutex_lock(&p->mu);
     int rc = 0;
-    /* every idle thread may already be promised to a job handed over
-     * before this one (it has not woken yet); a held job waits for a
-     * running thread (the loop holds one only when every slot runs) */
-    int wake = p->idle > p->queued;
-    if (!wake && (!hold || p->nthreads == 0)) {
-        rc = pool_grow(p);
+    /* a thread for it unless run_limit threads already look at the queue
+     * (short jobs: the one that ends its job takes it); then an idle one,
+     * unless every idle thread is promised to a job handed over before
+     * this one (it has not woken yet), else a new one */
+    int lookers = pool_lookers(p), wake = 0;
+    if (lookers == 0 || lookers < run_limit) {
         wake = 1;
+        if (p->idle <= p->queued)
+            rc = pool_grow(p);
     }
     if (rc == 0) {
+        j->pool_queued_ms = ss_mono_ms();
         j->pool_next = NULL;
         if (p->tail)
             p->tail->pool_next = j;
@@ -879,6 +889,28 @@ int wjob_start(worker *w, wjob *j, int hold, ss_err *err)
         return ss_fail(err, SS_ENOMEM, "cannot start a job thread: %s", strerror(rc));
     j->thread_started = 1;
     return 0;
+}
+
+void wjob_pool_kick(worker *w, int64_t waited_ms, int run_limit)
+{
+    wjob_pool *p = w->pool;
+    if (!p)
+        return;
+    int wake = 0;
+    pthread_mutex_lock(&p->mu);
+    if (p->head && ss_mono_ms() - p->head->pool_queued_ms >= waited_ms) {
+        int want = p->nthreads - p->idle + p->queued;   /* every queued job on a thread */
+        if (want > run_limit)
+            want = run_limit;
+        for (int have = pool_lookers(p); have < want; have++) {
+            if (p->idle <= p->queued && pool_grow(p) != 0)
+                break;
+            wake++;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    while (wake-- > 0)
+        pthread_cond_signal(&p->cv);
 }
 
 int wjob_unqueue(worker *w, wjob *j)
@@ -899,8 +931,11 @@ int wjob_unqueue(worker *w, wjob *j)
         break;
     }
     pthread_mutex_unlock(&p->mu);
-    if (found)
+    if (found) {
         j->thread_started = 0;
+        w->slots_live -= j->slot_live;
+        j->slot_live = 0;
+    }
     return found;
 }
 
@@ -911,6 +946,8 @@ void wjob_reap_thread(wjob *j)
     j->thread_started = 0;
     j->thread_done = 1;
     worker *w = j->w;
+    w->slots_live -= j->slot_live;
+    j->slot_live = 0;
     pthread_mutex_lock(&j->mu);
     wjob_outcome oc = j->outcome;
     int64_t ran = j->ran_ms;

@@ -241,7 +241,11 @@ void worker_job_finished(worker *w, wjob *j)
     w->xclaim_after_ms = 0;   /* its slot may take another item of the job now */
     wjob_free(j);
     worker_check_drain(w);
-    if (!w->draining)
+    if (w->draining)
+        return;
+    if (w->defer_claim)
+        w->claim_deferred = 1;   /* the caller claims once for all its jobs */
+    else
         wq_try_claim(w);
 }
 

@@ -126,7 +126,9 @@ typedef struct wjob {
     int group;                  /* the slot it runs in: the claims of one slot share it
                                  * (several items of one split job, docs/SPLIT.md) */
     struct wjob *pool_next;     /* wjob.c: handed to the job threads, not yet taken */
+    int64_t pool_queued_ms;     /* wjob.c, under the pool's lock: when it was handed over */
     int thread_started;         /* handed to a job thread that has not signalled done_ev */
+    int slot_live;              /* counted in worker.slots_live */
     int prefetched;             /* loop: claimed beyond the slots, waiting in the pool for a
                                  * thread that ends its job (wjob_start hold) */
     atomic_int cancel;          /* read by the pipeline; WJOB_CANCEL_* */
@@ -222,6 +224,11 @@ struct worker {
     int64_t short_since_ms;
     wjob_pool *pool;            /* the long-lived job threads (wjob.c) */
     int short_run;              /* jobs in a row that ran under prefetch_max_ms (prefetch) */
+    int prefetch_stale;         /* a claim held longer than 2 x prefetch_max_ms (wq_tick) */
+    int slots_live;             /* claims of a slot of their own handed to the pool, not
+                                 * ended (wjob.slot_live): prefetch holds beyond these */
+    int defer_claim;            /* > 0: worker_job_finished leaves wq_try_claim to the caller */
+    int claim_deferred;         /* ... which then calls it once */
     atomic_llong jobs_completed, jobs_failed, jobs_cancelled;
     struct wmetrics *metrics;   /* wmetrics.c: counters, /metrics on metrics_listen */
     /* What a claimed job runs on its thread: the media pipeline
@@ -242,14 +249,18 @@ void wq_registry_bye(worker *w);
 void wq_release_prefetched(worker *w, int64_t unstarted_ms);
 
 /* wjob.c: the job threads. wjob_start hands j to an idle thread of the
- * worker's pool (a new one when none is idle); with hold (a prefetched
- * job: every slot is running), no thread is added: the first thread that
- * ends its job takes it, before it sleeps. wjob_unqueue takes a job back
- * that no thread has taken yet (1; 0 when one has). A job whose cancel
- * flag is set before a thread takes it ends without running (released,
- * lost or cancelled, as the flag says). wjob_pool_stop ends the threads
- * (after the loop: nothing may run). */
-int wjob_start(worker *w, wjob *j, int hold, ss_err *err);
+ * worker's pool (a new one when none is idle), unless run_limit threads
+ * already run jobs or are about to look at the queue: then the first of
+ * them that ends its job takes it, before it sleeps (short jobs: no hand-off
+ * to a sleeping thread; INT_MAX = a thread for every job). wjob_pool_kick
+ * (the tick) gives the queued jobs threads, up to run_limit running, once
+ * the oldest has waited waited_ms (a job that turned out long holds up the
+ * ones behind it). wjob_unqueue takes a job back that no thread has taken
+ * yet (1; 0 when one has). A job whose cancel flag is set before a thread
+ * takes it ends without running (released, lost or cancelled, as the flag
+ * says). wjob_pool_stop ends the threads (after the loop: nothing may run). */
+int wjob_start(worker *w, wjob *j, int run_limit, ss_err *err);
+void wjob_pool_kick(worker *w, int64_t waited_ms, int run_limit);
 int wjob_unqueue(worker *w, wjob *j);
 void wjob_pool_stop(worker *w);
 void wjob_free(wjob *j);

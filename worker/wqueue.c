@@ -10,6 +10,7 @@
  * back off exponentially, running encodes go on, and their heartbeats and
  * final reports resume when Redis is back.
  */
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -687,15 +688,9 @@ static int64_t prefetch_hold_ms(const worker *w)
 
 static int prefetch_now(const worker *w)
 {
-    if (w->conf.prefetch <= 0 || w->draining || w->stopping || w->short_run < PREFETCH_AFTER)
+    if (w->conf.prefetch <= 0 || w->draining || w->stopping || w->short_run < PREFETCH_AFTER ||
+        w->prefetch_stale)
         return 0;
-    /* a claim running (or waiting) longer than a short job and a short
-     * job before it would take: jobs are not short now (so a prefetched
-     * job released after prefetch_hold_ms is not claimed again at once) */
-    int64_t old = ss_mono_ms() - 2 * w->conf.prefetch_max_ms;
-    for (const wjob *j = w->jobs; j; j = j->next)
-        if (j->thread_started && j->claimed_ms < old)
-            return 0;
     return (int)w->conf.prefetch;
 }
 
@@ -705,30 +700,23 @@ static int claim_cap(const worker *w)
     return (int)w->conf.slots + prefetch_now(w);
 }
 
-/* Slots whose job (or items) a thread runs or has queued: the distinct
- * groups of the claims handed to the pool and not yet ended. */
-static int slots_running(const worker *w)
+/* Threads that run short jobs: the slots, at most one per core. */
+static int short_threads(const worker *w)
 {
-    int n = 0, prev = 0, falling = 1;
-    for (const wjob *j = w->jobs; j; j = j->next) {
-        if (!j->thread_started)
-            continue;
-        falling &= n == 0 || j->group < prev;
-        prev = j->group;
-        n++;
-    }
-    if (falling)
-        return n;   /* the usual case: every group distinct (worker_slots_busy) */
-    n = 0;
-    for (const wjob *j = w->jobs; j; j = j->next) {
-        if (!j->thread_started)
-            continue;
-        const wjob *k = w->jobs;
-        while (k != j && !(k->thread_started && k->group == j->group))
-            k = k->next;
-        n += k == j;
-    }
-    return n;
+    int n = w->ncpus > 0 ? w->ncpus : 1;
+    return w->conf.slots < n ? (int)w->conf.slots : n;
+}
+
+/* From the tick: a claim running (or waiting) longer than a short job and
+ * a short job before it would take means jobs are not short now, and
+ * prefetch stops (so a prefetched job released after prefetch_hold_ms is
+ * not claimed again at once). */
+static void prefetch_check(worker *w, int64_t now)
+{
+    int64_t old = now - 2 * w->conf.prefetch_max_ms;
+    w->prefetch_stale = 0;
+    for (const wjob *j = w->jobs; j && !w->prefetch_stale; j = j->next)
+        w->prefetch_stale = j->thread_started && j->claimed_ms < old;
 }
 
 void wq_release_prefetched(worker *w, int64_t unstarted_ms)
@@ -803,9 +791,15 @@ static void start_claimed(worker *w, redisReply **f, size_t n, int group)
     else {
         /* every slot runs: a prefetched claim, for the first thread that
          * ends its job */
-        j->prefetched = group == 0 && w->conf.prefetch > 0 && slots_running(w) >= w->conf.slots;
-        if (wjob_start(w, j, j->prefetched, &err) == 0)
+        j->prefetched = group == 0 && w->conf.prefetch > 0 && w->slots_live >= w->conf.slots;
+        /* short jobs run on as many threads as there are cores (a thread
+         * that ends one takes the next), not on one thread each */
+        int limit = prefetch_now(w) > 0 || j->prefetched ? short_threads(w) : INT_MAX;
+        if (wjob_start(w, j, limit, &err) == 0) {
+            j->slot_live = group == 0;
+            w->slots_live += j->slot_live;
             return;
+        }
         j->prefetched = 0;
     }
     /* Could not even start: report it as this attempt's failure. */
@@ -1394,9 +1388,17 @@ static void on_finish_many(worker *w, redisReply *r, void *ud)
     } else if (w->queue_empty) {
         w->wake_id[0] = 0;
     }
+    /* one claim check after all the reports, not one per job (each walks
+     * the jobs) */
+    w->defer_claim++;
     for (int i = 0; i < b->n; i++) {
         b->jobs[i]->batched = 0;
         finish_reply(w, r->element[i + 1], b->jobs[i]);   /* may free the job */
+    }
+    w->defer_claim--;
+    if (w->claim_deferred && !w->defer_claim) {
+        w->claim_deferred = 0;
+        wq_try_claim(w);
     }
     free(b);
     wake_settle(w);
@@ -1580,5 +1582,9 @@ void wq_tick(worker *w)
         if (j->thread_done && !j->finishing && now >= j->next_finish_ms)
             wq_finish(w, j);
     }
+    prefetch_check(w, now);
+    /* queued jobs held up behind one that turned out long get threads of
+     * their own, up to the slots; those beyond the slots go back */
+    wjob_pool_kick(w, 2 * w->conf.prefetch_max_ms, (int)w->conf.slots);
     wq_release_prefetched(w, prefetch_hold_ms(w));
 }

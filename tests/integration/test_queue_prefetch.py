@@ -3,7 +3,8 @@ recent jobs were short claims a few jobs beyond its free slots. A
 prefetched job is run once or given back, never lost or run twice:
 released unstarted on SIGTERM, released when it waited too long behind a
 longer job, and never started after its lease may have been lost (a
-worker paused past its lease)."""
+worker paused past its lease). Short jobs share one thread per core; one
+queued behind jobs that turned out long still gets a thread."""
 import os
 import signal
 import sys
@@ -121,6 +122,22 @@ def test_queue_prefetch():
         assert len(rel) == 1 and "prefetched" in rel[0]["reason"], rel
         assert api.job(long["id"])["state"] == "completed"
         h.stop("e")
+
+        # ---- short jobs run on at most one thread per core; a job queued
+        # behind ones that turned out long gets a thread of its own after
+        # 2 x prefetch_max_ms (4 slots on a 2-core box: 2 threads)
+        h.queue_worker("f", rport, extra=dict(env, STREAMSCALE_SLOTS="4",
+                                              STREAMSCALE_PREFETCH_MAX_MS="500"))
+        warm_up(api, "warm-f")
+        longs = [api.submit({"source": "file:///kick/long%d.mp4" % i, "metadata": {"sleep_ms": 4000}})
+                 for i in range(2)]
+        short = api.submit({"source": "file:///kick/short.mp4", "metadata": {"sleep_ms": 10}})
+        j = api.wait_state(short["id"], "completed", 30)
+        assert j["result"]["worker"] == "f" and j["attempts"] == 1, j
+        assert [api.job(x["id"])["state"] for x in longs] == ["running", "running"]
+        for x in longs:
+            assert api.wait_state(x["id"], "completed", 30)["attempts"] == 1
+        h.stop("f")
 
 
 if __name__ == "__main__":
