@@ -284,7 +284,7 @@ void worker_job_finished(worker *w, wjob *j);   /* after the finish script */
 void worker_fatal(worker *w);
 int worker_busy(const worker *w);
 /* malloc keeps freed memory for the next item (keep_memory; wmain.c) */
-void worker_keep_memory(void);
+void worker_keep_memory(int ncpus);
 /* Slots busy: the distinct groups of the running claims (several items of
  * one split job share one slot), counting a group whose item claim is in
  * flight. */

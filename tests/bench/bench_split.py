@@ -49,7 +49,10 @@ unsplit. Prints a table and the ratios; never asserts.
 
     /usr/bin/python3 tests/bench/bench_split.py [--build build] [--seconds 120]
         [--size 1920x1080] [--ladder 360,720,1080] [--chunk-seconds 12]
-        [--only off-1core,auto-1x1,auto-2x1]
+        [--only off-1core,auto-1x1,auto-2x1] [--warm N]
+--warm N runs the same job N times on the set-up's workers before the
+measured one (by default every set-up measures its fresh workers' first
+job, which also pays for first touching the memory it needs).
 """
 import argparse
 import datetime
@@ -125,14 +128,19 @@ def run(args, name, workers, split, title, Harness, Api):
         if args.keep_memory:
             env["STREAMSCALE_KEEP_MEMORY"] = args.keep_memory
         pids = start_workers(h, rport, workers, title, env)
-        cpu0 = sum(proc_cpu(p) for p in pids)
-        flt0 = sum(proc_faults(p) for p in pids)
         spec = {"source": "file://" + title, "preset": args.preset, "crf": args.crf,
                 "segment_seconds": args.segment_seconds, "split": split,
                 "ladder": [{"height": int(x)} for x in args.ladder.split(",")],
-                "thumbnails": {"enabled": False, "interval_seconds": 10},
-                "idempotency_key": "bench-" + name}
-        j = api.submit(spec)
+                "thumbnails": {"enabled": False, "interval_seconds": 10}}
+        # --warm N: the same job N times first, not measured (the workers'
+        # heaps, arenas and thread stacks as after some work)
+        for k in range(args.warm):
+            w = api.submit(dict(spec, idempotency_key="bench-%s-warm%d" % (name, k)))
+            if api.wait_state(w["id"], ("completed", "failed", "dead"), 7200)["state"] != "completed":
+                raise SystemExit("%s: warm-up job failed" % name)
+        cpu0 = sum(proc_cpu(p) for p in pids)
+        flt0 = sum(proc_faults(p) for p in pids)
+        j = api.submit(dict(spec, idempotency_key="bench-" + name))
         done = api.wait_state(j["id"], ("completed", "failed", "dead"), 7200)
         if done["state"] != "completed":
             raise SystemExit("%s: %s" % (name, done["error"]))
@@ -166,6 +174,8 @@ def main():
     ap.add_argument("--segment-seconds", type=int, default=4)
     ap.add_argument("--chunk-seconds", type=float, default=12)
     ap.add_argument("--only", default="", help="comma-separated set-up names")
+    ap.add_argument("--warm", type=int, default=0,
+                    help="run the job this many times on the same workers before the measured one")
     ap.add_argument("--keep-memory", default="", choices=("", "true", "false"),
                     help="the workers' keep_memory setting (default: theirs)")
     args = ap.parse_args()
@@ -207,9 +217,9 @@ def main():
     def ratio(a, b):
         return res[a]["wall"] / res[b]["wall"] if a in res and b in res else float("nan")
     print()
-    print("title: %d s %s, ladder %s, %s CRF %d, %d s segments, chunk_seconds %g" % (
+    print("title: %d s %s, ladder %s, %s CRF %d, %d s segments, chunk_seconds %g%s" % (
         args.seconds, args.size, args.ladder, args.preset, args.crf, args.segment_seconds,
-        args.chunk_seconds))
+        args.chunk_seconds, ", after %d warm-up job(s) per set-up" % args.warm if args.warm else ""))
     print("machine: %d cores%s" % (ncpu, "" if ncpu >= 4 else " (auto-4x1 runs two workers per core)"))
     print("scaling  off-1core / auto-2x1  = %.2fx faster (target >= 1.8)" % ratio("off-1core", "auto-2x1"))
     print("scaling  off-1core / auto-4x1  = %.2fx faster" % ratio("off-1core", "auto-4x1"))
