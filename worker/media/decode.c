@@ -29,6 +29,57 @@
  * decodes from the key frame at least STAGE_PREROLL before instead (a key
  * frame just before the range; the caller seeks again, and a remote source
  * reads one block more), -1 out of memory. */
+/* Whether decoding can restart at this key frame packet with every frame
+ * from it on as in one process: the container's key flag alone also marks
+ * recovery points (x264's intra refresh, an open GOP's I frame in some
+ * muxers), whose next frames are not whole until the refresh ends. H.264:
+ * an IDR slice; HEVC: an IRAP picture (IDR, CRA, BLA: the decoder drops
+ * the leading pictures that need what came before); intra-only codecs:
+ * every frame. Anything else: no (the chunk takes the long pre-roll). */
+static int restart_point(const AVCodecParameters *par, const AVPacket *pkt)
+{
+    const AVCodecDescriptor *d = avcodec_descriptor_get(par->codec_id);
+    if (d && (d->props & AV_CODEC_PROP_INTRA_ONLY))
+        return 1;
+    int hevc = par->codec_id == AV_CODEC_ID_HEVC;
+    if (par->codec_id != AV_CODEC_ID_H264 && !hevc)
+        return 0;
+    const uint8_t *b = pkt->data, *e = pkt->data + pkt->size;
+    const uint8_t *x = par->extradata;
+    int lensize = 0;   /* length-prefixed NAL units (avcC, hvcC), else start codes */
+    if (x && par->extradata_size > 22 && hevc && x[0] == 1)
+        lensize = (x[21] & 3) + 1;
+    else if (x && par->extradata_size > 4 && !hevc && x[0] == 1)
+        lensize = (x[4] & 3) + 1;
+    while (b < e) {
+        const uint8_t *nal;
+        if (lensize) {
+            if (e - b < lensize)
+                return 0;
+            size_t n = 0;
+            for (int i = 0; i < lensize; i++)
+                n = n << 8 | b[i];
+            nal = b + lensize;
+            if (n == 0 || n > (size_t)(e - nal))
+                return 0;
+            b = nal + n;
+        } else {
+            while (b + 3 <= e && !(b[0] == 0 && b[1] == 0 && b[2] == 1))
+                b++;
+            if (b + 3 >= e)
+                return 0;
+            nal = b + 3;
+            b = nal;
+        }
+        int type = hevc ? (nal[0] >> 1) & 0x3f : nal[0] & 0x1f;
+        if (hevc ? type >= 16 && type <= 21 : type == 5)
+            return 1;
+        if (hevc ? type < 32 : type >= 1 && type <= 5)
+            return 0;   /* the first slice is not one */
+    }
+    return 0;
+}
+
 static int chunk_seek_near(job *j, AVPacket *pkt)
 {
     AVStream *st = j->ic->streams[j->pi.vidx];
@@ -45,7 +96,8 @@ static int chunk_seek_near(job *j, AVPacket *pkt)
             av_packet_unref(pkt);
             continue;
         }
-        if (!(pkt->flags & AV_PKT_FLAG_KEY) || pkt->pts == AV_NOPTS_VALUE)
+        if (!(pkt->flags & AV_PKT_FLAG_KEY) || pkt->pts == AV_NOPTS_VALUE ||
+            !restart_point(st->codecpar, pkt))
             break;
         double k = (double)(pkt->pts - j->t0) * tb;
         if (!j->pi.interlaced && fabs(k - t) <= tol) {
