@@ -14,6 +14,7 @@
 
 int64_t ss_now_ms(void);      /* wall clock, ms since the epoch */
 int64_t ss_mono_ms(void);     /* monotonic clock, ms */
+int64_t ss_boot_ms(void);     /* monotonic clock that counts a suspend too (CLOCK_BOOTTIME), ms */
 double ss_mono_s(void);       /* monotonic clock, seconds */
 /* User + system CPU seconds of getrusage(who): RUSAGE_SELF (the process)
  * or RUSAGE_THREAD (the calling thread); 0 when it fails. */

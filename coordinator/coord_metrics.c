@@ -364,7 +364,7 @@ static void write_workers(struct evbuffer *b, json_t *workers)
     }
     prom_head(b, "streamscale_fleet_slots", "gauge", "Slots of all live workers together.");
     prom_sample(b, "streamscale_fleet_slots", slots, (char *)NULL);
-    prom_head(b, "streamscale_fleet_busy_slots", "gauge", "Running jobs on all live workers together.");
+    prom_head(b, "streamscale_fleet_busy_slots", "gauge", "Running jobs on all live workers together, and the short jobs they prefetched (docs/OPERATIONS.md, Prefetch).");
     prom_sample(b, "streamscale_fleet_busy_slots", busy, (char *)NULL);
     for (size_t k = 0; k < SS_ARRAY_LEN(per); k++) {
         prom_head(b, per[k].name, per[k].type, per[k].help);

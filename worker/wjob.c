@@ -681,7 +681,7 @@ static void *job_thread(void *arg)
      * renewed for half of it (the process was paused, Redis is away): it
      * may be another worker's by now, so it does not start here; it is
      * released (a release with a stale token is refused: nothing lost) */
-    if (!c && j->started_mono_ms - atomic_load(&j->lease_ok_ms) > j->conf.lease_seconds * 500)
+    if (!c && ss_boot_ms() - atomic_load(&j->lease_ok_ms) > j->conf.lease_seconds * 500)
         c = WJOB_CANCEL_DRAIN;
     if (c) {
         /* stopped before it started (a prefetched job that waited for a
@@ -760,6 +760,7 @@ struct wjob_pool {
     wjob *head, *tail;          /* handed over, not yet taken (wjob.pool_next) */
     int queued;
     int idle;                   /* threads waiting for a job */
+    int promised;               /* idle threads signalled for a queued job, not awake yet */
     int stopping;
     pthread_t *threads;
     int nthreads, cap;
@@ -774,6 +775,7 @@ static void *pool_thread(void *arg)
             p->idle++;
             pthread_cond_wait(&p->cv, &p->mu);
             p->idle--;
+            p->promised -= p->promised > 0;
         }
         wjob *j = p->head;
         if (!j)
@@ -844,10 +846,23 @@ void wjob_pool_stop(worker *w)
 }
 
 /* Threads that will look at the queue: those on a job (or between two),
- * and the idle ones already signalled for a queued job (p->mu held). */
+ * and the idle ones already signalled (p->mu held). */
 static int pool_lookers(const wjob_pool *p)
 {
-    return p->nthreads - p->idle + (p->queued < p->idle ? p->queued : p->idle);
+    return p->nthreads - p->idle + p->promised;
+}
+
+/* One more thread to look at the queue: an idle one not yet signalled
+ * (1: signal it after the unlock), else a new one (0: it looks at the
+ * queue before it sleeps; *rc = pool_grow's result). p->mu held. */
+static int pool_add_looker(wjob_pool *p, int *rc)
+{
+    if (p->idle > p->promised) {
+        p->promised++;
+        return 1;
+    }
+    *rc = pool_grow(p);
+    return 0;
 }
 
 int wjob_start(worker *w, wjob *j, int run_limit, ss_err *err)
@@ -861,15 +876,11 @@ int wjob_start(worker *w, wjob *j, int run_limit, ss_err *err)
     pthread_mutex_lock(&p->mu);
     int rc = 0;
     /* a thread for it unless run_limit threads already look at the queue
-     * (short jobs: the one that ends its job takes it); then an idle one,
-     * unless every idle thread is promised to a job handed over before
-     * this one (it has not woken yet), else a new one */
+     * (short jobs: the one that ends its job takes it): an idle one not
+     * yet signalled for another job, else a new one */
     int lookers = pool_lookers(p), wake = 0;
-    if (lookers == 0 || lookers < run_limit) {
-        wake = 1;
-        if (p->idle <= p->queued)
-            rc = pool_grow(p);
-    }
+    if (lookers == 0 || lookers < run_limit)
+        wake = pool_add_looker(p, &rc);
     if (rc == 0) {
         j->pool_queued_ms = ss_mono_ms();
         j->pool_next = NULL;
@@ -902,11 +913,9 @@ void wjob_pool_kick(worker *w, int64_t waited_ms, int run_limit)
         int want = p->nthreads - p->idle + p->queued;   /* every queued job on a thread */
         if (want > run_limit)
             want = run_limit;
-        for (int have = pool_lookers(p); have < want; have++) {
-            if (p->idle <= p->queued && pool_grow(p) != 0)
-                break;
-            wake++;
-        }
+        int rc = 0;
+        for (int have = pool_lookers(p); have < want && rc == 0; have++)
+            wake += pool_add_looker(p, &rc);
     }
     pthread_mutex_unlock(&p->mu);
     while (wake-- > 0)

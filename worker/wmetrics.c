@@ -52,7 +52,7 @@ static void write_metrics(worker *w, wmetrics *m, struct evbuffer *b)
         const char *name, *help;
     } g[] = {
         { "streamscale_worker_slots", "Jobs this worker runs at once (slots)." },
-        { "streamscale_worker_busy_slots", "Slots busy now (several items of one split job in a slot count once)." },
+        { "streamscale_worker_busy_slots", "Slots busy now (several items of one split job in a slot count once), and the short jobs prefetched beyond the slots (prefetch: can exceed slots)." },
         { "streamscale_worker_cpu_load_ratio", "The machine's CPU load over the last ~8 s (0-1), as the gate sees it." },
         { "streamscale_worker_cpu_threshold_ratio", "The gate claims work only under this load (cpu_threshold, 0-1)." },
         { "streamscale_worker_cores", "CPU cores of this machine." },
@@ -68,7 +68,8 @@ static void write_metrics(worker *w, wmetrics *m, struct evbuffer *b)
     }
     pthread_mutex_lock(&m->mu);
     prom_head(b, "streamscale_worker_jobs_total", "counter",
-              "Jobs this worker ran to an end, by outcome (released = handed back by a drain; "
+              "Jobs this worker ran to an end, by outcome (released = handed back by a drain, or "
+              "prefetched and not started; "
               "lease_lost = another worker owns it now).");
     for (int i = 0; i < OC_N; i++)
         prom_sample(b, "streamscale_worker_jobs_total", (double)m->jobs[i], "worker", wid, "outcome",

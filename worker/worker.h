@@ -132,7 +132,7 @@ typedef struct wjob {
     int prefetched;             /* loop: claimed beyond the slots, waiting in the pool for a
                                  * thread that ends its job (wjob_start hold) */
     atomic_int cancel;          /* read by the pipeline; WJOB_CANCEL_* */
-    atomic_llong lease_ok_ms;   /* monotonic: when the claim or the last renewal Redis
+    atomic_llong lease_ok_ms;   /* ss_boot_ms (a suspend counts): when the claim or the last renewal Redis
                                  * accepted was sent; a job that waited in the pool starts
                                  * only while this is under half a lease old */
     struct event *done_ev;      /* activated by the job thread when it ends */
@@ -213,7 +213,7 @@ struct worker {
     int64_t replicas_ms;        /* monotonic: when replicas was asked for */
     int64_t last_beat_ms;
     struct wcalls *calls;       /* in-flight Redis calls (wqueue.c) */
-    int64_t reply_sent_ms;      /* monotonic: when the call whose reply is handled now was sent */
+    int64_t reply_sent_ms;      /* ss_boot_ms: when the call whose reply is handled now was sent */
     wjob **batch;               /* completed jobs whose report waits for flush_ev */
     int nbatch, batch_cap;
     struct event *flush_ev;     /* sends the batch once this loop pass's jobs are in */

@@ -21,6 +21,7 @@
 #include "rkeys.h"
 #include "rscripts.h"
 #include "util.h"
+#include "wmetrics.h"
 #include "worker.h"
 
 typedef void (*wq_cb)(worker *w, redisReply *r, void *ud);
@@ -35,6 +36,7 @@ typedef struct wcall {
     size_t *lens;
     int retried;           /* EVALSHA -> EVAL after NOSCRIPT */
     int64_t sent_ms;
+    int64_t sent_boot_ms;  /* ss_boot_ms: what lease_ok_ms compares (a suspend counts) */
 } wcall;
 
 typedef struct wcalls {
@@ -117,6 +119,7 @@ static int call_send(wcall *c)
     if (!w->cmd || !w->cmd_connected)
         return -1;
     c->sent_ms = ss_mono_ms();
+    c->sent_boot_ms = ss_boot_ms();
     wcalls *l = calls(w);
     c->prev = l->tail;
     c->next = NULL;
@@ -174,7 +177,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
     }
     /* the lease a claim or renewal answered began after this: a reply
      * read late (the process was paused) must not look fresh */
-    c->w->reply_sent_ms = c->sent_ms;
+    c->w->reply_sent_ms = c->sent_boot_ms;
     if (c->cb)
         c->cb(c->w, reply, c->ud);
     call_free(c);
@@ -733,6 +736,7 @@ void wq_release_prefetched(worker *w, int64_t unstarted_ms)
         j->outcome = WJOB_RELEASE;
         pthread_mutex_unlock(&j->mu);
         j->thread_done = 1;
+        wmetrics_job_ended(w, j, WJOB_RELEASE);
         wq_finish(w, j);
     }
 }
@@ -792,9 +796,21 @@ static void start_claimed(worker *w, redisReply **f, size_t n, int group)
         /* every slot runs: a prefetched claim, for the first thread that
          * ends its job */
         j->prefetched = group == 0 && w->conf.prefetch > 0 && w->slots_live >= w->conf.slots;
+        if (j->prefetched && j->item[0]) {
+            /* a split job's item is an encode of seconds: never held
+             * beyond the slots (nor given sibling items, claim_items) */
+            log_info(j->id, "item %s claimed beyond the slots: releasing it to the queue", j->item);
+            pthread_mutex_lock(&j->mu);
+            j->outcome = WJOB_RELEASE;
+            pthread_mutex_unlock(&j->mu);
+            j->thread_done = 1;
+            wq_finish(w, j);
+            return;
+        }
         /* short jobs run on as many threads as there are cores (a thread
-         * that ends one takes the next), not on one thread each */
-        int limit = prefetch_now(w) > 0 || j->prefetched ? short_threads(w) : INT_MAX;
+         * that ends one takes the next), not on one thread each; items
+         * always on a thread of their own */
+        int limit = (prefetch_now(w) > 0 || j->prefetched) && !j->item[0] ? short_threads(w) : INT_MAX;
         if (wjob_start(w, j, limit, &err) == 0) {
             j->slot_live = group == 0;
             w->slots_live += j->slot_live;
@@ -1499,7 +1515,10 @@ static void registry_beat(worker *w)
     }
     char gate[96];
     int busy = worker_slots_busy(w);
-    gate_reason(gate_load_after(&w->gate, busy), w->conf.cpu_threshold / 100.0, busy,
+    /* prefetched jobs count in busy (they hold claims), not in the gate's
+     * "slots full (n/slots)" */
+    int shown = busy < w->conf.slots ? busy : (int)w->conf.slots;
+    gate_reason(gate_load_after(&w->gate, busy), w->conf.cpu_threshold / 100.0, shown,
                 (int)w->conf.slots,
                 w->draining || w->stopping, gate, sizeof(gate));
     json_t *info = json_pack("{ss ss si sI si sf sf ss so sb ss}", "id", w->id, "host", w->host,

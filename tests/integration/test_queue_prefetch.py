@@ -139,6 +139,33 @@ def test_queue_prefetch():
             assert api.wait_state(x["id"], "completed", 30)["attempts"] == 1
         h.stop("f")
 
+        # ---- idle threads beyond the slots (the pool grew while slots was
+        # 3; SIGHUP lowered it to 1): a prefetched job still waits for the
+        # running one instead of starting on an idle thread
+        cfg = h.path("g.conf")
+        with open(cfg, "w") as f:
+            f.write("slots = 3\nprefetch = 2\nprefetch_max_ms = 5000\n")
+        h.queue_worker("g", rport, extra=dict(WORKER, SS_QUEUE_LOG=log), args=["-c", cfg])
+        three = [api.submit({"source": "file:///hup/w%d.mp4" % i, "metadata": {"sleep_ms": 600}})
+                 for i in range(3)]
+        wait_until(lambda: all(api.job(x["id"])["state"] != "queued" for x in three), 30,
+                   "three jobs on three threads")
+        for x in three:
+            api.wait_state(x["id"], "completed", 30)
+        warm_up(api, "warm-g")
+        with open(cfg, "w") as f:
+            f.write("slots = 1\nprefetch = 2\nprefetch_max_ms = 5000\n")
+        h.send_signal("g", signal.SIGHUP)
+        wait_until(lambda: "slots 1)" in h.log_text("g"), 20, "the reload")
+        long = api.submit({"source": "file:///hup/long.mp4", "metadata": {"sleep_ms": 2000}})
+        wait_until(lambda: claimed_by(api, long["id"], "g"), 30, "the long job running on g")
+        p = api.submit({"source": "file:///hup/p.mp4", "metadata": {"sleep_ms": 10}})
+        api.wait_state(p["id"], "completed", 30)
+        order = [j for j, _ in completions(log)]
+        assert long["id"] in order and order.index(long["id"]) < order.index(p["id"]), \
+            "the prefetched job ran beside the slot's job"
+        h.stop("g")
+
 
 if __name__ == "__main__":
     main(test_queue_prefetch)
