@@ -966,6 +966,8 @@ void wjob_reap_thread(wjob *j)
         w->short_run += w->short_run < 1000000;
     else if (ran >= 0)
         w->short_run = 0;
+    if (ran >= 0)
+        w->run_avg_ms += ((double)ran - w->run_avg_ms) / 8;
     if (oc == WJOB_COMPLETED)
         atomic_fetch_add(&j->w->jobs_completed, 1);
     else if (oc == WJOB_CANCELLED)

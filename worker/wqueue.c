@@ -689,12 +689,18 @@ static int64_t prefetch_hold_ms(const worker *w)
     return 2 * w->conf.prefetch_max_ms > 1000 ? 2 * w->conf.prefetch_max_ms : 1000;
 }
 
+static int short_threads(const worker *w);
+
 static int prefetch_now(const worker *w)
 {
     if (w->conf.prefetch <= 0 || w->draining || w->stopping || w->short_run < PREFETCH_AFTER ||
         w->prefetch_stale)
         return 0;
-    return (int)w->conf.prefetch;
+    /* no deeper than the short-job threads get through in half the time a
+     * prefetched job may wait, at the recent jobs' pace */
+    double fit = (double)short_threads(w) * (double)prefetch_hold_ms(w) / 2 /
+                 (w->run_avg_ms > 1 ? w->run_avg_ms : 1);
+    return fit < (double)w->conf.prefetch ? (fit < 1 ? 1 : (int)fit) : (int)w->conf.prefetch;
 }
 
 /* The claims the gate may fill: the slots, plus the prefetch. */
