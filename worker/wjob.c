@@ -961,12 +961,14 @@ void wjob_reap_thread(wjob *j)
     wjob_outcome oc = j->outcome;
     int64_t ran = j->ran_ms;
     pthread_mutex_unlock(&j->mu);
-    /* what prefetch goes by: jobs in a row that ran short */
-    if (ran >= 0 && ran < w->conf.prefetch_max_ms)
+    /* what prefetch goes by: jobs in a row that completed short. A
+     * failure (fast ones too: a refused source, broken storage) or any
+     * other end breaks the run, so fast failures never turn it on */
+    if (oc == WJOB_COMPLETED && ran >= 0 && ran < w->conf.prefetch_max_ms)
         w->short_run += w->short_run < 1000000;
-    else if (ran >= 0)
+    else
         w->short_run = 0;
-    if (ran >= 0)
+    if (oc == WJOB_COMPLETED && ran >= 0)
         w->run_avg_ms += ((double)ran - w->run_avg_ms) / 8;
     if (oc == WJOB_COMPLETED)
         atomic_fetch_add(&j->w->jobs_completed, 1);

@@ -60,7 +60,7 @@ const cfg_opt worker_opts[] = {
     OPT("heartbeat_ms", CFG_INT, "1000", heartbeat_ms, 100, 60000,
         "lease renewal and progress update interval"),
     OPT("prefetch", CFG_INT, "32", prefetch, 0, 64,
-        "while the last 16 jobs each ran under prefetch_max_ms, claim up to this many jobs beyond "
+        "while the last 16 jobs each completed under prefetch_max_ms, claim up to this many jobs beyond "
         "the free slots, so a slot that frees starts its next job without a round trip to Redis "
         "(0 = off; one not started within 2 x prefetch_max_ms, at least 1 s, goes back to the queue)"),
     OPT("prefetch_max_ms", CFG_INT, "50", prefetch_max_ms, 1, 60000,

@@ -55,6 +55,23 @@ def test_queue_prefetch():
         env = dict(WORKER, SS_QUEUE_LOG=log, STREAMSCALE_PREFETCH="2",
                    STREAMSCALE_PREFETCH_MAX_MS="5000")
 
+        # ---- fast failures are not short jobs: 18 of them in a row leave
+        # prefetch off (a job queued behind a running one stays queued)
+        h.queue_worker("h", rport, extra=env)
+        fails = [api.submit({"source": "file:///fail/%d.mp4" % i,
+                             "metadata": {"fail": "permanent"}}) for i in range(18)]
+        for j in fails:
+            assert api.wait_state(j["id"], "failed", 30)["state"] == "failed"
+        long = api.submit({"source": "file:///fail/long.mp4", "metadata": {"sleep_ms": 1000}})
+        wait_until(lambda: claimed_by(api, long["id"], "h"), 30, "the long job running on h")
+        p = api.submit({"source": "file:///fail/p.mp4", "metadata": {"sleep_ms": 0}})
+        api.wait_state(p["id"], "completed", 30)
+        done = [e["created_at"] for e in api.events(long["id"]) if e["type"] == "job.completed"]
+        started = [e["created_at"] for e in api.events(p["id"]) if e["type"] == "job.started"]
+        assert len(started) == 1 and started[0] >= done[0], \
+            "prefetched after fast failures: %s before %s" % (started, done)
+        h.stop("h")
+
         # ---- SIGTERM: running jobs finish, prefetched ones go back unstarted
         h.queue_worker("a", rport, extra=env)
         warm_up(api, "warm-a")
