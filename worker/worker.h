@@ -163,6 +163,7 @@ typedef struct wjob {
     int finish_failures;        /* reports Redis did not accept yet */
     int64_t next_finish_ms;     /* monotonic: no report before this */
     int thread_done;
+    int release_held;           /* a claim to hand back: release_held() sends it, newest first */
     double last_event_pct;
     int64_t last_event_ms;
     char last_event_stage[24];

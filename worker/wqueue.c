@@ -783,7 +783,7 @@ static void start_claimed(worker *w, redisReply **f, size_t n, int group)
         log_info(j->id, "claimed while draining: releasing it to the queue");
         j->outcome = WJOB_RELEASE;
         j->thread_done = 1;
-        wq_finish(w, j);
+        j->release_held = 1;   /* release_held, after the reply's other claims */
         return;
     }
     /* the info line waits until the job has run WJOB_SHORT_MS (wq_tick):
@@ -804,13 +804,16 @@ static void start_claimed(worker *w, redisReply **f, size_t n, int group)
         j->prefetched = group == 0 && w->conf.prefetch > 0 && w->slots_live >= w->conf.slots;
         if (j->prefetched && j->item[0]) {
             /* a split job's item is an encode of seconds: never held
-             * beyond the slots (nor given sibling items, claim_items) */
+             * beyond the slots (nor given sibling items, claim_items).
+             * Jobs are not short now: prefetch stops (until 16 short jobs
+             * in a row again), or the next claim would take it again */
             log_info(j->id, "item %s claimed beyond the slots: releasing it to the queue", j->item);
+            w->short_run = 0;
             pthread_mutex_lock(&j->mu);
             j->outcome = WJOB_RELEASE;
             pthread_mutex_unlock(&j->mu);
             j->thread_done = 1;
-            wq_finish(w, j);
+            j->release_held = 1;
             return;
         }
         /* short jobs run on as many threads as there are cores (a thread
@@ -831,6 +834,21 @@ static void start_claimed(worker *w, redisReply **f, size_t n, int group)
     pthread_mutex_unlock(&j->mu);
     j->thread_done = 1;
     wq_finish(w, j);
+}
+
+/* Hand back the claims start_claimed set aside (drain, an item beyond the
+ * slots), newest first: a release puts a job back at the head of its
+ * queue and an item at the head of its job's ready list, so the oldest
+ * claim, released last, is again the first one out. */
+static void release_held(worker *w)
+{
+    for (wjob *j = w->jobs, *next; j; j = next) {
+        next = j->next;   /* w->jobs is newest first; wq_finish may end j */
+        if (j->release_held) {
+            j->release_held = 0;
+            wq_finish(w, j);
+        }
+    }
 }
 
 /* Claim calls in flight at once; once a claim comes back empty, only
@@ -866,6 +884,7 @@ static void on_claim(worker *w, redisReply *r, void *ud)
         w->idle_marked = 0;
         start_claimed(w, c->element, c->elements, 0);
     }
+    release_held(w);
     if ((int)got < want) {
         w->queue_empty = 1;
         w->idle_marked = 1;
@@ -909,6 +928,7 @@ static void on_claim_item(worker *w, redisReply *r, void *ud)
             got++;
             start_claimed(w, c->element, c->elements, group);
         }
+        release_held(w);
     } else {
         claim_failed(w, r);
     }
@@ -961,6 +981,11 @@ void wq_try_claim(worker *w)
     int limit = !w->queue_empty ? MAX_CLAIMS_IN_FLIGHT : w->idle_marked ? 0 : 1;
     /* the slots the gate lets us fill now */
     int k = 0, busy = worker_slots_busy(w), cap = claim_cap(w);
+    /* the slots free, not only room to prefetch: with the queue empty, only
+     * they probe (a probe that finds nothing marks the worker idle) */
+    int real = (int)w->conf.slots - busy - w->claim_inflight;
+    if (w->queue_empty && real <= 0)
+        limit = 0;
     while (!w->draining && !w->stopping && w->cmd_connected && k < CLAIM_BATCH_MAX &&
            (k == 0 ? w->claim_inflight < limit : !w->queue_empty) &&
            gate_open(gate_load_after(&w->gate, busy + w->claim_inflight + k),
@@ -969,10 +994,13 @@ void wq_try_claim(worker *w)
     if (k > 0) {
         /* one call claims every free slot (at start, after a wake), each job
          * with its own lease and token */
-        char want[16];
+        char want[16], free[16];
         snprintf(want, sizeof(want), "%d", k);
-        const char *args[] = { w->id, lease, aging, want };
-        if (wq_script(w, "claim", 1, keys, 4, args, on_claim, (void *)(intptr_t)k) == 0)
+        snprintf(free, sizeof(free), "%d", real < 0 ? 0 : real);
+        /* free: the claims beyond it are prefetch, and finding nothing
+         * there does not mark us idle */
+        const char *args[] = { w->id, lease, aging, want, "", free };
+        if (wq_script(w, "claim", 1, keys, 6, args, on_claim, (void *)(intptr_t)k) == 0)
             w->claim_inflight += k;
     }
     claim_items(w);
@@ -1160,6 +1188,7 @@ static void finish_reply(worker *w, redisReply *r, void *ud)
             if (w->queue_empty)
                 w->wake_id[0] = 0;
             start_claimed(w, r->element + 2, r->elements - 2, 0);
+            release_held(w);
         }
         if (wait) {
             /* acknowledged: the job is done for us only once a replica
@@ -1277,6 +1306,7 @@ static void finish_one(worker *w, wjob *j, wjob_outcome oc)
     const char *keys[] = { key };
     const char *args[] = { j->id, j->token, outcome, payload ? payload : "{}", permanent, delay,
                            evdata ? evdata : "{}", w->id, lease, aging, "idle" };
+    const char **tail = &args[10];
     /* Ask for the next job in the same call when this job's slot will be
      * free and the gate is open: one round trip per job. When the last
      * claim said nothing is left, say we are idle instead (the queue then
@@ -1287,13 +1317,20 @@ static void finish_one(worker *w, wjob *j, wjob_outcome oc)
     int free_slot = !w->draining && !w->stopping && oc != WJOB_RELEASE &&
                     gate_open(gate_load_after(&w->gate, after), w->conf.cpu_threshold / 100.0,
                               after, claim_cap(w));
+    /* a slot of its own, not only room to prefetch: only such a worker
+     * says it is idle, or lets a claim that finds nothing mark it so
+     * (notify_work would wake it ahead of a really idle one) */
+    int real_slot = free_slot && after < (int)w->conf.slots;
     int claim = free_slot && !w->queue_empty && !w->orphans_due;
-    int nargs = claim ? 10 : free_slot && w->claim_inflight == 0 && !w->orphans_due ? 11 : 7;
+    int nargs = claim ? (real_slot ? 10 : 11)
+                      : real_slot && w->claim_inflight == 0 && !w->orphans_due ? 11 : 7;
+    if (claim)
+        *tail = "busy";   /* (used only when nargs is 11) */
     /* a split job's work item: its own script, fenced by the item's token
      * (two more arguments: its CPU seconds; the item's backoff, computed
      * from its attempt as a job's) */
     const char *iargs[] = { j->id, j->item, j->token, outcome, payload ? payload : "{}", permanent,
-                            evdata ? evdata : "{}", cpu, delay, w->id, lease, aging, "idle" };
+                            evdata ? evdata : "{}", cpu, delay, w->id, lease, aging, *tail };
     if (j->item[0]) {
         snprintf(key, sizeof(key), RK_ITEM_FMT, j->id, j->item);
         snprintf(cpu, sizeof(cpu), "%.2f", j->item_cpu);
@@ -1302,7 +1339,7 @@ static void finish_one(worker *w, wjob *j, wjob_outcome oc)
                         : wq_script(w, "finish", 1, keys, nargs, args, on_finish, j);
     if (rc == 0) {
         j->finishing = 1;
-        j->says_idle = nargs == 11;
+        j->says_idle = nargs == 11 && !claim;
         if (claim) {
             j->claims_next = 1;
             w->claim_inflight++;
@@ -1401,6 +1438,7 @@ static void on_finish_many(worker *w, redisReply *r, void *ud)
         w->idle_marked = 0;
         start_claimed(w, c->element, c->elements, 0);
     }
+    release_held(w);
     if ((int)claimed < b->want || (b->want == 0 && b->idle)) {
         /* claim_next found no more (Redis has us in {ss}:idle unless
          * drained or after 16 stale ids): no probing until told */
@@ -1446,10 +1484,15 @@ static void batch_send(worker *w, wjob **jobs, int n)
                          w->conf.cpu_threshold / 100.0,
                          busy + w->claim_inflight + freed, cap))
             freed++;
+        /* of those, the ones that are slots, not only room to prefetch:
+         * only they may leave the worker marked idle (as finish_one) */
+        int real = (int)w->conf.slots - busy - w->claim_inflight;
+        real = real < 0 ? 0 : real > freed ? freed : real;
         b->n = n;
         b->want = w->queue_empty || w->orphans_due ? 0 : freed;
-        b->idle = freed > 0 && w->queue_empty && w->claim_inflight == 0;
-        char lease[24], aging[24], want[16], count[16];
+        b->idle = real > 0 && w->queue_empty && w->claim_inflight == 0 && !w->orphans_due;
+        char lease[24], aging[24], want[16], count[16], nreal[16];
+        snprintf(nreal, sizeof(nreal), "%d", real);
         claim_times(w, lease, aging);
         snprintf(want, sizeof(want), "%d", b->want);
         snprintf(count, sizeof(count), "%d", n);
@@ -1457,7 +1500,7 @@ static void batch_send(worker *w, wjob **jobs, int n)
         args[1] = lease;
         args[2] = aging;
         args[3] = want;
-        args[4] = b->idle ? "idle" : "";
+        args[4] = b->want > 0 ? nreal : b->idle ? "idle" : "";
         args[5] = count;
         for (int i = 0; i < n; i++) {
             wjob *j = jobs[i];

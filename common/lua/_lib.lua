@@ -50,6 +50,9 @@ local NOT_DRAINED, NOT_IDLE
 -- claim.lua's `only` job id: claim_next takes an item of that split job
 -- when it is what the queue would give anyway, else nothing (no idle mark)
 local ONLY_JOB
+-- false while claim_next claims beyond the worker's free slots (prefetch):
+-- finding nothing then does not mark it idle (all its slots are busy)
+local IDLE_OK = true
 
 -- A batch's per-call state (claim with want, finish_many: STATS set). The
 -- priority lists as claim_next last read them: QLEN[prio] = its length
@@ -842,7 +845,7 @@ local function claim_next(worker, lease, aging, ms)
     if #cands == 0 and ONLY_JOB then return nil end
     if #cands == 0 then
       -- nothing queued: this worker is idle (notify_work may wake it)
-      redis.call('ZADD', P .. 'idle', ms, worker)
+      if IDLE_OK then redis.call('ZADD', P .. 'idle', ms, worker) end
       NOT_IDLE = nil
       return nil
     end
@@ -980,11 +983,13 @@ end
 -- The reply of finish/item_finish: {1, state} and, when the worker asked
 -- (worker id ~= ''), the next job or item it claimed in the same call;
 -- idle 'idle': its last claim found the queue empty, so it only says it is
--- idle ({ss}:idle; notify_work wakes it).
+-- idle ({ss}:idle; notify_work wakes it); 'busy': the claim is beyond its
+-- slots (prefetch), so finding nothing does not mark it idle.
 local function reply_and_claim(st, worker, lease, aging, idle, ms)
   if worker and worker ~= '' and idle == 'idle' then
     redis.call('ZADD', P .. 'idle', ms, worker)
   elseif worker and worker ~= '' then
+    IDLE_OK = idle ~= 'busy'   -- a claim beyond its slots (prefetch)
     promote_due(ms)
     local nxt = claim_next(worker, tonumber(lease), tonumber(aging), ms)
     if nxt then

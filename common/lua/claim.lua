@@ -1,6 +1,6 @@
 -- claim: take the next job for a worker, with a lease and a fencing token.
 -- KEYS[1] = {ss}:processing
--- ARGV: prefix, worker_id, lease_ms, aging_ms[, want[, only]]
+-- ARGV: prefix, worker_id, lease_ms, aging_ms[, want[, only[, free]]]
 -- Promotes due retries, then claim_next (_lib.lua): highest effective
 -- priority first (one level gained per aging_ms waited), FIFO within one.
 -- Without want: returns {id, token, attempt, spec, jobs still queued} (a
@@ -16,6 +16,9 @@
 -- FIFO): a worker running one of its items takes more of them at once
 -- (docs/SPLIT.md "Several items at once"); anything else gives nothing,
 -- and no idle mark.
+-- With free (0..want, after only, which may be ''): the claims beyond the
+-- first free are beyond the worker's slots (prefetch); claim_next finding
+-- nothing there does not mark it idle.
 local ms = now_ms()
 if ARGV[5] == nil then
   promote_due(ms)
@@ -26,10 +29,13 @@ if not (lease and aging and want) or worker == '' or want < 1 or want > 64 or wa
   return redis.error_reply('claim: bad arguments')
 end
 if ARGV[6] and ARGV[6] ~= '' then ONLY_JOB = ARGV[6] end
+local free = tonumber(ARGV[7] or want)
+if not free or free < 0 then return redis.error_reply('claim: bad arguments') end
 begin_batch(want)   -- counters, index moves, pops and tokens once per call (flush_batch)
 promote_due(ms)
 local out = {}
 for _ = 1, want do
+  IDLE_OK = #out < free
   local nxt = claim_next(worker, lease, aging, ms)
   if not nxt then break end
   out[#out + 1] = nxt

@@ -3,7 +3,9 @@
 -- ARGV: prefix, id, token, outcome, payload_json, permanent (0|1),
 --       retry_delay_ms, event_data_json
 --       [, worker_id, lease_ms, aging_ms: also claim this worker's next job
---        [, 'idle': instead, only mark the worker idle in {ss}:idle]]
+--        [, 'idle': instead, only mark the worker idle in {ss}:idle;
+--           'busy': the claim is beyond its slots (prefetch), finding
+--           nothing does not mark it idle]]
 -- outcome: completed (payload = result) | failed (payload = error object) |
 --          cancelled | release (drain: back to the front of its queue, the
 --          attempt not counted) | split (payload = the plan: the job becomes

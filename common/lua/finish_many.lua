@@ -5,7 +5,9 @@
 -- KEYS[1] = {ss}:processing
 -- ARGV: prefix, worker_id, lease_ms, aging_ms, want (jobs to claim, 0..n),
 --       idle ('idle': claim nothing, only mark the worker idle in
---       {ss}:idle, as finish's), n, then n × (id, token, result_json,
+--       {ss}:idle, as finish's; a number: the claims beyond the first
+--       that many are beyond its slots, prefetch, and finding nothing
+--       there does not mark it idle), n, then n × (id, token, result_json,
 --       event_data_json)
 -- Each job is completed as finish's outcome completed does it, or refused
 -- when its token is stale ({-1, state}: nothing written for that job; the
@@ -44,7 +46,9 @@ if ARGV[6] == 'idle' and want == 0 then
 elseif want > 0 then
   begin_batch(want)
   promote_due(ms)
+  local free = tonumber(ARGV[6]) or want
   for _ = 1, want do
+    IDLE_OK = #out < free
     local nxt = claim_next(worker, lease, aging, ms)
     if not nxt then break end
     out[#out + 1] = nxt

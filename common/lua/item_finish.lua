@@ -4,7 +4,7 @@
 -- ARGV: prefix, id, name, token, outcome, payload_json, permanent (0|1),
 --       event_data_json, cpu_seconds, retry_delay_ms (failed: the backoff
 --       before the item's next attempt) [, worker_id, lease_ms, aging_ms
---       [, 'idle']] (as finish.lua's)
+--       [, 'idle' | 'busy']] (as finish.lua's)
 -- outcome: completed (payload = the item's record; for finalize the job's
 --          result) | failed (payload = error object) | cancelled | release
 -- Chunks and audio run in parallel; when the last of them is done,

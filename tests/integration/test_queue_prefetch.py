@@ -10,7 +10,7 @@ import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lib.harness import Api, Harness, main, wait_until  # noqa: E402
+from lib.harness import Api, Harness, RedisClient, main, wait_until  # noqa: E402
 
 TOKEN = "test-token"
 COORD = {"STREAMSCALE_REAP_INTERVAL_MS": "200", "STREAMSCALE_RETRY_BASE_MS": "100"}
@@ -77,6 +77,10 @@ def test_queue_prefetch():
         warm_up(api, "warm-a")
         long = api.submit({"source": "file:///drain/long.mp4", "metadata": {"sleep_ms": 2000}})
         wait_until(lambda: claimed_by(api, long["id"], "a"), 30, "the long job running on a")
+        # its one slot is busy: the claim's prefetch part found nothing,
+        # and that does not mark it idle (notify_work would wake it first)
+        r = RedisClient(rport)
+        assert r("ZSCORE", "{ss}:idle", "a") is None, "a busy worker marked idle"
         pre = [api.submit({"source": "file:///drain/p%d.mp4" % i, "metadata": {"sleep_ms": 10}})
                for i in range(2)]
         for p in pre:
