@@ -226,7 +226,6 @@ struct worker {
     wjob_pool *pool;            /* the long-lived job threads (wjob.c) */
     int short_run;              /* jobs in a row that completed under prefetch_max_ms (prefetch) */
     double run_avg_ms;          /* the jobs' run time, moving average (prefetch's depth) */
-    int prefetch_stale;         /* a claim held longer than 2 x prefetch_max_ms (wq_tick) */
     int slots_live;             /* claims of a slot of their own handed to the pool, not
                                  * ended (wjob.slot_live): prefetch holds beyond these */
     int defer_claim;            /* > 0: worker_job_finished leaves wq_try_claim to the caller */

@@ -682,8 +682,8 @@ static void log_claim(const wjob *j, ss_log_level level, int64_t ran_ms)
  * (finish "release": the attempt is not counted). */
 #define PREFETCH_AFTER 16        /* short jobs in a row before prefetching */
 
-/* How long a prefetched job may wait for a thread: twice a short job, at
- * least 1 s. A claim older than that stops prefetching (prefetch_now). */
+/* How long a prefetched job may wait for a thread before it goes back:
+ * twice a short job, at least 1 s. */
 static int64_t prefetch_hold_ms(const worker *w)
 {
     return 2 * w->conf.prefetch_max_ms > 1000 ? 2 * w->conf.prefetch_max_ms : 1000;
@@ -693,12 +693,12 @@ static int short_threads(const worker *w);
 
 static int prefetch_now(const worker *w)
 {
-    if (w->conf.prefetch <= 0 || w->draining || w->stopping || w->short_run < PREFETCH_AFTER ||
-        w->prefetch_stale)
+    if (w->conf.prefetch <= 0 || w->draining || w->stopping || w->short_run < PREFETCH_AFTER)
         return 0;
-    /* no deeper than the short-job threads get through in half the time a
-     * prefetched job may wait, at the recent jobs' pace */
-    double fit = (double)short_threads(w) * (double)prefetch_hold_ms(w) / 2 /
+    /* no deeper than the short-job threads get through in one short job
+     * (prefetch_max_ms) at the recent jobs' pace: the last one waits about
+     * that long, half of what prefetch_check allows a claim */
+    double fit = (double)short_threads(w) * (double)w->conf.prefetch_max_ms /
                  (w->run_avg_ms > 1 ? w->run_avg_ms : 1);
     return fit < (double)w->conf.prefetch ? (fit < 1 ? 1 : (int)fit) : (int)w->conf.prefetch;
 }
@@ -723,9 +723,11 @@ static int short_threads(const worker *w)
 static void prefetch_check(worker *w, int64_t now)
 {
     int64_t old = now - 2 * w->conf.prefetch_max_ms;
-    w->prefetch_stale = 0;
-    for (const wjob *j = w->jobs; j && !w->prefetch_stale; j = j->next)
-        w->prefetch_stale = j->thread_started && j->claimed_ms < old;
+    for (const wjob *j = w->jobs; j; j = j->next)
+        if (j->thread_started && j->claimed_ms < old) {
+            w->short_run = 0;   /* until 16 short jobs in a row again */
+            return;
+        }
 }
 
 void wq_release_prefetched(worker *w, int64_t unstarted_ms)
