@@ -131,6 +131,26 @@ static void on_partial(void *ud, const json_t *rec)
         wpub_early(c->j, p->st, c->scratch, p->prefix, rec);
 }
 
+/* A chunk's input is done (its encoders drain): wake the loop, which may
+ * start the slot's next item (claim_items, stagger_items). */
+static void on_input_done(void *ud)
+{
+    wjob *j = ((job_ctx *)ud)->j;
+    atomic_store(&j->input_done, 1);
+    if (j->input_ev)
+        event_active(j->input_ev, EV_READ, 0);
+}
+
+static void on_input_ev(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    wjob *j = arg;
+    log_info(j->id, "item %s: input done, encoders draining", j->item);
+    j->w->xclaim_after_ms = 0;
+    wq_try_claim(j->w);
+}
+
 static void on_warning(void *ud, const char *msg)
 {
     job_ctx *c = ud;
@@ -476,7 +496,7 @@ void wjob_run_media(wjob *j)
     job_ctx ctx = { j, &pub, dir, mo.hls };
     media_events ev = { .ud = &ctx, .progress = on_progress, .position = on_position,
                         .file_ready = on_file_ready, .warning = on_warning,
-                        .partial = on_partial };
+                        .partial = on_partial, .input_done = on_input_done };
     double t1 = ss_mono_s();
     if (j->item[0] && !finalize) {
         /* a chunk or the audio of a split job (docs/SPLIT.md): its files
@@ -870,6 +890,8 @@ int wjob_start(worker *w, wjob *j, int run_limit, ss_err *err)
     j->done_ev = event_new(w->base, -1, 0, on_done, j);
     if (!j->done_ev)
         return ss_fail(err, SS_ENOMEM, "event_new failed");
+    if (j->item[0] && w->conf.stagger_items && !(j->input_ev = event_new(w->base, -1, 0, on_input_ev, j)))
+        return ss_fail(err, SS_ENOMEM, "event_new failed");
     wjob_pool *p = pool_get(w);
     if (!p)
         return ss_fail(err, SS_ENOMEM, "cannot start a job thread: out of memory");
@@ -986,6 +1008,8 @@ void wjob_free(wjob *j)
         return;
     if (j->done_ev)
         event_free(j->done_ev);
+    if (j->input_ev)
+        event_free(j->input_ev);
     json_decref(j->spec);
     json_decref(j->item_in);
     json_decref(j->result);

@@ -51,6 +51,10 @@ const cfg_opt worker_opts[] = {
     OPT("items_per_slot", CFG_INT, "0", items_per_slot, 0, 64,
         "items of one split job a slot runs at once (0 = by its budget B: items of ceil(B/4) cores "
         "each, so 2 on 2 cores, 4 on 8 or 16; N = N items of B/N; 1 = one at a time)"),
+    OPT("stagger_items", CFG_BOOL, "false", stagger_items, 0, 0,
+        "a slot that runs several items of a split job starts its next chunk only once the "
+        "running chunk has read all its input (its encoders drain), each with the slot's whole "
+        "budget; the audio item runs beside one chunk (docs/SPLIT.md)"),
     OPT("scratch_dir", CFG_STR, "/var/lib/streamscale/scratch", scratch_dir, 0, 0,
         "working folder for downloads and output before upload"),
     OPT("storage", CFG_STR, "file:///var/lib/streamscale/out/", storage, 0, 0,
@@ -205,6 +209,10 @@ int worker_items_per_slot(const worker *w, int *threads_each)
      * them on 2 cores: no budget, as a job there), so a job's last item,
      * alone, still fills the machine; the kernel shares them meanwhile */
     int each = b < ncpus ? per : 2 * per;
+    /* staggered: one chunk at a time runs with the whole budget, the next
+     * starts while it drains (claim_items) */
+    if (w->conf.stagger_items && k > 1)
+        each = b;
     if (threads_each)
         *threads_each = k > 1 ? (each >= ncpus ? 0 : each) : 0;
     return k > 1 ? k : 1;
@@ -315,6 +323,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     w->conf.slots = nc.slots;
     w->conf.threads = nc.threads;
     w->conf.items_per_slot = nc.items_per_slot;
+    w->conf.stagger_items = nc.stagger_items;
     w->conf.prefetch = nc.prefetch;
     w->conf.prefetch_max_ms = nc.prefetch_max_ms;
     w->conf.poll_ms = nc.poll_ms;

@@ -34,6 +34,7 @@ typedef struct worker_conf {
     long long slots;
     long long threads;             /* encoder threads per job, 0 = all cores */
     long long items_per_slot;      /* split jobs: items a slot runs at once, 0 = by its budget */
+    int stagger_items;             /* a slot's next item only once its chunk's input is done */
     long long prefetch;            /* jobs claimed beyond the free slots while jobs are short */
     long long prefetch_max_ms;     /* a job that ran under this long counts as short */
     int keep_memory;               /* malloc keeps freed memory (worker_keep_memory) */
@@ -136,6 +137,10 @@ typedef struct wjob {
                                  * accepted was sent; a job that waited in the pool starts
                                  * only while this is under half a lease old */
     struct event *done_ev;      /* activated by the job thread when it ends */
+    struct event *input_ev;     /* a chunk item: activated when its input is done */
+    atomic_int input_done;      /* a chunk item fed all its input: its encoders drain
+                                 * (stagger_items, claim_items) */
+    int audio_asked;            /* loop, stagger_items: c0's slot asked for the audio item */
 
     pthread_mutex_t mu;         /* guards the fields below */
     double progress;            /* 0..100 */

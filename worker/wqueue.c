@@ -941,6 +941,31 @@ static void on_claim_item(worker *w, redisReply *r, void *ud)
     wake_settle(w);
 }
 
+/* stagger_items: the slot of j may start its next item only while none of
+ * its chunks still reads input (they drain), or once beside its first
+ * chunk c0 (the next in claim order is the audio item, one core of AAC;
+ * should another worker hold it, that claim gives c1). */
+static int stagger_ready(worker *w, wjob *j)
+{
+    int chunks = 0, reading = 0;
+    wjob *first = NULL;
+    for (wjob *k = w->jobs; k; k = k->next) {
+        if (k->group != j->group || k->thread_done || !strcmp(k->item, "audio"))
+            continue;
+        chunks++;
+        reading += !atomic_load(&k->input_done);
+        first = k;
+    }
+    if (reading == 0)
+        return 1;
+    if (chunks == 1 && reading == 1 && !strcmp(first->item, "c0") && !first->audio_asked &&
+        group_size(w, j->group) == 1) {
+        first->audio_asked = 1;
+        return 1;
+    }
+    return 0;
+}
+
 /* A slot running an item of a split job, with room for more of them
  * (worker_items_per_slot): claim the job's next item into the same slot,
  * one claim at a time. The claim script gives only an item of that job,
@@ -955,10 +980,14 @@ static void claim_items(worker *w)
     int per = worker_items_per_slot(w, NULL);
     if (per < 2)
         return;
+    if (w->conf.stagger_items)
+        per = 3;   /* a draining chunk, the next one and the audio item */
     for (wjob *j = w->jobs; j; j = j->next) {
         if (!j->item[0] || j->thread_done || atomic_load(&j->cancel))
             continue;
         if (group_size(w, j->group) >= per)
+            continue;
+        if (w->conf.stagger_items && !stagger_ready(w, j))
             continue;
         char lease[24], aging[24];
         claim_times(w, lease, aging);

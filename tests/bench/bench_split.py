@@ -20,6 +20,10 @@ in these set-ups, each on a fresh queue:
                "Several items at once")
   auto-2core-1item  the same with items_per_slot 1: one item at a time,
                with both cores (how it ran before)
+  auto-2core-stagger  the same with stagger_items: one chunk at a time
+               with both cores, the next one started once the running
+               one's input is done (its encoders drain); the audio item
+               beside one chunk
   auto-2core-s2 the same worker with slots 2 (two items at once, each
                with cores / slots threads, but a later job could take the
                other slot), split auto
@@ -125,6 +129,8 @@ def run(args, name, workers, split, title, Harness, Api):
         env = {"STREAMSCALE_CHUNK_SECONDS": str(args.chunk_seconds)}
         if name.endswith("-1item"):
             env["STREAMSCALE_ITEMS_PER_SLOT"] = "1"
+        if name.endswith("-stagger"):
+            env["STREAMSCALE_STAGGER_ITEMS"] = "true"
         if args.keep_memory:
             env["STREAMSCALE_KEEP_MEMORY"] = args.keep_memory
         pids = start_workers(h, rport, workers, title, env)
@@ -196,6 +202,7 @@ def main():
         ("off-2core", [(None, 0)], "off"),
         ("auto-2core", [(None, 0)], "auto"),
         ("auto-2core-1item", [(None, 0)], "auto"),
+        ("auto-2core-stagger", [(None, 0)], "auto"),
         ("auto-2core-s2", [(None, 0, 2)], "auto"),
         ("unequal", [("0,1", 2), ("2", 1)] if ncpu >= 3 else [(None, 2), (None, 1)], "auto"),
     ]
@@ -232,7 +239,9 @@ def main():
         return (res[a]["worker_cpu"] / res[b]["worker_cpu"]
                 if a in res and b in res and res[b]["worker_cpu"] else float("nan"))
     print("overhead auto-2core-1item / off-2core = %.3f (one item at a time)" % ratio("auto-2core-1item", "off-2core"))
-    for a, b in (("auto-1x1", "off-1core"), ("auto-2core", "off-2core"), ("auto-2core-1item", "off-2core")):
+    print("overhead auto-2core-stagger / off-2core = %.3f (staggered items)" % ratio("auto-2core-stagger", "off-2core"))
+    for a, b in (("auto-1x1", "off-1core"), ("auto-2core", "off-2core"), ("auto-2core-1item", "off-2core"),
+                 ("auto-2core-stagger", "off-2core")):
         print("CPU      %-10s / %-9s = %.3f (worker processes' user+sys; %.1f %% more)" % (
             a, b, cpu_ratio(a, b), (cpu_ratio(a, b) - 1) * 100))
     base = res.get("off-1core")

@@ -56,6 +56,7 @@ import hashlib
 import http.server
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -481,6 +482,7 @@ def test_split_api(h, src):
     print("split api: cancelled between items (%s never ran), output removed" % ", ".join(left))
 
     items_per_slot(h, api, url, rport, src)
+    stagger_items(h, api, url, rport, src)
     if os.environ.get("SS_LONG_TESTS") == "1":
         unequal_slots(h, api, rport, src)
 
@@ -601,6 +603,45 @@ def items_per_slot(h, api, url, rport, src):
     assert st in (200, 202), (st, body)
     print("split api: one slot of 2 cores ran 2 items at once (the registry saw up to %d claims, "
           "busy %d; %.1f s)" % (held[0], max(busy), time.monotonic() - t0))
+
+
+def stagger_items(h, api, url, rport, src):
+    """stagger_items on a slot of 2 cores (w1 drained): each chunk starts only
+    once the chunk before it in that slot has read all its input (the
+    worker's "input done" line comes before the next chunk's claim); the
+    audio item may run beside c0; the output passes the checker."""
+    st, body = http_json("POST", "%s/v1/workers/w1/drain" % url, {}, token=TOKEN)
+    assert st in (200, 202), (st, body)
+    h.worker("w6", rport, extra=dict(WENV, STREAMSCALE_THREADS="2", STREAMSCALE_STAGGER_ITEMS="true"))
+    jid = api.submit(spec(src, 29))["id"]
+    j = api.wait_state(jid, ("completed", "failed", "dead", "cancelled"), 180)
+    assert j["state"] == "completed", j
+    it = items(j)
+    assert all(i["worker"] == "w6" and i["attempts"] == 1 for i in it.values()), it
+    problems = check_output.check(h.path("out", jid), src)
+    assert not problems, "checker found:\n  " + "\n  ".join(problems)
+    done = {}
+    for line in h.log_text("w6").splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        m = re.match(r"item (c\d+): input done", rec.get("msg", "")) if isinstance(rec, dict) else None
+        if m and rec.get("job") == jid:
+            done[m.group(1)] = unix_time(rec["ts"])
+    chunks = sorted((n for n in it if it[n]["kind"] == "chunk"), key=lambda n: int(n[1:]))
+    assert len(chunks) >= 2 and set(chunks) == set(done), (chunks, done)
+    overlap = 0
+    for a, b in zip(chunks, chunks[1:]):
+        # ms rounding of the two clocks (same machine)
+        assert unix_time(it[b]["started_at"]) >= done[a] - 0.002, (a, done[a], b, it[b])
+        overlap += unix_time(it[b]["started_at"]) < unix_time(it[a]["finished_at"])
+    st, body = http_json("POST", "%s/v1/workers/w1/resume" % url, {}, token=TOKEN)
+    assert st in (200, 202), (st, body)
+    st, body = http_json("POST", "%s/v1/workers/w6/drain" % url, {}, token=TOKEN)
+    assert st in (200, 202), (st, body)
+    print("split api: stagger_items: %d chunks, each started after the one before read its input "
+          "(%d started while the one before drained)" % (len(chunks), overlap))
 
 
 def unequal_slots(h, api, rport, src):

@@ -161,6 +161,10 @@ typedef struct media_events {
      * after the first 2 segments, then every MEDIA_PARTIAL_SECONDS; the
      * record is borrowed. docs/PLAYABLE.md */
     void (*partial)(void *ud, const json_t *record);
+    /* Optional, a chunk item of a split job (media_encode_item): its
+     * decode reached the range end and the encoders are draining (called
+     * once, on the encoding thread, after the last pass's input). */
+    void (*input_done)(void *ud);
 } media_events;
 
 #define MEDIA_PARTIAL_SECONDS 1.5

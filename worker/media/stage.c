@@ -305,6 +305,10 @@ int stage_run_pass(job *j, ss_err *e, double *cpu_main)
             atomic_store(&j->abort, 1);
         for (int i = 0; i < j->nr; i++)
             frameq_put(&j->rungs[i].q, NULL, job_stop_cb, j);
+        /* a chunk's last input is queued: the encoders drain (a slot may
+         * start its next item now, docs/SPLIT.md) */
+        if (!dr && j->mode == STAGE_CHUNK && j->pass != 1 && j->ev && j->ev->input_done)
+            j->ev->input_done(j->ev->ud);
     }
     *cpu_main = ss_cpu_s(RUSAGE_THREAD);
     for (int i = 0; i < j->nr; i++)
