@@ -818,9 +818,15 @@ static int cmd_workers(cli *c, const cmd *self, parsed *p)
         size_t i, k;
         json_t *w, *job;
         json_array_foreach(json_object_get(j, "workers"), i, w) {
-            char slots[32];
-            snprintf(slots, sizeof(slots), "%lld/%lld", (long long)json_integer_value(json_object_get(w, "busy")),
-                     (long long)json_integer_value(json_object_get(w, "slots")));
+            char slots[48];
+            long long busy = json_integer_value(json_object_get(w, "busy")),
+                      nslots = json_integer_value(json_object_get(w, "slots"));
+            /* busy counts prefetched jobs too (docs/OPERATIONS.md, Prefetch):
+             * 4/4+32 = every slot runs, 32 more wait in the worker */
+            if (busy > nslots)
+                snprintf(slots, sizeof(slots), "%lld/%lld+%lld", nslots, nslots, busy - nslots);
+            else
+                snprintf(slots, sizeof(slots), "%lld/%lld", busy, nslots);
             printf("%-24s  %-16s  %5lld  %9s  %5.0f%%  %7.1fs  ", str(w, "id"), str(w, "host"),
                    (long long)json_integer_value(json_object_get(w, "cores")), slots,
                    json_number_value(json_object_get(w, "cpu_load")),

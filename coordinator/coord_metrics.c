@@ -347,7 +347,10 @@ static void write_workers(struct evbuffer *b, json_t *workers)
         { "streamscale_worker_cpu_threshold_ratio", "gauge",
           "The CPU load under which the worker claims work (cpu_threshold, 0-1).", "cpu_threshold", 0.01 },
         { "streamscale_worker_slots", "gauge", "Jobs the worker runs at once (slots).", "slots", 1 },
-        { "streamscale_worker_busy_slots", "gauge", "Jobs the worker is running.", "busy", 1 },
+        { "streamscale_worker_busy_slots", "gauge",
+          "Jobs the worker holds: those it runs, and the short jobs it prefetched beyond its slots, "
+          "waiting in its pool (so it can exceed streamscale_worker_slots; docs/OPERATIONS.md, "
+          "Prefetch).", "busy", 1 },
         { "streamscale_worker_cores", "gauge", "CPU cores of the worker machine.", "cores", 1 },
         { "streamscale_worker_heartbeat_age_seconds", "gauge",
           "Seconds since the worker's last registry heartbeat (beats every 2 s).",

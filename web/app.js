@@ -354,6 +354,8 @@
       setBar(r.load, w.cpu_load, w.cpu_load >= (w.cpu_threshold || 100) ? 'hot' : '');
       r.load.title = 'claims work under ' + (w.cpu_threshold || 100) + '%';
       c[3].textContent = (w.busy || 0) + ' / ' + (w.slots || 0);
+      c[3].title = (w.busy || 0) > (w.slots || 0)   // prefetch: claims beyond the slots wait in its pool
+        ? (w.busy - w.slots) + ' short jobs prefetched, waiting for a slot' : '';
       const jobs = h('div', { class: 'minijobs' });
       for (const j of w.jobs || []) {
         jobs.append(h('div', { class: 'minijob', 'data-job': j.id },

@@ -738,13 +738,17 @@ void wq_release_prefetched(worker *w, int64_t unstarted_ms)
         if (!j->prefetched || !j->thread_started || now - j->claimed_ms < unstarted_ms ||
             !wjob_unqueue(w, j))
             continue;
-        log_info(j->id, "prefetched, not started%s: releasing it to the queue",
-                 w->draining ? " (draining)" : " in time (every slot runs a longer job)");
+        /* one whose lease was lost meanwhile is dropped by wq_finish, and
+         * counted so (lease_lost), not as released */
+        wjob_outcome oc = atomic_load(&j->cancel) == WJOB_CANCEL_LOST ? WJOB_LOST : WJOB_RELEASE;
+        if (oc == WJOB_RELEASE)
+            log_info(j->id, "prefetched, not started%s: releasing it to the queue",
+                     w->draining ? " (draining)" : " in time (every slot runs a longer job)");
         pthread_mutex_lock(&j->mu);
-        j->outcome = WJOB_RELEASE;
+        j->outcome = oc;
         pthread_mutex_unlock(&j->mu);
         j->thread_done = 1;
-        wmetrics_job_ended(w, j, WJOB_RELEASE);
+        wmetrics_job_ended(w, j, oc);
         wq_finish(w, j);
     }
 }
