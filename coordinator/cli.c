@@ -818,7 +818,7 @@ static int cmd_workers(cli *c, const cmd *self, parsed *p)
         size_t i, k;
         json_t *w, *job;
         json_array_foreach(json_object_get(j, "workers"), i, w) {
-            char slots[48];
+            char slots[72];   /* three numbers of up to 20 characters */
             long long busy = json_integer_value(json_object_get(w, "busy")),
                       nslots = json_integer_value(json_object_get(w, "slots"));
             /* busy counts prefetched jobs too (docs/OPERATIONS.md, Prefetch):
