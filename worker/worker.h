@@ -163,6 +163,7 @@ typedef struct wjob {
     int finishing;              /* finish script in flight or pending */
     int claims_next;            /* that finish also claims the next job */
     int says_idle;              /* that finish marks the worker idle instead */
+    int claim_beyond;           /* the claim it carries is beyond the slots (prefetch) */
     int batched;                /* waiting in (or sent with) a finish_many batch */
     int no_batch;               /* a batch with it failed: report it alone */
     int finish_failures;        /* reports Redis did not accept yet */

@@ -869,7 +869,8 @@ static void release_held(worker *w)
  * {ss}:idle unless drained or after 16 stale ids). */
 static void on_claim(worker *w, redisReply *r, void *ud)
 {
-    int want = (int)(intptr_t)ud;
+    /* ud: want | free << 8 (the claims beyond free were prefetch) */
+    int want = (int)((intptr_t)ud & 0xff), free_slots = (int)((intptr_t)ud >> 8);
     w->claim_inflight -= want;
     if (w->claim_inflight < 0)
         w->claim_inflight = 0;
@@ -893,7 +894,9 @@ static void on_claim(worker *w, redisReply *r, void *ud)
     release_held(w);
     if ((int)got < want) {
         w->queue_empty = 1;
-        w->idle_marked = 1;
+        /* Redis marked us idle only when a claim for a free slot found
+         * nothing; one beyond the slots (prefetch) did not */
+        w->idle_marked = (int)got < free_slots;
         w->wake_id[0] = 0;   /* the job we were woken for is taken */
     } else if (w->queue_empty) {
         w->wake_id[0] = 0;
@@ -1031,11 +1034,14 @@ void wq_try_claim(worker *w)
          * with its own lease and token */
         char want[16], free[16];
         snprintf(want, sizeof(want), "%d", k);
-        snprintf(free, sizeof(free), "%d", real < 0 ? 0 : real);
+        if (real < 0)
+            real = 0;
+        snprintf(free, sizeof(free), "%d", real);
         /* free: the claims beyond it are prefetch, and finding nothing
          * there does not mark us idle */
         const char *args[] = { w->id, lease, aging, want, "", free };
-        if (wq_script(w, "claim", 1, keys, 6, args, on_claim, (void *)(intptr_t)k) == 0)
+        if (wq_script(w, "claim", 1, keys, 6, args, on_claim,
+                       (void *)(intptr_t)(k | (real > k ? k : real) << 8)) == 0)
             w->claim_inflight += k;
     }
     claim_items(w);
@@ -1204,8 +1210,8 @@ static void finish_reply(worker *w, redisReply *r, void *ud)
             w->queue_empty = 1;   /* the claim it carried found nothing */
         if (asked && r->elements == 2)
             w->wake_id[0] = 0;    /* its claim found nothing: taken already */
-        if ((asked && r->elements == 2) || j->says_idle)
-            w->idle_marked = 1;
+        if ((asked && r->elements == 2 && !j->claim_beyond) || j->says_idle)
+            w->idle_marked = 1;   /* (a claim beyond the slots marks nothing) */
         else if (r->elements == 7)
             w->idle_marked = 0;
         log_debug(j->id, "reported: job is now %s", st);
@@ -1375,6 +1381,7 @@ static void finish_one(worker *w, wjob *j, wjob_outcome oc)
     if (rc == 0) {
         j->finishing = 1;
         j->says_idle = nargs == 11 && !claim;
+        j->claim_beyond = claim && !real_slot;
         if (claim) {
             j->claims_next = 1;
             w->claim_inflight++;
@@ -1397,6 +1404,7 @@ static void finish_one(worker *w, wjob *j, wjob_outcome oc)
 
 typedef struct fbatch {
     int n, want, idle;
+    int free;   /* of want, the claims for free slots (the rest: prefetch) */
     wjob *jobs[];
 } fbatch;
 
@@ -1419,6 +1427,7 @@ static int batch_add(worker *w, wjob *j)
     }
     w->batch[w->nbatch++] = j;
     j->says_idle = 0;
+    j->claim_beyond = 0;
     j->finishing = 1;
     j->batched = 1;
     /* at most FINISH_CALLS_IN_FLIGHT batch calls in flight: what completes
@@ -1478,7 +1487,8 @@ static void on_finish_many(worker *w, redisReply *r, void *ud)
         /* claim_next found no more (Redis has us in {ss}:idle unless
          * drained or after 16 stale ids): no probing until told */
         w->queue_empty = 1;
-        w->idle_marked = 1;
+        /* only a claim for a free slot that found nothing left us there */
+        w->idle_marked = b->want == 0 || (int)claimed < b->free;
         w->wake_id[0] = 0;
     } else if (w->queue_empty) {
         w->wake_id[0] = 0;
@@ -1525,6 +1535,7 @@ static void batch_send(worker *w, wjob **jobs, int n)
         real = real < 0 ? 0 : real > freed ? freed : real;
         b->n = n;
         b->want = w->queue_empty || w->orphans_due ? 0 : freed;
+        b->free = real;
         b->idle = real > 0 && w->queue_empty && w->claim_inflight == 0 && !w->orphans_due;
         char lease[24], aging[24], want[16], count[16], nreal[16];
         snprintf(nreal, sizeof(nreal), "%d", real);

@@ -47,8 +47,8 @@ elseif want > 0 then
   begin_batch(want)
   promote_due(ms)
   local free = tonumber(ARGV[6]) or want
-  for _ = 1, want do
-    IDLE_OK = #out < free
+  for got = 0, want - 1 do   -- got: claims so far (out also holds the n reports)
+    IDLE_OK = got < free
     local nxt = claim_next(worker, lease, aging, ms)
     if not nxt then break end
     out[#out + 1] = nxt

@@ -9,6 +9,11 @@ moves and counters of the whole call were written at its end, so the job's
 hash said completed (token cleared, job.completed sent) while
 {ss}:st:running still listed it and the `completed` counter never moved.
 
+finish_many's claims mark the worker idle when they find fewer jobs than
+its free slots (as claim.lua's): the count of claims was taken from the
+reply, which already holds the n reports, so it never did, and a worker
+with free slots waited for its poll while notify_work woke others.
+
 Only a real redis-server with the ACL users of deploy/redis-acl.conf and the
 scripts: the state a worker leaves is written by hand.
 """
@@ -60,7 +65,38 @@ def test_queue_batch_scripts():
         assert admin("HGET", "{ss}:job:" + j2, "state") == "queued"
         assert admin("LRANGE", "{ss}:q:normal", 0, -1) == [j2]
         w.close()
+        check_finish_many_idle(admin)
         admin.close()
+
+
+def check_finish_many_idle(r):
+    """Two jobs of w2 reported together with want 2: one job queued, so the
+    second claim finds nothing and, when both claims were for free slots,
+    w2 is marked idle; when the second was beyond its slots (idle argument
+    1: prefetch) it is not."""
+    many = script("finish_many.lua")
+    for it, (free, idle) in enumerate((("2", True), ("", True), ("1", False))):
+        r("DEL", "{ss}:idle", "{ss}:q:normal")   # (the first check left its j2 queued)
+        ids = ["0123456789abcdef%d%03d" % (it, k) for k in range(3)]
+        for k, jid in enumerate(ids[:2]):
+            r("HSET", "{ss}:job:" + jid, "state", "running", "token", "5", "priority", "normal",
+              "seq", str(10 + k), "worker", "w2", "started_ms", "1", "created_ms", "1")
+            r("ZADD", "{ss}:st:running", "1", jid)
+            r("ZADD", "{ss}:processing", "99999999999999", jid)
+        r("HSET", "{ss}:job:" + ids[2], "state", "queued", "priority", "normal", "seq", "12",
+          "spec", "{}", "queued_ms", "1", "created_ms", "1")
+        r("ZADD", "{ss}:st:queued", "1", ids[2])
+        r("LPUSH", "{ss}:q:normal", ids[2])
+        argv = ["w2", "60000", "0", "2", free, "2"]
+        for jid in ids[:2]:
+            argv += [jid, "5", "{}", "{}"]
+        rep = r("EVAL", many, 1, "{ss}:processing", "{ss}:", *argv)
+        assert rep[0] == 2 and rep[1] == [1, "completed"] and rep[2] == [1, "completed"], rep
+        assert len(rep) == 4 and rep[3][0] == ids[2], rep   # the one queued job, claimed
+        marked = r("ZSCORE", "{ss}:idle", "w2") is not None
+        assert marked == idle, ("free %r: w2 in {ss}:idle %s, want %s" % (free, marked, idle))
+        r("DEL", *["{ss}:job:" + j for j in ids])
+        r("DEL", "{ss}:processing", "{ss}:st:running", "{ss}:st:completed", "{ss}:st:queued")
 
 
 if __name__ == "__main__":
