@@ -2,7 +2,10 @@
 // Run by tests/integration/test_ops_dashboard.py while a real split job
 // runs on the real worker daemon; the page is signed in with the read-only
 // view token. The job is queued behind a drained worker until this script
-// has its page open (it writes SS_READY), then the test resumes the worker.
+// has its page open (it writes SS_READY), then the test resumes the worker;
+// once the plan is done the test drains the worker again, holding the job
+// half done until this script has seen it live on both pages (it writes
+// SS_READY.live): the whole job can end within one of the page's polls.
 //
 // Env: SS_URL, SS_VIEW_TOKEN, SS_SPLIT_JOB, SS_ARTIFACTS, SS_PROFILE, SS_READY.
 // Checks: the job page shows the strip with one cell per work item in the
@@ -68,6 +71,7 @@ try {
   summary.row = { polls: 0, seen: {} };
   let rowLast = null;
   let rowShot = false;
+  let liveSaid = false;
   const last = await waitFor('every cell done', async () => {
     const cs = await cells();
     for (const c of cs) (summary.seen[c.state] = summary.seen[c.state] || new Set()).add(c.name);
@@ -80,6 +84,13 @@ try {
         rowShot = true;
         await ov.locator(ROW).screenshot({ path: path.join(ART, 'strip-row.png') });
       }
+    }
+    // seen live on both pages: the test, which holds the job half done
+    // until then (its worker drained), lets it finish
+    if (!liveSaid && Object.keys(summary.seen).some((k) => k !== 'done') && summary.row.polls >= 2 &&
+        Object.keys(summary.row.seen).some((k) => k !== 'done')) {
+      fs.writeFileSync(process.env.SS_READY + '.live', 'live\n');
+      liveSaid = true;
     }
     const st = await page.getAttribute('#job-state', 'data-state');
     return st === 'completed' && cs.length && cs.every((c) => c.state === 'done') ? cs : null;

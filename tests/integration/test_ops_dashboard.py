@@ -55,6 +55,18 @@ def split_strip(h, api, url, out):
         wait_until(lambda: os.path.exists(ready) or p.poll() is not None, 60, "the strip page open")
         st, ans = http_json("POST", url + "/v1/workers/real/resume", token=TOKEN)
         assert st == 200, (st, ans)
+        # the job is held half done until the page has seen it so (the
+        # whole job can take less than the page's 1 s poll): once its plan
+        # is done the worker drains (ends the items it holds, claims no
+        # more), and resumes when the script says it saw live states
+        wait_until(lambda: any(i["state"] == "done" for i in api.job(jid).get("items") or [])
+                   or p.poll() is not None, 60, "the plan done")
+        st, ans = http_json("POST", url + "/v1/workers/real/drain", token=TOKEN)
+        assert st == 200, (st, ans)
+        wait_until(lambda: os.path.exists(ready + ".live") or p.poll() is not None, 60,
+                   "the page seeing the job live")
+        st, ans = http_json("POST", url + "/v1/workers/real/resume", token=TOKEN)
+        assert st == 200, (st, ans)
         job = api.wait_state(jid, ("completed", "failed", "dead"), 180)
         finish_browser_test(h, p, 120)
     finally:
