@@ -8,7 +8,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lib.harness import SOURCE, Api, Harness, RedisClient, main, wait_until  # noqa: E402
+from lib.harness import Api, Harness, RedisClient, SOURCE, completions, main, wait_until  # noqa: E402
 
 TOKEN = "test-token"
 COORD = {"STREAMSCALE_REAP_INTERVAL_MS": "200", "STREAMSCALE_RETRY_BASE_MS": "100"}
@@ -18,13 +18,6 @@ WORKER = {"STREAMSCALE_LEASE_SECONDS": "3", "STREAMSCALE_HEARTBEAT_MS": "300",
 
 def types(api, jid):
     return [e["type"] for e in api.events(jid)]
-
-
-def completions(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [line.split() for line in f if line.strip()]
 
 
 def test_queue_leases():

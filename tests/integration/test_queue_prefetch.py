@@ -10,19 +10,12 @@ import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lib.harness import Api, Harness, RedisClient, main, wait_until  # noqa: E402
+from lib.harness import Api, Harness, RedisClient, completions, main, wait_until  # noqa: E402
 
 TOKEN = "test-token"
 COORD = {"STREAMSCALE_REAP_INTERVAL_MS": "200", "STREAMSCALE_RETRY_BASE_MS": "100"}
 WORKER = {"STREAMSCALE_LEASE_SECONDS": "3", "STREAMSCALE_HEARTBEAT_MS": "300",
           "STREAMSCALE_POLL_MS": "200"}
-
-
-def completions(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [line.split() for line in f if line.strip()]
 
 
 def ran_by(log, jid):

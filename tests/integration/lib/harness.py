@@ -72,6 +72,15 @@ def wait_until(pred, timeout=30.0, what="condition", interval=0.02, fatal=None):
                          (timeout, what, " (last error: %r)" % last_exc if last_exc else ""))
 
 
+def completions(path):
+    """The lines of an ss_queue_worker's completion log ($SS_QUEUE_LOG), each
+    [job id, worker id], in the order the jobs completed ([] before any)."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [line.split() for line in f if line.strip()]
+
+
 def cpu_seconds(pid):
     """User + system CPU seconds a process has used (/proc/PID/stat)."""
     with open("/proc/%d/stat" % pid) as f:
