@@ -695,22 +695,22 @@ static void *job_thread(void *arg)
     log_set_job(j->id);
     avlog_job_begin(j->id);
     j->started_mono_ms = ss_mono_ms();
-    int c = atomic_load(&j->cancel);
     int64_t ran = -1;
     /* a job that waited in the pool (prefetched) whose lease was not
      * renewed for half of it (the process was paused, Redis is away): it
      * may be another worker's by now, so it does not start here; it is
      * released (a release with a stale token is refused: nothing lost) */
-    if (!c && ss_boot_ms() - atomic_load(&j->lease_ok_ms) > j->conf.lease_seconds * 500)
-        c = WJOB_CANCEL_DRAIN;
-    if (c) {
+    if (ss_boot_ms() - atomic_load(&j->lease_ok_ms) > j->conf.lease_seconds * 500) {
+        int expected = 0;
+        atomic_compare_exchange_strong(&j->cancel, &expected, WJOB_CANCEL_DRAIN);
+    }
+    if (atomic_load(&j->cancel)) {
         /* stopped before it started (a prefetched job that waited for a
          * thread: its lease was lost or is in doubt, it was cancelled, or
          * the worker drains): nothing ran, nothing to undo */
         ss_err err = { 0 };
         ss_fail(&err, SS_ECANCELLED, "stopped before it started");
-        wjob_set_outcome(j, c == WJOB_CANCEL_LOST ? WJOB_LOST
-                           : c == WJOB_CANCEL_DRAIN ? WJOB_RELEASE : WJOB_CANCELLED, &err, NULL);
+        wjob_set_outcome(j, outcome_of(j, &err), &err, NULL);
     } else {
         /* the job's CPU group: this thread and every thread it starts */
         cpuacct *cpu = cpuacct_new();
