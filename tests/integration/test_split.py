@@ -435,8 +435,10 @@ def test_split_api(h, src):
     def running():
         return [i for i in (api.job(jid).get("items") or [])
                 if i["kind"] == "chunk" and i["state"] == "running" and i["progress"] > 0]
+    # (a job not claimed yet is queued: wait on, not only while it runs)
     wait_until(lambda: (len(running()) >= 2 and out_files(h, jid) > 0) or
-               api.job(jid)["state"] != "running", 120, "two chunks running", interval=0.05)
+               api.job(jid)["state"] not in ("queued", "running"), 120, "two chunks running",
+               interval=0.05)
     assert out_files(h, jid) > 0 and api.job(jid)["state"] == "running"
     t0 = time.monotonic()
     st, body = api.cancel(jid)
