@@ -154,10 +154,13 @@ WENV = {"STREAMSCALE_LEASE_SECONDS": "3", "STREAMSCALE_HEARTBEAT_MS": "300",
 W2ENV = dict(WENV, STREAMSCALE_LEASE_SECONDS="120")
 
 
-def spec(src, crf, chunk=3):
-    return {"source": "file://" + src, "ladder": [{"height": 144}, {"height": 240}],
-            "segment_seconds": 1, "split": chunk, "crf": crf,
-            "thumbnails": {"enabled": True, "interval_seconds": 2}}
+def spec(src, crf, chunk=3, preset=None):
+    s = {"source": "file://" + src, "ladder": [{"height": 144}, {"height": 240}],
+         "segment_seconds": 1, "split": chunk, "crf": crf,
+         "thumbnails": {"enabled": True, "interval_seconds": 2}}
+    if preset:
+        s["preset"] = preset
+    return s
 
 
 def unix_time(ts):
@@ -428,8 +431,10 @@ def test_split_api(h, src):
     print("split api: SIGKILL during %s: ran again %s" % (killed, again))
 
     # ---- cancel while chunks run: all items stop within 2 s, output removed
+    # (a slower x264 preset: a chunk of this clip takes seconds, not half a
+    # second, so the job cannot end between two polls of the wait below)
     h.worker("w3", rport, extra=WENV)
-    job = api.submit(spec(src, 25, chunk=2))
+    job = api.submit(spec(src, 25, chunk=2, preset="slow"))
     jid = job["id"]
 
     def running():
@@ -453,7 +458,7 @@ def test_split_api(h, src):
 
     # ---- cancel between items (none running): the remaining items never
     # run, and a last `delete` item removes what the done ones stored
-    job = api.submit(spec(src, 26, chunk=2))
+    job = api.submit(spec(src, 26, chunk=2, preset="slow"))   # (slow: drained mid-job)
     jid = job["id"]
     wait_until(lambda: any(i["kind"] == "chunk" and i["state"] == "done"
                            for i in (api.job(jid).get("items") or [])), 120, "a chunk done",
