@@ -235,7 +235,8 @@ async function runOne(out, run, parseOnly) {
   } catch (e) {
     let s = null;
     try { s = await status(); } catch (x) { /* page gone */ }
-    problem((e.message || String(e)) + (s ? '\n    state: ' + JSON.stringify({ t: s.t, height: s.height, current: s.current, buffered: s.buffered, readyState: s.readyState, errors: s.errors, events: s.events.slice(-12) }) : ''));
+    problem((e.message || String(e)) + (s ? '\n    state: ' + JSON.stringify({ t: s.t, paused: s.paused, height: s.height, current: s.current, buffered: s.buffered, readyState: s.readyState, frames: s.frames, dropped: s.dropped, errors: s.errors, events: s.events.slice(-12),
+      mse: s.mse, sinks: s.sinks.map((x) => ({ type: x.type, entry: x.entry, buffered: x.buffered, problems: x.problems })) }) : ''));
     try { await page.screenshot({ path: path.join(ART, 'failure-' + tag + '.png') }); } catch (x) { /* gone */ }
   } finally {
     r.requests = mine().map((x) => x.rel + (x.status === 200 || x.status === 206 ? '' : ' -> ' + x.status));
