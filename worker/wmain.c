@@ -50,7 +50,8 @@ const cfg_opt worker_opts[] = {
         "peak size between jobs); read at start"),
     OPT("items_per_slot", CFG_INT, "0", items_per_slot, 0, 64,
         "items of one split job a slot runs at once (0 = by its budget B: items of ceil(B/4) cores "
-        "each, so 2 on 2 cores, 4 on 8 or 16; N = N items of B/N; 1 = one at a time)"),
+        "each, so 2 on 2 cores, 4 on 8 or 16; N = N items of B/N; 1 = one chunk at a time, "
+        "the audio item beside the first)"),
     OPT("stagger_items", CFG_BOOL, "false", stagger_items, 0, 0,
         "a slot that runs several items of a split job starts its next chunk only once the "
         "running chunk has read all its input (its encoders drain), each with the slot's whole "
@@ -188,14 +189,19 @@ int worker_slots_busy(const worker *w)
     return n + (w->xclaim_group && !xfound);
 }
 
-int worker_items_per_slot(const worker *w, int *threads_each)
+int worker_slot_budget(const worker *w)
 {
     int ncpus = w->ncpus > 0 ? w->ncpus : 1;
     int b = (int)w->conf.threads;
     if (b <= 0)
         b = ncpus / (int)(w->conf.slots > 0 ? w->conf.slots : 1);
-    if (b > ncpus)
-        b = ncpus;
+    return b > ncpus ? ncpus : b < 1 ? 1 : b;
+}
+
+int worker_items_per_slot(const worker *w, int *threads_each)
+{
+    int ncpus = w->ncpus > 0 ? w->ncpus : 1;
+    int b = worker_slot_budget(w);
     int per = (b + SS_ITEM_CORES - 1) / SS_ITEM_CORES;
     if (w->conf.items_per_slot > 0)
         per = b / (int)w->conf.items_per_slot;

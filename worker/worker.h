@@ -304,6 +304,9 @@ int worker_slots_busy(const worker *w);
  * without a budget (B = every core) gives each item twice that (0 = no
  * budget when that is every core). */
 int worker_items_per_slot(const worker *w, int *threads_each);
+/* A slot's CPU budget B in cores (threads, or cores / slots; 1 to the
+ * cores). */
+int worker_slot_budget(const worker *w);
 /* A draining worker exits once nothing runs and no claim is in flight. */
 void worker_check_drain(worker *w);
 /* The daemon; runner NULL = the media pipeline. */

@@ -951,8 +951,10 @@ static void on_claim_item(worker *w, redisReply *r, void *ud)
 /* stagger_items: the slot of j may start its next item only while none of
  * its chunks still reads input (they drain), or once beside its first
  * chunk c0 (the next in claim order is the audio item, one core of AAC;
- * should another worker hold it, that claim gives c1). */
-static int stagger_ready(worker *w, wjob *j)
+ * should another worker hold it, that claim gives c1). One item at a time
+ * (overlap 0: items_per_slot 1 on a budget of 2+ cores) keeps only the
+ * latter: the audio item alone would leave all but one core idle. */
+static int stagger_ready(worker *w, wjob *j, int overlap)
 {
     int chunks = 0, reading = 0;
     wjob *first = NULL;
@@ -963,7 +965,7 @@ static int stagger_ready(worker *w, wjob *j)
         reading += !atomic_load(&k->input_done);
         first = k;
     }
-    if (reading == 0)
+    if (reading == 0 && overlap)
         return 1;
     if (chunks == 1 && reading == 1 && !strcmp(first->item, "c0") && !first->audio_asked &&
         group_size(w, j->group) == 1) {
@@ -985,16 +987,20 @@ static void claim_items(worker *w)
         ss_mono_ms() < w->xclaim_after_ms)
         return;
     int per = worker_items_per_slot(w, NULL);
-    if (per < 2)
+    /* one at a time with cores to spare: the audio item beside c0 */
+    int beside = per < 2 && worker_slot_budget(w) > 1;
+    if (per < 2 && !beside)
         return;
     if (w->conf.stagger_items)
         per = 3;   /* a draining chunk, the next one and the audio item */
+    else if (beside)
+        per = 2;
     for (wjob *j = w->jobs; j; j = j->next) {
         if (!j->item[0] || j->thread_done || atomic_load(&j->cancel))
             continue;
         if (group_size(w, j->group) >= per)
             continue;
-        if (w->conf.stagger_items && !stagger_ready(w, j))
+        if ((w->conf.stagger_items || beside) && !stagger_ready(w, j, !beside))
             continue;
         char lease[24], aging[24];
         claim_times(w, lease, aging);

@@ -490,6 +490,7 @@ def test_split_api(h, src):
 
     items_per_slot(h, api, url, rport, src)
     stagger_items(h, api, url, rport, src)
+    one_at_a_time(h, api, url, rport, src)
     if os.environ.get("SS_LONG_TESTS") == "1":
         unequal_slots(h, api, rport, src)
 
@@ -612,21 +613,37 @@ def items_per_slot(h, api, url, rport, src):
           "busy %d; %.1f s)" % (held[0], max(busy), time.monotonic() - t0))
 
 
+def alone_on(h, api, url, rport, src, name, env, crf):
+    """A split job on a new worker `name` (env over WENV) while w1 is
+    drained; it must complete there, every item in one attempt, and pass the
+    checker. Returns the job id and its items; resume_w1 ends the case."""
+    st, body = http_json("POST", "%s/v1/workers/w1/drain" % url, {}, token=TOKEN)
+    assert st in (200, 202), (st, body)
+    h.worker(name, rport, extra=dict(WENV, **env))
+    jid = api.submit(spec(src, crf))["id"]
+    j = api.wait_state(jid, ("completed", "failed", "dead", "cancelled"), 180)
+    assert j["state"] == "completed", j
+    it = items(j)
+    assert all(i["worker"] == name and i["attempts"] == 1 for i in it.values()), it
+    problems = check_output.check(h.path("out", jid), src)
+    assert not problems, "checker found:\n  " + "\n  ".join(problems)
+    return jid, it
+
+
+def resume_w1(url, name):
+    st, body = http_json("POST", "%s/v1/workers/w1/resume" % url, {}, token=TOKEN)
+    assert st in (200, 202), (st, body)
+    st, body = http_json("POST", "%s/v1/workers/%s/drain" % (url, name), {}, token=TOKEN)
+    assert st in (200, 202), (st, body)
+
+
 def stagger_items(h, api, url, rport, src):
     """stagger_items on a slot of 2 cores (w1 drained): each chunk starts only
     once the chunk before it in that slot has read all its input (the
     worker's "input done" line comes before the next chunk's claim); the
     audio item may run beside c0; the output passes the checker."""
-    st, body = http_json("POST", "%s/v1/workers/w1/drain" % url, {}, token=TOKEN)
-    assert st in (200, 202), (st, body)
-    h.worker("w6", rport, extra=dict(WENV, STREAMSCALE_THREADS="2", STREAMSCALE_STAGGER_ITEMS="true"))
-    jid = api.submit(spec(src, 29))["id"]
-    j = api.wait_state(jid, ("completed", "failed", "dead", "cancelled"), 180)
-    assert j["state"] == "completed", j
-    it = items(j)
-    assert all(i["worker"] == "w6" and i["attempts"] == 1 for i in it.values()), it
-    problems = check_output.check(h.path("out", jid), src)
-    assert not problems, "checker found:\n  " + "\n  ".join(problems)
+    jid, it = alone_on(h, api, url, rport, src, "w6",
+                       {"STREAMSCALE_THREADS": "2", "STREAMSCALE_STAGGER_ITEMS": "true"}, 29)
     done = {}
     for line in h.log_text("w6").splitlines():
         try:
@@ -643,12 +660,27 @@ def stagger_items(h, api, url, rport, src):
         # ms rounding of the two clocks (same machine)
         assert unix_time(it[b]["started_at"]) >= done[a] - 0.002, (a, done[a], b, it[b])
         overlap += unix_time(it[b]["started_at"]) < unix_time(it[a]["finished_at"])
-    st, body = http_json("POST", "%s/v1/workers/w1/resume" % url, {}, token=TOKEN)
-    assert st in (200, 202), (st, body)
-    st, body = http_json("POST", "%s/v1/workers/w6/drain" % url, {}, token=TOKEN)
-    assert st in (200, 202), (st, body)
+    resume_w1(url, "w6")
     print("split api: stagger_items: %d chunks, each started after the one before read its input "
           "(%d started while the one before drained)" % (len(chunks), overlap))
+
+
+def one_at_a_time(h, api, url, rport, src):
+    """items_per_slot 1 on a slot of 2 cores (w1 drained): one chunk at a
+    time, but the audio item (one core of AAC) runs beside c0 instead of
+    alone after it with the other core idle (docs/SPLIT.md "Several items at
+    once"); no two chunks overlap; the output passes the checker."""
+    _, it = alone_on(h, api, url, rport, src, "w7",
+                     {"STREAMSCALE_THREADS": "2", "STREAMSCALE_ITEMS_PER_SLOT": "1"}, 30)
+    # the audio is claimed beside c0 as soon as c0 starts (one Redis round
+    # trip; c0 still probes its source then)
+    assert unix_time(it["audio"]["started_at"]) < unix_time(it["c0"]["finished_at"]), it
+    chunks = sorted((n for n in it if it[n]["kind"] == "chunk"), key=lambda n: int(n[1:]))
+    assert len(chunks) >= 2, chunks
+    for a, b in zip(chunks, chunks[1:]):
+        assert unix_time(it[b]["started_at"]) >= unix_time(it[a]["finished_at"]) - 0.002, (it[a], it[b])
+    resume_w1(url, "w7")
+    print("split api: items_per_slot 1: the audio ran beside c0, %d chunks one at a time" % len(chunks))
 
 
 def unequal_slots(h, api, rport, src):
