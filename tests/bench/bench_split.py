@@ -18,8 +18,8 @@ in these set-ups, each on a fresh queue:
   auto-2core   1 worker on both cores, split auto (its slot runs two
                items of the job at once, a core each: docs/SPLIT.md
                "Several items at once")
-  auto-2core-1item  the same with items_per_slot 1: one item at a time,
-               with both cores (how it ran before)
+  auto-2core-1item  the same with items_per_slot 1: one chunk at a time
+               with both cores, the audio item beside c0
   auto-2core-stagger  the same with stagger_items: one chunk at a time
                with both cores, the next one started once the running
                one's input is done (its encoders drain); the audio item
