@@ -704,7 +704,11 @@ static void *job_thread(void *arg)
         int expected = 0;
         atomic_compare_exchange_strong(&j->cancel, &expected, WJOB_CANCEL_DRAIN);
     }
-    if (atomic_load(&j->cancel)) {
+    ss_err perr = { 0 };
+    if (!atomic_load(&j->cancel) && wjob_parse_spec(j, &perr) != 0) {
+        /* the spec in Redis is not JSON: this attempt fails (permanent) */
+        wjob_set_outcome(j, WJOB_FAILED, &perr, NULL);
+    } else if (atomic_load(&j->cancel)) {
         /* stopped before it started (a prefetched job that waited for a
          * thread: its lease was lost or is in doubt, it was cancelled, or
          * the worker drains): nothing ran, nothing to undo */
@@ -755,6 +759,13 @@ static void *job_thread(void *arg)
     }
     avlog_job_end(j->id, NULL, 0);   /* a job that ended before job.json */
     log_set_job(NULL);
+    /* the loop thread only sends the report: its JSON is made here, and
+     * the spec (nothing reads it after the job) is freed on the thread
+     * that parsed it */
+    if (oc == WJOB_COMPLETED)
+        wjob_completed_report(j, NULL, NULL);
+    json_decref(j->spec);
+    j->spec = NULL;
     event_active(j->done_ev, EV_READ, 0);
     return NULL;
 }
@@ -1002,10 +1013,39 @@ void wjob_reap_thread(wjob *j)
     wq_finish(j->w, j);
 }
 
+int wjob_parse_spec(wjob *j, ss_err *err)
+{
+    if (!j->spec && j->spec_text) {
+        j->spec = json_loads(j->spec_text, 0, NULL);
+        free(j->spec_text);
+        j->spec_text = NULL;
+    }
+    return j->spec ? 0 : ss_fail(err, SS_EINVAL, "job spec in Redis is not valid JSON");
+}
+
+void wjob_completed_report(wjob *j, const char **payload, const char **evdata)
+{
+    if (!j->rep_payload) {
+        j->rep_payload = json_dumps(j->result, JSON_COMPACT);
+        json_t *ev = json_object();
+        json_object_set(ev, "output", json_object_get(j->result, "urls"));
+        json_object_set(ev, "renditions", json_object_get(j->result, "renditions"));
+        j->rep_evdata = json_dumps(ev, JSON_COMPACT);
+        json_decref(ev);
+    }
+    if (payload)
+        *payload = j->rep_payload ? j->rep_payload : "{}";
+    if (evdata)
+        *evdata = j->rep_evdata ? j->rep_evdata : "{}";
+}
+
 void wjob_free(wjob *j)
 {
     if (!j)
         return;
+    free(j->spec_text);
+    free(j->rep_payload);
+    free(j->rep_evdata);
     if (j->done_ev)
         event_free(j->done_ev);
     if (j->input_ev)

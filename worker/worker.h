@@ -118,9 +118,11 @@ typedef struct wjob {
     char id[64];
     char token[32];
     int attempt;
-    json_t *spec;               /* canonical spec (owned) */
+    json_t *spec;               /* canonical spec (owned): parsed, and freed, by the job thread */
+    char *spec_text;            /* the claim's spec JSON (owned), until the job thread parses it */
     char item[16];              /* a split job's work item ("c3", "audio", "finalize"); "" = the job */
     json_t *item_in;            /* its claim payload: {plan, results, items} (owned) */
+    char *rep_payload, *rep_evdata;   /* wjob_completed_report's text (owned) */
     double item_cpu;            /* CPU seconds the item took (set by the job thread) */
     int item_threads;           /* > 0: its CPU budget (mo.threads) when several items of
                                  * one job share a slot (worker_items_per_slot) */
@@ -270,6 +272,13 @@ int wjob_start(worker *w, wjob *j, int run_limit, ss_err *err);
 void wjob_pool_kick(worker *w, int64_t waited_ms, int run_limit);
 int wjob_unqueue(worker *w, wjob *j);
 void wjob_pool_stop(worker *w);
+/* Job thread: parse the claim's spec (j->spec_text) into j->spec once;
+ * -1 (err set) when it is not JSON. */
+int wjob_parse_spec(wjob *j, ss_err *err);
+/* A completed job's report as JSON text: the result (payload) and the
+ * job.completed event's data, built once (by the job thread as it ends
+ * the job) and owned by j. */
+void wjob_completed_report(wjob *j, const char **payload, const char **evdata);
 void wjob_free(wjob *j);
 /* loop thread: called when done_ev fires */
 void wjob_reap_thread(wjob *j);

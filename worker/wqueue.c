@@ -32,7 +32,7 @@ typedef struct wcall {
     wq_cb cb;
     void *ud;
     int argc;
-    char **argv;
+    const char **argv;     /* into the call's own block (or static: NOSCRIPT's EVAL) */
     size_t *lens;
     int retried;           /* EVALSHA -> EVAL after NOSCRIPT */
     int64_t sent_ms;
@@ -68,12 +68,9 @@ static void call_unlink(wcall *c)
     c->prev = c->next = NULL;
 }
 
+/* The call, its argv, lens and strings are one allocation (wq_call). */
 static void call_free(wcall *c)
 {
-    for (int i = 0; i < c->argc; i++)
-        free(c->argv[i]);
-    free(c->argv);
-    free(c->lens);
     free(c);
 }
 
@@ -128,7 +125,7 @@ static int call_send(wcall *c)
     else
         l->head = c;
     l->tail = c;
-    if (redisAsyncCommandArgv(w->cmd, on_reply, c, c->argc, (const char **)c->argv, c->lens) != REDIS_OK) {
+    if (redisAsyncCommandArgv(w->cmd, on_reply, c, c->argc, c->argv, c->lens) != REDIS_OK) {
         call_unlink(c);
         return -1;
     }
@@ -152,13 +149,11 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
                 body = s->body;
         if (body) {
             c->retried = 1;
-            free(c->argv[0]);
-            free(c->argv[1]);
-            c->argv[0] = strdup("EVAL");
-            c->argv[1] = strdup(body);
+            c->argv[0] = "EVAL";   /* static strings: nothing to free */
+            c->argv[1] = body;
             c->lens[0] = 4;
             c->lens[1] = strlen(body);
-            if (c->argv[0] && c->argv[1] && call_send(c) == 0)
+            if (call_send(c) == 0)
                 return;
         }
     }
@@ -184,29 +179,30 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 }
 
 /* Send argv (copied) as one call; cb gets the reply (NULL when the
- * connection is lost). */
+ * connection is lost). The copy is one allocation with the call (a
+ * finish_many of 25 jobs has 100+ arguments: one malloc, not 100+). */
 static int wq_call(worker *w, int argc, const char **argv, wq_cb cb, void *ud)
 {
-    wcall *c = calloc(1, sizeof(*c));
+    size_t bytes = 0;
+    for (int i = 0; i < argc; i++)
+        bytes += strlen(argv[i]) + 1;
+    size_t head = sizeof(wcall) + (size_t)argc * (sizeof(char *) + sizeof(size_t));
+    wcall *c = calloc(1, head + bytes);
     if (!c)
         return -1;
     c->w = w;
     c->cb = cb;
     c->ud = ud;
     c->argc = argc;
-    c->argv = calloc((size_t)argc, sizeof(char *));
-    c->lens = calloc((size_t)argc, sizeof(size_t));
-    if (!c->argv || !c->lens) {
-        call_free(c);
-        return -1;
-    }
+    c->argv = (const char **)(c + 1);
+    c->lens = (size_t *)(c->argv + argc);
+    char *p = (char *)c + head;
     for (int i = 0; i < argc; i++) {
-        c->argv[i] = strdup(argv[i]);
-        if (!c->argv[i]) {
-            call_free(c);
-            return -1;
-        }
-        c->lens[i] = strlen(c->argv[i]);
+        size_t n = strlen(argv[i]);
+        memcpy(p, argv[i], n + 1);
+        c->argv[i] = p;
+        c->lens[i] = n;
+        p += n + 1;
     }
     if (call_send(c) != 0) {
         call_free(c);
@@ -767,7 +763,10 @@ static void start_claimed(worker *w, redisReply **f, size_t n, int group)
     ss_strlcpy(j->id, f[0]->str ? f[0]->str : "", sizeof(j->id));
     ss_strlcpy(j->token, f[1]->str ? f[1]->str : "", sizeof(j->token));
     j->attempt = (int)f[2]->integer;
-    j->spec = f[3]->str ? json_loads(f[3]->str, 0, NULL) : NULL;
+    /* parsed (and freed) by the job thread, not here: at 50 slots of short
+     * jobs, parsing and freeing specs was a third of the loop thread's
+     * CPU, and every claim and report waited behind it */
+    j->spec_text = f[3]->str ? strdup(f[3]->str) : NULL;
     if (n >= 7 && f[5]->str) {
         ss_strlcpy(j->item, f[5]->str, sizeof(j->item));
         j->item_in = f[6]->str ? json_loads(f[6]->str, 0, NULL) : NULL;
@@ -800,7 +799,7 @@ static void start_claimed(worker *w, redisReply **f, size_t n, int group)
     j->claim_load = w->gate.load < 0 ? 0 : w->gate.load;
     log_claim(j, SS_LOG_DEBUG, 0);
     ss_err err = { 0 };
-    if (!j->spec)
+    if (!j->spec_text)
         ss_fail(&err, SS_EINVAL, "job spec in Redis is not valid JSON");
     else if (j->item[0] && !j->item_in)
         ss_fail(&err, SS_EINVAL, "work item %s: its plan in Redis is not valid JSON", j->item);
@@ -1255,18 +1254,6 @@ static void finish_reply(worker *w, redisReply *r, void *ud)
     worker_job_finished(w, j);
 }
 
-/* A completed job's report: the result (payload) and the job.completed
- * event's data, as JSON text (the caller frees both). */
-static void completed_report(const wjob *j, char **payload, char **evdata)
-{
-    *payload = json_dumps(j->result, JSON_COMPACT);
-    json_t *ev = json_object();
-    json_object_set(ev, "output", json_object_get(j->result, "urls"));
-    json_object_set(ev, "renditions", json_object_get(j->result, "renditions"));
-    *evdata = json_dumps(ev, JSON_COMPACT);
-    json_decref(ev);
-}
-
 static void finish_one(worker *w, wjob *j, wjob_outcome oc);
 static int batch_add(worker *w, wjob *j);
 
@@ -1305,12 +1292,13 @@ static void finish_one(worker *w, wjob *j, wjob_outcome oc)
 {
     const char *outcome = "failed";
     char *payload = NULL, *evdata = NULL;
+    const char *report = NULL, *report_ev = NULL;   /* a completed job's, owned by j */
     char permanent[4] = "0", delay[24] = "0";
     json_t *ev = NULL;
     switch (oc) {
     case WJOB_COMPLETED:
         outcome = "completed";
-        completed_report(j, &payload, &evdata);
+        wjob_completed_report(j, &report, &report_ev);
         break;
     case WJOB_SPLIT:
         outcome = "split";
@@ -1351,8 +1339,10 @@ static void finish_one(worker *w, wjob *j, wjob_outcome oc)
     RK_KEY(key, RK_JOB_FMT, j->id);
     claim_times(w, lease, aging);
     const char *keys[] = { key };
-    const char *args[] = { j->id, j->token, outcome, payload ? payload : "{}", permanent, delay,
-                           evdata ? evdata : "{}", w->id, lease, aging, "idle" };
+    const char *pl = report ? report : payload ? payload : "{}";
+    const char *ed = report_ev ? report_ev : evdata ? evdata : "{}";
+    const char *args[] = { j->id, j->token, outcome, pl, permanent, delay, ed, w->id, lease, aging,
+                           "idle" };
     const char **tail = &args[10];
     /* Ask for the next job in the same call when this job's slot will be
      * free and the gate is open: one round trip per job. When the last
@@ -1376,8 +1366,8 @@ static void finish_one(worker *w, wjob *j, wjob_outcome oc)
     /* a split job's work item: its own script, fenced by the item's token
      * (two more arguments: its CPU seconds; the item's backoff, computed
      * from its attempt as a job's) */
-    const char *iargs[] = { j->id, j->item, j->token, outcome, payload ? payload : "{}", permanent,
-                            evdata ? evdata : "{}", cpu, delay, w->id, lease, aging, *tail };
+    const char *iargs[] = { j->id, j->item, j->token, outcome, pl, permanent, ed, cpu, delay, w->id,
+                            lease, aging, *tail };
     if (j->item[0]) {
         snprintf(key, sizeof(key), RK_ITEM_FMT, j->id, j->item);
         snprintf(cpu, sizeof(cpu), "%.2f", j->item_cpu);
@@ -1521,9 +1511,8 @@ static void batch_send(worker *w, wjob **jobs, int n)
 {
     fbatch *b = calloc(1, sizeof(*b) + (size_t)n * sizeof(wjob *));
     const char **args = calloc(6 + 4 * (size_t)n, sizeof(*args));
-    char **owned = calloc(2 * (size_t)n, sizeof(*owned));
     int rc = -1;
-    if (b && args && owned) {
+    if (b && args) {
         int freed = 0;   /* slots the gate lets us fill again */
         /* as finish_one: the load without our own finished work when
          * nothing else of ours would run (completed jobs, not items: each
@@ -1557,18 +1546,13 @@ static void batch_send(worker *w, wjob **jobs, int n)
         for (int i = 0; i < n; i++) {
             wjob *j = jobs[i];
             b->jobs[i] = j;
-            completed_report(j, &owned[2 * i], &owned[2 * i + 1]);
             args[6 + 4 * i] = j->id;
             args[7 + 4 * i] = j->token;
-            args[8 + 4 * i] = owned[2 * i] ? owned[2 * i] : "{}";
-            args[9 + 4 * i] = owned[2 * i + 1] ? owned[2 * i + 1] : "{}";
+            wjob_completed_report(j, &args[8 + 4 * i], &args[9 + 4 * i]);
         }
         const char *keys[] = { RK_PROCESSING };
         rc = wq_script(w, "finish_many", 1, keys, 6 + 4 * n, args, on_finish_many, b);
-        for (int i = 0; i < 2 * n; i++)
-            free(owned[i]);
     }
-    free(owned);
     free(args);
     if (rc == 0) {
         w->claim_inflight += b->want;

@@ -180,6 +180,21 @@ def test_queue_prefetch():
             "the prefetched job ran beside the slot's job"
         h.stop("g")
 
+        # ---- a spec in Redis that is not JSON (the job thread parses it):
+        # that attempt fails permanently with a clear error, the job
+        # claimed with it in the same call still runs
+        r = RedisClient(rport)
+        bad = api.submit({"source": "file:///bad/spec.mp4", "metadata": {"sleep_ms": 0}})
+        good = api.submit({"source": "file:///bad/good.mp4", "metadata": {"sleep_ms": 0}})
+        r("HSET", "{ss}:job:" + bad["id"], "spec", "{not json")
+        h.queue_worker("k", rport, extra=env)
+        wait_until(lambda: r("HGET", "{ss}:job:" + bad["id"], "state") == "failed", 30,
+                   "the job with a broken spec failed")
+        err = r("HGET", "{ss}:job:" + bad["id"], "error")
+        assert "job spec in Redis is not valid JSON" in err, err
+        assert api.wait_state(good["id"], "completed", 30)["result"]["worker"] == "k"
+        h.stop("k")
+
 
 if __name__ == "__main__":
     main(test_queue_prefetch)
