@@ -1016,9 +1016,10 @@ void wjob_reap_thread(wjob *j)
 int wjob_parse_spec(wjob *j, ss_err *err)
 {
     if (!j->spec && j->spec_text) {
+        /* spec_text stays until wjob_free: freed on the loop thread that
+         * allocated it (a free from another thread takes the loop's malloc
+         * arena lock while the loop allocates) */
         j->spec = json_loads(j->spec_text, 0, NULL);
-        free(j->spec_text);
-        j->spec_text = NULL;
     }
     return j->spec ? 0 : ss_fail(err, SS_EINVAL, "job spec in Redis is not valid JSON");
 }

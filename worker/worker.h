@@ -114,12 +114,13 @@ typedef struct wjob {
      * only from here, never from w->conf, which SIGHUP rewrites on the loop
      * thread (its strings are never replaced, only its numbers). */
     worker_conf conf;
-    struct wjob *next;
+    struct wjob *next, *prev;   /* worker.jobs, newest first (prev: unlinked without a walk) */
+    int listed;                 /* in worker.jobs */
     char id[64];
     char token[32];
     int attempt;
     json_t *spec;               /* canonical spec (owned): parsed, and freed, by the job thread */
-    char *spec_text;            /* the claim's spec JSON (owned), until the job thread parses it */
+    char *spec_text;            /* the claim's spec JSON (owned; the job thread parses it) */
     char item[16];              /* a split job's work item ("c3", "audio", "finalize"); "" = the job */
     json_t *item_in;            /* its claim payload: {plan, results, items} (owned) */
     char *rep_payload, *rep_evdata;   /* wjob_completed_report's text (owned) */

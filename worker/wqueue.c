@@ -780,7 +780,10 @@ static void start_claimed(worker *w, redisReply **f, size_t n, int group)
     ss_strlcpy(j->stage, "starting", sizeof(j->stage));
     j->last_hb_ok_ms = ss_mono_ms();
     j->next = w->jobs;
+    if (w->jobs)
+        w->jobs->prev = j;
     w->jobs = j;
+    j->listed = 1;
     w->njobs++;
     if (w->draining) {
         /* a claim answered after SIGTERM: hand it straight back, not
