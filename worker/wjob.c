@@ -1026,7 +1026,8 @@ int wjob_parse_spec(wjob *j, ss_err *err)
 
 void wjob_completed_report(wjob *j, const char **payload, const char **evdata)
 {
-    if (!j->rep_payload) {
+    if (!j->rep_built) {
+        j->rep_built = 1;   /* once, even when a dump failed ("{}" below) */
         j->rep_payload = json_dumps(j->result, JSON_COMPACT);
         json_t *ev = json_object();
         json_object_set(ev, "output", json_object_get(j->result, "urls"));

@@ -124,6 +124,7 @@ typedef struct wjob {
     char item[16];              /* a split job's work item ("c3", "audio", "finalize"); "" = the job */
     json_t *item_in;            /* its claim payload: {plan, results, items} (owned) */
     char *rep_payload, *rep_evdata;   /* wjob_completed_report's text (owned) */
+    int rep_built;              /* wjob_completed_report ran (its dumps may be NULL) */
     double item_cpu;            /* CPU seconds the item took (set by the job thread) */
     int item_threads;           /* > 0: its CPU budget (mo.threads) when several items of
                                  * one job share a slot (worker_items_per_slot) */

@@ -181,8 +181,8 @@ def test_queue_prefetch():
         h.stop("g")
 
         # ---- a spec in Redis that is not JSON (the job thread parses it):
-        # that attempt fails permanently with a clear error, the job
-        # claimed with it in the same call still runs
+        # that attempt fails permanently with a clear error, and the job
+        # queued behind it still runs on the same worker
         r = RedisClient(rport)
         bad = api.submit({"source": "file:///bad/spec.mp4", "metadata": {"sleep_ms": 0}})
         good = api.submit({"source": "file:///bad/good.mp4", "metadata": {"sleep_ms": 0}})
