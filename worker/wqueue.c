@@ -925,6 +925,15 @@ static int group_size(const worker *w, int g)
     return n;
 }
 
+/* A claim of the audio item beside c0 in slot group g that got no answer
+ * (Redis error, connection lost): c0 may ask again. */
+static void stagger_unask(worker *w, int g)
+{
+    for (wjob *k = w->jobs; k; k = k->next)
+        if (k->group == g)
+            k->audio_asked = 0;
+}
+
 /* The answer to claim_items' call: the item (or nothing) for ud's slot. */
 static void on_claim_item(worker *w, redisReply *r, void *ud)
 {
@@ -942,6 +951,7 @@ static void on_claim_item(worker *w, redisReply *r, void *ud)
         release_held(w);
     } else {
         claim_failed(w, r);
+        stagger_unask(w, group);   /* the audio beside c0: ask again */
     }
     if (!got)   /* none ready now: ask again after a poll, or when one of ours ends */
         w->xclaim_after_ms = ss_mono_ms() + w->conf.poll_ms;
@@ -955,7 +965,8 @@ static void on_claim_item(worker *w, redisReply *r, void *ud)
  * chunk c0 (the next in claim order is the audio item, one core of AAC;
  * should another worker hold it, that claim gives c1). One item at a time
  * (overlap 0: items_per_slot 1 on a budget of 2+ cores) keeps only the
- * latter: the audio item alone would leave all but one core idle. */
+ * latter, and its claim names the audio item (claim_items): the audio
+ * item alone would leave all but one core idle. */
 static int stagger_ready(worker *w, wjob *j, int overlap)
 {
     int chunks = 0, reading = 0;
@@ -1006,10 +1017,16 @@ static void claim_items(worker *w)
             continue;
         char lease[24], aging[24];
         claim_times(w, lease, aging);
+        /* beside c0: the audio item by name, never the next chunk (which
+         * would run at the slot's whole budget beside c0) */
+        char only[sizeof j->id + 8];
+        snprintf(only, sizeof only, "%s%s", j->id, beside ? "/audio" : "");
         const char *keys[] = { RK_PROCESSING };
-        const char *args[] = { w->id, lease, aging, "1", j->id };
+        const char *args[] = { w->id, lease, aging, "1", only };
         if (wq_script(w, "claim", 1, keys, 5, args, on_claim_item, (void *)(intptr_t)j->group) == 0)
             w->xclaim_group = j->group;
+        else if (beside)
+            stagger_unask(w, j->group);
         return;
     }
 }

@@ -50,6 +50,8 @@ local NOT_DRAINED, NOT_IDLE
 -- claim.lua's `only` job id: claim_next takes an item of that split job
 -- when it is what the queue would give anyway, else nothing (no idle mark)
 local ONLY_JOB
+-- and with `only` = id/item: that ready item of the job, nothing else
+local ONLY_ITEM
 -- false while claim_next claims beyond the worker's free slots (prefetch):
 -- finding nothing then does not mark it idle (all its slots are busy)
 local IDLE_OK = true
@@ -888,7 +890,13 @@ local function claim_next(worker, lease, aging, ms)
       -- plan, redrive, and runs again with this item)
       q_sync()
       local rl = P .. 'ready:' .. id
-      local name = redis.call('LPOP', rl)
+      local name
+      if ONLY_ITEM then
+        if redis.call('LREM', rl, 1, ONLY_ITEM) == 0 then return nil end
+        name = ONLY_ITEM
+      else
+        name = redis.call('LPOP', rl)
+      end
       if redis.call('LLEN', rl) == 0 then redis.call('RPOP', q) else left = left + 1 end
       if name and h[1] == 'queued' then split_resumed(id, h, worker, ms) end
       if name then return claim_item(id, name, worker, lease, ms, left) end

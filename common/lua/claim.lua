@@ -15,7 +15,8 @@
 -- and only while it is the job claim_next would pick (priority, aging,
 -- FIFO): a worker running one of its items takes more of them at once
 -- (docs/SPLIT.md "Several items at once"); anything else gives nothing,
--- and no idle mark.
+-- and no idle mark. With only = id/item: that one ready item of the job,
+-- under the same rule (not ready: nothing).
 -- With free (0..want, after only, which may be ''): the claims beyond the
 -- first free are beyond the worker's slots (prefetch); claim_next finding
 -- nothing there does not mark it idle.
@@ -28,7 +29,11 @@ local worker, lease, aging, want = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 if not (lease and aging and want) or worker == '' or want < 1 or want > 64 or want ~= math.floor(want) then
   return redis.error_reply('claim: bad arguments')
 end
-if ARGV[6] and ARGV[6] ~= '' then ONLY_JOB = ARGV[6] end
+if ARGV[6] and ARGV[6] ~= '' then
+  ONLY_JOB = ARGV[6]
+  local j, it = string.match(ARGV[6], '^([^/]+)/(.+)$')
+  if j then ONLY_JOB, ONLY_ITEM = j, it end
+end
 local free = tonumber(ARGV[7] or want)
 if not free or free < 0 then return redis.error_reply('claim: bad arguments') end
 begin_batch(want)   -- counters, index moves, pops and tokens once per call (flush_batch)

@@ -219,7 +219,13 @@ def test_queue_split_scripts():
         assert only(jid) == [] and r("LRANGE", "{ss}:q:high", 0, -1) == ["plainjob"]
         assert only("plainjob") == [] and r("HGET", "{ss}:job:plainjob", "state") == "queued"
         r("DEL", "{ss}:q:high", "{ss}:job:plainjob")
-        got = only(jid)
+        # `only` = id/item names one item (the audio beside c0 with
+        # items_per_slot 1): not ready (here done) gives nothing and takes
+        # nothing, never the next chunk
+        qn = r("LRANGE", "{ss}:q:normal", 0, -1)
+        assert only(jid + "/audio") == [] and r("LRANGE", "{ss}:ready:" + jid, 0, -1) == ["c2"]
+        assert r("LRANGE", "{ss}:q:normal", 0, -1) == qn and r("HGET", ik("c2"), "state") == "ready"
+        got = only(jid + "/c2")
         assert len(got) == 1 and got[0][0] == jid and got[0][5] == "c2", got
         assert r("HGET", ik("c2"), "worker") == "w4" and r("HGET", jk, "items_running") == "2"
         assert only(jid) == [] and r("ZSCORE", "{ss}:idle", "w4") is None
