@@ -49,9 +49,9 @@ const cfg_opt worker_opts[] = {
         "keep freed memory for the next item or job (fewer page faults; the process stays at its "
         "peak size between jobs); read at start"),
     OPT("items_per_slot", CFG_INT, "0", items_per_slot, 0, 64,
-        "items of one split job a slot runs at once (0 = by its budget B: items of ceil(B/4) cores "
-        "each, so 2 on 2 cores, 4 on 8 or 16; N = N items of B/N; 1 = one chunk at a time, "
-        "the audio item beside the first)"),
+        "items of one split job a slot runs at once (0 = by its budget B: below 4 cores one chunk "
+        "at a time, else items of ceil(B/4) cores each, 4 on 4, 8 or 16; N = N items of B/N; "
+        "1 = one chunk at a time, the audio item beside the first)"),
     OPT("stagger_items", CFG_BOOL, "false", stagger_items, 0, 0,
         "a slot that runs several items of a split job starts its next chunk only once the "
         "running chunk has read all its input (its encoders drain), each with the slot's whole "
@@ -203,6 +203,12 @@ int worker_items_per_slot(const worker *w, int *threads_each)
     int ncpus = w->ncpus > 0 ? w->ncpus : 1;
     int b = worker_slot_budget(w);
     int per = (b + SS_ITEM_CORES - 1) / SS_ITEM_CORES;
+    /* below SS_ITEM_CORES: one chunk at a time with the whole budget (the
+     * audio item beside c0, claim_items): on 2 cores it cost less wall
+     * and CPU than two items at once (docs/BENCHMARKS.md); stagger_items
+     * keeps its own rule */
+    if (w->conf.items_per_slot == 0 && b < SS_ITEM_CORES && !w->conf.stagger_items)
+        per = b;
     if (w->conf.items_per_slot > 0)
         per = b / (int)w->conf.items_per_slot;
     if (per < 1)

@@ -565,8 +565,8 @@ def retry_continues(h, api):
 
 
 def items_per_slot(h, api, url, rport, src):
-    """One worker with one slot and a budget of 2 cores (threads 2; w1 drained):
-    the slot runs two items of the split job at once, a core each (docs/SPLIT.md
+    """One worker with one slot, a budget of 2 cores (threads 2; w1 drained) and
+    items_per_slot 2: the slot runs two items of the split job at once, a core each (docs/SPLIT.md
     "Several items at once"), each with its own claim; the registry still says
     one busy slot; the output passes the checker. A job submitted behind it
     (unsplit) starts only once the first job's chunks and audio are claimed:
@@ -574,7 +574,7 @@ def items_per_slot(h, api, url, rport, src):
     t0 = time.monotonic()
     st, body = http_json("POST", "%s/v1/workers/w1/drain" % url, {}, token=TOKEN)
     assert st in (200, 202), (st, body)
-    h.worker("w5", rport, extra=dict(WENV, STREAMSCALE_THREADS="2"))
+    h.worker("w5", rport, extra=dict(WENV, STREAMSCALE_THREADS="2", STREAMSCALE_ITEMS_PER_SLOT="2"))
     job = api.submit(spec(src, 28))
     jid = job["id"]
     later = api.submit(dict(spec(src, 28), split="off"))
@@ -666,12 +666,12 @@ def stagger_items(h, api, url, rport, src):
 
 
 def one_at_a_time(h, api, url, rport, src):
-    """items_per_slot 1 on a slot of 2 cores (w1 drained): one chunk at a
-    time, but the audio item (one core of AAC) runs beside c0 instead of
+    """A slot of 2 cores (threads 2, items_per_slot by default; w1 drained):
+    one chunk at a time, but the audio item (one core of AAC) runs beside c0 instead of
     alone after it with the other core idle (docs/SPLIT.md "Several items at
     once"); no two chunks overlap; the output passes the checker."""
     _, it = alone_on(h, api, url, rport, src, "w7",
-                     {"STREAMSCALE_THREADS": "2", "STREAMSCALE_ITEMS_PER_SLOT": "1"}, 30)
+                     {"STREAMSCALE_THREADS": "2"}, 30)
     # the audio is claimed beside c0 as soon as c0 starts (one Redis round
     # trip; c0 still probes its source then)
     assert unix_time(it["audio"]["started_at"]) < unix_time(it["c0"]["finished_at"]), it
@@ -680,7 +680,7 @@ def one_at_a_time(h, api, url, rport, src):
     for a, b in zip(chunks, chunks[1:]):
         assert unix_time(it[b]["started_at"]) >= unix_time(it[a]["finished_at"]) - 0.002, (it[a], it[b])
     resume_w1(url, "w7")
-    print("split api: items_per_slot 1: the audio ran beside c0, %d chunks one at a time" % len(chunks))
+    print("split api: a slot of 2 cores: the audio ran beside c0, %d chunks one at a time" % len(chunks))
 
 
 def unequal_slots(h, api, rport, src):
