@@ -188,7 +188,9 @@ def check_spec_and_flags(env, api, h):
 def check_progress(env, h):
     """--wait shows elapsed time, ETA, the encode's speed and fps."""
     clip = gen_clip(h.path("media", "long.mp4"), seconds=12, size="640x360")
-    p = run(env, "submit", clip, "--wait", "--ladder", "360", timeout=300)
+    # preset slower: at veryfast a quiet machine encodes the clip in about a
+    # second, before --wait's poll sees a speed (fresh-clone run at bac9599)
+    p = run(env, "submit", clip, "--wait", "--ladder", "360", "--preset", "slower", timeout=300)
     assert p.returncode == 0, (p.stdout, p.stderr)
     lines = p.stderr.splitlines()
     assert any("elapsed" in ln and "ETA" in ln for ln in lines), p.stderr
