@@ -216,7 +216,22 @@ async function runOne(out, run, parseOnly) {
     if (!(Math.abs(dur - out.duration) < 0.1)) problem('the player says the duration is ' + dur + ' s, the output ' + out.duration + ' s');
     const before = { frames: st.frames, audioBytes: st.audioBytes };
     await page.evaluate((t) => ss.seek(t), out.duration - 1.0);
-    await waitFor('playback to end after a seek to the last second', async () => (await check()).ended, 15000);
+    // (a player that stalls in the last second with every track buffered
+    // to the end but its MediaSource still open is helped once, and the run
+    // says so: r.nudged, printed by the test; players.html ss.endIfBuffered)
+    let lastT = -1, since = Date.now();
+    await waitFor('playback to end after a seek to the last second', async () => {
+      const s = await check();
+      if (s.ended) return true;
+      if (s.t !== lastT) {
+        lastT = s.t;
+        since = Date.now();
+      } else if (!r.nudged && Date.now() - since > 3000 && s.duration - s.t < 1.0) {
+        r.nudged = await page.evaluate(() => ss.endIfBuffered());
+        if (r.nudged) log(tag, 'NOTE:', r.nudged);
+      }
+      return false;
+    }, 15000);
     r.ended_at = st.t;
     // the last second really had video (and audio) in it, not just a duration
     r.lastSecond = { frames: st.frames - before.frames, audioBytes: st.audioBytes - before.audioBytes };
@@ -236,7 +251,7 @@ async function runOne(out, run, parseOnly) {
     let s = null;
     try { s = await status(); } catch (x) { /* page gone */ }
     problem((e.message || String(e)) + (s ? '\n    state: ' + JSON.stringify({ t: s.t, paused: s.paused, height: s.height, current: s.current, buffered: s.buffered, readyState: s.readyState, frames: s.frames, dropped: s.dropped, errors: s.errors, events: s.events.slice(-12),
-      mse: s.mse, sinks: s.sinks.map((x) => ({ type: x.type, entry: x.entry, buffered: x.buffered, problems: x.problems })) }) : ''));
+      msState: s.msState, mse: s.mse, sinks: s.sinks.map((x) => ({ type: x.type, entry: x.entry, buffered: x.buffered, problems: x.problems })) }) : ''));
     try { await page.screenshot({ path: path.join(ART, 'failure-' + tag + '.png') }); } catch (x) { /* gone */ }
   } finally {
     r.requests = mine().map((x) => x.rel + (x.status === 200 || x.status === 206 ? '' : ' -> ' + x.status));

@@ -378,6 +378,8 @@ def browser_part(h, node, simulate, outputs, described):
                 print("%-22s %dp -> %dp, %d segment files, ended at %.2f s, %s cues, %.1f s" % (
                     run["tag"], run["initial"], run["target"], n, run["ended_at"],
                     (run.get("subtitles") or {}).get("count", "-"), run["wall_s"]))
+                if run.get("nudged"):
+                    print("    NOTE %s: %s" % (run["tag"], run["nudged"]))
             else:
                 e = srv.entries(run["tag"])
                 rels = [x["rel"] for x in e]
