@@ -258,16 +258,16 @@ void worker_check_drain(worker *w)
 
 void worker_job_finished(worker *w, wjob *j)
 {
-    if (j->listed) {
-        /* no walk: at 50 slots with prefetch the list holds ~100 jobs and
-         * every report unlinked one */
+    if (j->prev || w->jobs == j) {
+        /* in the list; no walk: at 50 slots with prefetch the list holds
+         * ~100 jobs and every report unlinked one */
         if (j->prev)
             j->prev->next = j->next;
         else
             w->jobs = j->next;
         if (j->next)
             j->next->prev = j->prev;
-        j->listed = 0;
+        j->prev = j->next = NULL;
         w->njobs--;
     }
     w->xclaim_after_ms = 0;   /* its slot may take another item of the job now */

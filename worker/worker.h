@@ -114,8 +114,8 @@ typedef struct wjob {
      * only from here, never from w->conf, which SIGHUP rewrites on the loop
      * thread (its strings are never replaced, only its numbers). */
     worker_conf conf;
-    struct wjob *next, *prev;   /* worker.jobs, newest first (prev: unlinked without a walk) */
-    int listed;                 /* in worker.jobs */
+    struct wjob *next, *prev;   /* worker.jobs, newest first (prev: unlinked without a walk;
+                                 * in the list = prev set or the head) */
     char id[64];
     char token[32];
     int attempt;

@@ -783,7 +783,6 @@ static void start_claimed(worker *w, redisReply **f, size_t n, int group)
     if (w->jobs)
         w->jobs->prev = j;
     w->jobs = j;
-    j->listed = 1;
     w->njobs++;
     if (w->draining) {
         /* a claim answered after SIGTERM: hand it straight back, not
