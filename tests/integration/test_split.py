@@ -605,10 +605,7 @@ def items_per_slot(h, api, url, rport, src):
     assert lj["state"] == "completed", lj
     last = max(unix_time(i["started_at"]) for i in it.values() if i["kind"] in ("chunk", "audio"))
     assert unix_time(lj["started_at"]) >= last, (lj["started_at"], it)
-    st, body = http_json("POST", "%s/v1/workers/w1/resume" % url, {}, token=TOKEN)
-    assert st in (200, 202), (st, body)
-    st, body = http_json("POST", "%s/v1/workers/w5/drain" % url, {}, token=TOKEN)
-    assert st in (200, 202), (st, body)
+    resume_w1(url, "w5")
     print("split api: one slot of 2 cores ran 2 items at once (the registry saw up to %d claims, "
           "busy %d; %.1f s)" % (held[0], max(busy), time.monotonic() - t0))
 
