@@ -165,6 +165,17 @@ typedef struct media_events {
      * decode reached the range end and the encoders are draining (called
      * once, on the encoding thread, after the last pass's input). */
     void (*input_done)(void *ud);
+    /* Optional, a chunk item of a split job (media_encode_item "c<k>", single-pass rate
+     * control): its decode reached the range end of chunk next-1. Return 1 when the caller
+     * now holds chunk `next` (it exists in the plan) and this run goes on encoding it: the
+     * decoder and encoders continue (no drain, no pre-roll), 0 to end the run here. Called on
+     * the encoding thread, at most once per chunk; may block (a Redis round trip). */
+    int (*next_chunk)(void *ud, int next);
+    /* Optional, with next_chunk: chunk k of a run that went on is complete (every file of it
+     * announced through file_ready before this call) and record is its record, what
+     * media_encode_item's *result would hold for it (the callee takes it over). Called on
+     * the encoding thread, for every chunk of the run but the last (that one is *result). */
+    void (*chunk_done)(void *ud, int k, json_t *record);
 } media_events;
 
 #define MEDIA_PARTIAL_SECONDS 1.5
