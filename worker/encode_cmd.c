@@ -54,6 +54,9 @@ static const char usage[] =
     "                        (auto: titles longer than two chunks; S: seconds a chunk;\n"
     "                        default off)\n"
     "  --chunk-seconds S     chunk length for --split auto (default 12, whole segments)\n"
+    "  --no-chain            with --split: every chunk its own run (by default a thread\n"
+    "                        that ends a chunk goes on with the next one unclaimed, its\n"
+    "                        decoder and encoders kept: no drain, no pre-roll)\n"
     "  --json                print the result (job.json) on stdout\n";
 
 static int num(const char *s, double lo, double hi, double *out)
@@ -106,13 +109,15 @@ static int audio_tracks(media_opts *o, const char *v, ss_err *err)
 }
 
 int encode_cmd_parse(int argc, char **argv, media_opts *o, const char **src, const char **outdir,
-                     int *json, ss_err *err)
+                     int *json, int *chain, ss_err *err)
 {
     media_opts_default(o);
     o->split = MEDIA_SPLIT_OFF;   /* the command splits only when asked */
     *src = *outdir = NULL;
     if (json)
         *json = 0;
+    if (chain)
+        *chain = 1;
     int npos = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -131,6 +136,11 @@ int encode_cmd_parse(int argc, char **argv, media_opts *o, const char **src, con
         if (!strcmp(a, "--json")) {
             if (json)
                 *json = 1;
+            continue;
+        }
+        if (!strcmp(a, "--no-chain")) {
+            if (chain)
+                *chain = 0;
             continue;
         }
         if (!strcmp(a, "--no-thumbnails")) {
@@ -302,27 +312,98 @@ typedef struct chunk_pool {
     const media_opts *o;
     const json_t *plan;
     const media_events *ev;
+    int chain;                /* a run goes on into the next chunk (media.h next_chunk) */
     pthread_mutex_t mu;
+    pthread_mutex_t ev_mu;    /* the caller's events: one pool thread at a time */
     int next, n;
     json_t *results;          /* item name -> record */
     ss_err err;
 } chunk_pool;
 
+/* One pool thread's run of chunks: the caller's events, and the chunk it
+ * encodes now. */
+typedef struct chunk_run {
+    chunk_pool *p;
+    int k;
+} chunk_run;
+
+static void run_progress(void *ud, const char *stage, double f)
+{
+    chunk_pool *p = ((chunk_run *)ud)->p;
+    pthread_mutex_lock(&p->ev_mu);
+    if (p->ev->progress)
+        p->ev->progress(p->ev->ud, stage, f);
+    pthread_mutex_unlock(&p->ev_mu);
+}
+
+static void run_warning(void *ud, const char *msg)
+{
+    chunk_pool *p = ((chunk_run *)ud)->p;
+    pthread_mutex_lock(&p->ev_mu);
+    if (p->ev->warning)
+        p->ev->warning(p->ev->ud, msg);
+    pthread_mutex_unlock(&p->ev_mu);
+}
+
+static void run_file_ready(void *ud, const char *rel)
+{
+    chunk_pool *p = ((chunk_run *)ud)->p;
+    pthread_mutex_lock(&p->ev_mu);
+    if (p->ev->file_ready)
+        p->ev->file_ready(p->ev->ud, rel);
+    pthread_mutex_unlock(&p->ev_mu);
+}
+
+/* The run goes on with chunk next when it is the pool's next unclaimed one. */
+static int run_next_chunk(void *ud, int next)
+{
+    chunk_run *r = ud;
+    chunk_pool *p = r->p;
+    pthread_mutex_lock(&p->mu);
+    int go = !p->err.code && !atomic_load(&g_cancel) && p->next == next && next < p->n;
+    if (go)
+        p->next++;
+    pthread_mutex_unlock(&p->mu);
+    if (go)
+        r->k = next;
+    return go;
+}
+
+static void run_chunk_done(void *ud, int k, json_t *record)
+{
+    chunk_pool *p = ((chunk_run *)ud)->p;
+    char name[16];
+    snprintf(name, sizeof(name), "c%d", k);
+    pthread_mutex_lock(&p->mu);
+    json_object_set_new(p->results, name, record);
+    pthread_mutex_unlock(&p->mu);
+}
+
 static void *chunk_worker(void *arg)
 {
     chunk_pool *p = arg;
+    chunk_run run = { .p = p };
+    media_events ev = { .ud = &run, .progress = run_progress, .warning = run_warning,
+                        .file_ready = run_file_ready };
+    if (p->chain) {
+        ev.next_chunk = run_next_chunk;
+        ev.chunk_done = run_chunk_done;
+    }
     for (;;) {
         pthread_mutex_lock(&p->mu);
         int k = p->err.code || atomic_load(&g_cancel) ? p->n : p->next++;
         pthread_mutex_unlock(&p->mu);
         if (k >= p->n)
             return NULL;
+        run.k = k;
         char name[16];
-        snprintf(name, sizeof(name), "c%d", k);
         json_t *rec = NULL;
         ss_err e = { 0 };
-        int r = media_encode_item(p->src, p->outdir, p->o, p->plan, name, NULL, p->ev, &g_cancel,
+        snprintf(name, sizeof(name), "c%d", k);
+        int r = media_encode_item(p->src, p->outdir, p->o, p->plan, name, NULL, &ev, &g_cancel,
                                   &rec, &e);
+        /* the run's last chunk (it may have gone on from k) */
+        snprintf(name, sizeof(name), "c%d", run.k);
         pthread_mutex_lock(&p->mu);
         if (r) {
             if (!p->err.code)
@@ -337,16 +418,17 @@ static void *chunk_worker(void *arg)
 /* The chunks on a pool of threads (one x264 thread per rung each), then
  * the audio, then finalize: the stages of a split job in one process. */
 static int run_split(const char *src, const char *outdir, const media_opts *o, const json_t *plan,
-                     const media_events *ev, json_t **res, ss_err *err)
+                     int chain, const media_events *ev, json_t **res, ss_err *err)
 {
     int ncpu = o->threads > 0 ? o->threads : ss_ncpus();
-    chunk_pool p = { .src = src, .outdir = outdir, .plan = plan, .ev = ev,
+    chunk_pool p = { .src = src, .outdir = outdir, .plan = plan, .ev = ev, .chain = chain,
                      .n = media_plan_chunks(plan), .results = json_object() };
     media_opts co = *o;
     co.preset = co.preset_buf[0] ? co.preset_buf : o->preset;
     co.threads = 1;
     p.o = &co;
     pthread_mutex_init(&p.mu, NULL);
+    pthread_mutex_init(&p.ev_mu, NULL);
     int nth = ncpu < p.n ? ncpu : p.n;
     pthread_t th[64];
     if (nth > 64)
@@ -358,6 +440,7 @@ static int run_split(const char *src, const char *outdir, const media_opts *o, c
     for (int i = 0; i < started; i++)
         pthread_join(th[i], NULL);
     pthread_mutex_destroy(&p.mu);
+    pthread_mutex_destroy(&p.ev_mu);
     int r = -1;
     json_t *rec = NULL;
     if (!started) {
@@ -375,10 +458,16 @@ static int run_split(const char *src, const char *outdir, const media_opts *o, c
             const char *k;
             json_t *v;
             json_object_foreach(p.results, k, v)
-                json_object_set_new(items, k, json_pack("{s:O?, s:O?, s:O?}", "seconds",
-                                                    json_object_get(v, "seconds"), "cpu_seconds",
-                                                    json_object_get(v, "cpu_seconds"), "preroll",
-                                                    json_object_get(v, "preroll")));
+            {
+                json_t *it = json_pack("{s:O?, s:O?, s:O?}", "seconds",
+                                       json_object_get(v, "seconds"), "cpu_seconds",
+                                       json_object_get(v, "cpu_seconds"), "preroll",
+                                       json_object_get(v, "preroll"));
+                /* encoded by a run that came from the chunk before (no pre-roll) */
+                if (json_is_true(json_object_get(v, "continued")))
+                    json_object_set_new(it, "continued", json_true());
+                json_object_set_new(items, k, it);
+            }
             json_object_set_new(*res, "items", items);
         } else {
             json_decref(*res);   /* the items its error names: no retry here */
@@ -393,13 +482,13 @@ int encode_cmd_main(int argc, char **argv)
 {
     media_opts o;
     const char *src, *outdir;
-    int json = 0;
+    int json = 0, chain = 1;
     ss_err err = { 0 };
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         fputs(usage, stdout);
         return 0;
     }
-    if (encode_cmd_parse(argc, argv, &o, &src, &outdir, &json, &err)) {
+    if (encode_cmd_parse(argc, argv, &o, &src, &outdir, &json, &chain, &err)) {
         fprintf(stderr, "encode: %s\n%s", err.msg, usage);
         return 2;
     }
@@ -418,7 +507,7 @@ int encode_cmd_main(int argc, char **argv)
     json_t *res = NULL, *plan = NULL;
     int r = media_plan(src, &o, &ev, &g_cancel, &plan, &err);
     if (!r && plan)
-        r = run_split(src, outdir, &o, plan, &ev, &res, &err);
+        r = run_split(src, outdir, &o, plan, chain, &ev, &res, &err);
     else if (!r)
         r = media_encode(src, outdir, &o, &ev, &g_cancel, &res, &err);
     json_decref(plan);

@@ -12,8 +12,9 @@
 int encode_cmd_main(int argc, char **argv);
 
 /* Parse the options after SOURCE OUTDIR into o (defaults first). json
- * (may be NULL) receives --json. Returns 0, or -1 with err (SS_EINVAL). */
+ * (may be NULL) receives --json, chain (may be NULL) 0 with --no-chain,
+ * else 1. Returns 0, or -1 with err (SS_EINVAL). */
 int encode_cmd_parse(int argc, char **argv, media_opts *o, const char **src, const char **outdir,
-                     int *json, ss_err *err);
+                     int *json, int *chain, ss_err *err);
 
 #endif

@@ -33,8 +33,6 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include <libavutil/crc.h>
-
 #include "util.h"
 
 /* ---- the plan ---------------------------------------------------------- */
@@ -253,48 +251,20 @@ out:
 
 static json_t *segs_json(const pkg_track *t)
 {
-    json_t *a = json_array();
-    for (int i = 0; i < t->nsegs; i++)
-        json_array_append_new(a, json_pack("[I, I, I, I]", (json_int_t)t->segs[i].start,
-                                           (json_int_t)t->segs[i].duration,
-                                           (json_int_t)t->segs[i].bytes,
-                                           (json_int_t)t->segs[i].iframe_end));
-    return a;
+    return chain_segs_json(t->segs, t->nsegs);
 }
 
-/* CRC-32 of a file (0 when it cannot be read). */
-static uint32_t file_crc(const char *path)
-{
-    size_t n = 0;
-    char *d = ss_read_file(path, 1 << 20, &n, NULL);
-    if (!d)
-        return 0;
-    uint32_t c = av_crc(av_crc_get_table(AV_CRC_32_IEEE), 0, (const uint8_t *)d, n);
-    free(d);
-    return c;
-}
-
+/* The record of the run's last chunk (chain.c: a run that went on counts
+ * only what came after its last chunk boundary). */
 static json_t *chunk_record(job *j)
 {
-    pkg_records rec;
-    package_from_job(j, &rec);
     json_t *rs = json_array();
-    for (int i = 0; i < rec.n; i++) {
-        rung_rec *g = &rec.rungs[i];
-        char path[4400];
-        snprintf(path, sizeof(path), "%s/%s/init.mp4", j->outdir, g->p.name);
-        json_t *r = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:i, s:o, s:b, s:f, s:f, s:i, "
-                              "s:f}",
-                              "name", g->p.name, "codecs", g->codecs, "frames",
-                              (json_int_t)g->frames, "es_bytes", (json_int_t)g->es_bytes, "bytes",
-                              (json_int_t)g->bytes, "init_bytes", (json_int_t)g->t.init_bytes,
-                              "init_crc", (json_int_t)(g->t.init_bytes ? file_crc(path) : 0),
-                              "timescale", g->t.timescale, "segs", segs_json(&g->t), "measured",
-                              g->measured, "mse_sum", g->mse_sum, "ssim_sum", g->ssim_sum, "nq",
-                              g->nq, "cpu", round(j->rungs[i].cpu * 100) / 100);
-        json_array_append_new(rs, r);
+    int64_t frames = j->vframes - j->chain_vf;
+    for (int i = 0; i < j->nr; i++) {
+        rung *g = &j->rungs[i];
+        json_array_append_new(rs, chain_rung_json(j, g, g->frames - j->chain_vf, g->es_bytes, g->cpu));
     }
-    return json_pack("{s:I, s:o}", "frames", (json_int_t)rec.frames, "rungs", rs);
+    return json_pack("{s:I, s:o}", "frames", (json_int_t)frames, "rungs", rs);
 }
 
 /* Every audio rendition with the segments written so far, with what the
@@ -615,6 +585,8 @@ int media_encode_item(const char *src, const char *outdir, const media_opts *opt
     job J, *j = &J;
     stage_init(j, opts, ev, cancel, outdir);
     double t0 = ss_mono_s(), c0 = ss_cpu_s(RUSAGE_THREAD), cpu_main = 0;
+    j->chain_t = t0;
+    j->chain_cpu_mark = c0;
     json_t *res = NULL, *bad = NULL;
     ss_err e = { 0 };
     int ret = -1;
@@ -641,17 +613,28 @@ int media_encode_item(const char *src, const char *outdir, const media_opts *opt
          * (`stitchable`): the first one, whose segments a player needs
          * first (and the early publish waits for) */
         j->range_init = k == (int)jint64(plan, "init_chunk");
+        chain_setup(j, plan, k, t0, c0);
         if (probe_open(src, opts, &j->ic, &j->pi, &e))
             goto out;
         job_progress(j, "encoding", 0);
         j->pre_c0 = ss_cpu_s(RUSAGE_THREAD);
         if (stage_passes(j, src, &e, &cpu_main))
             goto out;
+        /* a run that went on: the chunk before the last one, every rung
+         * has ended it by now */
+        if (!chain_emit(j)) {
+            ss_fail(&e, SS_EINTERNAL, "chunk %d of the run was not ended in every rung",
+                    j->chain_pending);
+            goto out;
+        }
         res = chunk_record(j);
+        int cont = j->chain_k != j->chain_k0;
         json_object_set_new(res, "preroll",
-                            json_pack("{s:I, s:I, s:f}", "decoded", (json_int_t)j->pre_decoded,
-                                      "filtered", (json_int_t)j->pre_filtered, "cpu_seconds",
-                                      round(j->pre_cpu * 1000) / 1000));
+                            json_pack("{s:I, s:I, s:f}", "decoded", (json_int_t)(cont ? 0 : j->pre_decoded),
+                                      "filtered", (json_int_t)(cont ? 0 : j->pre_filtered),
+                                      "cpu_seconds", cont ? 0.0 : round(j->pre_cpu * 1000) / 1000));
+        if (cont)
+            json_object_set_new(res, "continued", json_true());
         job_progress(j, "encoding", 1);
     } else if (!strcmp(item, "audio")) {
         j->mode = STAGE_AUDIO;
@@ -677,11 +660,15 @@ int media_encode_item(const char *src, const char *outdir, const media_opts *opt
         goto out;
     }
     if (strcmp(item, "finalize")) {
-        json_object_set(res, "warnings", j->warnings);
-        json_object_set_new(res, "seconds", json_real(stage_seconds_since(t0)));
-        double cpu = ss_cpu_s(RUSAGE_THREAD) - c0;
+        /* a chunk run that went on: since its last chunk boundary (chain.c) */
+        if (j->mode == STAGE_CHUNK)
+            json_object_set_new(res, "warnings", chain_warnings(j));
+        else
+            json_object_set(res, "warnings", j->warnings);
+        json_object_set_new(res, "seconds", json_real(stage_seconds_since(j->chain_t)));
+        double cpu = ss_cpu_s(RUSAGE_THREAD) - j->chain_cpu_mark;
         for (int i = 0; i < j->nr && j->mode == STAGE_CHUNK; i++)
-            cpu += j->rungs[i].cpu;
+            cpu += j->rungs[i].cpu - j->rungs[i].b_cpu;
         json_object_set_new(res, "cpu_seconds", json_real(round(cpu * 100) / 100));
     }
     *result = res;

@@ -253,15 +253,12 @@ static int measure(qmeter *m, const AVFrame *f, int64_t pts, ss_err *err)
     return 0;
 }
 
-int qmeter_packet(qmeter *m, const AVPacket *pkt, ss_err *err)
+static int receive(qmeter *m, ss_err *err)
 {
-    int r = avcodec_send_packet(m->dec, pkt);
-    if (r < 0 && r != AVERROR(EAGAIN) && r != AVERROR_EOF)
-        m->errors++;
     for (;;) {
-        r = avcodec_receive_frame(m->dec, m->frame);
+        int r = avcodec_receive_frame(m->dec, m->frame);
         if (r == AVERROR(EAGAIN) || r == AVERROR_EOF)
-            break;
+            return 0;
         if (r < 0) {
             m->errors++;
             continue;
@@ -273,6 +270,23 @@ int qmeter_packet(qmeter *m, const AVPacket *pkt, ss_err *err)
         if (r)
             return -1;
     }
+}
+
+int qmeter_drain(qmeter *m, ss_err *err)
+{
+    avcodec_send_packet(m->dec, NULL);
+    int r = receive(m, err);
+    avcodec_flush_buffers(m->dec);
+    return r;
+}
+
+int qmeter_packet(qmeter *m, const AVPacket *pkt, ss_err *err)
+{
+    int r = avcodec_send_packet(m->dec, pkt);
+    if (r < 0 && r != AVERROR(EAGAIN) && r != AVERROR_EOF)
+        m->errors++;
+    if (receive(m, err))
+        return -1;
     if (!pkt) {
         avcodec_flush_buffers(m->dec);
         while (m->nrefs)

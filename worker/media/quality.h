@@ -66,6 +66,11 @@ int qmeter_ref(qmeter *m, const AVFrame *src, ss_err *err);
  * counted (qmeter_errors), not fatal. */
 int qmeter_packet(qmeter *m, const AVPacket *pkt, ss_err *err);
 
+/* Measure the frames still in the decoder and make it ready for the next
+ * packets (from a keyframe), keeping the references: the end of a chunk
+ * in a run that goes on (its frames are counted in its record). */
+int qmeter_drain(qmeter *m, ss_err *err);
+
 /* The measured frames so far (owned by m). */
 const q_sample *qmeter_samples(const qmeter *m, int *n);
 int qmeter_errors(const qmeter *m);

@@ -168,12 +168,23 @@ static int rung_drain(rung *g, ss_err *err)
          * and the next one started where it did (tfdt 0, 0, 1 s, ...). */
         if (pkt->duration <= 0)
             pkt->duration = 1;
+        /* a run that went on into the next chunk: this IDR starts it, the
+         * chunk before ends with the cut (chain.c) */
+        int chunk_end = cut && g->chunk + 1 < j->chain_n && pkt->pts >= j->chain[g->chunk].f1;
+        int64_t es = g->es_bytes;
+        if (chunk_end && g->qm && qmeter_drain(g->qm, err)) {
+            ret = -1;
+            av_packet_unref(pkt);
+            break;
+        }
         g->es_bytes += pkt->size;
         /* the meter decodes the measured segments (before cmaf_write
          * rescales the timestamps) */
         r = g->qm && job_q_measured(j, g->kcut - 1) ? qmeter_packet(g->qm, pkt, err) : 0;
         if (!r)
             r = g->cm ? cmaf_write(g->cm, pkt, cut, err) : 0;
+        if (!r && chunk_end)
+            r = chain_rung_end(g, es, err);
         av_packet_unref(pkt);
         if (r) {
             ret = -1;
@@ -356,4 +367,6 @@ void rung_release(rung *g)
     g->sws = NULL;
     cmaf_free(&g->cm);
     qmeter_free(&g->qm);
+    json_decref(g->snap);
+    g->snap = NULL;
 }

@@ -270,6 +270,8 @@ int stage_run_pass(job *j, ss_err *e, double *cpu_main)
         if (i >= j->lad.n)
             plan_av1_rung(&j->lad.rungs[i - j->lad.n], &g->p);
         frameq_init(&g->q);
+        g->chunk = j->chain_k;
+        atomic_init(&g->snap_chunk, -1);
     }
     for (int i = 0; i < j->nr; i++)
         if (rung_open(j, &j->rungs[i], th[i % j->lad.n], e))

@@ -91,6 +91,16 @@ typedef struct rung {
     double cpu;           /* CPU seconds of this rung's thread (scale + x264 + mux) */
     qmeter *qm;           /* PSNR/SSIM of the real output (NULL: not measured) */
     int64_t es_bytes;     /* encoded video bytes (elementary stream, no CMAF boxes) */
+    /* a chunk run that goes on into the next chunk (chain.c): the chunk its packets are
+     * in, its totals when the chunk before it ended (the record of a chunk is the
+     * difference), and the record of the chunk it ended last (snap_chunk; -1: none),
+     * which the decoding thread takes over */
+    int chunk;
+    int64_t b_segs, b_es, b_bytes;
+    int b_nq;
+    double b_cpu;
+    json_t *snap;
+    atomic_int snap_chunk;
 } rung;
 
 struct job {
@@ -171,6 +181,15 @@ struct job {
     int64_t pre_decoded;    /* chunk: frames decoded before its range (its pre-roll) */
     int64_t pre_filtered;   /* ... and frames out of the pre-filter before its range */
     double pre_c0, pre_cpu; /* ... and the CPU seconds of its thread until the range */
+    /* a chunk run that goes on into the next chunk (chain.c, media.h next_chunk): the
+     * plan's chunks (chain_n 0: this run does not go on), the run's first chunk and the
+     * one being decoded, the chunk decoded but whose record is not out yet (-1: none)
+     * with its frames and the decoding thread's CPU seconds, marks at the last boundary */
+    plan_chunk chain[PLAN_MAX_CHUNKS];
+    int chain_n, chain_k0, chain_k, chain_pending;
+    int64_t chain_vf, chain_pend_frames;
+    double chain_cpu_mark, chain_pend_cpu, chain_t;
+    size_t chain_warn;      /* warnings already in a record */
 };
 
 #define STAGE_WHOLE 0       /* the whole title in one process (media_encode) */
@@ -262,6 +281,29 @@ double video_announced_end(const job *j);
  * ladder, several audio tracks, 5.1, an MP4 download): say so in a
  * warning (media_encode, after stage_plan). */
 void items_warn_unsplit(job *j);
+
+/* ---- chain.c: a chunk run that goes on into the next chunk ---- */
+/* Load the plan's chunks for a run of chunk k (items.c; only a single-pass
+ * run with both events goes on). */
+void chain_setup(job *j, const json_t *plan, int k, double t0, double c0);
+/* The decoding thread, frame pts (output frames) reached the range's end:
+ * 1 when the run goes on into the next chunk (the range moved on), 0 to end
+ * it here. */
+int chain_next(job *j, int64_t pts);
+/* The decoding thread: hand the pending chunk's record to the caller when
+ * every rung has ended it. 1: none pending (any more), 0: not yet. */
+int chain_emit(job *j);
+/* A rung's thread, at the first packet of the chunk after g->chunk (a cut
+ * on the chunk's end): its record of g->chunk; es: its es_bytes before the
+ * packet. */
+int chain_rung_end(rung *g, int64_t es, ss_err *err);
+/* A rung's part of a chunk record (name, codecs, frames, bytes, segments,
+ * quality sums, init CRC, cpu) since its totals at the last boundary. */
+json_t *chain_rung_json(job *j, rung *g, int64_t frames, int64_t es, double cpu);
+/* Segments as a record lists them: [[start, duration, bytes, iframe_end], ...]. */
+json_t *chain_segs_json(const pkg_seg *s, int n);
+/* The warnings since the last record (a new array). */
+json_t *chain_warnings(job *j);
 
 /* ---- audio.c ---- */
 /* Open the renditions the spec asks for (probe_pick_audio; a 5.1 one

@@ -119,7 +119,11 @@ static int video_out(job *j, AVFrame *f, ss_err *err)
         }
         if (!j->vframes)
             j->pre_cpu = ss_cpu_s(RUSAGE_THREAD) - j->pre_c0;
-        if (j->range_f1 >= 0 && f->pts >= j->range_f1) {
+        /* a run that goes on into the next chunk (chain.c): the record of
+         * the chunk before out as soon as every rung has ended it */
+        if (j->chain_pending >= 0)
+            chain_emit(j);
+        if (j->range_f1 >= 0 && f->pts >= j->range_f1 && !chain_next(j, f->pts)) {
             j->range_done = 1;
             return 0;
         }
