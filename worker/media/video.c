@@ -154,6 +154,8 @@ static int video_out(job *j, AVFrame *f, ss_err *err)
             return -1;
     }
     double span = j->pi.duration, at = t;
+    /* a chunk: the fraction of its range (in a run that went on, of the
+     * chunk it encodes now: chain.c moved the range on) */
     if (j->mode == STAGE_CHUNK) {
         at = (double)(f->pts - j->range_f0) * j->fps_den / j->fps_num;
         span = j->range_f1 >= 0 ? (double)(j->range_f1 - j->range_f0) * j->fps_den / j->fps_num
@@ -164,8 +166,9 @@ static int video_out(job *j, AVFrame *f, ss_err *err)
         if (p - j->last_progress >= 0.01 || p >= 1) {
             j->last_progress = p;
             job_progress(j, j->pass == 1 ? "analysing" : "encoding", p);
+            /* a run that went on into the next chunk: that chunk's frames */
             if (j->pass != 1 && j->ev && j->ev->position)
-                j->ev->position(j->ev->ud, t, j->vframes);
+                j->ev->position(j->ev->ud, t, j->vframes - j->chain_vf);
         }
     }
     return 0;
