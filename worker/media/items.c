@@ -19,7 +19,8 @@
  *            source's open), rungs: [{name, codecs,
  *            frames, es_bytes, bytes, init_bytes, init_crc, timescale,
  *            segs: [[start, duration, bytes, iframe_end], ...], measured,
- *            mse_sum, ssim_sum, nq}]}
+ *            mse_sum, ssim_sum, nq}], continued (true: a run that went on
+ *            from the chunk before encoded it, chain.c; preroll all zeros)}
  *   audio:  {frames (the video length it was cut to), seconds,
  *            cpu_seconds, warnings, audio: [{name, channels, default,
  *            init_bytes, bytes, timescale, segs, lang, label, role,
