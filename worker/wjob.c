@@ -44,6 +44,8 @@ typedef struct job_ctx {
     publish *pub;
     const char *scratch;      /* the job's scratch folder (early playlists) */
     int hls;                  /* the job publishes HLS (early publish) */
+    int chain;                /* a chunk whose run may go on into the next (chain_chunks) */
+    int chain_broken;         /* a finished chunk could not be handed over: no more */
 } job_ctx;
 
 static void set_stage(wjob *j, const char *stage, double pct)
@@ -149,6 +151,95 @@ static void on_input_ev(evutil_socket_t fd, short what, void *arg)
     log_info(j->id, "item %s: input done, encoders draining", j->item);
     j->w->xclaim_after_ms = 0;
     wq_try_claim(j->w);
+}
+
+/* The range of the chunk this run encodes ends: go on into chunk `next`
+ * when the loop can claim it (wq_chain; one Redis round trip, the
+ * decoder's thread waits for it). */
+static int on_next_chunk(void *ud, int next)
+{
+    job_ctx *c = ud;
+    wjob *j = c->j;
+    if (!c->chain || c->chain_broken || atomic_load(&j->cancel))
+        return 0;
+    pthread_mutex_lock(&j->mu);
+    j->chain_want = next;
+    j->chain_answer = 0;
+    pthread_mutex_unlock(&j->mu);
+    event_active(j->chain_ev, EV_READ, 0);
+    pthread_mutex_lock(&j->mu);
+    while (!j->chain_answer)
+        pthread_cond_wait(&j->chain_cv, &j->mu);
+    int ok = j->chain_answer > 0;
+    pthread_mutex_unlock(&j->mu);
+    if (ok)
+        log_info(NULL, "item %s: its encode goes on into c%d (same decoder and encoders)", j->item,
+                 next);
+    return ok;
+}
+
+/* The run cannot report its chunks any more: it fails at its end (a
+ * parked claim runs again on its own, wq_chain_unpark). */
+static void chain_fail(publish *p, const ss_err *e)
+{
+    pthread_mutex_lock(&p->mu);
+    if (!p->err.code)
+        p->err = *e;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Chunk k of a run that went on is complete: once its files are stored,
+ * its record goes to the early publish and, through the loop, to Redis
+ * (the parked claim of the next chunk becomes this run's claim). */
+static void on_chunk_done(void *ud, int k, json_t *rec)
+{
+    job_ctx *c = ud;
+    wjob *j = c->j;
+    publish *p = c->pub;
+    char name[16];
+    snprintf(name, sizeof name, "c%d", k);
+    pthread_mutex_lock(&p->mu);
+    ss_err e = { 0 };
+    int bad = p->err.code || storage_wait(p->st, &e) != 0;
+    if (bad && !p->err.code)
+        p->err = e;   /* the run fails at its end; the parked claim runs again */
+    pthread_mutex_unlock(&p->mu);
+    if (!bad && (c->chain_broken || strcmp(j->item, name)))
+        ss_fail(&e, SS_EINTERNAL, "chunk %s of a run that went on could not be reported", name);
+    if (bad || e.code) {
+        c->chain_broken = 1;
+        chain_fail(p, &e);
+        json_decref(rec);
+        return;
+    }
+    json_object_set_new(rec, "worker", json_string(j->w->id));
+    if (c->hls)
+        wpub_early(j, p->st, c->scratch, p->prefix, rec);
+    pthread_mutex_lock(&j->mu);
+    j->chain_rec = rec;
+    j->chain_swapped = 0;
+    pthread_mutex_unlock(&j->mu);
+    event_active(j->chain_ev, EV_READ, 0);
+    pthread_mutex_lock(&j->mu);
+    while (!j->chain_swapped)
+        pthread_cond_wait(&j->chain_cv, &j->mu);
+    int swapped = j->chain_swapped > 0;
+    pthread_mutex_unlock(&j->mu);
+    if (!swapped) {
+        /* its lease was lost (the run stops) or nothing was parked: the
+         * run must not report a later chunk under this claim */
+        c->chain_broken = 1;
+        ss_fail(&e, SS_EINTERNAL, "chunk %s of a run that went on could not be handed over", name);
+        chain_fail(p, &e);
+    }
+}
+
+static void on_chain_ev(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    wjob *j = arg;
+    wq_chain(j->w, j);
 }
 
 static void on_warning(void *ud, const char *msg)
@@ -493,16 +584,21 @@ void wjob_run_media(wjob *j)
     media_io mio = { rd, rd ? fetch_reader_size(rd) : 0, range_read, range_message };
     if (rd)
         mo.io = &mio;
-    job_ctx ctx = { j, &pub, dir, mo.hls };
+    job_ctx ctx = { j, &pub, dir, mo.hls, j->chain_ev != NULL, 0 };
     media_events ev = { .ud = &ctx, .progress = on_progress, .position = on_position,
                         .file_ready = on_file_ready, .warning = on_warning,
-                        .partial = on_partial, .input_done = on_input_done };
+                        .partial = on_partial, .input_done = on_input_done,
+                        .next_chunk = on_next_chunk, .chunk_done = on_chunk_done };
     double t1 = ss_mono_s();
     if (j->item[0] && !finalize) {
         /* a chunk or the audio of a split job (docs/SPLIT.md): its files
          * are stored as they are done, its record goes to Redis */
         json_t *rec = NULL;
-        if (media_encode_item(src_local, outdir, &mo, plan, j->item, results, &ev, &j->cancel, &rec,
+        /* the loop renames j->item when the run goes on into the next
+         * chunk (chain_swap): the pipeline gets a copy */
+        char item[sizeof j->item];
+        memcpy(item, j->item, sizeof item);
+        if (media_encode_item(src_local, outdir, &mo, plan, item, results, &ev, &j->cancel, &rec,
                               &err) != 0)
             goto out;
         if (rd && fetch_reader_error(rd)->code) {
@@ -903,6 +999,10 @@ int wjob_start(worker *w, wjob *j, int run_limit, ss_err *err)
         return ss_fail(err, SS_ENOMEM, "event_new failed");
     if (j->item[0] && w->conf.stagger_items && !(j->input_ev = event_new(w->base, -1, 0, on_input_ev, j)))
         return ss_fail(err, SS_ENOMEM, "event_new failed");
+    /* a chunk: its run may go on into the next chunk (wq_chain) */
+    if (j->item[0] == 'c' && j->conf.chain_chunks && worker_items_per_slot(w, NULL) == 1 &&
+        !(j->chain_ev = event_new(w->base, -1, 0, on_chain_ev, j)))
+        return ss_fail(err, SS_ENOMEM, "event_new failed");
     wjob_pool *p = pool_get(w);
     if (!p)
         return ss_fail(err, SS_ENOMEM, "cannot start a job thread: out of memory");
@@ -988,6 +1088,7 @@ void wjob_reap_thread(wjob *j)
     j->thread_started = 0;
     j->thread_done = 1;
     worker *w = j->w;
+    wq_chain_unpark(w, j);
     w->slots_live -= j->slot_live;
     j->slot_live = 0;
     pthread_mutex_lock(&j->mu);
@@ -1052,6 +1153,10 @@ void wjob_free(wjob *j)
         event_free(j->done_ev);
     if (j->input_ev)
         event_free(j->input_ev);
+    if (j->chain_ev)
+        event_free(j->chain_ev);
+    json_decref(j->chain_rec);
+    pthread_cond_destroy(&j->chain_cv);
     json_decref(j->spec);
     json_decref(j->item_in);
     json_decref(j->result);

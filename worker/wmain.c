@@ -56,6 +56,9 @@ const cfg_opt worker_opts[] = {
         "a slot that runs several items of a split job starts its next chunk only once the "
         "running chunk has read all its input (its encoders drain), each with the slot's whole "
         "budget; the audio item runs beside one chunk (docs/SPLIT.md)"),
+    OPT("chain_chunks", CFG_BOOL, "true", chain_chunks, 0, 0,
+        "a chunk's encode goes on into the job's next chunk when this worker can claim it as the "
+        "range ends (same decoder and encoders: no drain, no new pre-roll; docs/SPLIT.md)"),
     OPT("scratch_dir", CFG_STR, "/var/lib/streamscale/scratch", scratch_dir, 0, 0,
         "working folder for downloads and output before upload"),
     OPT("storage", CFG_STR, "file:///var/lib/streamscale/out/", storage, 0, 0,
@@ -341,6 +344,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     w->conf.threads = nc.threads;
     w->conf.items_per_slot = nc.items_per_slot;
     w->conf.stagger_items = nc.stagger_items;
+    w->conf.chain_chunks = nc.chain_chunks;
     w->conf.prefetch = nc.prefetch;
     w->conf.prefetch_max_ms = nc.prefetch_max_ms;
     w->conf.poll_ms = nc.poll_ms;

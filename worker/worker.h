@@ -35,6 +35,7 @@ typedef struct worker_conf {
     long long threads;             /* encoder threads per job, 0 = all cores */
     long long items_per_slot;      /* split jobs: items a slot runs at once, 0 = by its budget */
     int stagger_items;             /* a slot's next item only once its chunk's input is done */
+    int chain_chunks;              /* a chunk's run goes on into the job's next chunk (wjob.chain) */
     long long prefetch;            /* jobs claimed beyond the free slots while jobs are short */
     long long prefetch_max_ms;     /* a job that ran under this long counts as short */
     int keep_memory;               /* malloc keeps freed memory (worker_keep_memory) */
@@ -145,6 +146,20 @@ typedef struct wjob {
     atomic_int input_done;      /* a chunk item fed all its input: its encoders drain
                                  * (stagger_items, claim_items) */
     int audio_asked;            /* loop, stagger_items: c0's slot asked for the audio item */
+    /* A chunk's run that goes on into the job's next chunk (chain_chunks,
+     * docs/SPLIT.md): the job thread asks for chunk chain_want (chain_ev);
+     * the loop claims it by name and parks the claim in `chain` (not
+     * started: this job's thread encodes it); when the thread hands over
+     * the finished chunk's record (chain_rec, chain_ev), the loop swaps the
+     * two claims: this wjob, whose cancel flag the pipeline reads, takes
+     * the parked claim and the parked wjob reports the finished chunk. */
+    struct wjob *chain;         /* loop: the parked claim of the next chunk */
+    struct event *chain_ev;     /* thread -> loop: chain_want or chain_rec is set */
+    pthread_cond_t chain_cv;    /* loop -> thread: chain_answer / chain_swapped (under mu) */
+    int chain_want;             /* under mu: the chunk asked for (-1: none) */
+    int chain_answer;           /* under mu: 1 it is parked, -1 not, 0 no answer yet */
+    json_t *chain_rec;          /* under mu: the finished chunk's record, for the swap */
+    int chain_swapped;          /* under mu: 1 the loop swapped the claims, -1 it could not */
 
     pthread_mutex_t mu;         /* guards the fields below */
     double progress;            /* 0..100 */
@@ -164,6 +179,7 @@ typedef struct wjob {
     int claim_busy;             /* slots busy with it, at the claim (for that line) */
     double claim_load;          /* the CPU load then, 0..1 */
     int hb_inflight;
+    char hb_token[32];          /* the claim that heartbeat renews (a swap may change j->token) */
     int finishing;              /* finish script in flight or pending */
     int claims_next;            /* that finish also claims the next job */
     int says_idle;              /* that finish marks the worker idle instead */
@@ -206,6 +222,7 @@ struct worker {
                                  * once no other claim is on the wire (wqueue.c) */
     int next_group;             /* the last wjob.group given out */
     int xclaim_group;           /* a claim of another item for this slot (group) in flight */
+    int chain_inflight;         /* claims of a run's next chunk on the wire (wq_chain) */
     int64_t xclaim_after_ms;    /* monotonic: no such claim before (the last found none) */
     int queue_empty;            /* the last claim found nothing */
     char wake_id[64];           /* woken for this job while a claim was in flight */
@@ -254,6 +271,11 @@ void wq_stop(worker *w);
 void wq_tick(worker *w);                 /* heartbeats, registry, timeouts */
 void wq_try_claim(worker *w);
 void wq_finish(worker *w, wjob *j);      /* report a finished job */
+/* chain_ev of j's run (wjob.chain): claim the chunk its thread asks for,
+ * or swap the claims once it hands over the finished chunk's record */
+void wq_chain(worker *w, wjob *j);
+/* j's thread ended: a chunk still parked in j->chain gets a thread of its own */
+void wq_chain_unpark(worker *w, wjob *j);
 void wq_registry_bye(worker *w);
 /* Give prefetched jobs that no thread has taken back to the queue, those
  * claimed at least unstarted_ms ago (0: all, for a drain). */

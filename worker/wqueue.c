@@ -299,7 +299,8 @@ static void send_due_orphans(worker *w)
     /* only with no claim on the wire: a claim call sent before the error
      * runs in Redis before orphans, and its job, not in w->jobs yet, would
      * be released while its answer still starts it here (run twice) */
-    if (w->orphans_due && w->claim_inflight == 0 && !w->xclaim_group && w->cmd_connected) {
+    if (w->orphans_due && w->claim_inflight == 0 && !w->xclaim_group && !w->chain_inflight &&
+        w->cmd_connected) {
         w->orphans_due = 0;
         send_orphans(w, ORPHANS_AFTER_ERROR);
     }
@@ -753,11 +754,11 @@ void wq_release_prefetched(worker *w, int64_t unstarted_ms)
  * queued[, item, payload]} (n of them: 5 for a job, 7 for a split job's
  * work item), in a slot of its own (group 0) or beside the items of
  * that group (another item of their job, claim_items). */
-static void start_claimed(worker *w, redisReply **f, size_t n, int group)
+static wjob *start_claimed(worker *w, redisReply **f, size_t n, int group, wjob *park)
 {
     wjob *j = calloc(1, sizeof(*j));
     if (!j)
-        return;   /* the lease runs out and the reaper requeues it */
+        return NULL;   /* the lease runs out and the reaper requeues it */
     j->w = w;
     j->conf = w->conf;   /* the settings it runs under, whatever SIGHUP does later */
     ss_strlcpy(j->id, f[0]->str ? f[0]->str : "", sizeof(j->id));
@@ -777,6 +778,8 @@ static void start_claimed(worker *w, redisReply **f, size_t n, int group)
     }
     j->group = group ? group : ++w->next_group;
     pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->chain_cv, NULL);
+    j->chain_want = -1;
     ss_strlcpy(j->stage, "starting", sizeof(j->stage));
     j->last_hb_ok_ms = ss_mono_ms();
     j->next = w->jobs;
@@ -791,7 +794,7 @@ static void start_claimed(worker *w, redisReply **f, size_t n, int group)
         j->outcome = WJOB_RELEASE;
         j->thread_done = 1;
         j->release_held = 1;   /* release_held, after the reply's other claims */
-        return;
+        return NULL;
     }
     /* the info line waits until the job has run WJOB_SHORT_MS (wq_tick):
      * a short job's lines are debug ones, summed up by the tick */
@@ -821,7 +824,14 @@ static void start_claimed(worker *w, redisReply **f, size_t n, int group)
             pthread_mutex_unlock(&j->mu);
             j->thread_done = 1;
             j->release_held = 1;
-            return;
+            return NULL;
+        }
+        if (park) {
+            /* the next chunk of park's run: park's thread encodes it
+             * (wq_chain); heartbeats renew it meanwhile */
+            j->thread_started = 1;
+            park->chain = j;
+            return j;
         }
         /* short jobs run on as many threads as there are cores (a thread
          * that ends one takes the next), not on one thread each; items
@@ -830,7 +840,7 @@ static void start_claimed(worker *w, redisReply **f, size_t n, int group)
         if (wjob_start(w, j, limit, &err) == 0) {
             j->slot_live = group == 0;
             w->slots_live += j->slot_live;
-            return;
+            return j;
         }
         j->prefetched = 0;
     }
@@ -841,6 +851,7 @@ static void start_claimed(worker *w, redisReply **f, size_t n, int group)
     pthread_mutex_unlock(&j->mu);
     j->thread_done = 1;
     wq_finish(w, j);
+    return NULL;
 }
 
 /* Hand back the claims start_claimed set aside (drain, an item beyond the
@@ -890,7 +901,7 @@ static void on_claim(worker *w, redisReply *r, void *ud)
         got++;
         w->queue_empty = c->element[4]->integer == 0;
         w->idle_marked = 0;
-        start_claimed(w, c->element, c->elements, 0);
+        start_claimed(w, c->element, c->elements, 0, NULL);
     }
     release_held(w);
     if ((int)got < want) {
@@ -945,7 +956,7 @@ static void on_claim_item(worker *w, redisReply *r, void *ud)
             if (c->type != REDIS_REPLY_ARRAY || c->elements != 7)
                 continue;
             got++;
-            start_claimed(w, c->element, c->elements, group);
+            start_claimed(w, c->element, c->elements, group, NULL);
         }
         release_held(w);
     } else {
@@ -1030,6 +1041,165 @@ static void claim_items(worker *w)
     }
 }
 
+/* ---- a chunk's run that goes on into the next chunk (docs/SPLIT.md) ------- */
+
+static void chain_answer(wjob *j, int answer)
+{
+    pthread_mutex_lock(&j->mu);
+    j->chain_answer = answer;
+    pthread_cond_signal(&j->chain_cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* The answer to the claim of the next chunk of ud's run. ud is alive: its
+ * thread waits for this answer, and every call gets one (a NULL reply when
+ * the connection goes). */
+static void on_chain_claim(worker *w, redisReply *r, void *ud)
+{
+    wjob *j = ud;
+    int got = 0;
+    w->chain_inflight -= w->chain_inflight > 0;
+    if (r && r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < r->elements; i++) {
+            redisReply *c = r->element[i];
+            if (c->type == REDIS_REPLY_ARRAY && c->elements == 7 && !j->chain)
+                got |= start_claimed(w, c->element, c->elements, j->group, j) != NULL;
+        }
+        release_held(w);
+    } else {
+        claim_failed(w, r);
+    }
+    chain_answer(j, got ? 1 : -1);
+    send_due_orphans(w);
+}
+
+/* The claims trade places: j (its thread, whose cancel flag the pipeline
+ * reads, goes on) takes the parked claim of the next chunk, and the parked
+ * wjob reports j's finished chunk with rec. The job's payload (item_in: the
+ * plan the pipeline reads) and spec stay with j. */
+static void chain_swap(worker *w, wjob *j, json_t *rec)
+{
+    wjob *n = j->chain;
+    j->chain = NULL;
+    char tok[sizeof j->token], item[sizeof j->item];
+    memcpy(tok, j->token, sizeof tok);
+    memcpy(j->token, n->token, sizeof tok);
+    memcpy(n->token, tok, sizeof tok);
+    memcpy(item, j->item, sizeof item);
+    memcpy(j->item, n->item, sizeof item);
+    memcpy(n->item, item, sizeof item);
+    int attempt = j->attempt;
+    j->attempt = n->attempt;
+    n->attempt = attempt;
+    int64_t t = j->claimed_ms;
+    j->claimed_ms = n->claimed_ms;
+    n->claimed_ms = t;
+    int logged = j->claim_logged;
+    j->claim_logged = n->claim_logged;
+    n->claim_logged = logged;
+    t = j->last_hb_ok_ms;
+    j->last_hb_ok_ms = n->last_hb_ok_ms;
+    n->last_hb_ok_ms = t;
+    t = atomic_exchange(&j->lease_ok_ms, atomic_load(&n->lease_ok_ms));
+    atomic_store(&n->lease_ok_ms, t);
+    /* a cancel that reached the parked claim (a lost lease, the job
+     * cancelled) now stops the run; the finished chunk reports as done */
+    int c = atomic_exchange(&n->cancel, 0), expected = 0;
+    if (c)
+        atomic_compare_exchange_strong(&j->cancel, &expected, c);
+    n->thread_started = 0;
+    n->thread_done = 1;
+    n->item_cpu = json_number_value(json_object_get(rec, "cpu_seconds"));
+    int64_t now = ss_mono_ms();
+    pthread_mutex_lock(&n->mu);
+    n->outcome = WJOB_COMPLETED;
+    n->result = rec;
+    n->progress = 100;
+    n->started_mono_ms = j->started_mono_ms;
+    pthread_mutex_unlock(&n->mu);
+    pthread_mutex_lock(&j->mu);
+    j->started_mono_ms = now;
+    j->progress = 5;
+    j->chain_swapped = 1;
+    pthread_cond_signal(&j->chain_cv);
+    pthread_mutex_unlock(&j->mu);
+    log_info(j->id, "item %s done; its encode goes on as %s", n->item, j->item);
+    atomic_fetch_add(&w->jobs_completed, 1);
+    wmetrics_job_ended(w, n, WJOB_COMPLETED);
+    wq_finish(w, n);
+}
+
+void wq_chain(worker *w, wjob *j)
+{
+    pthread_mutex_lock(&j->mu);
+    int want = j->chain_want;
+    json_t *rec = j->chain_rec;
+    j->chain_want = -1;
+    j->chain_rec = NULL;
+    pthread_mutex_unlock(&j->mu);
+    if (rec) {
+        if (j->chain && atomic_load(&j->cancel) != WJOB_CANCEL_LOST) {
+            chain_swap(w, j, rec);
+        } else {
+            /* nothing parked (the thread never hands one over then), or the
+             * finished chunk's lease is gone (its report would be refused,
+             * and the run stops): the parked claim, if any, stays for
+             * wq_chain_unpark */
+            json_decref(rec);
+            pthread_mutex_lock(&j->mu);
+            j->chain_swapped = -1;
+            pthread_cond_signal(&j->chain_cv);
+            pthread_mutex_unlock(&j->mu);
+        }
+    }
+    if (want < 0)
+        return;
+    /* the chunk by name, only while this job is what the queue would give
+     * this worker anyway (claim's `only`, as claim_items) */
+    char lease[24], aging[24], only[sizeof j->id + 24];
+    claim_times(w, lease, aging);
+    snprintf(only, sizeof only, "%s/c%d", j->id, want);
+    const char *keys[] = { RK_PROCESSING };
+    const char *args[] = { w->id, lease, aging, "1", only };
+    if (j->chain || w->draining || w->stopping || !w->cmd_connected || w->orphans_due ||
+        atomic_load(&j->cancel) || wq_script(w, "claim", 1, keys, 5, args, on_chain_claim, j) != 0)
+        chain_answer(j, -1);
+    else
+        w->chain_inflight++;   /* no orphans release while it is on the wire */
+}
+
+/* j's thread ended with the next chunk still parked (its run failed or
+ * stopped before that chunk): the chunk runs on a thread of its own. */
+void wq_chain_unpark(worker *w, wjob *j)
+{
+    wjob *n = j->chain;
+    if (!n)
+        return;
+    j->chain = NULL;
+    n->thread_started = 0;
+    ss_err err = { 0 };
+    if (w->draining) {
+        /* never started: back to the queue, not counted as an attempt */
+        pthread_mutex_lock(&n->mu);
+        n->outcome = WJOB_RELEASE;
+        pthread_mutex_unlock(&n->mu);
+        n->thread_done = 1;
+        wq_finish(w, n);
+        return;
+    }
+    if (wjob_start(w, n, INT_MAX, &err) == 0) {
+        n->slot_live = j->slot_live;   /* the slot is n's now */
+        j->slot_live = 0;
+        return;
+    }
+    pthread_mutex_lock(&n->mu);
+    n->outcome = WJOB_FAILED;
+    n->err = err;
+    pthread_mutex_unlock(&n->mu);
+    n->thread_done = 1;
+    wq_finish(w, n);
+}
+
 void wq_try_claim(worker *w)
 {
     send_due_orphans(w);
@@ -1080,6 +1250,13 @@ static void on_heartbeat(worker *w, redisReply *r, void *ud)
      * returns; wq_finish waits for hb_inflight == 0. */
     wjob *j = ud;
     j->hb_inflight = 0;
+    if (strcmp(j->hb_token, j->token)) {
+        /* it renewed the claim j held before a swap (chain_swap): that
+         * claim's fate is not this one's */
+        if (j->thread_done && !j->finishing)
+            wq_finish(w, j);
+        return;
+    }
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
         /* an error (READONLY from a demoted master, a dropped link): the
          * job's report still goes now, or from the tick once Redis is back,
@@ -1146,8 +1323,10 @@ static void heartbeat(worker *w, wjob *j)
     }
     const char *keys[] = { key };
     const char *args[] = { j->id, j->token, lease, prog, stage, emit ? "1" : "0", sp, fp, j->item };
-    if (wq_script(w, "heartbeat", 1, keys, j->item[0] ? 9 : 8, args, on_heartbeat, j) == 0)
+    if (wq_script(w, "heartbeat", 1, keys, j->item[0] ? 9 : 8, args, on_heartbeat, j) == 0) {
         j->hb_inflight = 1;
+        memcpy(j->hb_token, j->token, sizeof j->hb_token);
+    }
 }
 
 /* ---- finish ---------------------------------------------------------------- */
@@ -1252,7 +1431,7 @@ static void finish_reply(worker *w, redisReply *r, void *ud)
             w->idle_marked = 0;
             if (w->queue_empty)
                 w->wake_id[0] = 0;
-            start_claimed(w, r->element + 2, r->elements - 2, 0);
+            start_claimed(w, r->element + 2, r->elements - 2, 0, NULL);
             release_held(w);
         }
         if (wait) {
@@ -1495,7 +1674,7 @@ static void on_finish_many(worker *w, redisReply *r, void *ud)
             continue;
         w->queue_empty = c->element[4]->integer == 0;
         w->idle_marked = 0;
-        start_claimed(w, c->element, c->elements, 0);
+        start_claimed(w, c->element, c->elements, 0, NULL);
     }
     release_held(w);
     if ((int)claimed < b->want || (b->want == 0 && b->idle)) {

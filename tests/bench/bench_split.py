@@ -18,7 +18,10 @@ in these set-ups, each on a fresh queue:
   auto-2core   1 worker on both cores, split auto (its slot runs one
                chunk at a time with both cores, the audio item beside
                c0: the default below 4 cores, docs/SPLIT.md "Several
-               items at once")
+               items at once"; each chunk's encode goes on into the next,
+               chain_chunks: "A run that goes on into the next chunk")
+  auto-2core-nochain  the same with chain_chunks false: every chunk a run
+               of its own (drain, new decoder and encoders, pre-roll)
   auto-2core-2items  the same with items_per_slot 2: two items of the
                job at once, a core each (the default before: docs/BENCHMARKS.md)
   auto-2core-1item  the same with items_per_slot 1 (on 2 cores as the
@@ -136,6 +139,8 @@ def run(args, name, workers, split, title, Harness, Api):
             env["STREAMSCALE_ITEMS_PER_SLOT"] = "1"
         if name.endswith("-stagger"):
             env["STREAMSCALE_STAGGER_ITEMS"] = "true"
+        if name.endswith("-nochain"):
+            env["STREAMSCALE_CHAIN_CHUNKS"] = "false"
         if args.keep_memory:
             env["STREAMSCALE_KEEP_MEMORY"] = args.keep_memory
         pids = start_workers(h, rport, workers, title, env)
@@ -206,6 +211,7 @@ def main():
         ("auto-4x1", four, "auto"),
         ("off-2core", [(None, 0)], "off"),
         ("auto-2core", [(None, 0)], "auto"),
+        ("auto-2core-nochain", [(None, 0)], "auto"),
         ("auto-2core-2items", [(None, 0)], "auto"),
         ("auto-2core-1item", [(None, 0)], "auto"),
         ("auto-2core-stagger", [(None, 0)], "auto"),
@@ -244,10 +250,12 @@ def main():
     def cpu_ratio(a, b):
         return (res[a]["worker_cpu"] / res[b]["worker_cpu"]
                 if a in res and b in res and res[b]["worker_cpu"] else float("nan"))
+    print("overhead auto-2core-nochain / off-2core = %.3f (every chunk a run of its own)" % ratio("auto-2core-nochain", "off-2core"))
     print("overhead auto-2core-2items / off-2core = %.3f (two items at once)" % ratio("auto-2core-2items", "off-2core"))
     print("overhead auto-2core-1item / off-2core = %.3f (items_per_slot 1)" % ratio("auto-2core-1item", "off-2core"))
     print("overhead auto-2core-stagger / off-2core = %.3f (staggered items)" % ratio("auto-2core-stagger", "off-2core"))
-    for a, b in (("auto-1x1", "off-1core"), ("auto-2core", "off-2core"), ("auto-2core-2items", "off-2core"),
+    for a, b in (("auto-1x1", "off-1core"), ("auto-2core", "off-2core"),
+                 ("auto-2core-nochain", "off-2core"), ("auto-2core-2items", "off-2core"),
                  ("auto-2core-1item", "off-2core"),
                  ("auto-2core-stagger", "off-2core")):
         print("CPU      %-10s / %-9s = %.3f (worker processes' user+sys; %.1f %% more)" % (

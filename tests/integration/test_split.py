@@ -672,7 +672,8 @@ def stagger_items(h, api, url, rport, src):
     worker's "input done" line comes before the next chunk's claim); the
     audio item may run beside c0; the output passes the checker."""
     jid, it = alone_on(h, api, url, rport, src, "w6",
-                       {"STREAMSCALE_THREADS": "2", "STREAMSCALE_STAGGER_ITEMS": "true"}, 29)
+                       {"STREAMSCALE_THREADS": "2", "STREAMSCALE_STAGGER_ITEMS": "true",
+                        "STREAMSCALE_CHAIN_CHUNKS": "false"}, 29)
     done = {}
     for line in h.log_text("w6").splitlines():
         try:
@@ -694,22 +695,56 @@ def stagger_items(h, api, url, rport, src):
           "(%d started while the one before drained)" % (len(chunks), overlap))
 
 
+def chain_lines(h, name, jid):
+    """The worker's log lines of chunk runs that went on into the next chunk:
+    {"cK": time} of "its encode goes on into cK" (the claim of cK came back)
+    and of "item cJ done; its encode goes on as cK" (cJ's record handed over
+    mid-run, the claims swapped)."""
+    into, swapped = {}, {}
+    for line in h.log_text(name).splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(rec, dict) or rec.get("job") != jid:
+            continue
+        m = re.match(r"item c\d+: its encode goes on into (c\d+)", rec.get("msg", ""))
+        if m:
+            into[m.group(1)] = unix_time(rec["ts"])
+        m = re.match(r"item (c\d+) done; its encode goes on as (c\d+)", rec.get("msg", ""))
+        if m:
+            swapped[m.group(2)] = (m.group(1), unix_time(rec["ts"]))
+    return into, swapped
+
+
 def one_at_a_time(h, api, url, rport, src):
     """A slot of 2 cores (threads 2, items_per_slot by default; w1 drained):
     one chunk at a time, but the audio item (one core of AAC) runs beside c0 instead of
     alone after it with the other core idle (docs/SPLIT.md "Several items at
-    once"); no two chunks overlap; the output passes the checker."""
-    _, it = alone_on(h, api, url, rport, src, "w7",
-                     {"STREAMSCALE_THREADS": "2"}, 30)
+    once"). Alone on the job, every chunk's run goes on into the next chunk
+    (chain_chunks, docs/SPLIT.md "A run that goes on"): each next chunk is
+    claimed as the one before reaches its range end, and the one before is
+    reported done mid-run, each chunk its own claim (attempts 1, its own
+    record); the output passes the checker."""
+    jid, it = alone_on(h, api, url, rport, src, "w7",
+                       {"STREAMSCALE_THREADS": "2"}, 30)
     # the audio is claimed beside c0 as soon as c0 starts (one Redis round
     # trip; c0 still probes its source then)
     assert unix_time(it["audio"]["started_at"]) < unix_time(it["c0"]["finished_at"]), it
     chunks = sorted((n for n in it if it[n]["kind"] == "chunk"), key=lambda n: int(n[1:]))
-    assert len(chunks) >= 2, chunks
+    assert len(chunks) >= 3, chunks
+    into, swapped = chain_lines(h, "w7", jid)
+    assert set(into) == set(chunks[1:]) and set(swapped) == set(chunks[1:]), (chunks, into, swapped)
     for a, b in zip(chunks, chunks[1:]):
-        assert unix_time(it[b]["started_at"]) >= unix_time(it[a]["finished_at"]) - 0.002, (it[a], it[b])
+        # b was claimed before a ended (at a's range end), a was reported
+        # (finished) when the run handed its record over, before b ended
+        assert swapped[b][0] == a, (a, b, swapped)
+        assert unix_time(it[b]["started_at"]) <= unix_time(it[a]["finished_at"]) + 0.002, (it[a], it[b])
+        assert unix_time(it[a]["finished_at"]) <= unix_time(it[b]["finished_at"]), (it[a], it[b])
+        assert into[b] <= swapped[b][1], (a, b, into, swapped)
     resume_w1(url, "w7")
-    print("split api: a slot of 2 cores: the audio ran beside c0, %d chunks one at a time" % len(chunks))
+    print("split api: a slot of 2 cores: the audio ran beside c0, %d chunks in one run that went "
+          "on from chunk to chunk" % len(chunks))
 
 
 def unequal_slots(h, api, rport, src):
