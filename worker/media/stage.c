@@ -23,10 +23,8 @@
 
 int job_cancelled(job *j)
 {
-    if (j->cancel && atomic_load(j->cancel)) {
-        j->aborted_by_cancel = 1;
+    if (j->cancel && atomic_load(j->cancel))
         atomic_store(&j->abort, 1);
-    }
     return atomic_load(&j->abort);
 }
 

@@ -139,7 +139,6 @@ struct job {
     int64_t vframes;        /* frames out of the pre-filter */
     int64_t dec_errors;
     double last_progress;
-    int aborted_by_cancel;
     int pass;               /* 0: single pass; 1, 2: two-pass rate control */
     pt_ctx *pt;             /* the per-title pass, while it runs */
     json_t *pt_report;      /* its result["per_title"] */
@@ -214,8 +213,7 @@ struct job {
 #define STAGE_PREROLL_FILTER 0.5
 
 /* ---- stage.c: the job's shared state ---- */
-/* The job is aborting (an error, or the caller cancelled: then also
- * aborted_by_cancel). */
+/* The job is aborting (an error, or the caller cancelled). */
 int job_cancelled(job *j);
 /* Keep the first error (thread-safe) and abort; returns -1. */
 int job_fail(job *j, ss_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
