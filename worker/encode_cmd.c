@@ -54,6 +54,8 @@ static const char usage[] =
     "                        (auto: titles longer than two chunks; S: seconds a chunk;\n"
     "                        default off)\n"
     "  --chunk-seconds S     chunk length for --split auto (default 12, whole segments)\n"
+    "  --chunk-threads N     with --split: threads per chunk (default 1: as many chunks at\n"
+    "                        once as --threads)\n"
     "  --no-chain            with --split: every chunk its own run (by default a thread\n"
     "                        that ends a chunk goes on with the next one unclaimed, its\n"
     "                        decoder and encoders kept: no drain, no pre-roll)\n"
@@ -109,15 +111,15 @@ static int audio_tracks(media_opts *o, const char *v, ss_err *err)
 }
 
 int encode_cmd_parse(int argc, char **argv, media_opts *o, const char **src, const char **outdir,
-                     int *json, int *chain, ss_err *err)
+                     encode_flags *fl, ss_err *err)
 {
     media_opts_default(o);
     o->split = MEDIA_SPLIT_OFF;   /* the command splits only when asked */
     *src = *outdir = NULL;
-    if (json)
-        *json = 0;
-    if (chain)
-        *chain = 1;
+    encode_flags dummy;
+    if (!fl)
+        fl = &dummy;
+    *fl = (encode_flags){ .chain = 1, .chunk_threads = 1 };
     int npos = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -134,13 +136,11 @@ int encode_cmd_parse(int argc, char **argv, media_opts *o, const char **src, con
             continue;
         }
         if (!strcmp(a, "--json")) {
-            if (json)
-                *json = 1;
+            fl->json = 1;
             continue;
         }
         if (!strcmp(a, "--no-chain")) {
-            if (chain)
-                *chain = 0;
+            fl->chain = 0;
             continue;
         }
         if (!strcmp(a, "--no-thumbnails")) {
@@ -217,6 +217,10 @@ int encode_cmd_parse(int argc, char **argv, media_opts *o, const char **src, con
             } else {
                 return ss_fail(err, SS_EINVAL, "--split must be off, auto or 1..3600 seconds");
             }
+        } else if (!strcmp(a, "--chunk-threads")) {
+            if (num(v, 1, 256, &d))
+                return ss_fail(err, SS_EINVAL, "--chunk-threads must be 1..256");
+            fl->chunk_threads = (int)d;
         } else if (!strcmp(a, "--chunk-seconds")) {
             if (num(v, 1, 3600, &d))
                 return ss_fail(err, SS_EINVAL, "--chunk-seconds must be 1..3600");
@@ -415,21 +419,23 @@ static void *chunk_worker(void *arg)
     }
 }
 
-/* The chunks on a pool of threads (one x264 thread per rung each), then
- * the audio, then finalize: the stages of a split job in one process. */
+/* The chunks on a pool of threads (each chunk with --chunk-threads CPU
+ * threads, default 1), then the audio, then finalize: the stages of a
+ * split job in one process. */
 static int run_split(const char *src, const char *outdir, const media_opts *o, const json_t *plan,
-                     int chain, const media_events *ev, json_t **res, ss_err *err)
+                     const encode_flags *fl, const media_events *ev, json_t **res, ss_err *err)
 {
     int ncpu = o->threads > 0 ? o->threads : ss_ncpus();
-    chunk_pool p = { .src = src, .outdir = outdir, .plan = plan, .ev = ev, .chain = chain,
+    chunk_pool p = { .src = src, .outdir = outdir, .plan = plan, .ev = ev, .chain = fl->chain,
                      .n = media_plan_chunks(plan), .results = json_object() };
     media_opts co = *o;
     co.preset = co.preset_buf[0] ? co.preset_buf : o->preset;
-    co.threads = 1;
+    /* --chunk-threads: fewer chunks at once, each with more threads */
+    co.threads = fl->chunk_threads < ncpu ? fl->chunk_threads : ncpu;
     p.o = &co;
     pthread_mutex_init(&p.mu, NULL);
     pthread_mutex_init(&p.ev_mu, NULL);
-    int nth = ncpu < p.n ? ncpu : p.n;
+    int nth = ncpu / co.threads < p.n ? ncpu / co.threads : p.n;
     pthread_t th[64];
     if (nth > 64)
         nth = 64;
@@ -482,13 +488,13 @@ int encode_cmd_main(int argc, char **argv)
 {
     media_opts o;
     const char *src, *outdir;
-    int json = 0, chain = 1;
+    encode_flags fl;
     ss_err err = { 0 };
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         fputs(usage, stdout);
         return 0;
     }
-    if (encode_cmd_parse(argc, argv, &o, &src, &outdir, &json, &chain, &err)) {
+    if (encode_cmd_parse(argc, argv, &o, &src, &outdir, &fl, &err)) {
         fprintf(stderr, "encode: %s\n%s", err.msg, usage);
         return 2;
     }
@@ -507,7 +513,7 @@ int encode_cmd_main(int argc, char **argv)
     json_t *res = NULL, *plan = NULL;
     int r = media_plan(src, &o, &ev, &g_cancel, &plan, &err);
     if (!r && plan)
-        r = run_split(src, outdir, &o, plan, chain, &ev, &res, &err);
+        r = run_split(src, outdir, &o, plan, &fl, &ev, &res, &err);
     else if (!r)
         r = media_encode(src, outdir, &o, &ev, &g_cancel, &res, &err);
     json_decref(plan);
@@ -521,7 +527,7 @@ int encode_cmd_main(int argc, char **argv)
     char path[4200];
     snprintf(path, sizeof(path), "%s/job.json", outdir);
     int w = text ? ss_write_file_atomic(path, text, strlen(text), &err) : -1;
-    if (json && text)
+    if (fl.json && text)
         printf("%s\n", text);
     free(text);
     json_decref(res);

@@ -11,10 +11,16 @@
  * failure (the readable error on stderr), 2 on a usage error. */
 int encode_cmd_main(int argc, char **argv);
 
-/* Parse the options after SOURCE OUTDIR into o (defaults first). json
- * (may be NULL) receives --json, chain (may be NULL) 0 with --no-chain,
- * else 1. Returns 0, or -1 with err (SS_EINVAL). */
+/* The command's own options (not media_opts). */
+typedef struct encode_flags {
+    int json;            /* --json */
+    int chain;           /* 0 with --no-chain (a chunk run never goes on into the next) */
+    int chunk_threads;   /* --chunk-threads (default 1) */
+} encode_flags;
+
+/* Parse the options after SOURCE OUTDIR into o (defaults first) and fl
+ * (may be NULL). Returns 0, or -1 with err (SS_EINVAL). */
 int encode_cmd_parse(int argc, char **argv, media_opts *o, const char **src, const char **outdir,
-                     int *json, int *chain, ss_err *err);
+                     encode_flags *fl, ss_err *err);
 
 #endif
