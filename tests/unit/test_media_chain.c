@@ -7,7 +7,8 @@
  * (numbers, starts, durations), frames and measured frames as its own run's;
  * chunk_done comes in order, once per chunk but the run's last, after its
  * files; finalize over either set of records writes the same media
- * playlists. The clip is made with the ffmpeg CLI (tests may use it);
+ * playlists, and tests/integration/lib/check_output.py passes each
+ * output. The clip is made with the ffmpeg CLI (tests may use it);
  * without ffmpeg the test is skipped. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -221,6 +222,20 @@ static void test_chain(void **st)
         free(ta);
         free(tb);
         free(tc);
+    }
+    /* the independent checker (alignment, continuous tfdt, BANDWIDTH over
+     * every segment's peak, durations) on each output */
+    const char *dirs[] = { a, b, c };
+    char tests[512];   /* tests/, from tests/unit/data */
+    snprintf(tests, sizeof(tests), "%s", SS_TEST_DATA);
+    char *cut = strstr(tests, "/unit/data");
+    assert_non_null(cut);
+    *cut = '\0';
+    for (size_t i = 0; i < 3; i++) {
+        char cmd[1400];
+        snprintf(cmd, sizeof(cmd),
+                 "python3 %s/integration/lib/check_output.py %s --source %s >&2", tests, dirs[i], src);
+        assert_int_equal(system(cmd), 0);
     }
     json_decref(ra);
     json_decref(rb);
