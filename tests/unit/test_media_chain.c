@@ -87,9 +87,10 @@ static void on_done(void *ud, int k, json_t *rec)
     json_object_set_new(r->results, name, rec);
 }
 
-static void opts_for(media_opts *o)
+static void opts_for(media_opts *o, int av1)
 {
     media_opts_default(o);
+    o->av1 = av1;   /* an SVT-AV1 ladder beside (restarted at every segment boundary) */
     o->ladder = MEDIA_LADDER_EXPLICIT;
     o->rungs[0].height = 144;
     o->nrungs = 1;
@@ -102,11 +103,11 @@ static void opts_for(media_opts *o)
 
 /* The chunks, the audio and finalize into out: chain 0 every chunk its own
  * run; else runs that go on, next_chunk refusing chunk `refuse`. */
-static json_t *run_items(const char *src, const char *out, const json_t *plan, int chain,
-                         int refuse, int *runs)
+static json_t *run_items(const char *src, const char *out, const media_opts *opts,
+                         const json_t *plan, int chain, int refuse, int *runs)
 {
-    media_opts o;
-    opts_for(&o);
+    media_opts o = *opts;
+    o.preset = o.preset_buf[0] ? o.preset_buf : opts->preset;
     run r = { .results = json_object(), .refuse = refuse, .last_done = -1 };
     snprintf(r.out, sizeof(r.out), "%s", out);
     media_events ev = { .ud = &r };
@@ -150,6 +151,26 @@ static char *read_text(const char *dir, const char *rel)
     return t;
 }
 
+/* A rung's part of two records of one chunk: the same segments (starts,
+ * durations), frames, measured frames and init segment. */
+static void same_rung(const json_t *gx, const json_t *gy)
+{
+    const json_t *sx = json_object_get(gx, "segs"), *sy = json_object_get(gy, "segs");
+    assert_int_equal(json_array_size(sx), 3);
+    assert_int_equal(json_array_size(sy), json_array_size(sx));
+    for (size_t i = 0; i < json_array_size(sx); i++)
+        for (size_t f = 0; f < 2; f++)   /* start, duration */
+            assert_int_equal(json_integer_value(json_array_get(json_array_get(sx, i), f)),
+                             json_integer_value(json_array_get(json_array_get(sy, i), f)));
+    static const char *same[] = { "frames", "nq", "init_bytes", "init_crc", "timescale" };
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++)
+        assert_int_equal(json_integer_value(json_object_get(gx, same[i])),
+                         json_integer_value(json_object_get(gy, same[i])));
+    double bx = (double)json_integer_value(json_object_get(gx, "bytes"));
+    double by = (double)json_integer_value(json_object_get(gy, "bytes"));
+    assert_true(by > 0.8 * bx && by < 1.2 * bx);
+}
+
 /* Chunk records of b equal a's in what finalize reads of the timeline. */
 static void same_chunks(const json_t *a, const json_t *b, int n, int first_of_run_mask)
 {
@@ -166,62 +187,63 @@ static void same_chunks(const json_t *a, const json_t *b, int n, int first_of_ru
         if (cont)
             assert_int_equal(json_integer_value(json_object_get(json_object_get(y, "preroll"),
                                                                 "decoded")), 0);
-        const json_t *gx = json_array_get(json_object_get(x, "rungs"), 0);
-        const json_t *gy = json_array_get(json_object_get(y, "rungs"), 0);
-        const json_t *sx = json_object_get(gx, "segs"), *sy = json_object_get(gy, "segs");
-        assert_int_equal(json_array_size(sx), 3);
-        assert_int_equal(json_array_size(sy), json_array_size(sx));
-        for (size_t i = 0; i < json_array_size(sx); i++)
-            for (size_t f = 0; f < 2; f++)   /* start, duration */
-                assert_int_equal(json_integer_value(json_array_get(json_array_get(sx, i), f)),
-                                 json_integer_value(json_array_get(json_array_get(sy, i), f)));
-        static const char *same[] = { "frames", "nq", "init_bytes", "init_crc", "timescale" };
-        for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++)
-            assert_int_equal(json_integer_value(json_object_get(gx, same[i])),
-                             json_integer_value(json_object_get(gy, same[i])));
-        double bx = (double)json_integer_value(json_object_get(gx, "bytes"));
-        double by = (double)json_integer_value(json_object_get(gy, "bytes"));
-        assert_true(by > 0.8 * bx && by < 1.2 * bx);
+        size_t nr = json_array_size(json_object_get(x, "rungs"));
+        assert_true(nr >= 1);
+        assert_int_equal(json_array_size(json_object_get(y, "rungs")), nr);
+        for (size_t g = 0; g < nr; g++)
+            same_rung(json_array_get(json_object_get(x, "rungs"), g),
+                      json_array_get(json_object_get(y, "rungs"), g));
         assert_true(json_number_value(json_object_get(y, "cpu_seconds")) > 0);
     }
 }
 
-static void test_chain(void **st)
+
+/* own runs, one run, a run stopped after c1 (not with AV1: its encoder
+ * under the sanitizers is slow): the same records and playlists, and the
+ * checker passes each output */
+static void chain_case(int av1)
 {
-    (void)st;
     char src[300], a[300], b[300], c[300];
     snprintf(src, sizeof(src), "%s/clip.mp4", g_dir);
     if (access(src, R_OK))
         skip();
-    snprintf(a, sizeof(a), "%s/own", g_dir);
-    snprintf(b, sizeof(b), "%s/chain", g_dir);
-    snprintf(c, sizeof(c), "%s/stop", g_dir);
+    const char *tag = av1 ? "av1-" : "";
+    snprintf(a, sizeof(a), "%s/%sown", g_dir, tag);
+    snprintf(b, sizeof(b), "%s/%schain", g_dir, tag);
+    snprintf(c, sizeof(c), "%s/%sstop", g_dir, tag);
     media_opts o;
-    opts_for(&o);
+    opts_for(&o, av1);
     json_t *plan = NULL;
     ss_err e = { 0 };
     assert_int_equal(media_plan(src, &o, NULL, NULL, &plan, &e), 0);
     assert_non_null(plan);
     int n = media_plan_chunks(plan), runs;
     assert_int_equal(n, 4);
-    json_t *ra = run_items(src, a, plan, 0, -1, &runs);
+    json_t *ra = run_items(src, a, &o, plan, 0, -1, &runs);
     assert_int_equal(runs, 4);
-    json_t *rb = run_items(src, b, plan, 1, -1, &runs);
+    json_t *rb = run_items(src, b, &o, plan, 1, -1, &runs);
     assert_int_equal(runs, 1);
     same_chunks(ra, rb, n, 1 << 0);
-    json_t *rc = run_items(src, c, plan, 1, 2, &runs);
-    assert_int_equal(runs, 2);
-    same_chunks(ra, rc, n, 1 << 0 | 1 << 2);
+    json_t *rc = NULL;
+    if (!av1) {
+        rc = run_items(src, c, &o, plan, 1, 2, &runs);
+        assert_int_equal(runs, 2);
+        same_chunks(ra, rc, n, 1 << 0 | 1 << 2);
+    }
     /* the segment list: names and durations (the I-frame playlist's byte
      * ranges differ: the bits of a chunk do) */
-    static const char *files[] = { "144p/playlist.m3u8", "audio/playlist.m3u8" };
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        char *ta = read_text(a, files[i]), *tb = read_text(b, files[i]), *tc = read_text(c, files[i]);
+    const char *files[] = { "144p/playlist.m3u8", "audio/playlist.m3u8",
+                            av1 ? "av1-144p/playlist.m3u8" : NULL };
+    for (size_t i = 0; i < 3 && files[i]; i++) {
+        char *ta = read_text(a, files[i]), *tb = read_text(b, files[i]);
         assert_string_equal(ta, tb);
-        assert_string_equal(ta, tc);
+        if (rc) {
+            char *tc = read_text(c, files[i]);
+            assert_string_equal(ta, tc);
+            free(tc);
+        }
         free(ta);
         free(tb);
-        free(tc);
     }
     /* the independent checker (alignment, continuous tfdt, BANDWIDTH over
      * every segment's peak, durations) on each output */
@@ -231,7 +253,7 @@ static void test_chain(void **st)
     char *cut = strstr(tests, "/unit/data");
     assert_non_null(cut);
     *cut = '\0';
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < (rc ? 3u : 2u); i++) {
         char cmd[1400];
         snprintf(cmd, sizeof(cmd),
                  "python3 %s/integration/lib/check_output.py %s --source %s >&2", tests, dirs[i], src);
@@ -243,10 +265,24 @@ static void test_chain(void **st)
     json_decref(plan);
 }
 
+static void test_chain(void **st)
+{
+    (void)st;
+    chain_case(0);
+}
+
+/* AV1 rungs (spec codecs av1) go on too */
+static void test_chain_av1(void **st)
+{
+    (void)st;
+    chain_case(1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chain),
+        cmocka_unit_test(test_chain_av1),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
