@@ -211,8 +211,9 @@ int chain_emit(job *j)
 int chain_next(job *j, int64_t pts)
 {
     int next = j->chain_k + 1;
+    /* a run already failing (a rung's error) claims nothing more */
     if (!j->chain_n || j->pass || j->mode != STAGE_CHUNK || next >= j->chain_n ||
-        pts != j->range_f1 || j->chain[next].f0 != pts)
+        pts != j->range_f1 || j->chain[next].f0 != pts || job_cancelled(j))
         return 0;
     /* chunk k-1 must be out before k+1 is asked for: never wait here */
     if (!chain_emit(j))

@@ -176,8 +176,10 @@ typedef struct media_events {
      * media_encode_item's *result would hold for it (the callee takes it over). Called on
      * the encoding thread, for every chunk of the run but the last (that one is *result). */
     void (*chunk_done)(void *ud, int k, json_t *record);
-    /* (With next_chunk: once it returned 1, progress and position report the chunk the run
-     * encodes now (the fraction of its range, its frames). A run that fails fails every chunk
+    /* (With next_chunk: once it returned 1, progress reports the chunk the run encodes now
+     * (the fraction of its range); position goes on counting the run's frames, so that a
+     * speed and fps taken since the run's first report stay the run's average (the worker's
+     * on_position). A run that fails fails every chunk
      * it holds whose chunk_done was not called. docs/SPLIT.md "A run that goes on into the
      * next chunk".) */
 } media_events;

@@ -166,9 +166,10 @@ static int video_out(job *j, AVFrame *f, ss_err *err)
         if (p - j->last_progress >= 0.01 || p >= 1) {
             j->last_progress = p;
             job_progress(j, j->pass == 1 ? "analysing" : "encoding", p);
-            /* a run that went on into the next chunk: that chunk's frames */
+            /* the run's frames, also after it went on into the next chunk:
+             * the caller's fps is their average since its first report */
             if (j->pass != 1 && j->ev && j->ev->position)
-                j->ev->position(j->ev->ud, t, j->vframes - j->chain_vf);
+                j->ev->position(j->ev->ud, t, j->vframes);
         }
     }
     return 0;
