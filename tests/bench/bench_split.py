@@ -189,7 +189,7 @@ def main():
     ap.add_argument("--crf", type=int, default=23)
     ap.add_argument("--segment-seconds", type=int, default=4)
     ap.add_argument("--chunk-seconds", type=float, default=12)
-    ap.add_argument("--only", default="", help="comma-separated set-up names")
+    ap.add_argument("--only", default="", help="comma-separated set-up names, run in that order")
     ap.add_argument("--warm", type=int, default=0,
                     help="run the job this many times on the same workers before the measured one")
     ap.add_argument("--keep-memory", default="", choices=("", "true", "false"),
@@ -220,11 +220,11 @@ def main():
     ]
     if ncpu >= 3:
         setups.append(("slots-2to1", [("0,1", 1, 2), ("2", 1, 1)], "auto"))
-    only = set(x for x in args.only.split(",") if x)
+    only = [x for x in args.only.split(",") if x]
+    if only:   # in the order given (a later set-up runs on a warmer, maybe busier, machine)
+        setups = sorted((s for s in setups if s[0] in only), key=lambda s: only.index(s[0]))
     res = {}
     for name, workers, split in setups:
-        if only and name not in only:
-            continue
         r = run(args, name, workers, split, title, Harness, Api)
         res[name] = r
         print("%-11s %7.1f s  worker CPU %6.1f s  page faults %dk  chunks %2d  top PSNR %s  SSIM %s  "
