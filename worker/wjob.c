@@ -114,6 +114,20 @@ static void on_file_ready(void *ud, const char *relpath)
     put_file(c->pub, relpath);
 }
 
+/* A barrier on the storage handle: every file handed over so far is
+ * stored. Non-zero when a store failed (now or before: p->err keeps the
+ * first failure, and the run fails at its end). */
+static int publish_barrier(publish *p)
+{
+    pthread_mutex_lock(&p->mu);
+    ss_err e = { 0 };
+    int bad = p->err.code || storage_wait(p->st, &e) != 0;
+    if (bad && !p->err.code)
+        p->err = e;
+    pthread_mutex_unlock(&p->mu);
+    return bad;
+}
+
 /* The audio item's progress record (docs/PLAYABLE.md): once what it names
  * is stored (a barrier on the handle), it goes to Redis and may unlock or
  * extend the early publish, before the audio item is done. */
@@ -121,15 +135,7 @@ static void on_partial(void *ud, const json_t *rec)
 {
     job_ctx *c = ud;
     publish *p = c->pub;
-    if (!c->hls)
-        return;
-    pthread_mutex_lock(&p->mu);
-    ss_err e = { 0 };
-    int bad = p->err.code || storage_wait(p->st, &e) != 0;
-    if (bad && !p->err.code)
-        p->err = e;
-    pthread_mutex_unlock(&p->mu);
-    if (!bad)
+    if (c->hls && !publish_barrier(p))
         wpub_early(c->j, p->st, c->scratch, p->prefix, rec);
 }
 
@@ -153,6 +159,19 @@ static void on_input_ev(evutil_socket_t fd, short what, void *arg)
     wq_try_claim(j->w);
 }
 
+/* Wake the loop (wq_chain) for the question the caller set under j->mu,
+ * and wait for its answer in *answer (1 or -1, set under j->mu). */
+static int chain_ask(wjob *j, const int *answer)
+{
+    event_active(j->chain_ev, EV_READ, 0);
+    pthread_mutex_lock(&j->mu);
+    while (!*answer)
+        pthread_cond_wait(&j->chain_cv, &j->mu);
+    int a = *answer;
+    pthread_mutex_unlock(&j->mu);
+    return a;
+}
+
 /* The range of the chunk this run encodes ends: go on into chunk `next`
  * when the loop can claim it (wq_chain; one Redis round trip, the
  * decoder's thread waits for it). */
@@ -166,12 +185,7 @@ static int on_next_chunk(void *ud, int next)
     j->chain_want = next;
     j->chain_answer = 0;
     pthread_mutex_unlock(&j->mu);
-    event_active(j->chain_ev, EV_READ, 0);
-    pthread_mutex_lock(&j->mu);
-    while (!j->chain_answer)
-        pthread_cond_wait(&j->chain_cv, &j->mu);
-    int ok = j->chain_answer > 0;
-    pthread_mutex_unlock(&j->mu);
+    int ok = chain_ask(j, &j->chain_answer) > 0;
     if (ok)
         log_info(NULL, "item %s: its encode goes on into c%d (same decoder and encoders)", j->item,
                  next);
@@ -198,12 +212,9 @@ static void on_chunk_done(void *ud, int k, json_t *rec)
     publish *p = c->pub;
     char name[16];
     snprintf(name, sizeof name, "c%d", k);
-    pthread_mutex_lock(&p->mu);
     ss_err e = { 0 };
-    int bad = p->err.code || storage_wait(p->st, &e) != 0;
-    if (bad && !p->err.code)
-        p->err = e;   /* the run fails at its end; the parked claim runs again */
-    pthread_mutex_unlock(&p->mu);
+    /* a failed store fails the run at its end; the parked claim runs again */
+    int bad = publish_barrier(p);
     if (!bad && (c->chain_broken || strcmp(j->item, name)))
         ss_fail(&e, SS_EINTERNAL, "chunk %s of a run that went on could not be reported", name);
     if (bad || e.code) {
@@ -219,13 +230,7 @@ static void on_chunk_done(void *ud, int k, json_t *rec)
     j->chain_rec = rec;
     j->chain_swapped = 0;
     pthread_mutex_unlock(&j->mu);
-    event_active(j->chain_ev, EV_READ, 0);
-    pthread_mutex_lock(&j->mu);
-    while (!j->chain_swapped)
-        pthread_cond_wait(&j->chain_cv, &j->mu);
-    int swapped = j->chain_swapped > 0;
-    pthread_mutex_unlock(&j->mu);
-    if (!swapped) {
+    if (chain_ask(j, &j->chain_swapped) < 0) {
         /* its lease was lost (the run stops) or nothing was parked: the
          * run must not report a later chunk under this claim */
         c->chain_broken = 1;

@@ -727,6 +727,19 @@ static void prefetch_check(worker *w, int64_t now)
         }
 }
 
+/* A claim that no thread ran ends as oc (err: why it failed): its report
+ * goes now. */
+static void end_unstarted(worker *w, wjob *j, wjob_outcome oc, const ss_err *err)
+{
+    pthread_mutex_lock(&j->mu);
+    j->outcome = oc;
+    if (err)
+        j->err = *err;
+    pthread_mutex_unlock(&j->mu);
+    j->thread_done = 1;
+    wq_finish(w, j);
+}
+
 void wq_release_prefetched(worker *w, int64_t unstarted_ms)
 {
     int64_t now = ss_mono_ms();
@@ -741,12 +754,8 @@ void wq_release_prefetched(worker *w, int64_t unstarted_ms)
         if (oc == WJOB_RELEASE)
             log_info(j->id, "prefetched, not started%s: releasing it to the queue",
                      w->draining ? " (draining)" : " in time (every slot runs a longer job)");
-        pthread_mutex_lock(&j->mu);
-        j->outcome = oc;
-        pthread_mutex_unlock(&j->mu);
-        j->thread_done = 1;
         wmetrics_job_ended(w, j, oc);
-        wq_finish(w, j);
+        end_unstarted(w, j, oc, NULL);
     }
 }
 
@@ -845,12 +854,7 @@ static wjob *start_claimed(worker *w, redisReply **f, size_t n, int group, wjob 
         j->prefetched = 0;
     }
     /* Could not even start: report it as this attempt's failure. */
-    pthread_mutex_lock(&j->mu);
-    j->outcome = WJOB_FAILED;
-    j->err = err;
-    pthread_mutex_unlock(&j->mu);
-    j->thread_done = 1;
-    wq_finish(w, j);
+    end_unstarted(w, j, WJOB_FAILED, &err);
     return NULL;
 }
 
@@ -1043,13 +1047,17 @@ static void claim_items(worker *w)
 
 /* ---- a chunk's run that goes on into the next chunk (docs/SPLIT.md) ------- */
 
-static void chain_answer(wjob *j, int answer)
+/* The loop's answer to j's thread (chain_answer or chain_swapped: 1 or
+ * -1), which waits for it in wjob.c's chain_ask. */
+static void chain_reply(wjob *j, int *answer, int v)
 {
     pthread_mutex_lock(&j->mu);
-    j->chain_answer = answer;
+    *answer = v;
     pthread_cond_signal(&j->chain_cv);
     pthread_mutex_unlock(&j->mu);
 }
+
+#define SWAP(a, b) do { __typeof__(a) t_ = (a); (a) = (b); (b) = t_; } while (0)
 
 /* The answer to the claim of the next chunk of ud's run. ud is alive: its
  * thread waits for this answer, and every call gets one (a NULL reply when
@@ -1069,7 +1077,7 @@ static void on_chain_claim(worker *w, redisReply *r, void *ud)
     } else {
         claim_failed(w, r);
     }
-    chain_answer(j, got ? 1 : -1);
+    chain_reply(j, &j->chain_answer, got ? 1 : -1);
     send_due_orphans(w);
 }
 
@@ -1088,19 +1096,11 @@ static void chain_swap(worker *w, wjob *j, json_t *rec)
     memcpy(item, j->item, sizeof item);
     memcpy(j->item, n->item, sizeof item);
     memcpy(n->item, item, sizeof item);
-    int attempt = j->attempt;
-    j->attempt = n->attempt;
-    n->attempt = attempt;
-    int64_t t = j->claimed_ms;
-    j->claimed_ms = n->claimed_ms;
-    n->claimed_ms = t;
-    int logged = j->claim_logged;
-    j->claim_logged = n->claim_logged;
-    n->claim_logged = logged;
-    t = j->last_hb_ok_ms;
-    j->last_hb_ok_ms = n->last_hb_ok_ms;
-    n->last_hb_ok_ms = t;
-    t = atomic_exchange(&j->lease_ok_ms, atomic_load(&n->lease_ok_ms));
+    SWAP(j->attempt, n->attempt);
+    SWAP(j->claimed_ms, n->claimed_ms);
+    SWAP(j->claim_logged, n->claim_logged);
+    SWAP(j->last_hb_ok_ms, n->last_hb_ok_ms);
+    int64_t t = atomic_exchange(&j->lease_ok_ms, atomic_load(&n->lease_ok_ms));
     atomic_store(&n->lease_ok_ms, t);
     /* a cancel that reached the parked claim (a lost lease, the job
      * cancelled) now stops the run; the finished chunk reports as done */
@@ -1120,9 +1120,8 @@ static void chain_swap(worker *w, wjob *j, json_t *rec)
     pthread_mutex_lock(&j->mu);
     j->started_mono_ms = now;
     j->progress = 5;
-    j->chain_swapped = 1;
-    pthread_cond_signal(&j->chain_cv);
     pthread_mutex_unlock(&j->mu);
+    chain_reply(j, &j->chain_swapped, 1);
     log_info(j->id, "item %s done; its encode goes on as %s", n->item, j->item);
     atomic_fetch_add(&w->jobs_completed, 1);
     wmetrics_job_ended(w, n, WJOB_COMPLETED);
@@ -1146,10 +1145,7 @@ void wq_chain(worker *w, wjob *j)
              * and the run stops): the parked claim, if any, stays for
              * wq_chain_unpark */
             json_decref(rec);
-            pthread_mutex_lock(&j->mu);
-            j->chain_swapped = -1;
-            pthread_cond_signal(&j->chain_cv);
-            pthread_mutex_unlock(&j->mu);
+            chain_reply(j, &j->chain_swapped, -1);
         }
     }
     if (want < 0)
@@ -1163,7 +1159,7 @@ void wq_chain(worker *w, wjob *j)
     const char *args[] = { w->id, lease, aging, "1", only };
     if (j->chain || w->draining || w->stopping || !w->cmd_connected || w->orphans_due ||
         atomic_load(&j->cancel) || wq_script(w, "claim", 1, keys, 5, args, on_chain_claim, j) != 0)
-        chain_answer(j, -1);
+        chain_reply(j, &j->chain_answer, -1);
     else
         w->chain_inflight++;   /* no orphans release while it is on the wire */
 }
@@ -1180,24 +1176,13 @@ void wq_chain_unpark(worker *w, wjob *j)
     ss_err err = { 0 };
     if (w->draining) {
         /* never started: back to the queue, not counted as an attempt */
-        pthread_mutex_lock(&n->mu);
-        n->outcome = WJOB_RELEASE;
-        pthread_mutex_unlock(&n->mu);
-        n->thread_done = 1;
-        wq_finish(w, n);
-        return;
-    }
-    if (wjob_start(w, n, INT_MAX, &err) == 0) {
+        end_unstarted(w, n, WJOB_RELEASE, NULL);
+    } else if (wjob_start(w, n, INT_MAX, &err) == 0) {
         n->slot_live = j->slot_live;   /* the slot is n's now */
         j->slot_live = 0;
-        return;
+    } else {
+        end_unstarted(w, n, WJOB_FAILED, &err);
     }
-    pthread_mutex_lock(&n->mu);
-    n->outcome = WJOB_FAILED;
-    n->err = err;
-    pthread_mutex_unlock(&n->mu);
-    n->thread_done = 1;
-    wq_finish(w, n);
 }
 
 void wq_try_claim(worker *w)
