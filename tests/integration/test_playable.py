@@ -59,7 +59,7 @@ def items(job):
 
 def two_workers(h):
     """Redis, a coordinator writing to out/, workers w1 and w2 (WENV):
-    (API URL, Api)."""
+    (API URL, Api, Redis port)."""
     rport = h.redis()
     url = h.coordinator(redis_port=rport, token=TOKEN,
                         extra={"STREAMSCALE_REAP_INTERVAL_MS": "200",
@@ -67,7 +67,7 @@ def two_workers(h):
     api = Api(url, TOKEN, harness=h)
     h.worker("w1", rport, extra=WENV)
     h.worker("w2", rport, extra=WENV)
-    return url, api
+    return url, api, rport
 
 
 def test_playable():
@@ -77,7 +77,7 @@ def test_playable():
     with Harness("playable") as h:
         t0 = time.monotonic()
         src = gen_clip(h.path("talk.mp4"), seconds=36, size="640x360", rate=25)
-        url, api = two_workers(h)
+        url, api, _ = two_workers(h)
         # submitted with the CLI, which waits and says when it is playable
         cenv = dict(os.environ, STREAMSCALE_API=url, STREAMSCALE_API_TOKEN=TOKEN)
         cli = subprocess.Popen([os.path.join(BIN, "streamscale"), "submit", "file://" + src, "--wait",

@@ -29,7 +29,7 @@ import sys
 from datetime import datetime
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib.harness import Harness, gen_clip, main, wait_until  # noqa: E402
+from lib.harness import Harness, RedisClient, gen_clip, main, wait_until  # noqa: E402
 from test_playable import two_workers  # noqa: E402
 
 
@@ -52,7 +52,7 @@ def test_playable_audio():
         src = gen_clip(h.path("long.mp4"), seconds=90, size="192x108", rate=10, extra_in=["-i", srt],
                        extra_out=["-map", "0", "-map", "1", "-map", "2", "-c:s", "mov_text",
                                   "-metadata:s:s:0", "language=eng"])
-        _, api = two_workers(h)
+        _, api, rport = two_workers(h)
         jid = api.submit({"source": "file://" + src, "segment_seconds": 2,
                           "ladder": [{"height": 108}], "thumbnails": {"enabled": False}})["id"]
         out = h.path("out", jid)
@@ -89,8 +89,32 @@ def test_playable_audio():
                         i["worker"] != it["audio"]["worker"] and (i.get("progress") or 0) < 30):
                     return n, i["worker"]
             return None
-        chunk, who = wait_until(held, 60, "the other worker to start a chunk", interval=0.02)
-        h.send_signal(who, signal.SIGSTOP)
+        rc = RedisClient(rport)
+
+        def lease_free():
+            until = int(rc("HGET", "{ss}:job:" + jid, "pub_until_ms") or 0)
+            sec, usec = rc("TIME")
+            return until <= int(sec) * 1000 + int(usec) // 1000
+
+        def state(pid):
+            with open("/proc/%d/stat" % pid) as f:
+                return f.read().rsplit(")", 1)[1].split()[0]
+        for _ in range(10):
+            chunk, who = wait_until(held, 60, "the other worker to start a chunk", interval=0.02)
+            h.send_signal(who, signal.SIGSTOP)
+            wait_until(lambda: state(h.procs[who].pid) == "T", 10, "%s to stop" % who)
+            # the lease it may hold (its previous chunk's publish, while this
+            # chunk runs on) would last as long as it is stopped: the audio
+            # item's own publish takes milliseconds
+            try:
+                wait_until(lease_free, 3, "no publish lease running", interval=0.01)
+                break
+            except AssertionError:
+                print("%s was stopped holding the publish lease; again" % who)
+                h.send_signal(who, signal.SIGCONT)
+                wait_until(lease_free, 30, "the publish lease to end")
+        else:
+            raise AssertionError("the other worker held the publish lease every time")
         try:
             # well before the audio item was done
             def audio_done():
