@@ -168,14 +168,16 @@ def run(args, name, workers, split, title, Harness, Api):
             doc = json.load(f)
         rs = doc["renditions"]
         top = max(rs, key=lambda r: r["height"])
-        by = {}
+        by, kinds = {}, {}
         for it in doc.get("items") or []:
-            if it["name"].startswith("c"):
+            kind = "chunks" if it["name"][:1] == "c" and it["name"][1:].isdigit() else it["name"]
+            kinds[kind] = kinds.get(kind, 0) + it.get("cpu_seconds", 0)
+            if kind == "chunks":
                 by[it["worker"]] = by.get(it["worker"], 0) + 1
         return {"name": name, "wall": ts(done["finished_at"]) - ts(done["created_at"]),
                 "psnr": top.get("psnr"), "ssim": top.get("ssim"), "bytes": sum(r["bytes"] for r in rs),
                 "chunks": (doc["output"].get("split") or {}).get("chunks", 0), "by": by,
-                "cpu": sum(it.get("cpu_seconds", 0) for it in doc.get("items") or []),
+                "cpu": sum(it.get("cpu_seconds", 0) for it in doc.get("items") or []), "kinds": kinds,
                 "worker_cpu": worker_cpu, "faults": faults}
 
 
@@ -232,6 +234,9 @@ def main():
             name, r["wall"], r["worker_cpu"], r["faults"] // 1000, r["chunks"], r["psnr"], r["ssim"],
             r["bytes"], r["cpu"],
             ", ".join("%s:%d" % kv for kv in sorted(r["by"].items())) or "-"), flush=True)
+        if r["kinds"]:
+            print("%-11s item CPU by kind: %s" % (name, ", ".join(
+                "%s %.2f s" % kv for kv in sorted(r["kinds"].items()))), flush=True)
 
     def ratio(a, b):
         return res[a]["wall"] / res[b]["wall"] if a in res and b in res else float("nan")

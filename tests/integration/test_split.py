@@ -241,7 +241,7 @@ class RangeSource(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     data = b""
     etag = '"v1"'
-    fail_from = None   # a Range from this offset on gets a 404 (a source that breaks)
+    fail_from = None   # a Range reaching this offset gets a 404 (a source that breaks there)
     served = []
     lock = threading.Lock()
 
@@ -254,7 +254,10 @@ class RangeSource(http.server.BaseHTTPRequestHandler):
         if rng:
             x, y = rng.split("=")[1].split("-")
             a, b = int(x), min(int(y) if y else len(data) - 1, len(data) - 1)
-            if RangeSource.fail_from is not None and a >= RangeSource.fail_from:
+            # (what reaches it, not only what starts there: a run that goes
+            # on from chunk to chunk reads on in ever larger blocks, and one
+            # of them may start before the broken part and end in it)
+            if RangeSource.fail_from is not None and b >= RangeSource.fail_from:
                 self.send_response(404)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -428,17 +431,22 @@ def test_split_api(h, src):
 
     retry_continues(h, api)
 
-    # ---- SIGKILL one worker in the middle of a chunk
-    job = api.submit(spec(src, 24))
+    # ---- SIGKILL one worker in the middle of a chunk (a slower preset and
+    # shorter chunks: w1's run goes on from chunk to chunk, so w2 gets
+    # chunks only once its audio item is done, and each must last longer
+    # than a poll)
+    job = api.submit(spec(src, 24, chunk=2, preset="slow"))
     jid = job["id"]
 
     def victim():
-        for i in (api.job(jid).get("items") or []):
+        j = api.job(jid)
+        assert j["state"] in ("queued", "running"), "no chunk of w2's was seen running: %s" % j
+        for i in (j.get("items") or []):
             if i["kind"] == "chunk" and i["state"] == "running" and i["worker"] == "w2" and \
                     i["progress"] > 0:
                 return i["name"]
         return None
-    wait_until(victim, 120, "w2 encoding a chunk", interval=0.05)
+    wait_until(victim, 120, "w2 encoding a chunk", interval=0.05, fatal=AssertionError)
     killed = victim()
     h.stop("w2", signal.SIGKILL)
     h.worker("w2", rport, extra=W2ENV)   # restarted under the same id
@@ -528,7 +536,8 @@ def test_split_api(h, src):
 
 
 def retry_continues(h, api):
-    """A chunk fails for good (its range of an http source answers 404): the
+    """A chunk fails for good (the ranges of an http source that reach its
+    last fifth answer 404: the chunks there, and the audio item): the
     job fails; its retry keeps the plan and the items that were done (same
     worker, start and attempts) and runs only the others. Then the same with
     the source replaced before the retry: the first item sees another size
