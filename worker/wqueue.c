@@ -1449,13 +1449,27 @@ void wq_finish(worker *w, wjob *j)
     pthread_mutex_lock(&j->mu);
     wjob_outcome oc = j->outcome;
     pthread_mutex_unlock(&j->mu);
-    if (oc == WJOB_LOST || atomic_load(&j->cancel) == WJOB_CANCEL_LOST) {
+    int lost = oc == WJOB_LOST || atomic_load(&j->cancel) == WJOB_CANCEL_LOST;
+    if (lost && !j->item[0]) {
         log_warn(j->id, "dropping the job: lease lost, another worker owns it now");
         worker_job_finished(w, j);
         return;
     }
     if (!w->cmd_connected)
         return;   /* retried from the tick when Redis is back */
+    if (lost) {
+        /* A work item whose claim a re-plan, a retry or the job's end took
+         * away: its pipeline has returned (uploads finished or aborted), so
+         * it says so. Refused as stale, the call ends the job's wait for
+         * this claim (fence_release); with its token still valid (the job
+         * failed meanwhile) it leaves the item cancelled, not running until
+         * its lease runs out. docs/SPLIT.md "Fencing the old claims" */
+        log_warn(j->id, "item %s: lease lost, another worker or a new plan owns it now; "
+                        "saying it stopped",
+                 j->item);
+        finish_one(w, j, WJOB_CANCELLED);
+        return;
+    }
     /* A completed job waits for the others that complete in this pass of
      * the loop: their reports go in one finish_many call (flush_ev). */
     if (oc == WJOB_COMPLETED && !j->item[0] && !j->no_batch && batch_add(w, j) == 0)

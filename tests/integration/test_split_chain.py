@@ -17,15 +17,24 @@ claims are handed between the loop thread and the job thread.
   held run again; the output passes the checker.
 - Cancel while a run goes on: the job is cancelled and its output removed;
   no item is left running or claimed.
+- The source changes while a run goes on: the worker is stopped (SIGSTOP)
+  mid-run, the file replaced, and a second worker's item sees the change,
+  so the job is planned again and waits (`retrying`) for the first worker's
+  claims, whose lease has a minute left (docs/SPLIT.md "Fencing the old
+  claims"). Let go on, the first worker hears at its next heartbeat that its
+  claims were taken away, stops and says so (item_finish, refused): the job
+  is queued within seconds, not a lease later, and completes from the new
+  source.
 """
 import json
 import os
 import signal
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import check_output  # noqa: E402
-from lib.harness import Api, Harness, gen_clip, main, wait_until  # noqa: E402
+from lib.harness import Api, Harness, RedisClient, gen_clip, main, wait_until  # noqa: E402
 from test_split import COORD, TOKEN, WENV, chain_lines, items, out_files, spec  # noqa: E402
 
 # a slot of 2 cores runs one chunk at a time; leases long enough for a
@@ -101,6 +110,45 @@ def test_split_chain():
         assert not any(i["state"] == "running" for i in j["items"]), j["items"]
         wait_until(lambda: out_files(h, jid) == 0, 30, "the partial output removed")
         print("split chain: cancelled while going on; output removed")
+
+        # ---- the source changes while the run goes on
+        moving = h.path("moving.mp4")
+        os.link(src, moving)
+        jid = api.submit(spec(moving, 33, preset="slow"))["id"]
+        wait_until(lambda: len(chain_lines(h, "w7", jid)[0]) >= 1, 300,
+                   "the run to go on into the next chunk", interval=0.05)
+        h.send_signal("w7", signal.SIGSTOP)
+        try:
+            other = gen_clip(h.path("other.mp4"), seconds=8, size="320x240", rate=25,
+                             video_src="testsrc")
+            os.replace(other, moving)
+            h.worker("w8", rport, extra=WENV)
+            rc = RedisClient(rport)
+
+            def fenced():
+                jh = rc.hgetall("{ss}:job:" + jid)
+                return jh if jh.get("state") == "retrying" and jh.get("fence_claims") else None
+            jh = wait_until(fenced, 120, "the job planned again, waiting for w7's claims")
+            claims = json.loads(jh["fence_claims"])
+            sec, usec = rc("TIME")
+            left = max(claims.values()) - (int(sec) * 1000 + int(usec) // 1000)
+            assert left > 30000, (claims, left)   # w7's lease: a minute from its last heartbeat
+        finally:
+            h.send_signal("w7", signal.SIGCONT)
+        t0 = time.monotonic()
+        wait_until(lambda: api.job(jid)["state"] != "retrying", 20,
+                   "the job to be queued once w7 said its claims ended (its lease had %.0f s left)"
+                   % (left / 1000))
+        took = time.monotonic() - t0
+        j = api.wait_state(jid, ("completed", "failed", "dead", "cancelled"), 300)
+        assert j["state"] == "completed", j
+        again = [e["data"] for e in api.events(jid) if e["type"] == "job.retrying" and
+                 "planned again" in e["data"].get("reason", "")]
+        assert len(again) == 1, again
+        problems = check_output.check(h.path("out", jid), moving)
+        assert not problems, "after the source changed: checker found:\n  " + "\n  ".join(problems)
+        print("split chain: source changed while going on: planned again, queued %.1f s after w7 "
+              "went on (its claims' lease had %.0f s left)" % (took, left / 1000))
 
 
 if __name__ == "__main__":
