@@ -57,10 +57,13 @@ def split_strip(h, api, url, out):
         assert st == 200, (st, ans)
         # the job is held half done until the page has seen it so (the
         # whole job can take less than the page's 1 s poll): once its plan
-        # is done the worker drains (ends the items it holds, claims no
-        # more), and resumes when the script says it saw live states
-        wait_until(lambda: any(i["state"] == "done" for i in api.job(jid).get("items") or [])
-                   or p.poll() is not None, 60, "the plan done")
+        # is claimed the worker drains (ends the items it holds, claims no
+        # more: not even a run going on into the next chunk), and resumes
+        # when the script says it saw live states. (Once the plan was done
+        # was too late: a run going on from chunk to chunk could claim
+        # every chunk of this 6 s clip before the drain landed.)
+        wait_until(lambda: api.job(jid)["state"] != "queued" or p.poll() is not None, 60,
+                   "the plan claimed", interval=0.01)
         st, ans = http_json("POST", url + "/v1/workers/real/drain", token=TOKEN)
         assert st == 200, (st, ans)
         wait_until(lambda: os.path.exists(ready + ".live") or p.poll() is not None, 60,

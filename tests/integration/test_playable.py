@@ -4,7 +4,8 @@
 `streamscale submit --wait` sends a title to two worker daemons (one
 encoder thread each, chunk_seconds 8) that split it (2 s segments, chunks
 of 2, 4, 4, ... segments). As soon as one of them claims
-a chunk from the fourth on, it is stopped (SIGSTOP, lease long enough), so
+the fourth chunk, it is stopped (SIGSTOP, lease long enough; at a moment
+when that chunk is all it holds, hold_worker), so
 the job stays `running` with a gap in front of the chunks the other worker
 goes on to finish. Then, while it runs:
 
@@ -35,8 +36,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import check_output  # noqa: E402
-from lib.harness import (BIN, SOURCE, Api, Harness, gen_clip, http_json, main, run_node_script,  # noqa: E402
-                         wait_until)
+from lib.harness import (BIN, SOURCE, Api, Harness, RedisClient, gen_clip, http_json, main,  # noqa: E402
+                         run_node_script, wait_until)
 from test_media_players import MediaServer  # noqa: E402
 
 BROWSER_DIR = os.path.join(SOURCE, "tests", "browser")
@@ -55,6 +56,48 @@ def playlist(path):
 
 def items(job):
     return {i["name"]: i for i in job.get("items") or []}
+
+
+def hold_worker(h, api, rport, jid, pick, what, alone=True, tries=10):
+    """Stop (SIGSTOP) the worker of the chunk that pick(job) names ((chunk,
+    worker) or None) at a moment when it holds no publish lease and (alone)
+    that chunk, already encoding, is all it holds: a run that goes on from
+    chunk to chunk claims the next chunk (running, 0 %) while it still
+    encodes, hands over and publishes the one before, and a worker stopped
+    then would keep that chunk, and the early publish, until it goes on.
+    Else it goes on and is stopped again. Returns (chunk, worker); the
+    caller sends SIGCONT."""
+    rc = RedisClient(rport)
+
+    def lease_free():
+        until = int(rc("HGET", "{ss}:job:" + jid, "pub_until_ms") or 0)
+        sec, usec = rc("TIME")
+        return until <= int(sec) * 1000 + int(usec) // 1000
+
+    def state(pid):
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    try:
+        for _ in range(tries):
+            chunk, who = wait_until(lambda: pick(api.job(jid)), 120, what, interval=0.02)
+            h.send_signal(who, signal.SIGSTOP)
+            wait_until(lambda: state(h.procs[who].pid) == "T", 10, "%s to stop" % who)
+            time.sleep(0.1)   # what it sent before it stopped reaches Redis
+            it = items(api.job(jid))
+            mine = [n for n, i in it.items() if i["state"] == "running" and i["worker"] == who]
+            if not alone or (mine == [chunk] and (it[chunk].get("progress") or 0) > 0):
+                try:   # (the other worker's publish takes milliseconds)
+                    wait_until(lease_free, 3, "no publish lease running", interval=0.01)
+                    return chunk, who
+                except AssertionError:
+                    pass
+            print("%s was stopped holding %s%s; again" % (
+                who, ", ".join(mine), "" if lease_free() else " and the publish lease"))
+            h.send_signal(who, signal.SIGCONT)
+            wait_until(lease_free, 30, "the publish lease to end")
+        raise AssertionError("could not stop a worker holding only its chunk")
+    finally:
+        rc.close()
 
 
 def two_workers(h):
@@ -77,7 +120,7 @@ def test_playable():
     with Harness("playable") as h:
         t0 = time.monotonic()
         src = gen_clip(h.path("talk.mp4"), seconds=36, size="640x360", rate=25)
-        url, api, _ = two_workers(h)
+        url, api, rport = two_workers(h)
         # submitted with the CLI, which waits and says when it is playable
         cenv = dict(os.environ, STREAMSCALE_API=url, STREAMSCALE_API_TOKEN=TOKEN)
         cli = subprocess.Popen([os.path.join(BIN, "streamscale"), "submit", "file://" + src, "--wait",
@@ -90,16 +133,14 @@ def test_playable():
         jid = wait_until(submitted, 30, "the submitted job")[0]
         out = h.path("out", jid)
 
-        # ---- hold the job: stop the worker of a chunk from the fourth on
-        def held():
-            j = api.job(jid)
+        # ---- hold the job: stop the worker of the fourth chunk (a later
+        # one is done while it is held)
+        def c3(j):
             assert j["state"] == "running", "the job ended before a worker could be held: %s" % j["state"]
-            for n, i in items(j).items():
-                if i["kind"] == "chunk" and i["state"] == "running" and int(n[1:]) >= 3 and i["worker"]:
-                    return n, i["worker"]
-            return None
-        chunk, who = wait_until(held, 120, "a worker on a chunk from c3 on", interval=0.02)
-        h.send_signal(who, signal.SIGSTOP)
+            i = items(j).get("c3")
+            return ("c3", i["worker"]) if i and i["state"] == "running" and i["worker"] and \
+                (i.get("progress") or 0) > 0 else None
+        chunk, who = hold_worker(h, api, rport, jid, c3, "a worker on c3")
         other = "w1" if who == "w2" else "w2"
         try:
             # everything but the held chunk (and finalize) gets done

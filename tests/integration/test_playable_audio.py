@@ -29,8 +29,8 @@ import sys
 from datetime import datetime
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib.harness import Harness, RedisClient, gen_clip, main, wait_until  # noqa: E402
-from test_playable import two_workers  # noqa: E402
+from lib.harness import Harness, gen_clip, main, wait_until  # noqa: E402
+from test_playable import hold_worker, two_workers  # noqa: E402
 
 
 def ts(s):
@@ -82,39 +82,15 @@ def test_playable_audio():
         assert len(ev) == 1 and ev[0]["data"]["url"] == j["playable_url"], ev
 
         # hold the other worker at the start of a chunk: a gap stays
-        def held():
-            it = {i["name"]: i for i in api.job(jid)["items"]}
+        def held(j):
+            it = {i["name"]: i for i in j["items"]}
             for n, i in it.items():
                 if (i["kind"] == "chunk" and i["state"] == "running" and i["worker"] and
                         i["worker"] != it["audio"]["worker"] and (i.get("progress") or 0) < 30):
                     return n, i["worker"]
             return None
-        rc = RedisClient(rport)
-
-        def lease_free():
-            until = int(rc("HGET", "{ss}:job:" + jid, "pub_until_ms") or 0)
-            sec, usec = rc("TIME")
-            return until <= int(sec) * 1000 + int(usec) // 1000
-
-        def state(pid):
-            with open("/proc/%d/stat" % pid) as f:
-                return f.read().rsplit(")", 1)[1].split()[0]
-        for _ in range(10):
-            chunk, who = wait_until(held, 60, "the other worker to start a chunk", interval=0.02)
-            h.send_signal(who, signal.SIGSTOP)
-            wait_until(lambda: state(h.procs[who].pid) == "T", 10, "%s to stop" % who)
-            # the lease it may hold (its previous chunk's publish, while this
-            # chunk runs on) would last as long as it is stopped: the audio
-            # item's own publish takes milliseconds
-            try:
-                wait_until(lease_free, 3, "no publish lease running", interval=0.01)
-                break
-            except AssertionError:
-                print("%s was stopped holding the publish lease; again" % who)
-                h.send_signal(who, signal.SIGCONT)
-                wait_until(lease_free, 30, "the publish lease to end")
-        else:
-            raise AssertionError("the other worker held the publish lease every time")
+        chunk, who = hold_worker(h, api, rport, jid, held, "the other worker to start a chunk",
+                                 alone=False)
         try:
             # well before the audio item was done
             def audio_done():

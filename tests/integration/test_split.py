@@ -331,8 +331,9 @@ def test_split_api(h, src):
     it = items(j)
     assert list(it) == ["plan", "c0", "c1", "c2", "c3", "audio", "finalize"], list(it)
     assert all(i["state"] == "done" and i["attempts"] == 1 for i in it.values()), it
-    chunk_workers = {it["c%d" % k]["worker"] for k in range(4)}
-    assert chunk_workers == {"w1", "w2"}, it
+    # both workers took items (c0 and the audio at least: one slot each);
+    # which chunks each took depends on runs that go on from chunk to chunk
+    assert {it[n]["worker"] for n in ("c0", "c1", "c2", "c3", "audio")} == {"w1", "w2"}, it
     assert all(it[n]["cpu_seconds"] is not None for n in it), it
     out = h.path("out", jid)
     problems = check_output.check(out, src)
@@ -350,8 +351,9 @@ def test_split_api(h, src):
                 datetime.datetime.fromisoformat(fin["started_at"].replace("Z", "+00:00")))
     assert who["finalize"]["cpu_seconds"] <= fin_wall.total_seconds() + 0.05, (who["finalize"], fin)
     # the audio is claimed right after c0, in parallel with the chunks
-    # (claim order c0, audio, c1, ...), not after the last one
-    assert it["audio"]["started_at"] <= it["c1"]["started_at"], (it["audio"], it["c1"])
+    # (claim order c0, audio, c1, ...), not after the last one (c1 may be
+    # claimed before it: by c0's run, going on, as c0's range ends)
+    assert it["audio"]["started_at"] <= it["c0"]["finished_at"], (it["audio"], it["c0"])
     print("split api: chunks by %s" % ", ".join("%s:%s" % (k, it[k]["worker"]) for k in it))
 
     # ---- the audio ran cut to the announced length, the chunks measured
@@ -446,8 +448,7 @@ def test_split_api(h, src):
                     i["progress"] > 0:
                 return i["name"]
         return None
-    wait_until(victim, 120, "w2 encoding a chunk", interval=0.05, fatal=AssertionError)
-    killed = victim()
+    killed = wait_until(victim, 120, "w2 encoding a chunk", interval=0.05, fatal=AssertionError)
     h.stop("w2", signal.SIGKILL)
     h.worker("w2", rport, extra=W2ENV)   # restarted under the same id
     # well before w2's 120 s lease: the restart ended its old claims
@@ -768,7 +769,9 @@ def unequal_slots(h, api, rport, src):
 
     def two_at_once():
         j = api.job(jid)
-        n = sum(1 for i in j.get("items") or [] if i["state"] == "running" and i["worker"] == "w4")
+        # (encoding: a run that goes on holds the next chunk's claim at 0 %)
+        n = sum(1 for i in j.get("items") or [] if i["state"] == "running" and i["worker"] == "w4"
+                and (i.get("progress") or 0) > 0)
         most[0] = max(most[0], n)
         return n >= 2 or j["state"] != "running"
     wait_until(two_at_once, 120, "w4 running two items at once", interval=0.05)
