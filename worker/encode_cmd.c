@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <libavutil/log.h>
 
+#include "cpuacct.h"
 #include "util.h"
 
 static atomic_int g_cancel;
@@ -404,8 +405,14 @@ static void *chunk_worker(void *arg)
         json_t *rec = NULL;
         ss_err e = { 0 };
         snprintf(name, sizeof(name), "c%d", k);
+        /* the run's CPU group (cpuacct.h): the chunks on the other
+         * threads are not this run's */
+        cpuacct *cpu = cpuacct_new();
+        cpuacct_join(cpu);
         int r = media_encode_item(p->src, p->outdir, p->o, p->plan, name, NULL, &ev, &g_cancel,
                                   &rec, &e);
+        cpuacct_join(NULL);
+        cpuacct_unref(cpu);
         /* the run's last chunk (it may have gone on from k) */
         snprintf(name, sizeof(name), "c%d", run.k);
         pthread_mutex_lock(&p->mu);

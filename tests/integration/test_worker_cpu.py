@@ -1,4 +1,5 @@
-"""Per-job CPU figures with two jobs at once in one worker (slots 2):
+"""Per-job CPU figures with two jobs at once in one worker (slots 2), and
+the items of a split job:
 job.json output.timings.cpu_seconds.job and output.per_title.cpu_seconds count the job's
 own threads and the ones they started (x264's frame threads, libav*'s), not
 the whole worker (worker/media/cpuacct.h).
@@ -66,6 +67,29 @@ def test_worker_cpu():
             assert c["job"] >= own - 0.05 and c["job"] > 0, c
         pt = docs[1]["output"]["per_title"]["cpu_seconds"]
         assert 0 < pt <= cpu[1]["job"] + 0.05, (pt, cpu[1])
+
+        # a split job's items (job.json items[].cpu_seconds, the API's
+        # too): each counts its run's threads the same way, x264's frame
+        # threads included, also for chunks handed over by a run that went
+        # on into the next chunk; so together they are most of what the
+        # worker spent, and no more
+        clip = h.path("clip8.mp4")
+        subprocess.check_call([os.path.join(BIN, "streamscale-worker"), "testclip", clip,
+                               "--seconds", "8", "--size", "480x270"], stdout=subprocess.DEVNULL)
+        c0 = cpu_seconds(w.pid)
+        jid = api.submit({"source": "file://" + clip, "thumbnails": False, "split": 2,
+                          "segment_seconds": 1, "ladder": [{"height": 270}, {"height": 144}]})["id"]
+        d = api.wait_state(jid, ("completed", "failed", "dead"), 300)
+        assert d["state"] == "completed", d
+        used = cpu_seconds(w.pid) - c0
+        with open(h.path("out", jid, "job.json")) as f:
+            its = {i["name"]: i["cpu_seconds"] for i in json.load(f)["items"]}
+        total = sum(its.values())
+        print("split job: worker CPU %.2f s, its items %.2f s %s" % (used, total, its))
+        assert total <= used * 1.03 + 0.1, (total, used, its)
+        assert total >= used * 0.7, (total, used, its)
+        api_items = {i["name"]: i["cpu_seconds"] for i in d["items"]}
+        assert all(abs(api_items[n] - its[n]) < 0.02 for n in its if n != "finalize"), (api_items, its)
 
         # the per-title probes keep to the budget: threads 1 (below the
         # CPUs this process may use) is one CPU token, held by the decoding

@@ -30,6 +30,7 @@
 
 #include <libavutil/crc.h>
 
+#include "cpuacct.h"
 #include "util.h"
 
 void chain_setup(job *j, const json_t *plan, int k, double t0, double c0)
@@ -183,7 +184,6 @@ int chain_emit(job *j)
         json_t *r = g->snap;
         g->snap = NULL;
         json_object_set_new(r, "frames", json_integer(j->chain_pend_frames));
-        cpu += json_number_value(json_object_get(r, "cpu"));
         json_array_append_new(rs, r);
     }
     json_t *rec = json_pack("{s:I, s:o}", "frames", (json_int_t)j->chain_pend_frames, "rungs", rs);
@@ -223,7 +223,11 @@ int chain_next(job *j, int64_t pts)
     tok_take(j);
     if (!go)
         return 0;
-    double c = ss_cpu_s(RUSAGE_THREAD);
+    /* the run's threads' CPU (cpuacct.h) from the range end of the chunk
+     * before: the rungs lag the decoder by their queues and lookahead, so
+     * each chunk's share is shifted by that lag, and the shares add up to
+     * the run's */
+    double c = cpuacct_seconds();
     j->chain_pend_cpu = c - j->chain_cpu_mark;
     j->chain_cpu_mark = c;
     j->chain_pend_frames = j->vframes - j->chain_vf;

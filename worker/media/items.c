@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "cpuacct.h"
 #include "util.h"
 
 /* ---- the plan ---------------------------------------------------------- */
@@ -585,7 +586,9 @@ int media_encode_item(const char *src, const char *outdir, const media_opts *opt
     *result = NULL;
     job J, *j = &J;
     stage_init(j, opts, ev, cancel, outdir);
-    double t0 = ss_mono_s(), c0 = ss_cpu_s(RUSAGE_THREAD), cpu_main = 0;
+    /* the item's CPU: its run's threads, x264's and libav*'s included
+     * (cpuacct.h) */
+    double t0 = ss_mono_s(), c0 = cpuacct_seconds(), cpu_main = 0;
     j->chain_t = t0;
     j->chain_cpu_mark = c0;
     json_t *res = NULL, *bad = NULL;
@@ -667,9 +670,7 @@ int media_encode_item(const char *src, const char *outdir, const media_opts *opt
         else
             json_object_set(res, "warnings", j->warnings);
         json_object_set_new(res, "seconds", json_real(stage_seconds_since(j->chain_t)));
-        double cpu = ss_cpu_s(RUSAGE_THREAD) - j->chain_cpu_mark;
-        for (int i = 0; i < j->nr && j->mode == STAGE_CHUNK; i++)
-            cpu += j->rungs[i].cpu - j->rungs[i].b_cpu;
+        double cpu = cpuacct_seconds() - j->chain_cpu_mark;
         json_object_set_new(res, "cpu_seconds", json_real(round(cpu * 100) / 100));
     }
     *result = res;

@@ -183,7 +183,8 @@ struct job {
     /* a chunk run that goes on into the next chunk (chain.c, media.h next_chunk): the
      * plan's chunks (chain_n 0: this run does not go on), the run's first chunk and the
      * one being decoded, the chunk decoded but whose record is not out yet (-1: none)
-     * with its frames and the decoding thread's CPU seconds, marks at the last boundary */
+     * with its frames and CPU seconds (the run's threads', cpuacct.h, between the range
+     * ends), marks at the last boundary */
     plan_chunk chain[PLAN_MAX_CHUNKS];
     int chain_n, chain_k0, chain_k, chain_pending;
     int64_t chain_vf, chain_pend_frames;
