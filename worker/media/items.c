@@ -173,7 +173,7 @@ int media_plan(const char *src, const media_opts *opts, const media_events *ev,
     *plan = NULL;
     job J, *j = &J;
     stage_init(j, opts, ev, cancel, opts->scratch_dir ? opts->scratch_dir : "/tmp");
-    double t0 = ss_mono_s(), c0 = ss_cpu_s(RUSAGE_THREAD);
+    double t0 = ss_mono_s(), c0 = cpuacct_seconds();   /* per-title probes' threads too */
     json_t *res = json_object();
     ss_err e = { 0 };
     int ret = -1;
@@ -240,7 +240,7 @@ int media_plan(const char *src, const media_opts *opts, const media_events *ev,
     json_object_set_new(p, "timings",
                         json_pack("{s:f, s:f, s:f}", "probe", t_probe, "analysis",
                                   round(j->t_analysis * 1000) / 1000, "cpu_seconds",
-                                  round((ss_cpu_s(RUSAGE_THREAD) - c0) * 100) / 100));
+                                  round((cpuacct_seconds() - c0) * 100) / 100));
     *plan = p;
     ret = 0;
 out:
