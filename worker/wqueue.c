@@ -1450,7 +1450,9 @@ void wq_finish(worker *w, wjob *j)
     wjob_outcome oc = j->outcome;
     pthread_mutex_unlock(&j->mu);
     int lost = oc == WJOB_LOST || atomic_load(&j->cancel) == WJOB_CANCEL_LOST;
-    if (lost && !j->item[0]) {
+    /* (a draining worker does not wait for Redis to say that an item it
+     * lost stopped: that report only shortens a wait, below) */
+    if (lost && (!j->item[0] || (w->draining && !w->cmd_connected))) {
         log_warn(j->id, "dropping the job: lease lost, another worker owns it now");
         worker_job_finished(w, j);
         return;

@@ -196,7 +196,10 @@ local function promote_due(ms)
     local jk = P .. 'job:' .. id
     if redis.call('HGET', jk, 'state') == 'retrying' then
       local prio = redis.call('HGET', jk, 'priority') or 'normal'
+      -- (a fenced wait is over: a later report of an old claim must not
+      -- move a later backoff, fence_release)
       redis.call('HSET', jk, 'queued_ms', ms)
+      redis.call('HDEL', jk, 'fence_claims')
       redis.call('LPUSH', P .. 'q:' .. prio, id)
       set_state(id, 'retrying', 'queued', ms)
       notify_work(id, ms)

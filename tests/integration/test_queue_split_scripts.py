@@ -27,7 +27,9 @@ the queue; an unsplit job or another job first gives nothing (no idle mark).
 
 item_finish.lua with error code source_changed (an item saw another source
 than the plan recorded): the job is planned again from scratch (queued at
-the head, items gone), never stitched from two versions.
+the head, items gone), never stitched from two versions. It waits for the
+old plan's claims (fence_claims) until their workers say they stopped; once
+queued, the fence is over: a late report leaves a later backoff alone.
 
 Only a real redis-server and the scripts: the state a worker and the
 coordinator leave is written by hand, then orphans.lua runs as a worker's
@@ -382,6 +384,31 @@ def test_queue_split_scripts():
         assert got == [1, "cancelling"], got
         assert r("ZSCORE", "{ss}:delayed", jid) is None
         assert r("LRANGE", "{ss}:ready:" + jid, 0, -1) == ["delete"]
+
+        # ---- an old claim's worker reports only after the fence ran out: the
+        # job was queued (the fence is over), claimed, and waits as
+        # `retrying` again with a backoff of its own; the late report (a
+        # worker says it stopped once its pipeline returned) leaves that
+        # backoff alone
+        jid = "012345678900abcdef2c"
+        jk = "{ss}:job:" + jid
+        now = int(r("TIME")[0]) * 1000
+        r("HSET", jk, "state", "retrying", "priority", "normal", "spec", "{}", "attempts", 1,
+          "max_attempts", 3, "created_ms", now, "retry_at_ms", now - 1000,
+          "fence_claims", json.dumps({"97": now - 6000}))
+        r("ZADD", "{ss}:st:retrying", 1, jid)
+        r("ZADD", "{ss}:delayed", now - 1000, jid)
+        r("DEL", "{ss}:q:normal")
+        got = r("EVAL", script("claim.lua"), 1, "{ss}:processing", "{ss}:", "w5", "60000", "0")
+        assert got and got[0] == jid, got
+        assert "fence_claims" not in r.hgetall(jk), r.hgetall(jk)
+        r("HSET", jk, "state", "retrying", "retry_at_ms", now + 30000)   # (its claim failed)
+        r("ZADD", "{ss}:delayed", now + 30000, jid)
+        got = r("EVAL", script("item_finish.lua"), 1, ik("c1"), "{ss}:", jid, "c1", "97", "cancelled",
+                "{}", "0", "{}", "0", "0")
+        assert got == [-1, "retrying"], got
+        assert int(r("ZSCORE", "{ss}:delayed", jid)) == now + 30000
+        assert r.hgetall(jk)["retry_at_ms"] == str(now + 30000)
         r.close()
 
 
