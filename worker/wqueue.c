@@ -1466,7 +1466,7 @@ void wq_finish(worker *w, wjob *j)
          * this claim (fence_release); with its token still valid (the job
          * failed meanwhile) it leaves the item cancelled, not running until
          * its lease runs out. docs/SPLIT.md "Fencing the old claims" */
-        log_warn(j->id, "item %s: lease lost, another worker or a new plan owns it now; "
+        log_info(j->id, "item %s: lease lost, another worker or a new plan owns it now; "
                         "saying it stopped",
                  j->item);
         finish_one(w, j, WJOB_CANCELLED);
