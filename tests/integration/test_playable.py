@@ -82,10 +82,16 @@ def hold_worker(h, api, rport, jid, pick, what, alone=True, tries=10):
             chunk, who = wait_until(lambda: pick(api.job(jid)), 120, what, interval=0.02)
             h.send_signal(who, signal.SIGSTOP)
             wait_until(lambda: state(h.procs[who].pid) == "T", 10, "%s to stop" % who)
-            time.sleep(0.1)   # what it sent before it stopped reaches Redis
-            it = items(api.job(jid))
-            mine = [n for n, i in it.items() if i["state"] == "running" and i["worker"] == who]
-            if not alone or (mine == [chunk] and (it[chunk].get("progress") or 0) > 0):
+            # stopped, every send it made has returned: on loopback its bytes
+            # are in Redis's socket, served before a later command; two reads
+            # a round trip apart must agree
+            def held_by_who():
+                it = items(api.job(jid))
+                return it, [n for n, i in it.items() if i["state"] == "running" and i["worker"] == who]
+            _, first = held_by_who()
+            rc("PING")
+            it, mine = held_by_who()
+            if not alone or (mine == first == [chunk] and (it[chunk].get("progress") or 0) > 0):
                 try:   # (the other worker's publish takes milliseconds)
                     wait_until(lease_free, 3, "no publish lease running", interval=0.01)
                     return chunk, who

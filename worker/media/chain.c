@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include <libavutil/crc.h>
 
@@ -92,8 +91,7 @@ static int q_sums(const rung *g, int64_t end, double *mse, double *ssim, int *ne
     return i - g->b_nq;
 }
 
-static json_t *rung_json(job *j, rung *g, int64_t frames, int64_t es, double cpu, int64_t qend,
-                         int *qnext)
+static json_t *rung_json(job *j, rung *g, int64_t frames, int64_t es, int64_t qend, int *qnext)
 {
     pkg_track t;
     cmaf_track(g->cm, &t);
@@ -102,31 +100,29 @@ static json_t *rung_json(job *j, rung *g, int64_t frames, int64_t es, double cpu
     double mse, ssim;
     int nq = q_sums(g, qend, &mse, &ssim, qnext);
     int from = (int)g->b_segs < t.nsegs ? (int)g->b_segs : t.nsegs;
-    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:i, s:o, s:b, s:f, s:f, s:i, s:f}",
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:i, s:o, s:b, s:f, s:f, s:i}",
                      "name", g->p.name, "codecs", g->codecs, "frames", (json_int_t)frames,
                      "es_bytes", (json_int_t)(es - g->b_es), "bytes",
                      (json_int_t)(cmaf_bytes(g->cm) - g->b_bytes + t.init_bytes), "init_bytes",
                      (json_int_t)t.init_bytes, "init_crc",
                      (json_int_t)(t.init_bytes ? file_crc(path) : 0), "timescale", t.timescale,
                      "segs", chain_segs_json(t.segs + from, t.nsegs - from), "measured", g->qm != NULL,
-                     "mse_sum", mse, "ssim_sum", ssim, "nq", nq, "cpu",
-                     round((cpu - g->b_cpu) * 100) / 100);
+                     "mse_sum", mse, "ssim_sum", ssim, "nq", nq);
 }
 
-json_t *chain_rung_json(job *j, rung *g, int64_t frames, int64_t es, double cpu)
+json_t *chain_rung_json(job *j, rung *g, int64_t frames, int64_t es)
 {
     int next;
-    return rung_json(j, g, frames, es, cpu, -1, &next);
+    return rung_json(j, g, frames, es, -1, &next);
 }
 
 int chain_rung_end(rung *g, int64_t es, ss_err *err)
 {
     job *j = g->j;
     int64_t end = j->chain[g->chunk].f1;
-    double cpu = ss_cpu_s(RUSAGE_THREAD);
     int qnext;
     /* frames: the decoding thread's count (every rung gets every frame) */
-    json_t *r = rung_json(j, g, 0, es, cpu, end, &qnext);
+    json_t *r = rung_json(j, g, 0, es, end, &qnext);
     if (!r)
         return ss_fail(err, SS_ENOMEM, "out of memory");
     pkg_track t;
@@ -135,7 +131,6 @@ int chain_rung_end(rung *g, int64_t es, ss_err *err)
     g->b_es = es;
     g->b_bytes = cmaf_bytes(g->cm);
     g->b_nq = qnext;
-    g->b_cpu = cpu;
     json_decref(g->snap);   /* never there: the decoding thread took it */
     g->snap = r;
     atomic_store_explicit(&g->snap_chunk, g->chunk, memory_order_release);

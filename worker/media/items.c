@@ -264,7 +264,7 @@ static json_t *chunk_record(job *j)
     int64_t frames = j->vframes - j->chain_vf;
     for (int i = 0; i < j->nr; i++) {
         rung *g = &j->rungs[i];
-        json_array_append_new(rs, chain_rung_json(j, g, g->frames - j->chain_vf, g->es_bytes, g->cpu));
+        json_array_append_new(rs, chain_rung_json(j, g, g->frames - j->chain_vf, g->es_bytes));
     }
     return json_pack("{s:I, s:o}", "frames", (json_int_t)frames, "rungs", rs);
 }

@@ -98,7 +98,6 @@ typedef struct rung {
     int chunk;
     int64_t b_segs, b_es, b_bytes;
     int b_nq;
-    double b_cpu;
     json_t *snap;
     atomic_int snap_chunk;
 } rung;
@@ -297,8 +296,8 @@ int chain_emit(job *j);
  * packet. */
 int chain_rung_end(rung *g, int64_t es, ss_err *err);
 /* A rung's part of a chunk record (name, codecs, frames, bytes, segments,
- * quality sums, init CRC, cpu) since its totals at the last boundary. */
-json_t *chain_rung_json(job *j, rung *g, int64_t frames, int64_t es, double cpu);
+ * quality sums, init CRC) since its totals at the last boundary. */
+json_t *chain_rung_json(job *j, rung *g, int64_t frames, int64_t es);
 /* Segments as a record lists them: [[start, duration, bytes, iframe_end], ...]. */
 json_t *chain_segs_json(const pkg_seg *s, int n);
 /* The warnings since the last record (a new array). */
