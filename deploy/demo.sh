@@ -62,10 +62,16 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # A free loopback port: bash's /dev/tcp fails to connect to a closed port.
+# Below the kernel's ephemeral range: a port in it can be taken at any
+# moment by an outgoing connection (the daemons' own to Redis), which once
+# kept the coordinator from listening.
 free_port() {
-    local p
+    local p lo=10000 hi=32767 eph
+    if read -r eph _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null && [ "$eph" -gt 11000 ]; then
+        hi=$((eph - 1))
+    fi
     for _ in $(seq 100); do
-        p=$(( (RANDOM % 30000) + 20000 ))
+        p=$(( (RANDOM % (hi - lo + 1)) + lo ))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
     done
     echo "demo: no free port found" >&2
